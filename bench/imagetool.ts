@@ -1,0 +1,152 @@
+/**
+ * `tml-imagetool` against the tools a user would otherwise run, side by side on files generated here.
+ * Prints a markdown table of times, ratios and the issue's targets. The page cache cannot be dropped
+ * without root, so every input is read once before timing: all tools then read from cache alike.
+ * Each figure is the median of RUNS runs, measured with /usr/bin/time (wall time and peak RSS).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hashFile } from '../imagetool/digest.js';
+import { hashFiles } from '../imagetool/hash-pool.js';
+
+const CLI = fileURLToPath(new URL('../imagetool/cli.js', import.meta.url));
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const MiB = 1 << 20;
+const TIME = '/usr/bin/time';
+
+interface Sample { seconds: number; rssKiB: number }
+
+function sh(script: string, cwd?: string): Sample {
+  const r = spawnSync(TIME, ['-f', '%e %M', 'bash', '-c', script], { cwd, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const lines = r.stderr.trim().split('\n');
+  const last = lines[lines.length - 1] ?? '';
+  if (r.status !== 0) throw new Error(`benchmark step failed: ${script}\n${r.stderr}`);
+  const [seconds, rss] = last.split(' ').map(Number);
+  return { seconds: seconds!, rssKiB: rss! };
+}
+
+/** Median by time over RUNS runs; `before` resets state (outside the timing) before each run. */
+function measure(script: string, opts: { cwd?: string; before?: () => void } = {}): Sample {
+  const samples: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    opts.before?.();
+    samples.push(sh(script, opts.cwd));
+  }
+  samples.sort((a, b) => a.seconds - b.seconds);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+const q = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+const tool = (args: string): string => `${q(process.execPath)} ${q(CLI)} ${args}`;
+
+function randomFile(path: string, bytes: number): void {
+  const fd = openSync(path, 'w');
+  const buf = Buffer.allocUnsafe(4 * MiB);
+  for (let done = 0; done < bytes; done += buf.length) writeSync(fd, randomFillSync(buf), 0, Math.min(buf.length, bytes - done));
+  closeSync(fd);
+}
+
+function warm(paths: string[]): void {
+  sh(`cat ${paths.map(q).join(' ')} > /dev/null`);
+}
+
+interface Row { what: string; ours: string; theirs: string; ratio: string; target: string; met: string }
+const rows: Row[] = [];
+const fmt = (s: number): string => `${s.toFixed(2)} s`;
+function row(what: string, ours: number, theirsLabel: string, theirs: number, ratio: number, target: string, ok: boolean, ratioText?: string): void {
+  rows.push({ what, ours: fmt(ours), theirs: `${theirsLabel}: ${fmt(theirs)}`, ratio: ratioText ?? ratio.toFixed(2), target, met: ok ? 'yes' : 'NO' });
+}
+
+if (!existsSync(TIME)) {
+  process.stderr.write(`bench/imagetool: ${TIME} is needed (Debian: apt-get install time)\n`);
+  process.exit(1);
+}
+const root = mkdtempSync(join(tmpdir(), 'tml-imagetool-bench-'));
+try {
+  const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+
+  // --- create: 1 GiB random blob ---------------------------------------------------------------
+  log('generating 1 GiB blob ...');
+  const big = join(root, 'big.bin');
+  randomFile(big, 1024 * MiB);
+  warm([big]);
+  const createStore = join(root, 'create-store');
+  const dest = join(root, 'recipe-copy.bin');
+  log('create vs recipe vs openssl ...');
+  const create = measure(tool(`--store ${q(createStore)} create --label bench --blob disk=${q(big)}`), { before: () => rmSync(createStore, { recursive: true, force: true }) });
+  const recipe = measure(`sha256sum ${q(big)} > /dev/null && cp ${q(big)} ${q(dest)}`, { before: () => rmSync(dest, { force: true }) });
+  rmSync(dest, { force: true });
+  const openssl1 = measure(`openssl dgst -sha256 ${q(big)} > /dev/null`);
+  row('create, 1 GiB blob', create.seconds, 'sha256sum F && cp F DEST', recipe.seconds, create.seconds / recipe.seconds, '<= 0.5', create.seconds / recipe.seconds <= 0.5);
+  row('create, 1 GiB blob', create.seconds, 'openssl dgst -sha256 F', openssl1.seconds, create.seconds / openssl1.seconds, '<= 1.3', create.seconds / openssl1.seconds <= 1.3);
+
+  // --- peak RSS on the 1 GiB blob --------------------------------------------------------------
+  const verifyBig = measure(tool(`--store ${q(createStore)} verify --quiet`));
+  const rssLimit = 150 * 1024;
+  rows.push({ what: 'peak RSS, create 1 GiB', ours: `${(create.rssKiB / 1024).toFixed(0)} MiB`, theirs: '-', ratio: '-', target: '<= 150 MiB', met: create.rssKiB <= rssLimit ? 'yes' : 'NO' });
+  rows.push({ what: 'peak RSS, verify 1 GiB', ours: `${(verifyBig.rssKiB / 1024).toFixed(0)} MiB`, theirs: '-', ratio: '-', target: '<= 150 MiB', met: verifyBig.rssKiB <= rssLimit ? 'yes' : 'NO' });
+  rmSync(createStore, { recursive: true, force: true });
+  rmSync(big, { force: true });
+
+  // --- verify: 8 blobs of 128 MiB --------------------------------------------------------------
+  log('generating 8 x 128 MiB ...');
+  const parts = Array.from({ length: 8 }, (_, i) => join(root, `part${i}.bin`));
+  parts.forEach((p) => randomFile(p, 128 * MiB));
+  const verifyStore = join(root, 'verify-store');
+  sh(tool(`--store ${q(verifyStore)} create --quiet --label eight ${parts.map((p, i) => `--blob b${i}=${q(p)}`).join(' ')}`));
+  const storedBlobs = parts.map((p) => {
+    const d = createHash('sha256').update(readFileSync(p)).digest('hex');
+    return join(verifyStore, 'blobs', d.slice(0, 2), d.slice(2, 4), d.slice(4, 6), d);
+  });
+  parts.forEach((p) => rmSync(p));
+  warm(storedBlobs);
+  log('verify vs sha256sum vs openssl ...');
+  const verify = measure(tool(`--store ${q(verifyStore)} verify --quiet`));
+  const sum8 = measure(`sha256sum ${storedBlobs.map(q).join(' ')} > /dev/null`);
+  const ossl8 = measure(`openssl dgst -sha256 ${storedBlobs.map(q).join(' ')} > /dev/null`);
+  const speedup = ossl8.seconds / verify.seconds;
+  row('verify, 8 x 128 MiB', verify.seconds, 'one sha256sum over the 8', sum8.seconds, sum8.seconds / verify.seconds, '-', true, `${(sum8.seconds / verify.seconds).toFixed(2)}x throughput`);
+  row('verify, 8 x 128 MiB', verify.seconds, 'one openssl dgst over the 8', ossl8.seconds, speedup, '>= 1.6x throughput', speedup >= 1.6, `${speedup.toFixed(2)}x throughput`);
+
+  // Design check: worker threads vs concurrent streams hashed on the main thread (in this process).
+  const jobs = storedBlobs.map((path) => ({ path, size: 128 * MiB }));
+  const timeIt = async (fn: () => Promise<unknown>): Promise<number> => {
+    const t0 = performance.now();
+    await fn();
+    return (performance.now() - t0) / 1000;
+  };
+  const pool = await timeIt(() => hashFiles(jobs));
+  const streams = await timeIt(() => Promise.all(storedBlobs.map((p) => hashFile(p))));
+  row('hash 8 x 128 MiB in-process: worker pool', pool, '8 concurrent main-thread streams', streams, streams / pool, '(design choice)', pool < streams, `${(streams / pool).toFixed(2)}x faster`);
+  rmSync(verifyStore, { recursive: true, force: true });
+
+  // --- index: 100 000 files --------------------------------------------------------------------
+  log('generating a store of 100 000 files ...');
+  const indexStore = join(root, 'index-store');
+  for (let i = 0; i < 100_000; i++) {
+    const d = createHash('sha256').update(String(i)).digest('hex');
+    const dir = join(indexStore, 'blobs', d.slice(0, 2), d.slice(2, 4), d.slice(4, 6));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, d), '');
+  }
+  sh(`find ${q(indexStore)} > /dev/null`);
+  log('index vs find ...');
+  const index = measure(tool(`--store ${q(indexStore)} index --quiet`));
+  const find = measure("find -type f ! -path './image.txt' ! -path './all.txt' > all.txt", { cwd: indexStore });
+  row('index, 100 000 files', index.seconds, 'find -type f ... > all.txt', find.seconds, index.seconds / find.seconds, '<= 2', index.seconds / find.seconds <= 2);
+
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  out(`\n### tml-imagetool benchmark (${availableParallelism()} cores, ${cpu}; median of ${RUNS}; inputs pre-read into the page cache)\n\n`);
+  out('| measurement | tml-imagetool | compared with | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |\n');
+  for (const r of rows) out(`| ${r.what} | ${r.ours} | ${r.theirs} | ${r.ratio} | ${r.target} | ${r.met} |\n`);
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
+
+function out(s: string): void {
+  process.stdout.write(s);
+}

@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CHUNK_SIZE, type DigestResult, type ProgressFn } from './digest.js';
+import { describeFsError, ImageToolError } from './errors.js';
+import { BLOBS_DIR, blobPath, blobRelPath } from './paths.js';
+import { createTempFile, syncDir } from './temp-files.js';
+
+export interface AddedBlob extends DigestResult {
+  /** false when the store already held this blob and it was left untouched */
+  written: boolean;
+}
+
+/** Buffers in flight: one being read, one being hashed, the rest being written. Memory: 4 MiB per blob. */
+const BUFFERS = 4;
+
+/**
+ * Start flushing to disk every this many bytes, in the background, so the final fsync finds little
+ * left to write: writeback then overlaps reading and hashing instead of following them.
+ */
+const FLUSH_EVERY = 64 << 20;
+
+async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await fh.write(buf, done, length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Copies `src` into `dst` and hashes it with a single read of the source. Reads are sequential (so a pipe
+ * works as a source); writes are positional, so several can be in flight while the next chunk is read
+ * and hashed. A buffer is reused only after its write finished: that is the backpressure.
+ */
+async function copyAndHash(src: FileHandle, dst: FileHandle, onProgress?: ProgressFn): Promise<DigestResult> {
+  const hash = createHash('sha256');
+  const bufs = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafe(CHUNK_SIZE));
+  const writes: Array<Promise<void> | undefined> = new Array(BUFFERS);
+  let i = 0;
+  let size = 0;
+  let reading = src.read(bufs[0]!, 0, CHUNK_SIZE, null);
+  let flushing: Promise<void> | undefined;
+  let flushedAt = 0;
+  try {
+    for (;;) {
+      const { bytesRead } = await reading;
+      if (bytesRead === 0) break;
+      const buf = bufs[i]!;
+      const next = (i + 1) % BUFFERS;
+      await writes[next];
+      reading = src.read(bufs[next]!, 0, CHUNK_SIZE, null);
+      hash.update(buf.subarray(0, bytesRead));
+      writes[i] = writeAll(dst, buf, bytesRead, size);
+      size += bytesRead;
+      onProgress?.(bytesRead);
+      i = next;
+      if (size - flushedAt >= FLUSH_EVERY && flushing === undefined) {
+        flushedAt = size;
+        flushing = dst.datasync().finally(() => { flushing = undefined; });
+      }
+    }
+  } finally {
+    // Settle every write and flush before the caller closes or unlinks the file, even on failure.
+    const results = await Promise.allSettled([reading, flushing, ...writes]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+  return { digest: hash.digest('hex'), size };
+}
+
+/**
+ * Moves a complete, fsynced temp file to its digest path. A blob already stored with the right size is
+ * kept and the temp file dropped (blobs are immutable); one with a wrong size is damaged, and the rename
+ * replaces it atomically with the good copy.
+ */
+export async function commitBlob(storeDir: string, tempPath: string, digest: string, size: number): Promise<boolean> {
+  const finalPath = blobPath(storeDir, digest);
+  const existing = await stat(finalPath).catch(() => null);
+  if (existing?.isFile() && existing.size === size) {
+    await unlink(tempPath);
+    return false;
+  }
+  const dir = dirname(finalPath);
+  await mkdir(dir, { recursive: true });
+  await rename(tempPath, finalPath);
+  await syncDir(dir);
+  return true;
+}
+
+/** Where blob temp files live: inside the store (same file system, so rename works), above the shards. */
+export async function blobTempDir(storeDir: string): Promise<string> {
+  const dir = join(storeDir, BLOBS_DIR);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Adds the file at `srcPath` to the store as a blob: hash while copying into a temp file, fsync, rename
+ * to blobs/ab/cd/ef/<digest>. With `expectedDigest`, content that hashes differently is refused and
+ * nothing is stored.
+ */
+export async function addBlob(storeDir: string, srcPath: string,
+  opts: { expectedDigest?: string; onProgress?: ProgressFn } = {}): Promise<AddedBlob> {
+  let src: FileHandle;
+  try {
+    src = await open(srcPath, 'r');
+  } catch (err) {
+    throw describeFsError(err, 'read', srcPath);
+  }
+  let tempPath: string | undefined;
+  try {
+    if ((await src.stat()).isDirectory()) throw new ImageToolError(`cannot read ${srcPath}: is a directory`);
+    const tmp = await createTempFile(await blobTempDir(storeDir));
+    tempPath = tmp.path;
+    let result: DigestResult;
+    try {
+      result = await copyAndHash(src, tmp.fh, opts.onProgress);
+      await tmp.fh.sync();
+    } finally {
+      await tmp.fh.close();
+    }
+    if (opts.expectedDigest !== undefined && result.digest !== opts.expectedDigest) {
+      throw new ImageToolError(`${srcPath} hashes to ${result.digest}, expected ${opts.expectedDigest} (${blobRelPath(opts.expectedDigest)})`);
+    }
+    const written = await commitBlob(storeDir, tempPath, result.digest, result.size);
+    tempPath = undefined;
+    return { ...result, written };
+  } catch (err) {
+    if (tempPath !== undefined) await unlink(tempPath).catch(() => {});
+    if (err instanceof ImageToolError) throw err;
+    throw describeFsError(err, 'store', srcPath);
+  } finally {
+    await src.close();
+  }
+}

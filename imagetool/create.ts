@@ -1,0 +1,82 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { addBlob } from './blob-writer.js';
+import { sha256Hex, type ProgressFn } from './digest.js';
+import { describeFsError, ImageToolError } from './errors.js';
+import { ManifestError, serializeManifest, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
+import { IMAGE_TXT, imagePath } from './paths.js';
+import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
+
+export interface CreateInput {
+  label: string; revision?: number; description?: string; attrs?: Record<string, string>;
+  blobs: Record<string, { path: string; attrs?: Record<string, string> }>;
+}
+
+export interface WriteOptions {
+  /** called with the total number of bytes to hash, before any is read */
+  onStart?: (totalBytes: number) => void;
+  onProgress?: ProgressFn;
+}
+
+const PLACEHOLDER_DIGEST = '0'.repeat(64);
+
+function asManifestError(err: unknown): never {
+  if (err instanceof ManifestError) throw new ImageToolError(err.message);
+  throw err;
+}
+
+/**
+ * Stores a manifest (if not already there: manifests are immutable and named by their bytes) and points
+ * image.txt at it. Returns the image ID.
+ */
+export async function storeManifest(storeDir: string, manifest: Manifest): Promise<string> {
+  let text: string;
+  try {
+    text = serializeManifest(manifest);
+  } catch (err) {
+    asManifestError(err);
+  }
+  const bytes = Buffer.from(text, 'utf8');
+  const id = sha256Hex(bytes);
+  const path = imagePath(storeDir, id);
+  const existing = await stat(path).catch(() => null);
+  if (!existing) {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFileAtomic(path, bytes);
+  }
+  await writeFileAtomic(join(storeDir, IMAGE_TXT), `${id}\n`);
+  return id;
+}
+
+/** Adds the blobs and a canonical manifest to the store, writes image.txt, returns the image ID. */
+export async function createImage(storeDir: string, input: CreateInput, opts: WriteOptions = {}): Promise<string> {
+  const entries = Object.entries(input.blobs);
+  const draft: Manifest = {
+    label: input.label,
+    revision: input.revision ?? 0,
+    description: input.description ?? '',
+    attrs: input.attrs ?? {},
+    blobs: Object.fromEntries(entries.map(([name, b]) => [name, { digest: PLACEHOLDER_DIGEST, size: 0, attrs: b.attrs ?? {} }])),
+  };
+  // Every limit is checked before the first byte is written, so bad input leaves the store untouched.
+  try {
+    validateManifest(draft);
+  } catch (err) {
+    asManifestError(err);
+  }
+  let total = 0;
+  for (const [name, b] of entries) {
+    const st = await stat(b.path).catch((err: unknown) => { throw describeFsError(err, `read blob ${name} from`, b.path); });
+    if (st.isDirectory()) throw new ImageToolError(`cannot read blob ${name} from ${b.path}: is a directory`);
+    total += st.size;
+  }
+  await mkdir(storeDir, { recursive: true }).catch((err: unknown) => { throw describeFsError(err, 'create store', storeDir); });
+  await removeStaleTemps(storeDir);
+  opts.onStart?.(total);
+  const blobs: Array<[string, BlobSpec]> = [];
+  for (const [name, b] of entries) {
+    const added = await addBlob(storeDir, b.path, { onProgress: opts.onProgress });
+    blobs.push([name, { digest: added.digest, size: added.size, attrs: b.attrs ?? {} }]);
+  }
+  return storeManifest(storeDir, { ...draft, blobs: Object.fromEntries(blobs) });
+}

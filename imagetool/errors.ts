@@ -1,0 +1,16 @@
+/** A failure the user can act on; its message is one line, printed as `tml-imagetool: <message>`. */
+export class ImageToolError extends Error {
+  override name = 'ImageToolError';
+}
+
+/** Wraps a Node system error (ENOENT, EACCES, ...) into a one-line message naming the path. */
+export function describeFsError(err: unknown, action: string, path: string): ImageToolError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const reason = code === 'ENOENT' ? 'no such file or directory'
+    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+    : code === 'EISDIR' ? 'is a directory'
+    : code === 'ENOTDIR' ? 'not a directory'
+    : code === 'ENOSPC' ? 'no space left on device'
+    : err instanceof Error ? err.message : String(err);
+  return new ImageToolError(`cannot ${action} ${path}: ${reason}`);
+}

@@ -1,0 +1,20 @@
+/** Public surface of the image store library (the supervisor reads manifests and checks blobs with it). */
+export { ImageToolError } from './errors.js';
+export { BLOB_NAME_RE, BASE_EXT, KEY as MANIFEST_KEYS, LIMITS, ManifestError, parseManifest, serializeManifest, validateManifest } from './manifest.js';
+export type { BlobSpec, Manifest } from './manifest.js';
+export { blobPath, blobRelPath, imagePath, imageRelPath, DIGEST_RE } from './paths.js';
+export { listImageIds, readManifest, readManifestBytes, resolveImageId, summarize } from './store.js';
+export type { ImageSummary } from './store.js';
+export { createImage, storeManifest } from './create.js';
+export type { CreateInput, WriteOptions } from './create.js';
+export { addBlob } from './blob-writer.js';
+export { hashFile, sha256Hex } from './digest.js';
+export { FINDING_KINDS, verifyImage, verifyStore } from './verify.js';
+export type { Finding, FindingKind, VerifyReport } from './verify.js';
+export { listIndexEntries, writeIndex } from './all-txt.js';
+export { copyImages } from './copy.js';
+export type { CopyResult } from './copy.js';
+export { collectGarbage } from './gc.js';
+export type { GcResult, GcRemoval } from './gc.js';
+export { layerImage, layeredManifest, QEMU_ATTR } from './layer.js';
+export { readSpec, parseSpec } from './spec-file.js';

@@ -1,0 +1,216 @@
+import { parse, TomlError } from 'smol-toml';
+import { DIGEST_RE } from './paths.js';
+
+/** Manifest keys as upstream Treadmill names them (image-store.md, "Manifest (TOML)"). */
+export const BASE_EXT = 'org.tockos.treadmill.manifest-ext.base';
+export const KEY = {
+  version: 'manifest_version',
+  extensions: 'manifest_extensions',
+  label: `${BASE_EXT}.label`,
+  revision: `${BASE_EXT}.revision`,
+  description: `${BASE_EXT}.description`,
+  attrs: `${BASE_EXT}.attrs`,
+  blobs: `${BASE_EXT}.blobs`,
+  digest: `${BASE_EXT}.sha256-digest`,
+  size: `${BASE_EXT}.size`,
+} as const;
+
+export const LIMITS = {
+  labelBytes: 64,
+  descriptionBytes: 64 * 1024,
+  blobs: 4096,
+  attrNameBytes: 64,
+  attrValueBytes: 64 * 1024,
+} as const;
+
+export const BLOB_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface BlobSpec { digest: string; size: number; attrs: Record<string, string> }
+export interface Manifest {
+  label: string; revision: number; description: string;
+  attrs: Record<string, string>;
+  blobs: Record<string, BlobSpec>;
+}
+
+/** Thrown for a manifest (or manifest input) that breaks the format; the message says which field and why. */
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+}
+
+const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8');
+// With the u flag a surrogate pair is one code point, so this matches only lone surrogates, which UTF-8
+// cannot encode (they would silently become U+FFFD and change the meaning).
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+function checkText(what: string, value: string, maxBytes: number): void {
+  if (LONE_SURROGATE.test(value)) throw new ManifestError(`${what} is not valid Unicode`);
+  const n = utf8Length(value);
+  if (n > maxBytes) throw new ManifestError(`${what} is ${n} bytes, at most ${maxBytes} allowed`);
+}
+
+function checkAttrs(where: string, attrs: Record<string, string>): void {
+  for (const [name, value] of Object.entries(attrs)) {
+    checkText(`${where} attr name ${JSON.stringify(name)}`, name, LIMITS.attrNameBytes);
+    checkText(`${where} attr ${JSON.stringify(name)} value`, value, LIMITS.attrValueBytes);
+  }
+}
+
+/** Checks every limit of the spec; run before anything is written to images/. */
+export function validateManifest(m: Manifest): void {
+  checkText('label', m.label, LIMITS.labelBytes);
+  if (!Number.isSafeInteger(m.revision)) throw new ManifestError(`revision must be an integer, got ${m.revision}`);
+  checkText('description', m.description, LIMITS.descriptionBytes);
+  checkAttrs('image', m.attrs);
+  const names = Object.keys(m.blobs);
+  if (names.length > LIMITS.blobs) throw new ManifestError(`${names.length} blobs, at most ${LIMITS.blobs} allowed`);
+  for (const name of names) {
+    if (!BLOB_NAME_RE.test(name)) {
+      throw new ManifestError(`blob name ${JSON.stringify(name)} must be 1-64 characters of A-Z a-z 0-9 _ -`);
+    }
+    const blob = m.blobs[name]!;
+    if (!DIGEST_RE.test(blob.digest)) throw new ManifestError(`blob ${name}: digest must be 64 lower-case hex characters`);
+    if (!Number.isSafeInteger(blob.size) || blob.size < 0) throw new ManifestError(`blob ${name}: size must be a non-negative integer`);
+    checkAttrs(`blob ${name}`, blob.attrs);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Canonical writer. One form only: fixed section order, keys sorted by UTF-8 bytes, fixed quoting, so equal
+// input gives equal bytes (hence equal image IDs) on any machine.
+
+function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function sortedEntries<T>(record: Record<string, T>): Array<[string, T]> {
+  return Object.entries(record).sort(([a], [b]) => compareUtf8(a, b));
+}
+
+function escapeChar(c: string): string {
+  switch (c) {
+    case '"': return '\\"';
+    case '\\': return '\\\\';
+    case '\b': return '\\b';
+    case '\t': return '\\t';
+    case '\n': return '\\n';
+    case '\f': return '\\f';
+    case '\r': return '\\r';
+    default: return `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  }
+}
+
+/** A TOML basic string: quote, backslash and every control character escaped. */
+export function tomlString(s: string): string {
+  return `"${s.replace(/["\\\u0000-\u001f\u007f]/g, escapeChar)}"`;
+}
+
+/**
+ * A TOML multi-line basic string for text with line breaks (descriptions read better that way). Line
+ * feeds stay literal; quotes, backslashes and other control characters (CR included, which parsers may
+ * normalise) are escaped, so no `"""` or line-ending backslash can occur inside.
+ */
+function tomlMultilineString(s: string): string {
+  return `"""\n${s.replace(/["\\\u0000-\u0009\u000b-\u001f\u007f]/g, escapeChar)}"""`;
+}
+
+function attrLines(attrs: Record<string, string>): string {
+  return sortedEntries(attrs).map(([k, v]) => `${tomlString(k)} = ${tomlString(v)}\n`).join('');
+}
+
+/** Serialises a manifest in the canonical form; validates first, so it never emits an out-of-spec manifest. */
+export function serializeManifest(m: Manifest): string {
+  validateManifest(m);
+  const q = tomlString;
+  let out = `${KEY.version} = 0\n${KEY.extensions} = [ ${q(BASE_EXT)} ]\n\n`;
+  out += `${q(KEY.label)} = ${q(m.label)}\n`;
+  out += `${q(KEY.revision)} = ${m.revision}\n`;
+  out += `${q(KEY.description)} = ${m.description.includes('\n') ? tomlMultilineString(m.description) : q(m.description)}\n`;
+  out += `\n[${q(KEY.attrs)}]\n${attrLines(m.attrs)}`;
+  // An explicit (possibly empty) blobs table keeps the key present, as upstream readers expect it.
+  out += `\n[${q(KEY.blobs)}]\n`;
+  for (const [name, blob] of sortedEntries(m.blobs)) {
+    // Blob names are bare-key safe ([A-Za-z0-9_-]), so they stay unquoted as in the upstream recipe.
+    out += `\n[${q(KEY.blobs)}.${name}]\n`;
+    out += `${q(KEY.digest)} = ${q(blob.digest)}\n`;
+    out += `${q(KEY.size)} = ${blob.size}\n`;
+    out += `\n[${q(KEY.blobs)}.${name}.${q(KEY.attrs)}]\n${attrLines(blob.attrs)}`;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Lenient reader: any valid TOML, any key order or string style; unknown keys and extensions ignored.
+
+type Table = Record<string, unknown>;
+
+function isTable(v: unknown): v is Table {
+  // smol-toml returns dates as Date subclasses; they are values, not tables.
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+function toSafeInt(v: unknown, what: string): number {
+  if (v === undefined) throw new ManifestError(`missing ${what}`);
+  if (typeof v === 'bigint') throw new ManifestError(`${what} ${v} is too large`);
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ManifestError(`${what} must be an integer`);
+  return v;
+}
+
+function readString(t: Table, key: string, what: string, optional = false): string {
+  const v = t[key];
+  if (v === undefined && optional) return '';
+  if (v === undefined) throw new ManifestError(`missing ${what} (${JSON.stringify(key)})`);
+  if (typeof v !== 'string') throw new ManifestError(`${what} must be a string`);
+  return v;
+}
+
+function readAttrs(t: Table, where: string): Record<string, string> {
+  const v = t[KEY.attrs];
+  if (v === undefined) return {};
+  if (!isTable(v)) throw new ManifestError(`${where} attrs must be a table`);
+  return Object.fromEntries(Object.entries(v).map(([k, val]) => {
+    if (typeof val !== 'string') throw new ManifestError(`${where} attr ${JSON.stringify(k)} must be a string`);
+    return [k, val];
+  }));
+}
+
+/** Parses and validates manifest bytes. Throws ManifestError with a one-line reason. */
+export function parseManifest(bytes: Uint8Array): Manifest {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ManifestError('not valid UTF-8');
+  }
+  let doc: Table;
+  try {
+    doc = parse(text, { integersAsBigInt: 'asNeeded' });
+  } catch (err) {
+    const msg = err instanceof TomlError ? err.message.split('\n')[0] : String(err);
+    throw new ManifestError(`bad TOML: ${msg}`);
+  }
+  const version = toSafeInt(doc[KEY.version], KEY.version);
+  if (version !== 0) throw new ManifestError(`unsupported ${KEY.version} ${version} (only 0 is known)`);
+  const exts = doc[KEY.extensions];
+  if (!Array.isArray(exts) || !exts.every((e) => typeof e === 'string')) {
+    throw new ManifestError(`${KEY.extensions} must be an array of strings`);
+  }
+  if (!exts.includes(BASE_EXT)) throw new ManifestError(`${KEY.extensions} lacks ${JSON.stringify(BASE_EXT)}`);
+  const blobsTable = doc[KEY.blobs] ?? {};
+  if (!isTable(blobsTable)) throw new ManifestError('blobs must be a table');
+  // fromEntries defines own properties, so even a blob named __proto__ (a legal name) stays data.
+  const blobs: Record<string, BlobSpec> = Object.fromEntries(Object.entries(blobsTable).map(([name, spec]) => {
+    if (!isTable(spec)) throw new ManifestError(`blob ${name} must be a table`);
+    const digest = readString(spec, KEY.digest, `blob ${name} digest`);
+    const size = toSafeInt(spec[KEY.size], `blob ${name} size`);
+    return [name, { digest, size, attrs: readAttrs(spec, `blob ${name}`) }];
+  }));
+  const manifest: Manifest = {
+    label: readString(doc, KEY.label, 'label'),
+    revision: toSafeInt(doc[KEY.revision], 'revision'),
+    description: readString(doc, KEY.description, 'description', true),
+    attrs: readAttrs(doc, 'image'),
+    blobs,
+  };
+  validateManifest(manifest);
+  return manifest;
+}

@@ -1,0 +1,168 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sha256Hex, type ProgressFn } from './digest.js';
+import { hashFiles } from './hash-pool.js';
+import { parseManifest, type Manifest } from './manifest.js';
+import { BLOBS_DIR, blobRelPath, DIGEST_RE, IMAGES_DIR, imageRelPath, isTempName, shardParts } from './paths.js';
+import { isStaleTemp } from './temp-files.js';
+import { walkTree } from './tree-walk.js';
+
+export const FINDING_KINDS = {
+  'blob-digest-mismatch': 'a blob whose content does not hash to its name',
+  'blob-size-mismatch': 'a blob whose size differs from what a manifest says',
+  'blob-missing': 'a blob a manifest needs is not in the store',
+  'manifest-digest-mismatch': 'a manifest whose bytes do not hash to its name',
+  'manifest-invalid': 'a manifest that is not valid (TOML, base extension, limits, digests)',
+  'misplaced': 'a file named by a digest but not in that digest\'s shard directory',
+  'not-a-digest': 'a file under blobs/ or images/ whose name is not a digest',
+  'not-a-regular-file': 'a symlink to nothing, device, socket or FIFO where a file belongs',
+  'temp-leftover': 'a temporary file left by a writer that died',
+  'unreadable': 'a file that cannot be read (permissions, I/O error)',
+} as const;
+
+export type FindingKind = keyof typeof FINDING_KINDS;
+export interface Finding { kind: FindingKind; path: string; message: string }
+
+export interface VerifyReport {
+  findings: Finding[];
+  images: number;
+  blobs: number;
+  bytes: number;
+}
+
+export interface VerifyOptions {
+  onStart?: (totalBytes: number) => void;
+  onProgress?: ProgressFn;
+}
+
+const LEFTOVER_MESSAGE = 'temporary file of a writer that is gone; `gc` or the next write removes it';
+
+interface BlobRef { imageId: string; name: string; size: number }
+
+/** Classifies one file found under blobs/ or images/ by its place in the shard tree. */
+export function classifyStorePath(rel: string): { kind: 'content'; digest: string } | { kind: 'misplaced' | 'not-a-digest' } {
+  const parts = rel.split('/');
+  const name = parts[parts.length - 1]!;
+  if (!DIGEST_RE.test(name)) return { kind: 'not-a-digest' };
+  const expected = shardParts(name);
+  const ok = parts.length === 5 && parts[1] === expected[0] && parts[2] === expected[1] && parts[3] === expected[2];
+  return ok ? { kind: 'content', digest: name } : { kind: 'misplaced' };
+}
+
+function errorCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err);
+}
+
+/**
+ * Checks a store (or, with `imageIds`, just those images and their blobs) and returns every problem found,
+ * by store-relative path. The store is sound when `findings` is empty.
+ */
+export async function verifyStore(storeDir: string, imageIds?: string[], opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const findings: Finding[] = [];
+  const add = (kind: FindingKind, path: string, message: string): void => { findings.push({ kind, path, message }); };
+  const manifests = new Set<string>();
+  const blobs = new Set<string>();
+
+  if (imageIds) {
+    imageIds.forEach((id) => manifests.add(id));
+  } else {
+    for (const top of [BLOBS_DIR, IMAGES_DIR]) {
+      const entries: Array<{ rel: string; name: string; kind: string }> = [];
+      walkTree(storeDir, top, (e) => entries.push(e));
+      for (const e of entries) {
+        if (isTempName(e.name)) {
+          const st = await stat(join(storeDir, e.rel)).catch(() => null);
+          if (st && isStaleTemp(e.name, st.mtimeMs)) add('temp-leftover', e.rel, LEFTOVER_MESSAGE);
+          continue;
+        }
+        const place = classifyStorePath(e.rel);
+        if (place.kind !== 'content') {
+          add(place.kind, e.rel, place.kind === 'misplaced' ? `belongs at ${(top === BLOBS_DIR ? blobRelPath : imageRelPath)(e.name)}` : 'name is not a lower-case hex SHA-256 digest');
+          continue;
+        }
+        if (e.kind !== 'file') {
+          const st = await stat(join(storeDir, e.rel)).catch(() => null);
+          if (!st?.isFile()) {
+            add('not-a-regular-file', e.rel, e.kind === 'symlink' ? 'symlink does not lead to a regular file' : 'not a regular file');
+            continue;
+          }
+        }
+        (top === BLOBS_DIR ? blobs : manifests).add(place.digest);
+      }
+    }
+    // Temp files of the root (image.txt / all.txt writers) are leftovers too.
+    for (const e of await readdir(storeDir, { withFileTypes: true }).catch(() => [])) {
+      if (!e.isFile() || !isTempName(e.name)) continue;
+      const st = await stat(join(storeDir, e.name)).catch(() => null);
+      if (st && isStaleTemp(e.name, st.mtimeMs)) add('temp-leftover', e.name, LEFTOVER_MESSAGE);
+    }
+  }
+
+  const refs = new Map<string, BlobRef[]>();
+  for (const id of [...manifests].sort()) {
+    const rel = imageRelPath(id);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(storeDir, rel));
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') add('manifest-invalid', rel, 'manifest file does not exist');
+      else add('unreadable', rel, `cannot read: ${errorCode(err)}`);
+      continue;
+    }
+    if (sha256Hex(bytes) !== id) add('manifest-digest-mismatch', rel, `manifest bytes hash to ${sha256Hex(bytes)}`);
+    let manifest: Manifest;
+    try {
+      manifest = parseManifest(bytes);
+    } catch (err) {
+      add('manifest-invalid', rel, (err as Error).message);
+      continue;
+    }
+    for (const [name, b] of Object.entries(manifest.blobs)) {
+      const list = refs.get(b.digest) ?? [];
+      list.push({ imageId: id, name, size: b.size });
+      refs.set(b.digest, list);
+    }
+  }
+
+  // Sizes first: a missing or short blob is reported without reading it.
+  const toHash: Array<{ digest: string; path: string; size: number }> = [];
+  const candidates = imageIds ? [...refs.keys()] : [...new Set([...blobs, ...refs.keys()])];
+  for (const digest of candidates.sort()) {
+    const rel = blobRelPath(digest);
+    const st = await stat(join(storeDir, rel)).catch((err: unknown) => err as NodeJS.ErrnoException);
+    if (st instanceof Error) {
+      if (st.code === 'ENOENT') {
+        for (const r of refs.get(digest) ?? []) add('blob-missing', rel, `needed by image ${r.imageId} as blob ${r.name}`);
+      } else {
+        add('unreadable', rel, `cannot stat: ${st.code ?? st.message}`);
+      }
+      continue;
+    }
+    if (!st.isFile()) {
+      if (imageIds) add('not-a-regular-file', rel, 'not a regular file');
+      continue;
+    }
+    for (const r of refs.get(digest) ?? []) {
+      if (r.size !== st.size) add('blob-size-mismatch', rel, `is ${st.size} bytes, image ${r.imageId} says blob ${r.name} is ${r.size}`);
+    }
+    toHash.push({ digest, path: join(storeDir, rel), size: st.size });
+  }
+
+  const total = toHash.reduce((n, j) => n + j.size, 0);
+  opts.onStart?.(total);
+  const outcomes = await hashFiles(toHash, { onProgress: opts.onProgress });
+  outcomes.forEach((o, i) => {
+    const job = toHash[i]!;
+    const rel = blobRelPath(job.digest);
+    if (!o.ok) add('unreadable', rel, `cannot read: ${o.error}`);
+    else if (o.digest !== job.digest) add('blob-digest-mismatch', rel, `content hashes to ${o.digest}`);
+  });
+
+  findings.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+  return { findings, images: manifests.size, blobs: toHash.length, bytes: total };
+}
+
+/** The contract's per-image check: the manifest and every blob it references. */
+export async function verifyImage(storeDir: string, imageId: string): Promise<Finding[]> {
+  return (await verifyStore(storeDir, [imageId])).findings;
+}

@@ -1,0 +1,276 @@
+#!/usr/bin/env node
+// tml-puppet: the in-host daemon (`daemon`) and the local commands boot scripts call.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ClientError, DEFAULT_PARAMETERS_DIR, DEFAULT_SOCKET, callDaemon, socketPath } from './client.js';
+import { Daemon, FW_CFG_PATH } from './daemon.js';
+import { sanitizeParameterName } from './files.js';
+import { runForeground } from './job-run.js';
+import { LOG_LEVELS, Log, type LogLevel } from './log.js';
+import type { WorkloadExitStatus } from '../supervisor/control-socket/messages.js';
+
+/** A user-facing failure: printed as one `tml-puppet: ...` line, exit status 1. */
+class UsageError extends Error {}
+
+function die(message: string, code = 1): never {
+  process.stderr.write(`tml-puppet: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exit(code);
+}
+
+function parametersDir(): string {
+  return process.env['TML_PARAMETERS_DIR'] || DEFAULT_PARAMETERS_DIR;
+}
+
+async function runDaemon(argv: {
+  transport?: string;
+  'tcp-control-socket-addr'?: string;
+  'fw-cfg-path': string;
+  'parameters-dir'?: string;
+  'job-info-dir'?: string;
+  'authorized-keys-file'?: string;
+  'exit-on-authorized-keys-update-error': boolean;
+  'network-config-script'?: string;
+  'exit-on-network-config-error': boolean;
+  'dbus-bus': string;
+  socket: string;
+  'socket-group'?: string;
+  'shutdown-command': string;
+  'reboot-command': string;
+  'log-level': string;
+}): Promise<void> {
+  const log = new Log(argv['log-level'] as LogLevel);
+  const transport = (argv.transport ?? (argv['tcp-control-socket-addr'] ? 'tcp' : 'auto_discover')) as 'tcp' | 'auto_discover';
+  if (argv['dbus-bus'] !== 'none') log.debug(`--dbus-bus ${argv['dbus-bus']} accepted; the local CLI uses ${argv.socket} instead of D-Bus`);
+  const exit = (code: number) => {
+    void daemon.stop().finally(() => process.exit(code));
+  };
+  const daemon = new Daemon(
+    {
+      transport,
+      tcpControlSocketAddr: argv['tcp-control-socket-addr'],
+      fwCfgPath: argv['fw-cfg-path'],
+      parametersDir: argv['parameters-dir'],
+      jobInfoDir: argv['job-info-dir'],
+      authorizedKeysFile: argv['authorized-keys-file'],
+      exitOnAuthorizedKeysUpdateError: argv['exit-on-authorized-keys-update-error'],
+      networkConfigScript: argv['network-config-script'],
+      exitOnNetworkConfigError: argv['exit-on-network-config-error'],
+      socket: argv.socket,
+      socketGroup: argv['socket-group'],
+      shutdownCommand: argv['shutdown-command'],
+      rebootCommand: argv['reboot-command'],
+      log,
+    },
+    (message) => {
+      log.error(`fatal: ${message}`);
+      exit(1);
+    },
+  );
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      log.info(`received ${sig}, stopping`);
+      exit(0);
+    });
+  }
+  try {
+    await daemon.start();
+  } catch (e) {
+    await daemon.stop().catch(() => {});
+    throw new UsageError((e as Error).message);
+  }
+}
+
+async function readOutput(file: string): Promise<string> {
+  try {
+    // opening /dev/stdin fails when stdin is a socket (as under Node's spawn); read the stream
+    if (file === '/dev/stdin') return Buffer.concat(await process.stdin.toArray()).toString('utf8');
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read --output-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function warnIfQueued(r: { connected?: boolean }): void {
+  if (r.connected === false) process.stderr.write('tml-puppet: note: supervisor not connected; the report is queued\n');
+}
+
+function jobCommands(y: Argv): Argv {
+  return y
+    .command(
+      'finish',
+      'report how the workload ended (declareworkloadexitstatus)',
+      (c) =>
+        c
+          .option('status', { choices: ['success', 'error', 'unknown'] as const, demandOption: true, describe: 'workload exit status' })
+          .option('output', { type: 'string', describe: 'text to attach to the report' })
+          .option('output-file', { type: 'string', describe: "attach this file's contents (/dev/stdin for a pipe)" })
+          .option('terminate', { type: 'boolean', default: false, describe: 'then ask the supervisor to terminate the job' })
+          .conflicts('output', 'output-file'),
+      async (argv) => {
+        const output = argv['output-file'] !== undefined ? await readOutput(argv['output-file']) : (argv.output ?? null);
+        const r = await callDaemon(socketPath(), {
+          op: 'finish',
+          status: argv.status as WorkloadExitStatus,
+          output,
+          terminate: argv.terminate,
+        });
+        warnIfQueued(r);
+      },
+    )
+    .command(
+      'substate <text>',
+      'report what the job is doing now (reportsubstate)',
+      (c) => c.positional('text', { type: 'string', demandOption: true }),
+      async (argv) => warnIfQueued(await callDaemon(socketPath(), { op: 'substate', substate: String(argv.text) })),
+    )
+    .command(
+      'run [command..]',
+      'run a command (after --), report success/error/unknown from how it ended, exit with its code',
+      (c) =>
+        c
+          .positional('command', { type: 'string', array: true })
+          .option('terminate', { type: 'boolean', default: false, describe: 'then ask the supervisor to terminate the job' })
+          .option('substate', { type: 'string', describe: 'report this sub-state before starting' })
+          .example('$0 job run --terminate -- make test', ''),
+      async (argv) => {
+        const command = [...((argv.command as string[] | undefined) ?? []), ...((argv['--'] as string[] | undefined) ?? [])].map(String);
+        if (command.length === 0) throw new UsageError('job run needs a command, e.g. tml-puppet job run -- make test');
+        const sock = socketPath();
+        // fail before the workload runs, not after, if its result could not be reported
+        if (argv.substate !== undefined) await callDaemon(sock, { op: 'substate', substate: argv.substate });
+        else await callDaemon(sock, { op: 'ping' });
+        const outcome = await runForeground(command);
+        try {
+          await callDaemon(sock, { op: 'finish', status: outcome.status, output: outcome.summary, terminate: argv.terminate });
+        } catch (e) {
+          process.stderr.write(`tml-puppet: ${(e as Error).message}\n`);
+          process.exit(outcome.exitCode === 0 ? 1 : outcome.exitCode);
+        }
+        process.exit(outcome.exitCode);
+      },
+    )
+    .command(
+      'terminate',
+      'ask the supervisor to terminate this job (terminatejob)',
+      (c) => c,
+      async () => warnIfQueued(await callDaemon(socketPath(), { op: 'terminate' })),
+    )
+    .command(
+      'info',
+      "this job's id and host id",
+      (c) => c.option('json', { type: 'boolean', default: false }),
+      async (argv) => {
+        const r = await callDaemon(socketPath(), { op: 'jobinfo' });
+        if (argv.json) process.stdout.write(`${JSON.stringify({ job_id: r.job_id, host_id: r.host_id })}\n`);
+        else process.stdout.write(`job id:  ${r.job_id}\nhost id: ${r.host_id}\n`);
+      },
+    )
+    .demandCommand(1, 'job needs a subcommand: finish, substate, run, terminate or info');
+}
+
+function parameterCommands(y: Argv): Argv {
+  return y
+    .command(
+      'get <name>',
+      "print a parameter's value (exactly, no newline added)",
+      (c) => c.positional('name', { type: 'string', demandOption: true }),
+      async (argv) => {
+        const dir = parametersDir();
+        const name = String(argv.name);
+        const file = sanitizeParameterName(name);
+        let value: Buffer;
+        try {
+          if (file === '') throw Object.assign(new Error(), { code: 'ENOENT' });
+          value = await fs.readFile(path.join(dir, file));
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') throw new UsageError(`no parameter named ${JSON.stringify(name)} in ${dir}`);
+          if (code === 'EACCES') throw new UsageError(`parameter ${JSON.stringify(name)} is secret and not readable by this user`);
+          throw new UsageError(`cannot read parameter ${JSON.stringify(name)}: ${code ?? (e as Error).message}`);
+        }
+        process.stdout.write(value);
+      },
+    )
+    .command(
+      'list',
+      'list the parameter names',
+      (c) => c.option('json', { type: 'boolean', default: false }),
+      async (argv) => {
+        const dir = parametersDir();
+        let names: string[];
+        try {
+          const entries = await fs.readdir(dir, { withFileTypes: true });
+          names = entries.filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name).sort();
+        } catch (e) {
+          throw new UsageError(`cannot read the parameters directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
+        process.stdout.write(argv.json ? `${JSON.stringify(names)}\n` : names.map((n) => `${n}\n`).join(''));
+      },
+    )
+    .demandCommand(1, 'parameter needs a subcommand: get or list');
+}
+
+async function main(): Promise<void> {
+  const args = hideBin(process.argv);
+  await yargs(args)
+    .scriptName('tml-puppet')
+    .parserConfiguration({ 'populate--': true })
+    .usage('$0 <command>\n\nTreadmill in-host puppet: the daemon, and the commands a job uses to read parameters and report.')
+    .command(
+      'daemon',
+      'run the puppet daemon (connects to the supervisor, serves the local commands)',
+      (c) =>
+        c
+          .option('transport', { choices: ['tcp', 'auto_discover'], describe: 'how to find the control socket (default: tcp if --tcp-control-socket-addr is given)' })
+          .option('tcp-control-socket-addr', { type: 'string', describe: 'supervisor control socket, IP:PORT' })
+          .option('fw-cfg-path', { type: 'string', default: FW_CFG_PATH, describe: 'auto_discover: file holding IP:PORT' })
+          .option('parameters-dir', { type: 'string', describe: 'write job parameters here (conventionally /run/tml/parameters)' })
+          .option('job-info-dir', { type: 'string', describe: 'write job-id and host-id here (conventionally /run/tml)' })
+          .option('authorized-keys-file', { type: 'string', describe: "write the job's SSH keys here" })
+          .option('exit-on-authorized-keys-update-error', { type: 'boolean', default: false, describe: 'exit if the SSH keys cannot be fetched or written' })
+          .option('network-config-script', { type: 'string', describe: 'run this with the network configuration in its environment' })
+          .option('exit-on-network-config-error', { type: 'boolean', default: false, describe: 'exit if the network config script fails' })
+          .option('dbus-bus', { choices: ['system', 'session', 'none'], default: 'system', describe: 'accepted for compatibility; unused' })
+          .option('socket', { type: 'string', default: DEFAULT_SOCKET, describe: 'Unix socket for local commands' })
+          .option('socket-group', { type: 'string', describe: 'group (name or gid) allowed to use the socket' })
+          .option('shutdown-command', { type: 'string', default: 'systemctl poweroff', describe: 'run (via /bin/sh -c) on a shutdown request' })
+          .option('reboot-command', { type: 'string', default: 'systemctl reboot', describe: 'run (via /bin/sh -c) on a reboot request' })
+          .option('log-level', { choices: LOG_LEVELS, default: 'info' as const, describe: 'least severe level logged (stderr)' }),
+      (argv) => runDaemon(argv),
+    )
+    .command('job', 'report on the job: finish, substate, run, terminate, info', jobCommands)
+    .command('parameter', "read the job's parameters: get, list", parameterCommands)
+    .command(
+      'host',
+      'describe this host',
+      (y) =>
+        y
+          .command(
+            'info',
+            "the host's OS, CPU, memory, network interfaces and USB devices",
+            (c) => c.option('json', { type: 'boolean', default: false }),
+            async (argv) => {
+              const { collectHostInfo, formatHostInfo } = await import('./host-info.js');
+              const info = await collectHostInfo();
+              process.stdout.write(argv.json ? `${JSON.stringify(info, null, 2)}\n` : formatHostInfo(info));
+            },
+          )
+          .demandCommand(1, 'host needs a subcommand: info'),
+    )
+    .demandCommand(1, 'a command is needed: daemon, job, parameter or host')
+    .strict()
+    .help()
+    .version(false)
+    // wrapping help text costs ~20 ms on every run (yargs renders it eagerly); only pay it for --help
+    .wrap(args.includes('--help') ? Math.min(100, process.stdout.columns || 80) : null)
+    .fail((msg, err) => {
+      if (err && !(err instanceof UsageError) && !(err instanceof ClientError)) die(err.message);
+      die(msg ? `${msg} (see tml-puppet --help)` : err!.message);
+    })
+    .parseAsync();
+}
+
+main().catch((e: Error) => die(e.message));

@@ -1,0 +1,36 @@
+// The local CLI's side of the daemon's Unix socket.
+
+import net from 'node:net';
+import { parseLocalResponse, type LocalRequest, type LocalResponse } from './local-protocol.js';
+
+export const DEFAULT_SOCKET = '/run/tml/puppet.sock';
+export const DEFAULT_PARAMETERS_DIR = '/run/tml/parameters';
+
+export class ClientError extends Error {}
+
+export function socketPath(): string {
+  return process.env['TML_PUPPET_SOCKET'] || DEFAULT_SOCKET;
+}
+
+/** Sends one request to the daemon; throws ClientError with a one-line reason on failure. */
+export async function callDaemon(path: string, req: LocalRequest): Promise<LocalResponse & { ok: true }> {
+  const response = await new Promise<LocalResponse>((resolve, reject) => {
+    const socket = net.connect(path);
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.once('connect', () => socket.write(`${JSON.stringify(req)}\n`));
+    socket.on('data', (d: string) => (text += d));
+    socket.once('end', () => resolve(parseLocalResponse(text.trim())));
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? 'is the daemon running?'
+          : err.code === 'EACCES'
+            ? 'permission denied (are you root or in the socket group?)'
+            : err.message;
+      reject(new ClientError(`cannot reach the puppet daemon at ${path}: ${why}`));
+    });
+  });
+  if (!response.ok) throw new ClientError(`the puppet daemon refused the request: ${response.error}`);
+  return response;
+}

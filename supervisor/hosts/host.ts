@@ -1,0 +1,53 @@
+// What a host backend (local process today; QEMU or a Raspberry Pi later) offers the job runner.
+// The runner owns the job's lifecycle; a host only brings a machine up, relays what happens on it and
+// tears it down.
+
+import type { Manifest } from '../../imagetool/index.js';
+import type { Parameters } from '../../switchboard/api.js';
+import type { PuppetEvent } from '../control-socket/index.js';
+
+export interface HostSpec {
+  jobId: string;
+  imageId: string;
+  manifest: Manifest;
+  /** The image store the manifest was read from; blobs are found there. */
+  storeDir: string;
+  /** A fresh, empty directory the host may use for this job only; the runner removes it afterwards. */
+  jobDir: string;
+  sshKeys: string[];
+  parameters: Parameters;
+}
+
+export type HostExit =
+  | { kind: 'boot-script'; code: number | null; signal: NodeJS.Signals | null }
+  | { kind: 'puppet'; code: number | null; signal: NodeJS.Signals | null };
+
+/** Called by the host as it comes up and runs; called at most until stop() has resolved. */
+export interface HostCallbacks {
+  /** Bring-up progress, in order: provisioning, then booting. */
+  onStage(stage: 'provisioning' | 'booting', message: string | null): void;
+  /** The puppet said `ready`; the workload is starting. Called once. */
+  onReady(): void;
+  /** Puppet events other than `ready`: substates, exit statuses, terminate requests, ... */
+  onPuppetEvent(event: PuppetEvent): void;
+  /**
+   * Console bytes (the workload's stdout and stderr), in order. A returned promise asks the host to
+   * stop reading the console until it settles (the switchboard link is backed up).
+   */
+  onConsole(chunk: Buffer): Promise<void> | void;
+  /** The host could not be brought up; the message says why, in one line. Terminal: no onExit follows. */
+  onStartError(message: string): void;
+  /** The host ended on its own after becoming ready. */
+  onExit(exit: HostExit): void;
+}
+
+export interface Host {
+  /** Tears the host down at any point of its life (also during bring-up); resolves once nothing of it runs. */
+  stop(): Promise<void>;
+}
+
+export interface HostBackend {
+  readonly name: string;
+  /** Starts bringing a host up; progress and failures arrive through the callbacks. */
+  start(spec: HostSpec, callbacks: HostCallbacks): Host;
+}

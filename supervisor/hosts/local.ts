@@ -1,0 +1,292 @@
+// The `local` host: the job's "machine" is a pair of process groups on this computer, the puppet daemon
+// and the image's boot script. It isolates nothing; it exists to develop and test images and boot
+// scripts without hardware, through exactly the client commands a real host offers.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { blobPath } from '../../imagetool/index.js';
+import { ControlSocketServer, type PuppetEvent } from '../control-socket/index.js';
+import type { Log } from '../logger.js';
+import type { Host, HostBackend, HostCallbacks, HostSpec } from './host.js';
+import { wrapperScript, type PuppetCommand } from './puppet-command.js';
+
+export const LOCAL_ENTRYPOINT_ATTR = 'org.tockos.treadmill.image.local_v0.entrypoint';
+
+/** The only parts of the supervisor's environment a job sees: its tokens and settings stay out. */
+const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'TERM'];
+
+export interface LocalHostOptions {
+  puppet: PuppetCommand;
+  log: Log;
+  /** How long the puppet may take from spawn to `ready`. */
+  readyTimeoutMs?: number;
+  /** How long processes get after SIGTERM before SIGKILL. */
+  stopGraceMs?: number;
+  puppetLogLevel?: string;
+}
+
+export class LocalHostBackend implements HostBackend {
+  readonly name = 'local';
+
+  constructor(private readonly opts: LocalHostOptions) {}
+
+  start(spec: HostSpec, callbacks: HostCallbacks): Host {
+    const host = new LocalHost(spec, callbacks, this.opts);
+    void host.boot();
+    return host;
+  }
+}
+
+/** A spawned process group and a promise that settles once the leader exited and its pipes closed. */
+interface Group {
+  child: ChildProcess;
+  closed: Promise<void>;
+}
+
+function spawnGroup(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Group {
+  // detached: the child leads a new process group, so the whole group can be signalled at once.
+  const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const closed = new Promise<void>((resolve) => {
+    child.once('close', () => resolve());
+    child.once('error', () => resolve());
+  });
+  return { child, closed };
+}
+
+function signalGroup(group: Group | null, signal: NodeJS.Signals): void {
+  if (group?.child.pid === undefined) return;
+  try {
+    process.kill(-group.child.pid, signal);
+  } catch {
+    // ESRCH: the whole group is gone already.
+  }
+}
+
+function delay(ms: number): Promise<'timeout'> {
+  return new Promise((resolve) => setTimeout(() => resolve('timeout'), ms).unref());
+}
+
+/** Keeps the last lines a process printed, to explain why it failed. */
+class TailLines {
+  private lines: string[] = [];
+  private partial = '';
+  constructor(private readonly onLine: (line: string) => void, private readonly keep = 10) {}
+  push(chunk: Buffer): void {
+    const parts = (this.partial + chunk.toString('utf8')).split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) this.add(line);
+  }
+  private add(line: string): void {
+    if (line.trim() === '') return;
+    this.onLine(line);
+    this.lines.push(line);
+    if (this.lines.length > this.keep) this.lines.shift();
+  }
+  summary(): string {
+    if (this.partial !== '') this.add(this.partial);
+    this.partial = '';
+    return this.lines.length === 0 ? '' : `; last output: ${this.lines.slice(-3).join(' | ')}`;
+  }
+}
+
+class LocalHost implements Host {
+  private server: ControlSocketServer | null = null;
+  private puppet: Group | null = null;
+  private bootScript: Group | null = null;
+  private ready = false;
+  private failed = false;
+  private readyTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+  private readonly log: Log;
+
+  constructor(
+    private readonly spec: HostSpec,
+    private readonly cb: HostCallbacks,
+    private readonly opts: LocalHostOptions,
+  ) {
+    this.log = (level, line) => opts.log(level, `job ${spec.jobId}: local host: ${line}`);
+  }
+
+  private get paths() {
+    const dir = this.spec.jobDir;
+    return {
+      parameters: join(dir, 'parameters'),
+      bin: join(dir, 'bin'),
+      socket: join(dir, 'puppet.sock'),
+    };
+  }
+
+  async boot(): Promise<void> {
+    try {
+      this.cb.onStage('provisioning', null);
+      const entrypoint = await this.provision();
+      if (this.stopping !== null) return;
+
+      const server = await ControlSocketServer.listen({
+        host: '127.0.0.1',
+        port: 0,
+        context: {
+          jobId: this.spec.jobId,
+          hostId: randomUUID(),
+          sshKeys: this.spec.sshKeys,
+          networkConfig: null,
+          parameters: this.spec.parameters,
+        },
+        log: (level, line) => this.log(level === 'info' ? 'debug' : level, line),
+      });
+      if (this.stopping !== null) {
+        await server.close();
+        return;
+      }
+      this.server = server;
+      server.on('puppet-event', (event: PuppetEvent) => this.onPuppetEvent(event, entrypoint));
+
+      this.cb.onStage('booting', `tml-puppet daemon on control socket 127.0.0.1:${server.port}`);
+      this.startPuppet(server.port);
+    } catch (err) {
+      this.startError(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** Lays out the job directory: parameters dir, the boot script, a `tml-puppet` on PATH. Returns the script path. */
+  private async provision(): Promise<string> {
+    const { manifest } = this.spec;
+    const blobName = manifest.attrs[LOCAL_ENTRYPOINT_ATTR];
+    if (blobName === undefined) {
+      throw new Error(`image ${this.spec.imageId} has no attribute ${LOCAL_ENTRYPOINT_ATTR}; the local host needs it to name the boot script blob`);
+    }
+    const blob = manifest.blobs[blobName];
+    if (blob === undefined) {
+      throw new Error(`image ${this.spec.imageId}: ${LOCAL_ENTRYPOINT_ATTR} names blob ${JSON.stringify(blobName)}, which the image does not have`);
+    }
+    const { parameters, bin } = this.paths;
+    await mkdir(parameters, { mode: 0o700 });
+    await mkdir(bin, { mode: 0o755 });
+    const script = join(this.spec.jobDir, 'boot');
+    await copyFile(blobPath(this.spec.storeDir, blob.digest), script);
+    await chmod(script, 0o755);
+    const wrapper = join(bin, 'tml-puppet');
+    await writeFile(wrapper, wrapperScript(this.opts.puppet), { mode: 0o755 });
+    return script;
+  }
+
+  private environment(extra: Record<string, string>): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = {};
+    for (const name of INHERITED_ENV) {
+      const value = process.env[name];
+      if (value !== undefined) env[name] = value;
+    }
+    env.PATH = `${this.paths.bin}:${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`;
+    return { ...env, ...extra };
+  }
+
+  private startPuppet(port: number): void {
+    const { parameters, socket } = this.paths;
+    const args = [
+      ...this.opts.puppet.args,
+      'daemon',
+      '--transport', 'tcp',
+      '--tcp-control-socket-addr', `127.0.0.1:${port}`,
+      '--parameters-dir', parameters,
+      '--job-info-dir', this.spec.jobDir,
+      '--socket', socket,
+      '--dbus-bus', 'none',
+      // Nothing to power off: a shutdown request ends the job instead (the supervisor sees `shutdown`).
+      '--shutdown-command', 'true',
+      '--reboot-command', 'true',
+    ];
+    if (this.opts.puppetLogLevel !== undefined) args.push('--log-level', this.opts.puppetLogLevel);
+    const puppet = spawnGroup(this.opts.puppet.command, args, { cwd: this.spec.jobDir, env: this.environment({}) });
+    this.puppet = puppet;
+    const tail = new TailLines((line) => this.log('debug', `puppet: ${line}`));
+    puppet.child.stdout!.on('data', (chunk: Buffer) => tail.push(chunk));
+    puppet.child.stderr!.on('data', (chunk: Buffer) => tail.push(chunk));
+    puppet.child.once('error', (err) => this.startError(`cannot start the puppet (${this.opts.puppet.command}): ${err.message}`));
+    puppet.child.once('exit', (code, signal) => {
+      if (this.stopping !== null) return;
+      if (!this.ready) {
+        void puppet.closed.then(() =>
+          this.startError(`the puppet exited before it was ready (${signal ?? `code ${code}`})${tail.summary()}`),
+        );
+        return;
+      }
+      this.log('warn', `the puppet exited (${signal ?? `code ${code}`})`);
+      this.cb.onExit({ kind: 'puppet', code, signal });
+    });
+    const timeoutMs = this.opts.readyTimeoutMs ?? 30_000;
+    this.readyTimer = setTimeout(() => {
+      this.startError(`the puppet did not report ready within ${Math.round(timeoutMs / 1000)} s${tail.summary()}`);
+    }, timeoutMs);
+  }
+
+  private onPuppetEvent(event: PuppetEvent, entrypoint: string): void {
+    if (this.stopping !== null || this.failed) return;
+    if (event.type !== 'ready') {
+      this.cb.onPuppetEvent(event);
+      return;
+    }
+    // A puppet that reconnects says ready again; the host only boots once.
+    if (this.ready) return;
+    this.ready = true;
+    if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+    this.cb.onReady();
+    this.startBootScript(entrypoint);
+  }
+
+  private startBootScript(script: string): void {
+    const { parameters, socket } = this.paths;
+    const boot = spawnGroup(script, [], {
+      cwd: this.spec.jobDir,
+      env: this.environment({
+        TML_PUPPET_SOCKET: socket,
+        TML_PARAMETERS_DIR: parameters,
+        TML_JOB_ID: this.spec.jobId,
+      }),
+    });
+    this.bootScript = boot;
+    for (const stream of [boot.child.stdout!, boot.child.stderr!]) {
+      stream.on('data', (chunk: Buffer) => {
+        const backedUp = this.cb.onConsole(chunk);
+        if (backedUp === undefined) return;
+        stream.pause();
+        void backedUp.finally(() => stream.resume());
+      });
+    }
+    boot.child.once('error', (err) => this.startError(`cannot run the boot script: ${err.message}`));
+    boot.child.once('exit', (code, signal) => {
+      if (this.stopping !== null || this.failed) return;
+      // Wait for the pipes so the console is complete before the job ends.
+      void boot.closed.then(() => this.cb.onExit({ kind: 'boot-script', code, signal }));
+    });
+  }
+
+  private startError(message: string): void {
+    if (this.stopping !== null || this.failed) return;
+    this.failed = true;
+    if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+    this.cb.onStartError(message);
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.teardown();
+    return this.stopping;
+  }
+
+  private async teardown(): Promise<void> {
+    if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+    const groups = [this.bootScript, this.puppet].filter((g): g is Group => g !== null);
+    for (const g of groups) signalGroup(g, 'SIGTERM');
+    const all = Promise.all(groups.map((g) => g.closed));
+    if ((await Promise.race([all, delay(this.opts.stopGraceMs ?? 2000)])) === 'timeout') {
+      this.log('warn', 'processes still running after SIGTERM; sending SIGKILL');
+    }
+    // Also reaches what the leaders left behind in their groups after exiting.
+    for (const g of groups) signalGroup(g, 'SIGKILL');
+    if ((await Promise.race([all, delay(2000)])) === 'timeout') {
+      this.log('error', 'processes survived SIGKILL (a child left its process group?)');
+    }
+    await this.server?.close();
+  }
+}

@@ -1,0 +1,25 @@
+// Fetching an image for a job: on this supervisor that means reading its manifest from the local store
+// and checking every blob, so a missing or corrupt image fails the job before a host is started.
+
+import { readManifest, verifyImage, type Manifest } from '../imagetool/index.js';
+
+export class ImageUnavailableError extends Error {}
+
+export async function loadVerifiedImage(storeDir: string, imageId: string): Promise<Manifest> {
+  let manifest: Manifest;
+  try {
+    manifest = await readManifest(storeDir, imageId);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ImageUnavailableError(`image ${imageId} is not usable from store ${storeDir}: ${reason}`);
+  }
+  const findings = await verifyImage(storeDir, imageId);
+  if (findings.length > 0) {
+    const first = findings[0]!;
+    const more = findings.length > 1 ? ` (and ${findings.length - 1} more problem${findings.length > 2 ? 's' : ''})` : '';
+    throw new ImageUnavailableError(
+      `image ${imageId} failed verification in store ${storeDir}: ${first.path}: ${first.message}${more}`,
+    );
+  }
+  return manifest;
+}

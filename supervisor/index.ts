@@ -1,0 +1,13 @@
+// Public surface of the supervisor: start one in-process, or assemble the pieces differently
+// (the benchmarks and tests drive JobRunner with their own hosts and links).
+
+export { startSupervisor, type Supervisor, type SupervisorOptions } from './supervisor.js';
+export { JobRunner, type JobRunnerDeps } from './job-runner.js';
+export { SwitchboardConnection, connectUrl, type SwitchboardConnectionOptions, type SwitchboardHandlers } from './switchboard-connection.js';
+export { parseToSupervisor, type ParseResult } from './switchboard-messages.js';
+export { loadVerifiedImage, ImageUnavailableError } from './image-loader.js';
+export { ConsoleBatcher, CONSOLE_LOG_MAX_BYTES } from './console-batcher.js';
+export { LocalHostBackend, LOCAL_ENTRYPOINT_ATTR, type LocalHostOptions } from './hosts/local.js';
+export { findPuppet, type PuppetCommand } from './hosts/puppet-command.js';
+export type { Host, HostBackend, HostCallbacks, HostExit, HostSpec } from './hosts/host.js';
+export { createLogger, type Log, type LogLevel } from './logger.js';

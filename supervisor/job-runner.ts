@@ -1,0 +1,295 @@
+// Runs one job at a time on a host backend and turns what happens into the switchboard's job events.
+// All I/O comes in through JobRunnerDeps, so the lifecycle mapping is tested with fakes.
+
+import { EventEmitter } from 'node:events';
+import type { Manifest } from '../imagetool/index.js';
+import type {
+  InitStage,
+  JobEvent,
+  RunningJobState,
+  StartJobMessage,
+  SupervisorStatus,
+  UserExitStatus,
+} from '../switchboard/api.js';
+import type { PuppetEvent } from './control-socket/index.js';
+import { ConsoleBatcher } from './console-batcher.js';
+import type { Host, HostBackend, HostExit } from './hosts/host.js';
+import type { Log } from './logger.js';
+
+export interface JobRunnerDeps {
+  send(jobId: string, event: JobEvent): void;
+  /** Reads and verifies an image; rejects with a one-line, user-facing message when it is unusable. */
+  loadImage(imageId: string): Promise<Manifest>;
+  allocateJobDir(jobId: string): Promise<string>;
+  releaseJobDir(dir: string): Promise<void>;
+  host: HostBackend;
+  storeDir: string;
+  log: Log;
+  console?: { maxBytes?: number; delayMs?: number };
+  /** True while the link to the switchboard is backed up; the host's console is paused meanwhile. */
+  congested?(): boolean;
+}
+
+type EndKind = 'host' | 'stopped' | 'shutdown';
+
+interface ActiveJob {
+  id: string;
+  state: RunningJobState;
+  host: Host | null;
+  jobDir: string | null;
+  declared: boolean;
+  ending: Promise<void> | null;
+  console: ConsoleBatcher;
+}
+
+const USER_EXIT_STATUSES: readonly string[] = ['success', 'error', 'unknown'] satisfies UserExitStatus[];
+
+function describeExit(exit: HostExit): string {
+  const who = exit.kind === 'boot-script' ? 'the boot script' : 'the puppet';
+  if (exit.signal !== null) return `${who} was killed by ${exit.signal}`;
+  return `${who} exited with code ${exit.code}`;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Emits 'idle' whenever a job has ended (after its `terminated` was sent). */
+export class JobRunner extends EventEmitter {
+  private current: ActiveJob | null = null;
+
+  constructor(private readonly deps: JobRunnerDeps) {
+    super();
+  }
+
+  status(): SupervisorStatus {
+    const job = this.current;
+    if (job === null) return { type: 'idle' };
+    return { type: 'ongoing_job', job_id: job.id, job_state: job.state };
+  }
+
+  start(msg: StartJobMessage): void {
+    const busy = this.current;
+    if (busy !== null) {
+      if (busy.id === msg.job_id) {
+        this.deps.log('info', `job ${msg.job_id}: start_job repeated for the running job; ignored`);
+        return;
+      }
+      this.deps.log('warn', `job ${msg.job_id}: refused, still running job ${busy.id}`);
+      this.rejectStart(msg.job_id, `this supervisor is busy with job ${busy.id}`);
+      return;
+    }
+    const job: ActiveJob = {
+      id: msg.job_id,
+      state: { state: 'initializing', stage: 'starting' },
+      host: null,
+      jobDir: null,
+      declared: false,
+      ending: null,
+      console: new ConsoleBatcher((bytes) => this.send(job, { type: 'console_log', console_bytes: [...bytes] }), this.deps.console),
+    };
+    this.current = job;
+    this.run(job, msg).catch((err: unknown) => {
+      this.deps.log('error', `job ${job.id}: internal error: ${errorMessage(err)}`);
+      this.fail(job, 'internal', `internal supervisor error: ${errorMessage(err)}`);
+    });
+  }
+
+  /** Fails a job this supervisor will not run (busy, or its start_job was unusable). */
+  rejectStart(jobId: string, message: string): void {
+    this.deps.send(jobId, { type: 'error', error: { kind: 'internal', message } });
+    this.deps.send(jobId, { type: 'state_transition', new_state: { state: 'terminated' }, status_message: message });
+  }
+
+  stop(jobId: string): void {
+    const job = this.current;
+    if (job === null || job.id !== jobId) {
+      this.deps.log('warn', `job ${jobId}: stop_job for a job this supervisor is not running; ignored`);
+      return;
+    }
+    this.deps.log('info', `job ${jobId}: stop requested by the switchboard`);
+    this.end(job, 'stopped', 'stop requested by the switchboard');
+  }
+
+  /** Ends the running job (if any) because the supervisor is going away; resolves once it is torn down. */
+  async shutdown(): Promise<void> {
+    const job = this.current;
+    if (job === null) return;
+    this.end(job, 'shutdown', 'the supervisor is shutting down');
+    await job.ending;
+  }
+
+  private async run(job: ActiveJob, msg: StartJobMessage): Promise<void> {
+    this.deps.log('info', `job ${job.id}: starting`);
+    this.transition(job, { state: 'initializing', stage: 'starting' }, null);
+    if (msg.image_spec.type !== 'image') {
+      this.fail(job, 'host_start_error', `the ${this.deps.host.name} host cannot resume jobs (image_spec resume_job)`);
+      return;
+    }
+    const imageId = msg.image_spec.image_id;
+
+    this.transition(job, { state: 'initializing', stage: 'fetching_image' }, `image ${imageId}`);
+    let manifest: Manifest;
+    try {
+      manifest = await this.deps.loadImage(imageId);
+    } catch (err) {
+      this.fail(job, 'host_start_error', errorMessage(err));
+      return;
+    }
+    if (job.ending !== null) return;
+
+    this.transition(job, { state: 'initializing', stage: 'allocating' }, null);
+    let jobDir: string;
+    try {
+      jobDir = await this.deps.allocateJobDir(job.id);
+    } catch (err) {
+      this.fail(job, 'host_start_error', `cannot allocate a job directory: ${errorMessage(err)}`);
+      return;
+    }
+    if (job.ending !== null) {
+      await this.deps.releaseJobDir(jobDir);
+      return;
+    }
+    job.jobDir = jobDir;
+
+    job.host = this.deps.host.start(
+      {
+        jobId: job.id,
+        imageId,
+        manifest,
+        storeDir: this.deps.storeDir,
+        jobDir,
+        sshKeys: msg.ssh_keys,
+        parameters: msg.parameters,
+      },
+      {
+        onStage: (stage, message) => {
+          if (this.live(job) && job.state.state === 'initializing') this.transition(job, { state: 'initializing', stage }, message);
+        },
+        onReady: () => {
+          if (this.live(job)) this.transition(job, { state: 'ready' }, null);
+        },
+        onPuppetEvent: (event) => this.onPuppetEvent(job, event),
+        onConsole: (chunk) => {
+          if (this.current !== job) return;
+          job.console.push(chunk);
+          if (this.deps.congested?.() === true) return this.uncongested(job);
+        },
+        onStartError: (message) => this.fail(job, 'host_start_error', message),
+        onExit: (exit) => this.end(job, 'host', describeExit(exit)),
+      },
+    );
+  }
+
+  private onPuppetEvent(job: ActiveJob, event: PuppetEvent): void {
+    if (this.current !== job) return;
+    switch (event.type) {
+      case 'reportsubstate':
+        this.deps.log('info', `job ${job.id}: substate ${JSON.stringify(event.substate)}`);
+        this.transition(job, job.state, event.substate);
+        return;
+      case 'declareworkloadexitstatus': {
+        if (!USER_EXIT_STATUSES.includes(event.workload_exit_status)) return;
+        this.deps.log('info', `job ${job.id}: workload declared ${event.workload_exit_status}`);
+        job.declared = true;
+        this.send(job, {
+          type: 'declare_exit_status',
+          user_exit_status: event.workload_exit_status,
+          host_output: event.workload_output,
+        });
+        return;
+      }
+      case 'terminatejob':
+        this.end(job, 'host', 'the workload asked to terminate the job');
+        return;
+      case 'shutdown':
+        this.end(job, 'host', 'the host is shutting down');
+        return;
+      case 'reboot':
+        this.deps.log('warn', `job ${job.id}: the host asked to reboot; the ${this.deps.host.name} host cannot reboot`);
+        return;
+      default:
+        this.deps.log('debug', `job ${job.id}: puppet event ${event.type}`);
+    }
+  }
+
+  /** Resolves once the switchboard link has caught up, or the job is gone. */
+  private async uncongested(job: ActiveJob): Promise<void> {
+    while (this.current === job && this.deps.congested?.() === true) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  private live(job: ActiveJob): boolean {
+    return this.current === job && job.ending === null;
+  }
+
+  private send(job: ActiveJob, event: JobEvent): void {
+    this.deps.send(job.id, event);
+  }
+
+  private transition(job: ActiveJob, state: RunningJobState, message: string | null): void {
+    job.console.flush();
+    job.state = state;
+    this.send(job, { type: 'state_transition', new_state: state, status_message: message });
+  }
+
+  /** The job cannot go on: report the error, tear down whatever exists, end `terminated`. */
+  private fail(job: ActiveJob, kind: 'host_start_error' | 'internal', message: string): void {
+    if (this.current !== job || job.ending !== null) return;
+    this.deps.log('warn', `job ${job.id}: ${kind}: ${message}`);
+    job.console.flush();
+    this.send(job, { type: 'error', error: { kind, message } });
+    job.ending = this.teardown(job, message);
+  }
+
+  private end(job: ActiveJob, kind: EndKind, reason: string): void {
+    if (this.current !== job || job.ending !== null) return;
+    this.deps.log('info', `job ${job.id}: terminating: ${reason}`);
+    this.transition(job, { state: 'terminating' }, reason);
+    job.ending = (async () => {
+      await this.teardownHost(job);
+      job.console.flush();
+      // A canceled or timed-out job already has its final exit status; only a host that ended on its
+      // own (or a supervisor going away) still needs one.
+      if (kind === 'host' && !job.declared) {
+        this.send(job, {
+          type: 'declare_exit_status',
+          user_exit_status: 'unknown',
+          host_output: `the workload reported no exit status (${reason})`,
+        });
+      } else if (kind === 'shutdown' && !job.declared) {
+        this.send(job, { type: 'error', error: { kind: 'internal', message: reason } });
+      }
+      await this.finish(job, null);
+    })();
+  }
+
+  private async teardown(job: ActiveJob, message: string): Promise<void> {
+    await this.teardownHost(job);
+    await this.finish(job, message);
+  }
+
+  private async teardownHost(job: ActiveJob): Promise<void> {
+    if (job.host === null) return;
+    try {
+      await job.host.stop();
+    } catch (err) {
+      this.deps.log('error', `job ${job.id}: stopping the host failed: ${errorMessage(err)}`);
+    }
+  }
+
+  private async finish(job: ActiveJob, message: string | null): Promise<void> {
+    if (job.jobDir !== null) {
+      try {
+        await this.deps.releaseJobDir(job.jobDir);
+      } catch (err) {
+        this.deps.log('warn', `job ${job.id}: removing ${job.jobDir} failed: ${errorMessage(err)}`);
+      }
+    }
+    this.transition(job, { state: 'terminated' }, message);
+    this.deps.log('info', `job ${job.id}: terminated`);
+    this.current = null;
+    this.emit('idle');
+  }
+}

@@ -1,0 +1,90 @@
+// Wires a supervisor together: the switchboard link, the job runner, a host backend and the image store.
+
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { HostBackend } from './hosts/host.js';
+import { loadVerifiedImage } from './image-loader.js';
+import { JobRunner } from './job-runner.js';
+import type { Log } from './logger.js';
+import { connectUrl, SwitchboardConnection } from './switchboard-connection.js';
+
+/** Console output beyond this much unsent data waits, so a chatty job cannot fill the supervisor's memory. */
+const CONSOLE_BACKLOG_LIMIT = 8 * 1024 * 1024;
+
+export interface SupervisorOptions {
+  switchboardUrl: string;
+  supervisorId: string;
+  token: string;
+  storeDir: string;
+  host: HostBackend;
+  /** Job directories are created here; default: a temporary directory removed on close. */
+  workDir?: string;
+  log: Log;
+  /** Called when the switchboard refuses this supervisor for good (wrong id or token). */
+  onFatal?: (err: Error) => void;
+}
+
+export interface Supervisor {
+  readonly runner: JobRunner;
+  readonly connection: SwitchboardConnection;
+  /** Ends a running job, closes the connection, removes the temporary work directory. */
+  close(): Promise<void>;
+}
+
+export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
+  // A bad URL is reported before anything is created on disk.
+  connectUrl(opts.switchboardUrl, opts.supervisorId);
+  let workDir: string;
+  let ownWorkDir = false;
+  if (opts.workDir !== undefined) {
+    await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
+    workDir = opts.workDir;
+  } else {
+    workDir = await mkdtemp(join(tmpdir(), 'tml-supervisor-'));
+    ownWorkDir = true;
+  }
+
+  let connection: SwitchboardConnection | null = null;
+  const runner = new JobRunner({
+    send: (jobId, event) => connection!.send({ type: 'supervisor_event', message: { type: 'job_event', job_id: jobId, event } }),
+    loadImage: (imageId) => loadVerifiedImage(opts.storeDir, imageId),
+    allocateJobDir: (jobId) => mkdtemp(join(workDir, `job-${jobId.slice(0, 8)}-`)),
+    releaseJobDir: (dir) => rm(dir, { recursive: true, force: true }),
+    host: opts.host,
+    storeDir: opts.storeDir,
+    log: opts.log,
+    congested: () => connection!.backlogBytes > CONSOLE_BACKLOG_LIMIT,
+  });
+  connection = new SwitchboardConnection({
+    url: opts.switchboardUrl,
+    supervisorId: opts.supervisorId,
+    token: opts.token,
+    log: opts.log,
+    handlers: {
+      status: () => runner.status(),
+      startJob: (msg) => runner.start(msg),
+      stopJob: (jobId) => runner.stop(jobId),
+      rejectStart: (jobId, message) => runner.rejectStart(jobId, message),
+    },
+  });
+  connection.on('fatal', (err: Error) => {
+    if (opts.onFatal !== undefined) opts.onFatal(err);
+    else opts.log('error', err.message);
+  });
+  connection.start();
+
+  let closing: Promise<void> | null = null;
+  return {
+    runner,
+    connection,
+    close() {
+      closing ??= (async () => {
+        await runner.shutdown();
+        await connection.close();
+        if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,244 @@
+// The supervisor's WebSocket link to its switchboard: connects with the supervisor's token, reconnects
+// with capped exponential backoff, answers status requests, and keeps events produced while the link is
+// down (bounded) to deliver them, in order, once it is back.
+
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { StartJobMessage, SupervisorStatus, ToSwitchboard } from '../switchboard/api.js';
+import { API_PREFIX, WEBSOCKET_SUBPROTOCOL } from '../switchboard/api.js';
+import type { Log } from './logger.js';
+import { parseToSupervisor } from './switchboard-messages.js';
+
+export interface SwitchboardHandlers {
+  status(): SupervisorStatus;
+  startJob(msg: StartJobMessage): void;
+  stopJob(jobId: string): void;
+  /** A start_job that named its job but could not be used. */
+  rejectStart(jobId: string, message: string): void;
+}
+
+export interface SwitchboardConnectionOptions {
+  /** Base URL of the switchboard: http(s)://HOST:PORT or ws(s)://HOST:PORT, optionally with a path prefix. */
+  url: string;
+  supervisorId: string;
+  token: string;
+  handlers: SwitchboardHandlers;
+  log: Log;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** A connection that answers no ping for this long is dropped and reconnected. */
+  heartbeatMs?: number;
+  /** Messages kept while disconnected; beyond it console output is dropped first. */
+  maxQueued?: number;
+}
+
+/** Rejections that retrying cannot fix: the supervisor's id or token is wrong. */
+const FATAL_STATUSES: Record<number, string> = {
+  401: 'the switchboard rejected the supervisor token (HTTP 401)',
+  403: 'the switchboard refused this supervisor (HTTP 403)',
+  404: 'the switchboard does not know this supervisor id (HTTP 404)',
+};
+
+export function connectUrl(base: string, supervisorId: string): string {
+  let url: URL;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new Error(`invalid switchboard URL ${JSON.stringify(base)}`);
+  }
+  const schemes: Record<string, string> = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' };
+  const scheme = schemes[url.protocol];
+  if (scheme === undefined) throw new Error(`switchboard URL must be http(s):// or ws(s)://, got ${url.protocol}//`);
+  url.protocol = scheme;
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${API_PREFIX}/supervisors/${encodeURIComponent(supervisorId)}/connect`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+/** Emits 'connected', 'disconnected', and 'fatal' (Error) when the switchboard refuses us for good. */
+export class SwitchboardConnection extends EventEmitter {
+  private readonly url: string;
+  private ws: WebSocket | null = null;
+  private queue: string[] = [];
+  private attempt = 0;
+  private stopped = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private droppedConsole = false;
+  private queuedBytes = 0;
+
+  constructor(private readonly opts: SwitchboardConnectionOptions) {
+    super();
+    this.url = connectUrl(opts.url, opts.supervisorId);
+  }
+
+  get connected(): boolean {
+    return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Bytes written but not yet handed to the network: queued while disconnected plus the socket's buffer. */
+  get backlogBytes(): number {
+    return this.queuedBytes + (this.ws?.bufferedAmount ?? 0);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  send(message: ToSwitchboard): void {
+    const text = JSON.stringify(message);
+    if (this.connected && this.queue.length === 0) {
+      this.ws!.send(text);
+      return;
+    }
+    this.enqueue(text, message);
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.stopHeartbeat();
+    const ws = this.ws;
+    if (ws === null || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => ws.terminate(), 1000);
+      ws.once('close', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(1000, 'supervisor shutting down');
+    });
+  }
+
+  private enqueue(text: string, message: ToSwitchboard): void {
+    const max = this.opts.maxQueued ?? 10_000;
+    if (this.queue.length >= max) {
+      const isConsole = message.type === 'supervisor_event' && message.message.event.type === 'console_log';
+      if (isConsole) {
+        if (!this.droppedConsole) this.opts.log('warn', 'switchboard unreachable and queue full: dropping console output');
+        this.droppedConsole = true;
+        return;
+      }
+      const victim = this.queue.findIndex((t) => t.includes('"type":"console_log"'));
+      const [dropped] = this.queue.splice(victim >= 0 ? victim : 0, 1);
+      this.queuedBytes -= dropped?.length ?? 0;
+    }
+    this.queue.push(text);
+    this.queuedBytes += text.length;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.opts.log('debug', `connecting to ${this.url}`);
+    const ws = new WebSocket(this.url, WEBSOCKET_SUBPROTOCOL, {
+      headers: { Authorization: `Bearer ${this.opts.token}` },
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    let refusal: string | null = null;
+    let lastError: string | null = null;
+
+    ws.on('unexpected-response', (_req, res) => {
+      refusal = FATAL_STATUSES[res.statusCode ?? 0] ?? null;
+      lastError = `HTTP ${res.statusCode}`;
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      lastError ??= err.message;
+    });
+    ws.on('open', () => {
+      this.attempt = 0;
+      this.droppedConsole = false;
+      this.opts.log('info', `connected to the switchboard at ${this.url}`);
+      const pending = this.queue;
+      this.queue = [];
+      this.queuedBytes = 0;
+      for (const text of pending) ws.send(text);
+      this.startHeartbeat(ws);
+      this.emit('connected');
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        this.opts.log('warn', 'ignored a binary message from the switchboard');
+        return;
+      }
+      this.receive(data.toString());
+    });
+    ws.on('close', (code) => {
+      const wasOpen = this.heartbeat !== null;
+      this.stopHeartbeat();
+      if (this.ws === ws) this.ws = null;
+      if (wasOpen) this.emit('disconnected');
+      if (this.stopped) return;
+      if (refusal !== null) {
+        this.stopped = true;
+        this.emit('fatal', new Error(`${refusal} at ${this.url}`));
+        return;
+      }
+      const delay = this.nextDelay();
+      const why = wasOpen ? `connection closed (code ${code})` : `cannot connect (${lastError ?? `code ${code}`})`;
+      this.opts.log('warn', `switchboard ${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        this.connect();
+      }, delay);
+    });
+  }
+
+  private nextDelay(): number {
+    const initial = this.opts.initialBackoffMs ?? 250;
+    const max = this.opts.maxBackoffMs ?? 10_000;
+    const base = Math.min(max, initial * 2 ** Math.min(this.attempt, 20));
+    this.attempt++;
+    // Jitter keeps a fleet of supervisors from reconnecting in lockstep after a switchboard restart.
+    return Math.round(base * (0.5 + Math.random() * 0.5));
+  }
+
+  private startHeartbeat(ws: WebSocket): void {
+    let alive = true;
+    ws.on('pong', () => (alive = true));
+    ws.on('ping', () => (alive = true));
+    this.heartbeat = setInterval(() => {
+      if (!alive) {
+        this.opts.log('warn', 'the switchboard stopped answering pings; reconnecting');
+        ws.terminate();
+        return;
+      }
+      alive = false;
+      ws.ping();
+    }, this.opts.heartbeatMs ?? 30_000);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat !== null) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  private receive(text: string): void {
+    const parsed = parseToSupervisor(text);
+    const h = this.opts.handlers;
+    if (!parsed.ok) {
+      this.opts.log('warn', `ignored a message from the switchboard: ${parsed.error}`);
+      if (parsed.jobId !== undefined) h.rejectStart(parsed.jobId, `the supervisor could not use start_job: ${parsed.error}`);
+      return;
+    }
+    const msg = parsed.message;
+    switch (msg.type) {
+      case 'status_request':
+        this.send({
+          type: 'status_response',
+          message: { response_to_request_id: msg.message.request_id, message: h.status() },
+        });
+        return;
+      case 'start_job':
+        h.startJob(msg.message);
+        return;
+      case 'stop_job':
+        h.stopJob(msg.message.job_id);
+        return;
+    }
+  }
+}

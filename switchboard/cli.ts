@@ -1,0 +1,204 @@
+#!/usr/bin/env node
+// tml-switchboard: `serve` and the admin commands that work on the same database.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { hashPassword, newToken } from './auth.js';
+import { SwitchboardDb } from './db.js';
+import { parseDuration } from './duration.js';
+import { LOG_LEVELS, createLogger, type LogLevel } from './logger.js';
+import { parseTags } from './scheduler.js';
+
+class UsageError extends Error {}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`tml-switchboard: ${message}\n`);
+  process.exit(code);
+}
+
+function dbPath(db: string | undefined): string {
+  const path = db ?? process.env.TML_SWITCHBOARD_DB;
+  if (!path) throw new UsageError('no database: pass --db FILE or set TML_SWITCHBOARD_DB');
+  return path;
+}
+
+function duration(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
+  }
+}
+
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen must be HOST:PORT (e.g. 127.0.0.1:8080), got "${text}"`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function withDb<T>(path: string | undefined, fn: (db: SwitchboardDb) => T): Promise<T> {
+  const db = new SwitchboardDb(dbPath(path));
+  try {
+    return fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function serve(argv: {
+  listen: string;
+  db?: string;
+  queueTimeout?: string;
+  jobTimeout?: string;
+  gracePeriod?: string;
+  pingInterval?: string;
+  logLevel: string;
+}): Promise<void> {
+  const { host, port } = parseListen(argv.listen);
+  // Loaded here so the admin commands start without the HTTP stack.
+  const { DEFAULTS, Switchboard } = await import('./server.js');
+  const log = createLogger(argv.logLevel as LogLevel);
+  const sb = new Switchboard({
+    dbPath: dbPath(argv.db),
+    log,
+    queueTimeoutMs: duration(argv.queueTimeout, DEFAULTS.queueTimeoutMs, 'queue-timeout'),
+    jobTimeoutMs: duration(argv.jobTimeout, DEFAULTS.jobTimeoutMs, 'job-timeout'),
+    gracePeriodMs: duration(argv.gracePeriod, DEFAULTS.gracePeriodMs, 'grace-period'),
+    pingIntervalMs: duration(argv.pingInterval, DEFAULTS.pingIntervalMs, 'ping-interval'),
+  });
+  let url: string;
+  try {
+    url = await sb.listen(host, port);
+  } catch (err) {
+    await sb.close().catch(() => {});
+    throw new Error(`cannot listen on ${argv.listen}: ${(err as Error).message}`);
+  }
+  process.stdout.write(`listening on ${url}\n`);
+  log.info(`switchboard listening on ${url}, database ${dbPath(argv.db)}`);
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info(`${signal}: shutting down`);
+    sb.close().then(
+      () => process.exit(0),
+      (err: Error) => fail(`shutdown failed: ${err.message}`, 1),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function main(): Promise<void> {
+  await yargs(hideBin(process.argv))
+    .scriptName('tml-switchboard')
+    .usage('$0 <command>\n\nThe Treadmill switchboard: queues jobs and runs them on supervisors.')
+    .option('db', { type: 'string', describe: 'SQLite database file (default $TML_SWITCHBOARD_DB)', global: true })
+    .command(
+      'serve',
+      'Serve the REST API and the supervisor WebSocket',
+      (y) =>
+        y
+          .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT (port 0 picks a free port)' })
+          .option('queue-timeout', { type: 'string', describe: 'how long a job may wait for a supervisor (default 1h)' })
+          .option('job-timeout', { type: 'string', describe: 'default time a dispatched job may run (default 1h)' })
+          .option('grace-period', { type: 'string', describe: 'how long a disconnected supervisor keeps its job (default 1m)' })
+          .option('ping-interval', { type: 'string', describe: 'WebSocket ping interval (default 15s)' })
+          .option('log-level', { choices: LOG_LEVELS, default: 'info' as const }),
+      (argv) => serve(argv as Parameters<typeof serve>[0]),
+    )
+    .command('user <action>', 'Manage users', (y) =>
+      y.command(
+        'add <name>',
+        'Add a user (no password unless --password-stdin; use `token create` for API tokens)',
+        (yy) =>
+          yy
+            .positional('name', { type: 'string', demandOption: true })
+            .option('admin', { type: 'boolean', default: false, describe: 'may see and cancel every job' })
+            .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' }),
+        async (argv) => {
+          const name = String(argv.name);
+          if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new UsageError('user name: 1-64 letters, digits, _ . @ -');
+          let hash: string | null = null;
+          if (argv['password-stdin']) {
+            const pw = (await readStdin()).replace(/\r?\n$/, '');
+            if (pw === '') throw new UsageError('empty password on stdin');
+            hash = hashPassword(pw);
+          }
+          const row = await withDb(argv.db, (db) => db.addUser(name, hash, argv.admin));
+          process.stderr.write(`added ${argv.admin ? 'admin ' : ''}user ${name} (${row.id})\n`);
+        },
+      ).demandCommand(1, 'give a subcommand: add'),
+    )
+    .command('token <action>', 'Manage API tokens', (y) =>
+      y.command(
+        'create',
+        'Create an API token for a user and print it (shown only once)',
+        (yy) =>
+          yy
+            .option('user', { type: 'string', demandOption: true })
+            .option('expires', { type: 'string', default: '30d', describe: 'lifetime, e.g. 12h, 30d, or "never"' }),
+        async (argv) => {
+          const expiresAt = argv.expires === 'never' ? null : Date.now() + duration(argv.expires, 0, 'expires');
+          const token = await withDb(argv.db, (db) => {
+            const user = db.userByName(argv.user);
+            if (!user) throw new Error(`no user named "${argv.user}"`);
+            const t = newToken();
+            db.addToken(t.hash, user.id, expiresAt);
+            return t.token;
+          });
+          process.stdout.write(`${token}\n`);
+        },
+      ).demandCommand(1, 'give a subcommand: create'),
+    )
+    .command('supervisor <action>', 'Manage supervisors', (y) =>
+      y
+        .command(
+          'add <name>',
+          'Register a supervisor and print its id and token (the token is shown only once)',
+          (yy) =>
+            yy
+              .positional('name', { type: 'string', demandOption: true })
+              .option('tags', { type: 'string', demandOption: true, describe: '";"-separated tags, e.g. "board:x;site:y"' })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const name = String(argv.name);
+            if (!/^[A-Za-z0-9_.@:-]{1,64}$/.test(name)) throw new UsageError('supervisor name: 1-64 letters, digits, _ . @ : -');
+            const tags = parseTags(argv.tags);
+            const t = newToken();
+            const row = await withDb(argv.db, (db) => db.addSupervisor(name, tags.join(';'), t.hash));
+            process.stdout.write(argv.json ? `${JSON.stringify({ id: row.id, token: t.token })}\n` : `id: ${row.id}\ntoken: ${t.token}\n`);
+          },
+        )
+        .command(
+          'list',
+          'List registered supervisors',
+          (yy) => yy.option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const rows = await withDb(argv.db, (db) => db.supervisors());
+            const list = rows.map((r) => ({ id: r.id, name: r.name, tags: parseTags(r.tags), created_at: new Date(r.created_at).toISOString() }));
+            if (argv.json) process.stdout.write(`${JSON.stringify(list)}\n`);
+            else for (const s of list) process.stdout.write(`${s.id}  ${s.name}  ${s.tags.join(';')}\n`);
+          },
+        )
+        .demandCommand(1, 'give a subcommand: add or list'),
+    )
+    .demandCommand(1, 'give a command: serve, user, token or supervisor')
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      if (err) throw err;
+      fail(msg, 2);
+    })
+    .parseAsync();
+}
+
+main().catch((err: Error) => fail(err.message, err instanceof UsageError ? 2 : 1));

@@ -1,0 +1,135 @@
+// Lifecycle-checked changes to jobs. Every change is checked against lifecycle.ts, written with
+// its event records in one transaction, and announced with a 'changed' event; a refused change
+// writes nothing.
+
+import { EventEmitter } from 'node:events';
+import type { ExecutionState, ExitStatus, InitStage, JobRequest } from './api.js';
+import type { JobRow, SwitchboardDb } from './db.js';
+import { type Actor, checkExitStatus, checkStateTransition } from './lifecycle.js';
+
+export interface JobChange {
+  actor: Actor;
+  /** Set first, checked against the state the job is in before `state` applies. */
+  exitStatus?: { to: ExitStatus; message: string | null; by?: Actor };
+  state?: { to: ExecutionState; stage?: InitStage | null; statusMessage?: string | null; supervisorId?: string };
+  /** A sub-state of the current state (a state_transition to the state the job is in). */
+  subState?: { stage: InitStage | null; statusMessage: string | null };
+}
+
+export type ChangeResult = { ok: true; job: JobRow } | { ok: false; reason: string; job: JobRow | undefined };
+
+/** Bytes of console output kept per job; older output is dropped. */
+export const DEFAULT_LOG_KEEP_BYTES = 4 * 1024 * 1024;
+
+export interface JobStoreEvents {
+  changed: [job: JobRow];
+  log: [jobId: string, end: number];
+}
+
+export class JobStore extends EventEmitter<JobStoreEvents> {
+  // Jobs that are not terminated, as last committed: this process is the only writer of jobs,
+  // so the hot path (supervisor events, console output) needs no read queries.
+  private readonly active = new Map<string, JobRow>();
+  private readonly requests = new Map<string, JobRequest>();
+
+  constructor(
+    readonly db: SwitchboardDb,
+    private readonly logKeepBytes = DEFAULT_LOG_KEEP_BYTES,
+  ) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  create(id: string, ownerId: string, request: JobRequest): JobRow {
+    const now = Date.now();
+    const job = this.db.transaction(() => {
+      this.db.insertJob(id, ownerId, request, now);
+      this.db.insertEvent({ job_id: id, at: now, kind: 'state', by: 'switchboard', state: 'queued', stage: null, status_message: null, exit_status: null });
+      return this.db.job(id)!;
+    });
+    this.remember(job);
+    this.requests.set(id, request);
+    return job;
+  }
+
+  get(id: string): JobRow | undefined {
+    const cached = this.active.get(id);
+    if (cached) return cached;
+    const job = this.db.job(id);
+    if (job) this.remember(job);
+    return job;
+  }
+
+  request(job: JobRow): JobRequest {
+    let req = this.requests.get(job.id);
+    if (!req) {
+      req = JSON.parse(job.request) as JobRequest;
+      if (job.state !== 'terminated') this.requests.set(job.id, req);
+    }
+    return req;
+  }
+
+  private remember(job: JobRow): void {
+    if (job.state === 'terminated') {
+      this.active.delete(job.id);
+      this.requests.delete(job.id);
+    } else {
+      this.active.set(job.id, job);
+    }
+  }
+
+  /** Applies `change` to job `id` if the lifecycle allows all of it; otherwise changes nothing. */
+  apply(id: string, change: JobChange): ChangeResult {
+    const result = this.db.transaction((): ChangeResult => {
+      const before = this.get(id);
+      if (!before) return { ok: false, reason: 'no such job', job: undefined };
+      const job: JobRow = { ...before };
+      const now = Date.now();
+      const events: Array<Parameters<SwitchboardDb['insertEvent']>[0]> = [];
+      if (change.exitStatus) {
+        const by = change.exitStatus.by ?? change.actor;
+        const why = checkExitStatus(by, job.state, job.exit_status, change.exitStatus.to);
+        if (why) return { ok: false, reason: why, job: before };
+        job.exit_status = change.exitStatus.to;
+        job.exit_message = change.exitStatus.message;
+        events.push({ job_id: id, at: now, kind: 'exit_status', by, state: job.state, stage: job.stage, status_message: change.exitStatus.message, exit_status: job.exit_status });
+      }
+      if (change.state) {
+        const why = checkStateTransition(change.actor, job.state, change.state.to);
+        if (why) return { ok: false, reason: why, job: before };
+        job.state = change.state.to;
+        job.stage = change.state.stage ?? null;
+        job.status_message = change.state.statusMessage ?? null;
+        if (change.state.supervisorId !== undefined) job.supervisor_id = change.state.supervisorId;
+        if (job.state === 'scheduled') job.scheduled_at = now;
+        if (job.state === 'terminated') job.terminated_at = now;
+        events.push({ job_id: id, at: now, kind: 'state', by: change.actor, state: job.state, stage: job.stage, status_message: job.status_message, exit_status: job.exit_status });
+      }
+      if (change.subState) {
+        if (job.state === 'terminated') return { ok: false, reason: 'job is terminated', job: before };
+        job.stage = change.subState.stage;
+        job.status_message = change.subState.statusMessage;
+        events.push({ job_id: id, at: now, kind: 'sub_state', by: change.actor, state: job.state, stage: job.stage, status_message: job.status_message, exit_status: job.exit_status });
+      }
+      job.updated_at = now;
+      this.db.updateJob(job);
+      for (const e of events) this.db.insertEvent(e);
+      return { ok: true, job };
+    });
+    if (result.ok) {
+      this.remember(result.job);
+      this.emit('changed', result.job);
+    }
+    return result;
+  }
+
+  appendLog(id: string, data: Buffer): boolean {
+    if (data.length === 0) return true;
+    const job = this.get(id);
+    if (!job || job.state === 'terminated') return false;
+    const { start, end } = this.db.transaction(() => this.db.appendLog(id, job.log_end, data, this.logKeepBytes));
+    this.remember({ ...job, log_start: start, log_end: end });
+    this.emit('log', id, end);
+    return true;
+  }
+}

@@ -1,0 +1,81 @@
+// Versioned schema. PRAGMA user_version holds the number of migrations applied; each runs in its
+// own transaction at start, so a crash mid-migration leaves the previous version intact.
+
+import type Database from 'better-sqlite3';
+
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    password_hash TEXT,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE api_tokens (
+    token_hash BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+  );
+  CREATE TABLE supervisors (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    tags TEXT NOT NULL,
+    token_hash BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    owner_id TEXT NOT NULL REFERENCES users(id),
+    request TEXT NOT NULL,
+    tag_config TEXT NOT NULL,
+    state TEXT NOT NULL,
+    stage TEXT,
+    status_message TEXT,
+    exit_status TEXT,
+    exit_message TEXT,
+    supervisor_id TEXT REFERENCES supervisors(id),
+    queued_at INTEGER NOT NULL,
+    scheduled_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    terminated_at INTEGER,
+    log_start INTEGER NOT NULL DEFAULT 0,
+    log_end INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX jobs_active ON jobs(state) WHERE state <> 'terminated';
+  CREATE INDEX jobs_owner ON jobs(owner_id, seq);
+  CREATE TABLE job_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    by TEXT NOT NULL,
+    state TEXT NOT NULL,
+    stage TEXT,
+    status_message TEXT,
+    exit_status TEXT
+  );
+  CREATE INDEX job_events_job ON job_events(job_id, seq);
+  CREATE TABLE job_log (
+    job_id TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job_id, offset)
+  ) WITHOUT ROWID;
+  `,
+];
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this switchboard knows (${MIGRATIONS.length})`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

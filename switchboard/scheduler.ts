@@ -1,0 +1,448 @@
+// Decides which job runs where and when jobs end for reasons outside the host: matching, the
+// queue and job timeouts, cancellation, and supervisors that vanish. Supervisor connections are
+// abstract links here (supervisor-hub.ts owns the WebSocket side), so this runs without sockets.
+
+import { randomUUID } from 'node:crypto';
+import type {
+  ExitStatus,
+  JobEvent,
+  JobRequest,
+  RunningJobState,
+  SupervisorInfo,
+  SupervisorStatus,
+  ToSupervisor,
+  ToSwitchboard,
+} from './api.js';
+import type { JobRow, SupervisorRow } from './db.js';
+import type { JobStore } from './jobs.js';
+import type { Logger } from './logger.js';
+
+export interface SchedulerConfig {
+  queueTimeoutMs: number;
+  jobTimeoutMs: number;
+  /** How long a disconnected supervisor (or one that ignores stop_job) keeps its job. */
+  gracePeriodMs: number;
+}
+
+export interface SupervisorLink {
+  send(msg: ToSupervisor): void;
+  close(code: number, reason: string): void;
+}
+
+/** The tags of a `;`-separated tag_config; blanks are ignored. */
+export function parseTags(tagConfig: string): string[] {
+  return tagConfig
+    .split(';')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+}
+
+/** A job may run on a supervisor whose tag set contains all of the job's tags. */
+export function tagsMatch(jobTags: readonly string[], supervisorTags: ReadonlySet<string>): boolean {
+  return jobTags.every((t) => supervisorTags.has(t));
+}
+
+interface Session {
+  link: SupervisorLink;
+  name: string;
+  tags: Set<string>;
+  statusRequestId: string;
+  /** Until its status_response is reconciled, a supervisor gets no new job. */
+  reconciled: boolean;
+  /** Jobs it runs that are not (or no longer) running jobs here; it is busy until they end. */
+  foreign: Set<string>;
+}
+
+export type CancelResult = { ok: true; job: JobRow } | { ok: false; status: 404 | 409; message: string };
+
+// setTimeout's longest delay; longer deadlines re-arm.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const USER_EXIT: Record<'success' | 'error' | 'unknown', ExitStatus> = {
+  success: 'workload_finished_success',
+  error: 'workload_finished_error',
+  unknown: 'workload_finished_unknown',
+};
+
+export class Scheduler {
+  private readonly sessions = new Map<string, Session>();
+  /** supervisor id -> jobs dispatched to it and not terminated */
+  private readonly assigned = new Map<string, Set<string>>();
+  /** queued job id -> its tags, in enqueue order */
+  private readonly queue = new Map<string, string[]>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly onChanged = (job: JobRow) => this.jobChanged(job);
+  private stopped = false;
+
+  constructor(
+    private readonly jobs: JobStore,
+    private readonly config: SchedulerConfig,
+    private readonly log: Logger,
+  ) {}
+
+  /** Picks up where the database left off: queued jobs, running jobs and their supervisors. */
+  start(): void {
+    for (const job of this.jobs.db.activeJobs()) {
+      if (job.state === 'queued') {
+        this.queue.set(job.id, parseTags(job.tag_config));
+        this.armQueueTimeout(job);
+      } else if (job.supervisor_id) {
+        this.assign(job.supervisor_id, job.id);
+        this.armJobTimeout(job);
+      } else {
+        this.drop(job.id, 'job was dispatched to no supervisor');
+      }
+    }
+    // Nobody is connected yet: supervisors that had jobs get the grace period to come back.
+    for (const supervisorId of this.assigned.keys()) this.armGrace(supervisorId);
+    this.jobs.on('changed', this.onChanged);
+    if (this.queue.size > 0 || this.assigned.size > 0) {
+      this.log.info(`resumed with ${this.queue.size} queued and ${[...this.assigned.values()].reduce((n, s) => n + s.size, 0)} running jobs`);
+    }
+  }
+
+  stop(): void {
+    // Connections closing during shutdown must not arm timers that outlive the database.
+    this.stopped = true;
+    this.jobs.off('changed', this.onChanged);
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  // -- users --
+
+  enqueue(ownerId: string, request: JobRequest): JobRow {
+    const id = randomUUID();
+    let job = this.jobs.create(id, ownerId, request);
+    const tags = parseTags(request.tag_config);
+    const supervisors = this.jobs.db.supervisors();
+    if (!supervisors.some((s) => tagsMatch(tags, new Set(parseTags(s.tags))))) {
+      const r = this.jobs.apply(id, {
+        actor: 'switchboard',
+        exitStatus: { to: 'supervisor_match_error', message: `no registered supervisor has all of the tags "${request.tag_config}"` },
+        state: { to: 'terminated' },
+      });
+      this.log.info(`job ${id} enqueued; no supervisor matches tags "${request.tag_config}": supervisor_match_error`);
+      return r.job ?? job;
+    }
+    this.log.info(`job ${id} enqueued (tags "${request.tag_config}")`);
+    this.queue.set(id, tags);
+    this.armQueueTimeout(job);
+    this.dispatch();
+    job = this.jobs.get(id) ?? job;
+    return job;
+  }
+
+  cancel(jobId: string, by: string): CancelResult {
+    const job = this.jobs.get(jobId);
+    if (!job) return { ok: false, status: 404, message: `job ${jobId} not found` };
+    if (job.state === 'terminated') {
+      return { ok: false, status: 409, message: `job ${jobId} has already terminated (${job.exit_status})` };
+    }
+    if (job.exit_status === 'job_canceled') return { ok: true, job };
+    const message = `canceled by ${by}`;
+    if (job.state === 'queued') {
+      const r = this.jobs.apply(jobId, { actor: 'switchboard', exitStatus: { to: 'job_canceled', message }, state: { to: 'terminated' } });
+      if (!r.ok) return { ok: false, status: 409, message: `job ${jobId} cannot be canceled: ${r.reason}` };
+      this.log.info(`job ${jobId} ${message} while queued`);
+      return { ok: true, job: r.job };
+    }
+    const r = this.stopJob(jobId, 'job_canceled', message);
+    if (!r.ok) return { ok: false, status: 409, message: `job ${jobId} cannot be canceled: ${r.reason}` };
+    return { ok: true, job: r.job };
+  }
+
+  supervisors(): SupervisorInfo[] {
+    return this.jobs.db.supervisors().map((row) => this.supervisorInfo(row));
+  }
+
+  supervisorInfo(row: SupervisorRow): SupervisorInfo {
+    const session = this.sessions.get(row.id);
+    const jobs = [...(this.assigned.get(row.id) ?? [])];
+    const busy = jobs.length > 0 || (session !== undefined && (!session.reconciled || session.foreign.size > 0));
+    return {
+      id: row.id,
+      name: row.name,
+      tags: parseTags(row.tags),
+      status: session === undefined ? 'disconnected' : busy ? 'busy' : 'idle',
+      job_id: jobs[0] ?? null,
+    };
+  }
+
+  // -- supervisors --
+
+  supervisorConnected(row: SupervisorRow, link: SupervisorLink): void {
+    const old = this.sessions.get(row.id);
+    if (old) old.link.close(4000, 'replaced by a newer connection of the same supervisor');
+    this.clearTimer(`grace:${row.id}`);
+    const session: Session = {
+      link,
+      name: row.name,
+      tags: new Set(parseTags(row.tags)),
+      statusRequestId: randomUUID(),
+      reconciled: false,
+      foreign: new Set(),
+    };
+    this.sessions.set(row.id, session);
+    this.log.info(`supervisor ${row.name} (${row.id}) connected`);
+    link.send({ type: 'status_request', message: { request_id: session.statusRequestId, message: null } });
+  }
+
+  supervisorDisconnected(supervisorId: string, link: SupervisorLink): void {
+    const session = this.sessions.get(supervisorId);
+    if (this.stopped || !session || session.link !== link) return;
+    this.sessions.delete(supervisorId);
+    const running = this.assigned.get(supervisorId)?.size ?? 0;
+    this.log.info(`supervisor ${session.name} (${supervisorId}) disconnected${running ? `; its job is kept for the ${this.config.gracePeriodMs} ms grace period` : ''}`);
+    if (running) this.armGrace(supervisorId);
+  }
+
+  supervisorMessage(supervisorId: string, link: SupervisorLink, msg: ToSwitchboard): void {
+    const session = this.sessions.get(supervisorId);
+    if (this.stopped || !session || session.link !== link) return;
+    if (msg.type === 'status_response') {
+      if (msg.message.response_to_request_id !== session.statusRequestId) {
+        this.log.warn(`supervisor ${session.name}: ignored status_response to unknown request ${msg.message.response_to_request_id}`);
+        return;
+      }
+      this.reconcile(supervisorId, session, msg.message.message);
+      return;
+    }
+    this.jobEvent(supervisorId, session, msg.message.job_id, msg.message.event);
+  }
+
+  private reconcile(supervisorId: string, session: Session, status: SupervisorStatus): void {
+    session.reconciled = true;
+    session.foreign.clear();
+    const mine = [...(this.assigned.get(supervisorId) ?? [])];
+    const ongoing = status.type === 'ongoing_job' ? status.job_id : null;
+    for (const jobId of mine) {
+      if (jobId !== ongoing) this.drop(jobId, `supervisor ${session.name} no longer runs the job`);
+    }
+    if (status.type === 'ongoing_job') {
+      if (mine.includes(status.job_id)) {
+        this.supervisorState(session, status.job_id, status.job_state, null);
+      } else {
+        this.log.warn(`supervisor ${session.name} runs job ${status.job_id}, which is not running here: stopping it`);
+        session.foreign.add(status.job_id);
+        session.link.send({ type: 'stop_job', message: { job_id: status.job_id } });
+      }
+    }
+    this.log.info(`supervisor ${session.name} reconciled: ${status.type === 'idle' ? 'idle' : `running job ${status.job_id}`}`);
+    this.dispatch();
+  }
+
+  private jobEvent(supervisorId: string, session: Session, jobId: string, event: JobEvent): void {
+    if (!this.assigned.get(supervisorId)?.has(jobId)) {
+      if (session.foreign.has(jobId) && event.type === 'state_transition' && event.new_state.state === 'terminated') {
+        session.foreign.delete(jobId);
+        this.log.info(`supervisor ${session.name} stopped job ${jobId}`);
+        this.dispatch();
+        return;
+      }
+      const level = event.type === 'console_log' || session.foreign.has(jobId) ? 'debug' : 'warn';
+      this.log[level](`refused ${event.type} from supervisor ${session.name} for job ${jobId}: the job is not running on it`);
+      return;
+    }
+    switch (event.type) {
+      case 'state_transition':
+        this.supervisorState(session, jobId, event.new_state, event.status_message);
+        return;
+      case 'declare_exit_status':
+        this.supervisorExitStatus(session, jobId, USER_EXIT[event.user_exit_status], event.host_output);
+        return;
+      case 'error':
+        this.supervisorExitStatus(
+          session,
+          jobId,
+          event.error.kind === 'host_start_error' ? 'supervisor_host_start_error' : 'internal_supervisor_error',
+          event.error.message,
+        );
+        return;
+      case 'console_log':
+        this.jobs.appendLog(jobId, Buffer.from(event.console_bytes));
+        return;
+    }
+  }
+
+  private supervisorExitStatus(session: Session, jobId: string, to: ExitStatus, message: string | null): void {
+    const r = this.jobs.apply(jobId, { actor: 'supervisor', exitStatus: { to, message } });
+    if (r.ok) this.log.info(`job ${jobId}: exit status ${to} from supervisor ${session.name}`);
+    else this.log.warn(`refused exit status ${to} from supervisor ${session.name} for job ${jobId}: ${r.reason}`);
+  }
+
+  private supervisorState(session: Session, jobId: string, st: RunningJobState, message: string | null): void {
+    const job = this.jobs.get(jobId);
+    if (!job) return;
+    const stage = st.state === 'initializing' ? st.stage : null;
+    if (st.state === job.state) {
+      if (stage === job.stage && message === null) return;
+      const r = this.jobs.apply(jobId, { actor: 'supervisor', subState: { stage, statusMessage: message } });
+      if (r.ok) this.log.debug(`job ${jobId}: ${st.state}${stage ? `/${stage}` : ''}${message ? `: ${message}` : ''}`);
+      return;
+    }
+    const r = this.jobs.apply(jobId, {
+      actor: 'supervisor',
+      // A job must not end without an exit status; the switchboard supplies one.
+      exitStatus:
+        st.state === 'terminated' && job.exit_status === null
+          ? { to: 'internal_supervisor_error', message: 'the supervisor ended the job without an exit status', by: 'switchboard' }
+          : undefined,
+      state: { to: st.state, stage, statusMessage: message },
+    });
+    if (r.ok) this.log.info(`job ${jobId}: ${st.state}${stage ? `/${stage}` : ''} on supervisor ${session.name}${message ? `: ${message}` : ''}`);
+    else this.log.warn(`refused transition to ${st.state} from supervisor ${session.name} for job ${jobId}: ${r.reason}`);
+  }
+
+  // -- dispatch and endings --
+
+  private dispatch(): void {
+    if (this.queue.size === 0) return;
+    const idle: Array<[string, Session]> = [];
+    for (const [id, s] of this.sessions) {
+      if (s.reconciled && s.foreign.size === 0 && !this.assigned.get(id)?.size) idle.push([id, s]);
+    }
+    if (idle.length === 0) return;
+    for (const [jobId, tags] of this.queue) {
+      const i = idle.findIndex(([, s]) => tagsMatch(tags, s.tags));
+      if (i < 0) continue;
+      const [supervisorId, session] = idle.splice(i, 1)[0]!;
+      this.startOn(jobId, supervisorId, session);
+      if (idle.length === 0) break;
+    }
+  }
+
+  private startOn(jobId: string, supervisorId: string, session: Session): void {
+    this.queue.delete(jobId);
+    this.clearTimer(`queue:${jobId}`);
+    const r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
+    if (!r.ok) {
+      this.log.warn(`job ${jobId} could not be scheduled: ${r.reason}`);
+      return;
+    }
+    this.assign(supervisorId, jobId);
+    this.armJobTimeout(r.job);
+    const req = this.jobs.request(r.job);
+    session.link.send({
+      type: 'start_job',
+      message: {
+        job_id: jobId,
+        image_spec: req.init_spec,
+        ssh_keys: req.ssh_keys,
+        restart_policy: req.restart_policy,
+        parameters: req.parameters,
+      },
+    });
+    this.log.info(`job ${jobId} scheduled on supervisor ${session.name}`);
+  }
+
+  /** Sets a switchboard exit status on a dispatched job and asks its supervisor to stop it. */
+  private stopJob(jobId: string, status: ExitStatus, message: string): { ok: true; job: JobRow } | { ok: false; reason: string } {
+    const r = this.jobs.apply(jobId, { actor: 'switchboard', exitStatus: { to: status, message } });
+    if (!r.ok) return { ok: false, reason: r.reason };
+    this.log.info(`job ${jobId}: ${status} (${message}); stopping it`);
+    const supervisorId = r.job.supervisor_id;
+    const session = supervisorId ? this.sessions.get(supervisorId) : undefined;
+    session?.link.send({ type: 'stop_job', message: { job_id: jobId } });
+    // A supervisor that does not confirm the stop within the grace period loses the job.
+    this.armTimer(`stop:${jobId}`, Date.now() + this.config.gracePeriodMs, () => {
+      const job = this.jobs.get(jobId);
+      if (!job || job.state === 'terminated') return;
+      const s = supervisorId ? this.sessions.get(supervisorId) : undefined;
+      // It may still be running the host: keep it busy until it reports the job ended.
+      s?.foreign.add(jobId);
+      this.drop(jobId, `supervisor did not stop the job within ${this.config.gracePeriodMs} ms`);
+    });
+    return { ok: true, job: r.job };
+  }
+
+  /** Ends a job the switchboard can no longer see running: Terminated, SupervisorDroppedJob unless already final. */
+  private drop(jobId: string, why: string): void {
+    let r = this.jobs.apply(jobId, {
+      actor: 'switchboard',
+      exitStatus: { to: 'supervisor_dropped_job', message: why },
+      state: { to: 'terminated', statusMessage: why },
+    });
+    if (!r.ok) r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'terminated', statusMessage: why } });
+    if (r.ok) this.log.warn(`job ${jobId} terminated (${r.job.exit_status}): ${why}`);
+    else this.log.error(`job ${jobId} could not be dropped: ${r.reason}`);
+  }
+
+  private jobChanged(job: JobRow): void {
+    if (job.state !== 'terminated') return;
+    this.queue.delete(job.id);
+    for (const key of [`queue:${job.id}`, `job:${job.id}`, `stop:${job.id}`]) this.clearTimer(key);
+    if (job.supervisor_id) {
+      const set = this.assigned.get(job.supervisor_id);
+      set?.delete(job.id);
+      if (set && set.size === 0) {
+        this.assigned.delete(job.supervisor_id);
+        this.clearTimer(`grace:${job.supervisor_id}`);
+      }
+      this.log.info(`job ${job.id} terminated: ${job.exit_status}`);
+      this.dispatch();
+    }
+  }
+
+  private assign(supervisorId: string, jobId: string): void {
+    let set = this.assigned.get(supervisorId);
+    if (!set) this.assigned.set(supervisorId, (set = new Set()));
+    set.add(jobId);
+  }
+
+  private armQueueTimeout(job: JobRow): void {
+    this.armTimer(`queue:${job.id}`, job.queued_at + this.config.queueTimeoutMs, () => {
+      if (this.jobs.get(job.id)?.state !== 'queued') return;
+      const r = this.jobs.apply(job.id, {
+        actor: 'switchboard',
+        exitStatus: { to: 'queue_timeout', message: `no matching supervisor became free within ${this.config.queueTimeoutMs} ms` },
+        state: { to: 'terminated' },
+      });
+      if (r.ok) this.log.info(`job ${job.id}: queue_timeout`);
+    });
+  }
+
+  private armJobTimeout(job: JobRow): void {
+    const req = this.jobs.request(job);
+    const timeoutMs = req.override_timeout !== null ? req.override_timeout * 1000 : this.config.jobTimeoutMs;
+    this.armTimer(`job:${job.id}`, (job.scheduled_at ?? Date.now()) + timeoutMs, () => {
+      const now = this.jobs.get(job.id);
+      if (!now || now.state === 'terminated' || now.state === 'queued') return;
+      const r = this.stopJob(job.id, 'job_timeout', `job exceeded its timeout of ${timeoutMs} ms`);
+      if (!r.ok) this.log.info(`job ${job.id} timed out but keeps its exit status: ${r.reason}`);
+    });
+  }
+
+  private armGrace(supervisorId: string): void {
+    this.armTimer(`grace:${supervisorId}`, Date.now() + this.config.gracePeriodMs, () => {
+      if (this.sessions.has(supervisorId)) return;
+      for (const jobId of [...(this.assigned.get(supervisorId) ?? [])]) {
+        this.drop(jobId, `supervisor stayed away longer than the ${this.config.gracePeriodMs} ms grace period`);
+      }
+    });
+  }
+
+  private armTimer(key: string, deadline: number, fire: () => void): void {
+    this.clearTimer(key);
+    if (this.stopped) return;
+    const delay = Math.max(0, deadline - Date.now());
+    const t = setTimeout(
+      () => {
+        this.timers.delete(key);
+        if (delay > MAX_TIMER_MS) this.armTimer(key, deadline, fire);
+        else fire();
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
+    t.unref();
+    this.timers.set(key, t);
+  }
+
+  private clearTimer(key: string): void {
+    const t = this.timers.get(key);
+    if (t) {
+      clearTimeout(t);
+      this.timers.delete(key);
+    }
+  }
+}

@@ -1,0 +1,77 @@
+// Assembles a switchboard: database, job store, scheduler, REST routes and the supervisor hub.
+
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { SwitchboardDb } from './db.js';
+import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
+import type { Logger } from './logger.js';
+import { registerRoutes } from './routes.js';
+import { Scheduler, type SchedulerConfig } from './scheduler.js';
+import { SupervisorHub } from './supervisor-hub.js';
+
+export interface SwitchboardOptions extends SchedulerConfig {
+  dbPath: string;
+  log: Logger;
+  pingIntervalMs?: number;
+  loginTokenLifetimeMs?: number;
+  logKeepBytes?: number;
+  /** Largest request body accepted. */
+  bodyLimitBytes?: number;
+}
+
+export const DEFAULTS = {
+  queueTimeoutMs: 3_600_000,
+  jobTimeoutMs: 3_600_000,
+  gracePeriodMs: 60_000,
+  pingIntervalMs: 15_000,
+  loginTokenLifetimeMs: 7 * 86_400_000,
+  bodyLimitBytes: 1024 * 1024,
+} as const;
+
+export class Switchboard {
+  readonly app: FastifyInstance;
+  readonly db: SwitchboardDb;
+  readonly jobs: JobStore;
+  readonly scheduler: Scheduler;
+  private readonly hub: SupervisorHub;
+
+  constructor(readonly opts: SwitchboardOptions) {
+    this.db = new SwitchboardDb(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
+    this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES);
+    this.scheduler = new Scheduler(this.jobs, opts, opts.log);
+    this.app = Fastify({
+      logger: false,
+      bodyLimit: opts.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
+      forceCloseConnections: true,
+    });
+    this.app.addHook('onResponse', async (req, reply) => {
+      opts.log.debug(`${req.method} ${req.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`);
+    });
+    registerRoutes(this.app, {
+      db: this.db,
+      jobs: this.jobs,
+      scheduler: this.scheduler,
+      log: opts.log,
+      loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
+    });
+    this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, {
+      pingIntervalMs: opts.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
+    });
+    this.scheduler.start();
+  }
+
+  /** Listens on host:port (port 0 picks a free one) and returns the base URL. */
+  async listen(host: string, port: number): Promise<string> {
+    await this.app.listen({ host, port });
+    const addr = this.app.server.address() as AddressInfo;
+    const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return `http://${h}:${addr.port}`;
+  }
+
+  async close(): Promise<void> {
+    this.scheduler.stop();
+    this.hub.close();
+    await this.app.close();
+    await this.db.close();
+  }
+}

@@ -1,0 +1,165 @@
+import test from 'ava';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { parseManifest } from '../../imagetool/index.js';
+import { createSample, runCli, tempDir, verifyJson } from './helpers.js';
+
+const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
+
+test('create stores each blob under its digest, writes image.txt and prints only the image ID', async (t) => {
+  const dir = await tempDir(t);
+  const store = join(dir, 'store');
+  await writeFile(join(dir, 'kernel'), 'kernel bytes');
+  const r = await runCli(['--store', store, 'create', '--label', 'k', '--blob', `kernel=${join(dir, 'kernel')}`,
+    '--attr', 'a.b.c=x=y', '--blob-attr', 'kernel:org.example.role=boot', '--revision', '7', '--description', 'desc']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^[0-9a-f]{64}\n$/);
+  const id = r.stdout.trim();
+  const d = sha('kernel bytes');
+  t.is(await readFile(join(store, 'blobs', d.slice(0, 2), d.slice(2, 4), d.slice(4, 6), d), 'utf8'), 'kernel bytes');
+  t.is(await readFile(join(store, 'image.txt'), 'utf8'), `${id}\n`);
+  const manifestBytes = await readFile(join(store, 'images', id.slice(0, 2), id.slice(2, 4), id.slice(4, 6), id));
+  t.is(sha(manifestBytes), id);
+  t.deepEqual(parseManifest(manifestBytes), {
+    label: 'k', revision: 7, description: 'desc', attrs: { 'a.b.c': 'x=y' },
+    blobs: { kernel: { digest: d, size: 12, attrs: { 'org.example.role': 'boot' } } },
+  });
+});
+
+test('the same inputs give the same image ID in two stores, whatever the flag order', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'a'), 'A');
+  await writeFile(join(dir, 'b'), 'B');
+  const one = await runCli(['--store', join(dir, 's1'), 'create', '--label', 'x', '--blob', `a=${join(dir, 'a')}`, '--blob', `b=${join(dir, 'b')}`, '--attr', 'k1=1', '--attr', 'k2=2']);
+  const two = await runCli(['--store', join(dir, 's2'), 'create', '--attr', 'k2=2', '--attr', 'k1=1', '--blob', `b=${join(dir, 'b')}`, '--blob', `a=${join(dir, 'a')}`, '--label', 'x']);
+  t.is(one.code, 0, one.stderr);
+  t.is(one.stdout, two.stdout);
+});
+
+test('the store defaults to $TML_IMAGE_STORE, else the current directory', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'f'), 'F');
+  const viaEnv = await runCli(['create', '--label', 'e', '--blob', `f=${join(dir, 'f')}`], { env: { TML_IMAGE_STORE: join(dir, 'env-store') } });
+  t.is(viaEnv.code, 0, viaEnv.stderr);
+  t.true((await stat(join(dir, 'env-store', 'image.txt'))).isFile());
+  const viaCwd = await runCli(['create', '--label', 'e', '--blob', 'f=f'], { cwd: dir, env: { TML_IMAGE_STORE: undefined } });
+  t.is(viaCwd.code, 0, viaCwd.stderr);
+  t.is(await readFile(join(dir, 'image.txt'), 'utf8'), viaEnv.stdout);
+});
+
+test('adding a blob the store already holds leaves the stored file untouched', async (t) => {
+  const dir = await tempDir(t);
+  const store = join(dir, 'store');
+  await createSample(t, store, dir, { x: 'same' }, 'first');
+  const d = sha('same');
+  const path = join(store, 'blobs', d.slice(0, 2), d.slice(2, 4), d.slice(4, 6), d);
+  const before = await stat(path);
+  await createSample(t, store, dir, { y: 'same' }, 'second');
+  const after = await stat(path);
+  t.is(after.ino, before.ino);
+  t.is(after.mtimeMs, before.mtimeMs);
+});
+
+test('build reads a spec file, resolving paths and description_file against its directory', async (t) => {
+  const dir = await tempDir(t);
+  const specDir = join(dir, 'spec');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(specDir);
+  await writeFile(join(specDir, 'boot.sh'), '#!/bin/sh\n');
+  await writeFile(join(specDir, 'README.md'), '# Demo\n');
+  await writeFile(join(specDir, 'image.toml'), `label = "Spec image"\nrevision = 2\ndescription_file = "README.md"\n[attrs]\n"org.tockos.treadmill.image.local_v0.entrypoint" = "boot"\n[blobs.boot]\npath = "boot.sh"\n[blobs.boot.attrs]\n"some.key" = "value"\n`);
+  const built = await runCli(['--store', join(dir, 'a'), 'build', join(specDir, 'image.toml')], { cwd: dir });
+  t.is(built.code, 0, built.stderr);
+  const created = await runCli(['--store', join(dir, 'b'), 'create', '--label', 'Spec image', '--revision', '2', '--description-file', join(specDir, 'README.md'),
+    '--attr', 'org.tockos.treadmill.image.local_v0.entrypoint=boot', '--blob', `boot=${join(specDir, 'boot.sh')}`, '--blob-attr', 'boot:some.key=value']);
+  t.is(created.stdout, built.stdout);
+});
+
+test('build of the shipped example spec succeeds and verifies', async (t) => {
+  const dir = await tempDir(t);
+  const example = new URL('../../../examples/imagetool/image.toml', import.meta.url).pathname;
+  const r = await runCli(['--store', dir, 'build', example]);
+  t.is(r.code, 0, r.stderr);
+  t.is((await verifyJson(dir)).code, 0);
+});
+
+test('build rejects a spec with an unknown key, naming it', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'f'), 'F');
+  await writeFile(join(dir, 's.toml'), 'label = "x"\nrevison = 2\n[blobs.f]\npath = "f"\n');
+  const r = await runCli(['--store', join(dir, 'store'), 'build', join(dir, 's.toml')]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tml-imagetool: .*s\.toml: spec: unknown key "revison"/);
+  t.is(r.stderr.split('\n').length, 2);
+});
+
+const limitCases: Array<[string, string[], RegExp]> = [
+  ['a label over 64 bytes', ['--label', 'x'.repeat(65)], /label is 65 bytes, at most 64/],
+  ['a description over 64 KiB', ['--label', 'x', '--description', 'd'.repeat(65537)], /description is 65537 bytes/],
+  ['an invalid blob name', ['--label', 'x', '--blob', 'bad.name=FILE'], /blob name "bad.name"/],
+  ['a blob name over 64 characters', ['--label', 'x', '--blob', `${'n'.repeat(65)}=FILE`], /blob name/],
+  ['an attr name over 64 bytes', ['--label', 'x', '--attr', `${'k'.repeat(65)}=v`], /attr name .* 65 bytes/],
+  ['an attr value over 64 KiB', ['--label', 'x', '--attr', `k=${'v'.repeat(65537)}`], /value is 65537 bytes/],
+  ['a blob attr value over 64 KiB', ['--label', 'x', '--blob-attr', `ok:k=${'v'.repeat(65537)}`], /blob ok attr "k" value is 65537 bytes/],
+];
+
+for (const [what, flags, re] of limitCases) {
+  test(`create refuses ${what} before writing anything`, async (t) => {
+    const dir = await tempDir(t);
+    const store = join(dir, 'store');
+    await writeFile(join(dir, 'FILE'), 'content');
+    const args = ['--store', store, 'create', '--blob', `ok=${join(dir, 'FILE')}`, ...flags.map((f) => f.replace('=FILE', `=${join(dir, 'FILE')}`))];
+    const r = await runCli(args);
+    t.is(r.code, 1, r.stderr);
+    t.regex(r.stderr, re);
+    t.is(r.stderr.trim().split('\n').length, 1);
+    t.is(r.stdout, '');
+    await t.throwsAsync(readdir(store));
+  });
+}
+
+test('create refuses more than 4096 blobs before writing anything', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'f'), 'F');
+  const blobs = Array.from({ length: 4097 }, (_, i) => `b${i}=${join(dir, 'f')}`);
+  await writeFile(join(dir, 'spec.toml'), `label = "many"\n${blobs.map((b, i) => `[blobs.b${i}]\npath = "f"\n`).join('')}`);
+  const r = await runCli(['--store', join(dir, 'store'), 'build', join(dir, 'spec.toml')]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /4097 blobs, at most 4096/);
+  await t.throwsAsync(readdir(join(dir, 'store')));
+});
+
+test('a missing blob file is one clear error and nothing is written', async (t) => {
+  const dir = await tempDir(t);
+  const r = await runCli(['--store', join(dir, 'store'), 'create', '--label', 'x', '--blob', `a=${join(dir, 'nope')}`]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tml-imagetool: cannot read blob a from .*nope: no such file or directory\n$/);
+  await t.throwsAsync(readdir(join(dir, 'store')));
+});
+
+const usageCases: Array<[string, string[]]> = [
+  ['an unknown command', ['frobnicate']],
+  ['an unknown flag', ['list', '--bogus']],
+  ['no command', []],
+  ['a malformed --attr', ['create', '--label', 'x', '--blob', 'a=/dev/null', '--attr', 'novalue']],
+  ['a duplicate --blob name', ['create', '--label', 'x', '--blob', 'a=/dev/null', '--blob', 'a=/dev/null']],
+  ['a --blob-attr for an unknown blob', ['create', '--label', 'x', '--blob', 'a=/dev/null', '--blob-attr', 'b:k=v']],
+  ['a non-numeric --revision', ['create', '--label', 'x', '--blob', 'a=/dev/null', '--revision', 'two']],
+  ['a missing required flag', ['create', '--blob', 'a=/dev/null']],
+];
+
+for (const [what, args] of usageCases) {
+  test(`${what} is a usage error: one line on stderr, exit 2`, async (t) => {
+    const dir = await tempDir(t);
+    const r = await runCli(['--store', dir, ...args]);
+    t.is(r.code, 2);
+    t.regex(r.stderr, /^tml-imagetool: [^\n]+\n$/);
+  });
+}
+
+test('--help lists every command', async (t) => {
+  const r = await runCli(['--help']);
+  t.is(r.code, 0);
+  for (const cmd of ['create', 'build', 'verify', 'index', 'list', 'show', 'copy', 'gc', 'layer']) t.regex(r.stdout, new RegExp(`tml-imagetool ${cmd}`));
+});

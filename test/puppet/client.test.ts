@@ -1,0 +1,185 @@
+// The local commands a job's boot script uses, against a real daemon.
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { HOST_ID, JOB_ID, startJob, tempDir, waitFor, run, CLI_JS } from './harness.js';
+
+test('job finish sends declareworkloadexitstatus with the output text', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['job', 'finish', '--status', 'success', '--output', 'all 12 tests passed']);
+  t.deepEqual([r.code, r.stdout, r.stderr], [0, '', '']);
+  await waitFor('the report', () => job.eventsOf('declareworkloadexitstatus').length === 1);
+  t.deepEqual(job.eventsOf('declareworkloadexitstatus'), [
+    { type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: 'all 12 tests passed' },
+  ]);
+  t.deepEqual(job.eventsOf('terminatejob'), []);
+});
+
+test('job finish --output-file attaches the file and --terminate then sends terminatejob', async (t) => {
+  const job = await startJob(t);
+  const file = path.join(job.dir, 'report.txt');
+  writeFileSync(file, 'FAIL test_uart\n');
+  const r = await job.client(['job', 'finish', '--status', 'error', '--output-file', file, '--terminate']);
+  t.is(r.code, 0);
+  await waitFor('terminatejob', () => job.eventsOf('terminatejob').length === 1);
+  const kinds = job.events.map(([e]) => e.type).filter((x) => x !== 'ready');
+  t.deepEqual(kinds, ['declareworkloadexitstatus', 'terminatejob']);
+  t.deepEqual(job.eventsOf('declareworkloadexitstatus')[0], {
+    type: 'declareworkloadexitstatus',
+    workload_exit_status: 'error',
+    workload_output: 'FAIL test_uart\n',
+  });
+  t.deepEqual(job.eventsOf('terminatejob'), [{ type: 'terminatejob', supervisor_event_id: null }]);
+});
+
+test('job finish --output-file /dev/stdin reads the output from stdin; no output sends null', async (t) => {
+  const job = await startJob(t);
+  t.is((await job.client(['job', 'finish', '--status', 'unknown', '--output-file', '/dev/stdin'], {}, 'from stdin')).code, 0);
+  t.is((await job.client(['job', 'finish', '--status', 'error'])).code, 0);
+  await waitFor('both reports', () => job.eventsOf('declareworkloadexitstatus').length === 2);
+  t.deepEqual(
+    job.eventsOf('declareworkloadexitstatus').map((e) => [e.workload_exit_status, e.workload_output]),
+    [['unknown', 'from stdin'], ['error', null]],
+  );
+});
+
+test('job finish rejects an invalid status with one line and sends nothing', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['job', 'finish', '--status', 'meh']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tml-puppet: Invalid values:[^\n]*\n$/);
+});
+
+test('job substate sends reportsubstate', async (t) => {
+  const job = await startJob(t);
+  t.is((await job.client(['job', 'substate', 'flashing board'])).code, 0);
+  await waitFor('the substate', () => job.eventsOf('reportsubstate').length === 1);
+  t.deepEqual(job.eventsOf('reportsubstate'), [{ type: 'reportsubstate', substate: 'flashing board' }]);
+});
+
+test('job terminate sends terminatejob', async (t) => {
+  const job = await startJob(t);
+  t.is((await job.client(['job', 'terminate'])).code, 0);
+  await waitFor('terminatejob', () => job.eventsOf('terminatejob').length === 1);
+  t.deepEqual(job.eventsOf('terminatejob'), [{ type: 'terminatejob', supervisor_event_id: null }]);
+});
+
+test('job info prints the job and host ids, as text or JSON', async (t) => {
+  const job = await startJob(t);
+  const text = await job.client(['job', 'info']);
+  t.is(text.code, 0);
+  t.is(text.stdout, `job id:  ${JOB_ID}\nhost id: ${HOST_ID}\n`);
+  const json = await job.client(['job', 'info', '--json']);
+  t.deepEqual(JSON.parse(json.stdout), { job_id: JOB_ID, host_id: HOST_ID });
+});
+
+test('parameter get prints the value byte for byte', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['parameter', 'get', 'board']);
+  t.deepEqual([r.code, r.stdout], [0, 'nrf52840dk']);
+  t.is((await job.client(['parameter', 'get', 'token'])).stdout, 'TOPSECRET-hunter2');
+});
+
+test('parameter get for a missing name fails with one clear line', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['parameter', 'get', 'nope']);
+  t.is(r.code, 1);
+  t.is(r.stderr, `tml-puppet: no parameter named "nope" in ${job.paramsDir}\n`);
+  t.is(r.stdout, '');
+});
+
+test('parameter list prints the names, as lines or JSON', async (t) => {
+  const job = await startJob(t);
+  t.is((await job.client(['parameter', 'list'])).stdout, 'board\ntoken\n');
+  t.deepEqual(JSON.parse((await job.client(['parameter', 'list', '--json'])).stdout), ['board', 'token']);
+});
+
+test('client commands fail with one line when the daemon is unreachable', async (t) => {
+  const dir = tempDir(t);
+  const env = { TML_PUPPET_SOCKET: path.join(dir, 'missing.sock') };
+  for (const args of [['job', 'finish', '--status', 'success'], ['job', 'substate', 'x'], ['job', 'terminate'], ['job', 'info'], ['job', 'run', '--', 'true']]) {
+    const r = await run(process.execPath, [CLI_JS, ...args], env);
+    t.is(r.code, 1, args.join(' '));
+    t.is(r.stderr, `tml-puppet: cannot reach the puppet daemon at ${env.TML_PUPPET_SOCKET}: is the daemon running?\n`);
+  }
+});
+
+test('reports made while the supervisor is away are queued and delivered after it comes back', async (t) => {
+  const job = await startJob(t);
+  await job.stopServer();
+  await waitFor('the daemon to notice', () => /lost connection to supervisor/.test(job.daemonLog()));
+  const sub = await job.client(['job', 'substate', 'running tests']);
+  const fin = await job.client(['job', 'finish', '--status', 'success', '--output', 'ok', '--terminate']);
+  t.deepEqual([sub.code, fin.code], [0, 0]);
+  t.regex(fin.stderr, /queued/);
+  const before = job.events.length;
+  await job.startServer();
+  await waitFor('the queued reports', () => job.events.length >= before + 3);
+  t.deepEqual(
+    job.events.slice(before).map(([e]) => e),
+    [
+      { type: 'reportsubstate', substate: 'running tests' },
+      { type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: 'ok' },
+      { type: 'terminatejob', supervisor_event_id: null },
+    ],
+  );
+});
+
+test('job run reports success for exit 0 and exits 0', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['job', 'run', '--', 'sh', '-c', 'echo from-workload']);
+  t.deepEqual([r.code, r.stdout], [0, 'from-workload\n']);
+  await waitFor('the report', () => job.eventsOf('declareworkloadexitstatus').length === 1);
+  t.is(job.eventsOf('declareworkloadexitstatus')[0]!.workload_exit_status, 'success');
+});
+
+test('job run reports error for a non-zero exit and exits with the same code', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['job', 'run', '--terminate', '--substate', 'testing', '--', 'sh', '-c', 'exit 3']);
+  t.is(r.code, 3);
+  await waitFor('terminatejob', () => job.eventsOf('terminatejob').length === 1);
+  t.deepEqual(job.events.map(([e]) => e.type).filter((x) => x !== 'ready'), ['reportsubstate', 'declareworkloadexitstatus', 'terminatejob']);
+  t.like(job.eventsOf('declareworkloadexitstatus')[0], { workload_exit_status: 'error', workload_output: 'sh exited with code 3' });
+});
+
+test('job run reports unknown when a signal ends the command and exits with 128 + signal', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['job', 'run', '--', 'sh', '-c', 'kill -TERM $$']);
+  t.is(r.code, 143);
+  await waitFor('the report', () => job.eventsOf('declareworkloadexitstatus').length === 1);
+  t.like(job.eventsOf('declareworkloadexitstatus')[0], { workload_exit_status: 'unknown', workload_output: 'sh was killed by SIGTERM' });
+});
+
+test('job run reports error and exits 127 when the command cannot start', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['job', 'run', '--', '/nonexistent/cmd']);
+  t.is(r.code, 127);
+  await waitFor('the report', () => job.eventsOf('declareworkloadexitstatus').length === 1);
+  t.is(job.eventsOf('declareworkloadexitstatus')[0]!.workload_exit_status, 'error');
+});
+
+test('job run without a command is a usage error', async (t) => {
+  const job = await startJob(t);
+  const r = await job.client(['job', 'run']);
+  t.is(r.code, 1);
+  t.is(r.stderr, 'tml-puppet: job run needs a command, e.g. tml-puppet job run -- make test\n');
+});
+
+test('an oversize report is refused by the daemon with one line', async (t) => {
+  const job = await startJob(t);
+  const file = path.join(job.dir, 'huge');
+  writeFileSync(file, 'x'.repeat(9 * 1024 * 1024));
+  const r = await job.client(['job', 'finish', '--status', 'success', '--output-file', file]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tml-puppet: the puppet daemon refused the request: message of \d+ bytes exceeds the 8 MiB frame limit\n$/);
+});
+
+test('host info describes the OS, CPU, memory, network and USB, tolerating missing sections', async (t) => {
+  const r = await run(process.execPath, [CLI_JS, 'host', 'info']);
+  t.is(r.code, 0);
+  t.regex(r.stdout, /^OS: /m);
+  t.regex(r.stdout, /^CPU: /m);
+  t.regex(r.stdout, /^Memory: /m);
+  t.regex(r.stdout, /^Network interfaces( \(\d+\):|: unavailable)/m);
+  t.regex(r.stdout, /^USB devices( \(\d+\):|: unavailable)/m);
+});

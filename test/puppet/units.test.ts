@@ -1,0 +1,115 @@
+// Pure pieces of the puppet, without sockets or child processes.
+import test from 'ava';
+import fc from 'fast-check';
+import { readdirSync, statSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { parseSocketAddress } from '../../puppet/connection.js';
+import { ParameterFiles, authorizedKeysContent, sanitizeParameterName, writeFileAtomic } from '../../puppet/files.js';
+import { outcomeOf } from '../../puppet/job-run.js';
+import { parseLocalRequest } from '../../puppet/local-protocol.js';
+import { resolveGroup } from '../../puppet/local-socket.js';
+import { networkEnvironment } from '../../puppet/network.js';
+import { tempDir } from './harness.js';
+
+test('parameter names keep only ASCII alphanumerics, space, - and _', (t) => {
+  t.is(sanitizeParameterName('../../etc/passwd'), 'etcpasswd');
+  t.is(sanitizeParameterName('my param-1_x'), 'my param-1_x');
+  t.is(sanitizeParameterName('ünïcødé.txt'), 'ncdtxt');
+  t.is(sanitizeParameterName('...'), '');
+});
+
+test('sanitized parameter names never contain a path separator or dot and are at most 128 chars', (t) => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (name) => {
+      const s = sanitizeParameterName(name);
+      return s.length <= 128 && /^[A-Za-z0-9 _-]*$/.test(s);
+    }),
+  );
+  t.is(sanitizeParameterName('a'.repeat(300)).length, 128);
+});
+
+test('atomic writes leave no temporary file and set the exact mode despite the umask', async (t) => {
+  const dir = tempDir(t);
+  const old = process.umask(0o077);
+  try {
+    await writeFileAtomic(path.join(dir, 'f'), 'v', 0o644);
+  } finally {
+    process.umask(old);
+  }
+  t.deepEqual(readdirSync(dir), ['f']);
+  t.is(statSync(path.join(dir, 'f')).mode & 0o777, 0o644);
+});
+
+test('parameter files: rewriting removes only names this instance wrote before', async (t) => {
+  const dir = tempDir(t);
+  await fs.writeFile(path.join(dir, 'unrelated'), 'keep me');
+  const files = new ParameterFiles(dir);
+  await files.write({ a: { value: '1', secret: false }, b: { value: '2', secret: true } });
+  const r = await files.write({ a: { value: '3', secret: false } });
+  t.deepEqual(r.removed, ['b']);
+  t.deepEqual(readdirSync(dir).sort(), ['a', 'unrelated']);
+  t.is(await fs.readFile(path.join(dir, 'a'), 'utf8'), '3');
+});
+
+test('parameter files: names that sanitize to nothing are skipped, collisions reported', async (t) => {
+  const dir = tempDir(t);
+  const r = await new ParameterFiles(dir).write({
+    '...': { value: 'x', secret: false },
+    'a.b': { value: 'first', secret: false },
+    ab: { value: 'second', secret: false },
+  });
+  t.deepEqual(r.skipped, ['...']);
+  t.is(r.collisions.length, 1);
+  t.deepEqual(readdirSync(dir), ['ab']);
+});
+
+test('authorized_keys: header, keys joined by newlines, final newline', (t) => {
+  t.regex(authorizedKeysContent(['k1', 'k2']), /^# This file is managed by tml-puppet.*may be overwritten.*\nk1\nk2\n$/);
+});
+
+test('job run outcome: 0 is success, other codes are errors, signals are unknown with 128+N', (t) => {
+  t.deepEqual(outcomeOf('make', 0, null), { status: 'success', exitCode: 0, summary: 'make exited with code 0' });
+  t.deepEqual(outcomeOf('make', 2, null), { status: 'error', exitCode: 2, summary: 'make exited with code 2' });
+  t.deepEqual(outcomeOf('make', null, 'SIGKILL'), { status: 'unknown', exitCode: 137, summary: 'make was killed by SIGKILL' });
+  t.is(outcomeOf('make', null, 'SIGINT').exitCode, 130);
+});
+
+test('network script environment: only present values, nameservers joined by |', (t) => {
+  t.deepEqual(
+    networkEnvironment({
+      type: 'networkconfig',
+      hostname: 'h',
+      interface: null,
+      ipv4: { address: '10.0.0.2', prefix_length: 8, gateway: null, nameservers: ['a', 'b'] },
+      ipv6: null,
+    }),
+    { HOSTNAME: 'h', IPV4_ADDRESS: '10.0.0.2', IPV4_PREFIX_LENGTH: '8', IPV4_NAMESERVERS: 'a|b' },
+  );
+});
+
+test('control socket addresses: IPv4, host names and bracketed IPv6; garbage is an error', (t) => {
+  t.deepEqual(parseSocketAddress('10.0.2.2:4000'), { host: '10.0.2.2', port: 4000 });
+  t.deepEqual(parseSocketAddress('[fd00::1]:22\n'), { host: 'fd00::1', port: 22 });
+  t.deepEqual(parseSocketAddress('supervisor:1'), { host: 'supervisor', port: 1 });
+  for (const bad of ['', '10.0.0.1', '10.0.0.1:0', '10.0.0.1:70000', ':5']) t.throws(() => parseSocketAddress(bad));
+});
+
+test('local requests are validated; unknown ops and bad fields are errors', (t) => {
+  t.deepEqual(parseLocalRequest('{"op":"finish","status":"error","output":"x","terminate":true}'), {
+    op: 'finish', status: 'error', output: 'x', terminate: true,
+  });
+  t.is(typeof parseLocalRequest('{"op":"finish","status":"bad"}'), 'string');
+  t.is(typeof parseLocalRequest('{"op":"reboot"}'), 'string');
+  t.is(typeof parseLocalRequest('not json'), 'string');
+  t.is(typeof parseLocalRequest('{"op":"substate","substate":5}'), 'string');
+});
+
+test('socket groups resolve by name or number from the group file', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'group');
+  await fs.writeFile(file, 'root:x:0:\ntml:x:4242:alice,bob\n');
+  t.is(resolveGroup('tml', file), 4242);
+  t.is(resolveGroup('17', file), 17);
+  t.throws(() => resolveGroup('nobody-here', file), { message: 'unknown group "nobody-here"' });
+});

@@ -1,0 +1,181 @@
+import test from 'ava';
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { connectUrl, SwitchboardConnection, type SwitchboardHandlers } from '../../supervisor/switchboard-connection.js';
+import type { StartJobMessage, SupervisorStatus } from '../../switchboard/api.js';
+import { JOB_ID, OTHER_JOB_ID, startMessage } from './fakes.js';
+
+const SUPERVISOR_ID = '11111111-2222-4333-8444-555555555555';
+
+/** A stand-in switchboard: accepts one supervisor id and token, records connections and messages. */
+async function fakeSwitchboard(opts: { status?: number } = {}) {
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    handleProtocols: (protocols) => (protocols.has('treadmillv1') ? 'treadmillv1' : false),
+    verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, code?: number) => void) => {
+      if (opts.status !== undefined) return done(false, opts.status);
+      const ok = info.req.url === `/api/v1/supervisors/${SUPERVISOR_ID}/connect` && info.req.headers.authorization === 'Bearer sekrit';
+      done(ok, ok ? undefined : 401);
+    },
+  });
+  await once(wss, 'listening');
+  const received: unknown[] = [];
+  const sockets: WebSocket[] = [];
+  let connections = 0;
+  wss.on('connection', (ws) => {
+    connections++;
+    sockets.push(ws);
+    ws.on('message', (data) => received.push(JSON.parse(data.toString())));
+  });
+  return {
+    url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    received,
+    get connections() {
+      return connections;
+    },
+    latest: () => sockets.at(-1)!,
+    nextConnection: () => once(wss, 'connection').then(([ws]) => ws as WebSocket),
+    close: () => {
+      for (const ws of wss.clients) ws.terminate();
+      return new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+function handlers(status: SupervisorStatus = { type: 'idle' }) {
+  const calls: string[] = [];
+  const started: StartJobMessage[] = [];
+  const h: SwitchboardHandlers = {
+    status: () => status,
+    startJob: (msg) => {
+      started.push(msg);
+      calls.push(`start ${msg.job_id}`);
+    },
+    stopJob: (jobId) => calls.push(`stop ${jobId}`),
+    rejectStart: (jobId, message) => calls.push(`reject ${jobId}: ${message}`),
+  };
+  return { h, calls, started };
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
+
+test('connects to the supervisor endpoint with its token and answers status requests from the runner', async (t) => {
+  const sb = await fakeSwitchboard();
+  const { h } = handlers({ type: 'ongoing_job', job_id: JOB_ID, job_state: { state: 'ready' } });
+  const conn = new SwitchboardConnection({ url: sb.url, supervisorId: SUPERVISOR_ID, token: 'sekrit', handlers: h, log: () => {} });
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  const connected = sb.nextConnection();
+  conn.start();
+  const ws = await connected;
+  t.is(ws.protocol, 'treadmillv1');
+  ws.send(JSON.stringify({ type: 'status_request', message: { request_id: OTHER_JOB_ID, message: null } }));
+  await until(() => sb.received.length === 1);
+  t.deepEqual(sb.received[0], {
+    type: 'status_response',
+    message: { response_to_request_id: OTHER_JOB_ID, message: { type: 'ongoing_job', job_id: JOB_ID, job_state: { state: 'ready' } } },
+  });
+});
+
+test('start_job and stop_job reach the runner; a broken start_job that names its job is rejected', async (t) => {
+  const sb = await fakeSwitchboard();
+  const { h, calls, started } = handlers();
+  const lines: string[] = [];
+  const conn = new SwitchboardConnection({ url: sb.url, supervisorId: SUPERVISOR_ID, token: 'sekrit', handlers: h, log: (_l, line) => lines.push(line) });
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  const connected = sb.nextConnection();
+  conn.start();
+  const ws = await connected;
+  ws.send(JSON.stringify({ type: 'start_job', message: startMessage() }));
+  ws.send('not json');
+  ws.send(JSON.stringify({ type: 'start_job', message: { ...startMessage({ job_id: OTHER_JOB_ID }), ssh_keys: 'x' } }));
+  ws.send(JSON.stringify({ type: 'stop_job', message: { job_id: JOB_ID } }));
+  await until(() => calls.length === 3);
+  t.deepEqual(calls, [
+    `start ${JOB_ID}`,
+    `reject ${OTHER_JOB_ID}: the supervisor could not use start_job: ssh_keys must be an array of strings`,
+    `stop ${JOB_ID}`,
+  ]);
+  t.deepEqual(started[0], startMessage());
+  t.true(lines.some((l) => l.includes('message is not valid JSON')));
+});
+
+test('events sent while the switchboard is away are delivered in order after reconnecting', async (t) => {
+  const sb = await fakeSwitchboard();
+  const { h } = handlers();
+  const conn = new SwitchboardConnection({
+    url: sb.url,
+    supervisorId: SUPERVISOR_ID,
+    token: 'sekrit',
+    handlers: h,
+    log: () => {},
+    initialBackoffMs: 10,
+    maxBackoffMs: 20,
+  });
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  let connected = sb.nextConnection();
+  conn.start();
+  await connected;
+  connected = sb.nextConnection();
+  const disconnected = once(conn, 'disconnected');
+  sb.latest().terminate();
+  await disconnected;
+  const event = (n: number) => ({
+    type: 'supervisor_event' as const,
+    message: { type: 'job_event' as const, job_id: JOB_ID, event: { type: 'console_log' as const, console_bytes: [n] } },
+  });
+  conn.send(event(1));
+  conn.send(event(2));
+  await connected;
+  await until(() => sb.received.length === 2);
+  t.deepEqual(sb.received, [event(1), event(2)]);
+  t.is(sb.connections, 2);
+});
+
+test('a rejected token is fatal and not retried', async (t) => {
+  const sb = await fakeSwitchboard();
+  const { h } = handlers();
+  const conn = new SwitchboardConnection({ url: sb.url, supervisorId: SUPERVISOR_ID, token: 'wrong', handlers: h, log: () => {}, initialBackoffMs: 1 });
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  conn.start();
+  const [err] = (await once(conn, 'fatal')) as [Error];
+  t.regex(err.message, /rejected the supervisor token \(HTTP 401\)/);
+  await new Promise((r) => setTimeout(r, 30));
+  t.is(sb.connections, 0);
+});
+
+test('an unreachable switchboard is retried until it appears', async (t) => {
+  const sb = await fakeSwitchboard();
+  const url = sb.url;
+  await sb.close();
+  const { h } = handlers();
+  const conn = new SwitchboardConnection({ url, supervisorId: SUPERVISOR_ID, token: 'sekrit', handlers: h, log: () => {}, initialBackoffMs: 5, maxBackoffMs: 20 });
+  t.teardown(() => conn.close());
+  conn.start();
+  await new Promise((r) => setTimeout(r, 50));
+  t.false(conn.connected);
+});
+
+test('the connect URL is derived from http, https and ws base URLs', (t) => {
+  t.is(connectUrl('http://127.0.0.1:8080', 'abc'), 'ws://127.0.0.1:8080/api/v1/supervisors/abc/connect');
+  t.is(connectUrl('https://tml.example/prefix/', 'abc'), 'wss://tml.example/prefix/api/v1/supervisors/abc/connect');
+  t.is(connectUrl('ws://h:1', 'abc'), 'ws://h:1/api/v1/supervisors/abc/connect');
+  t.throws(() => connectUrl('ftp://h', 'abc'), { message: /must be http\(s\):\/\/ or ws\(s\):\/\// });
+  t.throws(() => connectUrl('not a url', 'abc'), { message: /invalid switchboard URL/ });
+});

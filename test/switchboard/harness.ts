@@ -1,0 +1,221 @@
+// Test harness: an in-process switchboard on a temporary database, and a fake supervisor that
+// speaks the real WebSocket protocol.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import {
+  API_PREFIX,
+  WEBSOCKET_SUBPROTOCOL,
+  parseToSupervisor,
+  type JobEvent,
+  type JobRequest,
+  type RunningJobState,
+  type SupervisorStatus,
+  type ToSupervisor,
+  type ToSwitchboard,
+} from '../../switchboard/api.js';
+import { newToken } from '../../switchboard/auth.js';
+import type { JobRow } from '../../switchboard/db.js';
+import { createLogger, type Logger } from '../../switchboard/logger.js';
+import { Switchboard, type SwitchboardOptions } from '../../switchboard/server.js';
+
+export const IMAGE_ID = 'ab'.repeat(32);
+
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'tml-sb-test-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function jobRequest(overrides: Partial<JobRequest> = {}): JobRequest {
+  return {
+    init_spec: { type: 'image', image_id: IMAGE_ID },
+    ssh_keys: [],
+    restart_policy: { remaining_restart_count: 0 },
+    parameters: {},
+    tag_config: '',
+    override_timeout: null,
+    ...overrides,
+  };
+}
+
+export interface Harness {
+  sb: Switchboard;
+  url: string;
+  dir: string;
+  /** Every log line the switchboard wrote. */
+  logLines: string[];
+  tokens: { alice: string; bob: string; admin: string; expired: string };
+  addSupervisor(name: string, tags: string): { id: string; token: string };
+  /** REST call with a user's token. */
+  api(token: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }>;
+  waitJob(id: string, pred: (job: JobRow) => boolean): Promise<JobRow>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(opts: Partial<SwitchboardOptions> = {}, listen = true): Promise<Harness> {
+  const { dir, cleanup } = tempDir();
+  const logLines: string[] = [];
+  const log: Logger = createLogger('debug', (l) => logLines.push(l));
+  const sb = new Switchboard({
+    dbPath: join(dir, 'sb.sqlite'),
+    log,
+    queueTimeoutMs: 60_000,
+    jobTimeoutMs: 60_000,
+    gracePeriodMs: 60_000,
+    pingIntervalMs: 60_000,
+    ...opts,
+  });
+  const token = (user: string, expiresAt: number | null) => {
+    const t = newToken();
+    sb.db.addToken(t.hash, sb.db.userByName(user)!.id, expiresAt);
+    return t.token;
+  };
+  sb.db.addUser('alice', null, false);
+  sb.db.addUser('bob', null, false);
+  sb.db.addUser('admin', null, true);
+  const tokens = {
+    alice: token('alice', null),
+    bob: token('bob', Date.now() + 3_600_000),
+    admin: token('admin', null),
+    expired: token('alice', Date.now() - 1000),
+  };
+  const url = listen ? await sb.listen('127.0.0.1', 0) : '';
+  return {
+    sb,
+    url,
+    dir,
+    logLines,
+    tokens,
+    addSupervisor(name, tags) {
+      const t = newToken();
+      const row = sb.db.addSupervisor(name, tags, t.hash);
+      return { id: row.id, token: t.token };
+    },
+    async api(tok, method, path, body) {
+      const res = await sb.app.inject({
+        method: method as 'GET',
+        url: `${API_PREFIX}${path}`,
+        headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      let json: any = undefined;
+      try {
+        json = res.json();
+      } catch {
+        // not JSON
+      }
+      return { status: res.statusCode, json, text: res.body };
+    },
+    waitJob(id, pred) {
+      // Console output announces itself with 'log', every other change with 'changed'.
+      return new Promise((resolve) => {
+        const check = () => {
+          const job = sb.jobs.get(id);
+          if (!job || !pred(job)) return false;
+          sb.jobs.off('changed', check);
+          sb.jobs.off('log', check);
+          resolve(job);
+          return true;
+        };
+        if (!check()) {
+          sb.jobs.on('changed', check);
+          sb.jobs.on('log', check);
+        }
+      });
+    },
+    async close() {
+      await sb.close();
+      cleanup();
+    },
+  };
+}
+
+/** A supervisor driven by the test over a real WebSocket. */
+export class FakeSupervisor {
+  readonly received: ToSupervisor[] = [];
+  private waiters: Array<{ pred: (m: ToSupervisor) => boolean; resolve: (m: ToSupervisor) => void }> = [];
+  /** What it answers to status_request; null: do not answer. */
+  status: SupervisorStatus | null = { type: 'idle' };
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const msg = parseToSupervisor(data.toString());
+      this.received.push(msg);
+      if (msg.type === 'status_request' && this.status) {
+        this.send({ type: 'status_response', message: { response_to_request_id: msg.message.request_id, message: this.status } });
+      }
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.pred(msg)) return true;
+        w.resolve(msg);
+        return false;
+      });
+    });
+  }
+
+  static connect(
+    baseUrl: string,
+    id: string,
+    token: string,
+    status: SupervisorStatus | null = { type: 'idle' },
+    opts: { answerPings?: boolean } = {},
+  ): Promise<FakeSupervisor> {
+    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}${API_PREFIX}/supervisors/${id}/connect`, WEBSOCKET_SUBPROTOCOL, {
+      headers: { authorization: `Bearer ${token}` },
+      autoPong: opts.answerPings ?? true,
+    });
+    const fake = new FakeSupervisor(ws);
+    fake.status = status;
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(fake));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+  }
+
+  /** The first message (already received or future) of `type` matching `pred`. */
+  next<T extends ToSupervisor['type']>(type: T, pred: (m: Extract<ToSupervisor, { type: T }>) => boolean = () => true): Promise<Extract<ToSupervisor, { type: T }>> {
+    const match = (m: ToSupervisor) => m.type === type && pred(m as Extract<ToSupervisor, { type: T }>);
+    const seen = this.received.find(match);
+    if (seen) return Promise.resolve(seen as Extract<ToSupervisor, { type: T }>);
+    return new Promise((resolve) => this.waiters.push({ pred: match, resolve: resolve as (m: ToSupervisor) => void }));
+  }
+
+  send(msg: ToSwitchboard): void {
+    this.ws.send(JSON.stringify(msg));
+  }
+
+  event(jobId: string, event: JobEvent): void {
+    this.send({ type: 'supervisor_event', message: { type: 'job_event', job_id: jobId, event } });
+  }
+
+  transition(jobId: string, newState: RunningJobState, statusMessage: string | null = null): void {
+    this.event(jobId, { type: 'state_transition', new_state: newState, status_message: statusMessage });
+  }
+
+  declare(jobId: string, status: 'success' | 'error' | 'unknown', hostOutput: string | null = null): void {
+    this.event(jobId, { type: 'declare_exit_status', user_exit_status: status, host_output: hostOutput });
+  }
+
+  console(jobId: string, text: string): void {
+    this.event(jobId, { type: 'console_log', console_bytes: [...Buffer.from(text)] });
+  }
+
+  /** Runs a job to the end the way a healthy host does. */
+  finish(jobId: string, status: 'success' | 'error' | 'unknown' = 'success'): void {
+    this.transition(jobId, { state: 'initializing', stage: 'booting' });
+    this.transition(jobId, { state: 'ready' });
+    this.declare(jobId, status);
+    this.transition(jobId, { state: 'terminating' });
+    this.transition(jobId, { state: 'terminated' });
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.ws.once('close', () => resolve());
+      this.ws.close();
+    });
+  }
+}

@@ -1,0 +1,333 @@
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { EXIT_CODES } from '../../switchboard/outcome.js';
+import { FakeSupervisor, IMAGE_ID, jobRequest, startHarness, type Harness } from '../switchboard/harness.js';
+import { tml, type TmlResult } from '../switchboard/process.js';
+
+interface Ctx {
+  h: Harness;
+  fake: FakeSupervisor;
+  env: Record<string, string>;
+  run(args: string[], opts?: { token?: string; onSpawn?: (c: ChildProcess) => void }): Promise<TmlResult>;
+  enqueue(tags?: string): Promise<string>;
+}
+
+async function withServer(fn: (c: Ctx) => Promise<void>, opts = {}): Promise<void> {
+  const h = await startHarness(opts);
+  const sup = h.addSupervisor('rpi-1', 'board:x');
+  const fake = await FakeSupervisor.connect(h.url, sup.id, sup.token);
+  const env = { TML_SWITCHBOARD_URL: h.url, TML_API_TOKEN: h.tokens.alice };
+  try {
+    await fn({
+      h,
+      fake,
+      env,
+      run: (args, o = {}) => tml(args, { ...env, ...(o.token ? { TML_API_TOKEN: o.token } : {}) }, { onSpawn: o.onSpawn }),
+      enqueue: async (tags = 'board:x') => (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: tags }))).json.job_id,
+    });
+  } finally {
+    await fake.close();
+    await h.close();
+  }
+}
+
+const oneLine = (s: string) => s.trim().split('\n').length === 1;
+
+test('job enqueue prints {"job_id": ...} and sends tags, parameters, keys and timeout', (t) =>
+  withServer(async (c) => {
+    const r = await c.run([
+      'job', 'enqueue', IMAGE_ID, '--tag-config', 'board:x',
+      '--parameters', '{"jit": {"value": "s3cr3t", "secret": true}, "mode": "fast"}',
+      '--ssh-key', 'ssh-ed25519 AAAAC3 me@host', '--timeout', '5m',
+    ]);
+    t.is(r.status, 0, r.stderr);
+    const m = /^\{"job_id": "([0-9a-f-]{36})"\}\n$/.exec(r.stdout);
+    t.truthy(m, r.stdout);
+    const start = await c.fake.next('start_job', (s) => s.message.job_id === m![1]);
+    t.deepEqual(start.message.parameters, { jit: { value: 's3cr3t', secret: true }, mode: { value: 'fast', secret: false } });
+    t.deepEqual(start.message.ssh_keys, ['ssh-ed25519 AAAAC3 me@host']);
+    t.is(c.h.sb.jobs.request(c.h.sb.jobs.get(m![1]!)!).override_timeout, 300);
+  }));
+
+const USAGE: Array<[string, string[], RegExp]> = [
+  ['a malformed image id', ['job', 'enqueue', 'xyz'], /IMAGE_ID must be 64 lowercase hex digits/],
+  ['malformed --parameters', ['job', 'enqueue', IMAGE_ID, '--parameters', '{nope'], /--parameters must be a JSON object/],
+  ['a parameter without value', ['job', 'enqueue', IMAGE_ID, '--parameters', '{"a": {"secret": true}}'], /--parameters.a.value must be a string/],
+  ['a bad --timeout', ['job', 'enqueue', IMAGE_ID, '--timeout', 'forever'], /--timeout: invalid duration/],
+  ['a job id that is not a UUID', ['job', 'status', '42'], /job id must be a UUID/],
+  ['an unknown job command', ['job', 'explode'], /give a job command: enqueue, run/],
+  ['an unknown option', ['job', 'list', '--frobnicate'], /Unknown argument: frobnicate/],
+  ['a bad regex', ['job', 'run', IMAGE_ID, '--completion-text', '('], /--completion-text: invalid regular expression/],
+];
+
+for (const [what, args, message] of USAGE) {
+  test(`${what} is a usage error (exit 2, one line)`, (t) =>
+    withServer(async (c) => {
+      const r = await c.run(args);
+      t.is(r.status, EXIT_CODES.usage);
+      t.regex(r.stderr, message);
+      t.true(oneLine(r.stderr), r.stderr);
+      t.is(c.h.sb.db.jobs(null, 10).length, 0);
+    }));
+}
+
+test('a missing token is a usage error', async (t) => {
+  const r = await tml(['job', 'list'], { TML_SWITCHBOARD_URL: 'http://127.0.0.1:9', TML_API_TOKEN: '' });
+  t.is(r.status, EXIT_CODES.usage);
+  t.regex(r.stderr, /no API token: set TML_API_TOKEN/);
+});
+
+test('an unreachable switchboard fails with one line', async (t) => {
+  // A port that is held (so no other test can take it) but hangs up on every connection.
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const r = await tml(['job', 'list'], { TML_SWITCHBOARD_URL: `http://127.0.0.1:${port}`, TML_API_TOKEN: 'x' });
+  server.close();
+  t.is(r.status, EXIT_CODES.request_failed);
+  t.regex(r.stderr, new RegExp(`^tml: cannot reach the switchboard at http://127\\.0\\.0\\.1:${port}: \\S+\n$`));
+});
+
+test('--switchboard overrides TML_SWITCHBOARD_URL', (t) =>
+  withServer(async (c) => {
+    const r = await tml(['--switchboard', c.h.url, 'job', 'list'], { TML_SWITCHBOARD_URL: 'http://127.0.0.1:9', TML_API_TOKEN: c.h.tokens.alice });
+    t.is(r.status, 0, r.stderr);
+  }));
+
+test('a wrong token fails with one line: not authorized', (t) =>
+  withServer(async (c) => {
+    const r = await c.run(['job', 'list'], { token: 'bogus' });
+    t.is(r.status, EXIT_CODES.request_failed);
+    t.regex(r.stderr, /^tml: not authorized \(check TML_API_TOKEN\): invalid API token\n$/);
+  }));
+
+test('an expired token fails with one line', (t) =>
+  withServer(async (c) => {
+    const r = await c.run(['job', 'list'], { token: c.h.tokens.expired });
+    t.is(r.status, EXIT_CODES.request_failed);
+    t.regex(r.stderr, /API token has expired/);
+  }));
+
+test('another user\'s job is forbidden and an unknown one not found', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    const forbidden = await c.run(['job', 'cancel', id], { token: c.h.tokens.bob });
+    t.is(forbidden.status, EXIT_CODES.request_failed);
+    t.regex(forbidden.stderr, /^tml: forbidden: job .* belongs to another user\n$/);
+    const missing = await c.run(['job', 'status', '00000000-0000-4000-8000-000000000000']);
+    t.regex(missing.stderr, /^tml: not found: job 00000000-0000-4000-8000-000000000000 not found\n$/);
+    t.is(missing.status, EXIT_CODES.request_failed);
+  }));
+
+test('job status shows state and masks secrets; --json gives the API object', (t) =>
+  withServer(async (c) => {
+    const { json } = await c.h.api(c.h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x', parameters: { k: { value: 'topsecret', secret: true } } }));
+    const id = json.job_id as string;
+    c.fake.transition(id, { state: 'ready' }, 'flashing board');
+    await c.h.waitJob(id, (j) => j.state === 'ready');
+    const human = await c.run(['job', 'status', id]);
+    t.is(human.status, 0);
+    t.regex(human.stdout, /^state\s+ready: flashing board$/m);
+    t.regex(human.stdout, /^parameters\s+k=<secret>$/m);
+    t.false(human.stdout.includes('topsecret'));
+    const js = JSON.parse((await c.run(['job', 'status', id, '--json'])).stdout);
+    t.like(js, { job_id: id, state: 'ready', status_message: 'flashing board', parameters: { k: { secret: true } } });
+  }));
+
+test('job list shows the caller\'s jobs', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    const r = await c.run(['job', 'list']);
+    t.is(r.status, 0);
+    t.regex(r.stdout, new RegExp(`^${id} .* alice `, 'm'));
+    t.is((await c.run(['job', 'list'], { token: c.h.tokens.bob })).stdout, '');
+  }));
+
+test('job cancel cancels the job', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    await c.fake.next('start_job', (m) => m.message.job_id === id);
+    const r = await c.run(['job', 'cancel', id]);
+    t.is(r.status, 0, r.stderr);
+    await c.fake.next('stop_job', (m) => m.message.job_id === id);
+    t.is(c.h.sb.jobs.get(id)!.exit_status, 'job_canceled');
+  }));
+
+test('job logs prints the console; --follow streams it until the job ends', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    await c.fake.next('start_job', (m) => m.message.job_id === id);
+    c.fake.console(id, 'line one\n');
+    await c.h.waitJob(id, (j) => j.log_end > 0);
+    t.is((await c.run(['job', 'logs', id])).stdout, 'line one\n');
+    const follow = c.run(['job', 'logs', id, '--follow']);
+    c.fake.console(id, 'line two\n');
+    c.fake.finish(id);
+    const r = await follow;
+    t.is(r.status, 0);
+    t.is(r.stdout, 'line one\nline two\n');
+  }));
+
+test('job events lists each change with a timestamp', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    await c.fake.next('start_job', (m) => m.message.job_id === id);
+    c.fake.finish(id);
+    await c.h.waitJob(id, (j) => j.state === 'terminated');
+    const r = await c.run(['job', 'events', id]);
+    const lines = r.stdout.trim().split('\n');
+    t.regex(lines[0]!, /^\d{4}-\d\d-\d\dT\S+Z  switchboard queued$/);
+    t.regex(r.stdout, /supervisor  exit status WorkloadFinishedSuccess/);
+    t.regex(lines.at(-1)!, /supervisor  terminated$/);
+    t.is(JSON.parse((await c.run(['job', 'events', id, '--json'])).stdout).length, lines.length);
+  }));
+
+const WAIT_OUTCOMES: Array<[string, number, (c: Ctx, id: string) => void | Promise<void>]> = [
+  ['WorkloadFinishedSuccess', 0, (c, id) => c.fake.finish(id, 'success')],
+  ['WorkloadFinishedError', 1, (c, id) => c.fake.finish(id, 'error')],
+  ['WorkloadFinishedUnknown', 3, (c, id) => c.fake.finish(id, 'unknown')],
+  ['JobCanceled', 4, async (c, id) => {
+    await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
+    c.fake.transition(id, { state: 'terminated' });
+  }],
+  ['SupervisorHostStartError', 8, (c, id) => {
+    c.fake.event(id, { type: 'error', error: { kind: 'host_start_error', message: 'no image' } });
+    c.fake.transition(id, { state: 'terminated' });
+  }],
+  ['InternalSupervisorError', 9, (c, id) => {
+    c.fake.event(id, { type: 'error', error: { kind: 'internal', message: 'disk full' } });
+    c.fake.transition(id, { state: 'terminated' });
+  }],
+];
+
+for (const [name, code, end] of WAIT_OUTCOMES) {
+  test(`job wait exits ${code} for ${name}`, (t) =>
+    withServer(async (c) => {
+      const id = await c.enqueue();
+      await c.fake.next('start_job', (m) => m.message.job_id === id);
+      const wait = c.run(['job', 'wait', id]);
+      await end(c, id);
+      const r = await wait;
+      t.is(r.status, code, r.stderr);
+      t.regex(r.stderr, new RegExp(`job ${id}: ${name}`));
+    }));
+}
+
+test('job wait exits 7 for SupervisorMatchError', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue('board:none');
+    t.is((await c.run(['job', 'wait', id])).status, 7);
+  }));
+
+test('job wait exits 6 for QueueTimeout', (t) =>
+  withServer(async (c) => {
+    await c.fake.close();
+    const id = await c.enqueue();
+    t.is((await c.run(['job', 'wait', id])).status, 6);
+  }, { queueTimeoutMs: 200 }));
+
+test('job wait exits 5 for JobTimeout', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    await c.fake.next('stop_job', (m) => m.message.job_id === id);
+    c.fake.transition(id, { state: 'terminated' });
+    t.is((await c.run(['job', 'wait', id])).status, 5);
+  }, { jobTimeoutMs: 200 }));
+
+test('job wait exits 10 for SupervisorDroppedJob', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    await c.fake.next('start_job', (m) => m.message.job_id === id);
+    await c.fake.close();
+    t.is((await c.run(['job', 'wait', id])).status, 10);
+  }, { gracePeriodMs: 200 }));
+
+test('job wait --timeout exits 11 while the job still runs', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    const r = await c.run(['job', 'wait', id, '--timeout', '300ms']);
+    t.is(r.status, 11);
+    t.regex(r.stderr, /still running after 300ms/);
+  }));
+
+function runJob(c: Ctx, args: string[], host: (id: string) => void, onSpawn?: (child: ChildProcess) => void): Promise<TmlResult> {
+  const p = c.run(['job', 'run', IMAGE_ID, '--tag-config', 'board:x', ...args], { onSpawn });
+  void c.fake.next('start_job').then((m) => host(m.message.job_id));
+  return p;
+}
+
+test('job run streams the console to stdout and the log file and exits 0 on success', (t) =>
+  withServer(async (c) => {
+    const logFile = join(c.h.dir, 'console.log');
+    const r = await runJob(c, ['--log', logFile], (id) => {
+      c.fake.transition(id, { state: 'ready' });
+      c.fake.console(id, 'booting...\n');
+      c.fake.console(id, 'tests passed\n');
+      c.fake.declare(id, 'success');
+      c.fake.transition(id, { state: 'terminated' });
+    });
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, 'booting...\ntests passed\n');
+    t.is(readFileSync(logFile, 'utf8'), 'booting...\ntests passed\n');
+    t.regex(r.stderr, /WorkloadFinishedSuccess/);
+  }));
+
+test('job run exits 1 when the workload reports an error', (t) =>
+  withServer(async (c) => {
+    const r = await runJob(c, [], (id) => c.fake.finish(id, 'error'));
+    t.is(r.status, 1);
+  }));
+
+test('job run stops with success at the completion text and cancels the job', (t) =>
+  withServer(async (c) => {
+    let jobId = '';
+    const r = await runJob(c, ['--completion-text', 'All \\d+ tests pass', '--error-text', 'FAIL'], (id) => {
+      jobId = id;
+      c.fake.transition(id, { state: 'ready' });
+      c.fake.console(id, 'All 12 tes');
+      c.fake.console(id, 'ts passed\n');
+    });
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stderr, /completion text found/);
+    await c.fake.next('stop_job', (m) => m.message.job_id === jobId);
+    t.is(c.h.sb.jobs.get(jobId)!.exit_status, 'job_canceled');
+  }));
+
+test('job run stops with failure at the error text', (t) =>
+  withServer(async (c) => {
+    const r = await runJob(c, ['--completion-text', 'passed', '--error-text', 'panic'], (id) => {
+      c.fake.transition(id, { state: 'ready' });
+      c.fake.console(id, 'kernel panic\n');
+    });
+    t.is(r.status, 1);
+    t.regex(r.stderr, /error text found/);
+  }));
+
+test('job run cancels the job on Ctrl-C and exits 130', (t) =>
+  withServer(async (c) => {
+    let jobId = '';
+    const r = await runJob(
+      c,
+      [],
+      (id) => {
+        jobId = id;
+        c.fake.transition(id, { state: 'ready' });
+        c.fake.console(id, 'waiting forever\n');
+      },
+      (child) => child.stdout!.on('data', () => child.kill('SIGINT')),
+    );
+    t.is(r.status, 130);
+    await c.fake.next('stop_job', (m) => m.message.job_id === jobId);
+    t.is(c.h.sb.jobs.get(jobId)!.exit_status, 'job_canceled');
+  }));
+
+test('supervisor list shows names, status and tags', (t) =>
+  withServer(async (c) => {
+    const r = await c.run(['supervisor', 'list']);
+    t.is(r.status, 0);
+    t.regex(r.stdout, /^[0-9a-f-]{36}  rpi-1\s+idle\s+board:x$/m);
+    t.like(JSON.parse((await c.run(['supervisor', 'list', '--json'])).stdout)[0], { name: 'rpi-1', status: 'idle' });
+  }));
