@@ -1,7 +1,7 @@
 // The job lifecycle of the Treadmill book ("Internals / Job Lifecycle"), as pure data and checks.
 // The three BOOK_* tables are the book's, cell for cell; the checks add who may act and the two
-// documented extensions listed in EXTENSIONS (the book's third table has no JobTimeout row, and
-// no way to cancel a job that is still queued).
+// documented extensions listed in EXTENSIONS (the book has no way to cancel a job that is still
+// queued, and says a workload result may be set more than once).
 
 import type { ExecutionState, ExitStatus } from './api.js';
 
@@ -42,9 +42,9 @@ export const BOOK_EXIT_STATUS_TRANSITIONS: Record<ExitStatusGroup, Record<ExitSt
 
 /**
  * Exit status that may be set while in an execution state (book table 3, rows TO exit status,
- * columns IN execution state). The book has no JobTimeout row: see EXTENSIONS.
+ * columns IN execution state).
  */
-export const BOOK_EXIT_STATUS_IN_STATE: Record<Exclude<ExitStatusGroup, 'job_timeout'>, Record<ExecutionState, 0 | 1>> = {
+export const BOOK_EXIT_STATUS_IN_STATE: Record<ExitStatusGroup, Record<ExecutionState, 0 | 1>> = {
   supervisor_match_error:      { queued: 1, scheduled: 0, initializing: 0, ready: 0, terminating: 0, terminated: 0 },
   queue_timeout:               { queued: 1, scheduled: 0, initializing: 0, ready: 0, terminating: 0, terminated: 0 },
   internal_supervisor_error:   { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
@@ -52,12 +52,11 @@ export const BOOK_EXIT_STATUS_IN_STATE: Record<Exclude<ExitStatusGroup, 'job_tim
   job_canceled:                { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
   workload_finished:           { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
   supervisor_dropped_job:      { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
+  job_timeout:                 { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
 };
 
 /**
  * Where this switchboard goes beyond the book, and why:
- * - `job_timeout` has no row in table 3. The enum says "timed out while dispatched", so it may be
- *   set in Scheduled, Initializing, Ready and Terminating, like the other dispatched-job statuses.
  * - A user may cancel a job that is still Queued (table 3 forbids JobCanceled there, which would
  *   leave a queued job uncancelable). The switchboard then ends it at once: Queued -> Terminated
  *   with JobCanceled.
@@ -65,7 +64,6 @@ export const BOOK_EXIT_STATUS_IN_STATE: Record<Exclude<ExitStatusGroup, 'job_tim
  *   it: the book says an exit status "may be set multiple times" until Terminated.
  */
 export const EXTENSIONS = {
-  jobTimeoutInState: { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 } as Record<ExecutionState, 0 | 1>,
   cancelWhileQueued: true,
   workloadRedeclaration: true,
 } as const;
@@ -104,9 +102,7 @@ export function checkStateTransition(actor: Actor, from: ExecutionState, to: Exe
 }
 
 export function exitStatusAllowedInState(status: ExitStatus, state: ExecutionState): boolean {
-  const group = exitStatusGroup(status);
-  if (group === 'job_timeout') return EXTENSIONS.jobTimeoutInState[state] === 1;
-  return BOOK_EXIT_STATUS_IN_STATE[group][state] === 1;
+  return BOOK_EXIT_STATUS_IN_STATE[exitStatusGroup(status)][state] === 1;
 }
 
 /** null when `actor` may set exit status `to` on a job in `state` whose exit status is `from`, else why not. */
