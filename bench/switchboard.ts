@@ -7,7 +7,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -177,6 +177,8 @@ async function main(): Promise<void> {
     process.stdout.write('\n### Switchboard (tml-switchboard serve, SQLite WAL, loopback WebSocket supervisors)\n\n');
     process.stdout.write('| measure | result | target |\n| --- | --- | --- |\n');
     for (const [a, b, c] of rows) process.stdout.write(`| ${a} | ${b} | ${c} |\n`);
+    // Latency percentiles depend on what else the machine runs: say so next to them.
+    process.stdout.write(`\n${availableParallelism()} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; no side-by-side reference (upstream's switchboard needs PostgreSQL and real supervisors).\n`);
   } finally {
     for (const s of supervisors) s.close();
     await agent.close();

@@ -11,7 +11,7 @@ export interface AddedBlob extends DigestResult {
   written: boolean;
 }
 
-/** Buffers in flight: one being read, one being hashed, the rest being written. Memory: 4 MiB per blob. */
+/** Buffers in flight: one being read, one being hashed, the rest being written. Memory: 16 MiB per blob. */
 const BUFFERS = 4;
 
 /**

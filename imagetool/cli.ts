@@ -9,7 +9,7 @@ import { createImage, type CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { collectGarbage } from './gc.js';
 import { layerImage } from './layer.js';
-import { progressBar } from './progress.js';
+import { withProgress } from './progress.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
 import { readSpec } from './spec-file.js';
 import { listImageIds, readManifest, readManifestBytes, resolveImageId, summarize, type ImageSummary } from './store.js';
@@ -111,23 +111,13 @@ function cli(argv: string[]): Argv<Common> {
       .option('blob-attr', { type: 'string', array: true, default: [] as string[], describe: 'blob attribute NAME:KEY=VALUE (repeatable)' }),
     async (args) => {
       const input: CreateInput = { ...createInput(args), revision: parseRevision(args.revision), description: await description(args) };
-      const bar = progressBar('hashing', !args.quiet);
-      try {
-        out(`${await createImage(args.store, input, bar)}\n`);
-      } finally {
-        bar.stop();
-      }
+      out(`${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, bar))}\n`);
     })
     .command('build <spec>', 'create an image from a TOML spec file; print the image ID', (y) => y
       .positional('spec', { type: 'string', demandOption: true, describe: 'spec file (see docs/imagetool.md)' }),
     async (args) => {
       const input = await readSpec(args.spec);
-      const bar = progressBar('hashing', !args.quiet);
-      try {
-        out(`${await createImage(args.store, input, bar)}\n`);
-      } finally {
-        bar.stop();
-      }
+      out(`${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, bar))}\n`);
     })
     .command('verify [ids..]', 'check the whole store, or the given images and their blobs; exit 1 on any finding', (y) => y
       .positional('ids', { type: 'string', array: true, default: [] as string[], describe: 'image IDs or unambiguous prefixes' })
@@ -135,13 +125,7 @@ function cli(argv: string[]): Argv<Common> {
     async (args) => {
       const store = await existingStore(args.store);
       const ids = args.ids.length > 0 ? await resolveAll(store, args.ids) : undefined;
-      const bar = progressBar('verifying', !args.quiet && !args.json);
-      let report;
-      try {
-        report = await verifyStore(store, ids, bar);
-      } finally {
-        bar.stop();
-      }
+      const report = await withProgress('verifying', !args.quiet && !args.json, (bar) => verifyStore(store, ids, bar));
       const ok = report.findings.length === 0;
       if (args.json) json({ ok, ...report });
       else {
@@ -201,13 +185,7 @@ function cli(argv: string[]): Argv<Common> {
     async (args) => {
       const store = await existingStore(args.store);
       const ids = await resolveAll(store, args.ids);
-      const bar = progressBar('copying', !args.quiet && !args.json);
-      let result;
-      try {
-        result = await copyImages(store, args.to, ids, bar);
-      } finally {
-        bar.stop();
-      }
+      const result = await withProgress('copying', !args.quiet && !args.json, (bar) => copyImages(store, args.to, ids, bar));
       if (args.json) json(result);
       else if (!args.quiet) {
         out(result.images.map((id) => `copied ${id}\n`).join(''));
@@ -243,12 +221,7 @@ function cli(argv: string[]): Argv<Common> {
         revision: parseRevision(args.revision),
         description: await description(args),
       };
-      const bar = progressBar('hashing', !args.quiet);
-      try {
-        out(`${await layerImage(store, input, bar)}\n`);
-      } finally {
-        bar.stop();
-      }
+      out(`${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, bar))}\n`);
     })
     .demandCommand(1, 'give a command (see --help)')
     .strict()

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 
-/** Reads of 1 MiB keep syscall overhead negligible while memory stays a few MiB whatever the file size. */
-export const CHUNK_SIZE = 1 << 20;
+/**
+ * Reads of 4 MiB keep syscall and thread-pool round trips rare (measured faster than 1 MiB on a 1 GiB
+ * blob) while memory stays a few buffers' worth whatever the file size.
+ */
+export const CHUNK_SIZE = 4 << 20;
 
 export interface DigestResult { digest: string; size: number }
 

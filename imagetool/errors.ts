@@ -10,6 +10,7 @@ export function describeFsError(err: unknown, action: string, path: string): Ima
     : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
     : code === 'EISDIR' ? 'is a directory'
     : code === 'ENOTDIR' ? 'not a directory'
+    : code === 'EEXIST' ? 'a file of that name is in the way'
     : code === 'ENOSPC' ? 'no space left on device'
     : err instanceof Error ? err.message : String(err);
   return new ImageToolError(`cannot ${action} ${path}: ${reason}`);

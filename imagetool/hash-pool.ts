@@ -15,32 +15,48 @@ export interface HashJob { path: string; size: number }
 /**
  * Hashes files on worker threads, one per core, largest file first so the last file to finish is a small
  * one and no core idles while another hashes a big blob. Hashing on the main thread would be capped at one
- * core no matter how many streams were open (measured: see bench/imagetool.ts).
+ * core no matter how many streams were open (measured: see bench/imagetool.ts). Workers start when the
+ * pool is created, so their ~60 ms boot overlaps whatever the caller does before hashing.
  */
-export async function hashFiles(jobs: HashJob[], opts: { onProgress?: ProgressFn; threads?: number } = {}): Promise<HashOutcome[]> {
-  const outcomes: HashOutcome[] = new Array(jobs.length);
-  if (jobs.length === 0) return outcomes;
-  const order = jobs.map((j, id) => ({ ...j, id })).sort((a, b) => b.size - a.size);
-  const threads = Math.max(1, Math.min(opts.threads ?? availableParallelism(), order.length));
-  let next = 0;
-  const runWorker = (): Promise<void> => new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./hash-worker.js', import.meta.url));
-    const feed = (): void => {
-      const job = order[next++];
-      if (job) worker.postMessage({ id: job.id, path: job.path } satisfies HashRequest);
-      else void worker.terminate().then(() => resolve());
-    };
-    worker.on('message', (reply: HashReply) => {
-      if ('progress' in reply) {
-        opts.onProgress?.(reply.progress);
-        return;
-      }
-      outcomes[reply.id] = 'error' in reply ? { ok: false, error: reply.error } : { ok: true, digest: reply.digest, size: reply.size };
+export class HashPool {
+  private readonly workers: Worker[];
+
+  constructor(threads = availableParallelism()) {
+    this.workers = Array.from({ length: Math.max(1, threads) }, () => new Worker(new URL('./hash-worker.js', import.meta.url)));
+  }
+
+  async hash(jobs: HashJob[], onProgress?: ProgressFn): Promise<HashOutcome[]> {
+    const outcomes: HashOutcome[] = new Array(jobs.length);
+    const order = jobs.map((j, id) => ({ ...j, id })).sort((a, b) => b.size - a.size);
+    let next = 0;
+    const drive = (worker: Worker): Promise<void> => new Promise((resolve, reject) => {
+      const feed = (): void => {
+        const job = order[next++];
+        if (job) {
+          worker.postMessage({ id: job.id, path: job.path } satisfies HashRequest);
+          return;
+        }
+        worker.off('message', onMessage);
+        worker.off('error', reject);
+        resolve();
+      };
+      const onMessage = (reply: HashReply): void => {
+        if ('progress' in reply) {
+          onProgress?.(reply.progress);
+          return;
+        }
+        outcomes[reply.id] = 'error' in reply ? { ok: false, error: reply.error } : { ok: true, digest: reply.digest, size: reply.size };
+        feed();
+      };
+      worker.on('message', onMessage);
+      worker.on('error', reject);
       feed();
     });
-    worker.on('error', reject);
-    feed();
-  });
-  await Promise.all(Array.from({ length: threads }, runWorker));
-  return outcomes;
+    await Promise.all(this.workers.map(drive));
+    return outcomes;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
 }

@@ -5,7 +5,7 @@ import { blobTempDir, commitBlob } from './blob-writer.js';
 import { hashFile, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { storeManifest } from './create.js';
-import type { Manifest } from './manifest.js';
+import { ManifestError, validateManifest, type Manifest } from './manifest.js';
 import { blobRelativeFromBlob } from './paths.js';
 import { parseQcow2Header } from './qcow2.js';
 import { readManifest } from './store.js';
@@ -26,7 +26,6 @@ export interface LayerInput {
   label: string;
   revision?: number;
   description?: string;
-  qemuImg?: string;
 }
 
 /** The manifest of the layered image: the base's, plus layer-N+1 on top (pure; spec "Layered disk images"). */
@@ -75,27 +74,37 @@ async function readHead(path: string): Promise<Buffer> {
  * blob's store-relative path, then hashed and renamed to its digest path.
  */
 export async function layerImage(storeDir: string, input: LayerInput, opts: { onStart?: (n: number) => void; onProgress?: ProgressFn } = {}): Promise<string> {
-  const qemuImg = input.qemuImg ?? 'qemu-img';
+  const qemuImg = 'qemu-img';
   const base = await readManifest(storeDir, input.baseId);
   const header = parseQcow2Header(await readHead(input.overlayPath));
   if (!header) throw new ImageToolError(`${input.overlayPath} is not a qcow2 image`);
   const draft = { label: input.label, revision: input.revision ?? 0, description: input.description ?? '' };
   // Validate the whole result (head naming, limits) before copying anything into the store.
   const lowerName = base.attrs[QEMU_ATTR.head];
-  layeredManifest(base, draft, { digest: '0'.repeat(64), size: 0, virtualSize: header.virtualSize });
+  try {
+    validateManifest(layeredManifest(base, draft, { digest: '0'.repeat(64), size: 0, virtualSize: header.virtualSize }).manifest);
+  } catch (err) {
+    if (err instanceof ManifestError) throw new ImageToolError(err.message);
+    throw err;
+  }
   const lower = base.blobs[lowerName!]!;
+
+  const qemu = async (args: string[]): Promise<void> => {
+    try {
+      await run(qemuImg, args);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { stderr?: string };
+      if (e.code === 'ENOENT') throw new ImageToolError(`${qemuImg} not found: install qemu-img (Debian/Ubuntu: apt-get install qemu-utils)`);
+      throw new ImageToolError(`qemu-img ${args[0]} failed: ${(e.stderr || e.message).trim().split('\n')[0]}`);
+    }
+  };
+  await qemu(['--version']); // fail before copying a possibly large file
 
   await removeStaleTemps(storeDir);
   const temp = newTempPath(await blobTempDir(storeDir));
   try {
     await copyFile(input.overlayPath, temp).catch((err: unknown) => { throw describeFsError(err, 'copy', input.overlayPath); });
-    try {
-      await run(qemuImg, ['rebase', '-u', '-b', blobRelativeFromBlob(lower.digest), '-F', 'qcow2', temp]);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stderr?: string };
-      if (e.code === 'ENOENT') throw new ImageToolError(`${qemuImg} not found: install qemu-img (Debian/Ubuntu: apt-get install qemu-utils)`);
-      throw new ImageToolError(`qemu-img rebase failed: ${(e.stderr ?? e.message).trim().split('\n')[0]}`);
-    }
+    await qemu(['rebase', '-u', '-b', blobRelativeFromBlob(lower.digest), '-F', 'qcow2', temp]);
     const fh = await open(temp, 'r+');
     try {
       await fh.sync();

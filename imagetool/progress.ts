@@ -19,13 +19,15 @@ export function progressBar(label: string, enabled: boolean): Progress {
   });
   let done = 0;
   let started = 0;
+  let total = 0;
   const payload = (): Record<string, string> => {
     const secs = (Date.now() - started) / 1000;
-    return { done: formatBytes(done), size: formatBytes(bar.getTotal()), rate: formatBytes(secs > 0 ? Math.round(done / secs) : 0) };
+    return { done: formatBytes(done), size: formatBytes(total), rate: formatBytes(secs > 0 ? Math.round(done / secs) : 0) };
   };
   return {
-    onStart: (total) => {
+    onStart: (bytes) => {
       started = Date.now();
+      total = bytes;
       bar.start(total, 0, payload());
     },
     onProgress: (bytes) => {
@@ -36,4 +38,14 @@ export function progressBar(label: string, enabled: boolean): Progress {
       if (started !== 0) bar.stop();
     },
   };
+}
+
+/** Runs `work` with a progress bar that is gone from the terminal before the caller prints results. */
+export async function withProgress<T>(label: string, enabled: boolean, work: (p: Progress) => Promise<T>): Promise<T> {
+  const bar = progressBar(label, enabled);
+  try {
+    return await work(bar);
+  } finally {
+    bar.stop();
+  }
 }

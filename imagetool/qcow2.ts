@@ -1,5 +1,5 @@
 /** The fields of a qcow2 header (QEMU docs/interop/qcow2.txt) that layering needs. */
-export interface Qcow2Header { version: number; virtualSize: number }
+export interface Qcow2Header { virtualSize: number }
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 
@@ -10,5 +10,5 @@ export function parseQcow2Header(head: Uint8Array): Qcow2Header | null {
   if (view.getUint32(0) !== MAGIC) return null;
   const size = view.getBigUint64(24);
   if (size > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return { version: view.getUint32(4), virtualSize: Number(size) };
+  return { virtualSize: Number(size) };
 }

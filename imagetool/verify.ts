@@ -1,11 +1,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex, type ProgressFn } from './digest.js';
-import { hashFiles } from './hash-pool.js';
+import { HashPool } from './hash-pool.js';
 import { parseManifest, type Manifest } from './manifest.js';
 import { BLOBS_DIR, blobRelPath, DIGEST_RE, IMAGES_DIR, imageRelPath, isTempName, shardParts } from './paths.js';
 import { isStaleTemp } from './temp-files.js';
-import { walkTree } from './tree-walk.js';
+import { walkTree, type TreeEntry } from './tree-walk.js';
 
 export const FINDING_KINDS = {
   'blob-digest-mismatch': 'a blob whose content does not hash to its name',
@@ -58,6 +58,15 @@ function errorCode(err: unknown): string {
  * by store-relative path. The store is sound when `findings` is empty.
  */
 export async function verifyStore(storeDir: string, imageIds?: string[], opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const pool = new HashPool();
+  try {
+    return await checkStore(storeDir, pool, imageIds, opts);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function checkStore(storeDir: string, pool: HashPool, imageIds: string[] | undefined, opts: VerifyOptions): Promise<VerifyReport> {
   const findings: Finding[] = [];
   const add = (kind: FindingKind, path: string, message: string): void => { findings.push({ kind, path, message }); };
   const manifests = new Set<string>();
@@ -67,7 +76,7 @@ export async function verifyStore(storeDir: string, imageIds?: string[], opts: V
     imageIds.forEach((id) => manifests.add(id));
   } else {
     for (const top of [BLOBS_DIR, IMAGES_DIR]) {
-      const entries: Array<{ rel: string; name: string; kind: string }> = [];
+      const entries: TreeEntry[] = [];
       walkTree(storeDir, top, (e) => entries.push(e));
       for (const e of entries) {
         if (isTempName(e.name)) {
@@ -150,7 +159,7 @@ export async function verifyStore(storeDir: string, imageIds?: string[], opts: V
 
   const total = toHash.reduce((n, j) => n + j.size, 0);
   opts.onStart?.(total);
-  const outcomes = await hashFiles(toHash, { onProgress: opts.onProgress });
+  const outcomes = await pool.hash(toHash, opts.onProgress);
   outcomes.forEach((o, i) => {
     const job = toHash[i]!;
     const rel = blobRelPath(job.digest);

@@ -3,13 +3,13 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { ClientError, DEFAULT_PARAMETERS_DIR, DEFAULT_SOCKET, callDaemon, socketPath } from './client.js';
-import { Daemon, FW_CFG_PATH } from './daemon.js';
+import type { Argv } from 'yargs';
+import { ClientError, DEFAULT_PARAMETERS_DIR, callDaemon, socketPath } from './client.js';
+import { Daemon } from './daemon.js';
+import { DAEMON_OPTIONS, parseDaemonArgs, type DaemonArgs } from './daemon-options.js';
 import { sanitizeParameterName } from './files.js';
 import { runForeground } from './job-run.js';
-import { LOG_LEVELS, Log, type LogLevel } from './log.js';
+import { Log, type LogLevel } from './log.js';
 import type { WorkloadExitStatus } from '../supervisor/control-socket/messages.js';
 
 /** A user-facing failure: printed as one `tml-puppet: ...` line, exit status 1. */
@@ -24,23 +24,7 @@ function parametersDir(): string {
   return process.env['TML_PARAMETERS_DIR'] || DEFAULT_PARAMETERS_DIR;
 }
 
-async function runDaemon(argv: {
-  transport?: string;
-  'tcp-control-socket-addr'?: string;
-  'fw-cfg-path': string;
-  'parameters-dir'?: string;
-  'job-info-dir'?: string;
-  'authorized-keys-file'?: string;
-  'exit-on-authorized-keys-update-error': boolean;
-  'network-config-script'?: string;
-  'exit-on-network-config-error': boolean;
-  'dbus-bus': string;
-  socket: string;
-  'socket-group'?: string;
-  'shutdown-command': string;
-  'reboot-command': string;
-  'log-level': string;
-}): Promise<void> {
+async function runDaemon(argv: DaemonArgs): Promise<void> {
   const log = new Log(argv['log-level'] as LogLevel);
   const transport = (argv.transport ?? (argv['tcp-control-socket-addr'] ? 'tcp' : 'auto_discover')) as 'tcp' | 'auto_discover';
   if (argv['dbus-bus'] !== 'none') log.debug(`--dbus-bus ${argv['dbus-bus']} accepted; the local CLI uses ${argv.socket} instead of D-Bus`);
@@ -214,7 +198,13 @@ function parameterCommands(y: Argv): Argv {
 }
 
 async function main(): Promise<void> {
-  const args = hideBin(process.argv);
+  const args = process.argv.slice(2);
+  if (args[0] === 'daemon') {
+    const daemonArgs = parseDaemonArgs(args.slice(1));
+    if (daemonArgs) return runDaemon(daemonArgs);
+  }
+  // loaded only when needed: see daemon-options.ts
+  const { default: yargs } = await import('yargs');
   await yargs(args)
     .scriptName('tml-puppet')
     .parserConfiguration({ 'populate--': true })
@@ -224,22 +214,8 @@ async function main(): Promise<void> {
       'run the puppet daemon (connects to the supervisor, serves the local commands)',
       (c) =>
         c
-          .option('transport', { choices: ['tcp', 'auto_discover'], describe: 'how to find the control socket (default: tcp if --tcp-control-socket-addr is given)' })
-          .option('tcp-control-socket-addr', { type: 'string', describe: 'supervisor control socket, IP:PORT' })
-          .option('fw-cfg-path', { type: 'string', default: FW_CFG_PATH, describe: 'auto_discover: file holding IP:PORT' })
-          .option('parameters-dir', { type: 'string', describe: 'write job parameters here (conventionally /run/tml/parameters)' })
-          .option('job-info-dir', { type: 'string', describe: 'write job-id and host-id here (conventionally /run/tml)' })
-          .option('authorized-keys-file', { type: 'string', describe: "write the job's SSH keys here" })
-          .option('exit-on-authorized-keys-update-error', { type: 'boolean', default: false, describe: 'exit if the SSH keys cannot be fetched or written' })
-          .option('network-config-script', { type: 'string', describe: 'run this with the network configuration in its environment' })
-          .option('exit-on-network-config-error', { type: 'boolean', default: false, describe: 'exit if the network config script fails' })
-          .option('dbus-bus', { choices: ['system', 'session', 'none'], default: 'system', describe: 'accepted for compatibility; unused' })
-          .option('socket', { type: 'string', default: DEFAULT_SOCKET, describe: 'Unix socket for local commands' })
-          .option('socket-group', { type: 'string', describe: 'group (name or gid) allowed to use the socket' })
-          .option('shutdown-command', { type: 'string', default: 'systemctl poweroff', describe: 'run (via /bin/sh -c) on a shutdown request' })
-          .option('reboot-command', { type: 'string', default: 'systemctl reboot', describe: 'run (via /bin/sh -c) on a reboot request' })
-          .option('log-level', { choices: LOG_LEVELS, default: 'info' as const, describe: 'least severe level logged (stderr)' }),
-      (argv) => runDaemon(argv),
+          .options(DAEMON_OPTIONS),
+      (argv) => runDaemon(argv as DaemonArgs),
     )
     .command('job', 'report on the job: finish, substate, run, terminate, info', jobCommands)
     .command('parameter', "read the job's parameters: get, list", parameterCommands)

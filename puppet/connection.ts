@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { FrameDecoder, decodeFrameBody, encodeFrame } from '../supervisor/control-socket/framing.js';
-import { encodeRunCommandOutputFrame } from '../supervisor/control-socket/output-codec.js';
+import { MAX_OUTPUT_CHUNK, encodeRunCommandOutputFrame } from '../supervisor/control-socket/output-codec.js';
 import {
   parseSupervisorMessage,
   type OutputStream,
@@ -115,8 +115,10 @@ export class SupervisorConnection extends EventEmitter {
   /** Sends command output; false means the producer should pause until 'drain'. */
   sendOutput(supervisorEventId: number, stream: OutputStream, chunk: Uint8Array): boolean {
     if (this.#closed) return true;
-    const frame = encodeRunCommandOutputFrame(this.#nextEventId++, supervisorEventId, stream, chunk);
-    this.#enqueue({ frame, isOutput: true });
+    for (let at = 0; at < chunk.length; at += MAX_OUTPUT_CHUNK) {
+      const piece = chunk.subarray(at, at + MAX_OUTPUT_CHUNK);
+      this.#enqueue({ frame: encodeRunCommandOutputFrame(this.#nextEventId++, supervisorEventId, stream, piece), isOutput: true });
+    }
     const backlog = this.#socket ? this.#socket.writableLength : this.#queuedBytes;
     if (backlog < this.#opts.highWaterMark) return true;
     this.#wantDrain = true;

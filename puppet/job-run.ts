@@ -1,6 +1,6 @@
 // `tml-puppet job run`: run the workload with inherited stdio and report how it ended.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { WorkloadExitStatus } from '../supervisor/control-socket/messages.js';
 
@@ -27,14 +27,16 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
 export function runForeground(argv: string[]): Promise<Outcome> {
   const [cmd, ...args] = argv as [string, ...string[]];
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: 'inherit' });
-    const forward = (sig: NodeJS.Signals) => child.kill(sig);
+    // Installed before spawning: the command may run, and we be signalled, before spawn()
+    // returns; the default action would kill us and orphan it. Handlers run from the event
+    // loop, so `child` is set by then.
+    let child: ChildProcess | undefined;
+    const forward = (sig: NodeJS.Signals) => child?.kill(sig);
+    for (const s of FORWARDED) process.on(s, forward);
+    child = spawn(cmd, args, { stdio: 'inherit' });
     child.once('error', (err) => {
       for (const s of FORWARDED) process.off(s, forward);
       resolve({ status: 'error', exitCode: 127, summary: `${cmd} could not be started: ${err.message}` });
-    });
-    child.once('spawn', () => {
-      for (const s of FORWARDED) process.on(s, forward);
     });
     child.once('exit', (code, signal) => {
       for (const s of FORWARDED) process.off(s, forward);

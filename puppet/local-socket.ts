@@ -39,10 +39,12 @@ export class LocalSocketServer {
     await fs.mkdir(path.dirname(opts.path), { recursive: true, mode: 0o755 });
     await removeStaleSocket(opts.path);
     const server = net.createServer((socket) => serve(socket, opts.handler, log));
-    // bind with a restrictive umask so the socket is never briefly open to everyone
+    // bind with a restrictive umask so the socket is never briefly open to everyone; the bind
+    // happens synchronously inside listen(), so the umask is restored right after
     const umask = process.umask(0o177);
+    let listening: Promise<void>;
     try {
-      await new Promise<void>((resolve, reject) => {
+      listening = new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(opts.path, () => {
           server.off('error', reject);
@@ -52,6 +54,7 @@ export class LocalSocketServer {
     } finally {
       process.umask(umask);
     }
+    await listening;
     if (opts.group !== undefined) await fs.chown(opts.path, -1, resolveGroup(opts.group));
     await fs.chmod(opts.path, 0o660);
     log.info(`listening for local clients on ${opts.path}`);

@@ -90,7 +90,8 @@ export class SwitchboardDb {
       // tens of milliseconds, so a serving switchboard leaves checkpoints to a worker thread.
       this.sql.pragma('wal_autocheckpoint = 0');
       this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), {
-        workerData: { path, intervalMs: opts.backgroundCheckpointMs },
+        // 16384 frames of 4 KiB pages: the WAL stays around 64 MiB at most.
+        workerData: { path, intervalMs: opts.backgroundCheckpointMs, restartFrames: 16384 },
       });
       this.checkpointer.on('message', (m: string) => opts.onWarning?.(m));
       this.checkpointer.on('error', (err) => opts.onWarning?.(`checkpoint worker failed: ${err.message}`));
@@ -105,6 +106,7 @@ export class SwitchboardDb {
       tokenByHash: s.prepare(
         'SELECT t.token_hash, t.expires_at, u.* FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?',
       ),
+      pruneTokens: s.prepare('DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       insertSupervisor: s.prepare('INSERT INTO supervisors (id, name, tags, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
       supervisors: s.prepare('SELECT * FROM supervisors ORDER BY name'),
       supervisorById: s.prepare('SELECT * FROM supervisors WHERE id = ?'),
@@ -128,10 +130,17 @@ export class SwitchboardDb {
       eventsOf: s.prepare('SELECT * FROM job_events WHERE job_id = ? ORDER BY seq'),
       insertLog: s.prepare('INSERT INTO job_log (job_id, offset, data) VALUES (?, ?, ?)'),
       setLogBounds: s.prepare('UPDATE jobs SET log_start = ?, log_end = ? WHERE id = ?'),
-      pruneLog: s.prepare('DELETE FROM job_log WHERE job_id = ? AND offset + length(data) <= ?'),
+      // Chunks are contiguous, so "the chunk holding byte N" is the last one starting at or before
+      // N; both queries below find it through the primary key instead of scanning the job's log.
+      pruneLog: s.prepare(
+        'DELETE FROM job_log WHERE job_id = @job AND offset < (SELECT MAX(offset) FROM job_log WHERE job_id = @job AND offset <= @cutoff)',
+      ),
       firstLogOffset: s.prepare('SELECT MIN(offset) AS o FROM job_log WHERE job_id = ?'),
       readLog: s.prepare(
-        'SELECT offset, data FROM job_log WHERE job_id = ? AND offset + length(data) > ? ORDER BY offset LIMIT ?',
+        `SELECT offset, data FROM job_log WHERE job_id = @job
+           AND offset >= COALESCE((SELECT MAX(offset) FROM job_log WHERE job_id = @job AND offset <= @pos), 0)
+           AND offset + length(data) > @pos
+         ORDER BY offset LIMIT @limit`,
       ),
     };
   }
@@ -176,6 +185,11 @@ export class SwitchboardDb {
 
   tokenByHash(hash: Buffer): (UserRow & { token_hash: Buffer; expires_at: number | null }) | undefined {
     return this.stmt.tokenByHash.get(hash) as (UserRow & { token_hash: Buffer; expires_at: number | null }) | undefined;
+  }
+
+  /** Deletes expired tokens; returns how many. */
+  pruneExpiredTokens(now = Date.now()): number {
+    return this.stmt.pruneTokens.run(now).changes;
   }
 
   // -- supervisors --
@@ -238,18 +252,20 @@ export class SwitchboardDb {
 
   // -- console log: chunks keyed by absolute byte offset; only the newest `keep` bytes are kept --
 
-  appendLog(jobId: string, logEnd: number, data: Buffer, keep: number): { start: number; end: number } {
+  appendLog(jobId: string, logStart: number, logEnd: number, data: Buffer, keep: number): { start: number; end: number } {
     this.stmt.insertLog.run(jobId, logEnd, data);
     const end = logEnd + data.length;
-    this.stmt.pruneLog.run(jobId, end - keep);
-    const first = (this.stmt.firstLogOffset.get(jobId) as { o: number | null }).o;
-    const start = first ?? end;
+    let start = logStart;
+    if (end - start > keep) {
+      this.stmt.pruneLog.run({ job: jobId, cutoff: end - keep });
+      start = (this.stmt.firstLogOffset.get(jobId) as { o: number | null }).o ?? end;
+    }
     this.stmt.setLogBounds.run(start, end, jobId);
     return { start, end };
   }
 
   /** Up to `maxChunks` stored chunks that hold bytes at or after `offset`. */
   readLog(jobId: string, offset: number, maxChunks: number): Array<{ offset: number; data: Buffer }> {
-    return this.stmt.readLog.all(jobId, offset, maxChunks) as Array<{ offset: number; data: Buffer }>;
+    return this.stmt.readLog.all({ job: jobId, pos: offset, limit: maxChunks }) as Array<{ offset: number; data: Buffer }>;
   }
 }

@@ -127,7 +127,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (data.length === 0) return true;
     const job = this.get(id);
     if (!job || job.state === 'terminated') return false;
-    const { start, end } = this.db.transaction(() => this.db.appendLog(id, job.log_end, data, this.logKeepBytes));
+    const { start, end } = this.db.transaction(() => this.db.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes));
     this.remember({ ...job, log_start: start, log_end: end });
     this.emit('log', id, end);
     return true;

@@ -26,7 +26,8 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   CREATE TABLE jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- rowid order is enqueue order; jobs are never deleted, so no AUTOINCREMENT bookkeeping.
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     owner_id TEXT NOT NULL REFERENCES users(id),
     request TEXT NOT NULL,
@@ -47,7 +48,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_active ON jobs(state) WHERE state <> 'terminated';
   CREATE INDEX jobs_owner ON jobs(owner_id, seq);
   CREATE TABLE job_events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
     at INTEGER NOT NULL,
     kind TEXT NOT NULL,

@@ -2,6 +2,7 @@
 // answer is `{"error": {"code", "message"}}`; secret parameter values never leave the database
 // through here.
 
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -17,13 +18,13 @@ import {
   type LoginResponse,
   type MaskedParameters,
 } from './api.js';
-import { bearerToken, newToken, tokenHash, verifyPassword } from './auth.js';
+import { bearerToken, hashPassword, newToken, tokenHash, verifyPassword } from './auth.js';
 import type { JobRow, SwitchboardDb, UserRow } from './db.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
 import type { Scheduler } from './scheduler.js';
 
-export class HttpError extends Error {
+class HttpError extends Error {
   constructor(
     readonly statusCode: number,
     readonly code: string,
@@ -48,6 +49,9 @@ declare module 'fastify' {
     user: UserRow | null;
   }
 }
+
+let dummy: string | null = null;
+const dummyHash = (): string => (dummy ??= hashPassword(randomBytes(16).toString('hex')));
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -127,10 +131,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post(`${API_PREFIX}/tokens/login`, async (req): Promise<LoginResponse> => {
     const body = parseLoginRequest(req.body);
     const user = db.userByName(body.user);
-    if (!user || user.password_hash === null || !(await verifyPassword(body.password, user.password_hash))) {
+    // Unknown users cost one scrypt too, so timing does not tell which user names exist.
+    const ok = await verifyPassword(body.password, user?.password_hash ?? dummyHash());
+    if (!user || user.password_hash === null || !ok) {
       log.info(`failed login for user ${JSON.stringify(body.user.slice(0, 64))}`);
       throw new HttpError(401, 'unauthorized', 'wrong user name or password');
     }
+    db.pruneExpiredTokens();
     const { token, hash } = newToken();
     const expires = Date.now() + deps.loginTokenLifetimeMs;
     db.addToken(hash, user.id, expires);
@@ -189,7 +196,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
         reply.header('x-log-next-offset', String(next)).header('x-job-terminated', job.state === 'terminated' ? '1' : '0');
         return data;
       }
-      return reply.send(followLog(reply, jobs, db, job.id, start));
+      // Headers go out at once, so a follower knows it is connected before any output exists.
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'application/octet-stream', 'x-log-offset': String(start), 'cache-control': 'no-store' });
+      reply.raw.flushHeaders();
+      followLog(reply, jobs, db, job.id, start).pipe(reply.raw);
+      return reply;
     },
   );
 

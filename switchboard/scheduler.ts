@@ -113,24 +113,29 @@ export class Scheduler {
 
   enqueue(ownerId: string, request: JobRequest): JobRow {
     const id = randomUUID();
-    let job = this.jobs.create(id, ownerId, request);
     const tags = parseTags(request.tag_config);
     const supervisors = this.jobs.db.supervisors();
     if (!supervisors.some((s) => tagsMatch(tags, new Set(parseTags(s.tags))))) {
-      const r = this.jobs.apply(id, {
-        actor: 'switchboard',
-        exitStatus: { to: 'supervisor_match_error', message: `no registered supervisor has all of the tags "${request.tag_config}"` },
-        state: { to: 'terminated' },
+      // Created and ended in one transaction: a crash cannot leave it queued.
+      const job = this.jobs.db.transaction(() => {
+        this.jobs.create(id, ownerId, request);
+        const r = this.jobs.apply(id, {
+          actor: 'switchboard',
+          exitStatus: { to: 'supervisor_match_error', message: `no registered supervisor has all of the tags "${request.tag_config}"` },
+          state: { to: 'terminated' },
+        });
+        if (!r.ok) throw new Error(`job ${id}: ${r.reason}`);
+        return r.job;
       });
       this.log.info(`job ${id} enqueued; no supervisor matches tags "${request.tag_config}": supervisor_match_error`);
-      return r.job ?? job;
+      return job;
     }
+    const job = this.jobs.create(id, ownerId, request);
     this.log.info(`job ${id} enqueued (tags "${request.tag_config}")`);
     this.queue.set(id, tags);
     this.armQueueTimeout(job);
     this.dispatch();
-    job = this.jobs.get(id) ?? job;
-    return job;
+    return this.jobs.get(id) ?? job;
   }
 
   cancel(jobId: string, by: string): CancelResult {

@@ -5,9 +5,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { API_PREFIX, ValidationError, WEBSOCKET_SUBPROTOCOL, parseToSwitchboard, type ToSupervisor } from './api.js';
+import { API_PREFIX, ValidationError, WEBSOCKET_SUBPROTOCOL, parseToSwitchboard, type ToSupervisor, type ToSwitchboard } from './api.js';
 import { bearerToken, tokenMatches } from './auth.js';
-import type { SwitchboardDb } from './db.js';
+import type { SupervisorRow, SwitchboardDb } from './db.js';
 import type { Logger } from './logger.js';
 import type { Scheduler, SupervisorLink } from './scheduler.js';
 
@@ -15,6 +15,12 @@ const CONNECT_PATH = new RegExp(`^${API_PREFIX}/supervisors/([^/?]+)/connect(?:\
 
 // Console messages carry up to 64 KiB as a JSON array of numbers (up to 4 characters a byte).
 const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+interface Pending {
+  row: SupervisorRow;
+  link: SupervisorLink;
+  msg: ToSwitchboard;
+}
 
 export interface HubOptions {
   pingIntervalMs: number;
@@ -28,6 +34,7 @@ export class SupervisorHub {
     handleProtocols: (offered) => (offered.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false),
   });
   private readonly alive = new WeakMap<WebSocket, boolean>();
+  private pending: Pending[] = [];
   private readonly pinger: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
 
@@ -53,8 +60,36 @@ export class SupervisorHub {
     this.pinger.unref();
   }
 
+  /**
+   * Messages that arrive together (one socket read often holds a host's whole burst of events) are
+   * handled in one database transaction: one commit instead of one per message.
+   */
+  private enqueue(item: Pending): void {
+    this.pending.push(item);
+    if (this.pending.length === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    // Emptied by close(): the database may be gone.
+    if (batch.length === 0) return;
+    // A failing commit (disk full) throws out of here and ends the process: in-memory state may
+    // then be ahead of the database, and a restart rebuilds it from what was committed.
+    this.db.transaction(() => {
+      for (const { row, link, msg } of batch) {
+        try {
+          this.scheduler.supervisorMessage(row.id, link, msg);
+        } catch (err) {
+          this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
+        }
+      }
+    });
+  }
+
   close(): void {
     clearInterval(this.pinger);
+    this.pending = [];
     this.server.off('upgrade', this.onUpgrade);
     for (const ws of this.wss.clients) ws.close(1001, 'switchboard shutting down');
     this.wss.close();
@@ -77,7 +112,7 @@ export class SupervisorHub {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, row));
   }
 
-  private accept(ws: WebSocket, row: NonNullable<ReturnType<SwitchboardDb['supervisorById']>>): void {
+  private accept(ws: WebSocket, row: SupervisorRow): void {
     this.alive.set(ws, true);
     ws.on('pong', () => this.alive.set(ws, true));
     const link: SupervisorLink = {
@@ -100,11 +135,7 @@ export class SupervisorHub {
         this.log.warn(`supervisor ${row.name}: refused malformed message: ${why}`);
         return;
       }
-      try {
-        this.scheduler.supervisorMessage(row.id, link, msg);
-      } catch (err) {
-        this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
-      }
+      this.enqueue({ row, link, msg });
     });
     ws.on('close', () => this.scheduler.supervisorDisconnected(row.id, link));
     ws.on('error', (err) => this.log.warn(`supervisor ${row.name}: connection error: ${err.message}`));

@@ -160,12 +160,43 @@ function printEvent(e: JobEventRecord): void {
 
 // -- commands --
 
+/** How long `wait` and `run` keep trying while the switchboard is unreachable (e.g. restarting). */
+const OUTAGE_TOLERANCE_MS = 60_000;
+
+/**
+ * Tracks one outage of the switchboard: `failed` notes it once and says whether to keep trying,
+ * `recovered` ends it.
+ */
+class Outage {
+  private since: number | null = null;
+
+  failed(err: unknown): boolean {
+    if (!(err instanceof NetworkError)) return false;
+    if (this.since === null) {
+      this.since = Date.now();
+      note(`tml: ${err.message}; retrying for up to ${OUTAGE_TOLERANCE_MS / 1000} s`);
+    }
+    return Date.now() - this.since < OUTAGE_TOLERANCE_MS;
+  }
+
+  recovered(): void {
+    if (this.since !== null) note('tml: the switchboard is reachable again');
+    this.since = null;
+  }
+}
+
 async function waitFor(c: SwitchboardClient, id: string, timeoutMs: number | null): Promise<JobStatusResponse | null> {
   const deadline = timeoutMs === null ? Infinity : Date.now() + timeoutMs;
+  const outage = new Outage();
   let delay = 100;
   for (;;) {
-    const s = await c.status(id);
-    if (s.state === 'terminated') return s;
+    try {
+      const s = await c.status(id);
+      outage.recovered();
+      if (s.state === 'terminated') return s;
+    } catch (err) {
+      if (!outage.failed(err)) throw err;
+    }
     if (Date.now() >= deadline) return null;
     await new Promise((r) => setTimeout(r, Math.min(delay, deadline - Date.now())));
     delay = Math.min(delay * 2, 1000);
@@ -176,6 +207,26 @@ function finish(s: JobStatusResponse): never {
   const status = s.exit_status ?? 'internal_supervisor_error';
   note(`job ${s.job_id}: ${bookName(status)}${s.exit_message ? `: ${s.exit_message}` : ''}`);
   throw new Exit(exitCodeFor(status));
+}
+
+/** Notes each state change of the job on stderr (stdout carries only the console) until `signal`. */
+async function watchProgress(c: SwitchboardClient, id: string, signal: AbortSignal): Promise<void> {
+  let last = '';
+  while (!signal.aborted) {
+    try {
+      const s = await c.status(id);
+      const now = `${s.state}${s.stage ? ` (${s.stage})` : ''}${s.supervisor_name && s.state !== 'queued' ? ` on ${s.supervisor_name}` : ''}`;
+      if (now !== last && s.state !== 'terminated') note(`job ${id}: ${now}`);
+      last = now;
+      if (s.state === 'terminated') return;
+    } catch {
+      // Progress is informational; the log stream reports lost connections.
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 500);
+      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    });
+  }
 }
 
 function compileRegex(text: string | undefined, flag: string): RegExp | null {
@@ -209,16 +260,17 @@ async function run(argv: Global & EnqueueFlags & { completionText?: string; erro
     stop.abort();
   };
   process.on('SIGINT', onSigint);
+  const progress = watchProgress(c, id, stop.signal);
   const decoder = new TextDecoder();
   let window = '';
   let matched: 'completion' | 'error' | null = null;
   let offset = 0;
-  let failures = 0;
+  const outage = new Outage();
   try {
     while (!stop.signal.aborted) {
       try {
         for await (const chunk of c.followLog(id, offset, stop.signal)) {
-          failures = 0;
+          outage.recovered();
           offset += chunk.length;
           process.stdout.write(chunk);
           logFile?.write(chunk);
@@ -233,12 +285,14 @@ async function run(argv: Global & EnqueueFlags & { completionText?: string; erro
         }
         break;
       } catch (err) {
-        // The log stream broke: retry a few times from where it stopped.
-        if (!(err instanceof NetworkError) || ++failures > 5) throw err;
-        await new Promise((r) => setTimeout(r, 200 * failures));
+        // The log stream broke: resume from where it stopped, for as long as the outage is tolerated.
+        if (!outage.failed(err)) throw err;
+        await new Promise((r) => setTimeout(r, 500));
       }
     }
   } finally {
+    stop.abort();
+    await progress;
     process.off('SIGINT', onSigint);
     if (logFile) await new Promise((r) => logFile!.end(r));
   }
@@ -400,6 +454,12 @@ async function main(): Promise<void> {
     })
     .parseAsync();
 }
+
+// `tml job logs ID | head` closes stdout early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 main().then(
   () => process.exit(0),

@@ -3,7 +3,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { parseManifest } from '../../imagetool/index.js';
-import { createSample, runCli, tempDir, verifyJson } from './helpers.js';
+import { CLI, createSample, runCli, tempDir, verifyJson } from './helpers.js';
 
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -122,8 +122,8 @@ for (const [what, flags, re] of limitCases) {
 test('create refuses more than 4096 blobs before writing anything', async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, 'f'), 'F');
-  const blobs = Array.from({ length: 4097 }, (_, i) => `b${i}=${join(dir, 'f')}`);
-  await writeFile(join(dir, 'spec.toml'), `label = "many"\n${blobs.map((b, i) => `[blobs.b${i}]\npath = "f"\n`).join('')}`);
+  const blobTables = Array.from({ length: 4097 }, (_, i) => `[blobs.b${i}]\npath = "f"\n`);
+  await writeFile(join(dir, 'spec.toml'), `label = "many"\n${blobTables.join('')}`);
   const r = await runCli(['--store', join(dir, 'store'), 'build', join(dir, 'spec.toml')]);
   t.is(r.code, 1);
   t.regex(r.stderr, /4097 blobs, at most 4096/);
@@ -162,4 +162,25 @@ test('--help lists every command', async (t) => {
   const r = await runCli(['--help']);
   t.is(r.code, 0);
   for (const cmd of ['create', 'build', 'verify', 'index', 'list', 'show', 'copy', 'gc', 'layer']) t.regex(r.stdout, new RegExp(`tml-imagetool ${cmd}`));
+});
+
+test('no progress output when stderr is not a terminal', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'f'), Buffer.alloc(3 << 20));
+  const r = await runCli(['--store', join(dir, 'store'), 'create', '--label', 'quiet pipe', '--blob', `f=${join(dir, 'f')}`]);
+  t.is(r.code, 0);
+  t.is(r.stderr, '');
+});
+
+test('a progress bar is drawn on a terminal, and cleared before the image ID is printed', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'f'), Buffer.alloc(3 << 20));
+  const { execFile } = await import('node:child_process');
+  const command = [process.execPath, CLI, '--store', join(dir, 'store'), 'create', '--label', 'tty', '--blob', `f=${join(dir, 'f')}`].map((a) => `'${a}'`).join(' ');
+  // script(1) runs the command on a pseudo-terminal and copies what it draws to stdout.
+  const drawn = await new Promise<string>((resolve, reject) => {
+    execFile('script', ['-qfec', command, '/dev/null'], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+  t.regex(drawn, /hashing \[[=-]+\] \d+% \| [\d.]+ (B|KiB|MiB) \/ 3\.0 MiB/);
+  t.regex(drawn, /\x1b\[2K[0-9a-f]{64}\r?\n/);
 });

@@ -93,3 +93,11 @@ test('layer refuses a file that is not qcow2, and a base that is not a layered i
   t.is(notLayered.code, 1);
   t.regex(notLayered.stderr, /no org\.tockos\.treadmill\.image\.qemu_layered_v0\.head attribute/);
 });
+
+test('layer checks the new manifest\'s limits before copying anything into the store', async (t) => {
+  const { store, baseId, overlay } = await layeredBase(t);
+  const r = await runCli(['--store', store, 'layer', '--base', baseId, '--blob', overlay, '--label', 'x'.repeat(65)]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tml-imagetool: label is 65 bytes, at most 64 allowed\n$/);
+  t.deepEqual((await readdir(join(store, 'blobs'), { recursive: true })).filter((p) => /[0-9a-f]{64}$/.test(p)).length, 1);
+});

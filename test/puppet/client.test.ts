@@ -1,6 +1,6 @@
 // The local commands a job's boot script uses, against a real daemon.
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HOST_ID, JOB_ID, startJob, tempDir, waitFor, run, CLI_JS } from './harness.js';
 
@@ -182,4 +182,21 @@ test('host info describes the OS, CPU, memory, network and USB, tolerating missi
   t.regex(r.stdout, /^Memory: /m);
   t.regex(r.stdout, /^Network interfaces( \(\d+\):|: unavailable)/m);
   t.regex(r.stdout, /^USB devices( \(\d+\):|: unavailable)/m);
+});
+
+test('job run passes SIGTERM on to the command and reports unknown', async (t) => {
+  const job = await startJob(t);
+  const started = path.join(job.dir, 'started');
+  const { spawn } = await import('node:child_process');
+  const client = spawn(process.execPath, [CLI_JS, 'job', 'run', '--', 'sh', '-c', `touch ${started}; exec sleep 30`], {
+    env: { ...process.env, TML_PUPPET_SOCKET: job.socket },
+    stdio: 'ignore',
+  });
+  t.teardown(() => client.kill('SIGKILL'));
+  await waitFor('the command to start', () => existsSync(started));
+  const exited = new Promise<number | null>((resolve) => client.once('exit', (code) => resolve(code)));
+  client.kill('SIGTERM');
+  t.is(await exited, 143);
+  await waitFor('the report', () => job.eventsOf('declareworkloadexitstatus').length === 1);
+  t.like(job.eventsOf('declareworkloadexitstatus')[0], { workload_exit_status: 'unknown', workload_output: 'sh was killed by SIGTERM' });
 });

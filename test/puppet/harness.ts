@@ -37,7 +37,7 @@ export function tempDir(t: ExecutionContext, prefix = 'tml-puppet-test-'): strin
   return dir;
 }
 
-export async function waitFor<T>(what: string, f: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, f: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await f();
@@ -129,6 +129,7 @@ export async function startJob(t: ExecutionContext, opts: JobOptions = {}): Prom
   daemon.stdout!.setEncoding('utf8').on('data', (d: string) => (log += d));
   daemon.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
   t.teardown(() => {
+    if (!t.passed) t.log(`daemon log:\n${log}`);
     if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
   });
   if (opts.waitReady !== false) {

@@ -191,3 +191,25 @@ test('a second daemon on the same local socket refuses to start', async (t) => {
   t.is(r.code, 1);
   t.regex(r.stderr, /^tml-puppet: another daemon is already listening on .*\n$/);
 });
+
+test('auto_discover without the fw_cfg file is a one-line error', async (t) => {
+  const dir = tempDir(t);
+  const missing = path.join(dir, 'no-such-raw');
+  const r = await run(process.execPath, [CLI_JS, 'daemon', '--transport', 'auto_discover', '--fw-cfg-path', missing, '--socket', path.join(dir, 's')]);
+  t.is(r.code, 1);
+  t.is(r.stderr, `tml-puppet: auto_discover: cannot read ${missing}: ENOENT\n`);
+});
+
+test('--transport tcp without an address is a one-line error', async (t) => {
+  const dir = tempDir(t);
+  const r = await run(process.execPath, [CLI_JS, 'daemon', '--transport', 'tcp', '--socket', path.join(dir, 's')]);
+  t.is(r.code, 1);
+  t.is(r.stderr, 'tml-puppet: --transport tcp needs --tcp-control-socket-addr IP:PORT\n');
+});
+
+test('an invalid daemon flag value is a one-line error naming the choices', async (t) => {
+  const dir = tempDir(t);
+  const r = await run(process.execPath, [CLI_JS, 'daemon', '--transport', 'udp', '--socket', path.join(dir, 's')]);
+  t.is(r.code, 1);
+  t.is(r.stderr, 'tml-puppet: Invalid values: Argument: transport, Given: "udp", Choices: "tcp", "auto_discover" (see tml-puppet --help)\n');
+});

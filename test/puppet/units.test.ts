@@ -5,6 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseSocketAddress } from '../../puppet/connection.js';
+import { parseDaemonArgs } from '../../puppet/daemon-options.js';
 import { ParameterFiles, authorizedKeysContent, sanitizeParameterName, writeFileAtomic } from '../../puppet/files.js';
 import { outcomeOf } from '../../puppet/job-run.js';
 import { parseLocalRequest } from '../../puppet/local-protocol.js';
@@ -112,4 +113,39 @@ test('socket groups resolve by name or number from the group file', async (t) =>
   t.is(resolveGroup('tml', file), 4242);
   t.is(resolveGroup('17', file), 17);
   t.throws(() => resolveGroup('nobody-here', file), { message: 'unknown group "nobody-here"' });
+});
+
+test('daemon flags: the fast parser applies the same defaults as the yargs table', (t) => {
+  const a = parseDaemonArgs(['--tcp-control-socket-addr', '10.0.0.1:5', '--exit-on-network-config-error', '--socket=/x.sock']);
+  t.deepEqual(a, {
+    transport: undefined,
+    'tcp-control-socket-addr': '10.0.0.1:5',
+    'fw-cfg-path': '/sys/firmware/qemu_fw_cfg/by_name/opt/org.tockos.treadmill.tcp-ctrl-socket/raw',
+    'parameters-dir': undefined,
+    'job-info-dir': undefined,
+    'authorized-keys-file': undefined,
+    'exit-on-authorized-keys-update-error': false,
+    'network-config-script': undefined,
+    'exit-on-network-config-error': true,
+    'dbus-bus': 'system',
+    socket: '/x.sock',
+    'socket-group': undefined,
+    'shutdown-command': 'systemctl poweroff',
+    'reboot-command': 'systemctl reboot',
+    'log-level': 'info',
+  });
+});
+
+test('daemon flags: anything unusual is left to yargs', (t) => {
+  for (const args of [
+    ['--help'],
+    ['--bogus'],
+    ['--transport', 'udp'],
+    ['--log-level', 'loud'],
+    ['--socket', 'a', '--socket', 'b'],
+    ['--no-exit-on-network-config-error'],
+    ['stray-positional'],
+  ]) {
+    t.is(parseDaemonArgs(args), null, args.join(' '));
+  }
 });

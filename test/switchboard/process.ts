@@ -27,8 +27,8 @@ export interface ServeProcess {
   exited: Promise<number | null>;
 }
 
-export async function serve(db: string, extra: string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [SWITCHBOARD_CLI, 'serve', '--listen', '127.0.0.1:0', '--db', db, ...extra], {
+export async function serve(db: string, extra: string[] = [], listen = '127.0.0.1:0'): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [SWITCHBOARD_CLI, 'serve', '--listen', listen, '--db', db, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -155,6 +155,7 @@ test('login with a wrong password gets 401', (t) =>
     h.sb.db.addUser('carol', hashPassword('correct horse'), false);
     const r = await h.api(null, 'POST', '/tokens/login', { user: 'carol', password: 'wrong' });
     t.is(r.status, 401);
+    t.is((await h.api(null, 'POST', '/tokens/login', { user: 'nobody', password: 'wrong' })).status, 401);
     t.false(h.logLines.join('').includes('wrong'));
   }));
 
@@ -165,4 +166,14 @@ test('the supervisor list shows tags and connection status', (t) =>
     t.deepEqual(r.json, [{ id: s.id, name: 'rpi-1', tags: ['board:x', 'site:y'], status: 'disconnected', job_id: null }]);
     t.is((await h.api(h.tokens.alice, 'GET', `/supervisors/${s.id}/status`)).json.name, 'rpi-1');
     t.is((await h.api(h.tokens.alice, 'GET', '/supervisors/00000000-0000-4000-8000-000000000000/status')).status, 404);
+  }));
+
+test('logging in removes expired tokens from the database', (t) =>
+  withHarness(async (h) => {
+    const { hashPassword } = await import('../../switchboard/auth.js');
+    h.sb.db.addUser('carol', hashPassword('pw'), false);
+    const count = () => (h.sb.db.sql.prepare('SELECT COUNT(*) AS n FROM api_tokens').get() as { n: number }).n;
+    const before = count();
+    await h.api(null, 'POST', '/tokens/login', { user: 'carol', password: 'pw' });
+    t.is(count(), before); // one expired token gone, one new token
   }));

@@ -388,11 +388,12 @@ test('a plain GET of the connect endpoint gets 426', (t) =>
   }));
 
 test('a supervisor that stops answering pings is disconnected and, after the grace period, loses its job', (t) =>
-  withSupervisor({ pingIntervalMs: 100, gracePeriodMs: 200 }, async (c) => {
+  withSupervisor({ pingIntervalMs: 1000, gracePeriodMs: 200 }, async (c) => {
     await c.fake.close();
+    // Queued first, so it starts the moment the supervisor connects, well before a missed ping.
+    const id = await c.enqueue();
     const mute = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token, { type: 'idle' }, { answerPings: false });
     const closed = new Promise<void>((resolve) => mute.ws.once('close', () => resolve()));
-    const id = await c.enqueue();
     await mute.next('start_job', (m) => m.message.job_id === id);
     await closed;
     t.is((await terminated(c, id)).exit_status, 'supervisor_dropped_job');
@@ -412,4 +413,17 @@ test('a ready job may go back to initializing when its host reboots', (t) =>
       c.h.sb.db.events(id).filter((e) => e.kind === 'state').map((e) => e.state),
       ['queued', 'scheduled', 'ready', 'initializing', 'ready', 'terminated'],
     );
+  }));
+
+test('a log follower that goes away leaves no listener behind', (t) =>
+  withSupervisor({}, async (c) => {
+    const id = await c.started();
+    const baseline = c.h.sb.jobs.listenerCount('log');
+    const abort = new AbortController();
+    const res = await fetch(`${c.h.url}/api/v1/jobs/${id}/log?follow=1`, { headers: { authorization: `Bearer ${c.h.tokens.alice}` }, signal: abort.signal });
+    t.is(res.status, 200);
+    t.is(c.h.sb.jobs.listenerCount('log'), baseline + 1);
+    abort.abort();
+    while (c.h.sb.jobs.listenerCount('log') > baseline) await new Promise((r) => setTimeout(r, 10));
+    t.pass();
   }));

@@ -234,7 +234,8 @@ test('job wait exits 5 for JobTimeout', (t) =>
     const id = await c.enqueue();
     await c.fake.next('stop_job', (m) => m.message.job_id === id);
     c.fake.transition(id, { state: 'terminated' });
-    t.is((await c.run(['job', 'wait', id])).status, 5);
+    const r = await c.run(['job', 'wait', id]);
+    t.is(r.status, 5, r.stderr);
   }, { jobTimeoutMs: 200 }));
 
 test('job wait exits 10 for SupervisorDroppedJob', (t) =>
@@ -330,4 +331,12 @@ test('supervisor list shows names, status and tags', (t) =>
     t.is(r.status, 0);
     t.regex(r.stdout, /^[0-9a-f-]{36}  rpi-1\s+idle\s+board:x$/m);
     t.like(JSON.parse((await c.run(['supervisor', 'list', '--json'])).stdout)[0], { name: 'rpi-1', status: 'idle' });
+  }));
+
+test('job run with an unwritable --log file is a usage error and enqueues nothing', (t) =>
+  withServer(async (c) => {
+    const r = await c.run(['job', 'run', IMAGE_ID, '--log', join(c.h.dir, 'missing-dir', 'x.log')]);
+    t.is(r.status, EXIT_CODES.usage);
+    t.regex(r.stderr, /--log .*ENOENT/);
+    t.is(c.h.sb.db.jobs(null, 10).length, 0);
   }));

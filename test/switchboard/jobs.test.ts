@@ -1,0 +1,109 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { join } from 'node:path';
+import { EXIT_STATUSES, INIT_STAGES, type ExecutionState } from '../../switchboard/api.js';
+import { SwitchboardDb } from '../../switchboard/db.js';
+import { JobStore, type JobChange } from '../../switchboard/jobs.js';
+import { BOOK_STATE_TRANSITIONS, checkExitStatus } from '../../switchboard/lifecycle.js';
+import { jobRequest, tempDir } from './harness.js';
+
+const STATES: ExecutionState[] = ['scheduled', 'initializing', 'ready', 'terminating', 'terminated'];
+
+const changeArb: fc.Arbitrary<JobChange> = fc.record(
+  {
+    actor: fc.constantFrom('switchboard' as const, 'supervisor' as const),
+    exitStatus: fc.record({ to: fc.constantFrom(...EXIT_STATUSES), message: fc.constant(null) }),
+    state: fc.record({ to: fc.constantFrom(...STATES), stage: fc.constantFrom(null, ...INIT_STAGES) }),
+    subState: fc.record({ stage: fc.constant(null), statusMessage: fc.string({ maxLength: 8 }) }),
+  },
+  { requiredKeys: ['actor'] },
+);
+
+test('whatever anyone asks, the stored history follows the book\'s tables', async (t) => {
+  const { dir, cleanup } = tempDir();
+  const db = new SwitchboardDb(join(dir, 'p.sqlite'));
+  const owner = db.addUser('p', null, false).id;
+  const store = new JobStore(db);
+  let n = 0;
+  try {
+    fc.assert(
+      fc.property(fc.array(changeArb, { maxLength: 12 }), (changes) => {
+        const id = `00000000-0000-4000-8000-${String(n++).padStart(12, '0')}`;
+        store.create(id, owner, jobRequest());
+        for (const c of changes) store.apply(id, c);
+        const events = db.events(id);
+        let state: ExecutionState = 'queued';
+        let exit: (typeof EXIT_STATUSES)[number] | null = null;
+        for (const e of events.slice(1)) {
+          if (e.kind === 'state') {
+            if (BOOK_STATE_TRANSITIONS[state][e.state] !== 1) return false;
+            state = e.state;
+          } else if (e.kind === 'exit_status') {
+            if (checkExitStatus(e.by, state, exit, e.exit_status!) !== null) return false;
+            exit = e.exit_status;
+          } else if (state === 'terminated') {
+            return false;
+          }
+        }
+        const row = store.get(id)!;
+        return row.state === state && row.exit_status === exit;
+      }),
+      { numRuns: 300 },
+    );
+    t.pass();
+  } finally {
+    await db.close();
+    cleanup();
+  }
+});
+
+test('a refused change writes nothing', async (t) => {
+  const { dir, cleanup } = tempDir();
+  const db = new SwitchboardDb(join(dir, 'r.sqlite'));
+  const store = new JobStore(db);
+  const id = '00000000-0000-4000-8000-000000000001';
+  store.create(id, db.addUser('r', null, false).id, jobRequest());
+  // A legal exit status together with an illegal state change: neither is stored.
+  const r = store.apply(id, { actor: 'switchboard', exitStatus: { to: 'queue_timeout', message: null }, state: { to: 'ready' } });
+  t.false(r.ok);
+  t.is(store.get(id)!.exit_status, null);
+  t.is(db.job(id)!.exit_status, null);
+  t.is(db.events(id).length, 1);
+  await db.close();
+  cleanup();
+});
+
+test('the console log keeps the newest bytes and reads back exactly from any kept offset', async (t) => {
+  const { dir, cleanup } = tempDir();
+  const db = new SwitchboardDb(join(dir, 'l.sqlite'));
+  const owner = db.addUser('l', null, false).id;
+  let n = 0;
+  try {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 50 }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.nat(),
+        (chunks, keep, pick) => {
+          const id = `00000000-0000-4000-8000-${String(n++).padStart(12, '0')}`;
+          db.insertJob(id, owner, jobRequest(), Date.now());
+          let start = 0;
+          let end = 0;
+          for (const c of chunks) ({ start, end } = db.appendLog(id, start, end, Buffer.from(c), keep));
+          const all = Buffer.concat(chunks.map((c) => Buffer.from(c)));
+          if (end !== all.length || end - start < Math.min(keep, end)) return false;
+          // Whatever is kept may exceed `keep` by less than one chunk.
+          if (end - start >= keep + 50) return false;
+          const from = start + (pick % (end - start + 1));
+          const got = Buffer.concat(db.readLog(id, from, 1000).map((c) => c.data.subarray(Math.max(0, from - c.offset))));
+          return got.equals(all.subarray(from));
+        },
+      ),
+      { numRuns: 200 },
+    );
+    t.pass();
+  } finally {
+    await db.close();
+    cleanup();
+  }
+});
