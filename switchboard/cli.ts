@@ -147,7 +147,9 @@ async function main(): Promise<void> {
             .option('user', { type: 'string', demandOption: true })
             .option('expires', { type: 'string', default: '30d', describe: 'lifetime, e.g. 12h, 30d, or "never"' }),
         async (argv) => {
-          const expiresAt = argv.expires === 'never' ? null : Date.now() + duration(argv.expires, 0, 'expires');
+          const lifetime = argv.expires === 'never' ? null : duration(argv.expires, 0, 'expires');
+          if (lifetime === 0) throw new UsageError('--expires: a token must live longer than 0 (or "never")');
+          const expiresAt = lifetime === null ? null : Date.now() + lifetime;
           const token = await withDb(argv.db, (db) => {
             const user = db.userByName(argv.user);
             if (!user) throw new Error(`no user named "${argv.user}"`);

@@ -9,6 +9,16 @@ import type {
   SupervisorInfo,
 } from './api.js';
 import { API_PREFIX } from './api.js';
+import { request, type Dispatcher } from 'undici';
+
+// undici's request, not fetch: fetch refuses the Fetch standard's "bad ports" (6000, 6665-6669, ...),
+// which are ordinary ports for a switchboard.
+type Response = Dispatcher.ResponseData;
+
+function header(res: Response, name: string): string | undefined {
+  const value = res.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
 
 /** The switchboard answered with an error status. */
 export class ApiError extends Error {
@@ -46,7 +56,7 @@ export class SwitchboardClient {
   }
 
   async list(limit?: number): Promise<JobStatusResponse[]> {
-    return this.json('GET', `/jobs${limit ? `?limit=${limit}` : ''}`);
+    return this.json('GET', `/jobs${limit === undefined ? '' : `?limit=${limit}`}`);
   }
 
   async cancel(jobId: string): Promise<JobStatusResponse> {
@@ -64,19 +74,18 @@ export class SwitchboardClient {
   /** Console bytes from `offset` as stored now; `next` is where to continue. */
   async log(jobId: string, offset = 0): Promise<{ data: Buffer; offset: number; next: number; terminated: boolean }> {
     const res = await this.request('GET', `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`);
-    const data = Buffer.from(await res.arrayBuffer());
+    const data = Buffer.from(await res.body.arrayBuffer());
     return {
       data,
-      offset: Number(res.headers.get('x-log-offset') ?? offset),
-      next: Number(res.headers.get('x-log-next-offset') ?? offset + data.length),
-      terminated: res.headers.get('x-job-terminated') === '1',
+      offset: Number(header(res, 'x-log-offset') ?? offset),
+      next: Number(header(res, 'x-log-next-offset') ?? offset + data.length),
+      terminated: header(res, 'x-job-terminated') === '1',
     };
   }
 
   /** Console bytes from `offset` as they arrive, until the job has terminated. */
   async *followLog(jobId: string, offset = 0, signal?: AbortSignal): AsyncGenerator<Buffer> {
     const res = await this.request('GET', `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}&follow=1`, undefined, signal);
-    if (!res.body) return;
     try {
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) yield Buffer.from(chunk);
     } catch (err) {
@@ -88,7 +97,7 @@ export class SwitchboardClient {
   private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.request(method, path, body);
     try {
-      return (await res.json()) as T;
+      return (await res.body.json()) as T;
     } catch (err) {
       throw new NetworkError(`bad response from ${this.base}${API_PREFIX}${path}: ${describe(err)}`);
     }
@@ -98,8 +107,8 @@ export class SwitchboardClient {
     const url = `${this.base}${API_PREFIX}${path}`;
     let res: Response;
     try {
-      res = await fetch(url, {
-        method,
+      res = await request(url, {
+        method: method as Dispatcher.HttpMethod,
         headers: {
           authorization: `Bearer ${this.token}`,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -110,22 +119,22 @@ export class SwitchboardClient {
     } catch (err) {
       throw new NetworkError(`cannot reach the switchboard at ${this.base}: ${describe(err)}`);
     }
-    if (!res.ok) {
+    if (res.statusCode < 200 || res.statusCode > 299) {
       let code = 'error';
-      let message = `${res.status} ${res.statusText}`;
+      let message = `HTTP ${res.statusCode}`;
       try {
-        const e = (await res.json()) as ApiErrorBody;
+        const e = (await res.body.json()) as ApiErrorBody;
         if (e?.error?.message) ({ code, message } = e.error);
       } catch {
         // not our JSON error body: keep the status line
       }
-      throw new ApiError(res.status, code, message);
+      throw new ApiError(res.statusCode, code, message);
     }
     return res;
   }
 }
 
 function describe(err: unknown): string {
-  const e = err as { cause?: { code?: string; message?: string }; message?: string };
-  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+  const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
+  return e?.cause?.code ?? e?.code ?? e?.cause?.message ?? e?.message ?? String(err);
 }

@@ -364,6 +364,9 @@ async function main(): Promise<void> {
           'List your jobs (all jobs for admins), newest first',
           (yy) => yy.option('json', { type: 'boolean', default: false }).option('limit', { type: 'number', default: 200 }),
           async (argv) => {
+            if (!Number.isInteger(argv.limit) || argv.limit < 1 || argv.limit > 10000) {
+              throw new UsageError(`--limit must be a whole number from 1 to 10000, got ${String(argv.limit)}`);
+            }
             const jobs = await client(argv).list(argv.limit);
             if (argv.json) return out(JSON.stringify(jobs, null, 2));
             for (const s of jobs) {

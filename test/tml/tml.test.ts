@@ -1,5 +1,6 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -57,6 +58,7 @@ const USAGE: Array<[string, string[], RegExp]> = [
   ['malformed --parameters', ['job', 'enqueue', IMAGE_ID, '--parameters', '{nope'], /--parameters must be a JSON object/],
   ['a parameter without value', ['job', 'enqueue', IMAGE_ID, '--parameters', '{"a": {"secret": true}}'], /--parameters.a.value must be a string/],
   ['a bad --timeout', ['job', 'enqueue', IMAGE_ID, '--timeout', 'forever'], /--timeout: invalid duration/],
+  ['a --limit of 0', ['job', 'list', '--limit', '0'], /--limit must be a whole number from 1 to 10000/],
   ['a job id that is not a UUID', ['job', 'status', '42'], /job id must be a UUID/],
   ['an unknown job command', ['job', 'explode'], /give a job command: enqueue, run/],
   ['an unknown option', ['job', 'list', '--frobnicate'], /Unknown argument: frobnicate/],
@@ -90,6 +92,29 @@ test('an unreachable switchboard fails with one line', async (t) => {
   t.is(r.status, EXIT_CODES.request_failed);
   t.regex(r.stderr, new RegExp(`^tml: cannot reach the switchboard at http://127\\.0\\.0\\.1:${port}: \\S+\n$`));
 });
+
+test('a switchboard on a port browsers block (6000, 6665, ...) is reachable', async (t) => {
+  // fetch() refuses the Fetch standard's "bad ports"; tml must not inherit that.
+  const server = createHttpServer((_req, res) => res.setHeader('content-type', 'application/json').end('[]'));
+  const port = await listenOnFirstFree(server, [6000, 6665, 6666, 6667, 6668, 6669, 10080, 5060]);
+  try {
+    const r = await tml(['job', 'list', '--json'], { TML_SWITCHBOARD_URL: `http://127.0.0.1:${port}`, TML_API_TOKEN: 'x' });
+    t.is(r.status, 0, r.stderr);
+  } finally {
+    server.close();
+  }
+});
+
+async function listenOnFirstFree(server: HttpServer, ports: number[]): Promise<number> {
+  for (const port of ports) {
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) return port;
+  }
+  throw new Error(`none of the ports ${ports.join(', ')} is free`);
+}
 
 test('--switchboard overrides TML_SWITCHBOARD_URL', (t) =>
   withServer(async (c) => {
