@@ -2,7 +2,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { fromByteArray, type OutputStream } from '../supervisor/control-socket/messages.js';
+import { fromByteArray, type OutputStream, type PuppetEvent } from '../supervisor/control-socket/messages.js';
 import type { SupervisorConnection } from './connection.js';
 import type { Log } from './log.js';
 
@@ -63,9 +63,7 @@ export class CommandRunner {
       if (!started) return;
       this.#running.delete(eventId);
       this.log.info(`command ${eventId}: ${signal ? `killed by ${signal}` : `exited with code ${code}`}${entry.killed ? ' (killcommand)' : ''}`);
-      this.conn
-        .sendEvent({ type: 'runcommandexitcode', supervisor_event_id: eventId, exit_code: signal ? null : code, killed: entry.killed })
-        .catch((e: Error) => this.log.warn(`command ${eventId}: exit code not delivered: ${e.message}`));
+      this.#send({ type: 'runcommandexitcode', supervisor_event_id: eventId, exit_code: signal ? null : code, killed: entry.killed }, 'exit code');
     });
   }
 
@@ -109,8 +107,16 @@ export class CommandRunner {
 
   #startFailed(eventId: number, message: string): void {
     this.log.warn(`command ${eventId}: could not start: ${message}`);
-    this.conn
-      .sendEvent({ type: 'runcommanderror', supervisor_event_id: eventId, error: message })
-      .catch((e: Error) => this.log.warn(`command ${eventId}: error not delivered: ${e.message}`));
+    this.#send({ type: 'runcommanderror', supervisor_event_id: eventId, error: message }, 'error');
+  }
+
+  // sendEvent throws when it refuses an event outright and rejects when it gives one up later
+  #send(event: Extract<PuppetEvent, { supervisor_event_id: number }>, what: string): void {
+    const notDelivered = (e: Error) => this.log.warn(`command ${event.supervisor_event_id}: ${what} not delivered: ${e.message}`);
+    try {
+      this.conn.sendEvent(event).catch(notDelivered);
+    } catch (e) {
+      notDelivered(e as Error);
+    }
   }
 }

@@ -14,6 +14,7 @@ import {
   type SupervisorResp,
 } from '../supervisor/control-socket/messages.js';
 import type { Log } from './log.js';
+import { Keep, Outbox, keepRank, type Queued } from './outbox.js';
 
 export interface SocketAddress {
   host: string;
@@ -34,16 +35,10 @@ export interface ConnectionOptions {
   /** first reconnect delay; doubled per failure up to maxDelayMs */
   minDelayMs?: number;
   maxDelayMs?: number;
-  /** events kept while disconnected; beyond it the oldest are dropped (and logged) */
+  /** events kept while disconnected; beyond it output, then sub-states go first (see Outbox) */
   maxQueuedEvents?: number;
   /** queued or unsent bytes above which output producers are asked to pause */
   highWaterMark?: number;
-}
-
-interface Queued {
-  frame: Buffer;
-  isOutput: boolean;
-  written?: (err?: Error) => void;
 }
 
 interface PendingRequest {
@@ -68,15 +63,15 @@ export class SupervisorConnection extends EventEmitter {
   #nextRequestId = 0;
   #nextEventId = 0;
   #pending = new Map<number, PendingRequest>();
-  #queue: Queued[] = [];
+  #queue: Outbox;
   #unsent: Queued[] = [];
-  #queuedBytes = 0;
   #wantDrain = false;
 
   constructor(opts: ConnectionOptions) {
     super();
     this.#opts = { minDelayMs: 100, maxDelayMs: 2000, maxQueuedEvents: 10_000, highWaterMark: 1024 * 1024, ...opts };
     this.#delay = this.#opts.minDelayMs;
+    this.#queue = new Outbox(this.#opts.maxQueuedEvents);
   }
 
   get connected(): boolean {
@@ -100,16 +95,21 @@ export class SupervisorConnection extends EventEmitter {
 
   /**
    * Sends an event; queues it while disconnected. Resolves once it was handed to the socket, so
-   * e.g. `shutdown` is out before the host goes down. Throws FrameEncodeError if it is too large.
+   * e.g. `shutdown` is out before the host goes down; rejects with QueueFullError if the full
+   * queue gave it up later. Throws, synchronously, FrameEncodeError if it is too large and
+   * QueueFullError if the full queue refused it, so a caller can tell its own client at once.
    */
   sendEvent(event: PuppetEvent): Promise<void> {
     if (this.#closed) return Promise.reject(new ConnectionClosedError('connection closed'));
     const frame = encodeFrame({ puppet_event_id: this.#nextEventId, event });
+    let written!: (err?: Error) => void;
+    const delivered = new Promise<void>((resolve, reject) => {
+      written = (err) => (err ? reject(err) : resolve());
+    });
+    this.#enqueue({ frame, keep: keepRank(event.type), written });
     this.#opts.log.debug(`event ${this.#nextEventId} (${event.type})`);
     this.#nextEventId++;
-    return new Promise((resolve, reject) => {
-      this.#enqueue({ frame, isOutput: false, written: (err) => (err ? reject(err) : resolve()) });
-    });
+    return delivered;
   }
 
   /** Sends command output; false means the producer should pause until 'drain'. */
@@ -117,9 +117,9 @@ export class SupervisorConnection extends EventEmitter {
     if (this.#closed) return true;
     for (let at = 0; at < chunk.length; at += MAX_OUTPUT_CHUNK) {
       const piece = chunk.subarray(at, at + MAX_OUTPUT_CHUNK);
-      this.#enqueue({ frame: encodeRunCommandOutputFrame(this.#nextEventId++, supervisorEventId, stream, piece), isOutput: true });
+      this.#enqueue({ frame: encodeRunCommandOutputFrame(this.#nextEventId++, supervisorEventId, stream, piece), keep: Keep.Output });
     }
-    const backlog = this.#socket ? this.#socket.writableLength : this.#queuedBytes;
+    const backlog = this.#socket ? this.#socket.writableLength : this.#queue.bytes;
     if (backlog < this.#opts.highWaterMark) return true;
     this.#wantDrain = true;
     return false;
@@ -131,8 +131,7 @@ export class SupervisorConnection extends EventEmitter {
     const err = new ConnectionClosedError('connection closed');
     for (const p of this.#pending.values()) p.reject(err);
     this.#pending.clear();
-    for (const q of [...this.#unsent, ...this.#queue]) q.written?.(err);
-    this.#queue = [];
+    for (const q of [...this.#unsent, ...this.#queue.take()]) q.written?.(err);
     this.#unsent = [];
     this.#socket?.end();
   }
@@ -150,15 +149,16 @@ export class SupervisorConnection extends EventEmitter {
       this.#write(this.#socket, item);
       return;
     }
-    this.#queue.push(item);
-    this.#queuedBytes += item.frame.length;
-    if (this.#queue.length > this.#opts.maxQueuedEvents) {
-      // drop output before reports: a lost status report is worse than a gap in a log
-      const victim = Math.max(0, this.#queue.findIndex((q) => q.isOutput));
-      const [dropped] = this.#queue.splice(victim, 1);
-      this.#queuedBytes -= dropped!.frame.length;
-      dropped!.written?.();
-      this.#opts.log.warn(`event queue full (${this.#opts.maxQueuedEvents} events) while disconnected; dropped the oldest ${dropped!.isOutput ? 'command output' : 'event'}`);
+    let dropped: Queued | null;
+    try {
+      dropped = this.#queue.push(item);
+    } catch (e) {
+      this.#opts.log.warn(`event queue full (${this.#opts.maxQueuedEvents} events) while disconnected; refused a new event`);
+      throw e;
+    }
+    if (dropped) {
+      const what = dropped.keep === Keep.Output ? 'command output' : dropped.keep === Keep.Substate ? 'sub-state report' : 'event';
+      this.#opts.log.warn(`event queue full (${this.#opts.maxQueuedEvents} events) while disconnected; dropped the oldest ${what}`);
     }
   }
 
@@ -206,10 +206,8 @@ export class SupervisorConnection extends EventEmitter {
   }
 
   #flush(socket: net.Socket): void {
-    const queue = [...this.#unsent, ...this.#queue];
+    const queue = [...this.#unsent, ...this.#queue.take()];
     this.#unsent = [];
-    this.#queue = [];
-    this.#queuedBytes = 0;
     if (queue.length > 0) this.#opts.log.info(`delivering ${queue.length} event(s) queued while disconnected`);
     for (const q of queue) this.#write(socket, q);
     for (const [id, p] of this.#pending) socket.write(encodeFrame({ request_id: id, request: { type: p.type } }));

@@ -11,6 +11,7 @@ import type { LocalRequest, LocalResponse } from './local-protocol.js';
 import { LocalSocketServer } from './local-socket.js';
 import type { Log } from './log.js';
 import { runNetworkConfigScript } from './network.js';
+import { QueueFullError } from './outbox.js';
 import { notifyReady } from './sdnotify.js';
 
 export const FW_CFG_PATH = '/sys/firmware/qemu_fw_cfg/by_name/opt/org.tockos.treadmill.tcp-ctrl-socket/raw';
@@ -246,7 +247,8 @@ export class Daemon {
           return { ok: true, connected };
       }
     } catch (e) {
-      if (e instanceof FrameEncodeError) return { ok: false, error: e.message };
+      // refused now, so the client exits non-zero instead of the report vanishing later
+      if (e instanceof FrameEncodeError || e instanceof QueueFullError) return { ok: false, error: e.message };
       throw e;
     }
   }

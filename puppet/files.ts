@@ -58,11 +58,14 @@ export interface ParameterWriteResult {
 }
 
 /**
- * Keeps a parameters directory equal to the latest set the supervisor sent. Only files this
- * instance wrote are ever removed, so a misconfigured directory loses nothing else.
+ * Keeps a parameters directory equal to the latest set the supervisor sent. The directory is
+ * dedicated to parameters, so the first write of a daemon run also removes regular files an
+ * earlier run left behind (old parameters, temporaries of a crashed write); later writes remove
+ * only files this instance wrote. Symbolic links and directories in it are never touched.
  */
 export class ParameterFiles {
   #current = new Set<string>();
+  #swept = false;
 
   constructor(readonly dir: string) {}
 
@@ -82,13 +85,31 @@ export class ParameterFiles {
       next.add(file);
       result.written.push(file);
     }
-    for (const old of this.#current) {
+    // after the writes, which leave no temporaries behind, so every other regular file is stale
+    const candidates = this.#swept ? [...this.#current] : await regularFiles(this.dir);
+    for (const old of candidates) {
       if (next.has(old)) continue;
-      await fs.rm(path.join(this.dir, old), { force: true });
+      await removeFile(path.join(this.dir, old));
       result.removed.push(old);
     }
+    this.#swept = true;
     this.#current = next;
     return result;
+  }
+}
+
+/** Names of the regular files directly in `dir`; readdir's types come from lstat, so links are not followed. */
+async function regularFiles(dir: string): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => e.name);
+}
+
+async function removeFile(file: string): Promise<void> {
+  try {
+    // unlink, unlike rm, fails on a directory that replaced the file meanwhile
+    await fs.unlink(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 

@@ -1,6 +1,6 @@
 // Requests the local CLI sends to the daemon over its Unix socket: one JSON line each way.
 
-import { WORKLOAD_EXIT_STATUSES, type WorkloadExitStatus } from '../supervisor/control-socket/messages.js';
+import { WORKLOAD_EXIT_STATUSES, typeNameForLog, type WorkloadExitStatus } from '../supervisor/control-socket/messages.js';
 
 export type LocalRequest =
   | { op: 'ping' }
@@ -40,7 +40,7 @@ export function parseLocalRequest(line: string): LocalRequest | string {
       return { op: 'finish', status: status as WorkloadExitStatus, output, terminate: o['terminate'] === true };
     }
     default:
-      return `unknown op ${JSON.stringify(o['op'])}`;
+      return `unknown op ${typeNameForLog(o['op'])}`;
   }
 }
 

@@ -78,7 +78,7 @@ export class FrameDecoder {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Decodes a frame body as strict UTF-8 JSON; never throws. */
+/** Decodes a frame body as strict UTF-8 JSON; never throws, and its error never quotes the frame. */
 export function decodeFrameBody(body: Uint8Array): { ok: true; value: unknown } | { ok: false; error: string } {
   let text: string;
   try {
@@ -89,6 +89,9 @@ export function decodeFrameBody(body: Uint8Array): { ok: true; value: unknown } 
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch (e) {
-    return { ok: false, error: `frame is not valid JSON: ${(e as Error).message}` };
+    // V8's message may quote part of the frame, which can hold a secret parameter value: only
+    // its position is passed on
+    const at = /at position (\d+)/.exec((e as Error).message);
+    return { ok: false, error: `frame is not valid JSON${at ? ` (at character ${at[1]})` : ''}` };
   }
 }

@@ -171,6 +171,15 @@ function ipConfig(v: unknown, what: string): IpConfig | null {
 
 class UnknownType extends Error {}
 
+/**
+ * Shows a type name the peer sent, for an error or a log line. Protocol type names are short
+ * lowercase words; anything else may be a misplaced value (a secret, even) and is not echoed.
+ */
+export function typeNameForLog(v: unknown): string {
+  if (typeof v !== 'string') return v === undefined ? '(missing)' : `(a ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`;
+  return /^[a-z][a-z0-9_]{0,39}$/.test(v) ? JSON.stringify(v) : `(${v.length} characters, not shown)`;
+}
+
 function typeOf(o: Obj, what: string): string {
   return str(o['type'], `${what}.type`);
 }
@@ -178,7 +187,7 @@ function typeOf(o: Obj, what: string): string {
 function puppetRequest(v: unknown): PuppetReq {
   const o = obj(v, 'request');
   const type = typeOf(o, 'request');
-  if (!(PUPPET_REQUEST_TYPES as readonly string[]).includes(type)) throw new UnknownType(`unknown request type ${JSON.stringify(type)}`);
+  if (!(PUPPET_REQUEST_TYPES as readonly string[]).includes(type)) throw new UnknownType(`unknown request type ${typeNameForLog(type)}`);
   return { type: type as PuppetRequestType };
 }
 
@@ -218,7 +227,7 @@ function puppetEvent(v: unknown): PuppetEvent {
     case 'reportsubstate':
       return { type, substate: str(o['substate'], 'event.substate') };
     default:
-      throw new UnknownType(`unknown event type ${JSON.stringify(type)}`);
+      throw new UnknownType(`unknown event type ${typeNameForLog(type)}`);
   }
 }
 
@@ -255,7 +264,7 @@ function supervisorResponse(v: unknown): SupervisorResp {
       return { type, parameters: out };
     }
     default:
-      throw new UnknownType(`unknown response type ${JSON.stringify(type)}`);
+      throw new UnknownType(`unknown response type ${typeNameForLog(type)}`);
   }
 }
 
@@ -279,7 +288,7 @@ function supervisorEvent(v: unknown): SupervisorEvent {
     case 'killcommand':
       return { type, supervisor_event_id: u64(o['supervisor_event_id'], 'event.supervisor_event_id') };
     default:
-      throw new UnknownType(`unknown event type ${JSON.stringify(type)}`);
+      throw new UnknownType(`unknown event type ${typeNameForLog(type)}`);
   }
 }
 

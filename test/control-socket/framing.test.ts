@@ -143,3 +143,25 @@ test('invalid UTF-8 and invalid JSON bodies are reported, not thrown', (t) => {
 test('encoding a message beyond 8 MiB throws instead of sending a frame the peer must reject', (t) => {
   t.throws(() => encodeFrame({ big: 'x'.repeat(MAX_FRAME_LENGTH) }), { message: /8 MiB/ });
 });
+
+test('invalid JSON is reported by position, never quoting the frame (it may hold a secret)', (t) => {
+  // V8's own message for this input quotes it: Unexpected token 'x', ..."e,"value":x"SECRET-h"... is not valid JSON
+  const r = decodeFrameBody(Buffer.from('{"token":{"secret":true,"value":x"SECRET-hunter2"}}'));
+  t.false(r.ok);
+  if (r.ok) return;
+  t.regex(r.error, /^frame is not valid JSON/);
+  t.false(r.error.includes('SECRET'));
+});
+
+test('invalid JSON with a position reports it', (t) => {
+  const r = decodeFrameBody(Buffer.from('{"a":1,}'));
+  t.deepEqual(r, { ok: false, error: 'frame is not valid JSON (at character 7)' });
+});
+
+test('a type name that is not a protocol word is not echoed in the validation error', (t) => {
+  const r = parseSupervisorMessage({ request_id: 1, response: { type: 'SECRET-hunter2 value' } });
+  t.false(r.ok);
+  if (r.ok) return;
+  t.false(r.error.includes('hunter2'));
+  t.regex(r.error, /unknown response type \(20 characters, not shown\)/);
+});

@@ -196,6 +196,21 @@ test('an unknown event type is logged and ignored', async (t) => {
   t.true(logs.some((l) => /ignoring unknown event type "teleport"/.test(l)));
 });
 
+test('a corrupted frame holding a secret is answered and logged without its content', async (t) => {
+  const { server, logs } = await setup(t);
+  const peer = await RawPeer.connect(server);
+  t.teardown(() => peer.socket.destroy());
+  const body = Buffer.from('{"puppet_event_id":0,"event":{"type":"reportsubstate","substate":x"SECRET-hunter2"}}');
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(body.length);
+  peer.socket.write(Buffer.concat([h, body]));
+  const [reply] = await peer.next(1);
+  t.true(reply !== undefined && 'message' in reply && /^frame is not valid JSON/.test(reply.message));
+  t.false(JSON.stringify(peer.raw).includes('SECRET'));
+  t.true(logs.some((l) => /frame is not valid JSON/.test(l)));
+  t.false(logs.some((l) => l.includes('SECRET')));
+});
+
 test('an oversize frame length drops the connection and the server keeps serving', async (t) => {
   const { server } = await setup(t);
   const peer = await RawPeer.connect(server);

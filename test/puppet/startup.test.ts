@@ -90,7 +90,8 @@ test('--socket-group gives the local socket to that group', async (t) => {
 
 test('an unknown --socket-group is a one-line error', async (t) => {
   const job = await startJob(t, { waitReady: false, daemonArgs: ['--socket-group', 'no-such-group-xyz'] });
-  const [code] = await once(job.daemon, 'exit');
+  // 'close', not 'exit': only then has all of its stderr been read
+  const [code] = await once(job.daemon, 'close');
   t.is(code, 1);
   t.is(job.daemonLog(), 'tml-puppet: unknown group "no-such-group-xyz"\n');
 });
@@ -127,7 +128,8 @@ test('a failing network script with --exit-on-network-config-error stops the dae
     waitReady: false,
     daemonArgs: ['--network-config-script', script(dir, 'net.sh', 'exit 4'), '--exit-on-network-config-error'],
   });
-  const [code] = await once(job.daemon, 'exit');
+  // 'close', not 'exit': only then has all of its stderr been read
+  const [code] = await once(job.daemon, 'close');
   t.is(code, 1);
   t.regex(job.daemonLog(), /network config script .* exited with code 4/);
   t.deepEqual(job.eventsOf('ready'), []);

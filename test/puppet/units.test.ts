@@ -42,15 +42,41 @@ test('atomic writes leave no temporary file and set the exact mode despite the u
   t.is(statSync(path.join(dir, 'f')).mode & 0o777, 0o644);
 });
 
-test('parameter files: rewriting removes only names this instance wrote before', async (t) => {
+test('parameter files: a rewrite in the same run removes only names this instance wrote before', async (t) => {
   const dir = tempDir(t);
-  await fs.writeFile(path.join(dir, 'unrelated'), 'keep me');
   const files = new ParameterFiles(dir);
   await files.write({ a: { value: '1', secret: false }, b: { value: '2', secret: true } });
+  await fs.writeFile(path.join(dir, 'unrelated'), 'keep me');
   const r = await files.write({ a: { value: '3', secret: false } });
   t.deepEqual(r.removed, ['b']);
   t.deepEqual(readdirSync(dir).sort(), ['a', 'unrelated']);
   t.is(await fs.readFile(path.join(dir, 'a'), 'utf8'), '3');
+});
+
+test('parameter files: the first write of a run removes files an earlier run left and replaces those in the set', async (t) => {
+  const dir = tempDir(t);
+  await fs.writeFile(path.join(dir, 'stale'), 'from an earlier run');
+  await fs.writeFile(path.join(dir, '.board.1234.0.tmp'), 'temporary of a crashed write');
+  await fs.writeFile(path.join(dir, 'board'), 'old value');
+  const r = await new ParameterFiles(dir).write({ board: { value: 'nrf52840dk', secret: false } });
+  t.deepEqual(r.removed.sort(), ['.board.1234.0.tmp', 'stale']);
+  t.deepEqual(readdirSync(dir), ['board']);
+  t.is(await fs.readFile(path.join(dir, 'board'), 'utf8'), 'nrf52840dk');
+});
+
+test('parameter files: the start-up sweep leaves directories and symbolic links, and what links point to, alone', async (t) => {
+  const dir = tempDir(t);
+  const outside = tempDir(t);
+  await fs.writeFile(path.join(outside, 'precious'), 'not a parameter');
+  await fs.symlink(path.join(outside, 'precious'), path.join(dir, 'link'));
+  await fs.symlink(outside, path.join(dir, 'linkdir'));
+  await fs.mkdir(path.join(dir, 'subdir'));
+  await fs.writeFile(path.join(dir, 'subdir', 'inner'), 'x');
+  const r = await new ParameterFiles(dir).write({ a: { value: '1', secret: false } });
+  t.deepEqual(r.removed, []);
+  t.deepEqual(readdirSync(dir).sort(), ['a', 'link', 'linkdir', 'subdir']);
+  t.deepEqual(readdirSync(path.join(dir, 'subdir')), ['inner']);
+  t.is(await fs.readFile(path.join(outside, 'precious'), 'utf8'), 'not a parameter');
 });
 
 test('parameter files: names that sanitize to nothing are skipped, collisions reported', async (t) => {
