@@ -21,6 +21,11 @@ class UsageError extends Error {}
 const out = (text: string): void => { process.stdout.write(text); };
 const json = (value: unknown): void => out(`${JSON.stringify(value, null, 2)}\n`);
 
+/** What a writer prints when it has to wait for a running gc (nothing with --quiet). */
+const gcWaitNotice = (quiet: boolean) => (pid: number): void => {
+  if (!quiet) process.stderr.write(`tml-imagetool: waiting for gc (pid ${pid}) to finish\n`);
+};
+
 interface Common { store: string; quiet: boolean }
 
 async function existingStore(dir: string): Promise<string> {
@@ -111,13 +116,13 @@ function cli(argv: string[]): Argv<Common> {
       .option('blob-attr', { type: 'string', array: true, default: [] as string[], describe: 'blob attribute NAME:KEY=VALUE (repeatable)' }),
     async (args) => {
       const input: CreateInput = { ...createInput(args), revision: parseRevision(args.revision), description: await description(args) };
-      out(`${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, bar))}\n`);
+      out(`${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`);
     })
     .command('build <spec>', 'create an image from a TOML spec file; print the image ID', (y) => y
       .positional('spec', { type: 'string', demandOption: true, describe: 'spec file (see docs/imagetool.md)' }),
     async (args) => {
       const input = await readSpec(args.spec);
-      out(`${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, bar))}\n`);
+      out(`${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`);
     })
     .command('verify [ids..]', 'check the whole store, or the given images and their blobs; exit 1 on any finding', (y) => y
       .positional('ids', { type: 'string', array: true, default: [] as string[], describe: 'image IDs or unambiguous prefixes' })
@@ -185,7 +190,7 @@ function cli(argv: string[]): Argv<Common> {
     async (args) => {
       const store = await existingStore(args.store);
       const ids = await resolveAll(store, args.ids);
-      const result = await withProgress('copying', !args.quiet && !args.json, (bar) => copyImages(store, args.to, ids, bar));
+      const result = await withProgress('copying', !args.quiet && !args.json, (bar) => copyImages(store, args.to, ids, { ...bar, onWaitForGc: gcWaitNotice(args.quiet || args.json) }));
       if (args.json) json(result);
       else if (!args.quiet) {
         out(result.images.map((id) => `copied ${id}\n`).join(''));
@@ -221,7 +226,7 @@ function cli(argv: string[]): Argv<Common> {
         revision: parseRevision(args.revision),
         description: await description(args),
       };
-      out(`${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, bar))}\n`);
+      out(`${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`);
     })
     .demandCommand(1, 'give a command (see --help)')
     .strict()

@@ -6,6 +6,8 @@ import { ImageToolError } from './errors.js';
 import type { Manifest } from './manifest.js';
 import { blobPath, imagePath } from './paths.js';
 import { readManifest, readManifestBytes } from './store.js';
+import { checkBlobsPresent } from './create.js';
+import { asWriter } from './store-markers.js';
 import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
 
 export interface CopyResult {
@@ -18,6 +20,7 @@ export interface CopyResult {
 export interface CopyOptions {
   onStart?: (totalBytes: number) => void;
   onProgress?: ProgressFn;
+  onWaitForGc?: (gcPid: number) => void;
 }
 
 /**
@@ -32,38 +35,41 @@ export async function copyImages(fromStore: string, toStore: string, imageIds: s
   const plans: Array<{ id: string; manifest: Manifest }> = [];
   for (const id of imageIds) plans.push({ id, manifest: await readManifest(fromStore, id) });
 
-  const pending = new Map<string, number>();
-  let skipped = 0;
-  for (const { manifest } of plans) {
-    for (const b of Object.values(manifest.blobs)) {
-      if (pending.has(b.digest)) continue;
-      const there = await stat(blobPath(toStore, b.digest)).catch(() => null);
-      if (there?.isFile() && there.size === b.size) skipped++;
-      else pending.set(b.digest, b.size);
-    }
-  }
-  await removeStaleTemps(toStore);
-  opts.onStart?.([...pending.values()].reduce((n, s) => n + s, 0));
-
-  const copied = new Set<string>();
-  let bytes = 0;
-  for (const { id, manifest } of plans) {
-    for (const [name, b] of Object.entries(manifest.blobs)) {
-      if (!pending.has(b.digest) || copied.has(b.digest)) continue;
-      try {
-        const added = await addBlob(toStore, blobPath(fromStore, b.digest), { expectedDigest: b.digest, onProgress: opts.onProgress });
-        if (added.size !== b.size) throw new ImageToolError(`blob is ${added.size} bytes, manifest says ${b.size}`);
-      } catch (err) {
-        throw new ImageToolError(`image ${id} blob ${name}: ${(err as Error).message}`);
+  return asWriter(toStore, async () => {
+    const pending = new Map<string, number>();
+    let skipped = 0;
+    for (const { manifest } of plans) {
+      for (const b of Object.values(manifest.blobs)) {
+        if (pending.has(b.digest)) continue;
+        const there = await stat(blobPath(toStore, b.digest)).catch(() => null);
+        if (there?.isFile() && there.size === b.size) skipped++;
+        else pending.set(b.digest, b.size);
       }
-      copied.add(b.digest);
-      bytes += b.size;
     }
-    const target = imagePath(toStore, id);
-    if (!await stat(target).catch(() => null)) {
-      await mkdir(dirname(target), { recursive: true });
-      await writeFileAtomic(target, await readManifestBytes(fromStore, id));
+    await removeStaleTemps(toStore);
+    opts.onStart?.([...pending.values()].reduce((n, s) => n + s, 0));
+
+    const copied = new Set<string>();
+    let bytes = 0;
+    for (const { id, manifest } of plans) {
+      for (const [name, b] of Object.entries(manifest.blobs)) {
+        if (!pending.has(b.digest) || copied.has(b.digest)) continue;
+        try {
+          const added = await addBlob(toStore, blobPath(fromStore, b.digest), { expectedDigest: b.digest, onProgress: opts.onProgress });
+          if (added.size !== b.size) throw new ImageToolError(`blob is ${added.size} bytes, manifest says ${b.size}`);
+        } catch (err) {
+          throw new ImageToolError(`image ${id} blob ${name}: ${(err as Error).message}`);
+        }
+        copied.add(b.digest);
+        bytes += b.size;
+      }
+      const target = imagePath(toStore, id);
+      if (!await stat(target).catch(() => null)) {
+        await checkBlobsPresent(toStore, manifest);
+        await mkdir(dirname(target), { recursive: true });
+        await writeFileAtomic(target, await readManifestBytes(fromStore, id));
+      }
     }
-  }
-  return { images: plans.map((p) => p.id), blobsCopied: copied.size, blobsSkipped: skipped, bytesCopied: bytes };
+    return { images: plans.map((p) => p.id), blobsCopied: copied.size, blobsSkipped: skipped, bytesCopied: bytes };
+  }, opts.onWaitForGc);
 }

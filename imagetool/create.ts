@@ -4,7 +4,8 @@ import { addBlob } from './blob-writer.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { ManifestError, serializeManifest, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
-import { IMAGE_TXT, imagePath } from './paths.js';
+import { blobPath, blobRelPath, IMAGE_TXT, imagePath } from './paths.js';
+import { asWriter } from './store-markers.js';
 import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
 
 export interface CreateInput {
@@ -16,6 +17,8 @@ export interface WriteOptions {
   /** called with the total number of bytes to hash, before any is read */
   onStart?: (totalBytes: number) => void;
   onProgress?: ProgressFn;
+  /** called once with a running gc's pid when the command has to wait for that gc to finish */
+  onWaitForGc?: (gcPid: number) => void;
 }
 
 const PLACEHOLDER_DIGEST = '0'.repeat(64);
@@ -23,6 +26,19 @@ const PLACEHOLDER_DIGEST = '0'.repeat(64);
 function asManifestError(err: unknown): never {
   if (err instanceof ManifestError) throw new ImageToolError(err.message);
   throw err;
+}
+
+/**
+ * The last check before a manifest is written: every blob it names is in the store with its size. The
+ * writer marker keeps gc away; this catches anything else (a hand-run rm, a gc from an older version)
+ * before a manifest that points at nothing is recorded.
+ */
+export async function checkBlobsPresent(storeDir: string, manifest: Manifest): Promise<void> {
+  for (const [name, b] of Object.entries(manifest.blobs)) {
+    const st = await stat(blobPath(storeDir, b.digest)).catch(() => null);
+    if (!st?.isFile()) throw new ImageToolError(`blob ${name} (${blobRelPath(b.digest)}) is no longer in the store; no manifest written, run the command again`);
+    if (st.size !== b.size) throw new ImageToolError(`blob ${name} (${blobRelPath(b.digest)}) is ${st.size} bytes, expected ${b.size}; no manifest written`);
+  }
 }
 
 /**
@@ -36,6 +52,7 @@ export async function storeManifest(storeDir: string, manifest: Manifest): Promi
   } catch (err) {
     asManifestError(err);
   }
+  await checkBlobsPresent(storeDir, manifest);
   const bytes = Buffer.from(text, 'utf8');
   const id = sha256Hex(bytes);
   const path = imagePath(storeDir, id);
@@ -71,12 +88,14 @@ export async function createImage(storeDir: string, input: CreateInput, opts: Wr
     total += st.size;
   }
   await mkdir(storeDir, { recursive: true }).catch((err: unknown) => { throw describeFsError(err, 'create store', storeDir); });
-  await removeStaleTemps(storeDir);
-  opts.onStart?.(total);
-  const blobs: Array<[string, BlobSpec]> = [];
-  for (const [name, b] of entries) {
-    const added = await addBlob(storeDir, b.path, { onProgress: opts.onProgress });
-    blobs.push([name, { digest: added.digest, size: added.size, attrs: b.attrs ?? {} }]);
-  }
-  return storeManifest(storeDir, { ...draft, blobs: Object.fromEntries(blobs) });
+  return asWriter(storeDir, async () => {
+    await removeStaleTemps(storeDir);
+    opts.onStart?.(total);
+    const blobs: Array<[string, BlobSpec]> = [];
+    for (const [name, b] of entries) {
+      const added = await addBlob(storeDir, b.path, { onProgress: opts.onProgress });
+      blobs.push([name, { digest: added.digest, size: added.size, attrs: b.attrs ?? {} }]);
+    }
+    return storeManifest(storeDir, { ...draft, blobs: Object.fromEntries(blobs) });
+  }, opts.onWaitForGc);
 }

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { ImageToolError } from './errors.js';
 import { BLOBS_DIR, IMAGES_DIR, isTempName } from './paths.js';
 import { listImageIds, readManifest } from './store.js';
+import { asCollector, refuseIfWriting } from './store-markers.js';
 import { isStaleTemp } from './temp-files.js';
 import { walkTree } from './tree-walk.js';
 import { classifyStorePath } from './verify.js';
@@ -12,9 +13,17 @@ export interface GcResult { removed: GcRemoval[]; bytes: number; dryRun: boolean
 
 /**
  * Removes blobs no manifest references and temporary files of dead writers. Refuses to run when a
- * manifest cannot be read: its blobs would look unreferenced and be deleted.
+ * manifest cannot be read (its blobs would look unreferenced and be deleted) or while a writer is adding
+ * an image (its blobs are stored before its manifest). A dry run deletes nothing, so it only checks for
+ * writers (its list would be wrong) and leaves no marker: it works on a read-only store.
  */
 export async function collectGarbage(storeDir: string, opts: { dryRun?: boolean } = {}): Promise<GcResult> {
+  if (!opts.dryRun) return asCollector(storeDir, () => collect(storeDir, false));
+  await refuseIfWriting(storeDir);
+  return collect(storeDir, true);
+}
+
+async function collect(storeDir: string, dryRun: boolean): Promise<GcResult> {
   const referenced = new Set<string>();
   for (const id of await listImageIds(storeDir)) {
     let manifest;
@@ -47,13 +56,13 @@ export async function collectGarbage(storeDir: string, opts: { dryRun?: boolean 
     if (!st) continue;
     const name = c.rel.slice(c.rel.lastIndexOf('/') + 1);
     if (c.reason === 'temp-leftover' && !isStaleTemp(name, st.mtimeMs)) continue;
-    if (!opts.dryRun) {
+    if (!dryRun) {
       await unlink(abs);
       await pruneEmptyDirs(storeDir, dirname(abs));
     }
     removed.push({ path: c.rel, size: st.size, reason: c.reason });
   }
-  return { removed, bytes: removed.reduce((n, r) => n + r.size, 0), dryRun: opts.dryRun ?? false };
+  return { removed, bytes: removed.reduce((n, r) => n + r.size, 0), dryRun };
 }
 
 /** Removes now-empty shard directories up to (not including) blobs/ and images/. */

@@ -9,6 +9,7 @@ import { ManifestError, validateManifest, type Manifest } from './manifest.js';
 import { blobRelativeFromBlob } from './paths.js';
 import { parseQcow2Header } from './qcow2.js';
 import { readManifest } from './store.js';
+import { asWriter } from './store-markers.js';
 import { newTempPath, removeStaleTemps } from './temp-files.js';
 
 const run = promisify(execFile);
@@ -73,7 +74,7 @@ async function readHead(path: string): Promise<Buffer> {
  * a copy inside the store is rebased (`qemu-img rebase -u`, header only) so its backing file is the lower
  * blob's store-relative path, then hashed and renamed to its digest path.
  */
-export async function layerImage(storeDir: string, input: LayerInput, opts: { onStart?: (n: number) => void; onProgress?: ProgressFn } = {}): Promise<string> {
+export async function layerImage(storeDir: string, input: LayerInput, opts: { onStart?: (n: number) => void; onProgress?: ProgressFn; onWaitForGc?: (gcPid: number) => void } = {}): Promise<string> {
   const qemuImg = 'qemu-img';
   const base = await readManifest(storeDir, input.baseId);
   const header = parseQcow2Header(await readHead(input.overlayPath));
@@ -100,23 +101,25 @@ export async function layerImage(storeDir: string, input: LayerInput, opts: { on
   };
   await qemu(['--version']); // fail before copying a possibly large file
 
-  await removeStaleTemps(storeDir);
-  const temp = newTempPath(await blobTempDir(storeDir));
-  try {
-    await copyFile(input.overlayPath, temp).catch((err: unknown) => { throw describeFsError(err, 'copy', input.overlayPath); });
-    await qemu(['rebase', '-u', '-b', blobRelativeFromBlob(lower.digest), '-F', 'qcow2', temp]);
-    const fh = await open(temp, 'r+');
+  return asWriter(storeDir, async () => {
+    await removeStaleTemps(storeDir);
+    const temp = newTempPath(await blobTempDir(storeDir));
     try {
-      await fh.sync();
+      await copyFile(input.overlayPath, temp).catch((err: unknown) => { throw describeFsError(err, 'copy', input.overlayPath); });
+      await qemu(['rebase', '-u', '-b', blobRelativeFromBlob(lower.digest), '-F', 'qcow2', temp]);
+      const fh = await open(temp, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      opts.onStart?.((await stat(temp)).size);
+      const { digest, size } = await hashFile(temp, opts.onProgress);
+      const { manifest } = layeredManifest(base, draft, { digest, size, virtualSize: header.virtualSize });
+      await commitBlob(storeDir, temp, digest, size);
+      return await storeManifest(storeDir, manifest);
     } finally {
-      await fh.close();
+      await unlink(temp).catch(() => {});
     }
-    opts.onStart?.((await stat(temp)).size);
-    const { digest, size } = await hashFile(temp, opts.onProgress);
-    const { manifest } = layeredManifest(base, draft, { digest, size, virtualSize: header.virtualSize });
-    await commitBlob(storeDir, temp, digest, size);
-    return await storeManifest(storeDir, manifest);
-  } finally {
-    await unlink(temp).catch(() => {});
-  }
+  }, opts.onWaitForGc);
 }

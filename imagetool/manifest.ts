@@ -58,7 +58,8 @@ function checkAttrs(where: string, attrs: Record<string, string>): void {
 /** Checks every limit of the spec; run before anything is written to images/. */
 export function validateManifest(m: Manifest): void {
   checkText('label', m.label, LIMITS.labelBytes);
-  if (!Number.isSafeInteger(m.revision)) throw new ManifestError(`revision must be an integer, got ${m.revision}`);
+  // Upstream reads revision as usize and sizes as u64: a negative value makes the manifest unreadable there.
+  if (!Number.isSafeInteger(m.revision) || m.revision < 0) throw new ManifestError(`revision must be a non-negative integer, got ${m.revision}`);
   checkText('description', m.description, LIMITS.descriptionBytes);
   checkAttrs('image', m.attrs);
   const names = Object.keys(m.blobs);
@@ -69,7 +70,7 @@ export function validateManifest(m: Manifest): void {
     }
     const blob = m.blobs[name]!;
     if (!DIGEST_RE.test(blob.digest)) throw new ManifestError(`blob ${name}: digest must be 64 lower-case hex characters`);
-    if (!Number.isSafeInteger(blob.size) || blob.size < 0) throw new ManifestError(`blob ${name}: size must be a non-negative integer`);
+    if (!Number.isSafeInteger(blob.size) || blob.size < 0) throw new ManifestError(`blob ${name}: size must be a non-negative integer, got ${blob.size}`);
     checkAttrs(`blob ${name}`, blob.attrs);
   }
 }

@@ -38,9 +38,10 @@ export function blobRelativeFromBlob(toDigest: string): string {
 /**
  * Temporary files are named `.tmp-<pid>-<random>` so that every reader of the store (verify, gc, index,
  * the next writer) recognises them by name anywhere in the tree, and can tell whether their writer is
- * still running.
+ * still running. The store-root markers of writers and gc (`.writer-<pid>-<random>`, `.gc-<pid>-<random>`,
+ * see store-markers.ts) follow the same pattern, so they are never indexed and a dead one is a leftover.
  */
-const TEMP_RE = /^\.tmp-(\d+)-[0-9a-f]+$/;
+const TEMP_RE = /^\.(?:tmp|writer|gc)-(\d+)-[0-9a-f]+$/;
 
 export function tempName(random: string): string {
   return `.tmp-${process.pid}-${random}`;

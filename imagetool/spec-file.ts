@@ -40,8 +40,8 @@ export function parseSpec(text: string, specDir: string): { input: CreateInput; 
   }
   checkKeys(doc, ['label', 'revision', 'description', 'description_file', 'attrs', 'blobs'], 'spec');
   if (typeof doc.label !== 'string') throw new ImageToolError('spec: label must be a string');
-  if (doc.revision !== undefined && (typeof doc.revision !== 'number' || !Number.isSafeInteger(doc.revision))) {
-    throw new ImageToolError('spec: revision must be an integer');
+  if (doc.revision !== undefined && (typeof doc.revision !== 'number' || !Number.isSafeInteger(doc.revision) || doc.revision < 0)) {
+    throw new ImageToolError(`spec: revision must be a non-negative integer, got ${String(doc.revision)}`);
   }
   if (doc.description !== undefined && typeof doc.description !== 'string') throw new ImageToolError('spec: description must be a string');
   if (doc.description_file !== undefined && typeof doc.description_file !== 'string') throw new ImageToolError('spec: description_file must be a string');

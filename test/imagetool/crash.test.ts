@@ -45,7 +45,7 @@ async function onlyLeftovers(t: Parameters<typeof tempDir>[0], store: string): P
   t.deepEqual(report.findings.filter((f) => f.kind !== 'temp-leftover'), []);
 }
 
-test('create killed with -9 in the middle of a blob leaves only a temp leftover, which the next run removes', async (t) => {
+test('create killed with -9 in the middle of a blob leaves only temp leftovers (the partial blob and its writer marker), which the next run removes', async (t) => {
   const dir = await tempDir(t);
   const store = join(dir, 'store');
   const fifo = join(dir, 'slow-source');
@@ -62,13 +62,16 @@ test('create killed with -9 in the middle of a blob leaves only a temp leftover,
   const leftovers = await tempFilesIn(join(store, 'blobs'));
   t.is(leftovers.length, 1);
   t.deepEqual(await readdir(store).then((n) => n.filter((x) => x === 'images' || x === 'image.txt')), []);
+  const markers = (await readdir(store)).filter((n) => n.startsWith('.writer-'));
+  t.is(markers.length, 1);
   const { report } = await verifyJson(store);
-  t.deepEqual(report.findings.map((f) => `${f.kind} ${f.path}`), [`temp-leftover blobs/${leftovers[0]!.name}`]);
+  t.deepEqual(report.findings.map((f) => `${f.kind} ${f.path}`), [`temp-leftover ${markers[0]}`, `temp-leftover blobs/${leftovers[0]!.name}`]);
 
   await writeFile(join(dir, 'small'), 'small');
   const next = await runCli(['--store', store, 'create', '--label', 'next', '--blob', `s=${join(dir, 'small')}`]);
   t.is(next.code, 0, next.stderr);
   t.deepEqual(await tempFilesIn(join(store, 'blobs')), []);
+  t.deepEqual((await readdir(store)).filter((n) => n.startsWith('.writer-')), []);
   t.deepEqual((await verifyJson(store)).report.findings, []);
 });
 

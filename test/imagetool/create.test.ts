@@ -94,6 +94,17 @@ test('build rejects a spec with an unknown key, naming it', async (t) => {
   t.is(r.stderr.split('\n').length, 2);
 });
 
+test('build refuses a negative revision, which upstream cannot read, and writes nothing', async (t) => {
+  const dir = await tempDir(t);
+  const store = join(dir, 'store');
+  await writeFile(join(dir, 'f'), 'F');
+  await writeFile(join(dir, 's.toml'), 'label = "x"\nrevision = -5\n[blobs.f]\npath = "f"\n');
+  const r = await runCli(['--store', store, 'build', join(dir, 's.toml')]);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^tml-imagetool: .*s\.toml: spec: revision must be a non-negative integer, got -5\n$/);
+  await t.throwsAsync(stat(store));
+});
+
 const limitCases: Array<[string, string[], RegExp]> = [
   ['a label over 64 bytes', ['--label', 'x'.repeat(65)], /label is 65 bytes, at most 64/],
   ['a description over 64 KiB', ['--label', 'x', '--description', 'd'.repeat(65537)], /description is 65537 bytes/],

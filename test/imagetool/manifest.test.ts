@@ -103,6 +103,7 @@ const invalid: Array<[string, string, RegExp]> = [
   ['a bad blob digest', recipeManifest.replace(D1, D1.toUpperCase()), /digest must be 64 lower-case hex/],
   ['a short blob digest', recipeManifest.replace(D1, 'abc'), /digest/],
   ['a negative size', recipeManifest.replace('941229060', '-1'), /size/],
+  ['a negative revision (upstream reads a usize)', recipeManifest.replace('base.revision" = 0', 'base.revision" = -5'), /revision must be a non-negative integer, got -5/],
   ['a size beyond 2^53', recipeManifest.replace('941229060', '9223372036854775807'), /too large/],
   ['a missing label', recipeManifest.replace(/^"org\.tockos\.treadmill\.manifest-ext\.base\.label".*$/m, ''), /missing label/],
   ['a non-string attr', recipeManifest.replace('= "layer-0"', '= 0'), /must be a string/],
@@ -128,6 +129,8 @@ const limits: Array<[string, (m: Manifest) => void, RegExp]> = [
   ['an attr value over 64 KiB', (m) => { m.attrs = { k: 'v'.repeat(65537) }; }, /attr "k" value is 65537 bytes/],
   ['a blob attr value over 64 KiB', (m) => { m.blobs['layer-0']!.attrs = { k: 'v'.repeat(65537) }; }, /blob layer-0 attr "k" value/],
   ['a lone surrogate', (m) => { m.label = 'a\uD800'; }, /not valid Unicode/],
+  ['a negative revision', (m) => { m.revision = -1; }, /revision must be a non-negative integer, got -1/],
+  ['a negative blob size', (m) => { m.blobs['layer-0']!.size = -1; }, /blob layer-0: size must be a non-negative integer, got -1/],
 ];
 
 for (const [what, mutate, re] of limits) {

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { appendFile, mkdir, open, readFile, rename, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -152,4 +153,15 @@ test('verify hashes many blobs concurrently and finds the one bad among them', a
   const digest = (await readManifest(store, id)).blobs.b7!.digest;
   await writeFile(join(store, blobRelPath(digest)), Buffer.alloc(57_000, 0xff));
   t.deepEqual(await findings(store), [`blob-digest-mismatch ${blobRelPath(digest)}`]);
+});
+
+test('a stored manifest with a negative revision, which upstream cannot read, is manifest-invalid', async (t) => {
+  const { store, id } = await storeWithImage(t);
+  const text = (await readFile(join(store, imageRelPath(id)), 'utf8')).replace(/(base\.revision" = )0$/m, '$1-3');
+  t.true(text.includes('revision" = -3'));
+  const badId = createHash('sha256').update(text).digest('hex');
+  await mkdir(join(store, imageRelPath(badId), '..'), { recursive: true });
+  await writeFile(join(store, imageRelPath(badId)), text);
+  const { report } = await verifyJson(store);
+  t.deepEqual(report.findings.map((f) => `${f.kind} ${f.path} ${f.message}`), [`manifest-invalid ${imageRelPath(badId)} revision must be a non-negative integer, got -3`]);
 });
