@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlSocketServer, type JobContext } from '../supervisor/control-socket/index.js';
+import { ControlSocketServer, type JobContext } from '../supervisor/control-socket/server.js';
 
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 const CLIS: Array<[string, string]> = [

@@ -13,7 +13,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { WebSocket } from 'ws';
-import { API_PREFIX, WEBSOCKET_SUBPROTOCOL, parseToSupervisor, type JobStatusResponse, type ToSwitchboard } from '../switchboard/api.js';
+import { API_PREFIX, type JobStatusResponse } from '../protocol/switchboard-api.js';
+import { WEBSOCKET_SUBPROTOCOL, parseToSupervisor, type ToSwitchboard } from '../protocol/switchboard-ws.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 1000);
 const SUPERVISORS = 4;

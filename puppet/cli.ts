@@ -10,7 +10,7 @@ import { DAEMON_OPTIONS, parseDaemonArgs, type DaemonArgs } from './daemon-optio
 import { sanitizeParameterName } from './files.js';
 import { runForeground } from './job-run.js';
 import { Log, type LogLevel } from './log.js';
-import type { WorkloadExitStatus } from '../supervisor/control-socket/messages.js';
+import type { WorkloadExitStatus } from '../protocol/control-socket/messages.js';
 
 /** A user-facing failure: printed as one `tml-puppet: ...` line, exit status 1. */
 class UsageError extends Error {}

@@ -2,7 +2,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { fromByteArray, type OutputStream, type PuppetEvent } from '../supervisor/control-socket/messages.js';
+import { fromByteArray, type OutputStream, type PuppetEvent } from '../protocol/control-socket/messages.js';
 import type { SupervisorConnection } from './connection.js';
 import type { Log } from './log.js';
 

@@ -3,8 +3,8 @@
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { FrameDecoder, decodeFrameBody, encodeFrame } from '../supervisor/control-socket/framing.js';
-import { MAX_OUTPUT_CHUNK, encodeRunCommandOutputFrame } from '../supervisor/control-socket/output-codec.js';
+import { FrameDecoder, decodeFrameBody, encodeFrame } from '../protocol/control-socket/framing.js';
+import { MAX_OUTPUT_CHUNK, encodeRunCommandOutputFrame } from '../protocol/control-socket/output-codec.js';
 import {
   parseSupervisorMessage,
   type OutputStream,
@@ -12,7 +12,7 @@ import {
   type PuppetRequestType,
   type SupervisorEvent,
   type SupervisorResp,
-} from '../supervisor/control-socket/messages.js';
+} from '../protocol/control-socket/messages.js';
 import type { Log } from './log.js';
 import { Keep, Outbox, keepRank, type Queued } from './outbox.js';
 

@@ -2,8 +2,8 @@
 
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { FrameEncodeError } from '../supervisor/control-socket/framing.js';
-import type { SupervisorEvent, SupervisorResp } from '../supervisor/control-socket/messages.js';
+import { FrameEncodeError } from '../protocol/control-socket/framing.js';
+import type { SupervisorEvent, SupervisorResp } from '../protocol/control-socket/messages.js';
 import { CommandRunner } from './commands.js';
 import { SupervisorConnection, parseSocketAddress, type SocketAddress } from './connection.js';
 import { ParameterFiles, writeAuthorizedKeys, writeJobInfo } from './files.js';

@@ -2,7 +2,7 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ParameterValue } from '../supervisor/control-socket/messages.js';
+import type { ParameterValue } from '../protocol/control-socket/messages.js';
 
 /**
  * The file name for a parameter: every character that is not ASCII alphanumeric, space, `-` or

@@ -2,7 +2,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import type { WorkloadExitStatus } from '../supervisor/control-socket/messages.js';
+import type { WorkloadExitStatus } from '../protocol/control-socket/messages.js';
 
 export interface Outcome {
   status: WorkloadExitStatus;

@@ -1,6 +1,6 @@
 // Requests the local CLI sends to the daemon over its Unix socket: one JSON line each way.
 
-import { WORKLOAD_EXIT_STATUSES, typeNameForLog, type WorkloadExitStatus } from '../supervisor/control-socket/messages.js';
+import { WORKLOAD_EXIT_STATUSES, typeNameForLog, type WorkloadExitStatus } from '../protocol/control-socket/messages.js';
 
 export type LocalRequest =
   | { op: 'ping' }

@@ -1,7 +1,7 @@
 // `--network-config-script`: hand the supervisor's network configuration to a host script.
 
 import { spawn } from 'node:child_process';
-import type { IpConfig, SupervisorResp } from '../supervisor/control-socket/messages.js';
+import type { IpConfig, SupervisorResp } from '../protocol/control-socket/messages.js';
 
 type NetworkConfigResp = Extract<SupervisorResp, { type: 'networkconfig' }>;
 

@@ -1,7 +1,7 @@
 // What the puppet holds for the supervisor while disconnected: a bounded queue that, when full,
 // gives up the least valuable item, and never an accepted job report in favour of a newer one.
 
-import type { PuppetEventType } from '../supervisor/control-socket/messages.js';
+import type { PuppetEventType } from '../protocol/control-socket/messages.js';
 
 /** Higher ranks are kept longer: a lost exit status is worse than a lost sub-state, which is worse than a gap in a log. */
 export const Keep = { Output: 0, Substate: 1, Event: 2, Report: 3 } as const;

@@ -100,7 +100,7 @@ export class LocalCluster {
 
   /** The `tml` client with this cluster's URL and API token. */
   tml(args: string[], okCodes?: number[]): Promise<RunResult> {
-    return this.run('switchboard/tml.js', args, okCodes, { ...this.env, TML_API_TOKEN: this.apiToken, TML_SWITCHBOARD_URL: this.url });
+    return this.run('tml/cli.js', args, okCodes, { ...this.env, TML_API_TOKEN: this.apiToken, TML_SWITCHBOARD_URL: this.url });
   }
 
   /** The services' own output (stdout and stderr), by name. */

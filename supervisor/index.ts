@@ -4,7 +4,7 @@
 export { startSupervisor, type Supervisor, type SupervisorOptions } from './supervisor.js';
 export { JobRunner, type JobRunnerDeps } from './job-runner.js';
 export { SwitchboardConnection, connectUrl, type SwitchboardConnectionOptions, type SwitchboardHandlers } from './switchboard-connection.js';
-export { parseToSupervisor, type ParseResult } from './switchboard-messages.js';
+export { parseToSupervisorForJob, type ParseResult } from '../protocol/switchboard-ws.js';
 export { loadVerifiedImage, ImageUnavailableError } from './image-loader.js';
 export { ConsoleBatcher, CONSOLE_LOG_MAX_BYTES } from './console-batcher.js';
 export { LocalHostBackend, LOCAL_ENTRYPOINT_ATTR, type LocalHostOptions } from './hosts/local.js';

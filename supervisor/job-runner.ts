@@ -3,15 +3,9 @@
 
 import { EventEmitter } from 'node:events';
 import type { Manifest } from '../imagetool/index.js';
-import type {
-  InitStage,
-  JobEvent,
-  RunningJobState,
-  StartJobMessage,
-  SupervisorStatus,
-  UserExitStatus,
-} from '../switchboard/api.js';
-import type { PuppetEvent } from './control-socket/index.js';
+import type { InitStage, RunningJobState, UserExitStatus } from '../protocol/job.js';
+import type { JobEvent, StartJobMessage, SupervisorStatus } from '../protocol/switchboard-ws.js';
+import type { PuppetEvent } from '../protocol/control-socket/messages.js';
 import { ConsoleBatcher } from './console-batcher.js';
 import type { Host, HostBackend, HostExit } from './hosts/host.js';
 import type { Log } from './logger.js';

@@ -4,10 +4,11 @@
 
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import type { StartJobMessage, SupervisorStatus, ToSwitchboard } from '../switchboard/api.js';
-import { API_PREFIX, WEBSOCKET_SUBPROTOCOL } from '../switchboard/api.js';
+import type { StartJobMessage, SupervisorStatus, ToSwitchboard } from '../protocol/switchboard-ws.js';
+import { API_PREFIX } from '../protocol/switchboard-api.js';
+import { WEBSOCKET_SUBPROTOCOL } from '../protocol/switchboard-ws.js';
 import type { Log } from './logger.js';
-import { parseToSupervisor } from './switchboard-messages.js';
+import { parseToSupervisorForJob } from '../protocol/switchboard-ws.js';
 
 export interface SwitchboardHandlers {
   status(): SupervisorStatus;
@@ -218,7 +219,7 @@ export class SwitchboardConnection extends EventEmitter {
   }
 
   private receive(text: string): void {
-    const parsed = parseToSupervisor(text);
+    const parsed = parseToSupervisorForJob(text);
     const h = this.opts.handlers;
     if (!parsed.ok) {
       this.opts.log('warn', `ignored a message from the switchboard: ${parsed.error}`);

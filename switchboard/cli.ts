@@ -5,7 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hashPassword, newToken } from './auth.js';
 import { SwitchboardDb } from './db.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../protocol/duration.js';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.js';
 import { parseTags } from './scheduler.js';
 

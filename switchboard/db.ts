@@ -5,7 +5,8 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { ExecutionState, ExitStatus, InitStage, JobEventKind, JobRequest } from './api.js';
+import type { ExecutionState, ExitStatus, InitStage, JobRequest } from '../protocol/job.js';
+import type { JobEventKind } from '../protocol/switchboard-api.js';
 import { migrate } from './migrations.js';
 
 export interface UserRow {

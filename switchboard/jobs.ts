@@ -3,7 +3,7 @@
 // writes nothing.
 
 import { EventEmitter } from 'node:events';
-import type { ExecutionState, ExitStatus, InitStage, JobRequest } from './api.js';
+import type { ExecutionState, ExitStatus, InitStage, JobRequest } from '../protocol/job.js';
 import type { JobRow, SwitchboardDb } from './db.js';
 import { type Actor, checkExitStatus, checkStateTransition } from './lifecycle.js';
 

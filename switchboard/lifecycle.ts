@@ -3,7 +3,7 @@
 // documented extensions listed in EXTENSIONS (the book has no way to cancel a job that is still
 // queued, and says a workload result may be set more than once).
 
-import type { ExecutionState, ExitStatus } from './api.js';
+import type { ExecutionState, ExitStatus } from '../protocol/job.js';
 
 export type Actor = 'switchboard' | 'supervisor';
 

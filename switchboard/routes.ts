@@ -6,18 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  API_PREFIX,
-  ValidationError,
-  isUuid,
-  parseJobRequest,
-  parseLoginRequest,
-  type EnqueueResponse,
-  type JobEventRecord,
-  type JobStatusResponse,
-  type LoginResponse,
-  type MaskedParameters,
-} from './api.js';
+import { API_PREFIX, parseLoginRequest, type EnqueueResponse, type JobEventRecord, type JobStatusResponse, type LoginResponse, type MaskedParameters } from '../protocol/switchboard-api.js';
+import { ValidationError, isUuid } from '../protocol/validation.js';
+import { parseJobRequest } from '../protocol/job.js';
 import { bearerToken, hashPassword, newToken, tokenHash, verifyPassword } from './auth.js';
 import type { JobRow, SwitchboardDb, UserRow } from './db.js';
 import type { JobStore } from './jobs.js';

@@ -3,16 +3,9 @@
 // abstract links here (supervisor-hub.ts owns the WebSocket side), so this runs without sockets.
 
 import { randomUUID } from 'node:crypto';
-import type {
-  ExitStatus,
-  JobEvent,
-  JobRequest,
-  RunningJobState,
-  SupervisorInfo,
-  SupervisorStatus,
-  ToSupervisor,
-  ToSwitchboard,
-} from './api.js';
+import type { ExitStatus, JobRequest, RunningJobState } from '../protocol/job.js';
+import type { JobEvent, SupervisorStatus, ToSupervisor, ToSwitchboard } from '../protocol/switchboard-ws.js';
+import type { SupervisorInfo } from '../protocol/switchboard-api.js';
 import type { JobRow, SupervisorRow } from './db.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';

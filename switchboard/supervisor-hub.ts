@@ -5,7 +5,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { API_PREFIX, ValidationError, WEBSOCKET_SUBPROTOCOL, parseToSwitchboard, type ToSupervisor, type ToSwitchboard } from './api.js';
+import { API_PREFIX } from '../protocol/switchboard-api.js';
+import { ValidationError } from '../protocol/validation.js';
+import { WEBSOCKET_SUBPROTOCOL, parseToSwitchboard, type ToSupervisor, type ToSwitchboard } from '../protocol/switchboard-ws.js';
 import { bearerToken, tokenMatches } from './auth.js';
 import type { SupervisorRow, SwitchboardDb } from './db.js';
 import type { Logger } from './logger.js';

@@ -2,8 +2,8 @@
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { FrameDecoder, decodeFrameBody, encodeFrame } from './framing.js';
-import { decodeRunCommandOutput, type DecodedOutput } from './output-codec.js';
+import { FrameDecoder, decodeFrameBody, encodeFrame } from '../../protocol/control-socket/framing.js';
+import { decodeRunCommandOutput, type DecodedOutput } from '../../protocol/control-socket/output-codec.js';
 import {
   parsePuppetMessage,
   toByteArray,
@@ -13,7 +13,7 @@ import {
   type SupervisorEvent,
   type SupervisorMessage,
   type SupervisorResp,
-} from './messages.js';
+} from '../../protocol/control-socket/messages.js';
 
 export interface NetworkConfig {
   hostname: string;

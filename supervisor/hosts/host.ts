@@ -3,8 +3,8 @@
 // tears it down.
 
 import type { Manifest } from '../../imagetool/index.js';
-import type { Parameters } from '../../switchboard/api.js';
-import type { PuppetEvent } from '../control-socket/index.js';
+import type { Parameters } from '../../protocol/job.js';
+import type { PuppetEvent } from '../../protocol/control-socket/messages.js';
 
 export interface HostSpec {
   jobId: string;

@@ -5,7 +5,7 @@ import test from 'ava';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runDemo, type DemoResult } from '../../scripts/demo-flow.js';
-import type { JobEventRecord, JobStatusResponse } from '../../switchboard/api.js';
+import type { JobEventRecord, JobStatusResponse } from '../../protocol/switchboard-api.js';
 import { processesMentioning } from '../supervisor/local-fixtures.js';
 
 const BUNDLE = fileURLToPath(new URL('../../tml-puppet.mjs', import.meta.url));

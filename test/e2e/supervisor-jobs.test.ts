@@ -4,7 +4,7 @@
 import test from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { JobEventRecord, JobStatusResponse } from '../../switchboard/api.js';
+import type { JobEventRecord, JobStatusResponse } from '../../protocol/switchboard-api.js';
 import type { Service } from '../../scripts/child-processes.js';
 import { ANY_EXIT_CODE, LocalCluster } from '../../scripts/local-cluster.js';
 import { alive } from '../supervisor/local-fixtures.js';

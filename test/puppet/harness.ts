@@ -8,7 +8,8 @@ import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ControlSocketServer, type JobContext, type PuppetEvent } from '../../supervisor/control-socket/index.js';
+import { ControlSocketServer, type JobContext } from '../../supervisor/control-socket/server.js';
+import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
 
 export const DIST = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI_JS = path.join(DIST, 'puppet', 'cli.js');

@@ -4,13 +4,8 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import {
-  FrameDecoder,
-  decodeFrameBody,
-  encodeFrame,
-  parsePuppetMessage,
-  type PuppetMessage,
-} from '../../supervisor/control-socket/index.js';
+import { FrameDecoder, decodeFrameBody, encodeFrame } from '../../protocol/control-socket/framing.js';
+import { parsePuppetMessage, type PuppetMessage } from '../../protocol/control-socket/messages.js';
 import { CLI_JS, tempDir, waitFor } from './harness.js';
 
 /** A raw supervisor: answers jobinfo/parameters, records what the puppet sends. */

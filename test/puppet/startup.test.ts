@@ -4,7 +4,7 @@ import { chmodSync, existsSync, promises as fs, readdirSync, statSync, writeFile
 import path from 'node:path';
 import { AUTHORIZED_KEYS_HEADER } from '../../puppet/files.js';
 import { CLI_JS, HOST_ID, JOB_ID, baseContext, startJob, tempDir, waitFor, run } from './harness.js';
-import { ControlSocketServer } from '../../supervisor/control-socket/index.js';
+import { ControlSocketServer } from '../../supervisor/control-socket/server.js';
 
 const mode = (file: string) => statSync(file).mode & 0o777;
 

@@ -3,7 +3,7 @@
 import type { Manifest } from '../../imagetool/index.js';
 import type { Host, HostBackend, HostCallbacks, HostSpec } from '../../supervisor/hosts/host.js';
 import type { JobRunnerDeps } from '../../supervisor/job-runner.js';
-import type { JobEvent, StartJobMessage } from '../../switchboard/api.js';
+import type { JobEvent, StartJobMessage } from '../../protocol/switchboard-ws.js';
 
 export const JOB_ID = '6f1c2a4e-0d0b-4c57-9a53-2f1d4c5e6a7b';
 export const OTHER_JOB_ID = '0b9e3f44-7c1d-4b7e-8f0a-1c2d3e4f5a6b';

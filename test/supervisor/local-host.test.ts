@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PuppetEvent } from '../../supervisor/control-socket/index.js';
+import type { PuppetEvent } from '../../protocol/control-socket/messages.js';
 import type { HostCallbacks, HostExit, HostSpec } from '../../supervisor/hosts/host.js';
 import { LocalHostBackend } from '../../supervisor/hosts/local.js';
 import { findPuppet } from '../../supervisor/hosts/puppet-command.js';

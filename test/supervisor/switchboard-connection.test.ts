@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { connectUrl, SwitchboardConnection, type SwitchboardHandlers } from '../../supervisor/switchboard-connection.js';
-import type { StartJobMessage, SupervisorStatus } from '../../switchboard/api.js';
+import type { StartJobMessage, SupervisorStatus } from '../../protocol/switchboard-ws.js';
 import { JOB_ID, OTHER_JOB_ID, startMessage } from './fakes.js';
 
 const SUPERVISOR_ID = '11111111-2222-4333-8444-555555555555';

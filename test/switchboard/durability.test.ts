@@ -1,6 +1,6 @@
 import test from 'ava';
 import { join } from 'node:path';
-import type { JobStatusResponse } from '../../switchboard/api.js';
+import type { JobStatusResponse } from '../../protocol/switchboard-api.js';
 import { FakeSupervisor, IMAGE_ID, tempDir } from './harness.js';
 import { adminOk, serve } from './process.js';
 

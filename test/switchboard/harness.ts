@@ -5,17 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import {
-  API_PREFIX,
-  WEBSOCKET_SUBPROTOCOL,
-  parseToSupervisor,
-  type JobEvent,
-  type JobRequest,
-  type RunningJobState,
-  type SupervisorStatus,
-  type ToSupervisor,
-  type ToSwitchboard,
-} from '../../switchboard/api.js';
+import { API_PREFIX } from '../../protocol/switchboard-api.js';
+import { WEBSOCKET_SUBPROTOCOL, parseToSupervisor, type JobEvent, type SupervisorStatus, type ToSupervisor, type ToSwitchboard } from '../../protocol/switchboard-ws.js';
+import { type JobRequest, type RunningJobState } from '../../protocol/job.js';
 import { newToken } from '../../switchboard/auth.js';
 import type { JobRow } from '../../switchboard/db.js';
 import { createLogger, type Logger } from '../../switchboard/logger.js';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { join } from 'node:path';
-import { EXIT_STATUSES, INIT_STAGES, type ExecutionState } from '../../switchboard/api.js';
+import { EXIT_STATUSES, INIT_STAGES, type ExecutionState } from '../../protocol/job.js';
 import { SwitchboardDb } from '../../switchboard/db.js';
 import { JobStore, type JobChange } from '../../switchboard/jobs.js';
 import { BOOK_STATE_TRANSITIONS, checkExitStatus } from '../../switchboard/lifecycle.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { EXECUTION_STATES, EXIT_STATUSES, type ExecutionState, type ExitStatus } from '../../switchboard/api.js';
+import { EXECUTION_STATES, EXIT_STATUSES, type ExecutionState, type ExitStatus } from '../../protocol/job.js';
 import {
   BOOK_EXIT_STATUS_IN_STATE,
   BOOK_EXIT_STATUS_TRANSITIONS,

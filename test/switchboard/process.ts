@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
 export const SWITCHBOARD_CLI = fileURLToPath(new URL('../../switchboard/cli.js', import.meta.url));
-export const TML_CLI = fileURLToPath(new URL('../../switchboard/tml.js', import.meta.url));
+export const TML_CLI = fileURLToPath(new URL('../../tml/cli.js', import.meta.url));
 
 export function admin(args: string[], input?: string, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
   const base = { ...process.env };

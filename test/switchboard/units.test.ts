@@ -1,12 +1,13 @@
 import test from 'ava';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { ValidationError, parseToSwitchboard } from '../../switchboard/api.js';
+import { ValidationError } from '../../protocol/validation.js';
+import { parseToSwitchboard } from '../../protocol/switchboard-ws.js';
 import { bearerToken, hashPassword, newToken, tokenMatches, verifyPassword } from '../../switchboard/auth.js';
 import { SwitchboardDb } from '../../switchboard/db.js';
-import { parseDuration } from '../../switchboard/duration.js';
+import { parseDuration } from '../../protocol/duration.js';
 import { MIGRATIONS } from '../../switchboard/migrations.js';
-import { EXIT_CODES, bookName } from '../../switchboard/outcome.js';
+import { EXIT_CODES, bookName } from '../../tml/outcome.js';
 import { parseTags, tagsMatch } from '../../switchboard/scheduler.js';
 import { tempDir } from './harness.js';
 

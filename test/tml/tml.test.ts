@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { EXIT_CODES } from '../../switchboard/outcome.js';
+import { EXIT_CODES } from '../../tml/outcome.js';
 import { FakeSupervisor, IMAGE_ID, jobRequest, startHarness, type Harness } from '../switchboard/harness.js';
 import { tml, type TmlResult } from '../switchboard/process.js';
 

@@ -5,18 +5,11 @@
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import {
-  ValidationError,
-  isImageId,
-  isUuid,
-  parseParameters,
-  type JobEventRecord,
-  type JobRequest,
-  type JobStatusResponse,
-  type Parameters as JobParameters,
-} from './api.js';
+import { ValidationError, isImageId, isUuid } from '../protocol/validation.js';
+import { parseParameters, type JobRequest, type Parameters as JobParameters } from '../protocol/job.js';
+import { type JobEventRecord, type JobStatusResponse } from '../protocol/switchboard-api.js';
 import { ApiError, NetworkError, SwitchboardClient } from './client.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../protocol/duration.js';
 import { EXIT_CODES, bookName, exitCodeFor } from './outcome.js';
 
 class UsageError extends Error {}

@@ -1,17 +1,9 @@
 import test from 'ava';
 import net from 'node:net';
 import { once } from 'node:events';
-import {
-  ControlSocketServer,
-  FrameDecoder,
-  MAX_FRAME_LENGTH,
-  decodeFrameBody,
-  encodeFrame,
-  parseSupervisorMessage,
-  type JobContext,
-  type PuppetEvent,
-  type SupervisorMessage,
-} from '../../supervisor/control-socket/index.js';
+import { ControlSocketServer, type JobContext } from '../../supervisor/control-socket/server.js';
+import { FrameDecoder, MAX_FRAME_LENGTH, decodeFrameBody, encodeFrame } from '../../protocol/control-socket/framing.js';
+import { parseSupervisorMessage, type PuppetEvent, type SupervisorMessage } from '../../protocol/control-socket/messages.js';
 
 const context: JobContext = {
   jobId: '11111111-2222-4333-8444-555555555555',

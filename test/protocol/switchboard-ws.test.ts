@@ -1,6 +1,6 @@
 import test from 'ava';
-import { parseToSupervisor } from '../../supervisor/switchboard-messages.js';
-import { JOB_ID, startMessage } from './fakes.js';
+import { parseToSupervisorForJob as parseToSupervisor } from '../../protocol/switchboard-ws.js';
+import { JOB_ID, startMessage } from '../supervisor/fakes.js';
 
 test('a well-formed start_job parses to the same message', (t) => {
   const msg = { type: 'start_job', message: startMessage() };

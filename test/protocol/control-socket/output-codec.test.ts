@@ -1,12 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  decodeFrameBody,
-  decodeRunCommandOutput,
-  encodeFrame,
-  encodeRunCommandOutputFrame,
-  parsePuppetMessage,
-} from '../../supervisor/control-socket/index.js';
+import { decodeFrameBody, encodeFrame } from '../../../protocol/control-socket/framing.js';
+import { decodeRunCommandOutput, encodeRunCommandOutputFrame } from '../../../protocol/control-socket/output-codec.js';
+import { parsePuppetMessage } from '../../../protocol/control-socket/messages.js';
 
 const streams = fc.constantFrom('stdout' as const, 'stderr' as const);
 const ids = fc.oneof(fc.nat(1000), fc.maxSafeNat());

@@ -1,13 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  FrameDecoder,
-  MAX_FRAME_LENGTH,
-  decodeFrameBody,
-  encodeFrame,
-  parsePuppetMessage,
-  parseSupervisorMessage,
-} from '../../supervisor/control-socket/index.js';
+import { FrameDecoder, MAX_FRAME_LENGTH, decodeFrameBody, encodeFrame } from '../../../protocol/control-socket/framing.js';
+import { parsePuppetMessage, parseSupervisorMessage } from '../../../protocol/control-socket/messages.js';
 
 function header(length: number): Buffer {
   const h = Buffer.alloc(4);

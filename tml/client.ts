@@ -1,14 +1,8 @@
 // A small typed client of the switchboard's REST API (used by `tml`, tests and the benchmark).
 
-import type {
-  ApiErrorBody,
-  EnqueueResponse,
-  JobEventRecord,
-  JobRequest,
-  JobStatusResponse,
-  SupervisorInfo,
-} from './api.js';
-import { API_PREFIX } from './api.js';
+import type { ApiErrorBody, EnqueueResponse, JobEventRecord, JobStatusResponse, SupervisorInfo } from '../protocol/switchboard-api.js';
+import type { JobRequest } from '../protocol/job.js';
+import { API_PREFIX } from '../protocol/switchboard-api.js';
 import { request, type Dispatcher } from 'undici';
 
 // undici's request, not fetch: fetch refuses the Fetch standard's "bad ports" (6000, 6665-6669, ...),

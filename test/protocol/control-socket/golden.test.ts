@@ -1,13 +1,8 @@
 // Golden frames: the exact JSON of every message type, as the spec spells it. Each one must
 // encode to these bytes, and validate back to the same message.
 import test from 'ava';
-import {
-  encodeFrame,
-  parsePuppetMessage,
-  parseSupervisorMessage,
-  type PuppetMessage,
-  type SupervisorMessage,
-} from '../../supervisor/control-socket/index.js';
+import { encodeFrame } from '../../../protocol/control-socket/framing.js';
+import { parsePuppetMessage, parseSupervisorMessage, type PuppetMessage, type SupervisorMessage } from '../../../protocol/control-socket/messages.js';
 
 const puppetGolden: Array<[string, PuppetMessage]> = [
   ['{"request_id":0,"request":{"type":"ping"}}', { request_id: 0, request: { type: 'ping' } }],

@@ -1,6 +1,6 @@
 // How `tml` reports a job's outcome: one distinct process exit code per exit status.
 
-import type { ExitStatus } from './api.js';
+import type { ExitStatus } from '../protocol/job.js';
 
 export const EXIT_CODES = {
   workload_finished_success: 0,

@@ -1,0 +1,4 @@
+// Public surface of the user's client: the typed REST client and how outcomes map to exit codes.
+
+export { SwitchboardClient, ApiError, NetworkError } from './client.js';
+export { EXIT_CODES as TML_EXIT_CODES, exitCodeFor, bookName } from './outcome.js';
