@@ -64,6 +64,8 @@ async function copyAndHash(src: FileHandle, dst: FileHandle, onProgress?: Progre
     // Settle every write and flush before the caller closes or unlinks the file, even on failure.
     const results = await Promise.allSettled([reading, flushing, ...writes]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // A failed write or flush is the cause of whatever else went wrong, so it is the error reported.
+    // eslint-disable-next-line no-unsafe-finally
     if (failed) throw failed.reason;
   }
   return { digest: hash.digest('hex'), size };

@@ -30,6 +30,7 @@ export function runForeground(argv: string[]): Promise<Outcome> {
     // Installed before spawning: the command may run, and we be signalled, before spawn()
     // returns; the default action would kill us and orphan it. Handlers run from the event
     // loop, so `child` is set by then.
+    // eslint-disable-next-line prefer-const -- assigned after the handlers that read it
     let child: ChildProcess | undefined;
     const forward = (sig: NodeJS.Signals) => child?.kill(sig);
     for (const s of FORWARDED) process.on(s, forward);

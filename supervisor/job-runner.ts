@@ -3,7 +3,7 @@
 
 import { EventEmitter } from 'node:events';
 import type { Manifest } from '../imagetool/index.js';
-import type { InitStage, RunningJobState, UserExitStatus } from '../protocol/job.js';
+import type { RunningJobState, UserExitStatus } from '../protocol/job.js';
 import type { JobEvent, StartJobMessage, SupervisorStatus } from '../protocol/switchboard-ws.js';
 import type { PuppetEvent } from '../protocol/control-socket/messages.js';
 import { ConsoleBatcher } from './console-batcher.js';

@@ -18,6 +18,7 @@ export function exitStatusGroup(status: ExitStatus): ExitStatusGroup {
 type Cell = 0 | 1 | null;
 
 /** Execution-state transitions, rows FROM, columns TO (book table 1). */
+// prettier-ignore
 export const BOOK_STATE_TRANSITIONS: Record<ExecutionState, Record<ExecutionState, Cell>> = {
   //            queued      scheduled     initializing     ready     terminating     terminated
   queued:       { queued: null, scheduled: 1,    initializing: 1,    ready: 1,    terminating: 1,    terminated: 1 },
@@ -29,6 +30,7 @@ export const BOOK_STATE_TRANSITIONS: Record<ExecutionState, Record<ExecutionStat
 };
 
 /** Exit-status transitions, rows FROM, columns TO (book table 2). */
+// prettier-ignore
 export const BOOK_EXIT_STATUS_TRANSITIONS: Record<ExitStatusGroup, Record<ExitStatusGroup, Cell>> = {
   supervisor_match_error: { supervisor_match_error: null, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_error: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
   queue_timeout: { supervisor_match_error: 0, queue_timeout: null, internal_supervisor_error: 0, supervisor_host_start_error: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
@@ -44,6 +46,7 @@ export const BOOK_EXIT_STATUS_TRANSITIONS: Record<ExitStatusGroup, Record<ExitSt
  * Exit status that may be set while in an execution state (book table 3, rows TO exit status,
  * columns IN execution state).
  */
+// prettier-ignore
 export const BOOK_EXIT_STATUS_IN_STATE: Record<ExitStatusGroup, Record<ExecutionState, 0 | 1>> = {
   supervisor_match_error:      { queued: 1, scheduled: 0, initializing: 0, ready: 0, terminating: 0, terminated: 0 },
   queue_timeout:               { queued: 1, scheduled: 0, initializing: 0, ready: 0, terminating: 0, terminated: 0 },

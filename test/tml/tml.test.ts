@@ -204,9 +204,9 @@ test('job events lists each change with a timestamp', (t) =>
     await c.h.waitJob(id, (j) => j.state === 'terminated');
     const r = await c.run(['job', 'events', id]);
     const lines = r.stdout.trim().split('\n');
-    t.regex(lines[0]!, /^\d{4}-\d\d-\d\dT\S+Z  switchboard queued$/);
-    t.regex(r.stdout, /supervisor  exit status WorkloadFinishedSuccess/);
-    t.regex(lines.at(-1)!, /supervisor  terminated$/);
+    t.regex(lines[0]!, /^\d{4}-\d\d-\d\dT\S+Z {2}switchboard queued$/);
+    t.regex(r.stdout, /supervisor {2}exit status WorkloadFinishedSuccess/);
+    t.regex(lines.at(-1)!, /supervisor {2}terminated$/);
     t.is(JSON.parse((await c.run(['job', 'events', id, '--json'])).stdout).length, lines.length);
   }));
 
@@ -354,7 +354,7 @@ test('supervisor list shows names, status and tags', (t) =>
   withServer(async (c) => {
     const r = await c.run(['supervisor', 'list']);
     t.is(r.status, 0);
-    t.regex(r.stdout, /^[0-9a-f-]{36}  rpi-1\s+idle\s+board:x$/m);
+    t.regex(r.stdout, /^[0-9a-f-]{36} {2}rpi-1\s+idle\s+board:x$/m);
     t.like(JSON.parse((await c.run(['supervisor', 'list', '--json'])).stdout)[0], { name: 'rpi-1', status: 'idle' });
   }));
 
