@@ -6,7 +6,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +28,17 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MiB = 1 << 20;
 const TIME = '/usr/bin/time';
 
-interface Sample { seconds: number; rssKiB: number }
+interface Sample {
+  seconds: number;
+  rssKiB: number;
+}
 
 function sh(script: string, cwd?: string): Sample {
-  const r = spawnSync(TIME, ['-f', '%e %M', 'bash', '-c', script], { cwd, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(TIME, ['-f', '%e %M', 'bash', '-c', script], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const lines = r.stderr.trim().split('\n');
   const last = lines[lines.length - 1] ?? '';
   if (r.status !== 0) throw new Error(`benchmark step failed: ${script}\n${r.stderr}`);
@@ -50,7 +67,8 @@ const tool = (args: string): string => `${q(process.execPath)} ${q(CLI)} ${args}
 function randomFile(path: string, bytes: number): void {
   const fd = openSync(path, 'w');
   const buf = Buffer.allocUnsafe(4 * MiB);
-  for (let done = 0; done < bytes; done += buf.length) writeSync(fd, randomFillSync(buf), 0, Math.min(buf.length, bytes - done));
+  for (let done = 0; done < bytes; done += buf.length)
+    writeSync(fd, randomFillSync(buf), 0, Math.min(buf.length, bytes - done));
   closeSync(fd);
 }
 
@@ -58,11 +76,34 @@ function warm(paths: string[]): void {
   sh(`cat ${paths.map(q).join(' ')} > /dev/null`);
 }
 
-interface Row { what: string; ours: string; theirs: string; ratio: string; target: string; met: string }
+interface Row {
+  what: string;
+  ours: string;
+  theirs: string;
+  ratio: string;
+  target: string;
+  met: string;
+}
 const rows: Row[] = [];
 const fmt = (s: number): string => `${s.toFixed(2)} s`;
-function row(what: string, ours: number, theirsLabel: string, theirs: number, ratio: number, target: string, ok: boolean, ratioText?: string): void {
-  rows.push({ what, ours: fmt(ours), theirs: `${theirsLabel}: ${fmt(theirs)}`, ratio: ratioText ?? ratio.toFixed(2), target, met: ok ? 'yes' : 'NO' });
+function row(
+  what: string,
+  ours: number,
+  theirsLabel: string,
+  theirs: number,
+  ratio: number,
+  target: string,
+  ok: boolean,
+  ratioText?: string,
+): void {
+  rows.push({
+    what,
+    ours: fmt(ours),
+    theirs: `${theirsLabel}: ${fmt(theirs)}`,
+    ratio: ratioText ?? ratio.toFixed(2),
+    target,
+    met: ok ? 'yes' : 'NO',
+  });
 }
 
 if (!existsSync(TIME)) {
@@ -72,7 +113,9 @@ if (!existsSync(TIME)) {
 const root = mkdtempSync(join(tmpdir(), 'tml-imagetool-bench-'));
 const loadBefore = loadavg()[0]!;
 try {
-  const log = (s: string): void => { process.stderr.write(`${s}\n`); };
+  const log = (s: string): void => {
+    process.stderr.write(`${s}\n`);
+  };
 
   // --- create: 1 GiB random blob ---------------------------------------------------------------
   log('generating 1 GiB blob ...');
@@ -82,27 +125,88 @@ try {
   const createStore = join(root, 'create-store');
   const dest = join(root, 'recipe-copy.bin');
   log('create vs recipe vs openssl ...');
-  const create = measure(tool(`--store ${q(createStore)} create --label bench --blob disk=${q(big)}`), { before: () => rmSync(createStore, { recursive: true, force: true }) });
-  const recipe = measure(`sha256sum ${q(big)} > /dev/null && cp ${q(big)} ${q(dest)}`, { before: () => rmSync(dest, { force: true }) });
+  const create = measure(tool(`--store ${q(createStore)} create --label bench --blob disk=${q(big)}`), {
+    before: () => rmSync(createStore, { recursive: true, force: true }),
+  });
+  const recipe = measure(`sha256sum ${q(big)} > /dev/null && cp ${q(big)} ${q(dest)}`, {
+    before: () => rmSync(dest, { force: true }),
+  });
   rmSync(dest, { force: true });
   const openssl1 = measure(`openssl dgst -sha256 ${q(big)} > /dev/null`);
-  row('create, 1 GiB blob', create.seconds, 'sha256sum F && cp F DEST', recipe.seconds, create.seconds / recipe.seconds, '<= 0.5', create.seconds / recipe.seconds <= 0.5);
-  row('create, 1 GiB blob', create.seconds, 'openssl dgst -sha256 F', openssl1.seconds, create.seconds / openssl1.seconds, '<= 1.3', create.seconds / openssl1.seconds <= 1.3);
+  row(
+    'create, 1 GiB blob',
+    create.seconds,
+    'sha256sum F && cp F DEST',
+    recipe.seconds,
+    create.seconds / recipe.seconds,
+    '<= 0.5',
+    create.seconds / recipe.seconds <= 0.5,
+  );
+  row(
+    'create, 1 GiB blob',
+    create.seconds,
+    'openssl dgst -sha256 F',
+    openssl1.seconds,
+    create.seconds / openssl1.seconds,
+    '<= 1.3',
+    create.seconds / openssl1.seconds <= 1.3,
+  );
   // create fsyncs the blob before renaming it (crash safety); the recipe and openssl never wait for the disk.
   // These rows show what durability alone costs on this disk.
-  const recipeDurable = measure(`sha256sum ${q(big)} > /dev/null && cp ${q(big)} ${q(dest)} && sync ${q(dest)}`, { before: () => rmSync(dest, { force: true }) });
-  const durableCopy = measure(`dd if=${q(big)} of=${q(dest)} bs=4M conv=fdatasync status=none`, { before: () => rmSync(dest, { force: true }) });
+  const recipeDurable = measure(`sha256sum ${q(big)} > /dev/null && cp ${q(big)} ${q(dest)} && sync ${q(dest)}`, {
+    before: () => rmSync(dest, { force: true }),
+  });
+  const durableCopy = measure(`dd if=${q(big)} of=${q(dest)} bs=4M conv=fdatasync status=none`, {
+    before: () => rmSync(dest, { force: true }),
+  });
   rmSync(dest, { force: true });
-  row('reference: create, 1 GiB blob', create.seconds, 'the recipe made durable (sha256sum && cp && sync DEST)', recipeDurable.seconds, create.seconds / recipeDurable.seconds, '-', true);
-  row('reference: create, 1 GiB blob', create.seconds, 'a durable copy alone, no hashing (dd conv=fdatasync)', durableCopy.seconds, create.seconds / durableCopy.seconds, '-', true);
+  row(
+    'reference: create, 1 GiB blob',
+    create.seconds,
+    'the recipe made durable (sha256sum && cp && sync DEST)',
+    recipeDurable.seconds,
+    create.seconds / recipeDurable.seconds,
+    '-',
+    true,
+  );
+  row(
+    'reference: create, 1 GiB blob',
+    create.seconds,
+    'a durable copy alone, no hashing (dd conv=fdatasync)',
+    durableCopy.seconds,
+    create.seconds / durableCopy.seconds,
+    '-',
+    true,
+  );
   const startup = measure(tool('--help > /dev/null'));
-  rows.push({ what: 'reference: tml-imagetool start-up (--help)', ours: fmt(startup.seconds), theirs: '-', ratio: '-', target: '(part of every CLI time above)', met: '-' });
+  rows.push({
+    what: 'reference: tml-imagetool start-up (--help)',
+    ours: fmt(startup.seconds),
+    theirs: '-',
+    ratio: '-',
+    target: '(part of every CLI time above)',
+    met: '-',
+  });
 
   // --- peak RSS on the 1 GiB blob --------------------------------------------------------------
   const verifyBig = measure(tool(`--store ${q(createStore)} verify --quiet`));
   const rssLimit = 150 * 1024;
-  rows.push({ what: 'peak RSS, create 1 GiB', ours: `${(create.rssKiB / 1024).toFixed(0)} MiB`, theirs: '-', ratio: '-', target: '<= 150 MiB', met: create.rssKiB <= rssLimit ? 'yes' : 'NO' });
-  rows.push({ what: 'peak RSS, verify 1 GiB', ours: `${(verifyBig.rssKiB / 1024).toFixed(0)} MiB`, theirs: '-', ratio: '-', target: '<= 150 MiB', met: verifyBig.rssKiB <= rssLimit ? 'yes' : 'NO' });
+  rows.push({
+    what: 'peak RSS, create 1 GiB',
+    ours: `${(create.rssKiB / 1024).toFixed(0)} MiB`,
+    theirs: '-',
+    ratio: '-',
+    target: '<= 150 MiB',
+    met: create.rssKiB <= rssLimit ? 'yes' : 'NO',
+  });
+  rows.push({
+    what: 'peak RSS, verify 1 GiB',
+    ours: `${(verifyBig.rssKiB / 1024).toFixed(0)} MiB`,
+    theirs: '-',
+    ratio: '-',
+    target: '<= 150 MiB',
+    met: verifyBig.rssKiB <= rssLimit ? 'yes' : 'NO',
+  });
   rmSync(createStore, { recursive: true, force: true });
   rmSync(big, { force: true });
 
@@ -111,7 +215,11 @@ try {
   const parts = Array.from({ length: 8 }, (_, i) => join(root, `part${i}.bin`));
   parts.forEach((p) => randomFile(p, 128 * MiB));
   const verifyStore = join(root, 'verify-store');
-  sh(tool(`--store ${q(verifyStore)} create --quiet --label eight ${parts.map((p, i) => `--blob b${i}=${q(p)}`).join(' ')}`));
+  sh(
+    tool(
+      `--store ${q(verifyStore)} create --quiet --label eight ${parts.map((p, i) => `--blob b${i}=${q(p)}`).join(' ')}`,
+    ),
+  );
   const storedBlobs = parts.map((p) => {
     const d = createHash('sha256').update(readFileSync(p)).digest('hex');
     return join(verifyStore, 'blobs', d.slice(0, 2), d.slice(2, 4), d.slice(4, 6), d);
@@ -124,14 +232,40 @@ try {
   const ossl8 = measure(`openssl dgst -sha256 ${storedBlobs.map(q).join(' ')} > /dev/null`);
   // The machine's own ceiling for two hashing streams: two openssl processes over 4 files each.
   const half = storedBlobs.length / 2;
-  const osslPar = measure(`openssl dgst -sha256 ${storedBlobs.slice(0, half).map(q).join(' ')} > /dev/null & `
-    + `openssl dgst -sha256 ${storedBlobs.slice(half).map(q).join(' ')} > /dev/null; wait`);
+  const osslPar = measure(
+    `openssl dgst -sha256 ${storedBlobs.slice(0, half).map(q).join(' ')} > /dev/null & ` +
+      `openssl dgst -sha256 ${storedBlobs.slice(half).map(q).join(' ')} > /dev/null; wait`,
+  );
   const speedup = ossl8.seconds / verify.seconds;
-  row('verify, 8 x 128 MiB', verify.seconds, 'one sha256sum over the 8', sum8.seconds, sum8.seconds / verify.seconds, '-', true, `${(sum8.seconds / verify.seconds).toFixed(2)}x throughput`);
-  row('verify, 8 x 128 MiB', verify.seconds, 'one openssl dgst over the 8', ossl8.seconds, speedup, '>= 1.6x throughput', speedup >= 1.6, `${speedup.toFixed(2)}x throughput`);
+  row(
+    'verify, 8 x 128 MiB',
+    verify.seconds,
+    'one sha256sum over the 8',
+    sum8.seconds,
+    sum8.seconds / verify.seconds,
+    '-',
+    true,
+    `${(sum8.seconds / verify.seconds).toFixed(2)}x throughput`,
+  );
+  row(
+    'verify, 8 x 128 MiB',
+    verify.seconds,
+    'one openssl dgst over the 8',
+    ossl8.seconds,
+    speedup,
+    '>= 1.6x throughput',
+    speedup >= 1.6,
+    `${speedup.toFixed(2)}x throughput`,
+  );
   const ceiling = ossl8.seconds / osslPar.seconds;
-  rows.push({ what: 'reference: 2 openssl processes in parallel', ours: '-', theirs: `one openssl: ${fmt(ossl8.seconds)}, two: ${fmt(osslPar.seconds)}`,
-    ratio: `${ceiling.toFixed(2)}x throughput`, target: '(what 2 cores give here)', met: '-' });
+  rows.push({
+    what: 'reference: 2 openssl processes in parallel',
+    ours: '-',
+    theirs: `one openssl: ${fmt(ossl8.seconds)}, two: ${fmt(osslPar.seconds)}`,
+    ratio: `${ceiling.toFixed(2)}x throughput`,
+    target: '(what 2 cores give here)',
+    met: '-',
+  });
 
   // Design check: worker threads vs concurrent streams hashed on the main thread (in this process).
   const jobs = storedBlobs.map((path) => ({ path, size: 128 * MiB }));
@@ -146,7 +280,16 @@ try {
     await workers.close();
   });
   const streams = await timeIt(() => Promise.all(storedBlobs.map((p) => hashFile(p))));
-  row('hash 8 x 128 MiB in-process: worker pool', pool, '8 concurrent main-thread streams', streams, streams / pool, '(design choice)', pool < streams, `${(streams / pool).toFixed(2)}x faster`);
+  row(
+    'hash 8 x 128 MiB in-process: worker pool',
+    pool,
+    '8 concurrent main-thread streams',
+    streams,
+    streams / pool,
+    '(design choice)',
+    pool < streams,
+    `${(streams / pool).toFixed(2)}x faster`,
+  );
   rmSync(verifyStore, { recursive: true, force: true });
 
   // --- index: 100 000 files --------------------------------------------------------------------
@@ -162,12 +305,24 @@ try {
   log('index vs find ...');
   const index = measure(tool(`--store ${q(indexStore)} index --quiet`));
   const find = measure("find -type f ! -path './image.txt' ! -path './all.txt' > all.txt", { cwd: indexStore });
-  row('index, 100 000 files', index.seconds, 'find -type f ... > all.txt', find.seconds, index.seconds / find.seconds, '<= 2', index.seconds / find.seconds <= 2);
+  row(
+    'index, 100 000 files',
+    index.seconds,
+    'find -type f ... > all.txt',
+    find.seconds,
+    index.seconds / find.seconds,
+    '<= 2',
+    index.seconds / find.seconds <= 2,
+  );
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  out(`\n### tml-imagetool benchmark (${availableParallelism()} cores, ${cpu}; median of ${RUNS}; inputs pre-read into the page cache;`
-    + ` load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after)\n\n`);
-  out('| measurement | tml-imagetool | compared with | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |\n');
+  out(
+    `\n### tml-imagetool benchmark (${availableParallelism()} cores, ${cpu}; median of ${RUNS}; inputs pre-read into the page cache;` +
+      ` load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after)\n\n`,
+  );
+  out(
+    '| measurement | tml-imagetool | compared with | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |\n',
+  );
   for (const r of rows) out(`| ${r.what} | ${r.ours} | ${r.theirs} | ${r.ratio} | ${r.target} | ${r.met} |\n`);
 } finally {
   rmSync(root, { recursive: true, force: true });

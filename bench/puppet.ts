@@ -53,16 +53,35 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
-async function startDaemon(cli: string): Promise<{ server: ControlSocketServer; daemon: ChildProcess; ms: number; cpu: number }> {
+async function startDaemon(
+  cli: string,
+): Promise<{ server: ControlSocketServer; daemon: ChildProcess; ms: number; cpu: number }> {
   const server = await ControlSocketServer.listen({ context });
   const dir = path.join(work, `run-${runId++}`);
   const ready = once(server, 'ready');
   const t0 = performance.now();
-  const daemon = spawn(process.execPath, [
-    cli, 'daemon', '--transport', 'tcp', '--tcp-control-socket-addr', `127.0.0.1:${server.port}`,
-    '--parameters-dir', path.join(dir, 'parameters'), '--job-info-dir', dir, '--socket', path.join(dir, 'puppet.sock'),
-    '--dbus-bus', 'none', '--log-level', 'warn',
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const daemon = spawn(
+    process.execPath,
+    [
+      cli,
+      'daemon',
+      '--transport',
+      'tcp',
+      '--tcp-control-socket-addr',
+      `127.0.0.1:${server.port}`,
+      '--parameters-dir',
+      path.join(dir, 'parameters'),
+      '--job-info-dir',
+      dir,
+      '--socket',
+      path.join(dir, 'puppet.sock'),
+      '--dbus-bus',
+      'none',
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   await ready;
   return { server, daemon, ms: performance.now() - t0, cpu: cpuMs(daemon.pid!) };
 }
@@ -102,13 +121,16 @@ async function streamThroughput(cli: string): Promise<{ mibps: number; hwm: numb
   clearInterval(sampler);
   hwm = Math.max(hwm, vmHWMMiB(d.daemon.pid!));
   await stop(d);
-  if (code !== 0 || bytes !== STREAM_MIB * 1024 * 1024) throw new Error(`stream incomplete: exit ${code}, ${bytes} bytes`);
+  if (code !== 0 || bytes !== STREAM_MIB * 1024 * 1024)
+    throw new Error(`stream incomplete: exit ${code}, ${bytes} bytes`);
   return { mibps: bytes / 1024 / 1024 / secs, hwm, bytes };
 }
 
 async function pipeBaselineMiBps(): Promise<number> {
   const t0 = performance.now();
-  const c = spawn('/bin/sh', ['-c', `head -c ${STREAM_MIB * 1024 * 1024} /dev/zero | cat > /dev/null`], { stdio: 'ignore' });
+  const c = spawn('/bin/sh', ['-c', `head -c ${STREAM_MIB * 1024 * 1024} /dev/zero | cat > /dev/null`], {
+    stdio: 'ignore',
+  });
   await once(c, 'exit');
   return STREAM_MIB / ((performance.now() - t0) / 1000);
 }
@@ -157,7 +179,13 @@ async function main(): Promise<void> {
       ok: null,
       baseline: 'wall time above depends on machine load; this does not',
     });
-    rows.push({ metric: `${name}: idle daemon peak RSS`, value: `${idleHwm.toFixed(1)} MiB`, target: '<= 70 MiB', ok: idleHwm <= 70, baseline: '' });
+    rows.push({
+      metric: `${name}: idle daemon peak RSS`,
+      value: `${idleHwm.toFixed(1)} MiB`,
+      target: '<= 70 MiB',
+      ok: idleHwm <= 70,
+      baseline: '',
+    });
     const s = await streamThroughput(cli);
     rows.push({
       metric: `${name}: runcommand \`head -c ${STREAM_MIB}M /dev/zero\` delivered`,
@@ -166,13 +194,25 @@ async function main(): Promise<void> {
       ok: s.mibps >= 50,
       baseline: `\`head | cat\` pipe: ${pipe.toFixed(0)} MiB/s (x${(s.mibps / pipe).toFixed(3)})`,
     });
-    rows.push({ metric: `${name}: daemon peak RSS while streaming`, value: `${s.hwm.toFixed(1)} MiB`, target: '<= 150 MiB', ok: s.hwm <= 150, baseline: '' });
+    rows.push({
+      metric: `${name}: daemon peak RSS while streaming`,
+      value: `${s.hwm.toFixed(1)} MiB`,
+      target: '<= 150 MiB',
+      ok: s.hwm <= 150,
+      baseline: '',
+    });
   }
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
   console.log(`\n## tml-puppet (${os.cpus().length} CPUs, node ${process.version}, load average ${load})\n`);
   console.log('| metric | value | target | met | baseline (ratio) |');
   console.log('| --- | --- | --- | --- | --- |');
-  for (const r of rows) console.log(`| ${r.metric} | ${r.value} | ${r.target} | ${r.ok === null ? '-' : r.ok ? 'yes' : 'NO'} | ${r.baseline} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.metric} | ${r.value} | ${r.target} | ${r.ok === null ? '-' : r.ok ? 'yes' : 'NO'} | ${r.baseline} |`,
+    );
 }
 
 main().catch((e: Error) => {

@@ -39,7 +39,10 @@ class FastSupervisor {
     ws.on('message', (data) => {
       const msg = parseToSupervisor(data.toString());
       if (msg.type === 'status_request') {
-        this.send({ type: 'status_response', message: { response_to_request_id: msg.message.request_id, message: { type: 'idle' } } });
+        this.send({
+          type: 'status_response',
+          message: { response_to_request_id: msg.message.request_id, message: { type: 'idle' } },
+        });
       } else if (msg.type === 'start_job') {
         const id = msg.message.job_id;
         const ev = (event: Extract<ToSwitchboard, { type: 'supervisor_event' }>['message']['event']) =>
@@ -58,9 +61,13 @@ class FastSupervisor {
   }
 
   static connect(url: string, id: string, token: string): Promise<FastSupervisor> {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}${API_PREFIX}/supervisors/${id}/connect`, WEBSOCKET_SUBPROTOCOL, {
-      headers: { authorization: `Bearer ${token}` },
-    });
+    const ws = new WebSocket(
+      `${url.replace(/^http/, 'ws')}${API_PREFIX}/supervisors/${id}/connect`,
+      WEBSOCKET_SUBPROTOCOL,
+      {
+        headers: { authorization: `Bearer ${token}` },
+      },
+    );
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new FastSupervisor(ws)));
       ws.once('error', reject);
@@ -88,8 +95,13 @@ async function main(): Promise<void> {
   const db = join(dir, 'sb.sqlite');
   admin(['user', 'add', 'bench', '--db', db]);
   const token = admin(['token', 'create', '--db', db, '--user', 'bench']);
-  const sups = Array.from({ length: SUPERVISORS }, (_, i) =>
-    JSON.parse(admin(['supervisor', 'add', `fake-${i}`, '--db', db, '--tags', 'board:bench', '--json'])) as { id: string; token: string },
+  const sups = Array.from(
+    { length: SUPERVISORS },
+    (_, i) =>
+      JSON.parse(admin(['supervisor', 'add', `fake-${i}`, '--db', db, '--tags', 'board:bench', '--json'])) as {
+        id: string;
+        token: string;
+      },
   );
   const server = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -104,7 +116,11 @@ async function main(): Promise<void> {
     for (const s of sups) supervisors.push(await FastSupervisor.connect(url, s.id, s.token));
     const readyAt = (id: string) => supervisors.map((s) => s.readyAt.get(id)).find((x) => x !== undefined);
 
-    const body = JSON.stringify({ init_spec: { type: 'image', image_id: IMAGE_ID }, tag_config: 'board:bench', parameters: { k: { value: 'v', secret: true } } });
+    const body = JSON.stringify({
+      init_spec: { type: 'image', image_id: IMAGE_ID },
+      tag_config: 'board:bench',
+      parameters: { k: { value: 'v', secret: true } },
+    });
     const enqueue = async (): Promise<{ id: string; start: number; latency: number }> => {
       const start = performance.now();
       const res = await request(`${url}${API_PREFIX}/jobs/new`, {
@@ -114,7 +130,8 @@ async function main(): Promise<void> {
         body,
       });
       const json = (await res.body.json()) as { job_id?: string };
-      if (res.statusCode !== 200 || !json.job_id) throw new Error(`enqueue failed: ${res.statusCode} ${JSON.stringify(json)}`);
+      if (res.statusCode !== 200 || !json.job_id)
+        throw new Error(`enqueue failed: ${res.statusCode} ${JSON.stringify(json)}`);
       return { id: json.job_id, start, latency: performance.now() - start };
     };
     let terminatedSent = 0;
@@ -123,7 +140,10 @@ async function main(): Promise<void> {
     const allTerminated = async (n: number) => {
       while (terminatedSent < n) await new Promise((r) => setTimeout(r, 1));
       for (;;) {
-        const res = await request(`${url}${API_PREFIX}/jobs?limit=10000`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
+        const res = await request(`${url}${API_PREFIX}/jobs?limit=10000`, {
+          dispatcher: agent,
+          headers: { authorization: `Bearer ${token}` },
+        });
         const jobs = (await res.body.json()) as JobStatusResponse[];
         const done = jobs.filter((j) => j.state === 'terminated');
         if (done.length >= n) {
@@ -168,18 +188,42 @@ async function main(): Promise<void> {
     const pacedReady = pacedJobs.map((j) => readyAt(j.id)! - j.start);
 
     const rows: Array<[string, string, string]> = [
-      [`burst: ${JOBS} jobs at once from ${CLIENTS} clients, throughput`, `${(JOBS / burstSeconds).toFixed(0)} jobs/s`, '>= 200 jobs/s'],
-      ['burst: enqueue request p50 / p99 (server saturated)', `${fmt(percentile(enqueueLatency, 50))} / ${fmt(percentile(enqueueLatency, 99))} ms`, ''],
-      ['burst: enqueue -> ready p50 / p99 (includes queueing)', `${fmt(percentile(burstReady, 50))} / ${fmt(percentile(burstReady, 99))} ms`, ''],
+      [
+        `burst: ${JOBS} jobs at once from ${CLIENTS} clients, throughput`,
+        `${(JOBS / burstSeconds).toFixed(0)} jobs/s`,
+        '>= 200 jobs/s',
+      ],
+      [
+        'burst: enqueue request p50 / p99 (server saturated)',
+        `${fmt(percentile(enqueueLatency, 50))} / ${fmt(percentile(enqueueLatency, 99))} ms`,
+        '',
+      ],
+      [
+        'burst: enqueue -> ready p50 / p99 (includes queueing)',
+        `${fmt(percentile(burstReady, 50))} / ${fmt(percentile(burstReady, 99))} ms`,
+        '',
+      ],
       [`paced: ${JOBS} jobs offered at ${RATE} jobs/s, completed`, `${(JOBS / pacedSeconds).toFixed(0)} jobs/s`, ''],
-      ['paced: enqueue request p50 / p99', `${fmt(percentile(pacedLatency, 50))} / ${fmt(percentile(pacedLatency, 99))} ms`, 'p99 <= 20 ms'],
-      ['paced: enqueue -> ready p50 / p99', `${fmt(percentile(pacedReady, 50))} / ${fmt(percentile(pacedReady, 99))} ms`, ''],
+      [
+        'paced: enqueue request p50 / p99',
+        `${fmt(percentile(pacedLatency, 50))} / ${fmt(percentile(pacedLatency, 99))} ms`,
+        'p99 <= 20 ms',
+      ],
+      [
+        'paced: enqueue -> ready p50 / p99',
+        `${fmt(percentile(pacedReady, 50))} / ${fmt(percentile(pacedReady, 99))} ms`,
+        '',
+      ],
     ];
     process.stdout.write('\n### Switchboard (tml-switchboard serve, SQLite WAL, loopback WebSocket supervisors)\n\n');
     process.stdout.write('| measure | result | target |\n| --- | --- | --- |\n');
     for (const [a, b, c] of rows) process.stdout.write(`| ${a} | ${b} | ${c} |\n`);
     // Latency percentiles depend on what else the machine runs: say so next to them.
-    process.stdout.write(`\n${availableParallelism()} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}; no side-by-side reference (upstream's switchboard needs PostgreSQL and real supervisors).\n`);
+    process.stdout.write(
+      `\n${availableParallelism()} CPUs, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}; no side-by-side reference (upstream's switchboard needs PostgreSQL and real supervisors).\n`,
+    );
   } finally {
     for (const s of supervisors) s.close();
     await agent.close();

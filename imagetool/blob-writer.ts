@@ -57,7 +57,9 @@ async function copyAndHash(src: FileHandle, dst: FileHandle, onProgress?: Progre
       i = next;
       if (size - flushedAt >= FLUSH_EVERY && flushing === undefined) {
         flushedAt = size;
-        flushing = dst.datasync().finally(() => { flushing = undefined; });
+        flushing = dst.datasync().finally(() => {
+          flushing = undefined;
+        });
       }
     }
   } finally {
@@ -102,8 +104,11 @@ export async function blobTempDir(storeDir: string): Promise<string> {
  * to blobs/ab/cd/ef/<digest>. With `expectedDigest`, content that hashes differently is refused and
  * nothing is stored.
  */
-export async function addBlob(storeDir: string, srcPath: string,
-  opts: { expectedDigest?: string; onProgress?: ProgressFn } = {}): Promise<AddedBlob> {
+export async function addBlob(
+  storeDir: string,
+  srcPath: string,
+  opts: { expectedDigest?: string; onProgress?: ProgressFn } = {},
+): Promise<AddedBlob> {
   let src: FileHandle;
   try {
     src = await open(srcPath, 'r');
@@ -123,7 +128,9 @@ export async function addBlob(storeDir: string, srcPath: string,
       await tmp.fh.close();
     }
     if (opts.expectedDigest !== undefined && result.digest !== opts.expectedDigest) {
-      throw new ImageToolError(`${srcPath} hashes to ${result.digest}, expected ${opts.expectedDigest} (${blobRelPath(opts.expectedDigest)})`);
+      throw new ImageToolError(
+        `${srcPath} hashes to ${result.digest}, expected ${opts.expectedDigest} (${blobRelPath(opts.expectedDigest)})`,
+      );
     }
     const written = await commitBlob(storeDir, tempPath, result.digest, result.size);
     tempPath = undefined;

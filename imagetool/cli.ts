@@ -12,24 +12,40 @@ import { layerImage } from './layer.js';
 import { withProgress } from './progress.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
 import { readSpec } from './spec-file.js';
-import { listImageIds, readManifest, readManifestBytes, resolveImageId, summarize, type ImageSummary } from './store.js';
+import {
+  listImageIds,
+  readManifest,
+  readManifestBytes,
+  resolveImageId,
+  summarize,
+  type ImageSummary,
+} from './store.js';
 import { verifyStore } from './verify.js';
 
 /** A command line the tool cannot act on (exit 2), as opposed to a failed operation (exit 1). */
 class UsageError extends Error {}
 
-const out = (text: string): void => { process.stdout.write(text); };
+const out = (text: string): void => {
+  process.stdout.write(text);
+};
 const json = (value: unknown): void => out(`${JSON.stringify(value, null, 2)}\n`);
 
 /** What a writer prints when it has to wait for a running gc (nothing with --quiet). */
-const gcWaitNotice = (quiet: boolean) => (pid: number): void => {
-  if (!quiet) process.stderr.write(`tml-imagetool: waiting for gc (pid ${pid}) to finish\n`);
-};
+const gcWaitNotice =
+  (quiet: boolean) =>
+  (pid: number): void => {
+    if (!quiet) process.stderr.write(`tml-imagetool: waiting for gc (pid ${pid}) to finish\n`);
+  };
 
-interface Common { store: string; quiet: boolean }
+interface Common {
+  store: string;
+  quiet: boolean;
+}
 
 async function existingStore(dir: string): Promise<string> {
-  const st = await stat(dir).catch((err: unknown) => { throw describeFsError(err, 'open store', dir); });
+  const st = await stat(dir).catch((err: unknown) => {
+    throw describeFsError(err, 'open store', dir);
+  });
   if (!st.isDirectory()) throw new ImageToolError(`store ${dir} is not a directory`);
   return dir;
 }
@@ -51,20 +67,29 @@ function noDuplicates(flag: string, pairs: Array<[string, unknown]>): void {
 
 function parseRevision(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`--revision ${JSON.stringify(value)}: expected a non-negative integer`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new UsageError(`--revision ${JSON.stringify(value)}: expected a non-negative integer`);
   return Number(value);
 }
 
 async function description(args: { description?: string; 'description-file'?: string }): Promise<string | undefined> {
-  if (args.description !== undefined && args['description-file'] !== undefined) throw new UsageError('give --description or --description-file, not both');
+  if (args.description !== undefined && args['description-file'] !== undefined)
+    throw new UsageError('give --description or --description-file, not both');
   const file = args['description-file'];
   if (file === undefined) return args.description;
   const { readFile } = await import('node:fs/promises');
-  return readFile(file, 'utf8').catch((err: unknown) => { throw describeFsError(err, 'read description file', file); });
+  return readFile(file, 'utf8').catch((err: unknown) => {
+    throw describeFsError(err, 'read description file', file);
+  });
 }
 
 /** Turns create's repeated flags into the library's input; every malformed flag is a usage error. */
-function createInput(args: { label: string; attr: string[]; blob: string[]; 'blob-attr': string[] }): Omit<CreateInput, 'description' | 'revision'> {
+function createInput(args: {
+  label: string;
+  attr: string[];
+  blob: string[];
+  'blob-attr': string[];
+}): Omit<CreateInput, 'description' | 'revision'> {
   const attrs = args.attr.map((a) => keyValue('--attr', a));
   noDuplicates('--attr', attrs);
   const blobs = args.blob.map((b) => keyValue('--blob', b));
@@ -82,7 +107,9 @@ function createInput(args: { label: string; attr: string[]; blob: string[]; 'blo
   return {
     label: args.label,
     attrs: Object.fromEntries(attrs),
-    blobs: Object.fromEntries(blobs.map(([name, path]) => [name, { path: resolve(path), attrs: Object.fromEntries(blobAttrs.get(name)!) }])),
+    blobs: Object.fromEntries(
+      blobs.map(([name, path]) => [name, { path: resolve(path), attrs: Object.fromEntries(blobAttrs.get(name)!) }]),
+    ),
   };
 }
 
@@ -92,7 +119,9 @@ async function resolveAll(store: string, ids: string[]): Promise<string[]> {
   return [...new Set(resolved)];
 }
 
-const jsonOpt = { json: { type: 'boolean', default: false, describe: 'print a machine-readable JSON result' } } as const;
+const jsonOpt = {
+  json: { type: 'boolean', default: false, describe: 'print a machine-readable JSON result' },
+} as const;
 
 function cli(argv: string[]): Argv<Common> {
   return yargs(argv)
@@ -105,52 +134,107 @@ function cli(argv: string[]): Argv<Common> {
       describe: 'image store directory',
       coerce: (s: string) => resolve(s),
     })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress bar, summaries or warnings' })
-    .command('create', 'add blobs and a manifest; print the image ID', (y) => y
-      .option('label', { type: 'string', demandOption: true, describe: 'image label (<= 64 bytes)' })
-      .option('revision', { type: 'string', describe: 'revision number (default 0)' })
-      .option('description', { type: 'string', describe: 'description text (Markdown)' })
-      .option('description-file', { type: 'string', describe: 'read the description from a file' })
-      .option('attr', { type: 'string', array: true, default: [] as string[], describe: 'image attribute KEY=VALUE (repeatable)' })
-      .option('blob', { type: 'string', array: true, demandOption: true, describe: 'blob NAME=FILE (repeatable)' })
-      .option('blob-attr', { type: 'string', array: true, default: [] as string[], describe: 'blob attribute NAME:KEY=VALUE (repeatable)' }),
-    async (args) => {
-      const input: CreateInput = { ...createInput(args), revision: parseRevision(args.revision), description: await description(args) };
-      out(`${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`);
+    .option('quiet', {
+      alias: 'q',
+      type: 'boolean',
+      default: false,
+      describe: 'no progress bar, summaries or warnings',
     })
-    .command('build <spec>', 'create an image from a TOML spec file; print the image ID', (y) => y
-      .positional('spec', { type: 'string', demandOption: true, describe: 'spec file (see docs/imagetool.md)' }),
-    async (args) => {
-      const input = await readSpec(args.spec);
-      out(`${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`);
-    })
-    .command('verify [ids..]', 'check the whole store, or the given images and their blobs; exit 1 on any finding', (y) => y
-      .positional('ids', { type: 'string', array: true, default: [] as string[], describe: 'image IDs or unambiguous prefixes' })
-      .options(jsonOpt),
-    async (args) => {
-      const store = await existingStore(args.store);
-      const ids = args.ids.length > 0 ? await resolveAll(store, args.ids) : undefined;
-      const report = await withProgress('verifying', !args.quiet && !args.json, (bar) => verifyStore(store, ids, bar));
-      const ok = report.findings.length === 0;
-      if (args.json) json({ ok, ...report });
-      else {
-        out(renderFindings(report.findings));
-        if (!args.quiet) {
-          const checked = `${report.images} image(s), ${report.blobs} blob(s), ${formatBytes(report.bytes)} hashed`;
-          out(ok ? `ok: ${checked}\n` : `${report.findings.length} problem(s) found; checked ${checked}\n`);
+    .command(
+      'create',
+      'add blobs and a manifest; print the image ID',
+      (y) =>
+        y
+          .option('label', { type: 'string', demandOption: true, describe: 'image label (<= 64 bytes)' })
+          .option('revision', { type: 'string', describe: 'revision number (default 0)' })
+          .option('description', { type: 'string', describe: 'description text (Markdown)' })
+          .option('description-file', { type: 'string', describe: 'read the description from a file' })
+          .option('attr', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'image attribute KEY=VALUE (repeatable)',
+          })
+          .option('blob', { type: 'string', array: true, demandOption: true, describe: 'blob NAME=FILE (repeatable)' })
+          .option('blob-attr', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'blob attribute NAME:KEY=VALUE (repeatable)',
+          }),
+      async (args) => {
+        const input: CreateInput = {
+          ...createInput(args),
+          revision: parseRevision(args.revision),
+          description: await description(args),
+        };
+        out(
+          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+        );
+      },
+    )
+    .command(
+      'build <spec>',
+      'create an image from a TOML spec file; print the image ID',
+      (y) =>
+        y.positional('spec', { type: 'string', demandOption: true, describe: 'spec file (see docs/imagetool.md)' }),
+      async (args) => {
+        const input = await readSpec(args.spec);
+        out(
+          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+        );
+      },
+    )
+    .command(
+      'verify [ids..]',
+      'check the whole store, or the given images and their blobs; exit 1 on any finding',
+      (y) =>
+        y
+          .positional('ids', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'image IDs or unambiguous prefixes',
+          })
+          .options(jsonOpt),
+      async (args) => {
+        const store = await existingStore(args.store);
+        const ids = args.ids.length > 0 ? await resolveAll(store, args.ids) : undefined;
+        const report = await withProgress('verifying', !args.quiet && !args.json, (bar) =>
+          verifyStore(store, ids, bar),
+        );
+        const ok = report.findings.length === 0;
+        if (args.json) json({ ok, ...report });
+        else {
+          out(renderFindings(report.findings));
+          if (!args.quiet) {
+            const checked = `${report.images} image(s), ${report.blobs} blob(s), ${formatBytes(report.bytes)} hashed`;
+            out(ok ? `ok: ${checked}\n` : `${report.findings.length} problem(s) found; checked ${checked}\n`);
+          }
         }
-      }
-      if (!ok) process.exitCode = 1;
-    })
-    .command('index', 'write all.txt (the file list mirrors fetch), atomically', (y) => y.options(jsonOpt),
+        if (!ok) process.exitCode = 1;
+      },
+    )
+    .command(
+      'index',
+      'write all.txt (the file list mirrors fetch), atomically',
+      (y) => y.options(jsonOpt),
       async (args) => {
         const store = await existingStore(args.store);
         const result = await writeIndex(store);
-        if (!args.quiet) for (const s of result.skipped) process.stderr.write(`tml-imagetool: warning: left out of all.txt (line break in name): ${JSON.stringify(s)}\n`);
+        if (!args.quiet)
+          for (const s of result.skipped)
+            process.stderr.write(
+              `tml-imagetool: warning: left out of all.txt (line break in name): ${JSON.stringify(s)}\n`,
+            );
         if (args.json) json(result);
         else if (!args.quiet) out(`wrote all.txt: ${result.files} file(s)\n`);
-      })
-    .command('list', 'list images: ID, revision, blob count, total size, label', (y) => y.options(jsonOpt),
+      },
+    )
+    .command(
+      'list',
+      'list images: ID, revision, blob count, total size, label',
+      (y) => y.options(jsonOpt),
       async (args) => {
         const store = await existingStore(args.store);
         const images: ImageSummary[] = [];
@@ -165,69 +249,114 @@ function cli(argv: string[]): Argv<Common> {
         images.sort((a, b) => a.label.localeCompare(b.label) || a.revision - b.revision || (a.id < b.id ? -1 : 1));
         if (args.json) json(images);
         else out(renderList(images));
-      })
-    .command('show <id>', 'show an image\'s manifest', (y) => y
-      .positional('id', { type: 'string', demandOption: true, describe: 'image ID or unambiguous prefix' })
-      .option('raw', { type: 'boolean', default: false, describe: 'print the manifest bytes as stored' })
-      .options(jsonOpt),
-    async (args) => {
-      if (args.raw && args.json) throw new UsageError('give --raw or --json, not both');
-      const store = await existingStore(args.store);
-      const id = await resolveImageId(store, args.id);
-      if (args.raw) {
-        // The manifest's own bytes, unchecked: --raw is how one inspects a manifest verify complains about.
-        process.stdout.write(await readManifestBytes(store, id));
-        return;
-      }
-      const manifest = await readManifest(store, id);
-      if (args.json) json({ id, ...manifest });
-      else out(renderManifest(id, manifest));
-    })
-    .command('copy <ids..>', 'copy images and their blobs into another store, verifying what is copied', (y) => y
-      .positional('ids', { type: 'string', array: true, demandOption: true, describe: 'image IDs or unambiguous prefixes' })
-      .option('to', { type: 'string', demandOption: true, describe: 'target store directory (created if missing)', coerce: (s: string) => resolve(s) })
-      .options(jsonOpt),
-    async (args) => {
-      const store = await existingStore(args.store);
-      const ids = await resolveAll(store, args.ids);
-      const result = await withProgress('copying', !args.quiet && !args.json, (bar) => copyImages(store, args.to, ids, { ...bar, onWaitForGc: gcWaitNotice(args.quiet || args.json) }));
-      if (args.json) json(result);
-      else if (!args.quiet) {
-        out(result.images.map((id) => `copied ${id}\n`).join(''));
-        out(`${result.blobsCopied} blob(s) copied (${formatBytes(result.bytesCopied)}), ${result.blobsSkipped} already there\n`);
-      }
-    })
-    .command('gc', 'remove blobs no manifest references and temporary leftovers', (y) => y
-      .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'only print what would be removed' })
-      .options(jsonOpt),
-    async (args) => {
-      const store = await existingStore(args.store);
-      const result = await collectGarbage(store, { dryRun: args['dry-run'] });
-      if (args.json) json(result);
-      else {
-        const verb = result.dryRun ? 'would remove' : 'removed';
-        out(result.removed.map((r) => `${verb} ${r.path} (${formatBytes(r.size)}, ${r.reason})\n`).join(''));
-        if (!args.quiet) out(`${result.dryRun ? 'would free' : 'freed'} ${formatBytes(result.bytes)} in ${result.removed.length} file(s)\n`);
-      }
-    })
-    .command('layer', 'add a qcow2 overlay on a layered base image as a new image; print its ID', (y) => y
-      .option('base', { type: 'string', demandOption: true, describe: 'base image ID or unambiguous prefix' })
-      .option('blob', { type: 'string', demandOption: true, describe: 'qcow2 overlay file (left unmodified)' })
-      .option('label', { type: 'string', demandOption: true, describe: 'label of the new image' })
-      .option('revision', { type: 'string', describe: 'revision number (default 0)' })
-      .option('description', { type: 'string', describe: 'description text' })
-      .option('description-file', { type: 'string', describe: 'read the description from a file' }),
-    async (args) => {
-      const store = await existingStore(args.store);
-      const input = {
-        baseId: await resolveImageId(store, args.base),
-        overlayPath: resolve(args.blob),
-        label: args.label,
-        revision: parseRevision(args.revision),
-        description: await description(args),
-      };
-      out(`${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`);
-    })
+      },
+    )
+    .command(
+      'show <id>',
+      "show an image's manifest",
+      (y) =>
+        y
+          .positional('id', { type: 'string', demandOption: true, describe: 'image ID or unambiguous prefix' })
+          .option('raw', { type: 'boolean', default: false, describe: 'print the manifest bytes as stored' })
+          .options(jsonOpt),
+      async (args) => {
+        if (args.raw && args.json) throw new UsageError('give --raw or --json, not both');
+        const store = await existingStore(args.store);
+        const id = await resolveImageId(store, args.id);
+        if (args.raw) {
+          // The manifest's own bytes, unchecked: --raw is how one inspects a manifest verify complains about.
+          process.stdout.write(await readManifestBytes(store, id));
+          return;
+        }
+        const manifest = await readManifest(store, id);
+        if (args.json) json({ id, ...manifest });
+        else out(renderManifest(id, manifest));
+      },
+    )
+    .command(
+      'copy <ids..>',
+      'copy images and their blobs into another store, verifying what is copied',
+      (y) =>
+        y
+          .positional('ids', {
+            type: 'string',
+            array: true,
+            demandOption: true,
+            describe: 'image IDs or unambiguous prefixes',
+          })
+          .option('to', {
+            type: 'string',
+            demandOption: true,
+            describe: 'target store directory (created if missing)',
+            coerce: (s: string) => resolve(s),
+          })
+          .options(jsonOpt),
+      async (args) => {
+        const store = await existingStore(args.store);
+        const ids = await resolveAll(store, args.ids);
+        const result = await withProgress('copying', !args.quiet && !args.json, (bar) =>
+          copyImages(store, args.to, ids, { ...bar, onWaitForGc: gcWaitNotice(args.quiet || args.json) }),
+        );
+        if (args.json) json(result);
+        else if (!args.quiet) {
+          out(result.images.map((id) => `copied ${id}\n`).join(''));
+          out(
+            `${result.blobsCopied} blob(s) copied (${formatBytes(result.bytesCopied)}), ${result.blobsSkipped} already there\n`,
+          );
+        }
+      },
+    )
+    .command(
+      'gc',
+      'remove blobs no manifest references and temporary leftovers',
+      (y) =>
+        y
+          .option('dry-run', {
+            alias: 'n',
+            type: 'boolean',
+            default: false,
+            describe: 'only print what would be removed',
+          })
+          .options(jsonOpt),
+      async (args) => {
+        const store = await existingStore(args.store);
+        const result = await collectGarbage(store, { dryRun: args['dry-run'] });
+        if (args.json) json(result);
+        else {
+          const verb = result.dryRun ? 'would remove' : 'removed';
+          out(result.removed.map((r) => `${verb} ${r.path} (${formatBytes(r.size)}, ${r.reason})\n`).join(''));
+          if (!args.quiet)
+            out(
+              `${result.dryRun ? 'would free' : 'freed'} ${formatBytes(result.bytes)} in ${result.removed.length} file(s)\n`,
+            );
+        }
+      },
+    )
+    .command(
+      'layer',
+      'add a qcow2 overlay on a layered base image as a new image; print its ID',
+      (y) =>
+        y
+          .option('base', { type: 'string', demandOption: true, describe: 'base image ID or unambiguous prefix' })
+          .option('blob', { type: 'string', demandOption: true, describe: 'qcow2 overlay file (left unmodified)' })
+          .option('label', { type: 'string', demandOption: true, describe: 'label of the new image' })
+          .option('revision', { type: 'string', describe: 'revision number (default 0)' })
+          .option('description', { type: 'string', describe: 'description text' })
+          .option('description-file', { type: 'string', describe: 'read the description from a file' }),
+      async (args) => {
+        const store = await existingStore(args.store);
+        const input = {
+          baseId: await resolveImageId(store, args.base),
+          overlayPath: resolve(args.blob),
+          label: args.label,
+          revision: parseRevision(args.revision),
+          description: await description(args),
+        };
+        out(
+          `${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+        );
+      },
+    )
     .demandCommand(1, 'give a command (see --help)')
     .strict()
     .help()

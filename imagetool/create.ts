@@ -9,7 +9,10 @@ import { asWriter } from './store-markers.js';
 import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
 
 export interface CreateInput {
-  label: string; revision?: number; description?: string; attrs?: Record<string, string>;
+  label: string;
+  revision?: number;
+  description?: string;
+  attrs?: Record<string, string>;
   blobs: Record<string, { path: string; attrs?: Record<string, string> }>;
 }
 
@@ -36,8 +39,14 @@ function asManifestError(err: unknown): never {
 export async function checkBlobsPresent(storeDir: string, manifest: Manifest): Promise<void> {
   for (const [name, b] of Object.entries(manifest.blobs)) {
     const st = await stat(blobPath(storeDir, b.digest)).catch(() => null);
-    if (!st?.isFile()) throw new ImageToolError(`blob ${name} (${blobRelPath(b.digest)}) is no longer in the store; no manifest written, run the command again`);
-    if (st.size !== b.size) throw new ImageToolError(`blob ${name} (${blobRelPath(b.digest)}) is ${st.size} bytes, expected ${b.size}; no manifest written`);
+    if (!st?.isFile())
+      throw new ImageToolError(
+        `blob ${name} (${blobRelPath(b.digest)}) is no longer in the store; no manifest written, run the command again`,
+      );
+    if (st.size !== b.size)
+      throw new ImageToolError(
+        `blob ${name} (${blobRelPath(b.digest)}) is ${st.size} bytes, expected ${b.size}; no manifest written`,
+      );
   }
 }
 
@@ -73,7 +82,9 @@ export async function createImage(storeDir: string, input: CreateInput, opts: Wr
     revision: input.revision ?? 0,
     description: input.description ?? '',
     attrs: input.attrs ?? {},
-    blobs: Object.fromEntries(entries.map(([name, b]) => [name, { digest: PLACEHOLDER_DIGEST, size: 0, attrs: b.attrs ?? {} }])),
+    blobs: Object.fromEntries(
+      entries.map(([name, b]) => [name, { digest: PLACEHOLDER_DIGEST, size: 0, attrs: b.attrs ?? {} }]),
+    ),
   };
   // Every limit is checked before the first byte is written, so bad input leaves the store untouched.
   try {
@@ -83,19 +94,27 @@ export async function createImage(storeDir: string, input: CreateInput, opts: Wr
   }
   let total = 0;
   for (const [name, b] of entries) {
-    const st = await stat(b.path).catch((err: unknown) => { throw describeFsError(err, `read blob ${name} from`, b.path); });
+    const st = await stat(b.path).catch((err: unknown) => {
+      throw describeFsError(err, `read blob ${name} from`, b.path);
+    });
     if (st.isDirectory()) throw new ImageToolError(`cannot read blob ${name} from ${b.path}: is a directory`);
     total += st.size;
   }
-  await mkdir(storeDir, { recursive: true }).catch((err: unknown) => { throw describeFsError(err, 'create store', storeDir); });
-  return asWriter(storeDir, async () => {
-    await removeStaleTemps(storeDir);
-    opts.onStart?.(total);
-    const blobs: Array<[string, BlobSpec]> = [];
-    for (const [name, b] of entries) {
-      const added = await addBlob(storeDir, b.path, { onProgress: opts.onProgress });
-      blobs.push([name, { digest: added.digest, size: added.size, attrs: b.attrs ?? {} }]);
-    }
-    return storeManifest(storeDir, { ...draft, blobs: Object.fromEntries(blobs) });
-  }, opts.onWaitForGc);
+  await mkdir(storeDir, { recursive: true }).catch((err: unknown) => {
+    throw describeFsError(err, 'create store', storeDir);
+  });
+  return asWriter(
+    storeDir,
+    async () => {
+      await removeStaleTemps(storeDir);
+      opts.onStart?.(total);
+      const blobs: Array<[string, BlobSpec]> = [];
+      for (const [name, b] of entries) {
+        const added = await addBlob(storeDir, b.path, { onProgress: opts.onProgress });
+        blobs.push([name, { digest: added.digest, size: added.size, attrs: b.attrs ?? {} }]);
+      }
+      return storeManifest(storeDir, { ...draft, blobs: Object.fromEntries(blobs) });
+    },
+    opts.onWaitForGc,
+  );
 }

@@ -7,7 +7,10 @@ import { open } from 'node:fs/promises';
  */
 export const CHUNK_SIZE = 4 << 20;
 
-export interface DigestResult { digest: string; size: number }
+export interface DigestResult {
+  digest: string;
+  size: number;
+}
 
 export type ProgressFn = (bytes: number) => void;
 

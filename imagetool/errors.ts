@@ -6,12 +6,21 @@ export class ImageToolError extends Error {
 /** Wraps a Node system error (ENOENT, EACCES, ...) into a one-line message naming the path. */
 export function describeFsError(err: unknown, action: string, path: string): ImageToolError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const reason = code === 'ENOENT' ? 'no such file or directory'
-    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
-    : code === 'EISDIR' ? 'is a directory'
-    : code === 'ENOTDIR' ? 'not a directory'
-    : code === 'EEXIST' ? 'a file of that name is in the way'
-    : code === 'ENOSPC' ? 'no space left on device'
-    : err instanceof Error ? err.message : String(err);
+  const reason =
+    code === 'ENOENT'
+      ? 'no such file or directory'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'ENOTDIR'
+            ? 'not a directory'
+            : code === 'EEXIST'
+              ? 'a file of that name is in the way'
+              : code === 'ENOSPC'
+                ? 'no space left on device'
+                : err instanceof Error
+                  ? err.message
+                  : String(err);
   return new ImageToolError(`cannot ${action} ${path}: ${reason}`);
 }

@@ -8,8 +8,16 @@ import { isStaleTemp } from './temp-files.js';
 import { walkTree } from './tree-walk.js';
 import { classifyStorePath } from './verify.js';
 
-export interface GcRemoval { path: string; size: number; reason: 'unreferenced' | 'temp-leftover' }
-export interface GcResult { removed: GcRemoval[]; bytes: number; dryRun: boolean }
+export interface GcRemoval {
+  path: string;
+  size: number;
+  reason: 'unreferenced' | 'temp-leftover';
+}
+export interface GcResult {
+  removed: GcRemoval[];
+  bytes: number;
+  dryRun: boolean;
+}
 
 /**
  * Removes blobs no manifest references and temporary files of dead writers. Refuses to run when a
@@ -30,7 +38,9 @@ async function collect(storeDir: string, dryRun: boolean): Promise<GcResult> {
     try {
       manifest = await readManifest(storeDir, id);
     } catch (err) {
-      throw new ImageToolError(`refusing to collect garbage: ${(err as Error).message} (run verify, then fix or remove it)`);
+      throw new ImageToolError(
+        `refusing to collect garbage: ${(err as Error).message} (run verify, then fix or remove it)`,
+      );
     }
     for (const b of Object.values(manifest.blobs)) referenced.add(b.digest);
   }
@@ -41,10 +51,13 @@ async function collect(storeDir: string, dryRun: boolean): Promise<GcResult> {
     else {
       const place = classifyStorePath(e.rel);
       // Misplaced or oddly named files are left for a human: verify names them.
-      if (place.kind === 'content' && !referenced.has(place.digest)) candidates.push({ rel: e.rel, reason: 'unreferenced' });
+      if (place.kind === 'content' && !referenced.has(place.digest))
+        candidates.push({ rel: e.rel, reason: 'unreferenced' });
     }
   });
-  walkTree(storeDir, IMAGES_DIR, (e) => { if (isTempName(e.name)) candidates.push({ rel: e.rel, reason: 'temp-leftover' }); });
+  walkTree(storeDir, IMAGES_DIR, (e) => {
+    if (isTempName(e.name)) candidates.push({ rel: e.rel, reason: 'temp-leftover' });
+  });
   for (const e of await readdir(storeDir, { withFileTypes: true })) {
     if (e.isFile() && isTempName(e.name)) candidates.push({ rel: e.name, reason: 'temp-leftover' });
   }

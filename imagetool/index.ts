@@ -1,6 +1,15 @@
 /** Public surface of the image store library (the supervisor reads manifests and checks blobs with it). */
 export { ImageToolError } from './errors.js';
-export { BLOB_NAME_RE, BASE_EXT, KEY as MANIFEST_KEYS, LIMITS, ManifestError, parseManifest, serializeManifest, validateManifest } from './manifest.js';
+export {
+  BLOB_NAME_RE,
+  BASE_EXT,
+  KEY as MANIFEST_KEYS,
+  LIMITS,
+  ManifestError,
+  parseManifest,
+  serializeManifest,
+  validateManifest,
+} from './manifest.js';
 export type { BlobSpec, Manifest } from './manifest.js';
 export { blobPath, blobRelPath, imagePath, imageRelPath, DIGEST_RE } from './paths.js';
 export { listImageIds, readManifest, readManifestBytes, resolveImageId, summarize } from './store.js';

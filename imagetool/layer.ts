@@ -30,10 +30,14 @@ export interface LayerInput {
 }
 
 /** The manifest of the layered image: the base's, plus layer-N+1 on top (pure; spec "Layered disk images"). */
-export function layeredManifest(base: Manifest, input: { label: string; revision: number; description: string },
-  blob: { digest: string; size: number; virtualSize: number }): { manifest: Manifest; layerName: string } {
+export function layeredManifest(
+  base: Manifest,
+  input: { label: string; revision: number; description: string },
+  blob: { digest: string; size: number; virtualSize: number },
+): { manifest: Manifest; layerName: string } {
   const head = base.attrs[QEMU_ATTR.head];
-  if (head === undefined) throw new ImageToolError(`base image has no ${QEMU_ATTR.head} attribute: not a layered QEMU image`);
+  if (head === undefined)
+    throw new ImageToolError(`base image has no ${QEMU_ATTR.head} attribute: not a layered QEMU image`);
   const m = /^layer-(\d+)$/.exec(head);
   if (!m) throw new ImageToolError(`base image head ${JSON.stringify(head)} is not named layer-N`);
   if (!Object.hasOwn(base.blobs, head)) throw new ImageToolError(`base image head ${head} is not one of its blobs`);
@@ -59,7 +63,9 @@ export function layeredManifest(base: Manifest, input: { label: string; revision
 }
 
 async function readHead(path: string): Promise<Buffer> {
-  const fh = await open(path, 'r').catch((err: unknown) => { throw describeFsError(err, 'read', path); });
+  const fh = await open(path, 'r').catch((err: unknown) => {
+    throw describeFsError(err, 'read', path);
+  });
   try {
     const buf = Buffer.alloc(32);
     const { bytesRead } = await fh.read(buf, 0, 32, 0);
@@ -74,7 +80,11 @@ async function readHead(path: string): Promise<Buffer> {
  * a copy inside the store is rebased (`qemu-img rebase -u`, header only) so its backing file is the lower
  * blob's store-relative path, then hashed and renamed to its digest path.
  */
-export async function layerImage(storeDir: string, input: LayerInput, opts: { onStart?: (n: number) => void; onProgress?: ProgressFn; onWaitForGc?: (gcPid: number) => void } = {}): Promise<string> {
+export async function layerImage(
+  storeDir: string,
+  input: LayerInput,
+  opts: { onStart?: (n: number) => void; onProgress?: ProgressFn; onWaitForGc?: (gcPid: number) => void } = {},
+): Promise<string> {
   const qemuImg = 'qemu-img';
   const base = await readManifest(storeDir, input.baseId);
   const header = parseQcow2Header(await readHead(input.overlayPath));
@@ -83,7 +93,9 @@ export async function layerImage(storeDir: string, input: LayerInput, opts: { on
   // Validate the whole result (head naming, limits) before copying anything into the store.
   const lowerName = base.attrs[QEMU_ATTR.head];
   try {
-    validateManifest(layeredManifest(base, draft, { digest: '0'.repeat(64), size: 0, virtualSize: header.virtualSize }).manifest);
+    validateManifest(
+      layeredManifest(base, draft, { digest: '0'.repeat(64), size: 0, virtualSize: header.virtualSize }).manifest,
+    );
   } catch (err) {
     if (err instanceof ManifestError) throw new ImageToolError(err.message);
     throw err;
@@ -95,31 +107,38 @@ export async function layerImage(storeDir: string, input: LayerInput, opts: { on
       await run(qemuImg, args);
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { stderr?: string };
-      if (e.code === 'ENOENT') throw new ImageToolError(`${qemuImg} not found: install qemu-img (Debian/Ubuntu: apt-get install qemu-utils)`);
+      if (e.code === 'ENOENT')
+        throw new ImageToolError(`${qemuImg} not found: install qemu-img (Debian/Ubuntu: apt-get install qemu-utils)`);
       throw new ImageToolError(`qemu-img ${args[0]} failed: ${(e.stderr || e.message).trim().split('\n')[0]}`);
     }
   };
   await qemu(['--version']); // fail before copying a possibly large file
 
-  return asWriter(storeDir, async () => {
-    await removeStaleTemps(storeDir);
-    const temp = newTempPath(await blobTempDir(storeDir));
-    try {
-      await copyFile(input.overlayPath, temp).catch((err: unknown) => { throw describeFsError(err, 'copy', input.overlayPath); });
-      await qemu(['rebase', '-u', '-b', blobRelativeFromBlob(lower.digest), '-F', 'qcow2', temp]);
-      const fh = await open(temp, 'r+');
+  return asWriter(
+    storeDir,
+    async () => {
+      await removeStaleTemps(storeDir);
+      const temp = newTempPath(await blobTempDir(storeDir));
       try {
-        await fh.sync();
+        await copyFile(input.overlayPath, temp).catch((err: unknown) => {
+          throw describeFsError(err, 'copy', input.overlayPath);
+        });
+        await qemu(['rebase', '-u', '-b', blobRelativeFromBlob(lower.digest), '-F', 'qcow2', temp]);
+        const fh = await open(temp, 'r+');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        opts.onStart?.((await stat(temp)).size);
+        const { digest, size } = await hashFile(temp, opts.onProgress);
+        const { manifest } = layeredManifest(base, draft, { digest, size, virtualSize: header.virtualSize });
+        await commitBlob(storeDir, temp, digest, size);
+        return await storeManifest(storeDir, manifest);
       } finally {
-        await fh.close();
+        await unlink(temp).catch(() => {});
       }
-      opts.onStart?.((await stat(temp)).size);
-      const { digest, size } = await hashFile(temp, opts.onProgress);
-      const { manifest } = layeredManifest(base, draft, { digest, size, virtualSize: header.virtualSize });
-      await commitBlob(storeDir, temp, digest, size);
-      return await storeManifest(storeDir, manifest);
-    } finally {
-      await unlink(temp).catch(() => {});
-    }
-  }, opts.onWaitForGc);
+    },
+    opts.onWaitForGc,
+  );
 }

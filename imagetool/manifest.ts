@@ -25,9 +25,15 @@ export const LIMITS = {
 
 export const BLOB_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-export interface BlobSpec { digest: string; size: number; attrs: Record<string, string> }
+export interface BlobSpec {
+  digest: string;
+  size: number;
+  attrs: Record<string, string>;
+}
 export interface Manifest {
-  label: string; revision: number; description: string;
+  label: string;
+  revision: number;
+  description: string;
   attrs: Record<string, string>;
   blobs: Record<string, BlobSpec>;
 }
@@ -59,7 +65,8 @@ function checkAttrs(where: string, attrs: Record<string, string>): void {
 export function validateManifest(m: Manifest): void {
   checkText('label', m.label, LIMITS.labelBytes);
   // Upstream reads revision as usize and sizes as u64: a negative value makes the manifest unreadable there.
-  if (!Number.isSafeInteger(m.revision) || m.revision < 0) throw new ManifestError(`revision must be a non-negative integer, got ${m.revision}`);
+  if (!Number.isSafeInteger(m.revision) || m.revision < 0)
+    throw new ManifestError(`revision must be a non-negative integer, got ${m.revision}`);
   checkText('description', m.description, LIMITS.descriptionBytes);
   checkAttrs('image', m.attrs);
   const names = Object.keys(m.blobs);
@@ -69,8 +76,10 @@ export function validateManifest(m: Manifest): void {
       throw new ManifestError(`blob name ${JSON.stringify(name)} must be 1-64 characters of A-Z a-z 0-9 _ -`);
     }
     const blob = m.blobs[name]!;
-    if (!DIGEST_RE.test(blob.digest)) throw new ManifestError(`blob ${name}: digest must be 64 lower-case hex characters`);
-    if (!Number.isSafeInteger(blob.size) || blob.size < 0) throw new ManifestError(`blob ${name}: size must be a non-negative integer, got ${blob.size}`);
+    if (!DIGEST_RE.test(blob.digest))
+      throw new ManifestError(`blob ${name}: digest must be 64 lower-case hex characters`);
+    if (!Number.isSafeInteger(blob.size) || blob.size < 0)
+      throw new ManifestError(`blob ${name}: size must be a non-negative integer, got ${blob.size}`);
     checkAttrs(`blob ${name}`, blob.attrs);
   }
 }
@@ -89,14 +98,22 @@ function sortedEntries<T>(record: Record<string, T>): Array<[string, T]> {
 
 function escapeChar(c: string): string {
   switch (c) {
-    case '"': return '\\"';
-    case '\\': return '\\\\';
-    case '\b': return '\\b';
-    case '\t': return '\\t';
-    case '\n': return '\\n';
-    case '\f': return '\\f';
-    case '\r': return '\\r';
-    default: return `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    case '"':
+      return '\\"';
+    case '\\':
+      return '\\\\';
+    case '\b':
+      return '\\b';
+    case '\t':
+      return '\\t';
+    case '\n':
+      return '\\n';
+    case '\f':
+      return '\\f';
+    case '\r':
+      return '\\r';
+    default:
+      return `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
   }
 }
 
@@ -115,7 +132,9 @@ function tomlMultilineString(s: string): string {
 }
 
 function attrLines(attrs: Record<string, string>): string {
-  return sortedEntries(attrs).map(([k, v]) => `${tomlString(k)} = ${tomlString(v)}\n`).join('');
+  return sortedEntries(attrs)
+    .map(([k, v]) => `${tomlString(k)} = ${tomlString(v)}\n`)
+    .join('');
 }
 
 /** Serialises a manifest in the canonical form; validates first, so it never emits an out-of-spec manifest. */
@@ -168,10 +187,12 @@ function readAttrs(t: Table, where: string): Record<string, string> {
   const v = t[KEY.attrs];
   if (v === undefined) return {};
   if (!isTable(v)) throw new ManifestError(`${where} attrs must be a table`);
-  return Object.fromEntries(Object.entries(v).map(([k, val]) => {
-    if (typeof val !== 'string') throw new ManifestError(`${where} attr ${JSON.stringify(k)} must be a string`);
-    return [k, val];
-  }));
+  return Object.fromEntries(
+    Object.entries(v).map(([k, val]) => {
+      if (typeof val !== 'string') throw new ManifestError(`${where} attr ${JSON.stringify(k)} must be a string`);
+      return [k, val];
+    }),
+  );
 }
 
 /** Parses and validates manifest bytes. Throws ManifestError with a one-line reason. */
@@ -199,12 +220,14 @@ export function parseManifest(bytes: Uint8Array): Manifest {
   const blobsTable = doc[KEY.blobs] ?? {};
   if (!isTable(blobsTable)) throw new ManifestError('blobs must be a table');
   // fromEntries defines own properties, so even a blob named __proto__ (a legal name) stays data.
-  const blobs: Record<string, BlobSpec> = Object.fromEntries(Object.entries(blobsTable).map(([name, spec]) => {
-    if (!isTable(spec)) throw new ManifestError(`blob ${name} must be a table`);
-    const digest = readString(spec, KEY.digest, `blob ${name} digest`);
-    const size = toSafeInt(spec[KEY.size], `blob ${name} size`);
-    return [name, { digest, size, attrs: readAttrs(spec, `blob ${name}`) }];
-  }));
+  const blobs: Record<string, BlobSpec> = Object.fromEntries(
+    Object.entries(blobsTable).map(([name, spec]) => {
+      if (!isTable(spec)) throw new ManifestError(`blob ${name} must be a table`);
+      const digest = readString(spec, KEY.digest, `blob ${name} digest`);
+      const size = toSafeInt(spec[KEY.size], `blob ${name} size`);
+      return [name, { digest, size, attrs: readAttrs(spec, `blob ${name}`) }];
+    }),
+  );
   const manifest: Manifest = {
     label: readString(doc, KEY.label, 'label'),
     revision: toSafeInt(doc[KEY.revision], 'revision'),

@@ -22,7 +22,11 @@ export function progressBar(label: string, enabled: boolean): Progress {
   let total = 0;
   const payload = (): Record<string, string> => {
     const secs = (Date.now() - started) / 1000;
-    return { done: formatBytes(done), size: formatBytes(total), rate: formatBytes(secs > 0 ? Math.round(done / secs) : 0) };
+    return {
+      done: formatBytes(done),
+      size: formatBytes(total),
+      rate: formatBytes(secs > 0 ? Math.round(done / secs) : 0),
+    };
   };
   return {
     onStart: (bytes) => {

@@ -1,5 +1,7 @@
 /** The fields of a qcow2 header (QEMU docs/interop/qcow2.txt) that layering needs. */
-export interface Qcow2Header { virtualSize: number }
+export interface Qcow2Header {
+  virtualSize: number;
+}
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 

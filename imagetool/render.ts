@@ -20,11 +20,16 @@ export function renderList(images: ImageSummary[]): string {
   const rows = images.map((i) => [i.id, String(i.revision), String(i.blobCount), formatBytes(i.totalSize), i.label]);
   const header = ['ID', 'REVISION', 'BLOBS', 'SIZE', 'LABEL'];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((cell, c) => (c === cells.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-const indent = (text: string, by: string): string => text.split('\n').map((l) => by + l).join('\n');
+const indent = (text: string, by: string): string =>
+  text
+    .split('\n')
+    .map((l) => by + l)
+    .join('\n');
 
 export function renderManifest(id: string, m: Manifest): string {
   const out = [`id:          ${id}`, `label:       ${m.label}`, `revision:    ${m.revision}`];

@@ -17,17 +17,20 @@ function isTable(v: unknown): v is Table {
 
 function checkKeys(t: Table, allowed: string[], where: string): void {
   for (const k of Object.keys(t)) {
-    if (!allowed.includes(k)) throw new ImageToolError(`${where}: unknown key ${JSON.stringify(k)} (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(k))
+      throw new ImageToolError(`${where}: unknown key ${JSON.stringify(k)} (allowed: ${allowed.join(', ')})`);
   }
 }
 
 function stringTable(v: unknown, where: string): Record<string, string> {
   if (v === undefined) return {};
   if (!isTable(v)) throw new ImageToolError(`${where} must be a table of strings`);
-  return Object.fromEntries(Object.entries(v).map(([k, val]) => {
-    if (typeof val !== 'string') throw new ImageToolError(`${where}.${JSON.stringify(k)} must be a string`);
-    return [k, val];
-  }));
+  return Object.fromEntries(
+    Object.entries(v).map(([k, val]) => {
+      if (typeof val !== 'string') throw new ImageToolError(`${where}.${JSON.stringify(k)} must be a string`);
+      return [k, val];
+    }),
+  );
 }
 
 /** Pure part: TOML text plus the spec's directory -> create input (description_file still unread). */
@@ -40,20 +43,28 @@ export function parseSpec(text: string, specDir: string): { input: CreateInput; 
   }
   checkKeys(doc, ['label', 'revision', 'description', 'description_file', 'attrs', 'blobs'], 'spec');
   if (typeof doc.label !== 'string') throw new ImageToolError('spec: label must be a string');
-  if (doc.revision !== undefined && (typeof doc.revision !== 'number' || !Number.isSafeInteger(doc.revision) || doc.revision < 0)) {
+  if (
+    doc.revision !== undefined &&
+    (typeof doc.revision !== 'number' || !Number.isSafeInteger(doc.revision) || doc.revision < 0)
+  ) {
     throw new ImageToolError(`spec: revision must be a non-negative integer, got ${String(doc.revision)}`);
   }
-  if (doc.description !== undefined && typeof doc.description !== 'string') throw new ImageToolError('spec: description must be a string');
-  if (doc.description_file !== undefined && typeof doc.description_file !== 'string') throw new ImageToolError('spec: description_file must be a string');
-  if (doc.description !== undefined && doc.description_file !== undefined) throw new ImageToolError('spec: give description or description_file, not both');
+  if (doc.description !== undefined && typeof doc.description !== 'string')
+    throw new ImageToolError('spec: description must be a string');
+  if (doc.description_file !== undefined && typeof doc.description_file !== 'string')
+    throw new ImageToolError('spec: description_file must be a string');
+  if (doc.description !== undefined && doc.description_file !== undefined)
+    throw new ImageToolError('spec: give description or description_file, not both');
   if (!isTable(doc.blobs)) throw new ImageToolError('spec: [blobs] table missing');
-  const blobs = Object.fromEntries(Object.entries(doc.blobs).map(([name, b]) => {
-    const where = `spec: blobs.${name}`;
-    if (!isTable(b)) throw new ImageToolError(`${where} must be a table`);
-    checkKeys(b, ['path', 'attrs'], where);
-    if (typeof b.path !== 'string') throw new ImageToolError(`${where}.path must be a string`);
-    return [name, { path: resolve(specDir, b.path), attrs: stringTable(b.attrs, `${where}.attrs`) }];
-  }));
+  const blobs = Object.fromEntries(
+    Object.entries(doc.blobs).map(([name, b]) => {
+      const where = `spec: blobs.${name}`;
+      if (!isTable(b)) throw new ImageToolError(`${where} must be a table`);
+      checkKeys(b, ['path', 'attrs'], where);
+      if (typeof b.path !== 'string') throw new ImageToolError(`${where}.path must be a string`);
+      return [name, { path: resolve(specDir, b.path), attrs: stringTable(b.attrs, `${where}.attrs`) }];
+    }),
+  );
   return {
     input: {
       label: doc.label,
@@ -67,7 +78,9 @@ export function parseSpec(text: string, specDir: string): { input: CreateInput; 
 }
 
 export async function readSpec(specPath: string): Promise<CreateInput> {
-  const text = await readFile(specPath, 'utf8').catch((err: unknown) => { throw describeFsError(err, 'read spec', specPath); });
+  const text = await readFile(specPath, 'utf8').catch((err: unknown) => {
+    throw describeFsError(err, 'read spec', specPath);
+  });
   let parsed;
   try {
     parsed = parseSpec(text, dirname(resolve(specPath)));
@@ -77,6 +90,8 @@ export async function readSpec(specPath: string): Promise<CreateInput> {
   }
   if (parsed.descriptionFile === undefined) return parsed.input;
   const file = parsed.descriptionFile;
-  const description = await readFile(file, 'utf8').catch((err: unknown) => { throw describeFsError(err, 'read description file', file); });
+  const description = await readFile(file, 'utf8').catch((err: unknown) => {
+    throw describeFsError(err, 'read description file', file);
+  });
   return { ...parsed.input, description };
 }

@@ -19,11 +19,16 @@ const REFRESH_EVERY_MS = 60 * 60 * 1000;
 const POLL_MS = 100;
 const WAIT_FOR_GC_MS = 10 * 60 * 1000;
 
-export interface Marker { path: string; release: () => Promise<void> }
+export interface Marker {
+  path: string;
+  release: () => Promise<void>;
+}
 
 async function createMarker(storeDir: string, role: MarkerRole): Promise<Marker> {
   const path = join(storeDir, `.${role}-${process.pid}-${randomBytes(6).toString('hex')}`);
-  const fh = await open(path, 'wx', 0o644).catch((err: unknown) => { throw describeFsError(err, `mark the store as used by ${role} in`, storeDir); });
+  const fh = await open(path, 'wx', 0o644).catch((err: unknown) => {
+    throw describeFsError(err, `mark the store as used by ${role} in`, storeDir);
+  });
   await fh.close();
   const timer = setInterval(() => {
     const now = new Date();
@@ -56,7 +61,11 @@ export async function liveMarkerPids(storeDir: string, role: MarkerRole): Promis
  * running it waits for that gc to finish (calling `onWait` once with its pid), and gives up after ten
  * minutes. The store directory must exist.
  */
-export async function asWriter<T>(storeDir: string, work: () => Promise<T>, onWait?: (gcPid: number) => void): Promise<T> {
+export async function asWriter<T>(
+  storeDir: string,
+  work: () => Promise<T>,
+  onWait?: (gcPid: number) => void,
+): Promise<T> {
   const marker = await createMarker(storeDir, 'writer');
   try {
     const deadline = Date.now() + WAIT_FOR_GC_MS;
@@ -68,7 +77,10 @@ export async function asWriter<T>(storeDir: string, work: () => Promise<T>, onWa
         onWait?.(gcPids[0]!);
         announced = true;
       }
-      if (Date.now() > deadline) throw new ImageToolError(`store is being garbage-collected by pid ${gcPids[0]} for more than ${WAIT_FOR_GC_MS / 60_000} minutes; try again when it is done`);
+      if (Date.now() > deadline)
+        throw new ImageToolError(
+          `store is being garbage-collected by pid ${gcPids[0]} for more than ${WAIT_FOR_GC_MS / 60_000} minutes; try again when it is done`,
+        );
       await new Promise((r) => setTimeout(r, POLL_MS));
     }
     return await work();
@@ -80,7 +92,8 @@ export async function asWriter<T>(storeDir: string, work: () => Promise<T>, onWa
 /** gc's check: refuses (without waiting) while any writer is live. */
 export async function refuseIfWriting(storeDir: string): Promise<void> {
   const writers = await liveMarkerPids(storeDir, 'writer');
-  if (writers.length > 0) throw new ImageToolError(`store is being written by pid ${writers[0]}; run gc again when it is done`);
+  if (writers.length > 0)
+    throw new ImageToolError(`store is being written by pid ${writers[0]}; run gc again when it is done`);
 }
 
 /** Runs gc's work holding a gc marker, after checking that no writer is live. */

@@ -16,13 +16,16 @@ export async function listImageIds(storeDir: string): Promise<string[]> {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw describeFsError(err, 'read', dir);
     }
-    await Promise.all(entries.map(async (e) => {
-      if (depth < 3) {
-        if (e.isDirectory() && /^[0-9a-f]{2}$/.test(e.name)) await walk(join(dir, e.name), depth + 1, prefix + e.name);
-      } else if (DIGEST_RE.test(e.name) && e.name.startsWith(prefix) && !e.isDirectory()) {
-        ids.push(e.name);
-      }
-    }));
+    await Promise.all(
+      entries.map(async (e) => {
+        if (depth < 3) {
+          if (e.isDirectory() && /^[0-9a-f]{2}$/.test(e.name))
+            await walk(join(dir, e.name), depth + 1, prefix + e.name);
+        } else if (DIGEST_RE.test(e.name) && e.name.startsWith(prefix) && !e.isDirectory()) {
+          ids.push(e.name);
+        }
+      }),
+    );
   };
   await walk(join(storeDir, IMAGES_DIR), 0, '');
   return ids.sort();
@@ -31,11 +34,14 @@ export async function listImageIds(storeDir: string): Promise<string[]> {
 /** Accepts a full ID or an unambiguous prefix of one. */
 export async function resolveImageId(storeDir: string, idOrPrefix: string): Promise<string> {
   const wanted = idOrPrefix.toLowerCase();
-  if (!/^[0-9a-f]{1,64}$/.test(wanted)) throw new ImageToolError(`${JSON.stringify(idOrPrefix)} is not an image ID (hex digits)`);
+  if (!/^[0-9a-f]{1,64}$/.test(wanted))
+    throw new ImageToolError(`${JSON.stringify(idOrPrefix)} is not an image ID (hex digits)`);
   const matches = (await listImageIds(storeDir)).filter((id) => id.startsWith(wanted));
   if (matches.length === 0) throw new ImageToolError(`no image ${idOrPrefix} in store ${storeDir}`);
   if (matches.length > 1) {
-    throw new ImageToolError(`image ID prefix ${idOrPrefix} is ambiguous: ${matches.length} images match (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''})`);
+    throw new ImageToolError(
+      `image ID prefix ${idOrPrefix} is ambiguous: ${matches.length} images match (${matches.slice(0, 3).join(', ')}${matches.length > 3 ? ', ...' : ''})`,
+    );
   }
   return matches[0]!;
 }
@@ -50,22 +56,35 @@ export async function readManifestBytes(storeDir: string, imageId: string): Prom
 
 /** Reads, checks (bytes hash to the ID) and parses a stored manifest. */
 export async function readManifest(storeDir: string, imageId: string): Promise<Manifest> {
-  if (!DIGEST_RE.test(imageId)) throw new ImageToolError(`${JSON.stringify(imageId)} is not an image ID (64 lower-case hex)`);
+  if (!DIGEST_RE.test(imageId))
+    throw new ImageToolError(`${JSON.stringify(imageId)} is not an image ID (64 lower-case hex)`);
   const bytes = await readManifestBytes(storeDir, imageId);
-  if (sha256Hex(bytes) !== imageId) throw new ImageToolError(`${imageRelPath(imageId)}: manifest bytes do not hash to the image ID`);
+  if (sha256Hex(bytes) !== imageId)
+    throw new ImageToolError(`${imageRelPath(imageId)}: manifest bytes do not hash to the image ID`);
   try {
     return parseManifest(bytes);
   } catch (err) {
-    if (err instanceof ManifestError) throw new ImageToolError(`${imageRelPath(imageId)}: invalid manifest: ${err.message}`);
+    if (err instanceof ManifestError)
+      throw new ImageToolError(`${imageRelPath(imageId)}: invalid manifest: ${err.message}`);
     throw err;
   }
 }
 
 export interface ImageSummary {
-  id: string; label: string; revision: number; blobCount: number; totalSize: number;
+  id: string;
+  label: string;
+  revision: number;
+  blobCount: number;
+  totalSize: number;
 }
 
 export function summarize(id: string, m: Manifest): ImageSummary {
   const blobs = Object.values(m.blobs);
-  return { id, label: m.label, revision: m.revision, blobCount: blobs.length, totalSize: blobs.reduce((n, b) => n + b.size, 0) };
+  return {
+    id,
+    label: m.label,
+    revision: m.revision,
+    blobCount: blobs.length,
+    totalSize: blobs.reduce((n, b) => n + b.size, 0),
+  };
 }

@@ -80,10 +80,13 @@ async function tempCandidates(storeDir: string): Promise<string[]> {
     } catch {
       return;
     }
-    await Promise.all(entries.map(async (e) => {
-      if (e.isFile() && isTempName(e.name)) found.push(join(dir, e.name));
-      else if (e.isDirectory() && descend > 0 && /^[0-9a-f]{2}$/.test(e.name)) await scan(join(dir, e.name), descend - 1);
-    }));
+    await Promise.all(
+      entries.map(async (e) => {
+        if (e.isFile() && isTempName(e.name)) found.push(join(dir, e.name));
+        else if (e.isDirectory() && descend > 0 && /^[0-9a-f]{2}$/.test(e.name))
+          await scan(join(dir, e.name), descend - 1);
+      }),
+    );
   };
   await Promise.all([scan(storeDir, 0), scan(join(storeDir, BLOBS_DIR), 0), scan(join(storeDir, IMAGES_DIR), 3)]);
   return found;
@@ -98,7 +101,10 @@ export async function removeStaleTemps(storeDir: string): Promise<string[]> {
   for (const path of await tempCandidates(storeDir)) {
     const st = await stat(path).catch(() => null);
     if (st && isStaleTemp(basename(path), st.mtimeMs)) {
-      await unlink(path).then(() => removed.push(path), () => {});
+      await unlink(path).then(
+        () => removed.push(path),
+        () => {},
+      );
     }
   }
   return removed;

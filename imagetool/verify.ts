@@ -13,15 +13,19 @@ export const FINDING_KINDS = {
   'blob-missing': 'a blob a manifest needs is not in the store',
   'manifest-digest-mismatch': 'a manifest whose bytes do not hash to its name',
   'manifest-invalid': 'a manifest that is not valid (TOML, base extension, limits, digests)',
-  'misplaced': 'a file named by a digest but not in that digest\'s shard directory',
+  misplaced: "a file named by a digest but not in that digest's shard directory",
   'not-a-digest': 'a file under blobs/ or images/ whose name is not a digest',
   'not-a-regular-file': 'a symlink to nothing, device, socket or FIFO where a file belongs',
   'temp-leftover': 'a temporary file left by a writer that died',
-  'unreadable': 'a file that cannot be read (permissions, I/O error)',
+  unreadable: 'a file that cannot be read (permissions, I/O error)',
 } as const;
 
 export type FindingKind = keyof typeof FINDING_KINDS;
-export interface Finding { kind: FindingKind; path: string; message: string }
+export interface Finding {
+  kind: FindingKind;
+  path: string;
+  message: string;
+}
 
 export interface VerifyReport {
   findings: Finding[];
@@ -37,10 +41,16 @@ export interface VerifyOptions {
 
 const LEFTOVER_MESSAGE = 'temporary file of a writer that is gone; `gc` or the next write removes it';
 
-interface BlobRef { imageId: string; name: string; size: number }
+interface BlobRef {
+  imageId: string;
+  name: string;
+  size: number;
+}
 
 /** Classifies one file found under blobs/ or images/ by its place in the shard tree. */
-export function classifyStorePath(rel: string): { kind: 'content'; digest: string } | { kind: 'misplaced' | 'not-a-digest' } {
+export function classifyStorePath(
+  rel: string,
+): { kind: 'content'; digest: string } | { kind: 'misplaced' | 'not-a-digest' } {
   const parts = rel.split('/');
   const name = parts[parts.length - 1]!;
   if (!DIGEST_RE.test(name)) return { kind: 'not-a-digest' };
@@ -57,7 +67,11 @@ function errorCode(err: unknown): string {
  * Checks a store (or, with `imageIds`, just those images and their blobs) and returns every problem found,
  * by store-relative path. The store is sound when `findings` is empty.
  */
-export async function verifyStore(storeDir: string, imageIds?: string[], opts: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyStore(
+  storeDir: string,
+  imageIds?: string[],
+  opts: VerifyOptions = {},
+): Promise<VerifyReport> {
   const pool = new HashPool();
   try {
     return await checkStore(storeDir, pool, imageIds, opts);
@@ -66,9 +80,16 @@ export async function verifyStore(storeDir: string, imageIds?: string[], opts: V
   }
 }
 
-async function checkStore(storeDir: string, pool: HashPool, imageIds: string[] | undefined, opts: VerifyOptions): Promise<VerifyReport> {
+async function checkStore(
+  storeDir: string,
+  pool: HashPool,
+  imageIds: string[] | undefined,
+  opts: VerifyOptions,
+): Promise<VerifyReport> {
   const findings: Finding[] = [];
-  const add = (kind: FindingKind, path: string, message: string): void => { findings.push({ kind, path, message }); };
+  const add = (kind: FindingKind, path: string, message: string): void => {
+    findings.push({ kind, path, message });
+  };
   const manifests = new Set<string>();
   const blobs = new Set<string>();
 
@@ -86,13 +107,23 @@ async function checkStore(storeDir: string, pool: HashPool, imageIds: string[] |
         }
         const place = classifyStorePath(e.rel);
         if (place.kind !== 'content') {
-          add(place.kind, e.rel, place.kind === 'misplaced' ? `belongs at ${(top === BLOBS_DIR ? blobRelPath : imageRelPath)(e.name)}` : 'name is not a lower-case hex SHA-256 digest');
+          add(
+            place.kind,
+            e.rel,
+            place.kind === 'misplaced'
+              ? `belongs at ${(top === BLOBS_DIR ? blobRelPath : imageRelPath)(e.name)}`
+              : 'name is not a lower-case hex SHA-256 digest',
+          );
           continue;
         }
         if (e.kind !== 'file') {
           const st = await stat(join(storeDir, e.rel)).catch(() => null);
           if (!st?.isFile()) {
-            add('not-a-regular-file', e.rel, e.kind === 'symlink' ? 'symlink does not lead to a regular file' : 'not a regular file');
+            add(
+              'not-a-regular-file',
+              e.rel,
+              e.kind === 'symlink' ? 'symlink does not lead to a regular file' : 'not a regular file',
+            );
             continue;
           }
         }
@@ -141,7 +172,8 @@ async function checkStore(storeDir: string, pool: HashPool, imageIds: string[] |
     const st = await stat(join(storeDir, rel)).catch((err: unknown) => err as NodeJS.ErrnoException);
     if (st instanceof Error) {
       if (st.code === 'ENOENT') {
-        for (const r of refs.get(digest) ?? []) add('blob-missing', rel, `needed by image ${r.imageId} as blob ${r.name}`);
+        for (const r of refs.get(digest) ?? [])
+          add('blob-missing', rel, `needed by image ${r.imageId} as blob ${r.name}`);
       } else {
         add('unreadable', rel, `cannot stat: ${st.code ?? st.message}`);
       }
@@ -152,7 +184,8 @@ async function checkStore(storeDir: string, pool: HashPool, imageIds: string[] |
       continue;
     }
     for (const r of refs.get(digest) ?? []) {
-      if (r.size !== st.size) add('blob-size-mismatch', rel, `is ${st.size} bytes, image ${r.imageId} says blob ${r.name} is ${r.size}`);
+      if (r.size !== st.size)
+        add('blob-size-mismatch', rel, `is ${st.size} bytes, image ${r.imageId} says blob ${r.name} is ${r.size}`);
     }
     toHash.push({ digest, path: join(storeDir, rel), size: st.size });
   }
@@ -167,7 +200,9 @@ async function checkStore(storeDir: string, pool: HashPool, imageIds: string[] |
     else if (o.digest !== job.digest) add('blob-digest-mismatch', rel, `content hashes to ${o.digest}`);
   });
 
-  findings.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+  findings.sort((a, b) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0,
+  );
   return { findings, images: manifests.size, blobs: toHash.length, bytes: total };
 }
 

@@ -1,16 +1,17 @@
 // Jobs as every component sees them: execution states, exit statuses, the job request and its
 // parts, with their validators. Shapes follow docs/switchboard.md; names on the wire are snake_case.
 
-import { ValidationError, expectObject, expectString, isImageId, isUuid, oneOf, rejectUnknownKeys } from './validation.js';
+import {
+  ValidationError,
+  expectObject,
+  expectString,
+  isImageId,
+  isUuid,
+  oneOf,
+  rejectUnknownKeys,
+} from './validation.js';
 
-export const EXECUTION_STATES = [
-  'queued',
-  'scheduled',
-  'initializing',
-  'ready',
-  'terminating',
-  'terminated',
-] as const;
+export const EXECUTION_STATES = ['queued', 'scheduled', 'initializing', 'ready', 'terminating', 'terminated'] as const;
 export type ExecutionState = (typeof EXECUTION_STATES)[number];
 
 export const EXIT_STATUSES = [
@@ -55,10 +56,7 @@ export interface JobRequest {
 
 /** A running job's state as a supervisor reports it. */
 export type RunningJobState =
-  | { state: 'initializing'; stage: InitStage }
-  | { state: 'ready' }
-  | { state: 'terminating' }
-  | { state: 'terminated' };
+  { state: 'initializing'; stage: InitStage } | { state: 'ready' } | { state: 'terminating' } | { state: 'terminated' };
 
 export type UserExitStatus = 'success' | 'error' | 'unknown';
 
@@ -90,7 +88,9 @@ export function parseParameters(value: unknown, where = 'parameters'): Parameter
   const out: Parameters = {};
   for (const name of names) {
     if (!PARAMETER_NAME_RE.test(name) || name === '.' || name === '..') {
-      throw new ValidationError(`${where}: invalid parameter name ${JSON.stringify(name.slice(0, 64))} (letters, digits, _ . : - only)`);
+      throw new ValidationError(
+        `${where}: invalid parameter name ${JSON.stringify(name.slice(0, 64))} (letters, digits, _ . : - only)`,
+      );
     }
     const p = expectObject(obj[name], `${where}.${name}`);
     rejectUnknownKeys(p, ['value', 'secret'], `${where}.${name}`);
@@ -122,7 +122,8 @@ export function parseJobRequest(value: unknown): JobRequest {
     if (obj.ssh_keys.length > MAX_SSH_KEYS) throw new ValidationError(`ssh_keys has more than ${MAX_SSH_KEYS} entries`);
     obj.ssh_keys.forEach((k, i) => {
       const key = expectString(k, `ssh_keys[${i}]`);
-      if (key.trim() === '' || /[\r\n]/.test(key)) throw new ValidationError(`ssh_keys[${i}] must be one non-empty line`);
+      if (key.trim() === '' || /[\r\n]/.test(key))
+        throw new ValidationError(`ssh_keys[${i}] must be one non-empty line`);
       ssh_keys.push(key);
     });
   }
@@ -143,7 +144,9 @@ export function parseJobRequest(value: unknown): JobRequest {
   if (obj.override_timeout !== undefined && obj.override_timeout !== null) {
     const t = obj.override_timeout;
     if (typeof t !== 'number' || !Number.isInteger(t) || t <= 0 || t > MAX_TIMEOUT_SECONDS) {
-      throw new ValidationError(`override_timeout must be null or an integer number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}`);
+      throw new ValidationError(
+        `override_timeout must be null or an integer number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}`,
+      );
     }
     override_timeout = t;
   }
@@ -156,4 +159,3 @@ export function parseRunningJobState(value: unknown, where = 'job_state'): Runni
   if (state === 'initializing') return { state, stage: oneOf(obj.stage, INIT_STAGES, `${where}.stage`) };
   return { state };
 }
-

@@ -6,7 +6,6 @@ import { expectObject, expectString, rejectUnknownKeys } from './validation.js';
 
 export const API_PREFIX = '/api/v1';
 
-
 /** Every error response of the REST API. */
 export interface ApiErrorBody {
   error: { code: string; message: string };
@@ -83,4 +82,3 @@ export function parseLoginRequest(value: unknown): LoginRequest {
   rejectUnknownKeys(obj, ['user', 'password'], 'login request');
   return { user: expectString(obj.user, 'user'), password: expectString(obj.password, 'password') };
 }
-

@@ -10,7 +10,15 @@ import {
   type RunningJobState,
   type UserExitStatus,
 } from './job.js';
-import { ValidationError, expectNullableString, expectObject, expectString, isUuid, oneOf, parseJson } from './validation.js';
+import {
+  ValidationError,
+  expectNullableString,
+  expectObject,
+  expectString,
+  isUuid,
+  oneOf,
+  parseJson,
+} from './validation.js';
 
 export type JobEvent =
   | { type: 'state_transition'; new_state: RunningJobState; status_message: string | null }
@@ -26,9 +34,7 @@ export interface StartJobMessage {
   parameters: Parameters;
 }
 
-export type SupervisorStatus =
-  | { type: 'idle' }
-  | { type: 'ongoing_job'; job_id: string; job_state: RunningJobState };
+export type SupervisorStatus = { type: 'idle' } | { type: 'ongoing_job'; job_id: string; job_state: RunningJobState };
 
 /** Messages the switchboard sends on the supervisor WebSocket (subprotocol `treadmillv1`). */
 export type ToSupervisor =
@@ -51,23 +57,39 @@ export const MAX_CONSOLE_BYTES_PER_MESSAGE = 64 * 1024;
 
 export function parseJobEvent(value: unknown, where = 'event'): JobEvent {
   const obj = expectObject(value, where);
-  const type = oneOf(obj.type, ['state_transition', 'declare_exit_status', 'error', 'console_log'] as const, `${where}.type`);
+  const type = oneOf(
+    obj.type,
+    ['state_transition', 'declare_exit_status', 'error', 'console_log'] as const,
+    `${where}.type`,
+  );
   switch (type) {
     case 'state_transition':
       return {
         type,
         new_state: parseRunningJobState(obj.new_state, `${where}.new_state`),
-        status_message: obj.status_message === undefined ? null : expectNullableString(obj.status_message, `${where}.status_message`),
+        status_message:
+          obj.status_message === undefined ? null : expectNullableString(obj.status_message, `${where}.status_message`),
       };
     case 'declare_exit_status':
       return {
         type,
-        user_exit_status: oneOf(obj.user_exit_status, ['success', 'error', 'unknown'] as const, `${where}.user_exit_status`),
-        host_output: obj.host_output === undefined ? null : expectNullableString(obj.host_output, `${where}.host_output`),
+        user_exit_status: oneOf(
+          obj.user_exit_status,
+          ['success', 'error', 'unknown'] as const,
+          `${where}.user_exit_status`,
+        ),
+        host_output:
+          obj.host_output === undefined ? null : expectNullableString(obj.host_output, `${where}.host_output`),
       };
     case 'error': {
       const err = expectObject(obj.error, `${where}.error`);
-      return { type, error: { kind: expectString(err.kind, `${where}.error.kind`), message: expectString(err.message, `${where}.error.message`) } };
+      return {
+        type,
+        error: {
+          kind: expectString(err.kind, `${where}.error.kind`),
+          message: expectString(err.message, `${where}.error.message`),
+        },
+      };
     }
     case 'console_log': {
       const bytes = obj.console_bytes;
@@ -91,7 +113,8 @@ export function parseToSwitchboard(text: string): ToSwitchboard {
   const type = oneOf(obj.type, ['status_response', 'supervisor_event'] as const, 'message.type');
   const m = expectObject(obj.message, 'message.message');
   if (type === 'status_response') {
-    if (!isUuid(m.response_to_request_id)) throw new ValidationError('status_response.response_to_request_id must be a UUID');
+    if (!isUuid(m.response_to_request_id))
+      throw new ValidationError('status_response.response_to_request_id must be a UUID');
     const s = expectObject(m.message, 'status_response.message');
     const st = oneOf(s.type, ['idle', 'ongoing_job'] as const, 'status_response.message.type');
     const status: SupervisorStatus =
@@ -99,7 +122,11 @@ export function parseToSwitchboard(text: string): ToSwitchboard {
         ? { type: 'idle' }
         : {
             type: 'ongoing_job',
-            job_id: isUuid(s.job_id) ? s.job_id : (() => { throw new ValidationError('ongoing_job.job_id must be a UUID'); })(),
+            job_id: isUuid(s.job_id)
+              ? s.job_id
+              : (() => {
+                  throw new ValidationError('ongoing_job.job_id must be a UUID');
+                })(),
             job_state: parseRunningJobState(s.job_state),
           };
     return { type, message: { response_to_request_id: m.response_to_request_id, message: status } };
@@ -144,9 +171,7 @@ export function parseToSupervisor(text: string): ToSupervisor {
 // A start_job that fails validation but names a valid job id is reported with that id, so the
 // supervisor can fail the job at once instead of leaving it to its timeout.
 
-export type ParseResult =
-  | { ok: true; message: ToSupervisor }
-  | { ok: false; error: string; jobId?: string };
+export type ParseResult = { ok: true; message: ToSupervisor } | { ok: false; error: string; jobId?: string };
 
 function startJobId(text: string): string | undefined {
   try {

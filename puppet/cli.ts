@@ -26,8 +26,10 @@ function parametersDir(): string {
 
 async function runDaemon(argv: DaemonArgs): Promise<void> {
   const log = new Log(argv['log-level'] as LogLevel);
-  const transport = (argv.transport ?? (argv['tcp-control-socket-addr'] ? 'tcp' : 'auto_discover')) as 'tcp' | 'auto_discover';
-  if (argv['dbus-bus'] !== 'none') log.debug(`--dbus-bus ${argv['dbus-bus']} accepted; the local CLI uses ${argv.socket} instead of D-Bus`);
+  const transport = (argv.transport ?? (argv['tcp-control-socket-addr'] ? 'tcp' : 'auto_discover')) as
+    'tcp' | 'auto_discover';
+  if (argv['dbus-bus'] !== 'none')
+    log.debug(`--dbus-bus ${argv['dbus-bus']} accepted; the local CLI uses ${argv.socket} instead of D-Bus`);
   const exit = (code: number) => {
     void daemon.stop().finally(() => process.exit(code));
   };
@@ -73,7 +75,9 @@ async function readOutput(file: string): Promise<string> {
     if (file === '/dev/stdin') return Buffer.concat(await process.stdin.toArray()).toString('utf8');
     return await fs.readFile(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read --output-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(
+      `cannot read --output-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -88,13 +92,22 @@ function jobCommands(y: Argv): Argv {
       'report how the workload ended (declareworkloadexitstatus)',
       (c) =>
         c
-          .option('status', { choices: ['success', 'error', 'unknown'] as const, demandOption: true, describe: 'workload exit status' })
+          .option('status', {
+            choices: ['success', 'error', 'unknown'] as const,
+            demandOption: true,
+            describe: 'workload exit status',
+          })
           .option('output', { type: 'string', describe: 'text to attach to the report' })
           .option('output-file', { type: 'string', describe: "attach this file's contents (/dev/stdin for a pipe)" })
-          .option('terminate', { type: 'boolean', default: false, describe: 'then ask the supervisor to terminate the job' })
+          .option('terminate', {
+            type: 'boolean',
+            default: false,
+            describe: 'then ask the supervisor to terminate the job',
+          })
           .conflicts('output', 'output-file'),
       async (argv) => {
-        const output = argv['output-file'] !== undefined ? await readOutput(argv['output-file']) : (argv.output ?? null);
+        const output =
+          argv['output-file'] !== undefined ? await readOutput(argv['output-file']) : (argv.output ?? null);
         const r = await callDaemon(socketPath(), {
           op: 'finish',
           status: argv.status as WorkloadExitStatus,
@@ -116,11 +129,18 @@ function jobCommands(y: Argv): Argv {
       (c) =>
         c
           .positional('command', { type: 'string', array: true })
-          .option('terminate', { type: 'boolean', default: false, describe: 'then ask the supervisor to terminate the job' })
+          .option('terminate', {
+            type: 'boolean',
+            default: false,
+            describe: 'then ask the supervisor to terminate the job',
+          })
           .option('substate', { type: 'string', describe: 'report this sub-state before starting' })
           .example('$0 job run --terminate -- make test', ''),
       async (argv) => {
-        const command = [...((argv.command as string[] | undefined) ?? []), ...((argv['--'] as string[] | undefined) ?? [])].map(String);
+        const command = [
+          ...((argv.command as string[] | undefined) ?? []),
+          ...((argv['--'] as string[] | undefined) ?? []),
+        ].map(String);
         if (command.length === 0) throw new UsageError('job run needs a command, e.g. tml-puppet job run -- make test');
         const sock = socketPath();
         // fail before the workload runs, not after, if its result could not be reported
@@ -128,7 +148,12 @@ function jobCommands(y: Argv): Argv {
         else await callDaemon(sock, { op: 'ping' });
         const outcome = await runForeground(command);
         try {
-          await callDaemon(sock, { op: 'finish', status: outcome.status, output: outcome.summary, terminate: argv.terminate });
+          await callDaemon(sock, {
+            op: 'finish',
+            status: outcome.status,
+            output: outcome.summary,
+            terminate: argv.terminate,
+          });
         } catch (e) {
           process.stderr.write(`tml-puppet: ${(e as Error).message}\n`);
           process.exit(outcome.exitCode === 0 ? 1 : outcome.exitCode);
@@ -172,7 +197,8 @@ function parameterCommands(y: Argv): Argv {
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           if (code === 'ENOENT') throw new UsageError(`no parameter named ${JSON.stringify(name)} in ${dir}`);
-          if (code === 'EACCES') throw new UsageError(`parameter ${JSON.stringify(name)} is secret and not readable by this user`);
+          if (code === 'EACCES')
+            throw new UsageError(`parameter ${JSON.stringify(name)} is secret and not readable by this user`);
           throw new UsageError(`cannot read parameter ${JSON.stringify(name)}: ${code ?? (e as Error).message}`);
         }
         process.stdout.write(value);
@@ -187,9 +213,14 @@ function parameterCommands(y: Argv): Argv {
         let names: string[];
         try {
           const entries = await fs.readdir(dir, { withFileTypes: true });
-          names = entries.filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => e.name).sort();
+          names = entries
+            .filter((e) => e.isFile() && !e.name.startsWith('.'))
+            .map((e) => e.name)
+            .sort();
         } catch (e) {
-          throw new UsageError(`cannot read the parameters directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+          throw new UsageError(
+            `cannot read the parameters directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          );
         }
         process.stdout.write(argv.json ? `${JSON.stringify(names)}\n` : names.map((n) => `${n}\n`).join(''));
       },
@@ -208,33 +239,30 @@ async function main(): Promise<void> {
   await yargs(args)
     .scriptName('tml-puppet')
     .parserConfiguration({ 'populate--': true })
-    .usage('$0 <command>\n\nTreadmill in-host puppet: the daemon, and the commands a job uses to read parameters and report.')
+    .usage(
+      '$0 <command>\n\nTreadmill in-host puppet: the daemon, and the commands a job uses to read parameters and report.',
+    )
     .command(
       'daemon',
       'run the puppet daemon (connects to the supervisor, serves the local commands)',
-      (c) =>
-        c
-          .options(DAEMON_OPTIONS),
+      (c) => c.options(DAEMON_OPTIONS),
       (argv) => runDaemon(argv as DaemonArgs),
     )
     .command('job', 'report on the job: finish, substate, run, terminate, info', jobCommands)
     .command('parameter', "read the job's parameters: get, list", parameterCommands)
-    .command(
-      'host',
-      'describe this host',
-      (y) =>
-        y
-          .command(
-            'info',
-            "the host's OS, CPU, memory, network interfaces and USB devices",
-            (c) => c.option('json', { type: 'boolean', default: false }),
-            async (argv) => {
-              const { collectHostInfo, formatHostInfo } = await import('./host-info.js');
-              const info = await collectHostInfo();
-              process.stdout.write(argv.json ? `${JSON.stringify(info, null, 2)}\n` : formatHostInfo(info));
-            },
-          )
-          .demandCommand(1, 'host needs a subcommand: info'),
+    .command('host', 'describe this host', (y) =>
+      y
+        .command(
+          'info',
+          "the host's OS, CPU, memory, network interfaces and USB devices",
+          (c) => c.option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const { collectHostInfo, formatHostInfo } = await import('./host-info.js');
+            const info = await collectHostInfo();
+            process.stdout.write(argv.json ? `${JSON.stringify(info, null, 2)}\n` : formatHostInfo(info));
+          },
+        )
+        .demandCommand(1, 'host needs a subcommand: info'),
     )
     .demandCommand(1, 'a command is needed: daemon, job, parameter or host')
     .strict()

@@ -62,8 +62,18 @@ export class CommandRunner {
     child.once('close', (code, signal) => {
       if (!started) return;
       this.#running.delete(eventId);
-      this.log.info(`command ${eventId}: ${signal ? `killed by ${signal}` : `exited with code ${code}`}${entry.killed ? ' (killcommand)' : ''}`);
-      this.#send({ type: 'runcommandexitcode', supervisor_event_id: eventId, exit_code: signal ? null : code, killed: entry.killed }, 'exit code');
+      this.log.info(
+        `command ${eventId}: ${signal ? `killed by ${signal}` : `exited with code ${code}`}${entry.killed ? ' (killcommand)' : ''}`,
+      );
+      this.#send(
+        {
+          type: 'runcommandexitcode',
+          supervisor_event_id: eventId,
+          exit_code: signal ? null : code,
+          killed: entry.killed,
+        },
+        'exit code',
+      );
     });
   }
 
@@ -112,7 +122,8 @@ export class CommandRunner {
 
   // sendEvent throws when it refuses an event outright and rejects when it gives one up later
   #send(event: Extract<PuppetEvent, { supervisor_event_id: number }>, what: string): void {
-    const notDelivered = (e: Error) => this.log.warn(`command ${event.supervisor_event_id}: ${what} not delivered: ${e.message}`);
+    const notDelivered = (e: Error) =>
+      this.log.warn(`command ${event.supervisor_event_id}: ${what} not delivered: ${e.message}`);
     try {
       this.conn.sendEvent(event).catch(notDelivered);
     } catch (e) {

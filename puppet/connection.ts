@@ -25,7 +25,8 @@ export interface SocketAddress {
 export function parseSocketAddress(text: string): SocketAddress {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text.trim()) ?? /^([^:]+):(\d+)$/.exec(text.trim());
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) throw new Error(`invalid socket address ${JSON.stringify(text)} (expected IP:PORT)`);
+  if (!m || !(port > 0 && port < 65536))
+    throw new Error(`invalid socket address ${JSON.stringify(text)} (expected IP:PORT)`);
   return { host: m[1]!, port };
 }
 
@@ -117,7 +118,10 @@ export class SupervisorConnection extends EventEmitter {
     if (this.#closed) return true;
     for (let at = 0; at < chunk.length; at += MAX_OUTPUT_CHUNK) {
       const piece = chunk.subarray(at, at + MAX_OUTPUT_CHUNK);
-      this.#enqueue({ frame: encodeRunCommandOutputFrame(this.#nextEventId++, supervisorEventId, stream, piece), keep: Keep.Output });
+      this.#enqueue({
+        frame: encodeRunCommandOutputFrame(this.#nextEventId++, supervisorEventId, stream, piece),
+        keep: Keep.Output,
+      });
     }
     const backlog = this.#socket ? this.#socket.writableLength : this.#queue.bytes;
     if (backlog < this.#opts.highWaterMark) return true;
@@ -139,7 +143,8 @@ export class SupervisorConnection extends EventEmitter {
   #write(socket: net.Socket, item: Queued): void {
     socket.write(item.frame, (err) => {
       if (!err) item.written?.();
-      else if (!this.#closed) this.#unsent.push(item); // the socket died under it: send again later
+      else if (!this.#closed)
+        this.#unsent.push(item); // the socket died under it: send again later
       else item.written?.(err);
     });
   }
@@ -153,12 +158,17 @@ export class SupervisorConnection extends EventEmitter {
     try {
       dropped = this.#queue.push(item);
     } catch (e) {
-      this.#opts.log.warn(`event queue full (${this.#opts.maxQueuedEvents} events) while disconnected; refused a new event`);
+      this.#opts.log.warn(
+        `event queue full (${this.#opts.maxQueuedEvents} events) while disconnected; refused a new event`,
+      );
       throw e;
     }
     if (dropped) {
-      const what = dropped.keep === Keep.Output ? 'command output' : dropped.keep === Keep.Substate ? 'sub-state report' : 'event';
-      this.#opts.log.warn(`event queue full (${this.#opts.maxQueuedEvents} events) while disconnected; dropped the oldest ${what}`);
+      const what =
+        dropped.keep === Keep.Output ? 'command output' : dropped.keep === Keep.Substate ? 'sub-state report' : 'event';
+      this.#opts.log.warn(
+        `event queue full (${this.#opts.maxQueuedEvents} events) while disconnected; dropped the oldest ${what}`,
+      );
     }
   }
 

@@ -31,20 +31,45 @@ export const DAEMON_OPTIONS = {
   'parameters-dir': { type: 'string', describe: 'write job parameters here (conventionally /run/tml/parameters)' },
   'job-info-dir': { type: 'string', describe: 'write job-id and host-id here (conventionally /run/tml)' },
   'authorized-keys-file': { type: 'string', describe: "write the job's SSH keys here" },
-  'exit-on-authorized-keys-update-error': { type: 'boolean', default: false, describe: 'exit if the SSH keys cannot be fetched or written' },
+  'exit-on-authorized-keys-update-error': {
+    type: 'boolean',
+    default: false,
+    describe: 'exit if the SSH keys cannot be fetched or written',
+  },
   'network-config-script': { type: 'string', describe: 'run this with the network configuration in its environment' },
-  'exit-on-network-config-error': { type: 'boolean', default: false, describe: 'exit if the network config script fails' },
-  'dbus-bus': { type: 'string', choices: ['system', 'session', 'none'], default: 'system', describe: 'accepted for compatibility; unused' },
+  'exit-on-network-config-error': {
+    type: 'boolean',
+    default: false,
+    describe: 'exit if the network config script fails',
+  },
+  'dbus-bus': {
+    type: 'string',
+    choices: ['system', 'session', 'none'],
+    default: 'system',
+    describe: 'accepted for compatibility; unused',
+  },
   socket: { type: 'string', default: DEFAULT_SOCKET, describe: 'Unix socket for local commands' },
   'socket-group': { type: 'string', describe: 'group (name or gid) allowed to use the socket' },
-  'shutdown-command': { type: 'string', default: 'systemctl poweroff', describe: 'run (via /bin/sh -c) on a shutdown request' },
-  'reboot-command': { type: 'string', default: 'systemctl reboot', describe: 'run (via /bin/sh -c) on a reboot request' },
+  'shutdown-command': {
+    type: 'string',
+    default: 'systemctl poweroff',
+    describe: 'run (via /bin/sh -c) on a shutdown request',
+  },
+  'reboot-command': {
+    type: 'string',
+    default: 'systemctl reboot',
+    describe: 'run (via /bin/sh -c) on a reboot request',
+  },
   'log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', describe: 'least severe level logged (stderr)' },
 } as const satisfies Record<string, StringOption | BooleanOption>;
 
 type Spec = typeof DAEMON_OPTIONS;
 export type DaemonArgs = {
-  [K in keyof Spec]: Spec[K] extends BooleanOption ? boolean : Spec[K] extends { default: string } ? string : string | undefined;
+  [K in keyof Spec]: Spec[K] extends BooleanOption
+    ? boolean
+    : Spec[K] extends { default: string }
+      ? string
+      : string | undefined;
 };
 
 /**

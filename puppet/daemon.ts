@@ -44,7 +44,9 @@ export async function controlSocketAddress(opts: DaemonOptions): Promise<SocketA
   try {
     text = await fs.readFile(opts.fwCfgPath, 'utf8');
   } catch (e) {
-    throw new FatalError(`auto_discover: cannot read ${opts.fwCfgPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new FatalError(
+      `auto_discover: cannot read ${opts.fwCfgPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   return parseSocketAddress(text.replace(/\0+$/, ''));
 }
@@ -142,8 +144,10 @@ export class Daemon {
           `wrote ${r.written.length} parameter file(s) (${secret} secret) to ${this.#parameters.dir}` +
             (r.removed.length ? `, removed ${r.removed.join(', ')}` : ''),
         );
-        for (const name of r.skipped) this.#log.warn(`parameter ${JSON.stringify(name)} has no usable file name; skipped`);
-        for (const name of r.collisions) this.#log.warn(`parameter ${JSON.stringify(name)} shares its file name with another parameter`);
+        for (const name of r.skipped)
+          this.#log.warn(`parameter ${JSON.stringify(name)} has no usable file name; skipped`);
+        for (const name of r.collisions)
+          this.#log.warn(`parameter ${JSON.stringify(name)} shares its file name with another parameter`);
       } else {
         this.#log.warn(`supervisor answered parameters with ${resp.type}`);
       }
@@ -219,7 +223,8 @@ export class Daemon {
     const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'inherit', 'inherit'] });
     child.once('error', (err) => this.#log.error(`${type} command failed to start: ${err.message}`));
     child.once('exit', (code, signal) => {
-      if (code !== 0) this.#log.error(`${type} command ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`);
+      if (code !== 0)
+        this.#log.error(`${type} command ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`);
     });
   }
 
@@ -238,7 +243,11 @@ export class Daemon {
           return { ok: true, connected };
         case 'finish':
           this.#log.info(`local client: workload finished: ${req.status}${req.terminate ? ' (terminate)' : ''}`);
-          this.#report({ type: 'declareworkloadexitstatus', workload_exit_status: req.status, workload_output: req.output });
+          this.#report({
+            type: 'declareworkloadexitstatus',
+            workload_exit_status: req.status,
+            workload_output: req.output,
+          });
           if (req.terminate) this.#report({ type: 'terminatejob', supervisor_event_id: null });
           return { ok: true, connected };
         case 'terminate':

@@ -9,7 +9,14 @@ export interface HostInfo {
   cpu: { manufacturer: string; brand: string; cores: number; physicalCores: number; speedGHz: number } | null;
   memory: { totalBytes: number; availableBytes: number } | null;
   network: Array<{ name: string; mac: string; ipv4: string; ipv6: string; state: string }> | null;
-  usb: Array<{ bus: number; device: number; name: string; vendor: string; manufacturer: string; serial: string }> | null;
+  usb: Array<{
+    bus: number;
+    device: number;
+    name: string;
+    vendor: string;
+    manufacturer: string;
+    serial: string;
+  }> | null;
   errors: string[];
 }
 
@@ -21,7 +28,10 @@ async function section<T>(name: string, errors: string[], f: () => Promise<T>): 
     return await Promise.race([
       f(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${SECTION_TIMEOUT_MS / 1000} s`)), SECTION_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${SECTION_TIMEOUT_MS / 1000} s`)),
+          SECTION_TIMEOUT_MS,
+        );
       }),
     ]);
   } catch (e) {
@@ -39,11 +49,24 @@ export async function collectHostInfo(): Promise<HostInfo> {
   const [os, cpu, memory, network, usb] = await Promise.all([
     section('os', errors, async () => {
       const o = await si.osInfo();
-      return { platform: o.platform, distro: o.distro, release: o.release, kernel: o.kernel, arch: o.arch, hostname: o.hostname };
+      return {
+        platform: o.platform,
+        distro: o.distro,
+        release: o.release,
+        kernel: o.kernel,
+        arch: o.arch,
+        hostname: o.hostname,
+      };
     }),
     section('cpu', errors, async () => {
       const c = await si.cpu();
-      return { manufacturer: c.manufacturer, brand: c.brand, cores: c.cores, physicalCores: c.physicalCores, speedGHz: c.speed };
+      return {
+        manufacturer: c.manufacturer,
+        brand: c.brand,
+        cores: c.cores,
+        physicalCores: c.physicalCores,
+        speedGHz: c.speed,
+      };
     }),
     section('memory', errors, async () => {
       const m = await si.mem();
@@ -72,11 +95,20 @@ const MiB = 1024 * 1024;
 export function formatHostInfo(h: HostInfo): string {
   const lines: string[] = [];
   const na = (what: string) => lines.push(`${what}: unavailable`);
-  if (h.os) lines.push(`OS: ${h.os.distro} ${h.os.release} (${h.os.platform} ${h.os.kernel}, ${h.os.arch}), hostname ${h.os.hostname}`);
+  if (h.os)
+    lines.push(
+      `OS: ${h.os.distro} ${h.os.release} (${h.os.platform} ${h.os.kernel}, ${h.os.arch}), hostname ${h.os.hostname}`,
+    );
   else na('OS');
-  if (h.cpu) lines.push(`CPU: ${h.cpu.manufacturer} ${h.cpu.brand}, ${h.cpu.physicalCores} cores / ${h.cpu.cores} threads${h.cpu.speedGHz ? `, ${h.cpu.speedGHz} GHz` : ''}`);
+  if (h.cpu)
+    lines.push(
+      `CPU: ${h.cpu.manufacturer} ${h.cpu.brand}, ${h.cpu.physicalCores} cores / ${h.cpu.cores} threads${h.cpu.speedGHz ? `, ${h.cpu.speedGHz} GHz` : ''}`,
+    );
   else na('CPU');
-  if (h.memory) lines.push(`Memory: ${Math.round(h.memory.totalBytes / MiB)} MiB total, ${Math.round(h.memory.availableBytes / MiB)} MiB available`);
+  if (h.memory)
+    lines.push(
+      `Memory: ${Math.round(h.memory.totalBytes / MiB)} MiB total, ${Math.round(h.memory.availableBytes / MiB)} MiB available`,
+    );
   else na('Memory');
   if (h.network) {
     lines.push(`Network interfaces (${h.network.length}):`);
@@ -89,7 +121,9 @@ export function formatHostInfo(h: HostInfo): string {
     lines.push(`USB devices (${h.usb.length}):`);
     for (const u of h.usb) {
       const who = [u.manufacturer || u.vendor, u.name].filter((x) => x).join(' ');
-      lines.push(`  bus ${u.bus} device ${u.device}: ${who || 'unknown device'}${u.serial ? ` (serial ${u.serial})` : ''}`);
+      lines.push(
+        `  bus ${u.bus} device ${u.device}: ${who || 'unknown device'}${u.serial ? ` (serial ${u.serial})` : ''}`,
+      );
     }
   } else na('USB devices');
   for (const e of h.errors) lines.push(`note: ${e}`);

@@ -1,6 +1,10 @@
 // Requests the local CLI sends to the daemon over its Unix socket: one JSON line each way.
 
-import { WORKLOAD_EXIT_STATUSES, typeNameForLog, type WorkloadExitStatus } from '../protocol/control-socket/messages.js';
+import {
+  WORKLOAD_EXIT_STATUSES,
+  typeNameForLog,
+  type WorkloadExitStatus,
+} from '../protocol/control-socket/messages.js';
 
 export type LocalRequest =
   | { op: 'ping' }
@@ -10,8 +14,7 @@ export type LocalRequest =
   | { op: 'jobinfo' };
 
 export type LocalResponse =
-  | { ok: true; job_id?: string; host_id?: string; connected?: boolean }
-  | { ok: false; error: string };
+  { ok: true; job_id?: string; host_id?: string; connected?: boolean } | { ok: false; error: string };
 
 /** Validates a request line; returns the request or an error message. */
 export function parseLocalRequest(line: string): LocalRequest | string {
@@ -29,7 +32,9 @@ export function parseLocalRequest(line: string): LocalRequest | string {
     case 'jobinfo':
       return { op: o['op'] };
     case 'substate':
-      return typeof o['substate'] === 'string' ? { op: 'substate', substate: o['substate'] } : 'substate must be a string';
+      return typeof o['substate'] === 'string'
+        ? { op: 'substate', substate: o['substate'] }
+        : 'substate must be a string';
     case 'finish': {
       const status = o['status'];
       if (typeof status !== 'string' || !(WORKLOAD_EXIT_STATUSES as readonly string[]).includes(status)) {

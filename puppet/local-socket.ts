@@ -34,7 +34,12 @@ export class LocalSocketServer {
     readonly path: string,
   ) {}
 
-  static async listen(opts: { path: string; group?: string; handler: LocalHandler; log: Log }): Promise<LocalSocketServer> {
+  static async listen(opts: {
+    path: string;
+    group?: string;
+    handler: LocalHandler;
+    log: Log;
+  }): Promise<LocalSocketServer> {
     const { log } = opts;
     await fs.mkdir(path.dirname(opts.path), { recursive: true, mode: 0o755 });
     await removeStaleSocket(opts.path);

@@ -31,7 +31,8 @@ export function runNetworkConfigScript(script: string, config: NetworkConfigResp
     child.once('error', (err) => resolve(`network config script ${script} could not start: ${err.message}`));
     child.once('exit', (code, signal) => {
       if (code === 0) resolve(null);
-      else resolve(`network config script ${script} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`);
+      else
+        resolve(`network config script ${script} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`);
     });
   });
 }

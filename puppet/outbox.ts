@@ -57,10 +57,15 @@ export class Outbox {
     if (this.#items.length <= this.limit) return null;
     let lowest = item.keep;
     for (const q of this.#items) if (q.keep < lowest) lowest = q.keep;
-    const index = lowest === item.keep && lowest !== Keep.Output ? this.#items.length - 1 : this.#items.findIndex((q) => q.keep === lowest);
+    const index =
+      lowest === item.keep && lowest !== Keep.Output
+        ? this.#items.length - 1
+        : this.#items.findIndex((q) => q.keep === lowest);
     const [victim] = this.#items.splice(index, 1) as [Queued];
     this.#bytes -= victim.frame.length;
-    const err = new QueueFullError(`report dropped: the puppet's queue is full (${this.limit} events) while disconnected from the supervisor`);
+    const err = new QueueFullError(
+      `report dropped: the puppet's queue is full (${this.limit} events) while disconnected from the supervisor`,
+    );
     if (victim === item && item.keep !== Keep.Output) throw err;
     victim.written?.(err);
     return victim;

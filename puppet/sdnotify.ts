@@ -10,7 +10,8 @@ export function notifyReady(env: NodeJS.ProcessEnv = process.env): Promise<strin
   return new Promise((resolve) => {
     execFile('systemd-notify', ['--ready', `--pid=${process.pid}`], { env }, (err) => {
       if (!err) resolve(null);
-      else if ((err as NodeJS.ErrnoException).code === 'ENOENT') resolve('NOTIFY_SOCKET is set but systemd-notify is not installed');
+      else if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        resolve('NOTIFY_SOCKET is set but systemd-notify is not installed');
       else resolve(`systemd-notify failed: ${err.message.split('\n')[0]}`);
     });
   });

@@ -24,7 +24,11 @@ export async function runCli(
   args: string[],
   opts: { env: NodeJS.ProcessEnv; input?: string; okCodes?: number[]; signal?: AbortSignal },
 ): Promise<RunResult> {
-  const child = spawn(process.execPath, [cli, ...args], { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'], signal: opts.signal });
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: opts.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    signal: opts.signal,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -34,7 +38,9 @@ export async function runCli(
   const result = { code, stdout, stderr };
   if (!(opts.okCodes ?? [0]).includes(code ?? -1)) {
     const name = cli.split('/').slice(-2).join('/');
-    throw new CommandError(`${name} ${args[0] ?? ''} failed (exit ${code}): ${stderr.trim() || stdout.trim() || 'no output'}`);
+    throw new CommandError(
+      `${name} ${args[0] ?? ''} failed (exit ${code}): ${stderr.trim() || stdout.trim() || 'no output'}`,
+    );
   }
   return result;
 }
@@ -72,7 +78,8 @@ export class Service {
       const match = this.stdout.match(re);
       if (match) return match;
       if (!this.running) throw new CommandError(`${this.name} exited early: ${this.stderr.trim() || 'no output'}`);
-      if (Date.now() > deadline) throw new CommandError(`${this.name} did not start within ${timeoutMs / 1000} s: ${this.stderr.trim()}`);
+      if (Date.now() > deadline)
+        throw new CommandError(`${this.name} did not start within ${timeoutMs / 1000} s: ${this.stderr.trim()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }

@@ -32,7 +32,15 @@ export interface DemoResult {
   /** Exit code of `tml job wait`: 0 means WorkloadFinishedSuccess. */
   waitCode: number | null;
   /** Everything the `tml` client printed, by command. */
-  api: { enqueue: string; wait: string; logs: string; events: string; eventsJson: string; status: string; statusJson: string };
+  api: {
+    enqueue: string;
+    wait: string;
+    logs: string;
+    events: string;
+    eventsJson: string;
+    status: string;
+    statusJson: string;
+  };
   /** The services' own logs. */
   serviceLogs: { switchboard: string; supervisor: string };
 }
@@ -65,9 +73,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     print("   the local host runs the image's boot script as a process on this machine (no isolation)");
 
     const secret = `s3cr3t-${randomBytes(12).toString('hex')}`;
-    const parameters = JSON.stringify({ greeting: { value: 'hello', secret: false }, 'api-key': { value: secret, secret: true } });
-    print('== 5/6 Enqueue a job: tml job enqueue IMAGE --tag-config board:local --parameters {greeting, api-key (secret)}');
-    const enqueue = (await cluster.tml(['job', 'enqueue', imageId, '--tag-config', 'board:local', '--parameters', parameters])).stdout;
+    const parameters = JSON.stringify({
+      greeting: { value: 'hello', secret: false },
+      'api-key': { value: secret, secret: true },
+    });
+    print(
+      '== 5/6 Enqueue a job: tml job enqueue IMAGE --tag-config board:local --parameters {greeting, api-key (secret)}',
+    );
+    const enqueue = (
+      await cluster.tml(['job', 'enqueue', imageId, '--tag-config', 'board:local', '--parameters', parameters])
+    ).stdout;
     const jobId = (JSON.parse(enqueue) as { job_id: string }).job_id;
     print(`   ${enqueue.trim()}`);
     print('   waiting for it: tml job wait');
@@ -106,7 +121,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       secret,
       waitCode: wait.code,
       api: { enqueue, wait: wait.stdout + wait.stderr, logs, events, eventsJson, status, statusJson },
-      serviceLogs: { switchboard: serviceLogs['tml-switchboard'] ?? '', supervisor: serviceLogs['tml-supervisor'] ?? '' },
+      serviceLogs: {
+        switchboard: serviceLogs['tml-switchboard'] ?? '',
+        supervisor: serviceLogs['tml-supervisor'] ?? '',
+      },
     };
   } finally {
     await cluster.close();

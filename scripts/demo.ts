@@ -25,13 +25,17 @@ async function main(): Promise<number> {
     const result = await runDemo({ print: (line) => console.log(line), signal: controller.signal });
     const leaks = secretLeaks(result);
     console.log('-- checks:');
-    console.log(`   secret parameter value in client output or service logs: ${leaks.length === 0 ? 'nowhere' : leaks.join(', ')}`);
+    console.log(
+      `   secret parameter value in client output or service logs: ${leaks.length === 0 ? 'nowhere' : leaks.join(', ')}`,
+    );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (result.waitCode === 0 && leaks.length === 0) {
       console.log(`Demo finished in ${seconds} s: job ${result.jobId} ended WorkloadFinishedSuccess.`);
       return 0;
     }
-    console.log(`Demo FAILED after ${seconds} s: tml job wait exited ${result.waitCode}${leaks.length > 0 ? '; the secret leaked' : ''}.`);
+    console.log(
+      `Demo FAILED after ${seconds} s: tml job wait exited ${result.waitCode}${leaks.length > 0 ? '; the secret leaked' : ''}.`,
+    );
     return 1;
   } catch (err) {
     if (interrupted) {

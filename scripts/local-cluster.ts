@@ -51,15 +51,27 @@ export class LocalCluster {
   async buildImage(spec: string): Promise<string> {
     const { stdout } = await this.run('imagetool/cli.js', ['build', spec, '--store', this.store]);
     const imageId = stdout.trim();
-    if (!/^[0-9a-f]{64}$/.test(imageId)) throw new CommandError(`tml-imagetool build printed no image id: ${JSON.stringify(stdout)}`);
+    if (!/^[0-9a-f]{64}$/.test(imageId))
+      throw new CommandError(`tml-imagetool build printed no image id: ${JSON.stringify(stdout)}`);
     return imageId;
   }
 
   /** An admin user with an API token, and one supervisor with these tags, in a fresh database. */
   async prepareDatabase(user: string, supervisorName: string, tags: string): Promise<void> {
     await this.run('switchboard/cli.js', ['user', 'add', user, '--db', this.db, '--admin']);
-    this.apiToken = (await this.run('switchboard/cli.js', ['token', 'create', '--db', this.db, '--user', user])).stdout.trim();
-    const added = await this.run('switchboard/cli.js', ['supervisor', 'add', supervisorName, '--db', this.db, '--tags', tags, '--json']);
+    this.apiToken = (
+      await this.run('switchboard/cli.js', ['token', 'create', '--db', this.db, '--user', user])
+    ).stdout.trim();
+    const added = await this.run('switchboard/cli.js', [
+      'supervisor',
+      'add',
+      supervisorName,
+      '--db',
+      this.db,
+      '--tags',
+      tags,
+      '--json',
+    ]);
     this.supervisorCredentials = JSON.parse(added.stdout) as { id: string; token: string };
   }
 
@@ -77,7 +89,14 @@ export class LocalCluster {
    */
   async startSwitchboard(): Promise<string> {
     const listen = this.url === '' ? '127.0.0.1:0' : new URL(this.url).host;
-    const sb = this.track(new Service('tml-switchboard', cliPath('switchboard/cli.js'), ['serve', '--listen', listen, '--db', this.db], this.env));
+    const sb = this.track(
+      new Service(
+        'tml-switchboard',
+        cliPath('switchboard/cli.js'),
+        ['serve', '--listen', listen, '--db', this.db],
+        this.env,
+      ),
+    );
     this.switchboard = sb;
     this.url = (await sb.waitForLine(/listening on (http:\/\/\S+)/, 15_000))[1]!;
     return this.url;
@@ -92,15 +111,35 @@ export class LocalCluster {
   startSupervisor(opts: { puppet?: string; logLevel?: string } = {}): Service {
     const creds = this.supervisorCredentials;
     if (creds === null || this.url === '') throw new Error('prepareDatabase and startSwitchboard come first');
-    const args = ['--switchboard', this.url, '--id', creds.id, '--store', this.store, '--host', 'local', '--work-dir', join(this.dir, 'work')];
+    const args = [
+      '--switchboard',
+      this.url,
+      '--id',
+      creds.id,
+      '--store',
+      this.store,
+      '--host',
+      'local',
+      '--work-dir',
+      join(this.dir, 'work'),
+    ];
     if (opts.puppet !== undefined) args.push('--puppet', opts.puppet);
     if (opts.logLevel !== undefined) args.push('--log-level', opts.logLevel);
-    return this.track(new Service('tml-supervisor', cliPath('supervisor/cli.js'), args, { ...this.env, TML_SUPERVISOR_TOKEN: creds.token }));
+    return this.track(
+      new Service('tml-supervisor', cliPath('supervisor/cli.js'), args, {
+        ...this.env,
+        TML_SUPERVISOR_TOKEN: creds.token,
+      }),
+    );
   }
 
   /** The `tml` client with this cluster's URL and API token. */
   tml(args: string[], okCodes?: number[]): Promise<RunResult> {
-    return this.run('tml/cli.js', args, okCodes, { ...this.env, TML_API_TOKEN: this.apiToken, TML_SWITCHBOARD_URL: this.url });
+    return this.run('tml/cli.js', args, okCodes, {
+      ...this.env,
+      TML_API_TOKEN: this.apiToken,
+      TML_SWITCHBOARD_URL: this.url,
+    });
   }
 
   /** The services' own output (stdout and stderr), by name. */

@@ -17,14 +17,30 @@ function fail(message: string): never {
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('tml-supervisor')
-    .usage('$0 --switchboard URL --id ID --token TOKEN --store DIR [options]\n\nRuns jobs from a Treadmill switchboard, one at a time.')
-    .option('switchboard', { type: 'string', demandOption: true, describe: 'switchboard base URL, e.g. http://127.0.0.1:8080' })
-    .option('id', { type: 'string', demandOption: true, describe: 'this supervisor\'s id (from `tml-switchboard supervisor add`)' })
-    .option('token', { type: 'string', describe: 'supervisor token; default $TML_SUPERVISOR_TOKEN (preferred: not visible in ps)' })
+    .usage(
+      '$0 --switchboard URL --id ID --token TOKEN --store DIR [options]\n\nRuns jobs from a Treadmill switchboard, one at a time.',
+    )
+    .option('switchboard', {
+      type: 'string',
+      demandOption: true,
+      describe: 'switchboard base URL, e.g. http://127.0.0.1:8080',
+    })
+    .option('id', {
+      type: 'string',
+      demandOption: true,
+      describe: "this supervisor's id (from `tml-switchboard supervisor add`)",
+    })
+    .option('token', {
+      type: 'string',
+      describe: 'supervisor token; default $TML_SUPERVISOR_TOKEN (preferred: not visible in ps)',
+    })
     .option('store', { type: 'string', demandOption: true, describe: 'image store to run images from' })
     .option('host', { type: 'string', choices: ['local'], default: 'local', describe: 'host backend' })
     .option('work-dir', { type: 'string', describe: 'directory for job directories (default: a temporary directory)' })
-    .option('puppet', { type: 'string', describe: 'tml-puppet to run in local hosts (default: the bundle dist/tml-puppet.mjs)' })
+    .option('puppet', {
+      type: 'string',
+      describe: 'tml-puppet to run in local hosts (default: the bundle dist/tml-puppet.mjs)',
+    })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'info' })
     .strict()
     .version(false)

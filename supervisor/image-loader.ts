@@ -16,7 +16,8 @@ export async function loadVerifiedImage(storeDir: string, imageId: string): Prom
   const findings = await verifyImage(storeDir, imageId);
   if (findings.length > 0) {
     const first = findings[0]!;
-    const more = findings.length > 1 ? ` (and ${findings.length - 1} more problem${findings.length > 2 ? 's' : ''})` : '';
+    const more =
+      findings.length > 1 ? ` (and ${findings.length - 1} more problem${findings.length > 2 ? 's' : ''})` : '';
     throw new ImageUnavailableError(
       `image ${imageId} failed verification in store ${storeDir}: ${first.path}: ${first.message}${more}`,
     );

@@ -3,7 +3,12 @@
 
 export { startSupervisor, type Supervisor, type SupervisorOptions } from './supervisor.js';
 export { JobRunner, type JobRunnerDeps } from './job-runner.js';
-export { SwitchboardConnection, connectUrl, type SwitchboardConnectionOptions, type SwitchboardHandlers } from './switchboard-connection.js';
+export {
+  SwitchboardConnection,
+  connectUrl,
+  type SwitchboardConnectionOptions,
+  type SwitchboardHandlers,
+} from './switchboard-connection.js';
 export { parseToSupervisorForJob, type ParseResult } from '../protocol/switchboard-ws.js';
 export { loadVerifiedImage, ImageUnavailableError } from './image-loader.js';
 export { ConsoleBatcher, CONSOLE_LOG_MAX_BYTES } from './console-batcher.js';

@@ -80,7 +80,10 @@ export class JobRunner extends EventEmitter {
       jobDir: null,
       declared: false,
       ending: null,
-      console: new ConsoleBatcher((bytes) => this.send(job, { type: 'console_log', console_bytes: [...bytes] }), this.deps.console),
+      console: new ConsoleBatcher(
+        (bytes) => this.send(job, { type: 'console_log', console_bytes: [...bytes] }),
+        this.deps.console,
+      ),
     };
     this.current = job;
     this.run(job, msg).catch((err: unknown) => {
@@ -158,7 +161,8 @@ export class JobRunner extends EventEmitter {
       },
       {
         onStage: (stage, message) => {
-          if (this.live(job) && job.state.state === 'initializing') this.transition(job, { state: 'initializing', stage }, message);
+          if (this.live(job) && job.state.state === 'initializing')
+            this.transition(job, { state: 'initializing', stage }, message);
         },
         onReady: () => {
           if (this.live(job)) this.transition(job, { state: 'ready' }, null);

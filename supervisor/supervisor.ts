@@ -47,7 +47,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
 
   let connection: SwitchboardConnection | null = null;
   const runner = new JobRunner({
-    send: (jobId, event) => connection!.send({ type: 'supervisor_event', message: { type: 'job_event', job_id: jobId, event } }),
+    send: (jobId, event) =>
+      connection!.send({ type: 'supervisor_event', message: { type: 'job_event', job_id: jobId, event } }),
     loadImage: (imageId) => loadVerifiedImage(opts.storeDir, imageId),
     allocateJobDir: (jobId) => mkdtemp(join(workDir, `job-${jobId.slice(0, 8)}-`)),
     releaseJobDir: (dir) => rm(dir, { recursive: true, force: true }),

@@ -118,7 +118,8 @@ export class SwitchboardConnection extends EventEmitter {
     if (this.queue.length >= max) {
       const isConsole = message.type === 'supervisor_event' && message.message.event.type === 'console_log';
       if (isConsole) {
-        if (!this.droppedConsole) this.opts.log('warn', 'switchboard unreachable and queue full: dropping console output');
+        if (!this.droppedConsole)
+          this.opts.log('warn', 'switchboard unreachable and queue full: dropping console output');
         this.droppedConsole = true;
         return;
       }
@@ -223,7 +224,8 @@ export class SwitchboardConnection extends EventEmitter {
     const h = this.opts.handlers;
     if (!parsed.ok) {
       this.opts.log('warn', `ignored a message from the switchboard: ${parsed.error}`);
-      if (parsed.jobId !== undefined) h.rejectStart(parsed.jobId, `the supervisor could not use start_job: ${parsed.error}`);
+      if (parsed.jobId !== undefined)
+        h.rejectStart(parsed.jobId, `the supervisor could not use start_job: ${parsed.error}`);
       return;
     }
     const msg = parsed.message;

@@ -108,58 +108,68 @@ async function main(): Promise<void> {
       (y) =>
         y
           .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT (port 0 picks a free port)' })
-          .option('queue-timeout', { type: 'string', describe: 'how long a job may wait for a supervisor (default 1h)' })
+          .option('queue-timeout', {
+            type: 'string',
+            describe: 'how long a job may wait for a supervisor (default 1h)',
+          })
           .option('job-timeout', { type: 'string', describe: 'default time a dispatched job may run (default 1h)' })
-          .option('grace-period', { type: 'string', describe: 'how long a disconnected supervisor keeps its job (default 1m)' })
+          .option('grace-period', {
+            type: 'string',
+            describe: 'how long a disconnected supervisor keeps its job (default 1m)',
+          })
           .option('ping-interval', { type: 'string', describe: 'WebSocket ping interval (default 15s)' })
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as const }),
       (argv) => serve(argv as Parameters<typeof serve>[0]),
     )
     .command('user <action>', 'Manage users', (y) =>
-      y.command(
-        'add <name>',
-        'Add a user (no password unless --password-stdin; use `token create` for API tokens)',
-        (yy) =>
-          yy
-            .positional('name', { type: 'string', demandOption: true })
-            .option('admin', { type: 'boolean', default: false, describe: 'may see and cancel every job' })
-            .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' }),
-        async (argv) => {
-          const name = String(argv.name);
-          if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new UsageError('user name: 1-64 letters, digits, _ . @ -');
-          let hash: string | null = null;
-          if (argv['password-stdin']) {
-            const pw = (await readStdin()).replace(/\r?\n$/, '');
-            if (pw === '') throw new UsageError('empty password on stdin');
-            hash = hashPassword(pw);
-          }
-          const row = await withDb(argv.db, (db) => db.addUser(name, hash, argv.admin));
-          process.stderr.write(`added ${argv.admin ? 'admin ' : ''}user ${name} (${row.id})\n`);
-        },
-      ).demandCommand(1, 'give a subcommand: add'),
+      y
+        .command(
+          'add <name>',
+          'Add a user (no password unless --password-stdin; use `token create` for API tokens)',
+          (yy) =>
+            yy
+              .positional('name', { type: 'string', demandOption: true })
+              .option('admin', { type: 'boolean', default: false, describe: 'may see and cancel every job' })
+              .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' }),
+          async (argv) => {
+            const name = String(argv.name);
+            if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new UsageError('user name: 1-64 letters, digits, _ . @ -');
+            let hash: string | null = null;
+            if (argv['password-stdin']) {
+              const pw = (await readStdin()).replace(/\r?\n$/, '');
+              if (pw === '') throw new UsageError('empty password on stdin');
+              hash = hashPassword(pw);
+            }
+            const row = await withDb(argv.db, (db) => db.addUser(name, hash, argv.admin));
+            process.stderr.write(`added ${argv.admin ? 'admin ' : ''}user ${name} (${row.id})\n`);
+          },
+        )
+        .demandCommand(1, 'give a subcommand: add'),
     )
     .command('token <action>', 'Manage API tokens', (y) =>
-      y.command(
-        'create',
-        'Create an API token for a user and print it (shown only once)',
-        (yy) =>
-          yy
-            .option('user', { type: 'string', demandOption: true })
-            .option('expires', { type: 'string', default: '30d', describe: 'lifetime, e.g. 12h, 30d, or "never"' }),
-        async (argv) => {
-          const lifetime = argv.expires === 'never' ? null : duration(argv.expires, 0, 'expires');
-          if (lifetime === 0) throw new UsageError('--expires: a token must live longer than 0 (or "never")');
-          const expiresAt = lifetime === null ? null : Date.now() + lifetime;
-          const token = await withDb(argv.db, (db) => {
-            const user = db.userByName(argv.user);
-            if (!user) throw new Error(`no user named "${argv.user}"`);
-            const t = newToken();
-            db.addToken(t.hash, user.id, expiresAt);
-            return t.token;
-          });
-          process.stdout.write(`${token}\n`);
-        },
-      ).demandCommand(1, 'give a subcommand: create'),
+      y
+        .command(
+          'create',
+          'Create an API token for a user and print it (shown only once)',
+          (yy) =>
+            yy
+              .option('user', { type: 'string', demandOption: true })
+              .option('expires', { type: 'string', default: '30d', describe: 'lifetime, e.g. 12h, 30d, or "never"' }),
+          async (argv) => {
+            const lifetime = argv.expires === 'never' ? null : duration(argv.expires, 0, 'expires');
+            if (lifetime === 0) throw new UsageError('--expires: a token must live longer than 0 (or "never")');
+            const expiresAt = lifetime === null ? null : Date.now() + lifetime;
+            const token = await withDb(argv.db, (db) => {
+              const user = db.userByName(argv.user);
+              if (!user) throw new Error(`no user named "${argv.user}"`);
+              const t = newToken();
+              db.addToken(t.hash, user.id, expiresAt);
+              return t.token;
+            });
+            process.stdout.write(`${token}\n`);
+          },
+        )
+        .demandCommand(1, 'give a subcommand: create'),
     )
     .command('supervisor <action>', 'Manage supervisors', (y) =>
       y
@@ -169,15 +179,22 @@ async function main(): Promise<void> {
           (yy) =>
             yy
               .positional('name', { type: 'string', demandOption: true })
-              .option('tags', { type: 'string', demandOption: true, describe: '";"-separated tags, e.g. "board:x;site:y"' })
+              .option('tags', {
+                type: 'string',
+                demandOption: true,
+                describe: '";"-separated tags, e.g. "board:x;site:y"',
+              })
               .option('json', { type: 'boolean', default: false }),
           async (argv) => {
             const name = String(argv.name);
-            if (!/^[A-Za-z0-9_.@:-]{1,64}$/.test(name)) throw new UsageError('supervisor name: 1-64 letters, digits, _ . @ : -');
+            if (!/^[A-Za-z0-9_.@:-]{1,64}$/.test(name))
+              throw new UsageError('supervisor name: 1-64 letters, digits, _ . @ : -');
             const tags = parseTags(argv.tags);
             const t = newToken();
             const row = await withDb(argv.db, (db) => db.addSupervisor(name, tags.join(';'), t.hash));
-            process.stdout.write(argv.json ? `${JSON.stringify({ id: row.id, token: t.token })}\n` : `id: ${row.id}\ntoken: ${t.token}\n`);
+            process.stdout.write(
+              argv.json ? `${JSON.stringify({ id: row.id, token: t.token })}\n` : `id: ${row.id}\ntoken: ${t.token}\n`,
+            );
           },
         )
         .command(
@@ -186,7 +203,12 @@ async function main(): Promise<void> {
           (yy) => yy.option('json', { type: 'boolean', default: false }),
           async (argv) => {
             const rows = await withDb(argv.db, (db) => db.supervisors());
-            const list = rows.map((r) => ({ id: r.id, name: r.name, tags: parseTags(r.tags), created_at: new Date(r.created_at).toISOString() }));
+            const list = rows.map((r) => ({
+              id: r.id,
+              name: r.name,
+              tags: parseTags(r.tags),
+              created_at: new Date(r.created_at).toISOString(),
+            }));
             if (argv.json) process.stdout.write(`${JSON.stringify(list)}\n`);
             else for (const s of list) process.stdout.write(`${s.id}  ${s.name}  ${s.tags.join(';')}\n`);
           },

@@ -103,12 +103,16 @@ export class SwitchboardDb {
       insertUser: s.prepare('INSERT INTO users (id, name, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)'),
       userByName: s.prepare('SELECT * FROM users WHERE name = ?'),
       userById: s.prepare('SELECT * FROM users WHERE id = ?'),
-      insertToken: s.prepare('INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)'),
+      insertToken: s.prepare(
+        'INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
+      ),
       tokenByHash: s.prepare(
         'SELECT t.token_hash, t.expires_at, u.* FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?',
       ),
       pruneTokens: s.prepare('DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?'),
-      insertSupervisor: s.prepare('INSERT INTO supervisors (id, name, tags, token_hash, created_at) VALUES (?, ?, ?, ?, ?)'),
+      insertSupervisor: s.prepare(
+        'INSERT INTO supervisors (id, name, tags, token_hash, created_at) VALUES (?, ?, ?, ?, ?)',
+      ),
       supervisors: s.prepare('SELECT * FROM supervisors ORDER BY name'),
       supervisorById: s.prepare('SELECT * FROM supervisors WHERE id = ?'),
       insertJob: s.prepare(
@@ -167,7 +171,13 @@ export class SwitchboardDb {
 
   addUser(name: string, passwordHash: string | null, isAdmin: boolean): UserRow {
     if (this.userByName(name)) throw new DbError(`user "${name}" already exists`);
-    const row: UserRow = { id: randomUUID(), name, password_hash: passwordHash, is_admin: isAdmin ? 1 : 0, created_at: Date.now() };
+    const row: UserRow = {
+      id: randomUUID(),
+      name,
+      password_hash: passwordHash,
+      is_admin: isAdmin ? 1 : 0,
+      created_at: Date.now(),
+    };
     this.stmt.insertUser.run(row.id, row.name, row.password_hash, row.is_admin, row.created_at);
     return row;
   }
@@ -196,7 +206,7 @@ export class SwitchboardDb {
   // -- supervisors --
 
   addSupervisor(name: string, tags: string, tokenHash: Buffer): SupervisorRow {
-    if ((this.supervisors()).some((s) => s.name === name)) throw new DbError(`supervisor "${name}" already exists`);
+    if (this.supervisors().some((s) => s.name === name)) throw new DbError(`supervisor "${name}" already exists`);
     const row: SupervisorRow = { id: randomUUID(), name, tags, token_hash: tokenHash, created_at: Date.now() };
     this.stmt.insertSupervisor.run(row.id, row.name, row.tags, row.token_hash, row.created_at);
     return row;
@@ -213,7 +223,13 @@ export class SwitchboardDb {
   // -- jobs --
 
   insertJob(id: string, ownerId: string, request: JobRequest, now: number): void {
-    this.stmt.insertJob.run({ id, owner_id: ownerId, request: JSON.stringify(request), tag_config: request.tag_config, now });
+    this.stmt.insertJob.run({
+      id,
+      owner_id: ownerId,
+      request: JSON.stringify(request),
+      tag_config: request.tag_config,
+      now,
+    });
   }
 
   job(id: string): JobRow | undefined {
@@ -253,7 +269,13 @@ export class SwitchboardDb {
 
   // -- console log: chunks keyed by absolute byte offset; only the newest `keep` bytes are kept --
 
-  appendLog(jobId: string, logStart: number, logEnd: number, data: Buffer, keep: number): { start: number; end: number } {
+  appendLog(
+    jobId: string,
+    logStart: number,
+    logEnd: number,
+    data: Buffer,
+    keep: number,
+  ): { start: number; end: number } {
     this.stmt.insertLog.run(jobId, logEnd, data);
     const end = logEnd + data.length;
     let start = logStart;
@@ -267,6 +289,9 @@ export class SwitchboardDb {
 
   /** Up to `maxChunks` stored chunks that hold bytes at or after `offset`. */
   readLog(jobId: string, offset: number, maxChunks: number): Array<{ offset: number; data: Buffer }> {
-    return this.stmt.readLog.all({ job: jobId, pos: offset, limit: maxChunks }) as Array<{ offset: number; data: Buffer }>;
+    return this.stmt.readLog.all({ job: jobId, pos: offset, limit: maxChunks }) as Array<{
+      offset: number;
+      data: Buffer;
+    }>;
   }
 }

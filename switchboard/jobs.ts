@@ -44,7 +44,16 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     const now = Date.now();
     const job = this.db.transaction(() => {
       this.db.insertJob(id, ownerId, request, now);
-      this.db.insertEvent({ job_id: id, at: now, kind: 'state', by: 'switchboard', state: 'queued', stage: null, status_message: null, exit_status: null });
+      this.db.insertEvent({
+        job_id: id,
+        at: now,
+        kind: 'state',
+        by: 'switchboard',
+        state: 'queued',
+        stage: null,
+        status_message: null,
+        exit_status: null,
+      });
       return this.db.job(id)!;
     });
     this.remember(job);
@@ -92,7 +101,16 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         if (why) return { ok: false, reason: why, job: before };
         job.exit_status = change.exitStatus.to;
         job.exit_message = change.exitStatus.message;
-        events.push({ job_id: id, at: now, kind: 'exit_status', by, state: job.state, stage: job.stage, status_message: change.exitStatus.message, exit_status: job.exit_status });
+        events.push({
+          job_id: id,
+          at: now,
+          kind: 'exit_status',
+          by,
+          state: job.state,
+          stage: job.stage,
+          status_message: change.exitStatus.message,
+          exit_status: job.exit_status,
+        });
       }
       if (change.state) {
         const why = checkStateTransition(change.actor, job.state, change.state.to);
@@ -103,13 +121,31 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         if (change.state.supervisorId !== undefined) job.supervisor_id = change.state.supervisorId;
         if (job.state === 'scheduled') job.scheduled_at = now;
         if (job.state === 'terminated') job.terminated_at = now;
-        events.push({ job_id: id, at: now, kind: 'state', by: change.actor, state: job.state, stage: job.stage, status_message: job.status_message, exit_status: job.exit_status });
+        events.push({
+          job_id: id,
+          at: now,
+          kind: 'state',
+          by: change.actor,
+          state: job.state,
+          stage: job.stage,
+          status_message: job.status_message,
+          exit_status: job.exit_status,
+        });
       }
       if (change.subState) {
         if (job.state === 'terminated') return { ok: false, reason: 'job is terminated', job: before };
         job.stage = change.subState.stage;
         job.status_message = change.subState.statusMessage;
-        events.push({ job_id: id, at: now, kind: 'sub_state', by: change.actor, state: job.state, stage: job.stage, status_message: job.status_message, exit_status: job.exit_status });
+        events.push({
+          job_id: id,
+          at: now,
+          kind: 'sub_state',
+          by: change.actor,
+          state: job.state,
+          stage: job.stage,
+          status_message: job.status_message,
+          exit_status: job.exit_status,
+        });
       }
       job.updated_at = now;
       this.db.updateJob(job);
@@ -127,7 +163,9 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (data.length === 0) return true;
     const job = this.get(id);
     if (!job || job.state === 'terminated') return false;
-    const { start, end } = this.db.transaction(() => this.db.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes));
+    const { start, end } = this.db.transaction(() =>
+      this.db.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes),
+    );
     this.remember({ ...job, log_start: start, log_end: end });
     this.emit('log', id, end);
     return true;

@@ -109,10 +109,16 @@ export function exitStatusAllowedInState(status: ExitStatus, state: ExecutionSta
 }
 
 /** null when `actor` may set exit status `to` on a job in `state` whose exit status is `from`, else why not. */
-export function checkExitStatus(actor: Actor, state: ExecutionState, from: ExitStatus | null, to: ExitStatus): string | null {
+export function checkExitStatus(
+  actor: Actor,
+  state: ExecutionState,
+  from: ExitStatus | null,
+  to: ExitStatus,
+): string | null {
   if (!EXIT_STATUS_SETTERS[to].includes(actor)) return `only the ${EXIT_STATUS_SETTERS[to].join(' or ')} may set ${to}`;
   if (state === 'terminated') return `exit status of a terminated job is final`;
-  const queuedCancel = to === 'job_canceled' && state === 'queued' && actor === 'switchboard' && EXTENSIONS.cancelWhileQueued;
+  const queuedCancel =
+    to === 'job_canceled' && state === 'queued' && actor === 'switchboard' && EXTENSIONS.cancelWhileQueued;
   if (!queuedCancel && !exitStatusAllowedInState(to, state)) return `${to} may not be set while ${state}`;
   if (from === null) return null;
   const fg = exitStatusGroup(from);

@@ -6,7 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { API_PREFIX, parseLoginRequest, type EnqueueResponse, type JobEventRecord, type JobStatusResponse, type LoginResponse, type MaskedParameters } from '../protocol/switchboard-api.js';
+import {
+  API_PREFIX,
+  parseLoginRequest,
+  type EnqueueResponse,
+  type JobEventRecord,
+  type JobStatusResponse,
+  type LoginResponse,
+  type MaskedParameters,
+} from '../protocol/switchboard-api.js';
 import { ValidationError, isUuid } from '../protocol/validation.js';
 import { parseJobRequest } from '../protocol/job.js';
 import { bearerToken, hashPassword, newToken, tokenHash, verifyPassword } from './auth.js';
@@ -48,7 +56,8 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 
 function maskParameters(parameters: Record<string, { value: string; secret: boolean }>): MaskedParameters {
   const out: MaskedParameters = {};
-  for (const [name, p] of Object.entries(parameters)) out[name] = p.secret ? { secret: true } : { secret: false, value: p.value };
+  for (const [name, p] of Object.entries(parameters))
+    out[name] = p.secret ? { secret: true } : { secret: false, value: p.value };
   return out;
 }
 
@@ -89,7 +98,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     if (!token) throw new HttpError(401, 'unauthorized', 'missing "Authorization: Bearer <token>" header');
     const row = db.tokenByHash(tokenHash(token));
     if (!row) throw new HttpError(401, 'unauthorized', 'invalid API token');
-    if (row.expires_at !== null && row.expires_at <= Date.now()) throw new HttpError(401, 'unauthorized', 'API token has expired');
+    if (row.expires_at !== null && row.expires_at <= Date.now())
+      throw new HttpError(401, 'unauthorized', 'API token has expired');
     req.user = row;
   });
 
@@ -115,7 +125,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const job = isUuid(id) ? jobs.get(id) : undefined;
     if (!job) throw new HttpError(404, 'not_found', `job ${id.slice(0, 64)} not found`);
     const user = userOf(req);
-    if (job.owner_id !== user.id && !user.is_admin) throw new HttpError(403, 'forbidden', `job ${id} belongs to another user`);
+    if (job.owner_id !== user.id && !user.is_admin)
+      throw new HttpError(403, 'forbidden', `job ${id} belongs to another user`);
     return job;
   };
 
@@ -144,7 +155,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.get<{ Querystring: { limit?: string } }>(`${API_PREFIX}/jobs`, async (req): Promise<JobStatusResponse[]> => {
     const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10000) throw new HttpError(400, 'bad_request', 'limit must be an integer from 1 to 10000');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10000)
+      throw new HttpError(400, 'bad_request', 'limit must be an integer from 1 to 10000');
     const user = userOf(req);
     return db.jobs(user.is_admin ? null : user.id, limit).map(status);
   });
@@ -178,18 +190,25 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     async (req, reply) => {
       const job = visibleJob(req);
       const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new HttpError(400, 'bad_request', 'offset must be a non-negative integer');
+      if (!Number.isSafeInteger(offset) || offset < 0)
+        throw new HttpError(400, 'bad_request', 'offset must be a non-negative integer');
       const follow = req.query.follow === '1' || req.query.follow === 'true';
       const start = Math.min(Math.max(offset, job.log_start), job.log_end);
       reply.header('content-type', 'application/octet-stream').header('x-log-offset', String(start));
       if (!follow) {
         const { data, next } = readLog(db, job.id, start, maxLogResponse);
-        reply.header('x-log-next-offset', String(next)).header('x-job-terminated', job.state === 'terminated' ? '1' : '0');
+        reply
+          .header('x-log-next-offset', String(next))
+          .header('x-job-terminated', job.state === 'terminated' ? '1' : '0');
         return data;
       }
       // Headers go out at once, so a follower knows it is connected before any output exists.
       reply.hijack();
-      reply.raw.writeHead(200, { 'content-type': 'application/octet-stream', 'x-log-offset': String(start), 'cache-control': 'no-store' });
+      reply.raw.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'x-log-offset': String(start),
+        'cache-control': 'no-store',
+      });
       reply.raw.flushHeaders();
       followLog(reply, jobs, db, job.id, start).pipe(reply.raw);
       return reply;
@@ -206,7 +225,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   // A plain GET reaches this route; WebSocket upgrades are taken by the supervisor hub first.
   app.get(`${API_PREFIX}/supervisors/:id/connect`, async () => {
-    throw new HttpError(426, 'upgrade_required', 'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1');
+    throw new HttpError(
+      426,
+      'upgrade_required',
+      'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1',
+    );
   });
 
   app.setNotFoundHandler(async (req) => {
@@ -227,7 +250,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
             : err.code?.startsWith('FST_ERR_CTP')
               ? 'invalid_body'
               : (err.code ?? 'error').toLowerCase();
-    return reply.status(status).send({ error: { code, message: status >= 500 ? 'internal server error' : err.message } });
+    return reply
+      .status(status)
+      .send({ error: { code, message: status >= 500 ? 'internal server error' : err.message } });
   });
 }
 

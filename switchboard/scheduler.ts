@@ -90,7 +90,9 @@ export class Scheduler {
     for (const supervisorId of this.assigned.keys()) this.armGrace(supervisorId);
     this.jobs.on('changed', this.onChanged);
     if (this.queue.size > 0 || this.assigned.size > 0) {
-      this.log.info(`resumed with ${this.queue.size} queued and ${[...this.assigned.values()].reduce((n, s) => n + s.size, 0)} running jobs`);
+      this.log.info(
+        `resumed with ${this.queue.size} queued and ${[...this.assigned.values()].reduce((n, s) => n + s.size, 0)} running jobs`,
+      );
     }
   }
 
@@ -114,7 +116,10 @@ export class Scheduler {
         this.jobs.create(id, ownerId, request);
         const r = this.jobs.apply(id, {
           actor: 'switchboard',
-          exitStatus: { to: 'supervisor_match_error', message: `no registered supervisor has all of the tags "${request.tag_config}"` },
+          exitStatus: {
+            to: 'supervisor_match_error',
+            message: `no registered supervisor has all of the tags "${request.tag_config}"`,
+          },
           state: { to: 'terminated' },
         });
         if (!r.ok) throw new Error(`job ${id}: ${r.reason}`);
@@ -140,7 +145,11 @@ export class Scheduler {
     if (job.exit_status === 'job_canceled') return { ok: true, job };
     const message = `canceled by ${by}`;
     if (job.state === 'queued') {
-      const r = this.jobs.apply(jobId, { actor: 'switchboard', exitStatus: { to: 'job_canceled', message }, state: { to: 'terminated' } });
+      const r = this.jobs.apply(jobId, {
+        actor: 'switchboard',
+        exitStatus: { to: 'job_canceled', message },
+        state: { to: 'terminated' },
+      });
       if (!r.ok) return { ok: false, status: 409, message: `job ${jobId} cannot be canceled: ${r.reason}` };
       this.log.info(`job ${jobId} ${message} while queued`);
       return { ok: true, job: r.job };
@@ -191,7 +200,9 @@ export class Scheduler {
     if (this.stopped || !session || session.link !== link) return;
     this.sessions.delete(supervisorId);
     const running = this.assigned.get(supervisorId)?.size ?? 0;
-    this.log.info(`supervisor ${session.name} (${supervisorId}) disconnected${running ? `; its job is kept for the ${this.config.gracePeriodMs} ms grace period` : ''}`);
+    this.log.info(
+      `supervisor ${session.name} (${supervisorId}) disconnected${running ? `; its job is kept for the ${this.config.gracePeriodMs} ms grace period` : ''}`,
+    );
     if (running) this.armGrace(supervisorId);
   }
 
@@ -200,7 +211,9 @@ export class Scheduler {
     if (this.stopped || !session || session.link !== link) return;
     if (msg.type === 'status_response') {
       if (msg.message.response_to_request_id !== session.statusRequestId) {
-        this.log.warn(`supervisor ${session.name}: ignored status_response to unknown request ${msg.message.response_to_request_id}`);
+        this.log.warn(
+          `supervisor ${session.name}: ignored status_response to unknown request ${msg.message.response_to_request_id}`,
+        );
         return;
       }
       this.reconcile(supervisorId, session, msg.message.message);
@@ -226,7 +239,9 @@ export class Scheduler {
         session.link.send({ type: 'stop_job', message: { job_id: status.job_id } });
       }
     }
-    this.log.info(`supervisor ${session.name} reconciled: ${status.type === 'idle' ? 'idle' : `running job ${status.job_id}`}`);
+    this.log.info(
+      `supervisor ${session.name} reconciled: ${status.type === 'idle' ? 'idle' : `running job ${status.job_id}`}`,
+    );
     this.dispatch();
   }
 
@@ -239,7 +254,9 @@ export class Scheduler {
         return;
       }
       const level = event.type === 'console_log' || session.foreign.has(jobId) ? 'debug' : 'warn';
-      this.log[level](`refused ${event.type} from supervisor ${session.name} for job ${jobId}: the job is not running on it`);
+      this.log[level](
+        `refused ${event.type} from supervisor ${session.name} for job ${jobId}: the job is not running on it`,
+      );
       return;
     }
     switch (event.type) {
@@ -284,12 +301,20 @@ export class Scheduler {
       // A job must not end without an exit status; the switchboard supplies one.
       exitStatus:
         st.state === 'terminated' && job.exit_status === null
-          ? { to: 'internal_supervisor_error', message: 'the supervisor ended the job without an exit status', by: 'switchboard' }
+          ? {
+              to: 'internal_supervisor_error',
+              message: 'the supervisor ended the job without an exit status',
+              by: 'switchboard',
+            }
           : undefined,
       state: { to: st.state, stage, statusMessage: message },
     });
-    if (r.ok) this.log.info(`job ${jobId}: ${st.state}${stage ? `/${stage}` : ''} on supervisor ${session.name}${message ? `: ${message}` : ''}`);
-    else this.log.warn(`refused transition to ${st.state} from supervisor ${session.name} for job ${jobId}: ${r.reason}`);
+    if (r.ok)
+      this.log.info(
+        `job ${jobId}: ${st.state}${stage ? `/${stage}` : ''} on supervisor ${session.name}${message ? `: ${message}` : ''}`,
+      );
+    else
+      this.log.warn(`refused transition to ${st.state} from supervisor ${session.name} for job ${jobId}: ${r.reason}`);
   }
 
   // -- dispatch and endings --
@@ -335,7 +360,11 @@ export class Scheduler {
   }
 
   /** Sets a switchboard exit status on a dispatched job and asks its supervisor to stop it. */
-  private stopJob(jobId: string, status: ExitStatus, message: string): { ok: true; job: JobRow } | { ok: false; reason: string } {
+  private stopJob(
+    jobId: string,
+    status: ExitStatus,
+    message: string,
+  ): { ok: true; job: JobRow } | { ok: false; reason: string } {
     const r = this.jobs.apply(jobId, { actor: 'switchboard', exitStatus: { to: status, message } });
     if (!r.ok) return { ok: false, reason: r.reason };
     this.log.info(`job ${jobId}: ${status} (${message}); stopping it`);
@@ -393,7 +422,10 @@ export class Scheduler {
       if (this.jobs.get(job.id)?.state !== 'queued') return;
       const r = this.jobs.apply(job.id, {
         actor: 'switchboard',
-        exitStatus: { to: 'queue_timeout', message: `no matching supervisor became free within ${this.config.queueTimeoutMs} ms` },
+        exitStatus: {
+          to: 'queue_timeout',
+          message: `no matching supervisor became free within ${this.config.queueTimeoutMs} ms`,
+        },
         state: { to: 'terminated' },
       });
       if (r.ok) this.log.info(`job ${job.id}: queue_timeout`);

@@ -7,7 +7,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX } from '../protocol/switchboard-api.js';
 import { ValidationError } from '../protocol/validation.js';
-import { WEBSOCKET_SUBPROTOCOL, parseToSwitchboard, type ToSupervisor, type ToSwitchboard } from '../protocol/switchboard-ws.js';
+import {
+  WEBSOCKET_SUBPROTOCOL,
+  parseToSwitchboard,
+  type ToSupervisor,
+  type ToSwitchboard,
+} from '../protocol/switchboard-ws.js';
 import { bearerToken, tokenMatches } from './auth.js';
 import type { SupervisorRow, SwitchboardDb } from './db.js';
 import type { Logger } from './logger.js';
@@ -104,7 +109,9 @@ export class SupervisorHub {
     const token = bearerToken(req.headers.authorization);
     const row = this.db.supervisorById(id);
     if (!token || !row || !tokenMatches(token, row.token_hash)) {
-      this.log.warn(`refused supervisor connection for ${id.slice(0, 64)} from ${req.socket.remoteAddress}: bad id or token`);
+      this.log.warn(
+        `refused supervisor connection for ${id.slice(0, 64)} from ${req.socket.remoteAddress}: bad id or token`,
+      );
       return reject(socket, 401, 'unknown supervisor or wrong token');
     }
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());

@@ -65,7 +65,8 @@ function parseParameterFlag(text: string): JobParameters {
   }
   // Shorthand: {"name": "value"} is a non-secret parameter.
   if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
-    for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') (raw as Record<string, unknown>)[k] = { value: v, secret: false };
+    for (const [k, v] of Object.entries(raw))
+      if (typeof v === 'string') (raw as Record<string, unknown>)[k] = { value: v, secret: false };
   }
   try {
     return parseParameters(raw, '--parameters');
@@ -87,9 +88,16 @@ function sshKeys(flags: string[] | undefined): string[] {
     try {
       text = readFileSync(k, 'utf8');
     } catch (err) {
-      throw new UsageError(`--ssh-key ${k}: not a key and not a readable file (${(err as NodeJS.ErrnoException).code})`);
+      throw new UsageError(
+        `--ssh-key ${k}: not a key and not a readable file (${(err as NodeJS.ErrnoException).code})`,
+      );
     }
-    keys.push(...text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')));
+    keys.push(
+      ...text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('#')),
+    );
   }
   return keys;
 }
@@ -137,7 +145,14 @@ function printStatus(s: JobStatusResponse): void {
     ['image', s.init_spec.type === 'image' ? s.init_spec.image_id : `resume job ${s.init_spec.job_id}`],
     ['tags', s.tag_config || null],
     ['supervisor', s.supervisor_id ? `${s.supervisor_name ?? '?'} (${s.supervisor_id})` : null],
-    ['parameters', Object.keys(s.parameters).length ? Object.entries(s.parameters).map(([k, p]) => (p.secret ? `${k}=<secret>` : `${k}=${p.value}`)).join(' ') : null],
+    [
+      'parameters',
+      Object.keys(s.parameters).length
+        ? Object.entries(s.parameters)
+            .map(([k, p]) => (p.secret ? `${k}=<secret>` : `${k}=${p.value}`))
+            .join(' ')
+        : null,
+    ],
     ['queued', s.queued_at],
     ['scheduled', s.scheduled_at],
     ['terminated', s.terminated_at],
@@ -147,7 +162,10 @@ function printStatus(s: JobStatusResponse): void {
 }
 
 function printEvent(e: JobEventRecord): void {
-  const what = e.kind === 'exit_status' ? `exit status ${bookName(e.exit_status ?? '')}${e.status_message ? `: ${e.status_message}` : ''}` : `${e.kind === 'sub_state' ? 'sub-state ' : ''}${stateText(e)}`;
+  const what =
+    e.kind === 'exit_status'
+      ? `exit status ${bookName(e.exit_status ?? '')}${e.status_message ? `: ${e.status_message}` : ''}`
+      : `${e.kind === 'sub_state' ? 'sub-state ' : ''}${stateText(e)}`;
   out(`${e.at}  ${e.by.padEnd(11)} ${what}`);
 }
 
@@ -231,7 +249,9 @@ function compileRegex(text: string | undefined, flag: string): RegExp | null {
   }
 }
 
-async function run(argv: Global & EnqueueFlags & { completionText?: string; errorText?: string; log?: string }): Promise<never> {
+async function run(
+  argv: Global & EnqueueFlags & { completionText?: string; errorText?: string; log?: string },
+): Promise<never> {
   const completion = compileRegex(argv.completionText, 'completion-text');
   const error = compileRegex(argv.errorText, 'error-text');
   const request = jobRequest(argv);
@@ -309,16 +329,28 @@ async function run(argv: Global & EnqueueFlags & { completionText?: string; erro
 function enqueueOptions<T>(y: import('yargs').Argv<T>) {
   return y
     .positional('image', { type: 'string', demandOption: true, describe: 'image id (64 hex digits)' })
-    .option('tag-config', { type: 'string', describe: '";"-separated tags a supervisor must have, e.g. "board:nrf52840dk"' })
-    .option('parameters', { type: 'string', describe: 'JSON: {"name": {"value": "...", "secret": true}} or {"name": "value"}' })
-    .option('ssh-key', { type: 'string', array: true, describe: 'authorized SSH public key, or a file of them (repeatable)' })
-    .option('timeout', { type: 'string', describe: 'job timeout, e.g. 30m (default: the switchboard\'s)' });
+    .option('tag-config', {
+      type: 'string',
+      describe: '";"-separated tags a supervisor must have, e.g. "board:nrf52840dk"',
+    })
+    .option('parameters', {
+      type: 'string',
+      describe: 'JSON: {"name": {"value": "...", "secret": true}} or {"name": "value"}',
+    })
+    .option('ssh-key', {
+      type: 'string',
+      array: true,
+      describe: 'authorized SSH public key, or a file of them (repeatable)',
+    })
+    .option('timeout', { type: 'string', describe: "job timeout, e.g. 30m (default: the switchboard's)" });
 }
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('tml')
-    .usage('$0 <command>\n\nTreadmill client. Token from TML_API_TOKEN; switchboard from TML_SWITCHBOARD_URL or --switchboard.')
+    .usage(
+      '$0 <command>\n\nTreadmill client. Token from TML_API_TOKEN; switchboard from TML_SWITCHBOARD_URL or --switchboard.',
+    )
     .option('switchboard', { type: 'string', global: true, describe: 'switchboard URL, e.g. http://127.0.0.1:8080' })
     .command('job <command>', 'Enqueue, watch and cancel jobs', (y) =>
       y
@@ -337,15 +369,24 @@ async function main(): Promise<void> {
           'Enqueue a job, stream its console, exit 0 only on success',
           (yy) =>
             enqueueOptions(yy)
-              .option('completion-text', { type: 'string', describe: 'stop with success when the console matches this regex' })
-              .option('error-text', { type: 'string', describe: 'stop with failure when the console matches this regex' })
+              .option('completion-text', {
+                type: 'string',
+                describe: 'stop with success when the console matches this regex',
+              })
+              .option('error-text', {
+                type: 'string',
+                describe: 'stop with failure when the console matches this regex',
+              })
               .option('log', { type: 'string', describe: 'also write the console to this file' }),
           (argv) => run(argv as unknown as Parameters<typeof run>[0]),
         )
         .command(
           'status <id>',
-          'Show a job\'s state and exit status',
-          (yy) => yy.positional('id', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }),
+          "Show a job's state and exit status",
+          (yy) =>
+            yy
+              .positional('id', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false }),
           async (argv) => {
             const s = await client(argv).status(jobId(argv.id));
             if (argv.json) out(JSON.stringify(s, null, 2));
@@ -355,7 +396,8 @@ async function main(): Promise<void> {
         .command(
           'list',
           'List your jobs (all jobs for admins), newest first',
-          (yy) => yy.option('json', { type: 'boolean', default: false }).option('limit', { type: 'number', default: 200 }),
+          (yy) =>
+            yy.option('json', { type: 'boolean', default: false }).option('limit', { type: 'number', default: 200 }),
           async (argv) => {
             if (!Number.isInteger(argv.limit) || argv.limit < 1 || argv.limit > 10000) {
               throw new UsageError(`--limit must be a whole number from 1 to 10000, got ${String(argv.limit)}`);
@@ -363,7 +405,9 @@ async function main(): Promise<void> {
             const jobs = await client(argv).list(argv.limit);
             if (argv.json) return out(JSON.stringify(jobs, null, 2));
             for (const s of jobs) {
-              out(`${s.job_id}  ${s.queued_at}  ${s.owner.padEnd(10)} ${(s.exit_status ? `${s.state} ${bookName(s.exit_status)}` : stateText(s)).slice(0, 80)}`);
+              out(
+                `${s.job_id}  ${s.queued_at}  ${s.owner.padEnd(10)} ${(s.exit_status ? `${s.state} ${bookName(s.exit_status)}` : stateText(s)).slice(0, 80)}`,
+              );
             }
           },
         )
@@ -378,8 +422,11 @@ async function main(): Promise<void> {
         )
         .command(
           'logs <id>',
-          'Print a job\'s console output',
-          (yy) => yy.positional('id', { type: 'string', demandOption: true }).option('follow', { alias: 'f', type: 'boolean', default: false }),
+          "Print a job's console output",
+          (yy) =>
+            yy
+              .positional('id', { type: 'string', demandOption: true })
+              .option('follow', { alias: 'f', type: 'boolean', default: false }),
           async (argv) => {
             const c = client(argv);
             const id = jobId(argv.id);
@@ -399,7 +446,10 @@ async function main(): Promise<void> {
         .command(
           'events <id>',
           'Show every state change, sub-state and exit status of a job',
-          (yy) => yy.positional('id', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }),
+          (yy) =>
+            yy
+              .positional('id', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false }),
           async (argv) => {
             const events = await client(argv).events(jobId(argv.id));
             if (argv.json) out(JSON.stringify(events, null, 2));
@@ -409,7 +459,10 @@ async function main(): Promise<void> {
         .command(
           'wait <id>',
           'Wait until a job terminates; the exit code tells how it ended',
-          (yy) => yy.positional('id', { type: 'string', demandOption: true }).option('timeout', { type: 'string', describe: 'give up after this long (exit 11)' }),
+          (yy) =>
+            yy
+              .positional('id', { type: 'string', demandOption: true })
+              .option('timeout', { type: 'string', describe: 'give up after this long (exit 11)' }),
           async (argv) => {
             let timeoutMs: number | null = null;
             if (argv.timeout !== undefined) {
@@ -436,7 +489,10 @@ async function main(): Promise<void> {
           async (argv) => {
             const list = await client(argv).supervisors();
             if (argv.json) return out(JSON.stringify(list, null, 2));
-            for (const s of list) out(`${s.id}  ${s.name.padEnd(16)} ${s.status.padEnd(12)} ${s.tags.join(';')}${s.job_id ? `  job ${s.job_id}` : ''}`);
+            for (const s of list)
+              out(
+                `${s.id}  ${s.name.padEnd(16)} ${s.status.padEnd(12)} ${s.tags.join(';')}${s.job_id ? `  job ${s.job_id}` : ''}`,
+              );
           },
         )
         .demandCommand(1, 'give a supervisor command: list'),

@@ -1,6 +1,12 @@
 // A small typed client of the switchboard's REST API (used by `tml`, tests and the benchmark).
 
-import type { ApiErrorBody, EnqueueResponse, JobEventRecord, JobStatusResponse, SupervisorInfo } from '../protocol/switchboard-api.js';
+import type {
+  ApiErrorBody,
+  EnqueueResponse,
+  JobEventRecord,
+  JobStatusResponse,
+  SupervisorInfo,
+} from '../protocol/switchboard-api.js';
 import type { JobRequest } from '../protocol/job.js';
 import { API_PREFIX } from '../protocol/switchboard-api.js';
 import { request, type Dispatcher } from 'undici';
@@ -79,7 +85,12 @@ export class SwitchboardClient {
 
   /** Console bytes from `offset` as they arrive, until the job has terminated. */
   async *followLog(jobId: string, offset = 0, signal?: AbortSignal): AsyncGenerator<Buffer> {
-    const res = await this.request('GET', `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}&follow=1`, undefined, signal);
+    const res = await this.request(
+      'GET',
+      `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}&follow=1`,
+      undefined,
+      signal,
+    );
     try {
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) yield Buffer.from(chunk);
     } catch (err) {

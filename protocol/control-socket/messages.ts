@@ -29,8 +29,7 @@ export type PuppetEvent =
 export type PuppetEventType = PuppetEvent['type'];
 
 export type PuppetMessage =
-  | { request_id: number; request: PuppetReq }
-  | { puppet_event_id: number; event: PuppetEvent };
+  { request_id: number; request: PuppetReq } | { puppet_event_id: number; event: PuppetEvent };
 
 // ---- supervisor -> puppet -------------------------------------------------------------------
 
@@ -77,9 +76,7 @@ export type SupervisorMessage =
  * garbage. `requestId` is set whenever the envelope carried a valid request id, so a server can
  * still answer a request it could not understand.
  */
-export type Parsed<T> =
-  | { ok: true; value: T }
-  | { ok: false; error: string; unknownType: boolean; requestId?: number };
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string; unknownType: boolean; requestId?: number };
 
 type Obj = Record<string, unknown>;
 
@@ -176,7 +173,8 @@ class UnknownType extends Error {}
  * lowercase words; anything else may be a misplaced value (a secret, even) and is not echoed.
  */
 export function typeNameForLog(v: unknown): string {
-  if (typeof v !== 'string') return v === undefined ? '(missing)' : `(a ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`;
+  if (typeof v !== 'string')
+    return v === undefined ? '(missing)' : `(a ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`;
   return /^[a-z][a-z0-9_]{0,39}$/.test(v) ? JSON.stringify(v) : `(${v.length} characters, not shown)`;
 }
 
@@ -187,7 +185,8 @@ function typeOf(o: Obj, what: string): string {
 function puppetRequest(v: unknown): PuppetReq {
   const o = obj(v, 'request');
   const type = typeOf(o, 'request');
-  if (!(PUPPET_REQUEST_TYPES as readonly string[]).includes(type)) throw new UnknownType(`unknown request type ${typeNameForLog(type)}`);
+  if (!(PUPPET_REQUEST_TYPES as readonly string[]).includes(type))
+    throw new UnknownType(`unknown request type ${typeNameForLog(type)}`);
   return { type: type as PuppetRequestType };
 }
 
@@ -331,7 +330,10 @@ export function parseSupervisorMessage(v: unknown): Parsed<SupervisorMessage> {
   if (!isObj(v)) return run(undefined, () => fail('message must be a JSON object'));
   if ('request_id' in v) {
     const rid = validRequestId(v);
-    return run(rid, () => ({ request_id: u64(v['request_id'], 'request_id'), response: supervisorResponse(v['response']) }));
+    return run(rid, () => ({
+      request_id: u64(v['request_id'], 'request_id'),
+      response: supervisorResponse(v['response']),
+    }));
   }
   if ('supervisor_event_id' in v) {
     return run(undefined, () => ({

@@ -59,7 +59,8 @@ export interface DecodedOutput {
   output: Buffer;
 }
 
-const HEAD = /^\{"puppet_event_id":(0|[1-9]\d{0,15}),"event":\{"type":"runcommandoutput","supervisor_event_id":(0|[1-9]\d{0,15}),"output":\[/;
+const HEAD =
+  /^\{"puppet_event_id":(0|[1-9]\d{0,15}),"event":\{"type":"runcommandoutput","supervisor_event_id":(0|[1-9]\d{0,15}),"output":\[/;
 const TAIL_STDOUT = Buffer.from('],"stream":"stdout"}}', 'latin1');
 const TAIL_STDERR = Buffer.from('],"stream":"stderr"}}', 'latin1');
 

@@ -243,7 +243,10 @@ export class ControlSocketServer extends EventEmitter {
 
   #onOutput(o: DecodedOutput): void {
     if (this.listenerCount('puppet-event') > 0) {
-      const event = { type: 'runcommandoutput', supervisor_event_id: o.supervisorEventId } as Extract<PuppetEvent, { type: 'runcommandoutput' }>;
+      const event = { type: 'runcommandoutput', supervisor_event_id: o.supervisorEventId } as Extract<
+        PuppetEvent,
+        { type: 'runcommandoutput' }
+      >;
       // the array of numbers is built only if a listener looks at it
       let array: number[] | undefined;
       Object.defineProperty(event, 'output', { enumerable: true, get: () => (array ??= Array.from(o.output)) });

@@ -73,7 +73,10 @@ function delay(ms: number): Promise<'timeout'> {
 class TailLines {
   private lines: string[] = [];
   private partial = '';
-  constructor(private readonly onLine: (line: string) => void, private readonly keep = 10) {}
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly keep = 10,
+  ) {}
   push(chunk: Buffer): void {
     const parts = (this.partial + chunk.toString('utf8')).split('\n');
     this.partial = parts.pop() ?? '';
@@ -156,11 +159,15 @@ class LocalHost implements Host {
     const { manifest } = this.spec;
     const blobName = manifest.attrs[LOCAL_ENTRYPOINT_ATTR];
     if (blobName === undefined) {
-      throw new Error(`image ${this.spec.imageId} has no attribute ${LOCAL_ENTRYPOINT_ATTR}; the local host needs it to name the boot script blob`);
+      throw new Error(
+        `image ${this.spec.imageId} has no attribute ${LOCAL_ENTRYPOINT_ATTR}; the local host needs it to name the boot script blob`,
+      );
     }
     const blob = manifest.blobs[blobName];
     if (blob === undefined) {
-      throw new Error(`image ${this.spec.imageId}: ${LOCAL_ENTRYPOINT_ATTR} names blob ${JSON.stringify(blobName)}, which the image does not have`);
+      throw new Error(
+        `image ${this.spec.imageId}: ${LOCAL_ENTRYPOINT_ATTR} names blob ${JSON.stringify(blobName)}, which the image does not have`,
+      );
     }
     const { parameters, bin } = this.paths;
     await mkdir(parameters, { mode: 0o700 });
@@ -188,15 +195,23 @@ class LocalHost implements Host {
     const args = [
       ...this.opts.puppet.args,
       'daemon',
-      '--transport', 'tcp',
-      '--tcp-control-socket-addr', `127.0.0.1:${port}`,
-      '--parameters-dir', parameters,
-      '--job-info-dir', this.spec.jobDir,
-      '--socket', socket,
-      '--dbus-bus', 'none',
+      '--transport',
+      'tcp',
+      '--tcp-control-socket-addr',
+      `127.0.0.1:${port}`,
+      '--parameters-dir',
+      parameters,
+      '--job-info-dir',
+      this.spec.jobDir,
+      '--socket',
+      socket,
+      '--dbus-bus',
+      'none',
       // Nothing to power off: a shutdown request ends the job instead (the supervisor sees `shutdown`).
-      '--shutdown-command', 'true',
-      '--reboot-command', 'true',
+      '--shutdown-command',
+      'true',
+      '--reboot-command',
+      'true',
     ];
     if (this.opts.puppetLogLevel !== undefined) args.push('--log-level', this.opts.puppetLogLevel);
     const puppet = spawnGroup(this.opts.puppet.command, args, { cwd: this.spec.jobDir, env: this.environment({}) });
@@ -204,7 +219,9 @@ class LocalHost implements Host {
     const tail = new TailLines((line) => this.log('debug', `puppet: ${line}`));
     puppet.child.stdout!.on('data', (chunk: Buffer) => tail.push(chunk));
     puppet.child.stderr!.on('data', (chunk: Buffer) => tail.push(chunk));
-    puppet.child.once('error', (err) => this.startError(`cannot start the puppet (${this.opts.puppet.command}): ${err.message}`));
+    puppet.child.once('error', (err) =>
+      this.startError(`cannot start the puppet (${this.opts.puppet.command}): ${err.message}`),
+    );
     puppet.child.once('exit', (code, signal) => {
       if (this.stopping !== null) return;
       if (!this.ready) {

@@ -21,7 +21,9 @@ export function findPuppet(override?: string): PuppetCommand {
     try {
       accessSync(override, JS_FILE.test(override) ? constants.R_OK : constants.X_OK);
     } catch {
-      throw new Error(`puppet ${override} does not exist or is not ${JS_FILE.test(override) ? 'readable' : 'executable'}`);
+      throw new Error(
+        `puppet ${override} does not exist or is not ${JS_FILE.test(override) ? 'readable' : 'executable'}`,
+      );
     }
     return commandFor(override);
   }

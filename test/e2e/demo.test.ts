@@ -70,7 +70,7 @@ test.serial('the boot script read both parameters and its test passed, as the co
 
 test.serial('the secret value appears in no client output and no service log, even at debug level', async (t) => {
   const result = await runOnce();
-  t.regex(result.serviceLogs.supervisor, /puppet: /, 'the puppet\'s own log lines are part of the checked log');
+  t.regex(result.serviceLogs.supervisor, /puppet: /, "the puppet's own log lines are part of the checked log");
   const places: Record<string, string> = { ...result.api, ...result.serviceLogs };
   for (const [name, text] of Object.entries(places)) t.false(text.includes(result.secret), `secret found in ${name}`);
   const status = JSON.parse(result.api.statusJson) as JobStatusResponse;

@@ -52,8 +52,18 @@ async function status(jobId: string): Promise<JobStatusResponse> {
 }
 
 async function enqueue(parameters: Record<string, string>): Promise<string> {
-  const params = JSON.stringify(Object.fromEntries(Object.entries(parameters).map(([k, v]) => [k, { value: v, secret: false }])));
-  const { stdout } = await cluster.tml(['job', 'enqueue', sleeperImage, '--tag-config', 'board:local', '--parameters', params]);
+  const params = JSON.stringify(
+    Object.fromEntries(Object.entries(parameters).map(([k, v]) => [k, { value: v, secret: false }])),
+  );
+  const { stdout } = await cluster.tml([
+    'job',
+    'enqueue',
+    sleeperImage,
+    '--tag-config',
+    'board:local',
+    '--parameters',
+    params,
+  ]);
   return (JSON.parse(stdout) as { job_id: string }).job_id;
 }
 
@@ -78,7 +88,9 @@ test.serial('canceling a running job kills its boot script and everything it sta
   t.like(await status(jobId), { state: 'terminated', exit_status: 'job_canceled' });
   t.deepEqual(pids.map(alive), [false, false]);
   const events = JSON.parse((await cluster.tml(['job', 'events', jobId, '--json'])).stdout) as JobEventRecord[];
-  const fromSupervisor = events.filter((e) => e.by === 'supervisor' && e.kind === 'state').map((e) => `${e.state}: ${e.status_message}`);
+  const fromSupervisor = events
+    .filter((e) => e.by === 'supervisor' && e.kind === 'state')
+    .map((e) => `${e.state}: ${e.status_message}`);
   t.deepEqual(fromSupervisor.slice(-2), ['terminating: stop requested by the switchboard', 'terminated: null']);
 });
 

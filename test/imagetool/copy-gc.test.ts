@@ -16,7 +16,10 @@ test('copy moves images with their blobs into another store, which then verifies
   t.deepEqual(JSON.parse(r.stdout), { images: [a], blobsCopied: 2, blobsSkipped: 0, bytesCopied: 100_006 });
   t.is((await verifyJson(dst)).code, 0);
   const list = JSON.parse((await runCli(['--store', dst, 'list', '--json'])).stdout) as Array<{ id: string }>;
-  t.deepEqual(list.map((i) => i.id), [a]);
+  t.deepEqual(
+    list.map((i) => i.id),
+    [a],
+  );
 });
 
 test('copy skips blobs the target already holds and leaves them untouched', async (t) => {
@@ -47,10 +50,13 @@ test('copy refuses a blob whose content does not match its digest and writes no 
   t.regex(r.stderr, /^tml-imagetool: image [0-9a-f]{64} blob boot: .* hashes to [0-9a-f]{64}, expected/);
   await t.throwsAsync(stat(join(dst, imageRelPath(id))));
   await t.throwsAsync(stat(join(dst, blobRelPath(digest))));
-  t.deepEqual((await readdir(join(dst, 'blobs'))).filter((n) => n.startsWith('.tmp-')), []);
+  t.deepEqual(
+    (await readdir(join(dst, 'blobs'))).filter((n) => n.startsWith('.tmp-')),
+    [],
+  );
 });
 
-test('gc removes unreferenced blobs and dead writers\' temp files, prints them and the bytes freed', async (t) => {
+test("gc removes unreferenced blobs and dead writers' temp files, prints them and the bytes freed", async (t) => {
   const dir = await tempDir(t);
   const store = join(dir, 'store');
   const keep = await createSample(t, store, dir, { boot: 'kept' }, 'keep');

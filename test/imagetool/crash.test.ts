@@ -40,9 +40,18 @@ async function tempFilesIn(dir: string): Promise<Array<{ name: string; size: num
 
 /** After a crash: every finding is a temp leftover, i.e. no file under a final name fails verify. */
 async function onlyLeftovers(t: Parameters<typeof tempDir>[0], store: string): Promise<void> {
-  if (!await stat(store).then(() => true, () => false)) return; // killed before it wrote anything
+  if (
+    !(await stat(store).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return; // killed before it wrote anything
   const { report } = await verifyJson(store);
-  t.deepEqual(report.findings.filter((f) => f.kind !== 'temp-leftover'), []);
+  t.deepEqual(
+    report.findings.filter((f) => f.kind !== 'temp-leftover'),
+    [],
+  );
 }
 
 test('create killed with -9 in the middle of a blob leaves only temp leftovers (the partial blob and its writer marker), which the next run removes', async (t) => {
@@ -65,13 +74,19 @@ test('create killed with -9 in the middle of a blob leaves only temp leftovers (
   const markers = (await readdir(store)).filter((n) => n.startsWith('.writer-'));
   t.is(markers.length, 1);
   const { report } = await verifyJson(store);
-  t.deepEqual(report.findings.map((f) => `${f.kind} ${f.path}`), [`temp-leftover ${markers[0]}`, `temp-leftover blobs/${leftovers[0]!.name}`]);
+  t.deepEqual(
+    report.findings.map((f) => `${f.kind} ${f.path}`),
+    [`temp-leftover ${markers[0]}`, `temp-leftover blobs/${leftovers[0]!.name}`],
+  );
 
   await writeFile(join(dir, 'small'), 'small');
   const next = await runCli(['--store', store, 'create', '--label', 'next', '--blob', `s=${join(dir, 'small')}`]);
   t.is(next.code, 0, next.stderr);
   t.deepEqual(await tempFilesIn(join(store, 'blobs')), []);
-  t.deepEqual((await readdir(store)).filter((n) => n.startsWith('.writer-')), []);
+  t.deepEqual(
+    (await readdir(store)).filter((n) => n.startsWith('.writer-')),
+    [],
+  );
   t.deepEqual((await verifyJson(store)).report.findings, []);
 });
 
@@ -79,7 +94,17 @@ test('create killed with -9 at any moment never leaves a final-named file that f
   const dir = await tempDir(t);
   const source = join(dir, 'disk.img');
   await writeFile(source, Buffer.alloc(48 << 20, 0x33));
-  const args = (store: string): string[] => ['--store', store, 'create', '--label', 'k', '--blob', `disk=${source}`, '--blob', `boot=${source}`];
+  const args = (store: string): string[] => [
+    '--store',
+    store,
+    'create',
+    '--label',
+    'k',
+    '--blob',
+    `disk=${source}`,
+    '--blob',
+    `boot=${source}`,
+  ];
   const started = Date.now();
   const full = await runCli(args(join(dir, 'reference')));
   t.is(full.code, 0, full.stderr);
@@ -109,7 +134,9 @@ test('copy killed with -9 in the middle of a blob leaves no manifest and only a 
   t.teardown(() => killHard(child));
   const feeder = createWriteStream(blobPath(src, digest)).on('error', () => {});
   feeder.write(Buffer.alloc(512 << 10, 1));
-  await waitFor('a partial temp blob in the target', async () => (await tempFilesIn(join(dst, 'blobs'))).some((f) => f.size > 0));
+  await waitFor('a partial temp blob in the target', async () =>
+    (await tempFilesIn(join(dst, 'blobs'))).some((f) => f.size > 0),
+  );
   await killHard(child);
   feeder.destroy();
   await onlyLeftovers(t, dst);
@@ -124,7 +151,9 @@ test('index killed with -9 at any moment leaves all.txt either the old or the co
   // Many files make the walk long enough to be interrupted at different points.
   for (let i = 0; i < 40; i++) {
     await mkdir(join(store, 'extra', String(i)), { recursive: true });
-    await Promise.all(Array.from({ length: 100 }, (_, j) => writeFile(join(store, 'extra', String(i), `file${j}`), '')));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, j) => writeFile(join(store, 'extra', String(i), `file${j}`), '')),
+    );
   }
   await writeFile(join(store, 'all.txt'), 'old index\n');
   const started = Date.now();

@@ -11,8 +11,23 @@ test('create stores each blob under its digest, writes image.txt and prints only
   const dir = await tempDir(t);
   const store = join(dir, 'store');
   await writeFile(join(dir, 'kernel'), 'kernel bytes');
-  const r = await runCli(['--store', store, 'create', '--label', 'k', '--blob', `kernel=${join(dir, 'kernel')}`,
-    '--attr', 'a.b.c=x=y', '--blob-attr', 'kernel:org.example.role=boot', '--revision', '7', '--description', 'desc']);
+  const r = await runCli([
+    '--store',
+    store,
+    'create',
+    '--label',
+    'k',
+    '--blob',
+    `kernel=${join(dir, 'kernel')}`,
+    '--attr',
+    'a.b.c=x=y',
+    '--blob-attr',
+    'kernel:org.example.role=boot',
+    '--revision',
+    '7',
+    '--description',
+    'desc',
+  ]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^[0-9a-f]{64}\n$/);
   const id = r.stdout.trim();
@@ -22,7 +37,10 @@ test('create stores each blob under its digest, writes image.txt and prints only
   const manifestBytes = await readFile(join(store, 'images', id.slice(0, 2), id.slice(2, 4), id.slice(4, 6), id));
   t.is(sha(manifestBytes), id);
   t.deepEqual(parseManifest(manifestBytes), {
-    label: 'k', revision: 7, description: 'desc', attrs: { 'a.b.c': 'x=y' },
+    label: 'k',
+    revision: 7,
+    description: 'desc',
+    attrs: { 'a.b.c': 'x=y' },
     blobs: { kernel: { digest: d, size: 12, attrs: { 'org.example.role': 'boot' } } },
   });
 });
@@ -31,8 +49,36 @@ test('the same inputs give the same image ID in two stores, whatever the flag or
   const dir = await tempDir(t);
   await writeFile(join(dir, 'a'), 'A');
   await writeFile(join(dir, 'b'), 'B');
-  const one = await runCli(['--store', join(dir, 's1'), 'create', '--label', 'x', '--blob', `a=${join(dir, 'a')}`, '--blob', `b=${join(dir, 'b')}`, '--attr', 'k1=1', '--attr', 'k2=2']);
-  const two = await runCli(['--store', join(dir, 's2'), 'create', '--attr', 'k2=2', '--attr', 'k1=1', '--blob', `b=${join(dir, 'b')}`, '--blob', `a=${join(dir, 'a')}`, '--label', 'x']);
+  const one = await runCli([
+    '--store',
+    join(dir, 's1'),
+    'create',
+    '--label',
+    'x',
+    '--blob',
+    `a=${join(dir, 'a')}`,
+    '--blob',
+    `b=${join(dir, 'b')}`,
+    '--attr',
+    'k1=1',
+    '--attr',
+    'k2=2',
+  ]);
+  const two = await runCli([
+    '--store',
+    join(dir, 's2'),
+    'create',
+    '--attr',
+    'k2=2',
+    '--attr',
+    'k1=1',
+    '--blob',
+    `b=${join(dir, 'b')}`,
+    '--blob',
+    `a=${join(dir, 'a')}`,
+    '--label',
+    'x',
+  ]);
   t.is(one.code, 0, one.stderr);
   t.is(one.stdout, two.stdout);
 });
@@ -40,10 +86,15 @@ test('the same inputs give the same image ID in two stores, whatever the flag or
 test('the store defaults to $TML_IMAGE_STORE, else the current directory', async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, 'f'), 'F');
-  const viaEnv = await runCli(['create', '--label', 'e', '--blob', `f=${join(dir, 'f')}`], { env: { TML_IMAGE_STORE: join(dir, 'env-store') } });
+  const viaEnv = await runCli(['create', '--label', 'e', '--blob', `f=${join(dir, 'f')}`], {
+    env: { TML_IMAGE_STORE: join(dir, 'env-store') },
+  });
   t.is(viaEnv.code, 0, viaEnv.stderr);
   t.true((await stat(join(dir, 'env-store', 'image.txt'))).isFile());
-  const viaCwd = await runCli(['create', '--label', 'e', '--blob', 'f=f'], { cwd: dir, env: { TML_IMAGE_STORE: undefined } });
+  const viaCwd = await runCli(['create', '--label', 'e', '--blob', 'f=f'], {
+    cwd: dir,
+    env: { TML_IMAGE_STORE: undefined },
+  });
   t.is(viaCwd.code, 0, viaCwd.stderr);
   t.is(await readFile(join(dir, 'image.txt'), 'utf8'), viaEnv.stdout);
 });
@@ -68,11 +119,29 @@ test('build reads a spec file, resolving paths and description_file against its 
   await mkdir(specDir);
   await writeFile(join(specDir, 'boot.sh'), '#!/bin/sh\n');
   await writeFile(join(specDir, 'README.md'), '# Demo\n');
-  await writeFile(join(specDir, 'image.toml'), `label = "Spec image"\nrevision = 2\ndescription_file = "README.md"\n[attrs]\n"org.tockos.treadmill.image.local_v0.entrypoint" = "boot"\n[blobs.boot]\npath = "boot.sh"\n[blobs.boot.attrs]\n"some.key" = "value"\n`);
+  await writeFile(
+    join(specDir, 'image.toml'),
+    `label = "Spec image"\nrevision = 2\ndescription_file = "README.md"\n[attrs]\n"org.tockos.treadmill.image.local_v0.entrypoint" = "boot"\n[blobs.boot]\npath = "boot.sh"\n[blobs.boot.attrs]\n"some.key" = "value"\n`,
+  );
   const built = await runCli(['--store', join(dir, 'a'), 'build', join(specDir, 'image.toml')], { cwd: dir });
   t.is(built.code, 0, built.stderr);
-  const created = await runCli(['--store', join(dir, 'b'), 'create', '--label', 'Spec image', '--revision', '2', '--description-file', join(specDir, 'README.md'),
-    '--attr', 'org.tockos.treadmill.image.local_v0.entrypoint=boot', '--blob', `boot=${join(specDir, 'boot.sh')}`, '--blob-attr', 'boot:some.key=value']);
+  const created = await runCli([
+    '--store',
+    join(dir, 'b'),
+    'create',
+    '--label',
+    'Spec image',
+    '--revision',
+    '2',
+    '--description-file',
+    join(specDir, 'README.md'),
+    '--attr',
+    'org.tockos.treadmill.image.local_v0.entrypoint=boot',
+    '--blob',
+    `boot=${join(specDir, 'boot.sh')}`,
+    '--blob-attr',
+    'boot:some.key=value',
+  ]);
   t.is(created.stdout, built.stdout);
 });
 
@@ -112,7 +181,11 @@ const limitCases: Array<[string, string[], RegExp]> = [
   ['a blob name over 64 characters', ['--label', 'x', '--blob', `${'n'.repeat(65)}=FILE`], /blob name/],
   ['an attr name over 64 bytes', ['--label', 'x', '--attr', `${'k'.repeat(65)}=v`], /attr name .* 65 bytes/],
   ['an attr value over 64 KiB', ['--label', 'x', '--attr', `k=${'v'.repeat(65537)}`], /value is 65537 bytes/],
-  ['a blob attr value over 64 KiB', ['--label', 'x', '--blob-attr', `ok:k=${'v'.repeat(65537)}`], /blob ok attr "k" value is 65537 bytes/],
+  [
+    'a blob attr value over 64 KiB',
+    ['--label', 'x', '--blob-attr', `ok:k=${'v'.repeat(65537)}`],
+    /blob ok attr "k" value is 65537 bytes/,
+  ],
 ];
 
 for (const [what, flags, re] of limitCases) {
@@ -120,7 +193,14 @@ for (const [what, flags, re] of limitCases) {
     const dir = await tempDir(t);
     const store = join(dir, 'store');
     await writeFile(join(dir, 'FILE'), 'content');
-    const args = ['--store', store, 'create', '--blob', `ok=${join(dir, 'FILE')}`, ...flags.map((f) => f.replace('=FILE', `=${join(dir, 'FILE')}`))];
+    const args = [
+      '--store',
+      store,
+      'create',
+      '--blob',
+      `ok=${join(dir, 'FILE')}`,
+      ...flags.map((f) => f.replace('=FILE', `=${join(dir, 'FILE')}`)),
+    ];
     const r = await runCli(args);
     t.is(r.code, 1, r.stderr);
     t.regex(r.stderr, re);
@@ -172,13 +252,22 @@ for (const [what, args] of usageCases) {
 test('--help lists every command', async (t) => {
   const r = await runCli(['--help']);
   t.is(r.code, 0);
-  for (const cmd of ['create', 'build', 'verify', 'index', 'list', 'show', 'copy', 'gc', 'layer']) t.regex(r.stdout, new RegExp(`tml-imagetool ${cmd}`));
+  for (const cmd of ['create', 'build', 'verify', 'index', 'list', 'show', 'copy', 'gc', 'layer'])
+    t.regex(r.stdout, new RegExp(`tml-imagetool ${cmd}`));
 });
 
 test('no progress output when stderr is not a terminal', async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, 'f'), Buffer.alloc(3 << 20));
-  const r = await runCli(['--store', join(dir, 'store'), 'create', '--label', 'quiet pipe', '--blob', `f=${join(dir, 'f')}`]);
+  const r = await runCli([
+    '--store',
+    join(dir, 'store'),
+    'create',
+    '--label',
+    'quiet pipe',
+    '--blob',
+    `f=${join(dir, 'f')}`,
+  ]);
   t.is(r.code, 0);
   t.is(r.stderr, '');
 });
@@ -187,7 +276,19 @@ test('a progress bar is drawn on a terminal, and cleared before the image ID is 
   const dir = await tempDir(t);
   await writeFile(join(dir, 'f'), Buffer.alloc(3 << 20));
   const { execFile } = await import('node:child_process');
-  const command = [process.execPath, CLI, '--store', join(dir, 'store'), 'create', '--label', 'tty', '--blob', `f=${join(dir, 'f')}`].map((a) => `'${a}'`).join(' ');
+  const command = [
+    process.execPath,
+    CLI,
+    '--store',
+    join(dir, 'store'),
+    'create',
+    '--label',
+    'tty',
+    '--blob',
+    `f=${join(dir, 'f')}`,
+  ]
+    .map((a) => `'${a}'`)
+    .join(' ');
   // script(1) runs the command on a pseudo-terminal and copies what it draws to stdout.
   const drawn = await new Promise<string>((resolve, reject) => {
     execFile('script', ['-qfec', command, '/dev/null'], (err, stdout) => (err ? reject(err) : resolve(stdout)));

@@ -6,7 +6,14 @@ import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { blobPath, createImage, ImageToolError, listImageIds, readManifest, storeManifest } from '../../imagetool/index.js';
+import {
+  blobPath,
+  createImage,
+  ImageToolError,
+  listImageIds,
+  readManifest,
+  storeManifest,
+} from '../../imagetool/index.js';
 import { createSample, runCli, startCli, tempDir, verifyJson } from './helpers.js';
 
 const sh = promisify(execFile);
@@ -30,7 +37,9 @@ function exitCode(child: ChildProcess): Promise<number | null> {
 /** A process that stays alive until killed: its pid stands for a running writer or gc. */
 function liveProcess(t: Parameters<typeof tempDir>[0]): ChildProcess {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  t.teardown(() => { child.kill('SIGKILL'); });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
   return child;
 }
 
@@ -50,18 +59,40 @@ test('gc refuses while a create is storing blobs, and that create then completes
   const fifo = join(dir, 'fifo');
   await writeFile(join(dir, 'small.bin'), 'small');
   await sh('mkfifo', [fifo]);
-  const child = startCli(['--store', store, 'create', '--label', 'r', '--blob', `a=${join(dir, 'small.bin')}`, '--blob', `b=${fifo}`]);
-  t.teardown(() => { child.kill('SIGKILL'); });
+  const child = startCli([
+    '--store',
+    store,
+    'create',
+    '--label',
+    'r',
+    '--blob',
+    `a=${join(dir, 'small.bin')}`,
+    '--blob',
+    `b=${fifo}`,
+  ]);
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
   let stdout = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
   // Blob a is stored under its final name; create now waits on the FIFO for blob b.
-  await waitFor('blob a', () => stat(blobPath(store, sha('small'))).then(() => true, () => false));
+  await waitFor('blob a', () =>
+    stat(blobPath(store, sha('small'))).then(
+      () => true,
+      () => false,
+    ),
+  );
 
   const gc = await runCli(['--store', store, 'gc']);
   t.is(gc.code, 1);
   t.is(gc.stderr, `tml-imagetool: store is being written by pid ${child.pid}; run gc again when it is done\n`);
   t.is((await stat(blobPath(store, sha('small')))).size, 5);
-  t.deepEqual((await markers(store)).filter((n) => n.startsWith('.gc-')), []);
+  t.deepEqual(
+    (await markers(store)).filter((n) => n.startsWith('.gc-')),
+    [],
+  );
 
   createWriteStream(fifo).end('data\n');
   t.is(await exitCode(child), 0);
@@ -79,9 +110,13 @@ test('a writer waits while a gc runs, says so on stderr, and goes on once that g
   await writeFile(join(store, `.gc-${gcProcess.pid}-abcdef`), '');
   await writeFile(join(dir, 'f'), 'file');
   const child = startCli(['--store', store, 'create', '--label', 'w', '--blob', `f=${join(dir, 'f')}`]);
-  t.teardown(() => { child.kill('SIGKILL'); });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
   await waitFor('the waiting notice', () => stderr.includes('\n'));
   t.is(stderr, `tml-imagetool: waiting for gc (pid ${gcProcess.pid}) to finish\n`);
   t.deepEqual(await listImageIds(store), []);
@@ -89,7 +124,7 @@ test('a writer waits while a gc runs, says so on stderr, and goes on once that g
   gcProcess.kill('SIGKILL');
   t.is(await exitCode(child), 0);
   t.is((await listImageIds(store)).length, 1);
-  t.deepEqual(await markers(store), [], 'the dead gc\'s marker is cleaned up with the other leftovers');
+  t.deepEqual(await markers(store), [], "the dead gc's marker is cleaned up with the other leftovers");
 });
 
 test('a writer marker of a dead process does not block gc, which removes it as a leftover', async (t) => {
@@ -98,7 +133,10 @@ test('a writer marker of a dead process does not block gc, which removes it as a
   await createSample(t, store, dir);
   const marker = `.writer-${await deadPid()}-0123ab`;
   await writeFile(join(store, marker), '');
-  t.deepEqual((await verifyJson(store)).report.findings.map((f) => `${f.kind} ${f.path}`), [`temp-leftover ${marker}`]);
+  t.deepEqual(
+    (await verifyJson(store)).report.findings.map((f) => `${f.kind} ${f.path}`),
+    [`temp-leftover ${marker}`],
+  );
 
   const gc = await runCli(['--store', store, 'gc']);
   t.is(gc.code, 0, gc.stderr);
@@ -129,7 +167,9 @@ test('a manifest is not stored when one of its blobs has vanished from the store
   const id = await createImage(store, { label: 'orig', blobs: { f: { path: join(dir, 'f') } } });
   const manifest = await readManifest(store, id);
   await rm(blobPath(store, manifest.blobs.f!.digest));
-  const err = await t.throwsAsync(storeManifest(store, { ...manifest, label: 'again' }), { instanceOf: ImageToolError });
+  const err = await t.throwsAsync(storeManifest(store, { ...manifest, label: 'again' }), {
+    instanceOf: ImageToolError,
+  });
   t.regex(err.message, /^blob f \(blobs\/[0-9a-f/]+\) is no longer in the store; no manifest written/);
   t.deepEqual(await listImageIds(store), [id]);
 });
@@ -141,7 +181,9 @@ test('a manifest is not stored when one of its blobs in the store has the wrong 
   const id = await createImage(store, { label: 'orig', blobs: { f: { path: join(dir, 'f') } } });
   const manifest = await readManifest(store, id);
   await truncate(blobPath(store, manifest.blobs.f!.digest), 3);
-  const err = await t.throwsAsync(storeManifest(store, { ...manifest, label: 'again' }), { instanceOf: ImageToolError });
+  const err = await t.throwsAsync(storeManifest(store, { ...manifest, label: 'again' }), {
+    instanceOf: ImageToolError,
+  });
   t.regex(err.message, /^blob f \(blobs\/[0-9a-f/]+\) is 3 bytes, expected 7; no manifest written$/);
   t.deepEqual(await listImageIds(store), [id]);
 });

@@ -32,7 +32,11 @@ test('index writes all.txt with exactly what find lists, sorted, minus temp left
   const r = await runCli(['--store', store, 'index']);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^wrote all\.txt: 6 file\(s\)\n$/);
-  const { stdout: found } = await sh('bash', ['-c', "find -type f ! -path './image.txt' ! -path './all.txt' ! -name '.tmp-*' | LC_ALL=C sort"], { cwd: store });
+  const { stdout: found } = await sh(
+    'bash',
+    ['-c', "find -type f ! -path './image.txt' ! -path './all.txt' ! -name '.tmp-*' | LC_ALL=C sort"],
+    { cwd: store },
+  );
   t.is(await readFile(join(store, 'all.txt'), 'utf8'), found);
   t.true(found.includes('./README.md\n'));
 });
@@ -59,14 +63,16 @@ function serve(root: string): Promise<Server> {
   const server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     const file = join(root, path);
-    stat(file).then((st) => {
-      if (!st.isFile()) throw new Error('not a file');
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size });
-      createReadStream(file).pipe(res);
-    }).catch(() => {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found\n');
-    });
+    stat(file)
+      .then((st) => {
+        if (!st.isFile()) throw new Error('not a file');
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size });
+        createReadStream(file).pipe(res);
+      })
+      .catch(() => {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found\n');
+      });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
@@ -76,7 +82,7 @@ const MIRROR_COMMAND = `wget -r -p -E -K -np -nH -nc --content-disposition --tru
   --no-http-keep-alive -i <(wget -O- -o/dev/null https://MIRROR/all.txt \\
   | sed 's|^\\./|https://MIRROR/|')`;
 
-test('a store indexed by the tool mirrors with the spec\'s wget command, byte for byte', async (t) => {
+test("a store indexed by the tool mirrors with the spec's wget command, byte for byte", async (t) => {
   const { dir, store } = await sampleStore(t);
   t.is((await runCli(['--store', store, 'index'])).code, 0);
   const server = await serve(store);
@@ -89,6 +95,7 @@ test('a store indexed by the tool mirrors with the spec\'s wget command, byte fo
   const lines = (await readFile(join(store, 'all.txt'), 'utf8')).trimEnd().split('\n');
   const { stdout: mirrored } = await sh('bash', ['-c', 'find -type f | LC_ALL=C sort'], { cwd: mirror });
   t.deepEqual(mirrored.trimEnd().split('\n'), lines);
-  for (const line of lines) t.true((await readFile(join(mirror, line))).equals(await readFile(join(store, line))), line);
+  for (const line of lines)
+    t.true((await readFile(join(mirror, line))).equals(await readFile(join(store, line))), line);
   t.is((await verifyJson(mirror)).code, 0);
 });

@@ -31,7 +31,10 @@ test('show summarises a manifest; --raw prints its exact bytes; --json the parse
   t.regex(text.stdout, new RegExp(`^id: +${id}\nlabel: +shown\nrevision: +0\n`));
   const raw = await runCli(['--store', store, 'show', '--raw', id]);
   t.is(raw.stdout, await readFile(join(store, imageRelPath(id)), 'utf8'));
-  const json = JSON.parse((await runCli(['--store', store, 'show', '--json', id])).stdout) as { id: string; blobs: Record<string, { size: number }> };
+  const json = JSON.parse((await runCli(['--store', store, 'show', '--json', id])).stdout) as {
+    id: string;
+    blobs: Record<string, { size: number }>;
+  };
   t.is(json.id, id);
   t.is(json.blobs.boot!.size, 1);
 });

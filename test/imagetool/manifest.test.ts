@@ -2,7 +2,14 @@ import { deepStrictEqual, strictEqual } from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
 import { parse } from 'smol-toml';
-import { BASE_EXT, MANIFEST_KEYS as KEY, ManifestError, parseManifest, serializeManifest, type Manifest } from '../../imagetool/index.js';
+import {
+  BASE_EXT,
+  MANIFEST_KEYS as KEY,
+  ManifestError,
+  parseManifest,
+  serializeManifest,
+  type Manifest,
+} from '../../imagetool/index.js';
 
 const D1 = 'a'.repeat(64);
 const D2 = '0123456789abcdef'.repeat(4);
@@ -13,7 +20,11 @@ const sample = (): Manifest => ({
   description: 'Minimal packages selected,\nDHCP network configuration.\n',
   attrs: { 'org.tockos.treadmill.image.qemu_layered_v0.head': 'layer-0' },
   blobs: {
-    'layer-0': { digest: D1, size: 941229060, attrs: { 'org.tockos.treadmill.image.qemu_layered_v0.blob-virtual-size': '5368709120' } },
+    'layer-0': {
+      digest: D1,
+      size: 941229060,
+      attrs: { 'org.tockos.treadmill.image.qemu_layered_v0.blob-virtual-size': '5368709120' },
+    },
   },
 });
 
@@ -32,8 +43,16 @@ test('the canonical writer uses upstream key names, an integer manifest_version 
 
 test('the same manifest in any key order serialises to the same bytes', (t) => {
   const a = sample();
-  const b: Manifest = { ...a, attrs: { z: '1', a: '2' }, blobs: { y: a.blobs['layer-0']!, b: { digest: D2, size: 1, attrs: { q: 'r', c: 'd' } } } };
-  const reordered: Manifest = { ...b, attrs: { a: '2', z: '1' }, blobs: { b: { digest: D2, size: 1, attrs: { c: 'd', q: 'r' } }, y: a.blobs['layer-0']! } };
+  const b: Manifest = {
+    ...a,
+    attrs: { z: '1', a: '2' },
+    blobs: { y: a.blobs['layer-0']!, b: { digest: D2, size: 1, attrs: { q: 'r', c: 'd' } } },
+  };
+  const reordered: Manifest = {
+    ...b,
+    attrs: { a: '2', z: '1' },
+    blobs: { b: { digest: D2, size: 1, attrs: { c: 'd', q: 'r' } }, y: a.blobs['layer-0']! },
+  };
   t.is(serializeManifest(b), serializeManifest(reordered));
 });
 
@@ -47,22 +66,31 @@ const manifestArb = fc.record({
   revision: fc.nat(),
   description: fc.string({ unit: 'binary', maxLength: 200 }),
   attrs: fc.dictionary(fc.string({ unit: 'binary', minLength: 0, maxLength: 16 }), text, { maxKeys: 4 }),
-  blobs: fc.dictionary(fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
-    fc.record({ digest: fc.stringMatching(/^[0-9a-f]{64}$/), size: fc.nat(), attrs: fc.dictionary(fc.string({ unit: 'binary', maxLength: 16 }), text, { maxKeys: 3 }) }),
-    { maxKeys: 4 }),
+  blobs: fc.dictionary(
+    fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+    fc.record({
+      digest: fc.stringMatching(/^[0-9a-f]{64}$/),
+      size: fc.nat(),
+      attrs: fc.dictionary(fc.string({ unit: 'binary', maxLength: 16 }), text, { maxKeys: 3 }),
+    }),
+    { maxKeys: 4 },
+  ),
 });
 
 test('any valid manifest round-trips through an independent TOML parser (property; fast-check throws on a counterexample)', (t) => {
-  fc.assert(fc.property(manifestArb, (m) => {
-    const out = serializeManifest(m);
-    // smol-toml is a strict TOML 1.0 parser: the writer's escaping must satisfy it for every string.
-    const doc = parse(out) as Record<string, unknown>;
-    strictEqual(doc[KEY.label], m.label);
-    strictEqual(doc[KEY.description], m.description);
-    // JSON copy: fast-check builds null-prototype records, the reader plain objects.
-    deepStrictEqual(parseManifest(bytes(out)), JSON.parse(JSON.stringify(m)));
-    strictEqual(serializeManifest(parseManifest(bytes(out))), out);
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(manifestArb, (m) => {
+      const out = serializeManifest(m);
+      // smol-toml is a strict TOML 1.0 parser: the writer's escaping must satisfy it for every string.
+      const doc = parse(out) as Record<string, unknown>;
+      strictEqual(doc[KEY.label], m.label);
+      strictEqual(doc[KEY.description], m.description);
+      // JSON copy: fast-check builds null-prototype records, the reader plain objects.
+      deepStrictEqual(parseManifest(bytes(out)), JSON.parse(JSON.stringify(m)));
+      strictEqual(serializeManifest(parseManifest(bytes(out))), out);
+    }),
+    { numRuns: 300 },
+  );
   t.pass();
 });
 
@@ -88,24 +116,44 @@ Minimal packages selected, DHCP network configuration.
 "org.tockos.treadmill.image.qemu_layered_v0.blob-virtual-size" = "5368709120"
 `;
 
-test('the reader accepts the recipe heredoc style with \'\'\' strings and ignores unknown keys and extensions', (t) => {
+test("the reader accepts the recipe heredoc style with ''' strings and ignores unknown keys and extensions", (t) => {
   const m = parseManifest(bytes(recipeManifest));
   t.is(m.label, 'Ubuntu 22.04 base installation');
   t.is(m.description, 'Minimal packages selected, DHCP network configuration.\n');
-  t.deepEqual(m.blobs['layer-0'], { digest: D1, size: 941229060, attrs: { 'org.tockos.treadmill.image.qemu_layered_v0.blob-virtual-size': '5368709120' } });
+  t.deepEqual(m.blobs['layer-0'], {
+    digest: D1,
+    size: 941229060,
+    attrs: { 'org.tockos.treadmill.image.qemu_layered_v0.blob-virtual-size': '5368709120' },
+  });
 });
 
 const invalid: Array<[string, string, RegExp]> = [
   ['bad TOML', 'manifest_version = = 0', /bad TOML/],
   ['no base extension', recipeManifest.replace('"org.tockos.treadmill.manifest-ext.base", ', ''), /lacks/],
-  ['manifest_version as a string', recipeManifest.replace('manifest_version = 0', 'manifest_version = "0"'), /must be an integer/],
-  ['an unknown manifest_version', recipeManifest.replace('manifest_version = 0', 'manifest_version = 1'), /unsupported/],
+  [
+    'manifest_version as a string',
+    recipeManifest.replace('manifest_version = 0', 'manifest_version = "0"'),
+    /must be an integer/,
+  ],
+  [
+    'an unknown manifest_version',
+    recipeManifest.replace('manifest_version = 0', 'manifest_version = 1'),
+    /unsupported/,
+  ],
   ['a bad blob digest', recipeManifest.replace(D1, D1.toUpperCase()), /digest must be 64 lower-case hex/],
   ['a short blob digest', recipeManifest.replace(D1, 'abc'), /digest/],
   ['a negative size', recipeManifest.replace('941229060', '-1'), /size/],
-  ['a negative revision (upstream reads a usize)', recipeManifest.replace('base.revision" = 0', 'base.revision" = -5'), /revision must be a non-negative integer, got -5/],
+  [
+    'a negative revision (upstream reads a usize)',
+    recipeManifest.replace('base.revision" = 0', 'base.revision" = -5'),
+    /revision must be a non-negative integer, got -5/,
+  ],
   ['a size beyond 2^53', recipeManifest.replace('941229060', '9223372036854775807'), /too large/],
-  ['a missing label', recipeManifest.replace(/^"org\.tockos\.treadmill\.manifest-ext\.base\.label".*$/m, ''), /missing label/],
+  [
+    'a missing label',
+    recipeManifest.replace(/^"org\.tockos\.treadmill\.manifest-ext\.base\.label".*$/m, ''),
+    /missing label/,
+  ],
   ['a non-string attr', recipeManifest.replace('= "layer-0"', '= 0'), /must be a string/],
   ['invalid UTF-8', '', /UTF-8/],
 ];
@@ -119,18 +167,92 @@ for (const [what, doc, re] of invalid) {
 }
 
 const limits: Array<[string, (m: Manifest) => void, RegExp]> = [
-  ['a label over 64 bytes', (m) => { m.label = 'é'.repeat(33); }, /label is 66 bytes, at most 64/],
-  ['a description over 64 KiB', (m) => { m.description = 'x'.repeat(65537); }, /description is 65537 bytes/],
-  ['more than 4096 blobs', (m) => { m.blobs = Object.fromEntries(Array.from({ length: 4097 }, (_, i) => [`b${i}`, { digest: D1, size: 1, attrs: {} }])); }, /4097 blobs, at most 4096/],
-  ['a blob name with a dot', (m) => { m.blobs = { 'a.b': { digest: D1, size: 1, attrs: {} } }; }, /blob name "a.b"/],
-  ['a blob name over 64 chars', (m) => { m.blobs = { ['x'.repeat(65)]: { digest: D1, size: 1, attrs: {} } }; }, /blob name/],
-  ['an empty blob name', (m) => { m.blobs = { '': { digest: D1, size: 1, attrs: {} } }; }, /blob name ""/],
-  ['an attr name over 64 bytes', (m) => { m.attrs = { ['k'.repeat(65)]: 'v' }; }, /attr name .* 65 bytes/],
-  ['an attr value over 64 KiB', (m) => { m.attrs = { k: 'v'.repeat(65537) }; }, /attr "k" value is 65537 bytes/],
-  ['a blob attr value over 64 KiB', (m) => { m.blobs['layer-0']!.attrs = { k: 'v'.repeat(65537) }; }, /blob layer-0 attr "k" value/],
-  ['a lone surrogate', (m) => { m.label = 'a\uD800'; }, /not valid Unicode/],
-  ['a negative revision', (m) => { m.revision = -1; }, /revision must be a non-negative integer, got -1/],
-  ['a negative blob size', (m) => { m.blobs['layer-0']!.size = -1; }, /blob layer-0: size must be a non-negative integer, got -1/],
+  [
+    'a label over 64 bytes',
+    (m) => {
+      m.label = 'é'.repeat(33);
+    },
+    /label is 66 bytes, at most 64/,
+  ],
+  [
+    'a description over 64 KiB',
+    (m) => {
+      m.description = 'x'.repeat(65537);
+    },
+    /description is 65537 bytes/,
+  ],
+  [
+    'more than 4096 blobs',
+    (m) => {
+      m.blobs = Object.fromEntries(
+        Array.from({ length: 4097 }, (_, i) => [`b${i}`, { digest: D1, size: 1, attrs: {} }]),
+      );
+    },
+    /4097 blobs, at most 4096/,
+  ],
+  [
+    'a blob name with a dot',
+    (m) => {
+      m.blobs = { 'a.b': { digest: D1, size: 1, attrs: {} } };
+    },
+    /blob name "a.b"/,
+  ],
+  [
+    'a blob name over 64 chars',
+    (m) => {
+      m.blobs = { ['x'.repeat(65)]: { digest: D1, size: 1, attrs: {} } };
+    },
+    /blob name/,
+  ],
+  [
+    'an empty blob name',
+    (m) => {
+      m.blobs = { '': { digest: D1, size: 1, attrs: {} } };
+    },
+    /blob name ""/,
+  ],
+  [
+    'an attr name over 64 bytes',
+    (m) => {
+      m.attrs = { ['k'.repeat(65)]: 'v' };
+    },
+    /attr name .* 65 bytes/,
+  ],
+  [
+    'an attr value over 64 KiB',
+    (m) => {
+      m.attrs = { k: 'v'.repeat(65537) };
+    },
+    /attr "k" value is 65537 bytes/,
+  ],
+  [
+    'a blob attr value over 64 KiB',
+    (m) => {
+      m.blobs['layer-0']!.attrs = { k: 'v'.repeat(65537) };
+    },
+    /blob layer-0 attr "k" value/,
+  ],
+  [
+    'a lone surrogate',
+    (m) => {
+      m.label = 'a\uD800';
+    },
+    /not valid Unicode/,
+  ],
+  [
+    'a negative revision',
+    (m) => {
+      m.revision = -1;
+    },
+    /revision must be a non-negative integer, got -1/,
+  ],
+  [
+    'a negative blob size',
+    (m) => {
+      m.blobs['layer-0']!.size = -1;
+    },
+    /blob layer-0: size must be a non-negative integer, got -1/,
+  ],
 ];
 
 for (const [what, mutate, re] of limits) {

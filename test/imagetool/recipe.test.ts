@@ -58,7 +58,9 @@ test('a store written by the upstream shell recipe verifies', async (t) => {
 test('a store written by the upstream shell recipe lists and shows', async (t) => {
   const { store, id } = await recipeStore(t);
   const list = await runCli(['--store', store, 'list', '--json']);
-  t.deepEqual(JSON.parse(list.stdout), [{ id, label: 'Ubuntu 22.04 base installation', revision: 0, blobCount: 1, totalSize: 300_000 }]);
+  t.deepEqual(JSON.parse(list.stdout), [
+    { id, label: 'Ubuntu 22.04 base installation', revision: 0, blobCount: 1, totalSize: 300_000 },
+  ]);
   const show = await runCli(['--store', store, 'show', id.slice(0, 8)]);
   t.regex(show.stdout, /label: +Ubuntu 22.04 base installation/);
   t.regex(show.stdout, /layer-0: [0-9a-f]{64} \(293\.0 KiB\)/);

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { blobRelPath, imageRelPath, readManifest, verifyImage } from '../../imagetool/index.js';
 import { createSample, runCli, tempDir, verifyJson } from './helpers.js';
 
-async function storeWithImage(t: Parameters<typeof createSample>[0]): Promise<{ store: string; id: string; digest: string }> {
+async function storeWithImage(
+  t: Parameters<typeof createSample>[0],
+): Promise<{ store: string; id: string; digest: string }> {
   const dir = await tempDir(t);
   const store = join(dir, 'store');
   const id = await createSample(t, store, dir, { boot: 'boot script contents\n' });
@@ -28,7 +30,7 @@ test('a freshly created store verifies clean with exit 0', async (t) => {
   t.regex(r.stdout, /^ok: 1 image\(s\), 1 blob\(s\)/);
 });
 
-test('a flipped byte in a blob is a digest mismatch at that blob\'s path', async (t) => {
+test("a flipped byte in a blob is a digest mismatch at that blob's path", async (t) => {
   const { store, digest } = await storeWithImage(t);
   const fh = await open(join(store, blobRelPath(digest)), 'r+');
   const b = Buffer.alloc(1);
@@ -42,14 +44,20 @@ test('a flipped byte in a blob is a digest mismatch at that blob\'s path', async
 test('a truncated blob is a size mismatch and a digest mismatch', async (t) => {
   const { store, digest } = await storeWithImage(t);
   await truncate(join(store, blobRelPath(digest)), 4);
-  t.deepEqual(await findings(store), [`blob-digest-mismatch ${blobRelPath(digest)}`, `blob-size-mismatch ${blobRelPath(digest)}`]);
+  t.deepEqual(await findings(store), [
+    `blob-digest-mismatch ${blobRelPath(digest)}`,
+    `blob-size-mismatch ${blobRelPath(digest)}`,
+  ]);
 });
 
 test('a deleted blob is reported missing, naming the image that needs it', async (t) => {
   const { store, id, digest } = await storeWithImage(t);
   await unlink(join(store, blobRelPath(digest)));
   const { report } = await verifyJson(store);
-  t.deepEqual(report.findings.map((f) => f.kind), ['blob-missing']);
+  t.deepEqual(
+    report.findings.map((f) => f.kind),
+    ['blob-missing'],
+  );
   t.is(report.findings[0]!.path, blobRelPath(digest));
   t.regex(report.findings[0]!.message, new RegExp(`image ${id} as blob boot`));
 });
@@ -89,7 +97,10 @@ test('a manifest that is not valid TOML is reported invalid', async (t) => {
   await mkdir(join(store, imageRelPath(id), '..'), { recursive: true });
   await writeFile(join(store, imageRelPath(id)), bad);
   const { report } = await verifyJson(store);
-  t.deepEqual(report.findings.map((f) => `${f.kind} ${f.path}`), [`manifest-invalid ${imageRelPath(id)}`]);
+  t.deepEqual(
+    report.findings.map((f) => `${f.kind} ${f.path}`),
+    [`manifest-invalid ${imageRelPath(id)}`],
+  );
   t.regex(report.findings[0]!.message, /bad TOML/);
 });
 
@@ -119,7 +130,10 @@ test('a temporary file of a dead writer is a leftover; one of a live writer is n
   await writeFile(join(store, 'blobs', `.tmp-${dead.pid}-abcdef`), 'partial');
   await writeFile(join(store, `.tmp-${dead.pid}-123456`), 'partial');
   await writeFile(join(store, 'blobs', `.tmp-${process.pid}-abcdef`), 'in progress');
-  t.deepEqual(await findings(store), [`temp-leftover .tmp-${dead.pid}-123456`, `temp-leftover blobs/.tmp-${dead.pid}-abcdef`].sort());
+  t.deepEqual(
+    await findings(store),
+    [`temp-leftover .tmp-${dead.pid}-123456`, `temp-leftover blobs/.tmp-${dead.pid}-abcdef`].sort(),
+  );
 });
 
 test('verify with IDs checks only those images and their blobs', async (t) => {
@@ -131,7 +145,10 @@ test('verify with IDs checks only those images and their blobs', async (t) => {
   await unlink(join(store, blobRelPath(badBlob)));
   t.deepEqual(await findings(store, [good.slice(0, 10)]), []);
   t.deepEqual(await findings(store, [bad]), [`blob-missing ${blobRelPath(badBlob)}`]);
-  t.deepEqual((await verifyImage(store, bad)).map((f) => f.kind), ['blob-missing']);
+  t.deepEqual(
+    (await verifyImage(store, bad)).map((f) => f.kind),
+    ['blob-missing'],
+  );
 });
 
 test('verify reports several findings at once, in text with exit 1', async (t) => {
@@ -163,5 +180,8 @@ test('a stored manifest with a negative revision, which upstream cannot read, is
   await mkdir(join(store, imageRelPath(badId), '..'), { recursive: true });
   await writeFile(join(store, imageRelPath(badId)), text);
   const { report } = await verifyJson(store);
-  t.deepEqual(report.findings.map((f) => `${f.kind} ${f.path} ${f.message}`), [`manifest-invalid ${imageRelPath(badId)} revision must be a non-negative integer, got -3`]);
+  t.deepEqual(
+    report.findings.map((f) => `${f.kind} ${f.path} ${f.message}`),
+    [`manifest-invalid ${imageRelPath(badId)} revision must be a non-negative integer, got -3`],
+  );
 });

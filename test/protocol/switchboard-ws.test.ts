@@ -18,7 +18,10 @@ test('invalid JSON is refused with a clear error', (t) => {
 });
 
 test('an unknown type is refused', (t) => {
-  t.like(parseToSupervisor('{"type":"reboot_everything","message":{}}'), { ok: false, error: 'message.type must be one of start_job, stop_job, status_request' });
+  t.like(parseToSupervisor('{"type":"reboot_everything","message":{}}'), {
+    ok: false,
+    error: 'message.type must be one of start_job, stop_job, status_request',
+  });
 });
 
 test('a start_job with a bad image id is refused but keeps its job id so the job can be failed', (t) => {
@@ -36,7 +39,10 @@ test('a start_job without a valid job id is refused without one', (t) => {
 });
 
 test('a malformed parameter is refused without echoing its value', (t) => {
-  const bad = { type: 'start_job', message: { ...startMessage(), parameters: { key: { value: 12345, secret: true } } } };
+  const bad = {
+    type: 'start_job',
+    message: { ...startMessage(), parameters: { key: { value: 12345, secret: true } } },
+  };
   const result = parseToSupervisor(JSON.stringify(bad));
   t.false(result.ok);
   t.false(JSON.stringify(result).includes('12345'));

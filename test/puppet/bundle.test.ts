@@ -38,7 +38,10 @@ test('the bundle passes the end-to-end flow: start-up, files, reports, job run, 
   const r = await job.client(['job', 'run', '--terminate', '--', 'sh', '-c', 'exit 2']);
   t.is(r.code, 2);
   await waitFor('terminatejob', () => job.eventsOf('terminatejob').length === 1);
-  t.deepEqual(job.events.map(([e]) => e.type), ['ready', 'reportsubstate', 'declareworkloadexitstatus', 'terminatejob']);
+  t.deepEqual(
+    job.events.map(([e]) => e.type),
+    ['ready', 'reportsubstate', 'declareworkloadexitstatus', 'terminatejob'],
+  );
   const cmd = job.server.runCommand('pwd');
   t.deepEqual(await once(cmd, 'exit'), [0, false]);
 });

@@ -34,12 +34,18 @@ test('job finish --output-file attaches the file and --terminate then sends term
 
 test('job finish --output-file /dev/stdin reads the output from stdin; no output sends null', async (t) => {
   const job = await startJob(t);
-  t.is((await job.client(['job', 'finish', '--status', 'unknown', '--output-file', '/dev/stdin'], {}, 'from stdin')).code, 0);
+  t.is(
+    (await job.client(['job', 'finish', '--status', 'unknown', '--output-file', '/dev/stdin'], {}, 'from stdin')).code,
+    0,
+  );
   t.is((await job.client(['job', 'finish', '--status', 'error'])).code, 0);
   await waitFor('both reports', () => job.eventsOf('declareworkloadexitstatus').length === 2);
   t.deepEqual(
     job.eventsOf('declareworkloadexitstatus').map((e) => [e.workload_exit_status, e.workload_output]),
-    [['unknown', 'from stdin'], ['error', null]],
+    [
+      ['unknown', 'from stdin'],
+      ['error', null],
+    ],
   );
 });
 
@@ -97,7 +103,13 @@ test('parameter list prints the names, as lines or JSON', async (t) => {
 test('client commands fail with one line when the daemon is unreachable', async (t) => {
   const dir = tempDir(t);
   const env = { TML_PUPPET_SOCKET: path.join(dir, 'missing.sock') };
-  for (const args of [['job', 'finish', '--status', 'success'], ['job', 'substate', 'x'], ['job', 'terminate'], ['job', 'info'], ['job', 'run', '--', 'true']]) {
+  for (const args of [
+    ['job', 'finish', '--status', 'success'],
+    ['job', 'substate', 'x'],
+    ['job', 'terminate'],
+    ['job', 'info'],
+    ['job', 'run', '--', 'true'],
+  ]) {
     const r = await run(process.execPath, [CLI_JS, ...args], env);
     t.is(r.code, 1, args.join(' '));
     t.is(r.stderr, `tml-puppet: cannot reach the puppet daemon at ${env.TML_PUPPET_SOCKET}: is the daemon running?\n`);
@@ -138,8 +150,14 @@ test('job run reports error for a non-zero exit and exits with the same code', a
   const r = await job.client(['job', 'run', '--terminate', '--substate', 'testing', '--', 'sh', '-c', 'exit 3']);
   t.is(r.code, 3);
   await waitFor('terminatejob', () => job.eventsOf('terminatejob').length === 1);
-  t.deepEqual(job.events.map(([e]) => e.type).filter((x) => x !== 'ready'), ['reportsubstate', 'declareworkloadexitstatus', 'terminatejob']);
-  t.like(job.eventsOf('declareworkloadexitstatus')[0], { workload_exit_status: 'error', workload_output: 'sh exited with code 3' });
+  t.deepEqual(
+    job.events.map(([e]) => e.type).filter((x) => x !== 'ready'),
+    ['reportsubstate', 'declareworkloadexitstatus', 'terminatejob'],
+  );
+  t.like(job.eventsOf('declareworkloadexitstatus')[0], {
+    workload_exit_status: 'error',
+    workload_output: 'sh exited with code 3',
+  });
 });
 
 test('job run reports unknown when a signal ends the command and exits with 128 + signal', async (t) => {
@@ -147,7 +165,10 @@ test('job run reports unknown when a signal ends the command and exits with 128 
   const r = await job.client(['job', 'run', '--', 'sh', '-c', 'kill -TERM $$']);
   t.is(r.code, 143);
   await waitFor('the report', () => job.eventsOf('declareworkloadexitstatus').length === 1);
-  t.like(job.eventsOf('declareworkloadexitstatus')[0], { workload_exit_status: 'unknown', workload_output: 'sh was killed by SIGTERM' });
+  t.like(job.eventsOf('declareworkloadexitstatus')[0], {
+    workload_exit_status: 'unknown',
+    workload_output: 'sh was killed by SIGTERM',
+  });
 });
 
 test('job run reports error and exits 127 when the command cannot start', async (t) => {
@@ -171,7 +192,10 @@ test('an oversize report is refused by the daemon with one line', async (t) => {
   writeFileSync(file, 'x'.repeat(9 * 1024 * 1024));
   const r = await job.client(['job', 'finish', '--status', 'success', '--output-file', file]);
   t.is(r.code, 1);
-  t.regex(r.stderr, /^tml-puppet: the puppet daemon refused the request: message of \d+ bytes exceeds the 8 MiB frame limit\n$/);
+  t.regex(
+    r.stderr,
+    /^tml-puppet: the puppet daemon refused the request: message of \d+ bytes exceeds the 8 MiB frame limit\n$/,
+  );
 });
 
 test('host info describes the OS, CPU, memory, network and USB, tolerating missing sections', async (t) => {
@@ -198,5 +222,8 @@ test('job run passes SIGTERM on to the command and reports unknown', async (t) =
   client.kill('SIGTERM');
   t.is(await exited, 143);
   await waitFor('the report', () => job.eventsOf('declareworkloadexitstatus').length === 1);
-  t.like(job.eventsOf('declareworkloadexitstatus')[0], { workload_exit_status: 'unknown', workload_output: 'sh was killed by SIGTERM' });
+  t.like(job.eventsOf('declareworkloadexitstatus')[0], {
+    workload_exit_status: 'unknown',
+    workload_output: 'sh was killed by SIGTERM',
+  });
 });

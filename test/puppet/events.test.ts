@@ -129,7 +129,9 @@ test("a command's output and exit code produced while disconnected are delivered
   const job = await startJob(t);
   const gate = path.join(job.dir, 'gate');
   const started = path.join(job.dir, 'started');
-  const run = job.server.runCommand(script(job.dir, 'late.sh', `touch ${started}; while [ ! -e ${gate} ]; do sleep 0.05; done; echo done-late; exit 7`));
+  const run = job.server.runCommand(
+    script(job.dir, 'late.sh', `touch ${started}; while [ ! -e ${gate} ]; do sleep 0.05; done; echo done-late; exit 7`),
+  );
   await waitFor('the command to start', () => existsSync(started));
   await job.stopServer();
   await waitFor('the daemon to notice', () => /lost connection to supervisor/.test(job.daemonLog()));
@@ -137,7 +139,12 @@ test("a command's output and exit code produced while disconnected are delivered
   await waitFor('the command to end', () => /command 0: exited with code 7/.test(job.daemonLog()));
   await job.startServer();
   await waitFor('the exit code', () => job.eventsOf('runcommandexitcode').length === 1);
-  t.deepEqual(job.eventsOf('runcommandexitcode'), [{ type: 'runcommandexitcode', supervisor_event_id: run.eventId, exit_code: 7, killed: false }]);
-  const output = job.eventsOf('runcommandoutput').map((e) => Buffer.from(e.output).toString()).join('');
+  t.deepEqual(job.eventsOf('runcommandexitcode'), [
+    { type: 'runcommandexitcode', supervisor_event_id: run.eventId, exit_code: 7, killed: false },
+  ]);
+  const output = job
+    .eventsOf('runcommandoutput')
+    .map((e) => Buffer.from(e.output).toString())
+    .join('');
   t.is(output, 'done-late\n');
 });

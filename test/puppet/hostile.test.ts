@@ -63,8 +63,16 @@ test('garbage, unknown types and error messages from the supervisor are skipped;
   const sup = await rawSupervisor(t);
   let log = '';
   const daemon = spawn(process.execPath, [
-    CLI_JS, 'daemon', '--tcp-control-socket-addr', `127.0.0.1:${sup.port}`, '--socket', path.join(dir, 's.sock'),
-    '--parameters-dir', path.join(dir, 'p'), '--log-level', 'debug',
+    CLI_JS,
+    'daemon',
+    '--tcp-control-socket-addr',
+    `127.0.0.1:${sup.port}`,
+    '--socket',
+    path.join(dir, 's.sock'),
+    '--parameters-dir',
+    path.join(dir, 'p'),
+    '--log-level',
+    'debug',
   ]);
   daemon.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
   t.teardown(() => daemon.kill('SIGKILL'));
@@ -76,10 +84,20 @@ test('garbage, unknown types and error messages from the supervisor are skipped;
   s.write(frame('not json'));
   s.write(frame(Buffer.from([0x22, 0xc3, 0x28, 0x22])));
   s.write(frame('{"message": "you sent garbage"}'));
-  s.write(frame('{"supervisor_event_id": 1, "event": {"type": "runcommand", "cmdline": "not bytes", "environment": []}}'));
+  s.write(
+    frame('{"supervisor_event_id": 1, "event": {"type": "runcommand", "cmdline": "not bytes", "environment": []}}'),
+  );
   // still alive and serving: a valid command afterwards runs
-  s.write(frame(JSON.stringify({ supervisor_event_id: 2, event: { type: 'runcommand', cmdline: [...Buffer.from('true')], environment: [] } })));
-  const exited = (m: PuppetMessage) => 'event' in m && m.event.type === 'runcommandexitcode' && m.event.supervisor_event_id === 2;
+  s.write(
+    frame(
+      JSON.stringify({
+        supervisor_event_id: 2,
+        event: { type: 'runcommand', cmdline: [...Buffer.from('true')], environment: [] },
+      }),
+    ),
+  );
+  const exited = (m: PuppetMessage) =>
+    'event' in m && m.event.type === 'runcommandexitcode' && m.event.supervisor_event_id === 2;
   await waitFor('the valid command to finish', () => sup.received.some(exited));
   t.regex(log, /unknown event type "selfdestruct"/);
   t.regex(log, /not valid JSON/);

@@ -81,15 +81,26 @@ test('the queue counts the bytes it holds, also after giving items up', (t) => {
 
 test('while disconnected, a workload exit status the full queue cannot hold fails its sender synchronously', async (t) => {
   // never started, so never connected: every event is queued
-  const conn = new SupervisorConnection({ address: { host: '127.0.0.1', port: 9 }, log: new Log('error', () => {}), maxQueuedEvents: 2 });
+  const conn = new SupervisorConnection({
+    address: { host: '127.0.0.1', port: 9 },
+    log: new Log('error', () => {}),
+    maxQueuedEvents: 2,
+  });
   const sub = conn.sendEvent({ type: 'reportsubstate', substate: 'flashing' });
-  const first = conn.sendEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: null });
+  const first = conn.sendEvent({
+    type: 'declareworkloadexitstatus',
+    workload_exit_status: 'success',
+    workload_output: null,
+  });
   const terminate = conn.sendEvent({ type: 'terminatejob', supervisor_event_id: null });
   await t.throwsAsync(sub, { instanceOf: QueueFullError });
-  t.throws(() => conn.sendEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'error', workload_output: null }), {
-    instanceOf: QueueFullError,
-    message: /report dropped: the puppet's queue is full \(2 events\) while disconnected from the supervisor/,
-  });
+  t.throws(
+    () => conn.sendEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'error', workload_output: null }),
+    {
+      instanceOf: QueueFullError,
+      message: /report dropped: the puppet's queue is full \(2 events\) while disconnected from the supervisor/,
+    },
+  );
   conn.close();
   // the reports already accepted were kept until the connection was closed, not dropped
   await t.throwsAsync(first, { message: 'connection closed' });

@@ -53,7 +53,10 @@ test('start-up writes job info, parameters, SSH keys and runs the network script
   t.is(mode(path.join(job.paramsDir, 'board')), 0o644);
   t.false(existsSync(path.join(job.dir, 'escape')));
 
-  t.is(await fs.readFile(keysFile, 'utf8'), `${AUTHORIZED_KEYS_HEADER}ssh-ed25519 AAAAkey1 alice@laptop\nssh-rsa AAAAkey2 bob@ci\n`);
+  t.is(
+    await fs.readFile(keysFile, 'utf8'),
+    `${AUTHORIZED_KEYS_HEADER}ssh-ed25519 AAAAkey1 alice@laptop\nssh-rsa AAAAkey2 bob@ci\n`,
+  );
   t.is(mode(keysFile), 0o600);
 
   t.is(
@@ -152,10 +155,22 @@ test('auto_discover reads the control socket address from the fw_cfg file', asyn
   writeFileSync(fwcfg, `127.0.0.1:${server.port}`);
   const ready = once(server, 'ready');
   const { spawn } = await import('node:child_process');
-  const daemon = spawn(process.execPath, [
-    CLI_JS, 'daemon', '--transport', 'auto_discover', '--fw-cfg-path', fwcfg,
-    '--socket', path.join(dir, 's.sock'), '--dbus-bus', 'none',
-  ], { stdio: 'ignore' });
+  const daemon = spawn(
+    process.execPath,
+    [
+      CLI_JS,
+      'daemon',
+      '--transport',
+      'auto_discover',
+      '--fw-cfg-path',
+      fwcfg,
+      '--socket',
+      path.join(dir, 's.sock'),
+      '--dbus-bus',
+      'none',
+    ],
+    { stdio: 'ignore' },
+  );
   t.teardown(() => daemon.kill('SIGKILL'));
   await ready;
   t.pass();
@@ -166,8 +181,12 @@ test('under systemd the daemon signals READY=1 through systemd-notify after send
   const record = path.join(dir, 'notify-args');
   // a stand-in for systemd-notify that records how it was called
   script(dir, 'systemd-notify', `echo "$NOTIFY_SOCKET $*" > ${record}`);
-  const job = await startJob(t, { env: { NOTIFY_SOCKET: '/run/systemd/notify', PATH: `${dir}:${process.env['PATH']}` } });
-  const line = await waitFor('systemd-notify to run', async () => (existsSync(record) ? fs.readFile(record, 'utf8') : ''));
+  const job = await startJob(t, {
+    env: { NOTIFY_SOCKET: '/run/systemd/notify', PATH: `${dir}:${process.env['PATH']}` },
+  });
+  const line = await waitFor('systemd-notify to run', async () =>
+    existsSync(record) ? fs.readFile(record, 'utf8') : '',
+  );
   t.is(line.trim(), `/run/systemd/notify --ready --pid=${job.daemon.pid}`);
 });
 
@@ -182,14 +201,30 @@ test('without NOTIFY_SOCKET systemd-notify is not run', async (t) => {
 
 test('an unusable control socket address is a one-line error', async (t) => {
   const dir = tempDir(t);
-  const r = await run(process.execPath, [CLI_JS, 'daemon', '--transport', 'tcp', '--tcp-control-socket-addr', 'nonsense', '--socket', path.join(dir, 's')]);
+  const r = await run(process.execPath, [
+    CLI_JS,
+    'daemon',
+    '--transport',
+    'tcp',
+    '--tcp-control-socket-addr',
+    'nonsense',
+    '--socket',
+    path.join(dir, 's'),
+  ]);
   t.is(r.code, 1);
   t.is(r.stderr, 'tml-puppet: invalid socket address "nonsense" (expected IP:PORT)\n');
 });
 
 test('a second daemon on the same local socket refuses to start', async (t) => {
   const job = await startJob(t);
-  const r = await run(process.execPath, [CLI_JS, 'daemon', '--tcp-control-socket-addr', `127.0.0.1:${job.server.port}`, '--socket', job.socket]);
+  const r = await run(process.execPath, [
+    CLI_JS,
+    'daemon',
+    '--tcp-control-socket-addr',
+    `127.0.0.1:${job.server.port}`,
+    '--socket',
+    job.socket,
+  ]);
   t.is(r.code, 1);
   t.regex(r.stderr, /^tml-puppet: another daemon is already listening on .*\n$/);
 });
@@ -197,7 +232,16 @@ test('a second daemon on the same local socket refuses to start', async (t) => {
 test('auto_discover without the fw_cfg file is a one-line error', async (t) => {
   const dir = tempDir(t);
   const missing = path.join(dir, 'no-such-raw');
-  const r = await run(process.execPath, [CLI_JS, 'daemon', '--transport', 'auto_discover', '--fw-cfg-path', missing, '--socket', path.join(dir, 's')]);
+  const r = await run(process.execPath, [
+    CLI_JS,
+    'daemon',
+    '--transport',
+    'auto_discover',
+    '--fw-cfg-path',
+    missing,
+    '--socket',
+    path.join(dir, 's'),
+  ]);
   t.is(r.code, 1);
   t.is(r.stderr, `tml-puppet: auto_discover: cannot read ${missing}: ENOENT\n`);
 });
@@ -213,5 +257,8 @@ test('an invalid daemon flag value is a one-line error naming the choices', asyn
   const dir = tempDir(t);
   const r = await run(process.execPath, [CLI_JS, 'daemon', '--transport', 'udp', '--socket', path.join(dir, 's')]);
   t.is(r.code, 1);
-  t.is(r.stderr, 'tml-puppet: Invalid values: Argument: transport, Given: "udp", Choices: "tcp", "auto_discover" (see tml-puppet --help)\n');
+  t.is(
+    r.stderr,
+    'tml-puppet: Invalid values: Argument: transport, Given: "udp", Choices: "tcp", "auto_discover" (see tml-puppet --help)\n',
+  );
 });

@@ -92,13 +92,20 @@ test('parameter files: names that sanitize to nothing are skipped, collisions re
 });
 
 test('authorized_keys: header, keys joined by newlines, final newline', (t) => {
-  t.regex(authorizedKeysContent(['k1', 'k2']), /^# This file is managed by tml-puppet.*may be overwritten.*\nk1\nk2\n$/);
+  t.regex(
+    authorizedKeysContent(['k1', 'k2']),
+    /^# This file is managed by tml-puppet.*may be overwritten.*\nk1\nk2\n$/,
+  );
 });
 
 test('job run outcome: 0 is success, other codes are errors, signals are unknown with 128+N', (t) => {
   t.deepEqual(outcomeOf('make', 0, null), { status: 'success', exitCode: 0, summary: 'make exited with code 0' });
   t.deepEqual(outcomeOf('make', 2, null), { status: 'error', exitCode: 2, summary: 'make exited with code 2' });
-  t.deepEqual(outcomeOf('make', null, 'SIGKILL'), { status: 'unknown', exitCode: 137, summary: 'make was killed by SIGKILL' });
+  t.deepEqual(outcomeOf('make', null, 'SIGKILL'), {
+    status: 'unknown',
+    exitCode: 137,
+    summary: 'make was killed by SIGKILL',
+  });
   t.is(outcomeOf('make', null, 'SIGINT').exitCode, 130);
 });
 
@@ -124,7 +131,10 @@ test('control socket addresses: IPv4, host names and bracketed IPv6; garbage is 
 
 test('local requests are validated; unknown ops and bad fields are errors', (t) => {
   t.deepEqual(parseLocalRequest('{"op":"finish","status":"error","output":"x","terminate":true}'), {
-    op: 'finish', status: 'error', output: 'x', terminate: true,
+    op: 'finish',
+    status: 'error',
+    output: 'x',
+    terminate: true,
   });
   t.is(typeof parseLocalRequest('{"op":"finish","status":"bad"}'), 'string');
   t.is(typeof parseLocalRequest('{"op":"reboot"}'), 'string');
@@ -142,7 +152,12 @@ test('socket groups resolve by name or number from the group file', async (t) =>
 });
 
 test('daemon flags: the fast parser applies the same defaults as the yargs table', (t) => {
-  const a = parseDaemonArgs(['--tcp-control-socket-addr', '10.0.0.1:5', '--exit-on-network-config-error', '--socket=/x.sock']);
+  const a = parseDaemonArgs([
+    '--tcp-control-socket-addr',
+    '10.0.0.1:5',
+    '--exit-on-network-config-error',
+    '--socket=/x.sock',
+  ]);
   t.deepEqual(a, {
     transport: undefined,
     'tcp-control-socket-addr': '10.0.0.1:5',

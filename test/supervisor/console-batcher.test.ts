@@ -16,7 +16,10 @@ test('a large write is split into batches of at most maxBytes, in order', (t) =>
   const b = new ConsoleBatcher((bytes) => out.push(Buffer.from(bytes)), { maxBytes: 4, delayMs: 10_000 });
   b.push(Buffer.from('0123456789'));
   b.flush();
-  t.deepEqual(out.map((x) => x.toString()), ['0123', '4567', '89']);
+  t.deepEqual(
+    out.map((x) => x.toString()),
+    ['0123', '4567', '89'],
+  );
 });
 
 test('buffered output is sent after the delay without a flush', async (t) => {

@@ -3,7 +3,11 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { ControlSocketServer, type JobContext } from '../../supervisor/control-socket/server.js';
 import { FrameDecoder, MAX_FRAME_LENGTH, decodeFrameBody, encodeFrame } from '../../protocol/control-socket/framing.js';
-import { parseSupervisorMessage, type PuppetEvent, type SupervisorMessage } from '../../protocol/control-socket/messages.js';
+import {
+  parseSupervisorMessage,
+  type PuppetEvent,
+  type SupervisorMessage,
+} from '../../protocol/control-socket/messages.js';
 
 const context: JobContext = {
   jobId: '11111111-2222-4333-8444-555555555555',
@@ -47,7 +51,10 @@ class RawPeer {
 
 async function setup(t: import('ava').ExecutionContext, ctx: JobContext = context) {
   const logs: string[] = [];
-  const server = await ControlSocketServer.listen({ context: ctx, log: (level, line) => logs.push(`${level} ${line}`) });
+  const server = await ControlSocketServer.listen({
+    context: ctx,
+    log: (level, line) => logs.push(`${level} ${line}`),
+  });
   t.teardown(() => server.close());
   return { server, logs };
 }
@@ -72,7 +79,12 @@ test('answers every request type from the job context', async (t) => {
 test('serves the network config when the context has one, and follows context updates', async (t) => {
   const { server } = await setup(t);
   server.updateContext({
-    networkConfig: { hostname: 'h1', interface: 'eth0', ipv4: { address: '10.1.1.2', prefix_length: 24, gateway: null, nameservers: [] }, ipv6: null },
+    networkConfig: {
+      hostname: 'h1',
+      interface: 'eth0',
+      ipv4: { address: '10.1.1.2', prefix_length: 24, gateway: null, nameservers: [] },
+      ipv6: null,
+    },
     sshKeys: ['ssh-ed25519 CCCC three'],
   });
   const peer = await RawPeer.connect(server);
@@ -126,13 +138,30 @@ test('runCommand sends byte arrays and routes output, exit and kill by event id'
     event: { type: 'runcommand', cmdline: [...Buffer.from('/bin/true')], environment: [[[65], [0xc3, 0xa9]]] },
   });
   run.kill();
-  t.deepEqual((await peer.next(2))[1], { supervisor_event_id: run.eventId + 1, event: { type: 'killcommand', supervisor_event_id: run.eventId } });
+  t.deepEqual((await peer.next(2))[1], {
+    supervisor_event_id: run.eventId + 1,
+    event: { type: 'killcommand', supervisor_event_id: run.eventId },
+  });
   const output: string[] = [];
   run.on('output', (chunk: Buffer, stream: string) => output.push(`${stream}:${chunk.toString()}`));
   const exited = once(run, 'exit');
-  peer.send({ puppet_event_id: 0, event: { type: 'runcommandoutput', supervisor_event_id: run.eventId, output: [...Buffer.from('hi')], stream: 'stdout' } });
-  peer.send({ puppet_event_id: 1, event: { type: 'runcommandoutput', supervisor_event_id: run.eventId, output: [33], stream: 'stderr' } });
-  peer.send({ puppet_event_id: 2, event: { type: 'runcommandexitcode', supervisor_event_id: run.eventId, exit_code: null, killed: true } });
+  peer.send({
+    puppet_event_id: 0,
+    event: {
+      type: 'runcommandoutput',
+      supervisor_event_id: run.eventId,
+      output: [...Buffer.from('hi')],
+      stream: 'stdout',
+    },
+  });
+  peer.send({
+    puppet_event_id: 1,
+    event: { type: 'runcommandoutput', supervisor_event_id: run.eventId, output: [33], stream: 'stderr' },
+  });
+  peer.send({
+    puppet_event_id: 2,
+    event: { type: 'runcommandexitcode', supervisor_event_id: run.eventId, exit_code: null, killed: true },
+  });
   t.deepEqual(await exited, [null, true]);
   t.deepEqual(output, ['stdout:hi', 'stderr:!']);
 });
@@ -143,7 +172,10 @@ test('runcommanderror reaches the command as an error event', async (t) => {
   t.teardown(() => peer.socket.destroy());
   const run = server.runCommand('/nonexistent');
   const failed = once(run, 'error');
-  peer.send({ puppet_event_id: 0, event: { type: 'runcommanderror', supervisor_event_id: run.eventId, error: 'ENOENT' } });
+  peer.send({
+    puppet_event_id: 0,
+    event: { type: 'runcommanderror', supervisor_event_id: run.eventId, error: 'ENOENT' },
+  });
   t.deepEqual(await failed, ['ENOENT']);
 });
 
@@ -240,7 +272,9 @@ test('command output in a non-canonical JSON layout is delivered too', async (t)
   t.teardown(() => peer.socket.destroy());
   const run = server.runCommand('x');
   const got = once(run, 'output');
-  const body = Buffer.from(`{ "puppet_event_id": 0, "event": { "stream": "stderr", "output": [104, 105], "supervisor_event_id": ${run.eventId}, "type": "runcommandoutput" } }`);
+  const body = Buffer.from(
+    `{ "puppet_event_id": 0, "event": { "stream": "stderr", "output": [104, 105], "supervisor_event_id": ${run.eventId}, "type": "runcommandoutput" } }`,
+  );
   const h = Buffer.alloc(4);
   h.writeUInt32BE(body.length);
   peer.socket.write(Buffer.concat([h, body]));
@@ -253,8 +287,16 @@ test('puppet-event listeners see command output as an array of byte values', asy
   const peer = await RawPeer.connect(server);
   t.teardown(() => peer.socket.destroy());
   const seen = once(server, 'puppet-event');
-  peer.send({ puppet_event_id: 4, event: { type: 'runcommandoutput', supervisor_event_id: 9, output: [1, 2, 255], stream: 'stdout' } });
+  peer.send({
+    puppet_event_id: 4,
+    event: { type: 'runcommandoutput', supervisor_event_id: 9, output: [1, 2, 255], stream: 'stdout' },
+  });
   const [event, id] = await seen;
   t.is(id, 4);
-  t.deepEqual(JSON.parse(JSON.stringify(event)), { type: 'runcommandoutput', supervisor_event_id: 9, output: [1, 2, 255], stream: 'stdout' });
+  t.deepEqual(JSON.parse(JSON.stringify(event)), {
+    type: 'runcommandoutput',
+    supervisor_event_id: 9,
+    output: [1, 2, 255],
+    stream: 'stdout',
+  });
 });

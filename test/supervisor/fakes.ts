@@ -76,7 +76,9 @@ export class Recorder {
   }
 
   untilState(state: string, jobId = JOB_ID): Promise<void> {
-    return this.until((s) => s.jobId === jobId && s.event.type === 'state_transition' && s.event.new_state.state === state);
+    return this.until(
+      (s) => s.jobId === jobId && s.event.type === 'state_transition' && s.event.new_state.state === state,
+    );
   }
 
   /** A compact trace: "initializing/starting", "ready", "ready: substate", "declare success", "error host_start_error", "console". */

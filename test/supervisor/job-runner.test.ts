@@ -52,8 +52,16 @@ test('a sub-state during initializing keeps the current stage', async (t) => {
 
 test('a declared workload status is forwarded as declare_exit_status with its output', async (t) => {
   const { recorder, host } = await readyJob();
-  host.cb.onPuppetEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'error', workload_output: '3 tests failed' });
-  t.deepEqual(recorder.sent.at(-1)?.event, { type: 'declare_exit_status', user_exit_status: 'error', host_output: '3 tests failed' });
+  host.cb.onPuppetEvent({
+    type: 'declareworkloadexitstatus',
+    workload_exit_status: 'error',
+    workload_output: '3 tests failed',
+  });
+  t.deepEqual(recorder.sent.at(-1)?.event, {
+    type: 'declare_exit_status',
+    user_exit_status: 'error',
+    host_output: '3 tests failed',
+  });
 });
 
 test('terminatejob after a declared status ends the job without a second status', async (t) => {
@@ -61,7 +69,11 @@ test('terminatejob after a declared status ends the job without a second status'
   host.cb.onPuppetEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: null });
   host.cb.onPuppetEvent({ type: 'terminatejob', supervisor_event_id: null });
   await recorder.untilState('terminated');
-  t.deepEqual(recorder.trace().slice(-3), ['declare success', 'terminating: the workload asked to terminate the job', 'terminated']);
+  t.deepEqual(recorder.trace().slice(-3), [
+    'declare success',
+    'terminating: the workload asked to terminate the job',
+    'terminated',
+  ]);
   t.true(host.stopped);
   t.deepEqual(released, [`/fake/work/job-${JOB_ID}`]);
   t.deepEqual(runner.status(), { type: 'idle' });
@@ -71,7 +83,11 @@ test('a boot script that exits without declaring gets unknown before terminated'
   const { recorder, host } = await readyJob();
   host.cb.onExit({ kind: 'boot-script', code: 0, signal: null });
   await recorder.untilState('terminated');
-  t.deepEqual(recorder.trace().slice(-3), ['terminating: the boot script exited with code 0', 'declare unknown', 'terminated']);
+  t.deepEqual(recorder.trace().slice(-3), [
+    'terminating: the boot script exited with code 0',
+    'declare unknown',
+    'terminated',
+  ]);
   const declared = recorder.sent.find((s) => s.event.type === 'declare_exit_status')!.event;
   t.like(declared, { host_output: 'the workload reported no exit status (the boot script exited with code 0)' });
 });
@@ -91,7 +107,9 @@ test('a missing image ends host_start_error with the loader message and starts n
     'error host_start_error',
     'terminated: image aaaa is not usable from store /s: no such image',
   ]);
-  t.like(f.recorder.sent[2]!.event, { error: { kind: 'host_start_error', message: 'image aaaa is not usable from store /s: no such image' } });
+  t.like(f.recorder.sent[2]!.event, {
+    error: { kind: 'host_start_error', message: 'image aaaa is not usable from store /s: no such image' },
+  });
   t.is(f.backend.hosts.length, 0);
   t.deepEqual(f.released, []);
 });
@@ -112,7 +130,10 @@ test('a host that fails to come up ends host_start_error, is stopped, and its di
   host.cb.onStage('provisioning', null);
   host.cb.onStartError('the puppet exited before it was ready (code 2)');
   await f.recorder.untilState('terminated');
-  t.deepEqual(f.recorder.trace().slice(-2), ['error host_start_error', 'terminated: the puppet exited before it was ready (code 2)']);
+  t.deepEqual(f.recorder.trace().slice(-2), [
+    'error host_start_error',
+    'terminated: the puppet exited before it was ready (code 2)',
+  ]);
   t.true(host.stopped);
   t.is(f.released.length, 1);
 });
@@ -128,11 +149,16 @@ test('stop_job stops the host and ends terminating, terminated without declaring
 test('stop_job while the image is being fetched starts no host', async (t) => {
   let loaded!: () => void;
   const f = fakeDeps({
-    loadImage: () => new Promise((resolve) => (loaded = () => resolve({ label: 'x', revision: 1, description: '', attrs: {}, blobs: {} }))),
+    loadImage: () =>
+      new Promise(
+        (resolve) => (loaded = () => resolve({ label: 'x', revision: 1, description: '', attrs: {}, blobs: {} })),
+      ),
   });
   const runner = new JobRunner(f.deps);
   runner.start(startMessage());
-  await f.recorder.until((s) => s.event.type === 'state_transition' && s.event.status_message?.startsWith('image ') === true);
+  await f.recorder.until(
+    (s) => s.event.type === 'state_transition' && s.event.status_message?.startsWith('image ') === true,
+  );
   runner.stop(JOB_ID);
   await f.recorder.untilState('terminated');
   loaded();
@@ -168,7 +194,10 @@ test('status reports the running job and its state, and idle once it ended', asy
 test('a start_job for another job while busy is failed as an internal error', async (t) => {
   const { recorder, runner, backend } = await readyJob();
   runner.start(startMessage({ job_id: OTHER_JOB_ID }));
-  t.deepEqual(recorder.trace(OTHER_JOB_ID), ['error internal', `terminated: this supervisor is busy with job ${JOB_ID}`]);
+  t.deepEqual(recorder.trace(OTHER_JOB_ID), [
+    'error internal',
+    `terminated: this supervisor is busy with job ${JOB_ID}`,
+  ]);
   t.is(backend.hosts.length, 1);
   t.like(runner.status(), { job_id: JOB_ID });
 });
@@ -205,7 +234,11 @@ test('shutting the supervisor down ends the job with an internal error', async (
   const { recorder, runner, host } = await readyJob();
   await runner.shutdown();
   t.true(host.stopped);
-  t.deepEqual(recorder.trace().slice(-3), ['terminating: the supervisor is shutting down', 'error internal', 'terminated']);
+  t.deepEqual(recorder.trace().slice(-3), [
+    'terminating: the supervisor is shutting down',
+    'error internal',
+    'terminated',
+  ]);
 });
 
 test('console output waits while the switchboard link is congested', async (t) => {

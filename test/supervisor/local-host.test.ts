@@ -34,7 +34,15 @@ function recorder() {
 }
 
 function spec(f: Fixture, parameters: HostSpec['parameters'] = {}): HostSpec {
-  return { jobId: JOB_ID, imageId: f.imageId, manifest: f.manifest, storeDir: f.storeDir, jobDir: f.jobDir, sshKeys: [], parameters };
+  return {
+    jobId: JOB_ID,
+    imageId: f.imageId,
+    manifest: f.manifest,
+    storeDir: f.storeDir,
+    jobDir: f.jobDir,
+    sshKeys: [],
+    parameters,
+  };
 }
 
 const backend = new LocalHostBackend({ puppet: findPuppet(), log: () => {}, stopGraceMs: 500 });
@@ -98,7 +106,9 @@ wait
   const host = backend.start(spec(f), r.cb);
   await r.ready;
   while (!r.console().includes('started')) await new Promise((res) => setTimeout(res, 10));
-  const pids = await Promise.all(['child.pid', 'boot.pid'].map(async (n) => Number(await readFile(join(f.jobDir, n), 'utf8'))));
+  const pids = await Promise.all(
+    ['child.pid', 'boot.pid'].map(async (n) => Number(await readFile(join(f.jobDir, n), 'utf8'))),
+  );
   t.true(pids.every(alive));
   t.true(processesMentioning(f.jobDir).length > 0, 'the puppet runs with the job directory in its arguments');
   await host.stop();
@@ -112,14 +122,20 @@ test('an image without the local entrypoint attribute cannot start', async (t) =
   const r = recorder();
   const host = backend.start(spec(f), r.cb);
   t.teardown(() => host.stop());
-  t.regex(await r.ended, /^start error: image [0-9a-f]{64} has no attribute org\.tockos\.treadmill\.image\.local_v0\.entrypoint/);
+  t.regex(
+    await r.ended,
+    /^start error: image [0-9a-f]{64} has no attribute org\.tockos\.treadmill\.image\.local_v0\.entrypoint/,
+  );
 });
 
 test('a puppet that cannot start is a start error that says why', async (t) => {
   const f = await imageWithBootScript('#!/bin/sh\n');
   t.teardown(f.cleanup);
   const r = recorder();
-  const broken = new LocalHostBackend({ puppet: { command: process.execPath, args: ['-e', 'console.error("no puppet here"); process.exit(3)'] }, log: () => {} });
+  const broken = new LocalHostBackend({
+    puppet: { command: process.execPath, args: ['-e', 'console.error("no puppet here"); process.exit(3)'] },
+    log: () => {},
+  });
   const host = broken.start(spec(f), r.cb);
   t.teardown(() => host.stop());
   t.is(await r.ended, 'start error: the puppet exited before it was ready (code 3); last output: no puppet here');

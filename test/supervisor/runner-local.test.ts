@@ -87,7 +87,10 @@ test('a missing image ends host_start_error naming the image', async (t) => {
   runner.start(startMessage({ image_spec: { type: 'image', image_id: 'e'.repeat(64) } }));
   await recorder.untilState('terminated');
   const error = recorder.sent.find((s) => s.event.type === 'error')!.event;
-  t.regex(JSON.stringify(error), new RegExp(`"kind":"host_start_error","message":"image ${'e'.repeat(64)} is not usable`));
+  t.regex(
+    JSON.stringify(error),
+    new RegExp(`"kind":"host_start_error","message":"image ${'e'.repeat(64)} is not usable`),
+  );
 });
 
 test('stop_job kills the boot script process group and ends the job', async (t) => {

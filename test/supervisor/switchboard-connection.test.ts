@@ -3,7 +3,11 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { connectUrl, SwitchboardConnection, type SwitchboardHandlers } from '../../supervisor/switchboard-connection.js';
+import {
+  connectUrl,
+  SwitchboardConnection,
+  type SwitchboardHandlers,
+} from '../../supervisor/switchboard-connection.js';
 import type { StartJobMessage, SupervisorStatus } from '../../protocol/switchboard-ws.js';
 import { JOB_ID, OTHER_JOB_ID, startMessage } from './fakes.js';
 
@@ -17,7 +21,9 @@ async function fakeSwitchboard(opts: { status?: number } = {}) {
     handleProtocols: (protocols) => (protocols.has('treadmillv1') ? 'treadmillv1' : false),
     verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, code?: number) => void) => {
       if (opts.status !== undefined) return done(false, opts.status);
-      const ok = info.req.url === `/api/v1/supervisors/${SUPERVISOR_ID}/connect` && info.req.headers.authorization === 'Bearer sekrit';
+      const ok =
+        info.req.url === `/api/v1/supervisors/${SUPERVISOR_ID}/connect` &&
+        info.req.headers.authorization === 'Bearer sekrit';
       done(ok, ok ? undefined : 401);
     },
   });
@@ -67,7 +73,13 @@ async function until(cond: () => boolean): Promise<void> {
 test('connects to the supervisor endpoint with its token and answers status requests from the runner', async (t) => {
   const sb = await fakeSwitchboard();
   const { h } = handlers({ type: 'ongoing_job', job_id: JOB_ID, job_state: { state: 'ready' } });
-  const conn = new SwitchboardConnection({ url: sb.url, supervisorId: SUPERVISOR_ID, token: 'sekrit', handlers: h, log: () => {} });
+  const conn = new SwitchboardConnection({
+    url: sb.url,
+    supervisorId: SUPERVISOR_ID,
+    token: 'sekrit',
+    handlers: h,
+    log: () => {},
+  });
   t.teardown(async () => {
     await conn.close();
     await sb.close();
@@ -80,7 +92,10 @@ test('connects to the supervisor endpoint with its token and answers status requ
   await until(() => sb.received.length === 1);
   t.deepEqual(sb.received[0], {
     type: 'status_response',
-    message: { response_to_request_id: OTHER_JOB_ID, message: { type: 'ongoing_job', job_id: JOB_ID, job_state: { state: 'ready' } } },
+    message: {
+      response_to_request_id: OTHER_JOB_ID,
+      message: { type: 'ongoing_job', job_id: JOB_ID, job_state: { state: 'ready' } },
+    },
   });
 });
 
@@ -88,7 +103,13 @@ test('start_job and stop_job reach the runner; a broken start_job that names its
   const sb = await fakeSwitchboard();
   const { h, calls, started } = handlers();
   const lines: string[] = [];
-  const conn = new SwitchboardConnection({ url: sb.url, supervisorId: SUPERVISOR_ID, token: 'sekrit', handlers: h, log: (_l, line) => lines.push(line) });
+  const conn = new SwitchboardConnection({
+    url: sb.url,
+    supervisorId: SUPERVISOR_ID,
+    token: 'sekrit',
+    handlers: h,
+    log: (_l, line) => lines.push(line),
+  });
   t.teardown(async () => {
     await conn.close();
     await sb.close();
@@ -135,7 +156,11 @@ test('events sent while the switchboard is away are delivered in order after rec
   await disconnected;
   const event = (n: number) => ({
     type: 'supervisor_event' as const,
-    message: { type: 'job_event' as const, job_id: JOB_ID, event: { type: 'console_log' as const, console_bytes: [n] } },
+    message: {
+      type: 'job_event' as const,
+      job_id: JOB_ID,
+      event: { type: 'console_log' as const, console_bytes: [n] },
+    },
   });
   conn.send(event(1));
   conn.send(event(2));
@@ -148,7 +173,14 @@ test('events sent while the switchboard is away are delivered in order after rec
 test('a rejected token is fatal and not retried', async (t) => {
   const sb = await fakeSwitchboard();
   const { h } = handlers();
-  const conn = new SwitchboardConnection({ url: sb.url, supervisorId: SUPERVISOR_ID, token: 'wrong', handlers: h, log: () => {}, initialBackoffMs: 1 });
+  const conn = new SwitchboardConnection({
+    url: sb.url,
+    supervisorId: SUPERVISOR_ID,
+    token: 'wrong',
+    handlers: h,
+    log: () => {},
+    initialBackoffMs: 1,
+  });
   t.teardown(async () => {
     await conn.close();
     await sb.close();
@@ -165,7 +197,15 @@ test('an unreachable switchboard is retried until it appears', async (t) => {
   const url = sb.url;
   await sb.close();
   const { h } = handlers();
-  const conn = new SwitchboardConnection({ url, supervisorId: SUPERVISOR_ID, token: 'sekrit', handlers: h, log: () => {}, initialBackoffMs: 5, maxBackoffMs: 20 });
+  const conn = new SwitchboardConnection({
+    url,
+    supervisorId: SUPERVISOR_ID,
+    token: 'sekrit',
+    handlers: h,
+    log: () => {},
+    initialBackoffMs: 5,
+    maxBackoffMs: 20,
+  });
   t.teardown(() => conn.close());
   conn.start();
   await new Promise((r) => setTimeout(r, 50));

@@ -40,10 +40,25 @@ test('the database comes from TML_SWITCHBOARD_DB when --db is absent', (t) => {
 const FAILURES: Array<[string, string[], number, RegExp]> = [
   ['a duplicate user', ['user', 'add', 'alice'], 1, /user "alice" already exists/],
   ['a token for an unknown user', ['token', 'create', '--user', 'nobody'], 1, /no user named "nobody"/],
-  ['a bad --expires', ['token', 'create', '--user', 'alice', '--expires', 'soon'], 2, /--expires: invalid duration "soon"/],
-  ['a token that would be born expired', ['token', 'create', '--user', 'alice', '--expires', '0'], 2, /--expires: a token must live longer than 0/],
+  [
+    'a bad --expires',
+    ['token', 'create', '--user', 'alice', '--expires', 'soon'],
+    2,
+    /--expires: invalid duration "soon"/,
+  ],
+  [
+    'a token that would be born expired',
+    ['token', 'create', '--user', 'alice', '--expires', '0'],
+    2,
+    /--expires: a token must live longer than 0/,
+  ],
   ['a bad --listen', ['serve', '--listen', 'localhost'], 2, /--listen must be HOST:PORT/],
-  ['a bad --job-timeout', ['serve', '--listen', '127.0.0.1:0', '--job-timeout', '5x'], 2, /--job-timeout: invalid duration/],
+  [
+    'a bad --job-timeout',
+    ['serve', '--listen', '127.0.0.1:0', '--job-timeout', '5x'],
+    2,
+    /--job-timeout: invalid duration/,
+  ],
   ['an unknown command', ['frobnicate'], 2, /Unknown argument: frobnicate/],
   ['a supervisor without --tags', ['supervisor', 'add', 'x'], 2, /Missing required argument: tags/],
 ];

@@ -13,7 +13,12 @@ async function api(url: string, token: string, method: string, path: string, bod
   return res.json();
 }
 
-async function statusUntil(url: string, token: string, id: string, pred: (s: JobStatusResponse) => boolean): Promise<JobStatusResponse> {
+async function statusUntil(
+  url: string,
+  token: string,
+  id: string,
+  pred: (s: JobStatusResponse) => boolean,
+): Promise<JobStatusResponse> {
   for (;;) {
     const s = (await api(url, token, 'GET', `/jobs/${id}/status`)) as JobStatusResponse;
     if (pred(s)) return s;
@@ -26,15 +31,23 @@ test('kill -9 with queued and running jobs loses nothing; running jobs are recon
   const db = join(dir, 'sb.sqlite');
   adminOk(['user', 'add', 'alice', '--db', db]);
   const token = adminOk(['token', 'create', '--db', db, '--user', 'alice']);
-  const keeps = JSON.parse(adminOk(['supervisor', 'add', 'keeps', '--db', db, '--tags', 'board:a', '--json'])) as { id: string; token: string };
-  const loses = JSON.parse(adminOk(['supervisor', 'add', 'loses', '--db', db, '--tags', 'board:b', '--json'])) as { id: string; token: string };
+  const keeps = JSON.parse(adminOk(['supervisor', 'add', 'keeps', '--db', db, '--tags', 'board:a', '--json'])) as {
+    id: string;
+    token: string;
+  };
+  const loses = JSON.parse(adminOk(['supervisor', 'add', 'loses', '--db', db, '--tags', 'board:b', '--json'])) as {
+    id: string;
+    token: string;
+  };
   const secret = 'never-log-this-4711';
   const enqueue = async (url: string, tag: string) =>
-    (await api(url, token, 'POST', '/jobs/new', {
-      init_spec: { type: 'image', image_id: IMAGE_ID },
-      tag_config: tag,
-      parameters: { key: { value: secret, secret: true } },
-    })).job_id as string;
+    (
+      await api(url, token, 'POST', '/jobs/new', {
+        init_spec: { type: 'image', image_id: IMAGE_ID },
+        tag_config: tag,
+        parameters: { key: { value: secret, secret: true } },
+      })
+    ).job_id as string;
 
   const first = await serve(db, ['--grace-period', '60s', '--log-level', 'debug']);
   let second: Awaited<ReturnType<typeof serve>> | undefined;
@@ -66,7 +79,11 @@ test('kill -9 with queued and running jobs loses nothing; running jobs are recon
     for (const id of queued) t.is(byId.get(id)?.state, 'queued');
 
     // One supervisor comes back still running its job, the other comes back idle.
-    const backA = await FakeSupervisor.connect(second.url, keeps.id, keeps.token, { type: 'ongoing_job', job_id: runningA, job_state: { state: 'ready' } });
+    const backA = await FakeSupervisor.connect(second.url, keeps.id, keeps.token, {
+      type: 'ongoing_job',
+      job_id: runningA,
+      job_state: { state: 'ready' },
+    });
     const backB = await FakeSupervisor.connect(second.url, loses.id, loses.token, { type: 'idle' });
     fakes.push(backA, backB);
     const dropped = await statusUntil(second.url, token, runningB, (s) => s.state === 'terminated');
@@ -74,7 +91,10 @@ test('kill -9 with queued and running jobs loses nothing; running jobs are recon
     await backA.next('status_request');
     t.is((await api(second.url, token, 'GET', `/jobs/${runningA}/status`)).state, 'ready');
     backA.finish(runningA);
-    t.is((await statusUntil(second.url, token, runningA, (s) => s.state === 'terminated')).exit_status, 'workload_finished_success');
+    t.is(
+      (await statusUntil(second.url, token, runningA, (s) => s.state === 'terminated')).exit_status,
+      'workload_finished_success',
+    );
     // The queued jobs then run in order, secrets intact.
     const start = await backA.next('start_job', (m) => m.message.job_id === queued[0]);
     t.is(start.message.parameters.key!.value, secret);

@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { API_PREFIX } from '../../protocol/switchboard-api.js';
-import { WEBSOCKET_SUBPROTOCOL, parseToSupervisor, type JobEvent, type SupervisorStatus, type ToSupervisor, type ToSwitchboard } from '../../protocol/switchboard-ws.js';
+import {
+  WEBSOCKET_SUBPROTOCOL,
+  parseToSupervisor,
+  type JobEvent,
+  type SupervisorStatus,
+  type ToSupervisor,
+  type ToSwitchboard,
+} from '../../protocol/switchboard-ws.js';
 import { type JobRequest, type RunningJobState } from '../../protocol/job.js';
 import { newToken } from '../../switchboard/auth.js';
 import type { JobRow } from '../../switchboard/db.js';
@@ -41,7 +48,12 @@ export interface Harness {
   tokens: { alice: string; bob: string; admin: string; expired: string };
   addSupervisor(name: string, tags: string): { id: string; token: string };
   /** REST call with a user's token. */
-  api(token: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }>;
+  api(
+    token: string | null,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: any; text: string }>;
   waitJob(id: string, pred: (job: JobRow) => boolean): Promise<JobRow>;
   close(): Promise<void>;
 }
@@ -89,7 +101,10 @@ export async function startHarness(opts: Partial<SwitchboardOptions> = {}, liste
       const res = await sb.app.inject({
         method: method as 'GET',
         url: `${API_PREFIX}${path}`,
-        headers: { ...(tok ? { authorization: `Bearer ${tok}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          ...(tok ? { authorization: `Bearer ${tok}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
       let json: any = undefined;
@@ -136,7 +151,10 @@ export class FakeSupervisor {
       const msg = parseToSupervisor(data.toString());
       this.received.push(msg);
       if (msg.type === 'status_request' && this.status) {
-        this.send({ type: 'status_response', message: { response_to_request_id: msg.message.request_id, message: this.status } });
+        this.send({
+          type: 'status_response',
+          message: { response_to_request_id: msg.message.request_id, message: this.status },
+        });
       }
       this.waiters = this.waiters.filter((w) => {
         if (!w.pred(msg)) return true;
@@ -153,10 +171,14 @@ export class FakeSupervisor {
     status: SupervisorStatus | null = { type: 'idle' },
     opts: { answerPings?: boolean } = {},
   ): Promise<FakeSupervisor> {
-    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}${API_PREFIX}/supervisors/${id}/connect`, WEBSOCKET_SUBPROTOCOL, {
-      headers: { authorization: `Bearer ${token}` },
-      autoPong: opts.answerPings ?? true,
-    });
+    const ws = new WebSocket(
+      `${baseUrl.replace(/^http/, 'ws')}${API_PREFIX}/supervisors/${id}/connect`,
+      WEBSOCKET_SUBPROTOCOL,
+      {
+        headers: { authorization: `Bearer ${token}` },
+        autoPong: opts.answerPings ?? true,
+      },
+    );
     const fake = new FakeSupervisor(ws);
     fake.status = status;
     return new Promise((resolve, reject) => {
@@ -167,7 +189,10 @@ export class FakeSupervisor {
   }
 
   /** The first message (already received or future) of `type` matching `pred`. */
-  next<T extends ToSupervisor['type']>(type: T, pred: (m: Extract<ToSupervisor, { type: T }>) => boolean = () => true): Promise<Extract<ToSupervisor, { type: T }>> {
+  next<T extends ToSupervisor['type']>(
+    type: T,
+    pred: (m: Extract<ToSupervisor, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<ToSupervisor, { type: T }>> {
     const match = (m: ToSupervisor) => m.type === type && pred(m as Extract<ToSupervisor, { type: T }>);
     const seen = this.received.find(match);
     if (seen) return Promise.resolve(seen as Extract<ToSupervisor, { type: T }>);

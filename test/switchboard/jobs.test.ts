@@ -19,7 +19,7 @@ const changeArb: fc.Arbitrary<JobChange> = fc.record(
   { requiredKeys: ['actor'] },
 );
 
-test('whatever anyone asks, the stored history follows the book\'s tables', async (t) => {
+test("whatever anyone asks, the stored history follows the book's tables", async (t) => {
   const { dir, cleanup } = tempDir();
   const db = new SwitchboardDb(join(dir, 'p.sqlite'));
   const owner = db.addUser('p', null, false).id;
@@ -64,7 +64,11 @@ test('a refused change writes nothing', async (t) => {
   const id = '00000000-0000-4000-8000-000000000001';
   store.create(id, db.addUser('r', null, false).id, jobRequest());
   // A legal exit status together with an illegal state change: neither is stored.
-  const r = store.apply(id, { actor: 'switchboard', exitStatus: { to: 'queue_timeout', message: null }, state: { to: 'ready' } });
+  const r = store.apply(id, {
+    actor: 'switchboard',
+    exitStatus: { to: 'queue_timeout', message: null },
+    state: { to: 'ready' },
+  });
   t.false(r.ok);
   t.is(store.get(id)!.exit_status, null);
   t.is(db.job(id)!.exit_status, null);
@@ -95,7 +99,9 @@ test('the console log keeps the newest bytes and reads back exactly from any kep
           // Whatever is kept may exceed `keep` by less than one chunk.
           if (end - start >= keep + 50) return false;
           const from = start + (pick % (end - start + 1));
-          const got = Buffer.concat(db.readLog(id, from, 1000).map((c) => c.data.subarray(Math.max(0, from - c.offset))));
+          const got = Buffer.concat(
+            db.readLog(id, from, 1000).map((c) => c.data.subarray(Math.max(0, from - c.offset))),
+          );
           return got.equals(all.subarray(from));
         },
       ),

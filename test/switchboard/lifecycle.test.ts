@@ -45,30 +45,51 @@ JobTimeout | ✘ | ✔ | ✔ | ✔ | ✔ | ✘ |
 `;
 
 const STATE_NAMES: Record<string, ExecutionState> = {
-  "Q'd": 'queued', Queued: 'queued',
-  Sched: 'scheduled', Scheduled: 'scheduled',
-  Init: 'initializing', Initializing: 'initializing',
+  "Q'd": 'queued',
+  Queued: 'queued',
+  Sched: 'scheduled',
+  Scheduled: 'scheduled',
+  Init: 'initializing',
+  Initializing: 'initializing',
   Ready: 'ready',
-  'Term-ing': 'terminating', Terminating: 'terminating',
-  "Term'd": 'terminated', Terminated: 'terminated',
+  'Term-ing': 'terminating',
+  Terminating: 'terminating',
+  "Term'd": 'terminated',
+  Terminated: 'terminated',
 };
 
 // Group names as the book's columns and rows spell them (SupervisorJobDropped == SupervisorDroppedJob).
 const GROUP_NAMES: Record<string, string> = {
-  SupMF: 'supervisor_match_error', SupervisorMatchError: 'supervisor_match_error',
-  QTime: 'queue_timeout', QueueTimeout: 'queue_timeout',
-  IntSupE: 'internal_supervisor_error', InternalSupervisorError: 'internal_supervisor_error',
-  SupHSE: 'supervisor_host_start_error', SupervisorHostStartError: 'supervisor_host_start_error',
-  JobC: 'job_canceled', JobCanceled: 'job_canceled',
-  'WFS*': 'workload_finished', 'WorkloadFinished*': 'workload_finished',
-  SupJDrop: 'supervisor_dropped_job', SupervisorDroppedJob: 'supervisor_dropped_job', SupervisorJobDropped: 'supervisor_dropped_job',
+  SupMF: 'supervisor_match_error',
+  SupervisorMatchError: 'supervisor_match_error',
+  QTime: 'queue_timeout',
+  QueueTimeout: 'queue_timeout',
+  IntSupE: 'internal_supervisor_error',
+  InternalSupervisorError: 'internal_supervisor_error',
+  SupHSE: 'supervisor_host_start_error',
+  SupervisorHostStartError: 'supervisor_host_start_error',
+  JobC: 'job_canceled',
+  JobCanceled: 'job_canceled',
+  'WFS*': 'workload_finished',
+  'WorkloadFinished*': 'workload_finished',
+  SupJDrop: 'supervisor_dropped_job',
+  SupervisorDroppedJob: 'supervisor_dropped_job',
+  SupervisorJobDropped: 'supervisor_dropped_job',
   JobTimeout: 'job_timeout',
 };
 
 type Grid = Array<{ row: string; col: string; cell: '✔' | '✘' | '-' }>;
 
 function parseGrid(text: string): Grid {
-  const lines = text.trim().split('\n').map((l) => l.split('|').map((c) => c.trim()).filter((c, i, a) => i < a.length - 1 || c !== ''));
+  const lines = text
+    .trim()
+    .split('\n')
+    .map((l) =>
+      l
+        .split('|')
+        .map((c) => c.trim())
+        .filter((c, i, a) => i < a.length - 1 || c !== ''),
+    );
   const cols = lines[0]!.slice(1);
   const cells: Grid = [];
   for (const line of lines.slice(1)) {
@@ -95,7 +116,8 @@ for (const { row, col, cell } of table1) {
     const to = STATE_NAMES[col]!;
     t.is(BOOK_STATE_TRANSITIONS[from][to], expected(cell));
     // Some actor may take every ✔ transition; none may take a ✘ or '-' one.
-    const someoneMay = checkStateTransition('switchboard', from, to) === null || checkStateTransition('supervisor', from, to) === null;
+    const someoneMay =
+      checkStateTransition('switchboard', from, to) === null || checkStateTransition('supervisor', from, to) === null;
     t.is(someoneMay, cell === '✔');
   });
 }
@@ -124,14 +146,15 @@ for (const { row, col, cell } of table3) {
     const state = STATE_NAMES[col]!;
     t.is(BOOK_EXIT_STATUS_IN_STATE[group][state] as number | null, expected(cell));
     for (const status of EXIT_STATUSES.filter((s) => exitStatusGroup(s) === group)) {
-      const allowed = (['switchboard', 'supervisor'] as const).some((a) => checkExitStatus(a, state, null, status) === null);
+      const allowed = (['switchboard', 'supervisor'] as const).some(
+        (a) => checkExitStatus(a, state, null, status) === null,
+      );
       // The one documented extension in this table: a user may cancel a queued job.
       const extension = status === 'job_canceled' && state === 'queued';
       t.is(allowed, cell === '✔' || extension, status);
     }
   });
 }
-
 
 test('only the switchboard may cancel a queued job', (t) => {
   t.is(checkExitStatus('switchboard', 'queued', null, 'job_canceled'), null);

@@ -7,10 +7,18 @@ import { createInterface } from 'node:readline';
 export const SWITCHBOARD_CLI = fileURLToPath(new URL('../../switchboard/cli.js', import.meta.url));
 export const TML_CLI = fileURLToPath(new URL('../../tml/cli.js', import.meta.url));
 
-export function admin(args: string[], input?: string, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+export function admin(
+  args: string[],
+  input?: string,
+  env: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
   const base = { ...process.env };
   delete base.TML_SWITCHBOARD_DB;
-  const r = spawnSync(process.execPath, [SWITCHBOARD_CLI, ...args], { input, encoding: 'utf8', env: { ...base, ...env } });
+  const r = spawnSync(process.execPath, [SWITCHBOARD_CLI, ...args], {
+    input,
+    encoding: 'utf8',
+    env: { ...base, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -53,9 +61,16 @@ export interface TmlResult {
 }
 
 /** Runs `tml` asynchronously (the server may live in this process). */
-export function tml(args: string[], env: Record<string, string>, opts: { onSpawn?: (c: ChildProcess) => void } = {}): Promise<TmlResult> {
+export function tml(
+  args: string[],
+  env: Record<string, string>,
+  opts: { onSpawn?: (c: ChildProcess) => void } = {},
+): Promise<TmlResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [TML_CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [TML_CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -31,11 +31,16 @@ test('a request with an expired token gets 401', (t) =>
     t.is(r.json.error.message, 'API token has expired');
   }));
 
-test('a user cannot see or cancel another user\'s job', (t) =>
+test("a user cannot see or cancel another user's job", (t) =>
   withHarness(async (h) => {
     h.addSupervisor('s', 'board:x');
     const { json } = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }));
-    for (const [method, path] of [['GET', `/jobs/${json.job_id}/status`], ['GET', `/jobs/${json.job_id}/events`], ['GET', `/jobs/${json.job_id}/log`], ['DELETE', `/jobs/${json.job_id}`]] as const) {
+    for (const [method, path] of [
+      ['GET', `/jobs/${json.job_id}/status`],
+      ['GET', `/jobs/${json.job_id}/events`],
+      ['GET', `/jobs/${json.job_id}/log`],
+      ['DELETE', `/jobs/${json.job_id}`],
+    ] as const) {
       t.is((await h.api(h.tokens.bob, method, path)).status, 403, `${method} ${path}`);
     }
     t.deepEqual((await h.api(h.tokens.bob, 'GET', '/jobs')).json, []);
@@ -47,7 +52,10 @@ test('an admin sees and cancels every job', (t) =>
     h.addSupervisor('s', 'board:x');
     const { json } = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }));
     const list = await h.api(h.tokens.admin, 'GET', '/jobs');
-    t.deepEqual(list.json.map((j: { job_id: string }) => j.job_id), [json.job_id]);
+    t.deepEqual(
+      list.json.map((j: { job_id: string }) => j.job_id),
+      [json.job_id],
+    );
     const del = await h.api(h.tokens.admin, 'DELETE', `/jobs/${json.job_id}`);
     t.is(del.status, 200);
     t.is(del.json.exit_status, 'job_canceled');
@@ -63,13 +71,23 @@ test('secret parameter values are stored but never returned or logged', (t) =>
   withHarness(async (h) => {
     h.addSupervisor('s', 'board:x');
     const secret = 'hunter2-very-secret-value';
-    const { json } = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({
-      tag_config: 'board:x',
-      parameters: { token: { value: secret, secret: true }, plain: { value: 'visible', secret: false } },
-    }));
+    const { json } = await h.api(
+      h.tokens.alice,
+      'POST',
+      '/jobs/new',
+      jobRequest({
+        tag_config: 'board:x',
+        parameters: { token: { value: secret, secret: true }, plain: { value: 'visible', secret: false } },
+      }),
+    );
     const status = await h.api(h.tokens.alice, 'GET', `/jobs/${json.job_id}/status`);
     t.deepEqual(status.json.parameters, { token: { secret: true }, plain: { secret: false, value: 'visible' } });
-    for (const path of ['/jobs', `/jobs/${json.job_id}/status`, `/jobs/${json.job_id}/events`, `/jobs/${json.job_id}/log`]) {
+    for (const path of [
+      '/jobs',
+      `/jobs/${json.job_id}/status`,
+      `/jobs/${json.job_id}/events`,
+      `/jobs/${json.job_id}/log`,
+    ]) {
       t.false((await h.api(h.tokens.admin, 'GET', path)).text.includes(secret), path);
     }
     t.false((await h.api(h.tokens.alice, 'DELETE', `/jobs/${json.job_id}`)).text.includes(secret));
@@ -79,7 +97,12 @@ test('secret parameter values are stored but never returned or logged', (t) =>
 
 test('a secret in a rejected request is not echoed in the error', (t) =>
   withHarness(async (h) => {
-    const r = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ parameters: { 'bad/name': { value: 'hunter2', secret: true } } }));
+    const r = await h.api(
+      h.tokens.alice,
+      'POST',
+      '/jobs/new',
+      jobRequest({ parameters: { 'bad/name': { value: 'hunter2', secret: true } } }),
+    );
     t.is(r.status, 400);
     t.false(r.text.includes('hunter2'));
   }));
@@ -101,8 +124,16 @@ const BAD_BODIES: Array<[string, unknown, RegExp]> = [
   ['a string override_timeout', { ...jobRequest(), override_timeout: '10' }, /override_timeout/],
   ['a negative override_timeout', { ...jobRequest(), override_timeout: -1 }, /override_timeout/],
   ['ssh_keys that is not an array', { ...jobRequest(), ssh_keys: 'ssh-ed25519 AAAA' }, /ssh_keys must be an array/],
-  ['a parameter without value', { ...jobRequest(), parameters: { a: { secret: false } } }, /parameters.a.value must be a string/],
-  ['a parameter name with a slash', { ...jobRequest(), parameters: { '../x': { value: 'v', secret: false } } }, /invalid parameter name/],
+  [
+    'a parameter without value',
+    { ...jobRequest(), parameters: { a: { secret: false } } },
+    /parameters.a.value must be a string/,
+  ],
+  [
+    'a parameter name with a slash',
+    { ...jobRequest(), parameters: { '../x': { value: 'v', secret: false } } },
+    /invalid parameter name/,
+  ],
   ['an unknown field', { ...jobRequest(), tags: 'board:x' }, /unknown field "tags"/],
 ];
 
@@ -163,7 +194,9 @@ test('the supervisor list shows tags and connection status', (t) =>
   withHarness(async (h) => {
     const s = h.addSupervisor('rpi-1', 'board:x;site:y');
     const r = await h.api(h.tokens.alice, 'GET', '/supervisors');
-    t.deepEqual(r.json, [{ id: s.id, name: 'rpi-1', tags: ['board:x', 'site:y'], status: 'disconnected', job_id: null }]);
+    t.deepEqual(r.json, [
+      { id: s.id, name: 'rpi-1', tags: ['board:x', 'site:y'], status: 'disconnected', job_id: null },
+    ]);
     t.is((await h.api(h.tokens.alice, 'GET', `/supervisors/${s.id}/status`)).json.name, 'rpi-1');
     t.is((await h.api(h.tokens.alice, 'GET', '/supervisors/00000000-0000-4000-8000-000000000000/status')).status, 404);
   }));

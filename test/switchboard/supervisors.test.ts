@@ -81,7 +81,12 @@ test('jobs start in enqueue order', (t) =>
     const fake = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token);
     for (const id of ids) {
       await fake.next('start_job', (m) => m.message.job_id === id);
-      t.deepEqual(fake.received.filter((m) => m.type === 'start_job').map((m) => (m as { message: { job_id: string } }).message.job_id), ids.slice(0, ids.indexOf(id) + 1));
+      t.deepEqual(
+        fake.received
+          .filter((m) => m.type === 'start_job')
+          .map((m) => (m as { message: { job_id: string } }).message.job_id),
+        ids.slice(0, ids.indexOf(id) + 1),
+      );
       fake.finish(id);
       await terminated(c, id);
     }
@@ -97,7 +102,7 @@ test('start_job carries the parameters, secret values included', (t) =>
     t.deepEqual(start.message.ssh_keys, ['ssh-ed25519 AAAAkey me']);
   }));
 
-test('a healthy run ends Terminated with the workload\'s exit status and records every step', (t) =>
+test("a healthy run ends Terminated with the workload's exit status and records every step", (t) =>
   withSupervisor({}, async (c) => {
     const id = await c.started();
     c.fake.transition(id, { state: 'initializing', stage: 'fetching_image' });
@@ -110,7 +115,9 @@ test('a healthy run ends Terminated with the workload\'s exit status and records
     const job = await terminated(c, id);
     t.is(job.exit_status, 'workload_finished_success');
     t.is(job.exit_message, 'all good');
-    const events = (await c.h.api(c.h.tokens.alice, 'GET', `/jobs/${id}/events`)).json as Array<Record<string, unknown>>;
+    const events = (await c.h.api(c.h.tokens.alice, 'GET', `/jobs/${id}/events`)).json as Array<
+      Record<string, unknown>
+    >;
     t.deepEqual(
       events.map((e) => [e.kind, e.by, e.state, e.stage, e.status_message, e.exit_status]),
       [
@@ -137,7 +144,9 @@ test('an illegal transition from a supervisor is refused, logged and not stored'
     c.fake.transition(id, { state: 'ready' });
     c.fake.transition(id, { state: 'terminated' });
     await terminated(c, id);
-    t.true(c.h.logLines.some((l) => /refused transition to ready .*terminating -> ready is not a legal transition/.test(l)));
+    t.true(
+      c.h.logLines.some((l) => /refused transition to ready .*terminating -> ready is not a legal transition/.test(l)),
+    );
     t.false(c.h.sb.db.events(id).some((e) => e.state === 'ready'));
     t.is(c.h.sb.db.events(id).length, before + 2); // the exit status the switchboard supplied, and terminated
   }));
@@ -279,7 +288,11 @@ test('a supervisor that reconnects within the grace period still running the job
     c.fake.transition(id, { state: 'ready' });
     await c.h.waitJob(id, (j) => j.state === 'ready');
     await c.fake.close();
-    const back = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token, { type: 'ongoing_job', job_id: id, job_state: { state: 'ready' } });
+    const back = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token, {
+      type: 'ongoing_job',
+      job_id: id,
+      job_state: { state: 'ready' },
+    });
     await back.next('status_request');
     back.declare(id, 'success');
     back.transition(id, { state: 'terminated' });
@@ -302,7 +315,11 @@ test('a supervisor running a job unknown here is told to stop it and gets no wor
   withSupervisor({}, async (c) => {
     await c.fake.close();
     const stray = '11111111-2222-4333-8444-555555555555';
-    const back = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token, { type: 'ongoing_job', job_id: stray, job_state: { state: 'ready' } });
+    const back = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token, {
+      type: 'ongoing_job',
+      job_id: stray,
+      job_state: { state: 'ready' },
+    });
     await back.next('stop_job', (m) => m.message.job_id === stray);
     const id = await c.enqueue();
     t.is(c.h.sb.jobs.get(id)!.state, 'queued');
@@ -332,7 +349,9 @@ test('the console log is kept, readable from an offset, and followable until the
     t.is(all.text, 'hello world\n');
     const tail = await c.h.api(c.h.tokens.alice, 'GET', `/jobs/${id}/log?offset=6`);
     t.is(tail.text, 'world\n');
-    const res = await fetch(`${c.h.url}/api/v1/jobs/${id}/log?offset=6&follow=1`, { headers: { authorization: `Bearer ${c.h.tokens.alice}` } });
+    const res = await fetch(`${c.h.url}/api/v1/jobs/${id}/log?offset=6&follow=1`, {
+      headers: { authorization: `Bearer ${c.h.tokens.alice}` },
+    });
     const body = res.text();
     c.fake.console(id, 'more\n');
     c.fake.declare(id, 'success');
@@ -348,7 +367,17 @@ test('only the newest console output is kept when a job writes more than the lim
     const r = await c.h.api(c.h.tokens.alice, 'GET', `/jobs/${id}/log`);
     t.true(r.text.length <= 1100 && r.text.length >= 1000);
     t.true(r.text.endsWith(`029${'.'.repeat(96)}\n`));
-    t.is(Number((await c.h.sb.app.inject({ url: `/api/v1/jobs/${id}/log`, headers: { authorization: `Bearer ${c.h.tokens.alice}` } })).headers['x-log-offset']), 3000 - r.text.length);
+    t.is(
+      Number(
+        (
+          await c.h.sb.app.inject({
+            url: `/api/v1/jobs/${id}/log`,
+            headers: { authorization: `Bearer ${c.h.tokens.alice}` },
+          })
+        ).headers['x-log-offset'],
+      ),
+      3000 - r.text.length,
+    );
   }));
 
 test('a supervisor with a wrong token is refused with 401', (t) =>
@@ -359,8 +388,12 @@ test('a supervisor with a wrong token is refused with 401', (t) =>
 
 test('a supervisor connection without the treadmillv1 subprotocol is refused', (t) =>
   withSupervisor({}, async (c) => {
-    const ws = new WebSocket(`${c.h.url.replace('http', 'ws')}/api/v1/supervisors/${c.sup.id}/connect`, { headers: { authorization: `Bearer ${c.sup.token}` } });
-    const status = await new Promise<number>((resolve) => ws.once('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0)));
+    const ws = new WebSocket(`${c.h.url.replace('http', 'ws')}/api/v1/supervisors/${c.sup.id}/connect`, {
+      headers: { authorization: `Bearer ${c.sup.token}` },
+    });
+    const status = await new Promise<number>((resolve) =>
+      ws.once('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0)),
+    );
     t.is(status, 400);
   }));
 
@@ -377,10 +410,14 @@ test('a malformed supervisor message is logged and the connection keeps working'
 test('a plain GET of the connect endpoint gets 426', (t) =>
   withSupervisor({}, async (c) => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${c.h.url}/api/v1/supervisors/${c.sup.id}/connect`, { headers: { authorization: `Bearer ${c.h.tokens.alice}` } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        `${c.h.url}/api/v1/supervisors/${c.sup.id}/connect`,
+        { headers: { authorization: `Bearer ${c.h.tokens.alice}` } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -410,7 +447,10 @@ test('a ready job may go back to initializing when its host reboots', (t) =>
     c.fake.transition(id, { state: 'terminated' });
     await terminated(c, id);
     t.deepEqual(
-      c.h.sb.db.events(id).filter((e) => e.kind === 'state').map((e) => e.state),
+      c.h.sb.db
+        .events(id)
+        .filter((e) => e.kind === 'state')
+        .map((e) => e.state),
       ['queued', 'scheduled', 'ready', 'initializing', 'ready', 'terminated'],
     );
   }));
@@ -420,7 +460,10 @@ test('a log follower that goes away leaves no listener behind', (t) =>
     const id = await c.started();
     const baseline = c.h.sb.jobs.listenerCount('log');
     const abort = new AbortController();
-    const res = await fetch(`${c.h.url}/api/v1/jobs/${id}/log?follow=1`, { headers: { authorization: `Bearer ${c.h.tokens.alice}` }, signal: abort.signal });
+    const res = await fetch(`${c.h.url}/api/v1/jobs/${id}/log?follow=1`, {
+      headers: { authorization: `Bearer ${c.h.tokens.alice}` },
+      signal: abort.signal,
+    });
     t.is(res.status, 200);
     t.is(c.h.sb.jobs.listenerCount('log'), baseline + 1);
     abort.abort();

@@ -11,7 +11,15 @@ import { EXIT_CODES, bookName } from '../../tml/outcome.js';
 import { parseTags, tagsMatch } from '../../switchboard/scheduler.js';
 import { tempDir } from './harness.js';
 
-for (const [text, ms] of [['90', 90_000], ['90s', 90_000], ['5m', 300_000], ['2h', 7_200_000], ['1d', 86_400_000], ['250ms', 250], ['1.5s', 1500]] as const) {
+for (const [text, ms] of [
+  ['90', 90_000],
+  ['90s', 90_000],
+  ['5m', 300_000],
+  ['2h', 7_200_000],
+  ['1d', 86_400_000],
+  ['250ms', 250],
+  ['1.5s', 1500],
+] as const) {
   test(`duration "${text}" is ${ms} ms`, (t) => t.is(parseDuration(text), ms));
 }
 
@@ -26,7 +34,7 @@ test('tag configs split on ";" and ignore blanks', (t) => {
   t.deepEqual(parseTags(''), []);
 });
 
-test('a supervisor matches when its tags contain all of the job\'s', (t) => {
+test("a supervisor matches when its tags contain all of the job's", (t) => {
   const sup = new Set(['board:x', 'site:y']);
   t.true(tagsMatch(['board:x'], sup));
   t.true(tagsMatch(['site:y', 'board:x'], sup));
@@ -86,10 +94,26 @@ test('a database from a newer switchboard is refused', (t) => {
 const BAD_SUPERVISOR_MESSAGES: Array<[string, string, RegExp]> = [
   ['not JSON', '{', /not valid JSON/],
   ['an unknown type', '{"type":"reboot","message":{}}', /message.type must be one of/],
-  ['a job event without a UUID', '{"type":"supervisor_event","message":{"type":"job_event","job_id":"x","event":{"type":"console_log","console_bytes":[]}}}', /job_id must be a UUID/],
-  ['console bytes out of range', '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"console_log","console_bytes":[256]}}}', /integers from 0 to 255/],
-  ['an unknown stage', '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"state_transition","new_state":{"state":"initializing","stage":"dancing"},"status_message":null}}}', /stage must be one of/],
-  ['an unknown user exit status', '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"declare_exit_status","user_exit_status":"great","host_output":null}}}', /user_exit_status must be one of/],
+  [
+    'a job event without a UUID',
+    '{"type":"supervisor_event","message":{"type":"job_event","job_id":"x","event":{"type":"console_log","console_bytes":[]}}}',
+    /job_id must be a UUID/,
+  ],
+  [
+    'console bytes out of range',
+    '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"console_log","console_bytes":[256]}}}',
+    /integers from 0 to 255/,
+  ],
+  [
+    'an unknown stage',
+    '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"state_transition","new_state":{"state":"initializing","stage":"dancing"},"status_message":null}}}',
+    /stage must be one of/,
+  ],
+  [
+    'an unknown user exit status',
+    '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"declare_exit_status","user_exit_status":"great","host_output":null}}}',
+    /user_exit_status must be one of/,
+  ],
 ];
 
 for (const [what, text, message] of BAD_SUPERVISOR_MESSAGES) {
@@ -99,11 +123,19 @@ for (const [what, text, message] of BAD_SUPERVISOR_MESSAGES) {
 }
 
 test('a well-formed status response parses', (t) => {
-  const msg = parseToSwitchboard(JSON.stringify({
-    type: 'status_response',
-    message: { response_to_request_id: '11111111-2222-4333-8444-555555555555', message: { type: 'ongoing_job', job_id: '11111111-2222-4333-8444-555555555556', job_state: { state: 'ready' } } },
-  }));
-  t.deepEqual(msg.message, { response_to_request_id: '11111111-2222-4333-8444-555555555555', message: { type: 'ongoing_job', job_id: '11111111-2222-4333-8444-555555555556', job_state: { state: 'ready' } } });
+  const msg = parseToSwitchboard(
+    JSON.stringify({
+      type: 'status_response',
+      message: {
+        response_to_request_id: '11111111-2222-4333-8444-555555555555',
+        message: { type: 'ongoing_job', job_id: '11111111-2222-4333-8444-555555555556', job_state: { state: 'ready' } },
+      },
+    }),
+  );
+  t.deepEqual(msg.message, {
+    response_to_request_id: '11111111-2222-4333-8444-555555555555',
+    message: { type: 'ongoing_job', job_id: '11111111-2222-4333-8444-555555555556', job_state: { state: 'ready' } },
+  });
 });
 
 test('every job outcome has its own tml exit code', (t) => {
@@ -112,7 +144,7 @@ test('every job outcome has its own tml exit code', (t) => {
   t.is(EXIT_CODES.workload_finished_success, 0);
 });
 
-test('exit statuses print with the book\'s names', (t) => {
+test("exit statuses print with the book's names", (t) => {
   t.is(bookName('workload_finished_success'), 'WorkloadFinishedSuccess');
   t.is(bookName('supervisor_dropped_job'), 'SupervisorDroppedJob');
 });

@@ -8,7 +8,10 @@ test('tml job wait rides out a switchboard restart (kill -9) and reports the out
   const db = join(dir, 'sb.sqlite');
   adminOk(['user', 'add', 'alice', '--db', db]);
   const token = adminOk(['token', 'create', '--db', db, '--user', 'alice']);
-  const sup = JSON.parse(adminOk(['supervisor', 'add', 'rpi', '--db', db, '--tags', 'board:x', '--json'])) as { id: string; token: string };
+  const sup = JSON.parse(adminOk(['supervisor', 'add', 'rpi', '--db', db, '--tags', 'board:x', '--json'])) as {
+    id: string;
+    token: string;
+  };
   let server = await serve(db);
   const url = server.url;
   const fakes: FakeSupervisor[] = [];
@@ -31,7 +34,11 @@ test('tml job wait rides out a switchboard restart (kill -9) and reports the out
     await outageNoted;
     // Same database, same address.
     server = await serve(db, [], url.replace('http://', ''));
-    const back = await FakeSupervisor.connect(url, sup.id, sup.token, { type: 'ongoing_job', job_id: id, job_state: { state: 'ready' } });
+    const back = await FakeSupervisor.connect(url, sup.id, sup.token, {
+      type: 'ongoing_job',
+      job_id: id,
+      job_state: { state: 'ready' },
+    });
     fakes.push(back);
     await back.next('status_request');
     back.declare(id, 'success');

@@ -26,8 +26,10 @@ async function withServer(fn: (c: Ctx) => Promise<void>, opts = {}): Promise<voi
       h,
       fake,
       env,
-      run: (args, o = {}) => tml(args, { ...env, ...(o.token ? { TML_API_TOKEN: o.token } : {}) }, { onSpawn: o.onSpawn }),
-      enqueue: async (tags = 'board:x') => (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: tags }))).json.job_id,
+      run: (args, o = {}) =>
+        tml(args, { ...env, ...(o.token ? { TML_API_TOKEN: o.token } : {}) }, { onSpawn: o.onSpawn }),
+      enqueue: async (tags = 'board:x') =>
+        (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: tags }))).json.job_id,
     });
   } finally {
     await fake.close();
@@ -40,23 +42,42 @@ const oneLine = (s: string) => s.trim().split('\n').length === 1;
 test('job enqueue prints {"job_id": ...} and sends tags, parameters, keys and timeout', (t) =>
   withServer(async (c) => {
     const r = await c.run([
-      'job', 'enqueue', IMAGE_ID, '--tag-config', 'board:x',
-      '--parameters', '{"jit": {"value": "s3cr3t", "secret": true}, "mode": "fast"}',
-      '--ssh-key', 'ssh-ed25519 AAAAC3 me@host', '--timeout', '5m',
+      'job',
+      'enqueue',
+      IMAGE_ID,
+      '--tag-config',
+      'board:x',
+      '--parameters',
+      '{"jit": {"value": "s3cr3t", "secret": true}, "mode": "fast"}',
+      '--ssh-key',
+      'ssh-ed25519 AAAAC3 me@host',
+      '--timeout',
+      '5m',
     ]);
     t.is(r.status, 0, r.stderr);
     const m = /^\{"job_id": "([0-9a-f-]{36})"\}\n$/.exec(r.stdout);
     t.truthy(m, r.stdout);
     const start = await c.fake.next('start_job', (s) => s.message.job_id === m![1]);
-    t.deepEqual(start.message.parameters, { jit: { value: 's3cr3t', secret: true }, mode: { value: 'fast', secret: false } });
+    t.deepEqual(start.message.parameters, {
+      jit: { value: 's3cr3t', secret: true },
+      mode: { value: 'fast', secret: false },
+    });
     t.deepEqual(start.message.ssh_keys, ['ssh-ed25519 AAAAC3 me@host']);
     t.is(c.h.sb.jobs.request(c.h.sb.jobs.get(m![1]!)!).override_timeout, 300);
   }));
 
 const USAGE: Array<[string, string[], RegExp]> = [
   ['a malformed image id', ['job', 'enqueue', 'xyz'], /IMAGE_ID must be 64 lowercase hex digits/],
-  ['malformed --parameters', ['job', 'enqueue', IMAGE_ID, '--parameters', '{nope'], /--parameters must be a JSON object/],
-  ['a parameter without value', ['job', 'enqueue', IMAGE_ID, '--parameters', '{"a": {"secret": true}}'], /--parameters.a.value must be a string/],
+  [
+    'malformed --parameters',
+    ['job', 'enqueue', IMAGE_ID, '--parameters', '{nope'],
+    /--parameters must be a JSON object/,
+  ],
+  [
+    'a parameter without value',
+    ['job', 'enqueue', IMAGE_ID, '--parameters', '{"a": {"secret": true}}'],
+    /--parameters.a.value must be a string/,
+  ],
   ['a bad --timeout', ['job', 'enqueue', IMAGE_ID, '--timeout', 'forever'], /--timeout: invalid duration/],
   ['a --limit of 0', ['job', 'list', '--limit', '0'], /--limit must be a whole number from 1 to 10000/],
   ['a job id that is not a UUID', ['job', 'status', '42'], /job id must be a UUID/],
@@ -98,7 +119,10 @@ test('a switchboard on a port browsers block (6000, 6665, ...) is reachable', as
   const server = createHttpServer((_req, res) => res.setHeader('content-type', 'application/json').end('[]'));
   const port = await listenOnFirstFree(server, [6000, 6665, 6666, 6667, 6668, 6669, 10080, 5060]);
   try {
-    const r = await tml(['job', 'list', '--json'], { TML_SWITCHBOARD_URL: `http://127.0.0.1:${port}`, TML_API_TOKEN: 'x' });
+    const r = await tml(['job', 'list', '--json'], {
+      TML_SWITCHBOARD_URL: `http://127.0.0.1:${port}`,
+      TML_API_TOKEN: 'x',
+    });
     t.is(r.status, 0, r.stderr);
   } finally {
     server.close();
@@ -118,7 +142,10 @@ async function listenOnFirstFree(server: HttpServer, ports: number[]): Promise<n
 
 test('--switchboard overrides TML_SWITCHBOARD_URL', (t) =>
   withServer(async (c) => {
-    const r = await tml(['--switchboard', c.h.url, 'job', 'list'], { TML_SWITCHBOARD_URL: 'http://127.0.0.1:9', TML_API_TOKEN: c.h.tokens.alice });
+    const r = await tml(['--switchboard', c.h.url, 'job', 'list'], {
+      TML_SWITCHBOARD_URL: 'http://127.0.0.1:9',
+      TML_API_TOKEN: c.h.tokens.alice,
+    });
     t.is(r.status, 0, r.stderr);
   }));
 
@@ -136,7 +163,7 @@ test('an expired token fails with one line', (t) =>
     t.regex(r.stderr, /API token has expired/);
   }));
 
-test('another user\'s job is forbidden and an unknown one not found', (t) =>
+test("another user's job is forbidden and an unknown one not found", (t) =>
   withServer(async (c) => {
     const id = await c.enqueue();
     const forbidden = await c.run(['job', 'cancel', id], { token: c.h.tokens.bob });
@@ -149,7 +176,12 @@ test('another user\'s job is forbidden and an unknown one not found', (t) =>
 
 test('job status shows state and masks secrets; --json gives the API object', (t) =>
   withServer(async (c) => {
-    const { json } = await c.h.api(c.h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x', parameters: { k: { value: 'topsecret', secret: true } } }));
+    const { json } = await c.h.api(
+      c.h.tokens.alice,
+      'POST',
+      '/jobs/new',
+      jobRequest({ tag_config: 'board:x', parameters: { k: { value: 'topsecret', secret: true } } }),
+    );
     const id = json.job_id as string;
     c.fake.transition(id, { state: 'ready' }, 'flashing board');
     await c.h.waitJob(id, (j) => j.state === 'ready');
@@ -162,7 +194,7 @@ test('job status shows state and masks secrets; --json gives the API object', (t
     t.like(js, { job_id: id, state: 'ready', status_message: 'flashing board', parameters: { k: { secret: true } } });
   }));
 
-test('job list shows the caller\'s jobs', (t) =>
+test("job list shows the caller's jobs", (t) =>
   withServer(async (c) => {
     const id = await c.enqueue();
     const r = await c.run(['job', 'list']);
@@ -214,18 +246,30 @@ const WAIT_OUTCOMES: Array<[string, number, (c: Ctx, id: string) => void | Promi
   ['WorkloadFinishedSuccess', 0, (c, id) => c.fake.finish(id, 'success')],
   ['WorkloadFinishedError', 1, (c, id) => c.fake.finish(id, 'error')],
   ['WorkloadFinishedUnknown', 3, (c, id) => c.fake.finish(id, 'unknown')],
-  ['JobCanceled', 4, async (c, id) => {
-    await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
-    c.fake.transition(id, { state: 'terminated' });
-  }],
-  ['SupervisorHostStartError', 8, (c, id) => {
-    c.fake.event(id, { type: 'error', error: { kind: 'host_start_error', message: 'no image' } });
-    c.fake.transition(id, { state: 'terminated' });
-  }],
-  ['InternalSupervisorError', 9, (c, id) => {
-    c.fake.event(id, { type: 'error', error: { kind: 'internal', message: 'disk full' } });
-    c.fake.transition(id, { state: 'terminated' });
-  }],
+  [
+    'JobCanceled',
+    4,
+    async (c, id) => {
+      await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
+      c.fake.transition(id, { state: 'terminated' });
+    },
+  ],
+  [
+    'SupervisorHostStartError',
+    8,
+    (c, id) => {
+      c.fake.event(id, { type: 'error', error: { kind: 'host_start_error', message: 'no image' } });
+      c.fake.transition(id, { state: 'terminated' });
+    },
+  ],
+  [
+    'InternalSupervisorError',
+    9,
+    (c, id) => {
+      c.fake.event(id, { type: 'error', error: { kind: 'internal', message: 'disk full' } });
+      c.fake.transition(id, { state: 'terminated' });
+    },
+  ],
 ];
 
 for (const [name, code, end] of WAIT_OUTCOMES) {
@@ -248,28 +292,37 @@ test('job wait exits 7 for SupervisorMatchError', (t) =>
   }));
 
 test('job wait exits 6 for QueueTimeout', (t) =>
-  withServer(async (c) => {
-    await c.fake.close();
-    const id = await c.enqueue();
-    t.is((await c.run(['job', 'wait', id])).status, 6);
-  }, { queueTimeoutMs: 200 }));
+  withServer(
+    async (c) => {
+      await c.fake.close();
+      const id = await c.enqueue();
+      t.is((await c.run(['job', 'wait', id])).status, 6);
+    },
+    { queueTimeoutMs: 200 },
+  ));
 
 test('job wait exits 5 for JobTimeout', (t) =>
-  withServer(async (c) => {
-    const id = await c.enqueue();
-    await c.fake.next('stop_job', (m) => m.message.job_id === id);
-    c.fake.transition(id, { state: 'terminated' });
-    const r = await c.run(['job', 'wait', id]);
-    t.is(r.status, 5, r.stderr);
-  }, { jobTimeoutMs: 200 }));
+  withServer(
+    async (c) => {
+      const id = await c.enqueue();
+      await c.fake.next('stop_job', (m) => m.message.job_id === id);
+      c.fake.transition(id, { state: 'terminated' });
+      const r = await c.run(['job', 'wait', id]);
+      t.is(r.status, 5, r.stderr);
+    },
+    { jobTimeoutMs: 200 },
+  ));
 
 test('job wait exits 10 for SupervisorDroppedJob', (t) =>
-  withServer(async (c) => {
-    const id = await c.enqueue();
-    await c.fake.next('start_job', (m) => m.message.job_id === id);
-    await c.fake.close();
-    t.is((await c.run(['job', 'wait', id])).status, 10);
-  }, { gracePeriodMs: 200 }));
+  withServer(
+    async (c) => {
+      const id = await c.enqueue();
+      await c.fake.next('start_job', (m) => m.message.job_id === id);
+      await c.fake.close();
+      t.is((await c.run(['job', 'wait', id])).status, 10);
+    },
+    { gracePeriodMs: 200 },
+  ));
 
 test('job wait --timeout exits 11 while the job still runs', (t) =>
   withServer(async (c) => {
@@ -279,7 +332,12 @@ test('job wait --timeout exits 11 while the job still runs', (t) =>
     t.regex(r.stderr, /still running after 300ms/);
   }));
 
-function runJob(c: Ctx, args: string[], host: (id: string) => void, onSpawn?: (child: ChildProcess) => void): Promise<TmlResult> {
+function runJob(
+  c: Ctx,
+  args: string[],
+  host: (id: string) => void,
+  onSpawn?: (child: ChildProcess) => void,
+): Promise<TmlResult> {
   const p = c.run(['job', 'run', IMAGE_ID, '--tag-config', 'board:x', ...args], { onSpawn });
   void c.fake.next('start_job').then((m) => host(m.message.job_id));
   return p;

@@ -1,6 +1,11 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { FrameDecoder, MAX_FRAME_LENGTH, decodeFrameBody, encodeFrame } from '../../../protocol/control-socket/framing.js';
+import {
+  FrameDecoder,
+  MAX_FRAME_LENGTH,
+  decodeFrameBody,
+  encodeFrame,
+} from '../../../protocol/control-socket/framing.js';
 import { parsePuppetMessage, parseSupervisorMessage } from '../../../protocol/control-socket/messages.js';
 
 function header(length: number): Buffer {
@@ -26,21 +31,25 @@ const jsonValue = fc.jsonValue({ maxDepth: 3 });
 
 test('frames decode identically however the byte stream is split', (t) => {
   fc.assert(
-    fc.property(fc.array(jsonValue, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 30 }), (values, cuts) => {
-      const stream = Buffer.concat(values.map((v) => encodeFrame(v)));
-      const decoder = new FrameDecoder();
-      const bodies: Buffer[] = [];
-      for (const piece of split(stream, cuts)) {
-        const { frames, error } = decoder.push(piece);
-        if (error !== null) return false;
-        bodies.push(...frames);
-      }
-      const decoded = bodies.map((b) => {
-        const r = decodeFrameBody(b);
-        return r.ok ? r.value : Symbol('bad');
-      });
-      return !decoder.pending && JSON.stringify(decoded) === JSON.stringify(values);
-    }),
+    fc.property(
+      fc.array(jsonValue, { minLength: 1, maxLength: 8 }),
+      fc.array(fc.nat(), { maxLength: 30 }),
+      (values, cuts) => {
+        const stream = Buffer.concat(values.map((v) => encodeFrame(v)));
+        const decoder = new FrameDecoder();
+        const bodies: Buffer[] = [];
+        for (const piece of split(stream, cuts)) {
+          const { frames, error } = decoder.push(piece);
+          if (error !== null) return false;
+          bodies.push(...frames);
+        }
+        const decoded = bodies.map((b) => {
+          const r = decodeFrameBody(b);
+          return r.ok ? r.value : Symbol('bad');
+        });
+        return !decoder.pending && JSON.stringify(decoded) === JSON.stringify(values);
+      },
+    ),
   );
   t.pass();
 });
@@ -49,7 +58,10 @@ test('several frames arriving in one read are all returned, in order', (t) => {
   const stream = Buffer.concat([encodeFrame({ a: 1 }), encodeFrame({ b: 2 }), encodeFrame({ c: 3 })]);
   const { frames, error } = new FrameDecoder().push(stream);
   t.is(error, null);
-  t.deepEqual(frames.map((f) => f.toString()), ['{"a":1}', '{"b":2}', '{"c":3}']);
+  t.deepEqual(
+    frames.map((f) => f.toString()),
+    ['{"a":1}', '{"b":2}', '{"c":3}'],
+  );
 });
 
 test('a zero-length frame yields an empty body', (t) => {
@@ -70,7 +82,10 @@ test('a frame of exactly 8 MiB is accepted', (t) => {
 test('an oversize length is a protocol error, reported before any body arrives', (t) => {
   const decoder = new FrameDecoder();
   const first = decoder.push(Buffer.concat([encodeFrame({ ok: true }), header(MAX_FRAME_LENGTH + 1)]));
-  t.deepEqual(first.frames.map((f) => f.toString()), ['{"ok":true}']);
+  t.deepEqual(
+    first.frames.map((f) => f.toString()),
+    ['{"ok":true}'],
+  );
   t.regex(first.error ?? '', /exceeds the limit/);
   // the decoder stays failed: nothing after the bad header is trusted
   t.not(decoder.push(encodeFrame({ later: 1 })).error, null);
@@ -109,10 +124,18 @@ test('random JSON never throws out of the validators', (t) => {
       puppet_event_id: fc.oneof(fc.nat(), jsonValue),
       supervisor_event_id: fc.oneof(fc.nat(), jsonValue),
       request: fc.oneof(jsonValue, fc.record({ type: fc.constantFrom('ping', 'x', 'parameters') })),
-      response: fc.oneof(jsonValue, fc.record({ type: fc.constantFrom('parameters', 'networkconfig', 'jobinfo'), parameters: jsonValue })),
+      response: fc.oneof(
+        jsonValue,
+        fc.record({ type: fc.constantFrom('parameters', 'networkconfig', 'jobinfo'), parameters: jsonValue }),
+      ),
       event: fc.oneof(
         jsonValue,
-        fc.record({ type: fc.constantFrom('runcommand', 'runcommandoutput', 'shutdown', 'reportsubstate'), output: jsonValue, cmdline: jsonValue, environment: jsonValue }),
+        fc.record({
+          type: fc.constantFrom('runcommand', 'runcommandoutput', 'shutdown', 'reportsubstate'),
+          output: jsonValue,
+          cmdline: jsonValue,
+          environment: jsonValue,
+        }),
       ),
       message: jsonValue,
     },

@@ -2,7 +2,12 @@
 // encode to these bytes, and validate back to the same message.
 import test from 'ava';
 import { encodeFrame } from '../../../protocol/control-socket/framing.js';
-import { parsePuppetMessage, parseSupervisorMessage, type PuppetMessage, type SupervisorMessage } from '../../../protocol/control-socket/messages.js';
+import {
+  parsePuppetMessage,
+  parseSupervisorMessage,
+  type PuppetMessage,
+  type SupervisorMessage,
+} from '../../../protocol/control-socket/messages.js';
 
 const puppetGolden: Array<[string, PuppetMessage]> = [
   ['{"request_id":0,"request":{"type":"ping"}}', { request_id: 0, request: { type: 'ping' } }],
@@ -21,11 +26,17 @@ const puppetGolden: Array<[string, PuppetMessage]> = [
   ],
   [
     '{"puppet_event_id":3,"event":{"type":"runcommanderror","supervisor_event_id":4,"error":"No such file or directory"}}',
-    { puppet_event_id: 3, event: { type: 'runcommanderror', supervisor_event_id: 4, error: 'No such file or directory' } },
+    {
+      puppet_event_id: 3,
+      event: { type: 'runcommanderror', supervisor_event_id: 4, error: 'No such file or directory' },
+    },
   ],
   [
     '{"puppet_event_id":4,"event":{"type":"runcommandoutput","supervisor_event_id":4,"output":[104,105,10],"stream":"stdout"}}',
-    { puppet_event_id: 4, event: { type: 'runcommandoutput', supervisor_event_id: 4, output: [104, 105, 10], stream: 'stdout' } },
+    {
+      puppet_event_id: 4,
+      event: { type: 'runcommandoutput', supervisor_event_id: 4, output: [104, 105, 10], stream: 'stdout' },
+    },
   ],
   [
     '{"puppet_event_id":5,"event":{"type":"runcommandoutput","supervisor_event_id":4,"output":[],"stream":"stderr"}}',
@@ -37,7 +48,10 @@ const puppetGolden: Array<[string, PuppetMessage]> = [
   ],
   [
     '{"puppet_event_id":7,"event":{"type":"runcommandexitcode","supervisor_event_id":5,"exit_code":null,"killed":true}}',
-    { puppet_event_id: 7, event: { type: 'runcommandexitcode', supervisor_event_id: 5, exit_code: null, killed: true } },
+    {
+      puppet_event_id: 7,
+      event: { type: 'runcommandexitcode', supervisor_event_id: 5, exit_code: null, killed: true },
+    },
   ],
   [
     '{"puppet_event_id":8,"event":{"type":"terminatejob","supervisor_event_id":null}}',
@@ -47,16 +61,26 @@ const puppetGolden: Array<[string, PuppetMessage]> = [
     '{"puppet_event_id":9,"event":{"type":"declareworkloadexitstatus","workload_exit_status":"success","workload_output":"all 12 tests passed"}}',
     {
       puppet_event_id: 9,
-      event: { type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: 'all 12 tests passed' },
+      event: {
+        type: 'declareworkloadexitstatus',
+        workload_exit_status: 'success',
+        workload_output: 'all 12 tests passed',
+      },
     },
   ],
   [
     '{"puppet_event_id":10,"event":{"type":"declareworkloadexitstatus","workload_exit_status":"error","workload_output":null}}',
-    { puppet_event_id: 10, event: { type: 'declareworkloadexitstatus', workload_exit_status: 'error', workload_output: null } },
+    {
+      puppet_event_id: 10,
+      event: { type: 'declareworkloadexitstatus', workload_exit_status: 'error', workload_output: null },
+    },
   ],
   [
     '{"puppet_event_id":11,"event":{"type":"declareworkloadexitstatus","workload_exit_status":"unknown","workload_output":null}}',
-    { puppet_event_id: 11, event: { type: 'declareworkloadexitstatus', workload_exit_status: 'unknown', workload_output: null } },
+    {
+      puppet_event_id: 11,
+      event: { type: 'declareworkloadexitstatus', workload_exit_status: 'unknown', workload_output: null },
+    },
   ],
   [
     '{"puppet_event_id":12,"event":{"type":"reportsubstate","substate":"flashing board"}}',
@@ -115,10 +139,19 @@ const supervisorGolden: Array<[string, SupervisorMessage]> = [
       },
     },
   ],
-  ['{"request_id":5,"response":{"type":"unsupportedrequest"}}', { request_id: 5, response: { type: 'unsupportedrequest' } }],
+  [
+    '{"request_id":5,"response":{"type":"unsupportedrequest"}}',
+    { request_id: 5, response: { type: 'unsupportedrequest' } },
+  ],
   ['{"request_id":6,"response":{"type":"jobnotfound"}}', { request_id: 6, response: { type: 'jobnotfound' } }],
-  ['{"supervisor_event_id":0,"event":{"type":"sshkeysupdated"}}', { supervisor_event_id: 0, event: { type: 'sshkeysupdated' } }],
-  ['{"supervisor_event_id":1,"event":{"type":"shutdownreq"}}', { supervisor_event_id: 1, event: { type: 'shutdownreq' } }],
+  [
+    '{"supervisor_event_id":0,"event":{"type":"sshkeysupdated"}}',
+    { supervisor_event_id: 0, event: { type: 'sshkeysupdated' } },
+  ],
+  [
+    '{"supervisor_event_id":1,"event":{"type":"shutdownreq"}}',
+    { supervisor_event_id: 1, event: { type: 'shutdownreq' } },
+  ],
   ['{"supervisor_event_id":2,"event":{"type":"rebootreq"}}', { supervisor_event_id: 2, event: { type: 'rebootreq' } }],
   [
     '{"supervisor_event_id":3,"event":{"type":"runcommand","cmdline":[108,115],"environment":[[[65],[49]]]}}',
@@ -139,7 +172,10 @@ function frameOf(json: string): Buffer {
 }
 
 for (const [json, message] of puppetGolden) {
-  const label = 'request' in message ? `request ${message.request.type}` : `event ${message.event.type} #${message.puppet_event_id}`;
+  const label =
+    'request' in message
+      ? `request ${message.request.type}`
+      : `event ${message.event.type} #${message.puppet_event_id}`;
   test(`puppet ${label} encodes to the spec's JSON and validates back`, (t) => {
     t.deepEqual(encodeFrame(message), frameOf(json));
     const parsed = parsePuppetMessage(JSON.parse(json));
@@ -167,19 +203,38 @@ test('every puppet event and request type of the spec has a golden frame', (t) =
   const types = new Set(puppetGolden.map(([, m]) => ('request' in m ? `req:${m.request.type}` : `ev:${m.event.type}`)));
   for (const r of ['ping', 'jobinfo', 'sshkeys', 'networkconfig', 'parameters']) t.true(types.has(`req:${r}`), r);
   for (const e of [
-    'ready', 'shutdown', 'reboot', 'runcommanderror', 'runcommandoutput', 'runcommandexitcode', 'terminatejob',
-    'declareworkloadexitstatus', 'reportsubstate',
-  ]) t.true(types.has(`ev:${e}`), e);
+    'ready',
+    'shutdown',
+    'reboot',
+    'runcommanderror',
+    'runcommandoutput',
+    'runcommandexitcode',
+    'terminatejob',
+    'declareworkloadexitstatus',
+    'reportsubstate',
+  ])
+    t.true(types.has(`ev:${e}`), e);
 });
 
 test('every supervisor response and event type of the spec has a golden frame', (t) => {
   const types = new Set(
-    supervisorGolden.map(([, m]) => ('response' in m ? `resp:${m.response.type}` : 'event' in m ? `ev:${m.event.type}` : 'message')),
+    supervisorGolden.map(([, m]) =>
+      'response' in m ? `resp:${m.response.type}` : 'event' in m ? `ev:${m.event.type}` : 'message',
+    ),
   );
-  for (const r of ['pingresp', 'jobinfo', 'sshkeysresp', 'networkconfig', 'parameters', 'unsupportedrequest', 'jobnotfound']) {
+  for (const r of [
+    'pingresp',
+    'jobinfo',
+    'sshkeysresp',
+    'networkconfig',
+    'parameters',
+    'unsupportedrequest',
+    'jobnotfound',
+  ]) {
     t.true(types.has(`resp:${r}`), r);
   }
-  for (const e of ['sshkeysupdated', 'shutdownreq', 'rebootreq', 'runcommand', 'killcommand']) t.true(types.has(`ev:${e}`), e);
+  for (const e of ['sshkeysupdated', 'shutdownreq', 'rebootreq', 'runcommand', 'killcommand'])
+    t.true(types.has(`ev:${e}`), e);
   t.true(types.has('message'));
 });
 
@@ -196,17 +251,42 @@ test('an unknown event type is reported as unknown, not as garbage', (t) => {
 });
 
 test('an unknown request type still carries its request id so it can be answered', (t) => {
-  t.like(parsePuppetMessage({ request_id: 9, request: { type: 'coffee' } }), { ok: false, unknownType: true, requestId: 9 });
+  t.like(parsePuppetMessage({ request_id: 9, request: { type: 'coffee' } }), {
+    ok: false,
+    unknownType: true,
+    requestId: 9,
+  });
 });
 
 test('malformed messages are rejected with a message naming the field', (t) => {
   const cases: Array<[unknown, RegExp]> = [
     [[1, 2], /object/],
     [{ puppet_event_id: -1, event: { type: 'ready' } }, /puppet_event_id/],
-    [{ puppet_event_id: 1, event: { type: 'runcommandoutput', supervisor_event_id: 1, output: [256], stream: 'stdout' } }, /byte/],
-    [{ puppet_event_id: 1, event: { type: 'runcommandoutput', supervisor_event_id: 1, output: [1], stream: 'stdin' } }, /stream/],
-    [{ puppet_event_id: 1, event: { type: 'declareworkloadexitstatus', workload_exit_status: 'meh', workload_output: null } }, /workload_exit_status/],
-    [{ puppet_event_id: 1, event: { type: 'runcommandexitcode', supervisor_event_id: 1, exit_code: 1.5, killed: false } }, /exit_code/],
+    [
+      {
+        puppet_event_id: 1,
+        event: { type: 'runcommandoutput', supervisor_event_id: 1, output: [256], stream: 'stdout' },
+      },
+      /byte/,
+    ],
+    [
+      { puppet_event_id: 1, event: { type: 'runcommandoutput', supervisor_event_id: 1, output: [1], stream: 'stdin' } },
+      /stream/,
+    ],
+    [
+      {
+        puppet_event_id: 1,
+        event: { type: 'declareworkloadexitstatus', workload_exit_status: 'meh', workload_output: null },
+      },
+      /workload_exit_status/,
+    ],
+    [
+      {
+        puppet_event_id: 1,
+        event: { type: 'runcommandexitcode', supervisor_event_id: 1, exit_code: 1.5, killed: false },
+      },
+      /exit_code/,
+    ],
     [{ hello: 1 }, /neither/],
   ];
   for (const [value, pattern] of cases) {

@@ -14,14 +14,22 @@ function generic(body: Buffer) {
   const parsed = parsePuppetMessage(json.value);
   if (!parsed.ok || !('event' in parsed.value) || parsed.value.event.type !== 'runcommandoutput') return null;
   const e = parsed.value.event;
-  return { puppetEventId: parsed.value.puppet_event_id, supervisorEventId: e.supervisor_event_id, stream: e.stream, output: Buffer.from(e.output) };
+  return {
+    puppetEventId: parsed.value.puppet_event_id,
+    supervisorEventId: e.supervisor_event_id,
+    stream: e.stream,
+    output: Buffer.from(e.output),
+  };
 }
 
 test('the output encoder produces exactly the bytes of the generic encoder', (t) => {
   fc.assert(
     fc.property(ids, ids, streams, fc.uint8Array({ maxLength: 700 }), (pe, se, stream, out) => {
       const fast = encodeRunCommandOutputFrame(pe, se, stream, out);
-      const slow = encodeFrame({ puppet_event_id: pe, event: { type: 'runcommandoutput', supervisor_event_id: se, output: Array.from(out), stream } });
+      const slow = encodeFrame({
+        puppet_event_id: pe,
+        event: { type: 'runcommandoutput', supervisor_event_id: se, output: Array.from(out), stream },
+      });
       return fast.equals(slow);
     }),
   );
@@ -33,7 +41,13 @@ test('the output decoder round-trips encoded frames', (t) => {
     fc.property(ids, ids, streams, fc.uint8Array({ maxLength: 700 }), (pe, se, stream, out) => {
       const body = encodeRunCommandOutputFrame(pe, se, stream, out).subarray(4);
       const d = decodeRunCommandOutput(Buffer.from(body));
-      return d !== null && d.puppetEventId === pe && d.supervisorEventId === se && d.stream === stream && d.output.equals(out);
+      return (
+        d !== null &&
+        d.puppetEventId === pe &&
+        d.supervisorEventId === se &&
+        d.stream === stream &&
+        d.output.equals(out)
+      );
     }),
   );
   t.pass();
@@ -41,7 +55,15 @@ test('the output decoder round-trips encoded frames', (t) => {
 
 test('on corrupted frames the output decoder agrees with the generic path or declines', (t) => {
   const corrupt = fc
-    .tuple(ids, streams, fc.uint8Array({ minLength: 1, maxLength: 80 }), fc.array(fc.tuple(fc.nat(), fc.constantFrom(...Buffer.from('0123456789,[]" -9.e'))), { minLength: 1, maxLength: 4 }))
+    .tuple(
+      ids,
+      streams,
+      fc.uint8Array({ minLength: 1, maxLength: 80 }),
+      fc.array(fc.tuple(fc.nat(), fc.constantFrom(...Buffer.from('0123456789,[]" -9.e'))), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+    )
     .map(([se, stream, out, edits]) => {
       const body = Buffer.from(encodeRunCommandOutputFrame(0, se, stream, out).subarray(4));
       for (const [at, byte] of edits) body[at % body.length] = byte;
@@ -52,7 +74,10 @@ test('on corrupted frames the output decoder agrees with the generic path or dec
       const fast = decodeRunCommandOutput(body);
       if (fast === null) return true;
       const slow = generic(body);
-      return slow !== null && JSON.stringify({ ...fast, output: [...fast.output] }) === JSON.stringify({ ...slow, output: [...slow.output] });
+      return (
+        slow !== null &&
+        JSON.stringify({ ...fast, output: [...fast.output] }) === JSON.stringify({ ...slow, output: [...slow.output] })
+      );
     }),
     { numRuns: 2000 },
   );
@@ -60,10 +85,14 @@ test('on corrupted frames the output decoder agrees with the generic path or dec
 });
 
 test('other layouts of valid output events are left to the generic path', (t) => {
-  const spaced = Buffer.from('{"puppet_event_id": 1, "event": {"type": "runcommandoutput", "supervisor_event_id": 2, "output": [1, 2], "stream": "stdout"}}');
+  const spaced = Buffer.from(
+    '{"puppet_event_id": 1, "event": {"type": "runcommandoutput", "supervisor_event_id": 2, "output": [1, 2], "stream": "stdout"}}',
+  );
   t.is(decodeRunCommandOutput(spaced), null);
   t.deepEqual(generic(spaced)?.output, Buffer.from([1, 2]));
-  const reordered = Buffer.from('{"event":{"type":"runcommandoutput","supervisor_event_id":2,"output":[1,2],"stream":"stdout"},"puppet_event_id":1}');
+  const reordered = Buffer.from(
+    '{"event":{"type":"runcommandoutput","supervisor_event_id":2,"output":[1,2],"stream":"stdout"},"puppet_event_id":1}',
+  );
   t.is(decodeRunCommandOutput(reordered), null);
 });
 
