@@ -18,7 +18,7 @@ export const EXIT_STATUSES = [
   'supervisor_match_error',
   'queue_timeout',
   'internal_supervisor_error',
-  'supervisor_host_start_error',
+  'supervisor_host_start_failure',
   'job_canceled',
   'workload_finished_success',
   'workload_finished_error',

@@ -32,14 +32,14 @@ export const BOOK_STATE_TRANSITIONS: Record<ExecutionState, Record<ExecutionStat
 /** Exit-status transitions, rows FROM, columns TO (book table 2). */
 // prettier-ignore
 export const BOOK_EXIT_STATUS_TRANSITIONS: Record<ExitStatusGroup, Record<ExitStatusGroup, Cell>> = {
-  supervisor_match_error: { supervisor_match_error: null, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_error: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
-  queue_timeout: { supervisor_match_error: 0, queue_timeout: null, internal_supervisor_error: 0, supervisor_host_start_error: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
-  internal_supervisor_error: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: null, supervisor_host_start_error: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
-  supervisor_host_start_error: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_error: null, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
-  job_canceled: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_error: 0, job_canceled: null, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
-  workload_finished: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 1, supervisor_host_start_error: 1, job_canceled: 1, workload_finished: null, supervisor_dropped_job: 1, job_timeout: 1 },
-  supervisor_dropped_job: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_error: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: null, job_timeout: 0 },
-  job_timeout: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_error: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: null },
+  supervisor_match_error: { supervisor_match_error: null, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_failure: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
+  queue_timeout: { supervisor_match_error: 0, queue_timeout: null, internal_supervisor_error: 0, supervisor_host_start_failure: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
+  internal_supervisor_error: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: null, supervisor_host_start_failure: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
+  supervisor_host_start_failure: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_failure: null, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
+  job_canceled: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_failure: 0, job_canceled: null, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: 0 },
+  workload_finished: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 1, supervisor_host_start_failure: 1, job_canceled: 1, workload_finished: null, supervisor_dropped_job: 1, job_timeout: 1 },
+  supervisor_dropped_job: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_failure: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: null, job_timeout: 0 },
+  job_timeout: { supervisor_match_error: 0, queue_timeout: 0, internal_supervisor_error: 0, supervisor_host_start_failure: 0, job_canceled: 0, workload_finished: 0, supervisor_dropped_job: 0, job_timeout: null },
 };
 
 /**
@@ -51,7 +51,7 @@ export const BOOK_EXIT_STATUS_IN_STATE: Record<ExitStatusGroup, Record<Execution
   supervisor_match_error:      { queued: 1, scheduled: 0, initializing: 0, ready: 0, terminating: 0, terminated: 0 },
   queue_timeout:               { queued: 1, scheduled: 0, initializing: 0, ready: 0, terminating: 0, terminated: 0 },
   internal_supervisor_error:   { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
-  supervisor_host_start_error: { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
+  supervisor_host_start_failure: { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
   job_canceled:                { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
   workload_finished:           { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
   supervisor_dropped_job:      { queued: 0, scheduled: 1, initializing: 1, ready: 1, terminating: 1, terminated: 0 },
@@ -76,7 +76,7 @@ export const EXIT_STATUS_SETTERS: Record<ExitStatus, readonly Actor[]> = {
   supervisor_match_error: ['switchboard'],
   queue_timeout: ['switchboard'],
   internal_supervisor_error: ['switchboard', 'supervisor'],
-  supervisor_host_start_error: ['supervisor'],
+  supervisor_host_start_failure: ['supervisor'],
   job_canceled: ['switchboard'],
   workload_finished_success: ['supervisor'],
   workload_finished_error: ['supervisor'],

@@ -66,6 +66,11 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (job_id, offset)
   ) WITHOUT ROWID;
   `,
+  // Upstream's wire name for the book's SupervisorHostStartError.
+  `
+  UPDATE jobs SET exit_status = 'supervisor_host_start_failure' WHERE exit_status = 'supervisor_host_start_error';
+  UPDATE job_events SET exit_status = 'supervisor_host_start_failure' WHERE exit_status = 'supervisor_host_start_error';
+  `,
 ];
 
 export function migrate(db: Database.Database): void {

@@ -270,7 +270,7 @@ export class Scheduler {
         this.supervisorExitStatus(
           session,
           jobId,
-          event.error.kind === 'host_start_error' ? 'supervisor_host_start_error' : 'internal_supervisor_error',
+          event.error.kind === 'host_start_error' ? 'supervisor_host_start_failure' : 'internal_supervisor_error',
           event.error.message,
         );
         return;

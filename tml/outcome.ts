@@ -11,7 +11,7 @@ export const EXIT_CODES = {
   job_timeout: 5,
   queue_timeout: 6,
   supervisor_match_error: 7,
-  supervisor_host_start_error: 8,
+  supervisor_host_start_failure: 8,
   internal_supervisor_error: 9,
   supervisor_dropped_job: 10,
   /** `tml job wait --timeout` elapsed while the job was still running. */
@@ -28,5 +28,7 @@ export function exitCodeFor(status: ExitStatus): number {
 
 /** The book's name of an exit status (`workload_finished_success` -> `WorkloadFinishedSuccess`). */
 export function bookName(status: string): string {
+  // The one wire name that is not the book's name in snake case.
+  if (status === 'supervisor_host_start_failure') return 'SupervisorHostStartError';
   return status.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
 }

@@ -102,7 +102,7 @@ test.serial('an image missing from the supervisor store ends SupervisorHostStart
   const wait = await cluster.tml(['job', 'wait', jobId, '--timeout', '30s'], ANY_EXIT_CODE);
   t.not(wait.code, 0);
   const s = await status(jobId);
-  t.like(s, { state: 'terminated', exit_status: 'supervisor_host_start_error' });
+  t.like(s, { state: 'terminated', exit_status: 'supervisor_host_start_failure' });
   t.regex(s.exit_message ?? '', new RegExp(`^image ${missing} is not usable from store `));
 });
 

@@ -166,7 +166,7 @@ test('a host start error from the supervisor becomes SupervisorHostStartError', 
     c.fake.event(id, { type: 'error', error: { kind: 'host_start_error', message: 'image not in store' } });
     c.fake.transition(id, { state: 'terminated' });
     const job = await terminated(c, id);
-    t.is(job.exit_status, 'supervisor_host_start_error');
+    t.is(job.exit_status, 'supervisor_host_start_failure');
     t.is(job.exit_message, 'image not in store');
   }));
 

@@ -147,4 +147,5 @@ test('every job outcome has its own tml exit code', (t) => {
 test("exit statuses print with the book's names", (t) => {
   t.is(bookName('workload_finished_success'), 'WorkloadFinishedSuccess');
   t.is(bookName('supervisor_dropped_job'), 'SupervisorDroppedJob');
+  t.is(bookName('supervisor_host_start_failure'), 'SupervisorHostStartError');
 });
