@@ -1,10 +1,12 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { SwitchboardOptions } from '../../switchboard/server.js';
+import { connectPathId } from '../../switchboard/supervisor-hub.js';
 import { FakeSupervisor, jobRequest, startHarness, tempDir, type Harness } from './harness.js';
 import { admin, adminOk, serve } from './process.js';
 
@@ -820,4 +822,46 @@ test('supervisor add without --id and --token-file generates both', (t) => {
   const out = JSON.parse(adminOk(['supervisor', 'add', 'a', '--db', join(dir, 'sb.sqlite'), '--tags', 'x', '--json']));
   t.regex(out.id, /^[0-9a-f-]{36}$/);
   t.is(typeof out.token, 'string');
+});
+
+test('after an error ends a starting job, a supervisor still tearing it down gets no new job until it reports terminated', (t) =>
+  withSupervisor({}, async (c) => {
+    const id = await c.started();
+    c.fake.status = { type: 'ongoing_job', job_id: id, job_state: { state: 'initializing', stage: 'fetching_image' } };
+    const before = c.fake.received.filter((m) => m.type === 'status_request').length;
+    c.fake.event(id, { type: 'error', error: { error_kind: 'ImageNotFound', description: 'no such image' } });
+    t.is((await terminated(c, id)).exit_status, 'supervisor_host_start_failure');
+    await c.fake.next('stop_job', (m) => m.message.job_id === id);
+    t.is(c.fake.received.filter((m) => m.type === 'status_request').length, before + 1);
+    const next = await c.enqueue();
+    await new Promise((r) => setTimeout(r, 100));
+    t.is(c.h.sb.jobs.get(next)!.state, 'queued');
+    c.fake.transition(id, { state: 'terminated' });
+    await c.fake.next('start_job', (m) => m.message.job_id === next);
+  }));
+
+test('any connect path gives a supervisor id, no id, or a refusal; never another exception', (t) => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string(),
+        fc.string().map((s) => `/api/v1/supervisors/${s}/connect`),
+        fc.stringMatching(/^[%0-9A-Fa-f-]{0,40}$/).map((s) => `/api/v1/supervisors/${s}/connect?x=1`),
+      ),
+      (path) => {
+        try {
+          const id = connectPathId(path);
+          if (id !== null && !/^[0-9a-f-]{36}$/.test(id)) throw new Error(`bad id ${id}`);
+        } catch (err) {
+          if (!(
+            typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status === 400
+          )) {
+            throw err;
+          }
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  t.pass();
 });
