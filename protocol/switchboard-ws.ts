@@ -1,5 +1,7 @@
-// The switchboard <-> supervisor WebSocket (subprotocol `treadmillv1`): messages each way and one
-// validator per direction. Shapes follow docs/switchboard.md.
+// The switchboard <-> supervisor WebSocket (subprotocol `treadmillv1`): messages each way, the
+// `tml-socket-config` header of the 101 answer, close codes and supervisor tokens, with one
+// validator per direction. Shapes are upstream's (treadmill-rs `api::switchboard_supervisor`,
+// `connector::JobError`), as serde writes them; parsers tolerate extra keys as serde does.
 
 import {
   parseJobRequest,
@@ -15,28 +17,61 @@ import {
   expectNullableString,
   expectObject,
   expectString,
+  isImageId,
   isUuid,
   oneOf,
   parseJson,
 } from './validation.js';
 
+export const WEBSOCKET_SUBPROTOCOL = 'treadmillv1';
+
+// -- errors a supervisor reports for a job (upstream `JobErrorKind`, serialized PascalCase) --
+
+export const JOB_ERROR_KINDS = [
+  'AlreadyRunning',
+  'AlreadyStopping',
+  'JobAlreadyExists',
+  'CannotResume',
+  'JobNotFound',
+  'MaxConcurrentJobs',
+  'ImageNotFound',
+  'ImageInvalid',
+  'ImageNotCompatible',
+  'InternalError',
+] as const;
+export type JobErrorKind = (typeof JOB_ERROR_KINDS)[number];
+
+export interface JobError {
+  error_kind: JobErrorKind;
+  description: string;
+}
+
 export type JobEvent =
   | { type: 'state_transition'; new_state: RunningJobState; status_message: string | null }
   | { type: 'declare_exit_status'; user_exit_status: UserExitStatus; host_output: string | null }
-  | { type: 'error'; error: { kind: string; message: string } }
+  | { type: 'error'; error: JobError }
   | { type: 'console_log'; console_bytes: number[] };
 
+/** Late-2024 supervisors require this key in start_job (an empty array is fine); 2025 ones ignore it. */
+export interface RendezvousServerSpec {
+  client_id: string;
+  server_base_url: string;
+  auth_token: string;
+}
+
+/** Keys in upstream's declaration order, which is the order serde writes them in. */
 export interface StartJobMessage {
   job_id: string;
   image_spec: ImageSpec;
   ssh_keys: string[];
   restart_policy: RestartPolicy;
+  ssh_rendezvous_servers: RendezvousServerSpec[];
   parameters: Parameters;
 }
 
 export type SupervisorStatus = { type: 'idle' } | { type: 'ongoing_job'; job_id: string; job_state: RunningJobState };
 
-/** Messages the switchboard sends on the supervisor WebSocket (subprotocol `treadmillv1`). */
+/** Messages the switchboard sends on the supervisor WebSocket. */
 export type ToSupervisor =
   | { type: 'start_job'; message: StartJobMessage }
   | { type: 'stop_job'; message: { job_id: string } }
@@ -50,10 +85,113 @@ export type ToSwitchboard =
     }
   | { type: 'supervisor_event'; message: { type: 'job_event'; job_id: string; event: JobEvent } };
 
-export const WEBSOCKET_SUBPROTOCOL = 'treadmillv1';
-
 /** Largest console_log payload a supervisor may send in one message. */
 export const MAX_CONSOLE_BYTES_PER_MESSAGE = 64 * 1024;
+
+// -- close codes (upstream `ProtocolErrorCode::close_code`, RFC 6455 private range) --
+
+export const CLOSE_CODES = {
+  /** A malformed or unexpected message was received. */
+  protocol_violation: 4000,
+  /** No common protocol version could be negotiated. */
+  unsupported_version: 4001,
+  /** An unexpected failure on the sending side. */
+  internal_error: 4002,
+  /** The switchboard replaced this connection with a newer one of the same supervisor. */
+  superseded: 4003,
+} as const;
+export type CloseCode = (typeof CLOSE_CODES)[keyof typeof CLOSE_CODES];
+
+// -- the `tml-socket-config` header of the switchboard's 101 answer --
+
+export const SOCKET_CONFIG_HEADER = 'tml-socket-config';
+
+/** Milliseconds: how often the switchboard pings, and how long either side waits before giving up. */
+export interface Keepalive {
+  pingIntervalMs: number;
+  keepaliveMs: number;
+}
+
+export const DEFAULT_KEEPALIVE: Keepalive = { pingIntervalMs: 2000, keepaliveMs: 10_000 };
+
+/** A duration as upstream writes it ("2s"); milliseconds when not whole seconds ("1500ms"). */
+export function formatWireDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+// Upstream parses these with fundu's default parser: a decimal number (exponent allowed), no unit
+// meaning seconds, and the units below ("Ms" is microseconds there, case matters).
+const WIRE_UNITS_MS: Record<string, number> = {
+  ns: 1e-6,
+  Ms: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+const WIRE_DURATION_RE = /^\+?((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(ns|Ms|ms|s|m|h|d|w)?$/;
+
+/** Milliseconds of a duration string as upstream sends it; throws ValidationError. */
+export function parseWireDuration(text: string, where: string): number {
+  const m = WIRE_DURATION_RE.exec(text.trim());
+  const ms = m ? Number(m[1]) * WIRE_UNITS_MS[m[2] ?? 's']! : NaN;
+  if (!Number.isFinite(ms) || ms > 2 ** 31 - 1) {
+    throw new ValidationError(`${where} must be a duration such as "2s" or "500ms", got ${JSON.stringify(text)}`);
+  }
+  return Math.round(ms);
+}
+
+export function encodeSocketConfig(k: Keepalive): string {
+  return JSON.stringify({
+    keepalive: { ping_interval: formatWireDuration(k.pingIntervalMs), keepalive: formatWireDuration(k.keepaliveMs) },
+  });
+}
+
+export function parseSocketConfig(text: string): Keepalive {
+  const obj = expectObject(parseJson(text, SOCKET_CONFIG_HEADER), SOCKET_CONFIG_HEADER);
+  const k = expectObject(obj.keepalive, `${SOCKET_CONFIG_HEADER}.keepalive`);
+  const pingIntervalMs = parseWireDuration(
+    expectString(k.ping_interval, `${SOCKET_CONFIG_HEADER}.keepalive.ping_interval`),
+    `${SOCKET_CONFIG_HEADER}.keepalive.ping_interval`,
+  );
+  const keepaliveMs = parseWireDuration(
+    expectString(k.keepalive, `${SOCKET_CONFIG_HEADER}.keepalive.keepalive`),
+    `${SOCKET_CONFIG_HEADER}.keepalive.keepalive`,
+  );
+  if (keepaliveMs <= 0) throw new ValidationError(`${SOCKET_CONFIG_HEADER}.keepalive.keepalive must be positive`);
+  return { pingIntervalMs, keepaliveMs };
+}
+
+// -- supervisor tokens --
+
+/** Upstream's tokens are 128 random bytes; its switchboard reads the bearer as padded standard base64. */
+export const SUPERVISOR_TOKEN_BYTES = 128;
+const BASE64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * The padded standard base64 form upstream sends of a 128-byte token written with or without padding
+ * (upstream's example configs hold unpadded ones), or null when the text is not such a token.
+ */
+export function canonicalSupervisorToken(text: string): string | null {
+  const t = text.trim();
+  if (!BASE64_RE.test(t) || t.replace(/=+$/, '').length % 4 === 1) return null;
+  const bytes = Buffer.from(t, 'base64');
+  if (bytes.length !== SUPERVISOR_TOKEN_BYTES) return null;
+  const canonical = bytes.toString('base64');
+  return canonical.replace(/=+$/, '') === t.replace(/=+$/, '') ? canonical : null;
+}
+
+// -- parsers --
+
+function parseJobError(value: unknown, where: string): JobError {
+  const err = expectObject(value, where);
+  return {
+    error_kind: oneOf(err.error_kind, JOB_ERROR_KINDS, `${where}.error_kind`),
+    description: expectString(err.description, `${where}.description`),
+  };
+}
 
 export function parseJobEvent(value: unknown, where = 'event'): JobEvent {
   const obj = expectObject(value, where);
@@ -81,16 +219,8 @@ export function parseJobEvent(value: unknown, where = 'event'): JobEvent {
         host_output:
           obj.host_output === undefined ? null : expectNullableString(obj.host_output, `${where}.host_output`),
       };
-    case 'error': {
-      const err = expectObject(obj.error, `${where}.error`);
-      return {
-        type,
-        error: {
-          kind: expectString(err.kind, `${where}.error.kind`),
-          message: expectString(err.message, `${where}.error.message`),
-        },
-      };
-    }
+    case 'error':
+      return { type, error: parseJobError(obj.error, `${where}.error`) };
     case 'console_log': {
       const bytes = obj.console_bytes;
       if (!Array.isArray(bytes)) throw new ValidationError(`${where}.console_bytes must be an array of bytes`);
@@ -107,33 +237,99 @@ export function parseJobEvent(value: unknown, where = 'event'): JobEvent {
   }
 }
 
+function expectUuid(value: unknown, where: string): string {
+  if (!isUuid(value)) throw new ValidationError(`${where} must be a UUID`);
+  return value;
+}
+
+function parseSupervisorStatus(value: unknown, where: string): SupervisorStatus {
+  const s = expectObject(value, where);
+  const type = oneOf(s.type, ['idle', 'ongoing_job'] as const, `${where}.type`);
+  if (type === 'idle') return { type };
+  return {
+    type,
+    job_id: expectUuid(s.job_id, `${where}.job_id`),
+    job_state: parseRunningJobState(s.job_state, `${where}.job_state`),
+  };
+}
+
 /** Parses one WebSocket text message from a supervisor. */
 export function parseToSwitchboard(text: string): ToSwitchboard {
   const obj = expectObject(parseJson(text, 'message'), 'message');
   const type = oneOf(obj.type, ['status_response', 'supervisor_event'] as const, 'message.type');
   const m = expectObject(obj.message, 'message.message');
   if (type === 'status_response') {
-    if (!isUuid(m.response_to_request_id))
-      throw new ValidationError('status_response.response_to_request_id must be a UUID');
-    const s = expectObject(m.message, 'status_response.message');
-    const st = oneOf(s.type, ['idle', 'ongoing_job'] as const, 'status_response.message.type');
-    const status: SupervisorStatus =
-      st === 'idle'
-        ? { type: 'idle' }
-        : {
-            type: 'ongoing_job',
-            job_id: isUuid(s.job_id)
-              ? s.job_id
-              : (() => {
-                  throw new ValidationError('ongoing_job.job_id must be a UUID');
-                })(),
-            job_state: parseRunningJobState(s.job_state),
-          };
-    return { type, message: { response_to_request_id: m.response_to_request_id, message: status } };
+    return {
+      type,
+      message: {
+        response_to_request_id: expectUuid(m.response_to_request_id, 'status_response.response_to_request_id'),
+        message: parseSupervisorStatus(m.message, 'status_response.message'),
+      },
+    };
   }
   if (m.type !== 'job_event') throw new ValidationError('supervisor_event.type must be job_event');
-  if (!isUuid(m.job_id)) throw new ValidationError('supervisor_event.job_id must be a UUID');
-  return { type, message: { type: 'job_event', job_id: m.job_id, event: parseJobEvent(m.event) } };
+  return {
+    type,
+    message: {
+      type: 'job_event',
+      job_id: expectUuid(m.job_id, 'supervisor_event.job_id'),
+      event: parseJobEvent(m.event),
+    },
+  };
+}
+
+// Upstream's image specification, tolerating extra keys as serde does.
+function parseWireImageSpec(value: unknown, where: string): ImageSpec {
+  const obj = expectObject(value, where);
+  const type = oneOf(obj.type, ['image', 'resume_job'] as const, `${where}.type`);
+  if (type === 'resume_job') return { type, job_id: expectUuid(obj.job_id, `${where}.job_id`) };
+  if (!isImageId(obj.image_id)) throw new ValidationError(`${where}.image_id must be 64 lowercase hex digits`);
+  return { type, image_id: obj.image_id };
+}
+
+const MAX_RENDEZVOUS_SERVERS = 64;
+
+function parseRendezvousServers(value: unknown): RendezvousServerSpec[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ValidationError('start_job.ssh_rendezvous_servers must be an array');
+  if (value.length > MAX_RENDEZVOUS_SERVERS) {
+    throw new ValidationError(`start_job.ssh_rendezvous_servers has more than ${MAX_RENDEZVOUS_SERVERS} entries`);
+  }
+  return value.map((v, i) => {
+    const where = `start_job.ssh_rendezvous_servers[${i}]`;
+    const s = expectObject(v, where);
+    return {
+      client_id: expectUuid(s.client_id, `${where}.client_id`),
+      server_base_url: expectString(s.server_base_url, `${where}.server_base_url`),
+      auth_token: expectString(s.auth_token, `${where}.auth_token`),
+    };
+  });
+}
+
+function parseStartJob(m: Record<string, unknown>): StartJobMessage {
+  const job_id = expectUuid(m.job_id, 'start_job.job_id');
+  // Switchboards before late August 2024 called the image specification `init_spec`.
+  const spec = m.image_spec !== undefined ? m.image_spec : m.init_spec;
+  if (spec === undefined) throw new ValidationError('start_job is missing image_spec');
+  const image_spec = parseWireImageSpec(spec, 'start_job.image_spec');
+  // Upstream requires these three keys; their checks are the job request's.
+  for (const key of ['ssh_keys', 'restart_policy', 'parameters'] as const) {
+    if (m[key] === undefined) throw new ValidationError(`start_job is missing ${key}`);
+  }
+  const req = parseJobRequest({
+    init_spec: { type: 'image', image_id: '0'.repeat(64) },
+    ssh_keys: m.ssh_keys,
+    restart_policy: m.restart_policy,
+    parameters: m.parameters,
+  });
+  return {
+    job_id,
+    image_spec,
+    ssh_keys: req.ssh_keys,
+    restart_policy: req.restart_policy,
+    ssh_rendezvous_servers: parseRendezvousServers(m.ssh_rendezvous_servers),
+    parameters: req.parameters,
+  };
 }
 
 /** Parses one WebSocket text message from the switchboard (for supervisors). */
@@ -141,31 +337,11 @@ export function parseToSupervisor(text: string): ToSupervisor {
   const obj = expectObject(parseJson(text, 'message'), 'message');
   const type = oneOf(obj.type, ['start_job', 'stop_job', 'status_request'] as const, 'message.type');
   const m = expectObject(obj.message, 'message.message');
-  if (type === 'stop_job') {
-    if (!isUuid(m.job_id)) throw new ValidationError('stop_job.job_id must be a UUID');
-    return { type, message: { job_id: m.job_id } };
-  }
+  if (type === 'stop_job') return { type, message: { job_id: expectUuid(m.job_id, 'stop_job.job_id') } };
   if (type === 'status_request') {
-    if (!isUuid(m.request_id)) throw new ValidationError('status_request.request_id must be a UUID');
-    return { type, message: { request_id: m.request_id, message: null } };
+    return { type, message: { request_id: expectUuid(m.request_id, 'status_request.request_id'), message: null } };
   }
-  if (!isUuid(m.job_id)) throw new ValidationError('start_job.job_id must be a UUID');
-  const req = parseJobRequest({
-    init_spec: m.image_spec,
-    ssh_keys: m.ssh_keys,
-    restart_policy: m.restart_policy,
-    parameters: m.parameters,
-  });
-  return {
-    type,
-    message: {
-      job_id: m.job_id,
-      image_spec: req.init_spec,
-      ssh_keys: req.ssh_keys,
-      restart_policy: req.restart_policy,
-      parameters: req.parameters,
-    },
-  };
+  return { type, message: parseStartJob(m) };
 }
 
 // A start_job that fails validation but names a valid job id is reported with that id, so the

@@ -1,41 +1,77 @@
 #!/usr/bin/env node
 // tml-supervisor: connects to a switchboard and runs its jobs, one at a time, on a host backend.
+// Settings come from flags, or from upstream's supervisor TOML (--config); flags win.
 
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
+import { ConfigError, loadSupervisorConfig, type ConfigTable, type SupervisorConfig } from './config.js';
+import type { HostBackend } from './hosts/host.js';
 import { LocalHostBackend } from './hosts/local.js';
 import { findPuppet } from './hosts/puppet-command.js';
-import { createLogger, isLogLevel, LOG_LEVELS } from './logger.js';
+import { createLogger, isLogLevel, LOG_LEVELS, type Log } from './logger.js';
 import { startSupervisor, type Supervisor } from './supervisor.js';
+import { connectUrl } from './switchboard-connection.js';
 
-function fail(message: string): never {
+class UsageError extends Error {}
+
+function fail(message: string, code: 1 | 2): never {
   process.stderr.write(`tml-supervisor: ${message}\n`);
-  process.exit(2);
+  process.exit(code);
+}
+
+interface HostContext {
+  /** The backend's section of the config file, when it has one and the file holds it. */
+  section: ConfigTable | undefined;
+  puppet: string | undefined;
+  log: Log;
+}
+
+/** Host backends: each may own a section of the config file, which only its own parser reads. */
+const HOSTS: Record<string, { section?: string; create(ctx: HostContext): HostBackend }> = {
+  local: { create: (ctx) => new LocalHostBackend({ puppet: findPuppet(ctx.puppet), log: ctx.log }) },
+};
+
+const HOST_SECTIONS = Object.values(HOSTS).flatMap((h) => (h.section === undefined ? [] : [h.section]));
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A token as given on the command line; a 128-byte one is sent as upstream sends it (padded). */
+function flagToken(token: string): string {
+  return canonicalSupervisorToken(token) ?? token;
 }
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('tml-supervisor')
     .usage(
-      '$0 --switchboard URL --id ID --token TOKEN --store DIR [options]\n\nRuns jobs from a Treadmill switchboard, one at a time.',
+      '$0 [--config FILE] [--switchboard URL --id ID --store DIR] [options]\n\nRuns jobs from a Treadmill switchboard, one at a time.',
     )
-    .option('switchboard', {
+    .option('config', {
+      alias: ['c', 'config-file'],
       type: 'string',
-      demandOption: true,
-      describe: 'switchboard base URL, e.g. http://127.0.0.1:8080',
+      describe: "upstream's supervisor TOML ([base], [ws_connector], [image_store]); flags override it",
     })
-    .option('id', {
-      type: 'string',
-      demandOption: true,
-      describe: "this supervisor's id (from `tml-switchboard supervisor add`)",
-    })
+    .option('switchboard', { type: 'string', describe: 'switchboard base URL, e.g. http://127.0.0.1:8080' })
+    .option('id', { type: 'string', describe: "this supervisor's UUID (from `tml-switchboard supervisor add`)" })
     .option('token', {
       type: 'string',
-      describe: 'supervisor token; default $TML_SUPERVISOR_TOKEN (preferred: not visible in ps)',
+      describe: 'supervisor token; default $TML_SUPERVISOR_TOKEN (preferred: not visible in ps), then the config file',
     })
-    .option('store', { type: 'string', demandOption: true, describe: 'image store to run images from' })
-    .option('host', { type: 'string', choices: ['local'], default: 'local', describe: 'host backend' })
+    .option('store', { type: 'string', describe: 'image store to run images from' })
+    .option('host', { type: 'string', choices: Object.keys(HOSTS), default: 'local', describe: 'host backend' })
     .option('work-dir', { type: 'string', describe: 'directory for job directories (default: a temporary directory)' })
     .option('puppet', {
       type: 'string',
@@ -43,39 +79,78 @@ async function main(): Promise<void> {
     })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'info' })
     .strict()
-    .version(false)
+    .version(version())
     .help()
-    .fail((msg, err) => fail(err?.message ?? msg))
+    .fail((msg, err) => fail(err?.message ?? msg, 2))
     .parse();
 
-  const token = argv.token ?? process.env.TML_SUPERVISOR_TOKEN;
-  if (token === undefined || token === '') fail('no supervisor token: pass --token or set TML_SUPERVISOR_TOKEN');
   const logLevel = argv['log-level'];
-  if (!isLogLevel(logLevel)) fail(`invalid --log-level ${logLevel}`);
+  if (!isLogLevel(logLevel)) throw new UsageError(`invalid --log-level ${logLevel}`);
+  const log = createLogger(logLevel);
+
+  let file: SupervisorConfig = { hostSections: {}, notes: [] };
+  if (argv.config !== undefined) {
+    try {
+      file = await loadSupervisorConfig(argv.config, HOST_SECTIONS);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new UsageError(`--config: ${err.message}`);
+      throw err;
+    }
+    for (const note of file.notes) log('info', note);
+  }
+  const fromFile = argv.config === undefined ? '' : ` or set it in ${argv.config}`;
+
+  const switchboard = argv.switchboard ?? file.switchboardUrl;
+  if (switchboard === undefined) {
+    throw new UsageError(`no switchboard: pass --switchboard URL${fromFile} ([ws_connector] switchboard_uri)`);
+  }
+  const id = (argv.id ?? file.supervisorId)?.toLowerCase();
+  if (id === undefined) throw new UsageError(`no supervisor id: pass --id UUID${fromFile} ([base] supervisor_id)`);
+  if (!UUID_RE.test(id)) throw new UsageError(`--id: ${JSON.stringify(id)} is not a UUID`);
+  const given = argv.token ?? process.env.TML_SUPERVISOR_TOKEN;
+  const token = given !== undefined && given !== '' ? flagToken(given) : file.token;
+  if (token === undefined) {
+    throw new UsageError(
+      `no supervisor token: pass --token or set TML_SUPERVISOR_TOKEN${fromFile ? `${fromFile} ([ws_connector] token or token_file)` : ''}`,
+    );
+  }
+  const store = argv.store ?? file.storeDir;
+  if (store === undefined)
+    throw new UsageError(`no image store: pass --store DIR${fromFile} ([image_store] fs_endpoint)`);
   let storeIsDir = false;
   try {
-    storeIsDir = statSync(argv.store).isDirectory();
+    storeIsDir = statSync(store).isDirectory();
   } catch {
     // reported below
   }
-  if (!storeIsDir) fail(`image store ${argv.store} is not a directory`);
-
-  const log = createLogger(logLevel);
-  let puppet;
+  if (!storeIsDir) throw new UsageError(`image store ${store} is not a directory`);
   try {
-    puppet = findPuppet(argv.puppet);
+    connectUrl(switchboard, id);
   } catch (err) {
-    fail((err as Error).message);
+    throw new UsageError((err as Error).message);
   }
+
+  const choice = HOSTS[argv.host]!;
+  let host: HostBackend;
+  try {
+    host = choice.create({
+      section: choice.section === undefined ? undefined : file.hostSections[choice.section],
+      puppet: argv.puppet,
+      log,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+
   let supervisor: Supervisor | undefined;
   try {
     supervisor = await startSupervisor({
-      switchboardUrl: argv.switchboard,
-      supervisorId: argv.id,
+      switchboardUrl: switchboard,
+      supervisorId: id,
       token,
-      storeDir: argv.store,
+      storeDir: store,
       workDir: argv['work-dir'],
-      host: new LocalHostBackend({ puppet, log }),
+      host,
       log,
       onFatal: (err) => {
         process.stderr.write(`tml-supervisor: ${err.message}\n`);
@@ -83,9 +158,9 @@ async function main(): Promise<void> {
       },
     });
   } catch (err) {
-    fail((err as Error).message);
+    fail((err as Error).message, 1);
   }
-  log('info', `supervisor ${argv.id} started (host ${argv.host}, store ${argv.store})`);
+  log('info', `supervisor ${id} started (host ${argv.host}, store ${store})`);
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -103,4 +178,6 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
 }
 
-main().catch((err: unknown) => fail(err instanceof Error ? err.message : String(err)));
+main().catch((err: unknown) =>
+  fail(err instanceof Error ? err.message : String(err), err instanceof UsageError ? 2 : 1),
+);

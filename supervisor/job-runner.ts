@@ -4,15 +4,19 @@
 import { EventEmitter } from 'node:events';
 import type { Manifest } from '../imagetool/index.js';
 import type { RunningJobState, UserExitStatus } from '../protocol/job.js';
-import type { JobEvent, StartJobMessage, SupervisorStatus } from '../protocol/switchboard-ws.js';
+import type { JobErrorKind, JobEvent, StartJobMessage, SupervisorStatus } from '../protocol/switchboard-ws.js';
 import type { PuppetEvent } from '../protocol/control-socket/messages.js';
 import { ConsoleBatcher } from './console-batcher.js';
 import type { Host, HostBackend, HostExit } from './hosts/host.js';
+import { ImageUnavailableError } from './image-loader.js';
 import type { Log } from './logger.js';
 
 export interface JobRunnerDeps {
   send(jobId: string, event: JobEvent): void;
-  /** Reads and verifies an image; rejects with a one-line, user-facing message when it is unusable. */
+  /**
+   * Reads and verifies an image; rejects with a one-line, user-facing message when it is unusable
+   * (an ImageUnavailableError says whether it is missing or damaged).
+   */
   loadImage(imageId: string): Promise<Manifest>;
   allocateJobDir(jobId: string): Promise<string>;
   releaseJobDir(dir: string): Promise<void>;
@@ -65,12 +69,25 @@ export class JobRunner extends EventEmitter {
   start(msg: StartJobMessage): void {
     const busy = this.current;
     if (busy !== null) {
+      // Upstream's answers: the same job again is AlreadyRunning (the job itself goes on), another
+      // one is beyond this supervisor's one job at a time.
       if (busy.id === msg.job_id) {
         this.deps.log('info', `job ${msg.job_id}: start_job repeated for the running job; ignored`);
+        this.deps.send(msg.job_id, {
+          type: 'error',
+          error: {
+            error_kind: 'AlreadyRunning',
+            description: `job ${msg.job_id} is already running on this supervisor`,
+          },
+        });
         return;
       }
       this.deps.log('warn', `job ${msg.job_id}: refused, still running job ${busy.id}`);
-      this.rejectStart(msg.job_id, `this supervisor is busy with job ${busy.id}`);
+      this.rejectStart(
+        msg.job_id,
+        `this supervisor runs one job at a time and is busy with job ${busy.id}`,
+        'MaxConcurrentJobs',
+      );
       return;
     }
     const job: ActiveJob = {
@@ -88,20 +105,31 @@ export class JobRunner extends EventEmitter {
     this.current = job;
     this.run(job, msg).catch((err: unknown) => {
       this.deps.log('error', `job ${job.id}: internal error: ${errorMessage(err)}`);
-      this.fail(job, 'internal', `internal supervisor error: ${errorMessage(err)}`);
+      this.fail(job, 'InternalError', `internal supervisor error: ${errorMessage(err)}`);
     });
   }
 
   /** Fails a job this supervisor will not run (busy, or its start_job was unusable). */
-  rejectStart(jobId: string, message: string): void {
-    this.deps.send(jobId, { type: 'error', error: { kind: 'internal', message } });
+  rejectStart(jobId: string, message: string, kind: JobErrorKind = 'InternalError'): void {
+    this.deps.send(jobId, { type: 'error', error: { error_kind: kind, description: message } });
     this.deps.send(jobId, { type: 'state_transition', new_state: { state: 'terminated' }, status_message: message });
   }
 
   stop(jobId: string): void {
     const job = this.current;
     if (job === null || job.id !== jobId) {
-      this.deps.log('warn', `job ${jobId}: stop_job for a job this supervisor is not running; ignored`);
+      this.deps.log('warn', `job ${jobId}: stop_job for a job this supervisor is not running`);
+      this.deps.send(jobId, {
+        type: 'error',
+        error: { error_kind: 'JobNotFound', description: `job ${jobId} is not running on this supervisor` },
+      });
+      return;
+    }
+    if (job.ending !== null) {
+      this.deps.send(jobId, {
+        type: 'error',
+        error: { error_kind: 'AlreadyStopping', description: `job ${jobId} is already stopping` },
+      });
       return;
     }
     this.deps.log('info', `job ${jobId}: stop requested by the switchboard`);
@@ -120,7 +148,7 @@ export class JobRunner extends EventEmitter {
     this.deps.log('info', `job ${job.id}: starting`);
     this.transition(job, { state: 'initializing', stage: 'starting' }, null);
     if (msg.image_spec.type !== 'image') {
-      this.fail(job, 'host_start_error', `the ${this.deps.host.name} host cannot resume jobs (image_spec resume_job)`);
+      this.fail(job, 'CannotResume', `the ${this.deps.host.name} host cannot resume jobs (image_spec resume_job)`);
       return;
     }
     const imageId = msg.image_spec.image_id;
@@ -130,7 +158,7 @@ export class JobRunner extends EventEmitter {
     try {
       manifest = await this.deps.loadImage(imageId);
     } catch (err) {
-      this.fail(job, 'host_start_error', errorMessage(err));
+      this.fail(job, err instanceof ImageUnavailableError ? err.kind : 'InternalError', errorMessage(err));
       return;
     }
     if (job.ending !== null) return;
@@ -140,7 +168,7 @@ export class JobRunner extends EventEmitter {
     try {
       jobDir = await this.deps.allocateJobDir(job.id);
     } catch (err) {
-      this.fail(job, 'host_start_error', `cannot allocate a job directory: ${errorMessage(err)}`);
+      this.fail(job, 'InternalError', `cannot allocate a job directory: ${errorMessage(err)}`);
       return;
     }
     if (job.ending !== null) {
@@ -173,7 +201,7 @@ export class JobRunner extends EventEmitter {
           job.console.push(chunk);
           if (this.deps.congested?.() === true) return this.uncongested(job);
         },
-        onStartError: (message) => this.fail(job, 'host_start_error', message),
+        onStartError: (message, kind) => this.fail(job, kind ?? 'InternalError', message),
         onExit: (exit) => this.end(job, 'host', describeExit(exit)),
       },
     );
@@ -232,12 +260,16 @@ export class JobRunner extends EventEmitter {
     this.send(job, { type: 'state_transition', new_state: state, status_message: message });
   }
 
-  /** The job cannot go on: report the error, tear down whatever exists, end `terminated`. */
-  private fail(job: ActiveJob, kind: 'host_start_error' | 'internal', message: string): void {
+  /**
+   * The job cannot go on: report the error, tear down whatever exists, end `terminated`. Upstream
+   * supervisors stop at the error; the switchboard ends a starting job on it, and learns from our
+   * status that the teardown is still under way.
+   */
+  private fail(job: ActiveJob, kind: JobErrorKind, message: string): void {
     if (this.current !== job || job.ending !== null) return;
     this.deps.log('warn', `job ${job.id}: ${kind}: ${message}`);
     job.console.flush();
-    this.send(job, { type: 'error', error: { kind, message } });
+    this.send(job, { type: 'error', error: { error_kind: kind, description: message } });
     job.ending = this.teardown(job, message);
   }
 
@@ -257,7 +289,7 @@ export class JobRunner extends EventEmitter {
           host_output: `the workload reported no exit status (${reason})`,
         });
       } else if (kind === 'shutdown' && !job.declared) {
-        this.send(job, { type: 'error', error: { kind: 'internal', message: reason } });
+        this.send(job, { type: 'error', error: { error_kind: 'InternalError', description: reason } });
       }
       await this.finish(job, null);
     })();

@@ -1,14 +1,24 @@
-// The supervisor's WebSocket link to its switchboard: connects with the supervisor's token, reconnects
-// with capped exponential backoff, answers status requests, and keeps events produced while the link is
-// down (bounded) to deliver them, in order, once it is back.
+// The supervisor's WebSocket link to its switchboard: connects with the supervisor's token, follows
+// the keepalive of the switchboard's `tml-socket-config` header (reconnects when its pings stop),
+// reconnects with capped exponential backoff, answers status requests, and keeps events produced
+// while the link is down (bounded) to deliver them, in order, once it is back.
 
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
-import type { StartJobMessage, SupervisorStatus, ToSwitchboard } from '../protocol/switchboard-ws.js';
 import { API_PREFIX } from '../protocol/switchboard-api.js';
-import { WEBSOCKET_SUBPROTOCOL } from '../protocol/switchboard-ws.js';
+import {
+  CLOSE_CODES,
+  SOCKET_CONFIG_HEADER,
+  WEBSOCKET_SUBPROTOCOL,
+  parseSocketConfig,
+  parseToSupervisorForJob,
+  type StartJobMessage,
+  type SupervisorStatus,
+  type ToSwitchboard,
+} from '../protocol/switchboard-ws.js';
+import { ValidationError } from '../protocol/validation.js';
 import type { Log } from './logger.js';
-import { parseToSupervisorForJob } from '../protocol/switchboard-ws.js';
 
 export interface SwitchboardHandlers {
   status(): SupervisorStatus;
@@ -27,18 +37,45 @@ export interface SwitchboardConnectionOptions {
   log: Log;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
-  /** A connection that answers no ping for this long is dropped and reconnected. */
+  /**
+   * Against a switchboard that sends no `tml-socket-config`: the supervisor pings this often and
+   * drops a connection whose pong does not come back by the next ping.
+   */
   heartbeatMs?: number;
   /** Messages kept while disconnected; beyond it console output is dropped first. */
   maxQueued?: number;
 }
 
-/** Rejections that retrying cannot fix: the supervisor's id or token is wrong. */
-const FATAL_STATUSES: Record<number, string> = {
-  401: 'the switchboard rejected the supervisor token (HTTP 401)',
-  403: 'the switchboard refused this supervisor (HTTP 403)',
-  404: 'the switchboard does not know this supervisor id (HTTP 404)',
-};
+/**
+ * Refusals that retrying cannot fix: the id or token is wrong, or another instance holds the id.
+ * (Upstream switchboards answer 403 to an unknown id and to a wrong token alike.)
+ */
+function fatalRefusal(status: number, supervisorId: string): string | null {
+  switch (status) {
+    case 401:
+      return 'the switchboard rejected the supervisor token';
+    case 403:
+      return `the switchboard refused supervisor id ${supervisorId} with this token (check both)`;
+    case 404:
+      return `the switchboard does not know supervisor id ${supervisorId}`;
+    case 409:
+      return `another tml-supervisor instance holds supervisor id ${supervisorId} at the switchboard`;
+    default:
+      return null;
+  }
+}
+
+const MAX_REFUSAL_BODY = 4096;
+
+/** The one-line reason in a refusal's body (ours: `{"error": {"message"}}`), or null. */
+function refusalDetail(body: string): string | null {
+  try {
+    const msg = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
+    return typeof msg === 'string' ? msg.replace(/[\r\n]+/g, ' ').slice(0, 300) : null;
+  } catch {
+    return null;
+  }
+}
 
 export function connectUrl(base: string, supervisorId: string): string {
   let url: URL;
@@ -66,6 +103,8 @@ export class SwitchboardConnection extends EventEmitter {
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
+  /** When the last ping from the switchboard (or our last pong from it) arrived. */
+  private lastHeard = 0;
   private droppedConsole = false;
   private queuedBytes = 0;
 
@@ -141,35 +180,75 @@ export class SwitchboardConnection extends EventEmitter {
     this.ws = ws;
     let refusal: string | null = null;
     let lastError: string | null = null;
+    let keepaliveMs: number | null = null;
+    // The backoff restarts only once the switchboard showed it keeps this connection: a peer that
+    // accepts and then drops us (upstream's answer to a second instance) must not be hammered.
+    let proven = false;
+    const prove = () => {
+      this.lastHeard = Date.now();
+      if (proven) return;
+      proven = true;
+      this.attempt = 0;
+    };
 
+    ws.on('upgrade', (res: IncomingMessage) => {
+      const header = res.headers[SOCKET_CONFIG_HEADER];
+      if (typeof header !== 'string') return;
+      try {
+        keepaliveMs = parseSocketConfig(header).keepaliveMs;
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        this.opts.log('warn', `ignored the switchboard's ${SOCKET_CONFIG_HEADER} header: ${err.message}`);
+      }
+    });
     ws.on('unexpected-response', (_req, res) => {
-      refusal = FATAL_STATUSES[res.statusCode ?? 0] ?? null;
-      lastError = `HTTP ${res.statusCode}`;
-      res.resume();
-      ws.terminate();
+      const status = res.statusCode ?? 0;
+      lastError = `HTTP ${status}`;
+      const fatal = fatalRefusal(status, this.opts.supervisorId);
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < MAX_REFUSAL_BODY) body += chunk;
+      });
+      const done = () => {
+        clearTimeout(timer);
+        const detail = refusalDetail(body);
+        if (detail !== null) lastError = `HTTP ${status}: ${detail}`;
+        if (fatal !== null) refusal = `${fatal} (${lastError})`;
+        ws.terminate();
+      };
+      const timer = setTimeout(done, 2000);
+      res.once('end', done);
+      res.once('error', done);
     });
     ws.on('error', (err) => {
       lastError ??= err.message;
     });
     ws.on('open', () => {
-      this.attempt = 0;
       this.droppedConsole = false;
-      this.opts.log('info', `connected to the switchboard at ${this.url}`);
+      this.lastHeard = Date.now();
+      this.opts.log(
+        'info',
+        `connected to the switchboard at ${this.url}${keepaliveMs === null ? '' : ` (reconnecting after ${keepaliveMs} ms without its ping)`}`,
+      );
       const pending = this.queue;
       this.queue = [];
       this.queuedBytes = 0;
       for (const text of pending) ws.send(text);
-      this.startHeartbeat(ws);
+      if (keepaliveMs === null) this.startHeartbeat(ws, prove);
+      else this.watchPings(ws, keepaliveMs);
       this.emit('connected');
     });
+    ws.on('ping', prove);
     ws.on('message', (data, isBinary) => {
+      prove();
       if (isBinary) {
         this.opts.log('warn', 'ignored a binary message from the switchboard');
         return;
       }
       this.receive(data.toString());
     });
-    ws.on('close', (code) => {
+    ws.on('close', (code, reason) => {
       const wasOpen = this.heartbeat !== null;
       this.stopHeartbeat();
       if (this.ws === ws) this.ws = null;
@@ -181,7 +260,13 @@ export class SwitchboardConnection extends EventEmitter {
         return;
       }
       const delay = this.nextDelay();
-      const why = wasOpen ? `connection closed (code ${code})` : `cannot connect (${lastError ?? `code ${code}`})`;
+      const text = reason.toString();
+      const why =
+        code === CLOSE_CODES.superseded
+          ? `replaced this connection by a newer one of supervisor id ${this.opts.supervisorId} (${text || 'superseded'})`
+          : wasOpen
+            ? `connection closed (code ${code}${text ? `: ${text}` : ''})`
+            : `cannot connect (${lastError ?? `code ${code}`})`;
       this.opts.log('warn', `switchboard ${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = null;
@@ -199,9 +284,25 @@ export class SwitchboardConnection extends EventEmitter {
     return Math.round(base * (0.5 + Math.random() * 0.5));
   }
 
-  private startHeartbeat(ws: WebSocket): void {
+  /** As upstream's supervisors do: the switchboard pings; no ping for `keepaliveMs` means it is gone. */
+  private watchPings(ws: WebSocket, keepaliveMs: number): void {
+    this.heartbeat = setInterval(
+      () => {
+        if (Date.now() - this.lastHeard <= keepaliveMs) return;
+        this.opts.log('warn', `no ping from the switchboard for ${keepaliveMs} ms; reconnecting`);
+        ws.terminate();
+      },
+      Math.max(10, Math.min(1000, keepaliveMs / 4)),
+    );
+  }
+
+  /** For a switchboard without `tml-socket-config`: ping it, and expect each pong by the next ping. */
+  private startHeartbeat(ws: WebSocket, heard: () => void): void {
     let alive = true;
-    ws.on('pong', () => (alive = true));
+    ws.on('pong', () => {
+      alive = true;
+      heard();
+    });
     ws.on('ping', () => (alive = true));
     this.heartbeat = setInterval(() => {
       if (!alive) {

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // tml-switchboard: `serve` and the admin commands that work on the same database.
 
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { hashPassword, newToken } from './auth.js';
+import { hashPassword, newToken, tokenHash } from './auth.js';
 import { SwitchboardDb } from './db.js';
 import { parseDuration } from '../protocol/duration.js';
+import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
+import { isUuid } from '../protocol/validation.js';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.js';
 import { parseTags } from './scheduler.js';
 
@@ -38,6 +41,42 @@ function parseListen(text: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port };
 }
 
+/** A flag's value; yargs makes an array of a flag given twice. */
+function single(value: unknown, flag: string): string | undefined {
+  if (Array.isArray(value)) throw new UsageError(`--${flag} given more than once`);
+  return value === undefined ? undefined : String(value);
+}
+
+/** A supervisor's tags: `;`-separated, blanks dropped, each free of whitespace and control characters. */
+function parseSupervisorTags(text: string): string[] {
+  const tags = [...new Set(parseTags(text))];
+  for (const tag of tags) {
+    if (tag.length > 255 || /[\s\p{Cc}]/u.test(tag)) {
+      throw new UsageError(
+        `--tags: ${JSON.stringify(tag.slice(0, 64))} is not a tag (at most 255 characters, no spaces or control characters)`,
+      );
+    }
+  }
+  return tags;
+}
+
+/** The token in a file as upstream supervisors keep it (`token_file`): base64 of 128 bytes. */
+function readTokenFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `--token-file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  const token = canonicalSupervisorToken(text);
+  if (token === null) {
+    throw new UsageError(`--token-file: ${path} does not hold a supervisor token (standard base64 of 128 bytes)`);
+  }
+  return token;
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
@@ -60,9 +99,15 @@ async function serve(argv: {
   jobTimeout?: string;
   gracePeriod?: string;
   pingInterval?: string;
+  keepalive?: string;
   logLevel: string;
 }): Promise<void> {
   const { host, port } = parseListen(argv.listen);
+  const pingIntervalMs = duration(argv.pingInterval, DEFAULT_KEEPALIVE.pingIntervalMs, 'ping-interval');
+  const keepaliveMs = duration(argv.keepalive, DEFAULT_KEEPALIVE.keepaliveMs, 'keepalive');
+  if (pingIntervalMs <= 0 || keepaliveMs <= pingIntervalMs) {
+    throw new UsageError('--keepalive must be longer than --ping-interval, and both positive');
+  }
   // Loaded here so the admin commands start without the HTTP stack.
   const { DEFAULTS, Switchboard } = await import('./server.js');
   const log = createLogger(argv.logLevel as LogLevel);
@@ -72,7 +117,8 @@ async function serve(argv: {
     queueTimeoutMs: duration(argv.queueTimeout, DEFAULTS.queueTimeoutMs, 'queue-timeout'),
     jobTimeoutMs: duration(argv.jobTimeout, DEFAULTS.jobTimeoutMs, 'job-timeout'),
     gracePeriodMs: duration(argv.gracePeriod, DEFAULTS.gracePeriodMs, 'grace-period'),
-    pingIntervalMs: duration(argv.pingInterval, DEFAULTS.pingIntervalMs, 'ping-interval'),
+    pingIntervalMs,
+    keepaliveMs,
   });
   let url: string;
   try {
@@ -117,7 +163,15 @@ async function main(): Promise<void> {
             type: 'string',
             describe: 'how long a disconnected supervisor keeps its job (default 1m)',
           })
-          .option('ping-interval', { type: 'string', describe: 'WebSocket ping interval (default 15s)' })
+          .option('ping-interval', {
+            type: 'string',
+            describe: 'how often supervisors are pinged (default 2s); sent to them in tml-socket-config',
+          })
+          .option('keepalive', {
+            type: 'string',
+            describe:
+              'drop a supervisor whose pongs stop for this long (default 10s); supervisors reconnect after as long without a ping',
+          })
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as const }),
       (argv) => serve(argv as Parameters<typeof serve>[0]),
     )
@@ -175,7 +229,7 @@ async function main(): Promise<void> {
       y
         .command(
           'add <name>',
-          'Register a supervisor and print its id and token (the token is shown only once)',
+          'Register a supervisor; print its id, and the token when it is generated (shown only once)',
           (yy) =>
             yy
               .positional('name', { type: 'string', demandOption: true })
@@ -184,16 +238,34 @@ async function main(): Promise<void> {
                 demandOption: true,
                 describe: '";"-separated tags, e.g. "board:x;site:y"',
               })
+              .option('id', {
+                type: 'string',
+                describe: "its existing UUID (an upstream supervisor's [base] supervisor_id)",
+              })
+              .option('token-file', {
+                type: 'string',
+                describe:
+                  "a file holding its existing token (base64 of 128 bytes, as upstream's token_file); - for stdin",
+              })
               .option('json', { type: 'boolean', default: false }),
           async (argv) => {
             const name = String(argv.name);
             if (!/^[A-Za-z0-9_.@:-]{1,64}$/.test(name))
               throw new UsageError('supervisor name: 1-64 letters, digits, _ . @ : -');
-            const tags = parseTags(argv.tags);
-            const t = newToken();
-            const row = await withDb(argv.db, (db) => db.addSupervisor(name, tags.join(';'), t.hash));
+            const tags = parseSupervisorTags(single(argv.tags, 'tags') ?? '');
+            const id = single(argv.id, 'id')?.toLowerCase();
+            if (id !== undefined && !isUuid(id)) throw new UsageError(`--id: ${JSON.stringify(argv.id)} is not a UUID`);
+            const tokenFile = single(argv['token-file'], 'token-file');
+            const given = tokenFile === undefined ? null : readTokenFile(tokenFile);
+            const t = given === null ? newToken() : { token: given, hash: tokenHash(given) };
+            const row = await withDb(argv.db, (db) => db.addSupervisor(name, tags.join(';'), t.hash, id));
+            const shown = given === null ? { id: row.id, token: t.token } : { id: row.id };
             process.stdout.write(
-              argv.json ? `${JSON.stringify({ id: row.id, token: t.token })}\n` : `id: ${row.id}\ntoken: ${t.token}\n`,
+              argv.json
+                ? `${JSON.stringify(shown)}\n`
+                : Object.entries(shown)
+                    .map(([k, v]) => `${k}: ${v}\n`)
+                    .join(''),
             );
           },
         )

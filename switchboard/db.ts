@@ -205,9 +205,11 @@ export class SwitchboardDb {
 
   // -- supervisors --
 
-  addSupervisor(name: string, tags: string, tokenHash: Buffer): SupervisorRow {
+  /** `id` is given when the supervisor already has one (upstream supervisors carry it in their config). */
+  addSupervisor(name: string, tags: string, tokenHash: Buffer, id: string = randomUUID()): SupervisorRow {
     if (this.supervisors().some((s) => s.name === name)) throw new DbError(`supervisor "${name}" already exists`);
-    const row: SupervisorRow = { id: randomUUID(), name, tags, token_hash: tokenHash, created_at: Date.now() };
+    if (this.supervisorById(id)) throw new DbError(`a supervisor with id ${id} already exists`);
+    const row: SupervisorRow = { id, name, tags, token_hash: tokenHash, created_at: Date.now() };
     this.stmt.insertSupervisor.run(row.id, row.name, row.tags, row.token_hash, row.created_at);
     return row;
   }

@@ -4,7 +4,15 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ExitStatus, JobRequest, RunningJobState } from '../protocol/job.js';
-import type { JobEvent, SupervisorStatus, ToSupervisor, ToSwitchboard } from '../protocol/switchboard-ws.js';
+import {
+  CLOSE_CODES,
+  type JobError,
+  type JobErrorKind,
+  type JobEvent,
+  type SupervisorStatus,
+  type ToSupervisor,
+  type ToSwitchboard,
+} from '../protocol/switchboard-ws.js';
 import type { SupervisorInfo } from '../protocol/switchboard-api.js';
 import type { JobRow, SupervisorRow } from './db.js';
 import type { JobStore } from './jobs.js';
@@ -56,6 +64,19 @@ const USER_EXIT: Record<'success' | 'error' | 'unknown', ExitStatus> = {
   error: 'workload_finished_error',
   unknown: 'workload_finished_unknown',
 };
+
+/** The exit status a supervisor's error sets: a bad or unusable image failed the host's start. */
+export function exitStatusForError(kind: JobErrorKind): 'supervisor_host_start_failure' | 'internal_supervisor_error' {
+  return kind === 'ImageNotFound' || kind === 'ImageInvalid' || kind === 'ImageNotCompatible'
+    ? 'supervisor_host_start_failure'
+    : 'internal_supervisor_error';
+}
+
+// A request refused because the job already is as asked: the job itself is fine.
+const NOT_A_FAILURE: ReadonlySet<JobErrorKind> = new Set(['AlreadyRunning', 'AlreadyStopping']);
+
+/** Output of a job its supervisor ended without declaring how the workload went (upstream's never do). */
+export const NO_STATUS_DECLARED = 'the supervisor ended the job without declaring an exit status';
 
 export class Scheduler {
   private readonly sessions = new Map<string, Session>();
@@ -180,7 +201,7 @@ export class Scheduler {
 
   supervisorConnected(row: SupervisorRow, link: SupervisorLink): void {
     const old = this.sessions.get(row.id);
-    if (old) old.link.close(4000, 'replaced by a newer connection of the same supervisor');
+    if (old) old.link.close(CLOSE_CODES.superseded, 'superseded by a newer connection of the same supervisor');
     this.clearTimer(`grace:${row.id}`);
     const session: Session = {
       link,
@@ -192,7 +213,14 @@ export class Scheduler {
     };
     this.sessions.set(row.id, session);
     this.log.info(`supervisor ${row.name} (${row.id}) connected`);
-    link.send({ type: 'status_request', message: { request_id: session.statusRequestId, message: null } });
+    this.requestStatus(session);
+  }
+
+  /** Asks what the supervisor runs; it gets no new job until the answer is reconciled. */
+  private requestStatus(session: Session): void {
+    session.statusRequestId = randomUUID();
+    session.reconciled = false;
+    session.link.send({ type: 'status_request', message: { request_id: session.statusRequestId, message: null } });
   }
 
   supervisorDisconnected(supervisorId: string, link: SupervisorLink): void {
@@ -211,7 +239,7 @@ export class Scheduler {
     if (this.stopped || !session || session.link !== link) return;
     if (msg.type === 'status_response') {
       if (msg.message.response_to_request_id !== session.statusRequestId) {
-        this.log.warn(
+        this.log.debug(
           `supervisor ${session.name}: ignored status_response to unknown request ${msg.message.response_to_request_id}`,
         );
         return;
@@ -247,13 +275,18 @@ export class Scheduler {
 
   private jobEvent(supervisorId: string, session: Session, jobId: string, event: JobEvent): void {
     if (!this.assigned.get(supervisorId)?.has(jobId)) {
-      if (session.foreign.has(jobId) && event.type === 'state_transition' && event.new_state.state === 'terminated') {
+      const gone =
+        (event.type === 'state_transition' && event.new_state.state === 'terminated') ||
+        (event.type === 'error' && event.error.error_kind === 'JobNotFound');
+      if (session.foreign.has(jobId) && gone) {
         session.foreign.delete(jobId);
         this.log.info(`supervisor ${session.name} stopped job ${jobId}`);
         this.dispatch();
         return;
       }
-      const level = event.type === 'console_log' || session.foreign.has(jobId) ? 'debug' : 'warn';
+      // Our own supervisors still report the teardown of a job that ended here on their error.
+      const endedHere = this.jobs.get(jobId)?.supervisor_id === supervisorId;
+      const level = event.type === 'console_log' || session.foreign.has(jobId) || endedHere ? 'debug' : 'warn';
       this.log[level](
         `refused ${event.type} from supervisor ${session.name} for job ${jobId}: the job is not running on it`,
       );
@@ -267,17 +300,35 @@ export class Scheduler {
         this.supervisorExitStatus(session, jobId, USER_EXIT[event.user_exit_status], event.host_output);
         return;
       case 'error':
-        this.supervisorExitStatus(
-          session,
-          jobId,
-          event.error.kind === 'host_start_error' ? 'supervisor_host_start_failure' : 'internal_supervisor_error',
-          event.error.message,
-        );
+        this.supervisorError(session, jobId, event.error);
         return;
       case 'console_log':
         this.jobs.appendLog(jobId, Buffer.from(event.console_bytes));
         return;
     }
+  }
+
+  /**
+   * A supervisor could not do what was asked for a job. A job that is still starting ends here and
+   * now: upstream supervisors send `error` and then nothing more for it. Either way the supervisor
+   * is asked for its status, which ends a job it no longer runs and keeps it from new work while
+   * it still tears one down.
+   */
+  private supervisorError(session: Session, jobId: string, error: JobError): void {
+    const message = `${error.error_kind}: ${error.description}`;
+    if (NOT_A_FAILURE.has(error.error_kind)) {
+      this.log.info(`supervisor ${session.name} reports for job ${jobId}: ${message}`);
+      return;
+    }
+    this.supervisorExitStatus(session, jobId, exitStatusForError(error.error_kind), message);
+    this.requestStatus(session);
+    const job = this.jobs.get(jobId);
+    if (job?.state !== 'scheduled' && job?.state !== 'initializing') return;
+    const r = this.jobs.apply(jobId, {
+      actor: 'switchboard',
+      state: { to: 'terminated', statusMessage: `the supervisor could not start the job: ${message}` },
+    });
+    if (!r.ok) this.log.error(`job ${jobId} could not be ended after its supervisor's error: ${r.reason}`);
   }
 
   private supervisorExitStatus(session: Session, jobId: string, to: ExitStatus, message: string | null): void {
@@ -298,14 +349,11 @@ export class Scheduler {
     }
     const r = this.jobs.apply(jobId, {
       actor: 'supervisor',
-      // A job must not end without an exit status; the switchboard supplies one.
+      // A job must not end without an exit status. Upstream records JobCanceled here, which blames
+      // a user who canceled nothing; the workload's result is what is unknown.
       exitStatus:
         st.state === 'terminated' && job.exit_status === null
-          ? {
-              to: 'internal_supervisor_error',
-              message: 'the supervisor ended the job without an exit status',
-              by: 'switchboard',
-            }
+          ? { to: 'workload_finished_unknown', message: NO_STATUS_DECLARED }
           : undefined,
       state: { to: st.state, stage, statusMessage: message },
     });
@@ -353,6 +401,8 @@ export class Scheduler {
         image_spec: req.init_spec,
         ssh_keys: req.ssh_keys,
         restart_policy: req.restart_policy,
+        // Late-2024 supervisors refuse a start_job without it.
+        ssh_rendezvous_servers: [],
         parameters: req.parameters,
       },
     });

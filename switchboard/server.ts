@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { SwitchboardDb } from './db.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
+import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
 import type { Logger } from './logger.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
@@ -12,7 +13,10 @@ import { SupervisorHub } from './supervisor-hub.js';
 export interface SwitchboardOptions extends SchedulerConfig {
   dbPath: string;
   log: Logger;
+  /** How often supervisors are pinged. */
   pingIntervalMs?: number;
+  /** A supervisor whose pongs stop for this long is dropped; it must exceed pingIntervalMs. */
+  keepaliveMs?: number;
   loginTokenLifetimeMs?: number;
   logKeepBytes?: number;
   /** Largest request body accepted. */
@@ -23,7 +27,8 @@ export const DEFAULTS = {
   queueTimeoutMs: 3_600_000,
   jobTimeoutMs: 3_600_000,
   gracePeriodMs: 60_000,
-  pingIntervalMs: 15_000,
+  pingIntervalMs: DEFAULT_KEEPALIVE.pingIntervalMs,
+  keepaliveMs: DEFAULT_KEEPALIVE.keepaliveMs,
   loginTokenLifetimeMs: 7 * 86_400_000,
   bodyLimitBytes: 1024 * 1024,
 } as const;
@@ -36,6 +41,13 @@ export class Switchboard {
   private readonly hub: SupervisorHub;
 
   constructor(readonly opts: SwitchboardOptions) {
+    const keepalive = {
+      pingIntervalMs: opts.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
+      keepaliveMs: opts.keepaliveMs ?? DEFAULTS.keepaliveMs,
+    };
+    if (!(keepalive.pingIntervalMs > 0 && keepalive.keepaliveMs > keepalive.pingIntervalMs)) {
+      throw new Error('the keepalive must be longer than the ping interval, and both positive');
+    }
     this.db = new SwitchboardDb(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
     this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES);
     this.scheduler = new Scheduler(this.jobs, opts, opts.log);
@@ -54,9 +66,7 @@ export class Switchboard {
       log: opts.log,
       loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
     });
-    this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, {
-      pingIntervalMs: opts.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
-    });
+    this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, { keepalive });
     this.scheduler.start();
   }
 

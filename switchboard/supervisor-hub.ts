@@ -1,6 +1,8 @@
 // The supervisor WebSocket endpoint: `GET /api/v1/supervisors/:id/connect` upgraded with the
-// supervisor's bearer token and subprotocol treadmillv1. Authenticates, keeps connections alive
-// with pings, parses each message once and hands it to the scheduler.
+// supervisor's bearer token and subprotocol treadmillv1. Authenticates, admits one connection per
+// supervisor id, answers with upstream's `tml-socket-config` header, pings every ping_interval and
+// drops a peer whose pongs stop for `keepalive`, parses each message once and hands it to the
+// scheduler.
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -8,8 +10,12 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX } from '../protocol/switchboard-api.js';
 import { ValidationError } from '../protocol/validation.js';
 import {
+  CLOSE_CODES,
+  SOCKET_CONFIG_HEADER,
   WEBSOCKET_SUBPROTOCOL,
+  encodeSocketConfig,
   parseToSwitchboard,
+  type Keepalive,
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
@@ -18,10 +24,14 @@ import type { SupervisorRow, SwitchboardDb } from './db.js';
 import type { Logger } from './logger.js';
 import type { Scheduler, SupervisorLink } from './scheduler.js';
 
-const CONNECT_PATH = new RegExp(`^${API_PREFIX}/supervisors/([^/?]+)/connect(?:\\?.*)?$`);
+const CONNECT_PATH = new RegExp(`^${API_PREFIX}/supervisors/([^/?]*)/connect(?:\\?.*)?$`);
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 // Console messages carry up to 64 KiB as a JSON array of numbers (up to 4 characters a byte).
 const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+// A live peer answers a ping within a round trip; this is how long a newcomer waits to learn that.
+const PROBE_MAX_MS = 2000;
 
 interface Pending {
   row: SupervisorRow;
@@ -29,42 +39,90 @@ interface Pending {
   msg: ToSwitchboard;
 }
 
+interface Connection {
+  ws: WebSocket;
+  row: SupervisorRow;
+  address: string;
+  lastPong: number;
+}
+
 export interface HubOptions {
-  pingIntervalMs: number;
+  keepalive: Keepalive;
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The supervisor id of a connect path, or null when the path is not the connect endpoint. */
+export function connectPathId(url: string): string | null {
+  const m = CONNECT_PATH.exec(url);
+  if (!m) return null;
+  let id: string;
+  try {
+    id = decodeURIComponent(m[1]!);
+  } catch {
+    throw new Refusal(400, 'the supervisor id in the path holds a malformed %-escape');
+  }
+  id = id.toLowerCase();
+  if (!UUID_RE.test(id)) throw new Refusal(400, 'the supervisor id in the path is not a UUID');
+  return id;
 }
 
 export class SupervisorHub {
   private readonly wss = new WebSocketServer({
     noServer: true,
     maxPayload: MAX_MESSAGE_BYTES,
-    clientTracking: true,
+    clientTracking: false,
     handleProtocols: (offered) => (offered.has(WEBSOCKET_SUBPROTOCOL) ? WEBSOCKET_SUBPROTOCOL : false),
   });
-  private readonly alive = new WeakMap<WebSocket, boolean>();
+  /** supervisor id -> its one admitted connection */
+  private readonly connections = new Map<string, Connection>();
+  /** Ids whose newcomer waits for the old connection's answer to a ping. */
+  private readonly admitting = new Set<string>();
   private pending: Pending[] = [];
   private readonly pinger: NodeJS.Timeout;
-  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
+  private readonly socketConfig: string;
+  private closed = false;
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    this.upgrade(req, socket, head).catch((err: unknown) => {
+      // One bad request must never end the process.
+      this.log.error(`supervisor connection from ${req.socket.remoteAddress}: ${(err as Error).message}`);
+      reject(socket, 500, 'internal error while admitting the supervisor');
+    });
+  };
 
   constructor(
     private readonly server: Server,
     private readonly db: SwitchboardDb,
     private readonly scheduler: Scheduler,
     private readonly log: Logger,
-    opts: HubOptions,
+    private readonly opts: HubOptions,
   ) {
+    this.socketConfig = encodeSocketConfig(opts.keepalive);
+    this.wss.on('headers', (headers) => headers.push(`${SOCKET_CONFIG_HEADER}: ${this.socketConfig}`));
     server.on('upgrade', this.onUpgrade);
-    // A connection that did not answer the previous ping is dead: close it so its grace period starts.
-    this.pinger = setInterval(() => {
-      for (const ws of this.wss.clients) {
-        if (this.alive.get(ws) === false) {
-          ws.terminate();
-          continue;
-        }
-        this.alive.set(ws, false);
-        ws.ping();
-      }
-    }, opts.pingIntervalMs);
+    this.pinger = setInterval(() => this.keepalive(), opts.keepalive.pingIntervalMs);
     this.pinger.unref();
+  }
+
+  private keepalive(): void {
+    const now = Date.now();
+    for (const conn of this.connections.values()) {
+      if (now - conn.lastPong > this.opts.keepalive.keepaliveMs) {
+        this.log.warn(
+          `supervisor ${conn.row.name}: no pong for ${this.opts.keepalive.keepaliveMs} ms; dropping the connection`,
+        );
+        conn.ws.terminate();
+        continue;
+      }
+      conn.ws.ping();
+    }
   }
 
   /**
@@ -95,35 +153,113 @@ export class SupervisorHub {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.pinger);
     this.pending = [];
     this.server.off('upgrade', this.onUpgrade);
-    for (const ws of this.wss.clients) ws.close(1001, 'switchboard shutting down');
+    for (const conn of this.connections.values()) conn.ws.close(1001, 'switchboard shutting down');
     this.wss.close();
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const m = CONNECT_PATH.exec(req.url ?? '');
-    if (!m) return reject(socket, 404, 'no WebSocket endpoint here');
-    const id = decodeURIComponent(m[1]!);
-    const token = bearerToken(req.headers.authorization);
-    const row = this.db.supervisorById(id);
-    if (!token || !row || !tokenMatches(token, row.token_hash)) {
-      this.log.warn(
-        `refused supervisor connection for ${id.slice(0, 64)} from ${req.socket.remoteAddress}: bad id or token`,
-      );
-      return reject(socket, 401, 'unknown supervisor or wrong token');
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // A client that resets while it waits below must not raise an unhandled 'error'.
+    const ignore = () => {};
+    socket.on('error', ignore);
+    const address = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    let row: SupervisorRow;
+    try {
+      row = await this.admit(req, address);
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      this.log.warn(`refused a supervisor connection from ${address}: ${err.message}`);
+      return reject(socket, err.status, err.message);
+    } finally {
+      socket.off('error', ignore);
     }
-    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    if (!protocols.includes(WEBSOCKET_SUBPROTOCOL)) {
-      return reject(socket, 400, `subprotocol ${WEBSOCKET_SUBPROTOCOL} required`);
-    }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, row));
+    if (socket.destroyed || this.closed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, row, address));
   }
 
-  private accept(ws: WebSocket, row: SupervisorRow): void {
-    this.alive.set(ws, true);
-    ws.on('pong', () => this.alive.set(ws, true));
+  /** The supervisor a request may connect as; throws Refusal with the HTTP status to answer. */
+  private async admit(req: IncomingMessage, address: string): Promise<SupervisorRow> {
+    const id = connectPathId(req.url ?? '');
+    if (id === null) throw new Refusal(404, 'no WebSocket endpoint here');
+    const header = req.headers.authorization;
+    if (header === undefined) throw new Refusal(401, 'missing Authorization: Bearer <supervisor token> header');
+    const token = bearerToken(header);
+    if (token === null) throw new Refusal(401, 'the Authorization header is not "Bearer <supervisor token>"');
+    const row = this.db.supervisorById(id);
+    if (!row) {
+      throw new Refusal(
+        404,
+        `no supervisor with id ${id} is registered; register it with tml-switchboard supervisor add NAME --id ${id} --token-file FILE`,
+      );
+    }
+    if (!tokenMatches(token, row.token_hash)) throw new Refusal(403, `wrong token for supervisor ${row.name} (${id})`);
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!protocols.includes(WEBSOCKET_SUBPROTOCOL))
+      throw new Refusal(400, `subprotocol ${WEBSOCKET_SUBPROTOCOL} required`);
+    await this.onlyConnection(row, address);
+    return row;
+  }
+
+  /**
+   * One supervisor id, one connection: a newcomer is refused while the admitted connection answers
+   * pings, and replaces it (closed with 4003, superseded) when it does not.
+   */
+  private async onlyConnection(row: SupervisorRow, address: string): Promise<void> {
+    const held = (other: string) =>
+      new Refusal(
+        409,
+        `supervisor ${row.name} (${row.id}) is already connected from ${other}: another tml-supervisor instance holds this id`,
+      );
+    if (this.admitting.has(row.id)) throw held('a connection being admitted');
+    const old = this.connections.get(row.id);
+    if (old === undefined) return;
+    this.admitting.add(row.id);
+    let alive: boolean;
+    try {
+      alive = await this.answersPing(old);
+    } finally {
+      this.admitting.delete(row.id);
+    }
+    if (alive) throw held(old.address);
+    this.log.warn(
+      `supervisor ${row.name}: the connection from ${old.address} answers no ping; the one from ${address} replaces it`,
+    );
+    this.forget(old);
+    old.ws.close(CLOSE_CODES.superseded, 'superseded by a newer connection of the same supervisor');
+    old.ws.terminate();
+  }
+
+  private answersPing(conn: Connection): Promise<boolean> {
+    const { ws } = conn;
+    if (ws.readyState !== ws.OPEN) return Promise.resolve(false);
+    if (Date.now() - conn.lastPong > this.opts.keepalive.keepaliveMs) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (alive: boolean) => {
+        clearTimeout(timer);
+        ws.off('pong', onPong);
+        ws.off('close', onClose);
+        resolve(alive);
+      };
+      const onPong = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => done(false), Math.min(PROBE_MAX_MS, this.opts.keepalive.keepaliveMs));
+      ws.on('pong', onPong);
+      ws.on('close', onClose);
+      ws.ping();
+    });
+  }
+
+  private forget(conn: Connection): void {
+    if (this.connections.get(conn.row.id) === conn) this.connections.delete(conn.row.id);
+  }
+
+  private accept(ws: WebSocket, row: SupervisorRow, address: string): void {
+    const conn: Connection = { ws, row, address, lastPong: Date.now() };
+    this.connections.set(row.id, conn);
+    ws.on('pong', () => (conn.lastPong = Date.now()));
     const link: SupervisorLink = {
       send: (msg: ToSupervisor) => {
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
@@ -131,7 +267,7 @@ export class SupervisorHub {
       close: (code, reason) => ws.close(code, reason),
     };
     ws.on('message', (data, isBinary) => {
-      this.alive.set(ws, true);
+      conn.lastPong = Date.now();
       if (isBinary) {
         this.log.warn(`supervisor ${row.name}: ignored a binary message`);
         return;
@@ -146,14 +282,28 @@ export class SupervisorHub {
       }
       this.enqueue({ row, link, msg });
     });
-    ws.on('close', () => this.scheduler.supervisorDisconnected(row.id, link));
+    ws.on('close', (code, reason) => {
+      this.forget(conn);
+      this.log.debug(`supervisor ${row.name}: connection from ${address} closed (${code} ${reason.toString()})`);
+      this.scheduler.supervisorDisconnected(row.id, link);
+    });
     ws.on('error', (err) => this.log.warn(`supervisor ${row.name}: connection error: ${err.message}`));
     this.scheduler.supervisorConnected(row, link);
   }
 }
 
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  500: 'Internal Server Error',
+};
+
 function reject(socket: Duplex, status: number, message: string): void {
-  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found' }[status] ?? 'Error';
+  if (socket.destroyed) return;
+  const reason = REASONS[status] ?? 'Error';
   const body = JSON.stringify({ error: { code: reason.toLowerCase().replace(/ /g, '_'), message } });
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -5,6 +5,24 @@
 import type { Manifest } from '../../imagetool/index.js';
 import type { Parameters } from '../../protocol/job.js';
 import type { PuppetEvent } from '../../protocol/control-socket/messages.js';
+import type { JobErrorKind } from '../../protocol/switchboard-ws.js';
+
+/**
+ * Why a host could not come up, as the switchboard is told: an image this host cannot boot
+ * (ImageNotCompatible) or one that is inconsistent (ImageInvalid) fail the host's start
+ * (SupervisorHostStartError); anything else is the supervisor's own failure (InternalError).
+ */
+export type HostStartErrorKind = Extract<JobErrorKind, 'ImageNotCompatible' | 'ImageInvalid' | 'InternalError'>;
+
+/** Thrown inside a host backend to carry the kind of a start failure to onStartError. */
+export class HostStartError extends Error {
+  constructor(
+    readonly kind: HostStartErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export interface HostSpec {
   jobId: string;
@@ -35,8 +53,11 @@ export interface HostCallbacks {
    * stop reading the console until it settles (the switchboard link is backed up).
    */
   onConsole(chunk: Buffer): Promise<void> | void;
-  /** The host could not be brought up; the message says why, in one line. Terminal: no onExit follows. */
-  onStartError(message: string): void;
+  /**
+   * The host could not be brought up; the message says why, in one line (kind: InternalError when
+   * not given). Terminal: no onExit follows.
+   */
+  onStartError(message: string, kind?: HostStartErrorKind): void;
   /** The host ended on its own after becoming ready. */
   onExit(exit: HostExit): void;
 }

@@ -10,7 +10,14 @@ import { blobPath } from '../../imagetool/index.js';
 import { ControlSocketServer } from '../control-socket/server.js';
 import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
 import type { Log } from '../logger.js';
-import type { Host, HostBackend, HostCallbacks, HostSpec } from './host.js';
+import {
+  HostStartError,
+  type Host,
+  type HostBackend,
+  type HostCallbacks,
+  type HostSpec,
+  type HostStartErrorKind,
+} from './host.js';
 import { wrapperScript, type PuppetCommand } from './puppet-command.js';
 
 export const LOCAL_ENTRYPOINT_ATTR = 'org.tockos.treadmill.image.local_v0.entrypoint';
@@ -150,7 +157,10 @@ class LocalHost implements Host {
       this.cb.onStage('booting', `tml-puppet daemon on control socket 127.0.0.1:${server.port}`);
       this.startPuppet(server.port);
     } catch (err) {
-      this.startError(err instanceof Error ? err.message : String(err));
+      this.startError(
+        err instanceof Error ? err.message : String(err),
+        err instanceof HostStartError ? err.kind : undefined,
+      );
     }
   }
 
@@ -159,13 +169,15 @@ class LocalHost implements Host {
     const { manifest } = this.spec;
     const blobName = manifest.attrs[LOCAL_ENTRYPOINT_ATTR];
     if (blobName === undefined) {
-      throw new Error(
+      throw new HostStartError(
+        'ImageNotCompatible',
         `image ${this.spec.imageId} has no attribute ${LOCAL_ENTRYPOINT_ATTR}; the local host needs it to name the boot script blob`,
       );
     }
     const blob = manifest.blobs[blobName];
     if (blob === undefined) {
-      throw new Error(
+      throw new HostStartError(
+        'ImageInvalid',
         `image ${this.spec.imageId}: ${LOCAL_ENTRYPOINT_ATTR} names blob ${JSON.stringify(blobName)}, which the image does not have`,
       );
     }
@@ -280,11 +292,11 @@ class LocalHost implements Host {
     });
   }
 
-  private startError(message: string): void {
+  private startError(message: string, kind?: HostStartErrorKind): void {
     if (this.stopping !== null || this.failed) return;
     this.failed = true;
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
-    this.cb.onStartError(message);
+    this.cb.onStartError(message, kind);
   }
 
   stop(): Promise<void> {

@@ -103,7 +103,7 @@ test.serial('an image missing from the supervisor store ends SupervisorHostStart
   t.not(wait.code, 0);
   const s = await status(jobId);
   t.like(s, { state: 'terminated', exit_status: 'supervisor_host_start_failure' });
-  t.regex(s.exit_message ?? '', new RegExp(`^image ${missing} is not usable from store `));
+  t.regex(s.exit_message ?? '', new RegExp(`^ImageNotFound: image ${missing} is not usable from store `));
 });
 
 test.serial('a job that finishes while the switchboard is down is reported once it is back', async (t) => {

@@ -15,6 +15,7 @@ export function startMessage(overrides: Partial<StartJobMessage> = {}): StartJob
     image_spec: { type: 'image', image_id: IMAGE_ID },
     ssh_keys: [],
     restart_policy: { remaining_restart_count: 0 },
+    ssh_rendezvous_servers: [],
     parameters: { greeting: { value: 'hello', secret: false } },
     ...overrides,
   };
@@ -81,7 +82,7 @@ export class Recorder {
     );
   }
 
-  /** A compact trace: "initializing/starting", "ready", "ready: substate", "declare success", "error host_start_error", "console". */
+  /** A compact trace: "initializing/starting", "ready", "ready: substate", "declare success", "error ImageNotFound", "console". */
   trace(jobId = JOB_ID): string[] {
     return this.sent
       .filter((s) => s.jobId === jobId)
@@ -94,7 +95,7 @@ export class Recorder {
           case 'declare_exit_status':
             return `declare ${e.user_exit_status}`;
           case 'error':
-            return `error ${e.error.kind}`;
+            return `error ${e.error.error_kind}`;
           case 'console_log':
             return `console ${Buffer.from(e.console_bytes).toString()}`;
         }

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { JobRunner } from '../../supervisor/job-runner.js';
+import { ImageUnavailableError } from '../../supervisor/image-loader.js';
 import { fakeDeps, hostStarted, IMAGE_ID, JOB_ID, OTHER_JOB_ID, startMessage } from './fakes.js';
 
 async function readyJob() {
@@ -92,10 +93,10 @@ test('a boot script that exits without declaring gets unknown before terminated'
   t.like(declared, { host_output: 'the workload reported no exit status (the boot script exited with code 0)' });
 });
 
-test('a missing image ends host_start_error with the loader message and starts no host', async (t) => {
+test('a missing image ends ImageNotFound with the loader message and starts no host', async (t) => {
   const f = fakeDeps({
     loadImage: async () => {
-      throw new Error('image aaaa is not usable from store /s: no such image');
+      throw new ImageUnavailableError('ImageNotFound', 'image aaaa is not usable from store /s: no such image');
     },
   });
   const runner = new JobRunner(f.deps);
@@ -104,25 +105,58 @@ test('a missing image ends host_start_error with the loader message and starts n
   t.deepEqual(f.recorder.trace(), [
     'initializing/starting',
     `initializing/fetching_image: image ${IMAGE_ID}`,
-    'error host_start_error',
+    'error ImageNotFound',
     'terminated: image aaaa is not usable from store /s: no such image',
   ]);
-  t.like(f.recorder.sent[2]!.event, {
-    error: { kind: 'host_start_error', message: 'image aaaa is not usable from store /s: no such image' },
+  t.deepEqual(f.recorder.sent[2]!.event, {
+    type: 'error',
+    error: { error_kind: 'ImageNotFound', description: 'image aaaa is not usable from store /s: no such image' },
   });
   t.is(f.backend.hosts.length, 0);
   t.deepEqual(f.released, []);
 });
 
-test('a resume_job image spec is refused as a host start error', async (t) => {
+test('an image that fails verification ends ImageInvalid', async (t) => {
+  const f = fakeDeps({
+    loadImage: async () => {
+      throw new ImageUnavailableError('ImageInvalid', 'image aaaa failed verification');
+    },
+  });
+  new JobRunner(f.deps).start(startMessage());
+  await f.recorder.untilState('terminated');
+  t.deepEqual(f.recorder.trace().slice(-2, -1), ['error ImageInvalid']);
+});
+
+test('an image loader that fails for another reason ends InternalError', async (t) => {
+  const f = fakeDeps({
+    loadImage: async () => {
+      throw new Error('EIO');
+    },
+  });
+  new JobRunner(f.deps).start(startMessage());
+  await f.recorder.untilState('terminated');
+  t.deepEqual(f.recorder.trace().slice(-2, -1), ['error InternalError']);
+});
+
+test('a resume_job image spec is refused with CannotResume', async (t) => {
   const f = fakeDeps();
   const runner = new JobRunner(f.deps);
   runner.start(startMessage({ image_spec: { type: 'resume_job', job_id: OTHER_JOB_ID } }));
   await f.recorder.untilState('terminated');
-  t.deepEqual(f.recorder.trace().slice(-2, -1), ['error host_start_error']);
+  t.deepEqual(f.recorder.trace().slice(-2, -1), ['error CannotResume']);
 });
 
-test('a host that fails to come up ends host_start_error, is stopped, and its directory released', async (t) => {
+test('an image the host cannot boot ends with the kind the host gives', async (t) => {
+  const f = fakeDeps();
+  const runner = new JobRunner(f.deps);
+  runner.start(startMessage());
+  const host = await hostStarted(f.backend);
+  host.cb.onStartError('image has no local entrypoint', 'ImageNotCompatible');
+  await f.recorder.untilState('terminated');
+  t.deepEqual(f.recorder.trace().slice(-2), ['error ImageNotCompatible', 'terminated: image has no local entrypoint']);
+});
+
+test('a host that fails to come up ends InternalError, is stopped, and its directory released', async (t) => {
   const f = fakeDeps();
   const runner = new JobRunner(f.deps);
   runner.start(startMessage());
@@ -131,7 +165,7 @@ test('a host that fails to come up ends host_start_error, is stopped, and its di
   host.cb.onStartError('the puppet exited before it was ready (code 2)');
   await f.recorder.untilState('terminated');
   t.deepEqual(f.recorder.trace().slice(-2), [
-    'error host_start_error',
+    'error InternalError',
     'terminated: the puppet exited before it was ready (code 2)',
   ]);
   t.true(host.stopped);
@@ -167,11 +201,23 @@ test('stop_job while the image is being fetched starts no host', async (t) => {
   t.deepEqual(f.recorder.trace().slice(-2), ['terminating: stop requested by the switchboard', 'terminated']);
 });
 
-test('stop_job for another job is ignored', async (t) => {
+test('stop_job for another job leaves the running one alone and answers JobNotFound', async (t) => {
   const { recorder, host, runner } = await readyJob();
   runner.stop(OTHER_JOB_ID);
   t.false(host.stopped);
   t.is(recorder.trace().at(-1), 'ready');
+  t.deepEqual(recorder.trace(OTHER_JOB_ID), ['error JobNotFound']);
+});
+
+test('stop_job for a job that is already stopping answers AlreadyStopping', async (t) => {
+  let stopHost!: () => void;
+  const { recorder, host, runner } = await readyJob();
+  host.stop = () => new Promise<void>((resolve) => (stopHost = resolve));
+  runner.stop(JOB_ID);
+  runner.stop(JOB_ID);
+  t.is(recorder.trace().at(-1), 'error AlreadyStopping');
+  stopHost();
+  await recorder.untilState('terminated');
 });
 
 test('console output is sent before the state transition that follows it', async (t) => {
@@ -191,23 +237,23 @@ test('status reports the running job and its state, and idle once it ended', asy
   t.deepEqual(runner.status(), { type: 'idle' });
 });
 
-test('a start_job for another job while busy is failed as an internal error', async (t) => {
+test('a start_job for another job while busy is failed with MaxConcurrentJobs', async (t) => {
   const { recorder, runner, backend } = await readyJob();
   runner.start(startMessage({ job_id: OTHER_JOB_ID }));
   t.deepEqual(recorder.trace(OTHER_JOB_ID), [
-    'error internal',
-    `terminated: this supervisor is busy with job ${JOB_ID}`,
+    'error MaxConcurrentJobs',
+    `terminated: this supervisor runs one job at a time and is busy with job ${JOB_ID}`,
   ]);
   t.is(backend.hosts.length, 1);
   t.like(runner.status(), { job_id: JOB_ID });
 });
 
-test('a repeated start_job for the running job changes nothing', async (t) => {
+test('a repeated start_job for the running job is answered AlreadyRunning and changes nothing', async (t) => {
   const { recorder, runner, backend } = await readyJob();
-  const before = recorder.sent.length;
   runner.start(startMessage());
-  t.is(recorder.sent.length, before);
+  t.is(recorder.trace().at(-1), 'error AlreadyRunning');
   t.is(backend.hosts.length, 1);
+  t.deepEqual(runner.status(), { type: 'ongoing_job', job_id: JOB_ID, job_state: { state: 'ready' } });
 });
 
 test('events after the job ended are ignored', async (t) => {
@@ -230,13 +276,13 @@ test('the next job starts once the previous one terminated', async (t) => {
   t.deepEqual(recorder.trace(OTHER_JOB_ID).slice(0, 1), ['initializing/starting']);
 });
 
-test('shutting the supervisor down ends the job with an internal error', async (t) => {
+test('shutting the supervisor down ends the job with InternalError', async (t) => {
   const { recorder, runner, host } = await readyJob();
   await runner.shutdown();
   t.true(host.stopped);
   t.deepEqual(recorder.trace().slice(-3), [
     'terminating: the supervisor is shutting down',
-    'error internal',
+    'error InternalError',
     'terminated',
   ]);
 });

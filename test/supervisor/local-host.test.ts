@@ -27,7 +27,7 @@ function recorder() {
     onConsole: (chunk) => {
       console += chunk.toString();
     },
-    onStartError: (message) => resolveEnd(`start error: ${message}`),
+    onStartError: (message, kind) => resolveEnd(`start error${kind ? ` (${kind})` : ''}: ${message}`),
     onExit: (exit: HostExit) => resolveEnd(`${exit.kind} exit ${exit.signal ?? exit.code}`),
   };
   return { cb, seen, puppetEvents, ended, ready, console: () => console };
@@ -116,7 +116,7 @@ wait
   t.deepEqual(processesMentioning(f.jobDir), []);
 });
 
-test('an image without the local entrypoint attribute cannot start', async (t) => {
+test('an image without the local entrypoint attribute cannot start: ImageNotCompatible', async (t) => {
   const f = await imageWithBootScript('#!/bin/sh\n', { entrypoint: false });
   t.teardown(f.cleanup);
   const r = recorder();
@@ -124,7 +124,7 @@ test('an image without the local entrypoint attribute cannot start', async (t) =
   t.teardown(() => host.stop());
   t.regex(
     await r.ended,
-    /^start error: image [0-9a-f]{64} has no attribute org\.tockos\.treadmill\.image\.local_v0\.entrypoint/,
+    /^start error \(ImageNotCompatible\): image [0-9a-f]{64} has no attribute org\.tockos\.treadmill\.image\.local_v0\.entrypoint/,
   );
 });
 

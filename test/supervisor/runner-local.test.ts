@@ -65,22 +65,22 @@ exec tml-puppet job run --terminate -- ./t.sh
   t.deepEqual(await readdir(workDir), [], 'the job directory is removed');
 });
 
-test('a corrupt image ends host_start_error and never starts the boot script', async (t) => {
+test('a corrupt image ends ImageInvalid and never starts the boot script', async (t) => {
   const f = await imageWithBootScript('#!/bin/sh\ntouch "$TML_PARAMETERS_DIR/../ran"\n');
   t.teardown(f.cleanup);
   await writeFile(blobPath(f.storeDir, f.manifest.blobs.boot!.digest), '#!/bin/sh\necho evil\n');
   const { recorder, runner, workDir } = await runnerFor(f);
   start(runner, f);
   await recorder.untilState('terminated');
-  t.deepEqual(recorder.trace().slice(-2, -1), ['error host_start_error']);
+  t.deepEqual(recorder.trace().slice(-2, -1), ['error ImageInvalid']);
   const error = recorder.sent.find((s) => s.event.type === 'error')!.event;
-  t.like(error, { error: { kind: 'host_start_error' } });
-  t.regex((error as { error: { message: string } }).error.message, /failed verification/);
+  t.like(error, { error: { error_kind: 'ImageInvalid' } });
+  t.regex(JSON.stringify(error), /failed verification/);
   t.false(recorder.trace().includes('initializing/provisioning'));
   t.deepEqual(await readdir(workDir), []);
 });
 
-test('a missing image ends host_start_error naming the image', async (t) => {
+test('a missing image ends ImageNotFound naming the image', async (t) => {
   const f = await imageWithBootScript('#!/bin/sh\n');
   t.teardown(f.cleanup);
   const { recorder, runner } = await runnerFor(f);
@@ -89,7 +89,7 @@ test('a missing image ends host_start_error naming the image', async (t) => {
   const error = recorder.sent.find((s) => s.event.type === 'error')!.event;
   t.regex(
     JSON.stringify(error),
-    new RegExp(`"kind":"host_start_error","message":"image ${'e'.repeat(64)} is not usable`),
+    new RegExp(`"error_kind":"ImageNotFound","description":"image ${'e'.repeat(64)} is not usable`),
   );
 });
 

@@ -13,14 +13,25 @@ import { JOB_ID, OTHER_JOB_ID, startMessage } from './fakes.js';
 
 const SUPERVISOR_ID = '11111111-2222-4333-8444-555555555555';
 
-/** A stand-in switchboard: accepts one supervisor id and token, records connections and messages. */
-async function fakeSwitchboard(opts: { status?: number } = {}) {
+/**
+ * A stand-in switchboard: accepts one supervisor id and token, records connections and messages.
+ * `socketConfig`: the tml-socket-config header of its 101 answer; `pingMs`: how often it pings;
+ * `dropAfterOpen`: accepts and at once drops every connection (upstream's answer to a second one).
+ */
+async function fakeSwitchboard(
+  opts: { status?: number; body?: string; socketConfig?: string; pingMs?: number; dropAfterOpen?: boolean } = {},
+) {
   const wss = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
     handleProtocols: (protocols) => (protocols.has('treadmillv1') ? 'treadmillv1' : false),
-    verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, code?: number) => void) => {
-      if (opts.status !== undefined) return done(false, opts.status);
+    verifyClient: (
+      info: { req: IncomingMessage },
+      done: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void,
+    ) => {
+      if (opts.status !== undefined) {
+        return done(false, opts.status, opts.body, opts.body ? { 'content-type': 'application/json' } : undefined);
+      }
       const ok =
         info.req.url === `/api/v1/supervisors/${SUPERVISOR_ID}/connect` &&
         info.req.headers.authorization === 'Bearer sekrit';
@@ -28,12 +39,18 @@ async function fakeSwitchboard(opts: { status?: number } = {}) {
     },
   });
   await once(wss, 'listening');
+  if (opts.socketConfig !== undefined) wss.on('headers', (h) => h.push(`tml-socket-config: ${opts.socketConfig}`));
   const received: unknown[] = [];
   const sockets: WebSocket[] = [];
   let connections = 0;
   wss.on('connection', (ws) => {
     connections++;
     sockets.push(ws);
+    if (opts.dropAfterOpen) return ws.terminate();
+    if (opts.pingMs !== undefined) {
+      const t = setInterval(() => ws.ping(), opts.pingMs);
+      ws.once('close', () => clearInterval(t));
+    }
     ws.on('message', (data) => received.push(JSON.parse(data.toString())));
   });
   return {
@@ -218,4 +235,95 @@ test('the connect URL is derived from http, https and ws base URLs', (t) => {
   t.is(connectUrl('ws://h:1', 'abc'), 'ws://h:1/api/v1/supervisors/abc/connect');
   t.throws(() => connectUrl('ftp://h', 'abc'), { message: /must be http\(s\):\/\/ or ws\(s\):\/\// });
   t.throws(() => connectUrl('not a url', 'abc'), { message: /invalid switchboard URL/ });
+});
+
+function connection(url: string, extra: Partial<ConstructorParameters<typeof SwitchboardConnection>[0]> = {}) {
+  const lines: string[] = [];
+  const conn = new SwitchboardConnection({
+    url,
+    supervisorId: SUPERVISOR_ID,
+    token: 'sekrit',
+    handlers: handlers().h,
+    log: (_l, line) => lines.push(line),
+    initialBackoffMs: 10,
+    maxBackoffMs: 40,
+    ...extra,
+  });
+  return { conn, lines };
+}
+
+test("with the switchboard's tml-socket-config it reconnects when no ping came for `keepalive`", async (t) => {
+  const sb = await fakeSwitchboard({ socketConfig: '{"keepalive":{"ping_interval":"100ms","keepalive":"300ms"}}' });
+  const { conn, lines } = connection(sb.url);
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  conn.start();
+  await until(() => sb.connections === 2);
+  t.true(lines.some((l) => l === 'no ping from the switchboard for 300 ms; reconnecting'));
+});
+
+test('a switchboard that pings every ping_interval keeps the connection', async (t) => {
+  const sb = await fakeSwitchboard({
+    socketConfig: '{"keepalive":{"ping_interval":"50ms","keepalive":"0.3s"}}',
+    pingMs: 50,
+  });
+  const { conn } = connection(sb.url);
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  conn.start();
+  await until(() => conn.connected);
+  await new Promise((r) => setTimeout(r, 700));
+  t.is(sb.connections, 1);
+  t.true(conn.connected);
+});
+
+test('another instance holding the id (HTTP 409) is fatal, with the reason the switchboard gave', async (t) => {
+  const body = '{"error":{"code":"conflict","message":"supervisor rack-1 is already connected from 10.0.0.5:4711"}}';
+  const sb = await fakeSwitchboard({ status: 409, body });
+  const { conn } = connection(sb.url);
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  conn.start();
+  const [err] = (await once(conn, 'fatal')) as [Error];
+  t.is(
+    err.message,
+    `another tml-supervisor instance holds supervisor id ${SUPERVISOR_ID} at the switchboard (HTTP 409: supervisor rack-1 is already connected from 10.0.0.5:4711) at ${connectUrl(sb.url, SUPERVISOR_ID)}`,
+  );
+});
+
+test("an upstream switchboard's 403 names both the id and the token", async (t) => {
+  const sb = await fakeSwitchboard({ status: 403 });
+  const { conn } = connection(sb.url);
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  conn.start();
+  const [err] = (await once(conn, 'fatal')) as [Error];
+  t.regex(
+    err.message,
+    new RegExp(
+      `^the switchboard refused supervisor id ${SUPERVISOR_ID} with this token \\(check both\\) \\(HTTP 403\\)`,
+    ),
+  );
+});
+
+test('the backoff does not restart on a connection that is dropped before the switchboard pinged', async (t) => {
+  const sb = await fakeSwitchboard({ dropAfterOpen: true });
+  const { conn } = connection(sb.url, { initialBackoffMs: 20, maxBackoffMs: 10_000 });
+  t.teardown(async () => {
+    await conn.close();
+    await sb.close();
+  });
+  conn.start();
+  await new Promise((r) => setTimeout(r, 600));
+  // Delays of 10-20, 20-40, 40-80, 80-160, 160-320 ms: at most 6 attempts; a backoff that restarted
+  // on every open would have made about 30.
+  t.true(sb.connections >= 3 && sb.connections <= 6, `${sb.connections} connections`);
 });

@@ -69,6 +69,7 @@ export async function startHarness(opts: Partial<SwitchboardOptions> = {}, liste
     jobTimeoutMs: 60_000,
     gracePeriodMs: 60_000,
     pingIntervalMs: 60_000,
+    keepaliveMs: 120_000,
     ...opts,
   });
   const token = (user: string, expiresAt: number | null) => {
@@ -142,12 +143,15 @@ export async function startHarness(opts: Partial<SwitchboardOptions> = {}, liste
 /** A supervisor driven by the test over a real WebSocket. */
 export class FakeSupervisor {
   readonly received: ToSupervisor[] = [];
+  /** Every text message exactly as it arrived. */
+  readonly raw: string[] = [];
   private waiters: Array<{ pred: (m: ToSupervisor) => boolean; resolve: (m: ToSupervisor) => void }> = [];
   /** What it answers to status_request; null: do not answer. */
   status: SupervisorStatus | null = { type: 'idle' };
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data) => {
+      this.raw.push(data.toString());
       const msg = parseToSupervisor(data.toString());
       this.received.push(msg);
       if (msg.type === 'status_request' && this.status) {
@@ -183,7 +187,11 @@ export class FakeSupervisor {
     fake.status = status;
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(fake));
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.once('end', () => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { body })));
+      });
       ws.once('error', reject);
     });
   }

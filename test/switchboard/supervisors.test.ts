@@ -1,8 +1,14 @@
 import test from 'ava';
+import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { SwitchboardOptions } from '../../switchboard/server.js';
-import { FakeSupervisor, jobRequest, startHarness, type Harness } from './harness.js';
+import { connectPathId } from '../../switchboard/supervisor-hub.js';
+import { FakeSupervisor, jobRequest, startHarness, tempDir, type Harness } from './harness.js';
+import { admin, adminOk, serve } from './process.js';
 
 interface Ctx {
   h: Harness;
@@ -151,23 +157,14 @@ test('an illegal transition from a supervisor is refused, logged and not stored'
     t.is(c.h.sb.db.events(id).length, before + 2); // the exit status the switchboard supplied, and terminated
   }));
 
-test('a job a supervisor ends without any exit status gets InternalSupervisorError', (t) =>
+test('a job a supervisor ends without declaring an exit status ends WorkloadFinishedUnknown, saying so', (t) =>
   withSupervisor({}, async (c) => {
     const id = await c.started();
     c.fake.transition(id, { state: 'ready' });
     c.fake.transition(id, { state: 'terminated' });
-    t.is((await terminated(c, id)).exit_status, 'internal_supervisor_error');
-  }));
-
-test('a host start error from the supervisor becomes SupervisorHostStartError', (t) =>
-  withSupervisor({}, async (c) => {
-    const id = await c.started();
-    c.fake.transition(id, { state: 'initializing', stage: 'fetching_image' });
-    c.fake.event(id, { type: 'error', error: { kind: 'host_start_error', message: 'image not in store' } });
-    c.fake.transition(id, { state: 'terminated' });
     const job = await terminated(c, id);
-    t.is(job.exit_status, 'supervisor_host_start_failure');
-    t.is(job.exit_message, 'image not in store');
+    t.is(job.exit_status, 'workload_finished_unknown');
+    t.is(job.exit_message, 'the supervisor ended the job without declaring an exit status');
   }));
 
 test('a final exit status is not overwritten by a later workload result', (t) =>
@@ -328,11 +325,31 @@ test('a supervisor running a job unknown here is told to stop it and gets no wor
     await back.close();
   }));
 
-test('a new connection of the same supervisor replaces the old one', (t) =>
+test('a second connection for a supervisor id whose connection is alive is refused with 409, and the first keeps working', (t) =>
   withSupervisor({}, async (c) => {
-    const closed = new Promise<number>((resolve) => c.fake.ws.once('close', (code) => resolve(code)));
+    const err = (await t.throwsAsync(FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token))) as Error & {
+      body: string;
+    };
+    t.is(err.message, 'HTTP 409');
+    t.regex(
+      JSON.parse(err.body).error.message,
+      /already connected from 127\.0\.0\.1:\d+: another tml-supervisor instance holds this id/,
+    );
+    t.true(
+      c.h.logLines.some((l) => /warn +refused a supervisor connection from .*another tml-supervisor instance/.test(l)),
+    );
+    t.is(c.fake.ws.readyState, WebSocket.OPEN);
+    const id = await c.enqueue();
+    await c.fake.next('start_job', (m) => m.message.job_id === id);
+  }));
+
+test('a new connection replaces one that answers no ping, which is closed with 4003 (superseded)', (t) =>
+  withSupervisor({}, async (c) => {
+    await c.fake.close();
+    const mute = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token, { type: 'idle' }, { answerPings: false });
+    const closed = new Promise<number>((resolve) => mute.ws.once('close', (code) => resolve(code)));
     const second = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token);
-    t.is(await closed, 4000);
+    t.is(await closed, 4003);
     const id = await c.enqueue();
     await second.next('start_job', (m) => m.message.job_id === id);
     await second.close();
@@ -380,10 +397,20 @@ test('only the newest console output is kept when a job writes more than the lim
     );
   }));
 
-test('a supervisor with a wrong token is refused with 401', (t) =>
+test('a supervisor with a wrong token is refused with 403, as upstream does', (t) =>
   withSupervisor({}, async (c) => {
     const err = await t.throwsAsync(FakeSupervisor.connect(c.h.url, c.sup.id, 'wrong-token'));
-    t.is(err?.message, 'HTTP 401');
+    t.is(err?.message, 'HTTP 403');
+  }));
+
+test('a supervisor id the switchboard does not know is refused with 404 naming the id', (t) =>
+  withSupervisor({}, async (c) => {
+    const unknown = '0e0e0e0e-1111-4222-8333-444444444444';
+    const err = (await t.throwsAsync(FakeSupervisor.connect(c.h.url, unknown, c.sup.token))) as Error & {
+      body: string;
+    };
+    t.is(err.message, 'HTTP 404');
+    t.regex(JSON.parse(err.body).error.message, new RegExp(`no supervisor with id ${unknown} is registered`));
   }));
 
 test('a supervisor connection without the treadmillv1 subprotocol is refused', (t) =>
@@ -425,7 +452,7 @@ test('a plain GET of the connect endpoint gets 426', (t) =>
   }));
 
 test('a supervisor that stops answering pings is disconnected and, after the grace period, loses its job', (t) =>
-  withSupervisor({ pingIntervalMs: 1000, gracePeriodMs: 200 }, async (c) => {
+  withSupervisor({ pingIntervalMs: 200, keepaliveMs: 600, gracePeriodMs: 200 }, async (c) => {
     await c.fake.close();
     // Queued first, so it starts the moment the supervisor connects, well before a missed ping.
     const id = await c.enqueue();
@@ -470,3 +497,371 @@ test('a log follower that goes away leaves no listener behind', (t) =>
     while (c.h.sb.jobs.listenerCount('log') > baseline) await new Promise((r) => setTimeout(r, 10));
     t.pass();
   }));
+
+// -- an upstream supervisor, played from upstream's facts (ws_connector and serde's JSON), not our encoder --
+
+interface UpstreamPeer {
+  ws: WebSocket;
+  /** The tml-socket-config header of the 101 answer. */
+  socketConfig: string | undefined;
+  texts: string[];
+  nextText(pred: (msg: any) => boolean): Promise<any>;
+  send(text: string): void;
+}
+
+/** `idle`: answers every status request from its last reported state, idle here, as upstream's connector does. */
+function upstreamPeer(url: string, id: string, token: string, opts: { idle?: boolean } = {}): Promise<UpstreamPeer> {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/api/v1/supervisors/${id}/connect`, 'treadmillv1', {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const texts: string[] = [];
+  const waiters: Array<{ pred: (m: any) => boolean; resolve: (m: any) => void }> = [];
+  ws.on('message', (data) => {
+    const text = data.toString();
+    texts.push(text);
+    const msg = JSON.parse(text);
+    if (opts.idle && msg.type === 'status_request') {
+      ws.send(
+        `{"type":"status_response","message":{"response_to_request_id":"${msg.message.request_id}","message":{"type":"idle"}}}`,
+      );
+    }
+    for (const w of waiters.splice(0)) {
+      if (w.pred(msg)) w.resolve(msg);
+      else waiters.push(w);
+    }
+  });
+  let socketConfig: string | undefined;
+  ws.once('upgrade', (res) => (socketConfig = res.headers['tml-socket-config'] as string | undefined));
+  return new Promise((resolve, reject) => {
+    ws.once('open', () =>
+      resolve({
+        ws,
+        get socketConfig() {
+          return socketConfig;
+        },
+        texts,
+        nextText: (pred) => {
+          const seen = texts.map((t) => JSON.parse(t)).find(pred);
+          return seen ? Promise.resolve(seen) : new Promise((r) => waiters.push({ pred, resolve: r }));
+        },
+        send: (text) => ws.send(text),
+      }),
+    );
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+const jobEvent = (jobId: string, event: string) =>
+  `{"type":"supervisor_event","message":{"type":"job_event","job_id":"${jobId}","event":${event}}}`;
+
+test("an upstream supervisor's handshake reads tml-socket-config with upstream's default keepalive", async (t) => {
+  const h = await startHarness({ pingIntervalMs: undefined, keepaliveMs: undefined });
+  t.teardown(() => h.close());
+  const sup = h.addSupervisor('up-1', 'board:x');
+  const peer = await upstreamPeer(h.url, sup.id, sup.token);
+  t.teardown(() => peer.ws.terminate());
+  t.is(peer.socketConfig, '{"keepalive":{"ping_interval":"2s","keepalive":"10s"}}');
+  t.is(peer.ws.protocol, 'treadmillv1');
+});
+
+test('the keepalive in tml-socket-config follows the configured one, and pings come every ping_interval', async (t) => {
+  const h = await startHarness({ pingIntervalMs: 100, keepaliveMs: 1500 });
+  t.teardown(() => h.close());
+  const sup = h.addSupervisor('up-1', 'board:x');
+  const peer = await upstreamPeer(h.url, sup.id, sup.token);
+  t.teardown(() => peer.ws.terminate());
+  t.is(peer.socketConfig, '{"keepalive":{"ping_interval":"100ms","keepalive":"1500ms"}}');
+  const at: number[] = [];
+  await new Promise<void>((resolve) =>
+    peer.ws.on('ping', () => {
+      if (at.push(Date.now()) === 4) resolve();
+    }),
+  );
+  // Three intervals of 100 ms (timers may fire a little late under load, never early).
+  t.true(at[3]! - at[0]! >= 290, `pings at ${at.map((x) => x - at[0]!).join(', ')} ms`);
+});
+
+test("start_job carries every key a late-2024 supervisor requires, ssh_rendezvous_servers included, in serde's order", (t) =>
+  withSupervisor({}, async (c) => {
+    const id = await c.enqueue('board:x', {
+      ssh_keys: ['ssh-ed25519 AAAAkey me'],
+      parameters: { greeting: { value: 'hi', secret: false } },
+    });
+    await c.fake.next('start_job', (m) => m.message.job_id === id);
+    const raw = c.fake.raw.find((r) => r.includes('"start_job"'))!;
+    t.is(
+      raw,
+      `{"type":"start_job","message":{"job_id":"${id}","image_spec":{"type":"image","image_id":"${'ab'.repeat(32)}"},` +
+        `"ssh_keys":["ssh-ed25519 AAAAkey me"],"restart_policy":{"remaining_restart_count":0},` +
+        `"ssh_rendezvous_servers":[],"parameters":{"greeting":{"value":"hi","secret":false}}}}`,
+    );
+  }));
+
+test('stop_job and status_request are exactly the JSON upstream supervisors parse', (t) =>
+  withSupervisor({}, async (c) => {
+    const id = await c.started();
+    await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
+    await c.fake.next('stop_job');
+    t.true(c.fake.raw.includes(`{"type":"stop_job","message":{"job_id":"${id}"}}`));
+    t.regex(c.fake.raw[0]!, /^\{"type":"status_request","message":\{"request_id":"[0-9a-f-]{36}","message":null\}\}$/);
+  }));
+
+const FAILING_KINDS: Array<[string, string]> = [
+  ['ImageNotFound', 'supervisor_host_start_failure'],
+  ['ImageInvalid', 'supervisor_host_start_failure'],
+  ['ImageNotCompatible', 'supervisor_host_start_failure'],
+  ['InternalError', 'internal_supervisor_error'],
+  ['JobAlreadyExists', 'internal_supervisor_error'],
+  ['CannotResume', 'internal_supervisor_error'],
+  ['JobNotFound', 'internal_supervisor_error'],
+  ['MaxConcurrentJobs', 'internal_supervisor_error'],
+];
+
+for (const [kind, status] of FAILING_KINDS) {
+  test(`an upstream supervisor's ${kind} error ends its starting job at once with ${status}`, async (t) => {
+    const h = await startHarness();
+    t.teardown(() => h.close());
+    const sup = h.addSupervisor('up-1', 'board:x');
+    const peer = await upstreamPeer(h.url, sup.id, sup.token, { idle: true });
+    t.teardown(() => peer.ws.terminate());
+    const r = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }));
+    const id = r.json.job_id as string;
+    await peer.nextText((m) => m.type === 'start_job');
+    peer.send(
+      jobEvent(
+        id,
+        '{"type":"state_transition","new_state":{"state":"initializing","stage":"starting"},"status_message":null}',
+      ),
+    );
+    // Upstream's connector reports the error and then nothing more for this job.
+    peer.send(jobEvent(id, `{"type":"error","error":{"error_kind":"${kind}","description":"it went wrong"}}`));
+    const job = await h.waitJob(id, (j) => j.state === 'terminated');
+    t.is(job.exit_status as string, status);
+    t.is(job.exit_message, `${kind}: it went wrong`);
+    // It is asked whether it is free, and once it says idle it gets the next job.
+    const next = (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }))).json
+      .job_id as string;
+    await peer.nextText((m) => m.type === 'start_job' && m.message.job_id === next);
+  });
+}
+
+test("an upstream supervisor's AlreadyRunning for a running job leaves the job running", (t) =>
+  withSupervisor({}, async (c) => {
+    const id = await c.started();
+    c.fake.transition(id, { state: 'ready' });
+    await c.h.waitJob(id, (j) => j.state === 'ready');
+    c.fake.ws.send(jobEvent(id, '{"type":"error","error":{"error_kind":"AlreadyRunning","description":"again"}}'));
+    c.fake.declare(id, 'success');
+    c.fake.transition(id, { state: 'terminated' });
+    t.is((await terminated(c, id)).exit_status, 'workload_finished_success');
+  }));
+
+test('an error event of a kind upstream does not have is refused at the edge', (t) =>
+  withSupervisor({}, async (c) => {
+    const id = await c.started();
+    c.fake.ws.send(jobEvent(id, '{"type":"error","error":{"error_kind":"DiskOnFire","description":"x"}}'));
+    c.fake.ws.send(jobEvent(id, '{"type":"error","error":{"kind":"internal","message":"our old shape"}}'));
+    c.fake.transition(id, { state: 'ready' });
+    await c.h.waitJob(id, (j) => j.state === 'ready');
+    t.is(
+      c.h.logLines.filter((l) => /refused malformed message: event\.error\.error_kind must be one of/.test(l)).length,
+      2,
+    );
+    t.is(c.h.sb.jobs.get(id)!.exit_status, null);
+  }));
+
+test('an error for a ready job sets its exit status and ends it once the supervisor reports idle', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const sup = h.addSupervisor('up-1', 'board:x');
+  const peer = await upstreamPeer(h.url, sup.id, sup.token, { idle: true });
+  t.teardown(() => peer.ws.terminate());
+  const id = (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }))).json
+    .job_id as string;
+  await peer.nextText((m) => m.type === 'start_job');
+  peer.send(jobEvent(id, '{"type":"state_transition","new_state":{"state":"ready"},"status_message":null}'));
+  await h.waitJob(id, (j) => j.state === 'ready');
+  peer.send(jobEvent(id, '{"type":"error","error":{"error_kind":"InternalError","description":"qemu died"}}'));
+  const job = await h.waitJob(id, (j) => j.state === 'terminated');
+  t.is(job.exit_status, 'internal_supervisor_error');
+});
+
+// -- the upgrade itself --
+
+function rawUpgrade(url: string, path: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, {
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'sec-websocket-protocol': 'treadmillv1',
+        ...headers,
+      },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+for (const path of ['/api/v1/supervisors/%/connect', '/api/v1/supervisors/%E0%A4%A/connect']) {
+  test(`an upgrade of ${path} (a malformed %-escape) is answered 400 and the switchboard keeps serving`, (t) =>
+    withSupervisor({}, async (c) => {
+      t.is(await rawUpgrade(c.h.url, path, { authorization: `Bearer ${c.sup.token}` }), 400);
+      t.is(await rawUpgrade(c.h.url, `/api/v1/supervisors/not-a-uuid/connect`, { authorization: 'Bearer x' }), 400);
+      const r = await fetch(`${c.h.url}/api/v1/supervisors`, {
+        headers: { authorization: `Bearer ${c.h.tokens.alice}` },
+      });
+      t.is(r.status, 200);
+    }));
+}
+
+test('an upgrade without an Authorization header is refused with 401, though supervisor ids are listed to every user', (t) =>
+  withSupervisor({}, async (c) => {
+    const listed = await c.h.api(c.h.tokens.bob, 'GET', '/supervisors');
+    t.true(JSON.stringify(listed.json).includes(c.sup.id));
+    t.is(await rawUpgrade(c.h.url, `/api/v1/supervisors/${c.sup.id}/connect`, {}), 401);
+    t.is(await rawUpgrade(c.h.url, `/api/v1/supervisors/${c.sup.id}/connect`, { authorization: 'Basic eDp5' }), 401);
+  }));
+
+test('an upgrade of another path is answered 404', (t) =>
+  withSupervisor({}, async (c) => {
+    t.is(await rawUpgrade(c.h.url, '/api/v1/jobs', { authorization: `Bearer ${c.sup.token}` }), 404);
+  }));
+
+// -- registering an upstream supervisor under its own id and token --
+
+test('supervisor add --id --token-file registers an existing id and token, and a connection with that token is accepted', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = join(dir, 'sb.sqlite');
+  const id = '7d55ec6d-15e7-4b84-8c04-7c085fe60df4';
+  const token = randomBytes(128).toString('base64');
+  // Whitespace around it is dropped, and the padding may be missing, as upstream reads token_file.
+  writeFileSync(join(dir, 'token'), `  ${token.replace(/=+$/, '')}\n`);
+  const out = adminOk([
+    'supervisor',
+    'add',
+    'qemu-1',
+    '--db',
+    db,
+    '--tags',
+    'board:x',
+    '--id',
+    id.toUpperCase(),
+    '--token-file',
+    join(dir, 'token'),
+    '--json',
+  ]);
+  t.deepEqual(JSON.parse(out), { id });
+  const sb = await serve(db);
+  t.teardown(async () => {
+    sb.child.kill('SIGTERM');
+    await sb.exited;
+  });
+  const peer = await upstreamPeer(sb.url, id, token);
+  t.is(peer.socketConfig, '{"keepalive":{"ping_interval":"2s","keepalive":"10s"}}');
+  peer.ws.terminate();
+  await t.throwsAsync(upstreamPeer(sb.url, id, randomBytes(128).toString('base64')), { message: 'HTTP 403' });
+});
+
+const ADD_FAILURES: Array<[string, string[], RegExp]> = [
+  ['an id that is not a UUID', ['--id', 'rack-1'], /^tml-switchboard: --id: "rack-1" is not a UUID\n$/],
+  [
+    'a token file that does not hold a 128-byte token',
+    ['--token-file', '__short__'],
+    /does not hold a supervisor token \(standard base64 of 128 bytes\)/,
+  ],
+  [
+    'a token file that cannot be read',
+    ['--token-file', '/nonexistent/token'],
+    /--token-file: cannot read \/nonexistent\/token: ENOENT/,
+  ],
+  ['a tag with a space', ['--tags', 'board:x;site lab'], /--tags: "site lab" is not a tag/],
+];
+
+for (const [what, args, message] of ADD_FAILURES) {
+  test(`supervisor add refuses ${what} (exit 2)`, (t) => {
+    const { dir, cleanup } = tempDir();
+    t.teardown(cleanup);
+    writeFileSync(join(dir, 'short'), Buffer.alloc(32).toString('base64'));
+    const base = args.includes('--tags') ? [] : ['--tags', 'board:x'];
+    const argv = ['supervisor', 'add', 'qemu-1', '--db', join(dir, 'sb.sqlite'), ...base, ...args].map((a) =>
+      a === '__short__' ? join(dir, 'short') : a,
+    );
+    const r = admin(argv);
+    t.is(r.status, 2);
+    t.regex(r.stderr, message);
+  });
+}
+
+test('supervisor add refuses an id that is already registered (exit 1)', (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const db = join(dir, 'sb.sqlite');
+  const id = '7d55ec6d-15e7-4b84-8c04-7c085fe60df4';
+  adminOk(['supervisor', 'add', 'a', '--db', db, '--tags', 'x', '--id', id]);
+  const r = admin(['supervisor', 'add', 'b', '--db', db, '--tags', 'x', '--id', id]);
+  t.is(r.status, 1);
+  t.regex(r.stderr, new RegExp(`a supervisor with id ${id} already exists`));
+});
+
+test('supervisor add without --id and --token-file generates both', (t) => {
+  const { dir, cleanup } = tempDir();
+  t.teardown(cleanup);
+  const out = JSON.parse(adminOk(['supervisor', 'add', 'a', '--db', join(dir, 'sb.sqlite'), '--tags', 'x', '--json']));
+  t.regex(out.id, /^[0-9a-f-]{36}$/);
+  t.is(typeof out.token, 'string');
+});
+
+test('after an error ends a starting job, a supervisor still tearing it down gets no new job until it reports terminated', (t) =>
+  withSupervisor({}, async (c) => {
+    const id = await c.started();
+    c.fake.status = { type: 'ongoing_job', job_id: id, job_state: { state: 'initializing', stage: 'fetching_image' } };
+    const before = c.fake.received.filter((m) => m.type === 'status_request').length;
+    c.fake.event(id, { type: 'error', error: { error_kind: 'ImageNotFound', description: 'no such image' } });
+    t.is((await terminated(c, id)).exit_status, 'supervisor_host_start_failure');
+    await c.fake.next('stop_job', (m) => m.message.job_id === id);
+    t.is(c.fake.received.filter((m) => m.type === 'status_request').length, before + 1);
+    const next = await c.enqueue();
+    await new Promise((r) => setTimeout(r, 100));
+    t.is(c.h.sb.jobs.get(next)!.state, 'queued');
+    c.fake.transition(id, { state: 'terminated' });
+    await c.fake.next('start_job', (m) => m.message.job_id === next);
+  }));
+
+test('any connect path gives a supervisor id, no id, or a refusal; never another exception', (t) => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string(),
+        fc.string().map((s) => `/api/v1/supervisors/${s}/connect`),
+        fc.stringMatching(/^[%0-9A-Fa-f-]{0,40}$/).map((s) => `/api/v1/supervisors/${s}/connect?x=1`),
+      ),
+      (path) => {
+        try {
+          const id = connectPathId(path);
+          if (id !== null && !/^[0-9a-f-]{36}$/.test(id)) throw new Error(`bad id ${id}`);
+        } catch (err) {
+          if (!(
+            typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status === 400
+          )) {
+            throw err;
+          }
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  t.pass();
+});

@@ -258,7 +258,7 @@ const WAIT_OUTCOMES: Array<[string, number, (c: Ctx, id: string) => void | Promi
     'SupervisorHostStartError',
     8,
     (c, id) => {
-      c.fake.event(id, { type: 'error', error: { kind: 'host_start_error', message: 'no image' } });
+      c.fake.event(id, { type: 'error', error: { error_kind: 'ImageNotFound', description: 'no image' } });
       c.fake.transition(id, { state: 'terminated' });
     },
   ],
@@ -266,7 +266,7 @@ const WAIT_OUTCOMES: Array<[string, number, (c: Ctx, id: string) => void | Promi
     'InternalSupervisorError',
     9,
     (c, id) => {
-      c.fake.event(id, { type: 'error', error: { kind: 'internal', message: 'disk full' } });
+      c.fake.event(id, { type: 'error', error: { error_kind: 'InternalError', description: 'disk full' } });
       c.fake.transition(id, { state: 'terminated' });
     },
   ],
