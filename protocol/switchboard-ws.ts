@@ -2,8 +2,11 @@
 // validator per direction. Shapes follow docs/switchboard.md.
 
 import {
-  parseJobRequest,
+  parseImageSpec,
+  parseParameters,
+  parseRestartPolicy,
   parseRunningJobState,
+  parseSshKeys,
   type ImageSpec,
   type Parameters,
   type RestartPolicy,
@@ -150,20 +153,14 @@ export function parseToSupervisor(text: string): ToSupervisor {
     return { type, message: { request_id: m.request_id, message: null } };
   }
   if (!isUuid(m.job_id)) throw new ValidationError('start_job.job_id must be a UUID');
-  const req = parseJobRequest({
-    init_spec: m.image_spec,
-    ssh_keys: m.ssh_keys,
-    restart_policy: m.restart_policy,
-    parameters: m.parameters,
-  });
   return {
     type,
     message: {
       job_id: m.job_id,
-      image_spec: req.init_spec,
-      ssh_keys: req.ssh_keys,
-      restart_policy: req.restart_policy,
-      parameters: req.parameters,
+      image_spec: parseImageSpec(m.image_spec),
+      ssh_keys: parseSshKeys(m.ssh_keys),
+      restart_policy: parseRestartPolicy(m.restart_policy),
+      parameters: parseParameters(m.parameters),
     },
   };
 }
