@@ -208,7 +208,8 @@ export function parseOverrideTimeout(value: unknown, where = 'override_timeout')
     throw new ValidationError(`${where} must be null or a duration string such as "90s"`);
   }
   if (!(seconds > 0) || seconds > MAX_TIMEOUT_SECONDS) throw new ValidationError(range);
-  return Math.ceil(seconds - 1e-9);
+  // The epsilon keeps float noise ("0.3" as 0.30000000000000004) from adding a second.
+  return Math.max(1, Math.ceil(seconds - 1e-9));
 }
 
 /** The canonical duration string for a timeout in seconds, as both upstream's parser and ours read it. */
