@@ -48,7 +48,7 @@ interface Session {
 export type EnqueueResult = { ok: true; job: JobRow } | { ok: false; message: string };
 
 /** A cancel request for an existing job always succeeds: the job is, or already was, on its way out. */
-export type CancelResult = { ok: true; job: JobRow; message: string } | { ok: false; message: string };
+export type CancelResult = { ok: true; job: JobRow } | { ok: false; message: string };
 
 /** What the REST API tells about a supervisor's connection and work. */
 export interface SupervisorLoad {
@@ -143,10 +143,7 @@ export class Scheduler {
   cancel(jobId: string, by: string): CancelResult {
     const job = this.jobs.get(jobId);
     if (!job) return { ok: false, message: `job ${jobId} not found` };
-    if (job.state === 'terminated') {
-      return { ok: true, job, message: `job ${jobId} had already terminated (${job.exit_status})` };
-    }
-    if (job.exit_status === 'job_canceled') return { ok: true, job, message: `job ${jobId} is being canceled` };
+    if (job.state === 'terminated' || job.exit_status === 'job_canceled') return { ok: true, job };
     const message = `canceled by ${by}`;
     if (job.state === 'queued') {
       const r = this.jobs.apply(jobId, {
@@ -156,12 +153,12 @@ export class Scheduler {
       });
       if (!r.ok) throw new Error(`job ${jobId} could not be canceled while queued: ${r.reason}`);
       this.log.info(`job ${jobId} ${message} while queued`);
-      return { ok: true, job: r.job, message: `job ${jobId} ${message}` };
+      return { ok: true, job: r.job };
     }
     const r = this.stopJob(jobId, 'job_canceled', message);
     // The exit status it has (a timeout, a supervisor error) is final: the job is ending already.
-    if (!r.ok) return { ok: true, job, message: `job ${jobId} is already ending (${job.exit_status})` };
-    return { ok: true, job: r.job, message: `job ${jobId} ${message}` };
+    if (!r.ok) return { ok: true, job };
+    return { ok: true, job: r.job };
   }
 
   supervisorLoad(supervisorId: string): SupervisorLoad {
