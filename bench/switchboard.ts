@@ -13,7 +13,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { WebSocket } from 'ws';
-import { API_PREFIX, type JobStatusResponse } from '../protocol/switchboard-api.js';
+import { API_PREFIX, parseJobListAnswer } from '../protocol/switchboard-api.js';
+import type { JobRequestBody } from '../protocol/job.js';
 import { WEBSOCKET_SUBPROTOCOL, parseToSupervisor, type ToSwitchboard } from '../protocol/switchboard-ws.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 1000);
@@ -116,11 +117,15 @@ async function main(): Promise<void> {
     for (const s of sups) supervisors.push(await FastSupervisor.connect(url, s.id, s.token));
     const readyAt = (id: string) => supervisors.map((s) => s.readyAt.get(id)).find((x) => x !== undefined);
 
-    const body = JSON.stringify({
+    const jobBody: JobRequestBody = {
       init_spec: { type: 'image', image_id: IMAGE_ID },
-      tag_config: 'board:bench',
+      ssh_keys: [],
+      restart_policy: { remaining_restart_count: 0 },
       parameters: { k: { value: 'v', secret: true } },
-    });
+      tag_config: 'board:bench',
+      override_timeout: null,
+    };
+    const body = JSON.stringify(jobBody);
     const enqueue = async (): Promise<{ id: string; start: number; latency: number }> => {
       const start = performance.now();
       const res = await request(`${url}${API_PREFIX}/jobs/new`, {
@@ -144,11 +149,12 @@ async function main(): Promise<void> {
           dispatcher: agent,
           headers: { authorization: `Bearer ${token}` },
         });
-        const jobs = (await res.body.json()) as JobStatusResponse[];
-        const done = jobs.filter((j) => j.state === 'terminated');
+        const jobs = Object.values(parseJobListAnswer(await res.body.json()).jobs);
+        const done = jobs.filter((j) => j.state.type === 'terminated');
         if (done.length >= n) {
-          const bad = done.filter((j) => j.exit_status !== 'workload_finished_success');
-          if (bad.length) throw new Error(`${bad.length} jobs did not succeed, e.g. ${bad[0]!.exit_status}`);
+          const bad = done.filter((j) => j.state.result?.exit_status !== 'workload_finished_success');
+          if (bad.length)
+            throw new Error(`${bad.length} jobs did not succeed, e.g. ${bad[0]!.state.result?.exit_status}`);
           return;
         }
         await new Promise((r) => setTimeout(r, 10));

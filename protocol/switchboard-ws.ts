@@ -4,8 +4,10 @@
 // `connector::JobError`), as serde writes them; parsers tolerate extra keys as serde does.
 
 import {
-  parseJobRequest,
+  parseParameters,
+  parseRestartPolicy,
   parseRunningJobState,
+  parseSshKeys,
   type ImageSpec,
   type Parameters,
   type RestartPolicy,
@@ -316,19 +318,13 @@ function parseStartJob(m: Record<string, unknown>): StartJobMessage {
   for (const key of ['ssh_keys', 'restart_policy', 'parameters'] as const) {
     if (m[key] === undefined) throw new ValidationError(`start_job is missing ${key}`);
   }
-  const req = parseJobRequest({
-    init_spec: { type: 'image', image_id: '0'.repeat(64) },
-    ssh_keys: m.ssh_keys,
-    restart_policy: m.restart_policy,
-    parameters: m.parameters,
-  });
   return {
     job_id,
     image_spec,
-    ssh_keys: req.ssh_keys,
-    restart_policy: req.restart_policy,
+    ssh_keys: parseSshKeys(m.ssh_keys),
+    restart_policy: parseRestartPolicy(m.restart_policy),
     ssh_rendezvous_servers: parseRendezvousServers(m.ssh_rendezvous_servers),
-    parameters: req.parameters,
+    parameters: parseParameters(m.parameters),
   };
 }
 

@@ -25,12 +25,20 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(actual, expected);
 }
 
-export const TOKEN_BYTES = 32;
+/** Upstream's token size: its clients and supervisors refuse tokens of any other length. */
+export const TOKEN_BYTES = 128;
 
-/** A new bearer token (32 random bytes, base64url) and the hash that is stored for it. */
+/** A new bearer token (128 random bytes, standard padded base64) and the hash that is stored for it. */
 export function newToken(): { token: string; hash: Buffer } {
-  const token = randomBytes(TOKEN_BYTES).toString('base64url');
+  const token = randomBytes(TOKEN_BYTES).toString('base64');
   return { token, hash: tokenHash(token) };
+}
+
+/** True for the canonical standard base64 of exactly TOKEN_BYTES bytes, the only form upstream reads. */
+export function isWellFormedToken(token: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(token)) return false;
+  const bytes = Buffer.from(token, 'base64');
+  return bytes.length === TOKEN_BYTES && bytes.toString('base64') === token;
 }
 
 export function tokenHash(token: string): Buffer {

@@ -184,18 +184,25 @@ async function main(): Promise<void> {
             yy
               .positional('name', { type: 'string', demandOption: true })
               .option('admin', { type: 'boolean', default: false, describe: 'may see and cancel every job' })
+              .option('email', { type: 'string', describe: 'e-mail address; logging in takes it instead of the name' })
               .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' }),
           async (argv) => {
             const name = String(argv.name);
             if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new UsageError('user name: 1-64 letters, digits, _ . @ -');
+            const email = argv.email ?? null;
+            if (email !== null && (email.length > 254 || !/^[^@\s]+@[^@\s]+$/.test(email))) {
+              throw new UsageError(`--email: "${email.slice(0, 64)}" is not an e-mail address`);
+            }
             let hash: string | null = null;
             if (argv['password-stdin']) {
               const pw = (await readStdin()).replace(/\r?\n$/, '');
               if (pw === '') throw new UsageError('empty password on stdin');
               hash = hashPassword(pw);
             }
-            const row = await withDb(argv.db, (db) => db.addUser(name, hash, argv.admin));
-            process.stderr.write(`added ${argv.admin ? 'admin ' : ''}user ${name} (${row.id})\n`);
+            const row = await withDb(argv.db, (db) => db.addUser(name, hash, argv.admin, email));
+            process.stderr.write(
+              `added ${argv.admin ? 'admin ' : ''}user ${name}${email ? ` <${email}>` : ''} (${row.id})\n`,
+            );
           },
         )
         .demandCommand(1, 'give a subcommand: add'),

@@ -5,13 +5,14 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { ExecutionState, ExitStatus, InitStage, JobRequest } from '../protocol/job.js';
+import type { ExecutionState, ExitStatus, ImageSpec, InitStage, JobRequest } from '../protocol/job.js';
 import type { JobEventKind } from '../protocol/switchboard-api.js';
 import { migrate } from './migrations.js';
 
 export interface UserRow {
   id: string;
   name: string;
+  email: string | null;
   password_hash: string | null;
   is_admin: number;
   created_at: number;
@@ -23,6 +24,15 @@ export interface SupervisorRow {
   tags: string;
   token_hash: Buffer;
   created_at: number;
+}
+
+/**
+ * A job's request as stored (the `request` column, JSON): a `restart_job` request is resolved to
+ * the earlier job's image spec, and `restart_of` names that job.
+ */
+export interface StoredJobRequest extends Omit<JobRequest, 'init_spec'> {
+  init_spec: ImageSpec;
+  restart_of?: string;
 }
 
 export interface JobRow {
@@ -100,8 +110,11 @@ export class SwitchboardDb {
     }
     const s = this.sql;
     this.stmt = {
-      insertUser: s.prepare('INSERT INTO users (id, name, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)'),
+      insertUser: s.prepare(
+        'INSERT INTO users (id, name, email, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       userByName: s.prepare('SELECT * FROM users WHERE name = ?'),
+      userByEmail: s.prepare('SELECT * FROM users WHERE email = ?'),
       userById: s.prepare('SELECT * FROM users WHERE id = ?'),
       insertToken: s.prepare(
         'INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
@@ -169,21 +182,31 @@ export class SwitchboardDb {
 
   // -- users and tokens --
 
-  addUser(name: string, passwordHash: string | null, isAdmin: boolean): UserRow {
-    if (this.userByName(name)) throw new DbError(`user "${name}" already exists`);
+  /** Names and e-mail addresses share one space, so a login identifier names one user. */
+  addUser(name: string, passwordHash: string | null, isAdmin: boolean, email: string | null = null): UserRow {
+    if (this.userByIdentifier(name)) throw new DbError(`user "${name}" already exists`);
+    if (email !== null && this.userByIdentifier(email)) {
+      throw new DbError(`the e-mail address "${email}" is already taken`);
+    }
     const row: UserRow = {
       id: randomUUID(),
       name,
+      email,
       password_hash: passwordHash,
       is_admin: isAdmin ? 1 : 0,
       created_at: Date.now(),
     };
-    this.stmt.insertUser.run(row.id, row.name, row.password_hash, row.is_admin, row.created_at);
+    this.stmt.insertUser.run(row.id, row.name, row.email, row.password_hash, row.is_admin, row.created_at);
     return row;
   }
 
   userByName(name: string): UserRow | undefined {
     return this.stmt.userByName.get(name) as UserRow | undefined;
+  }
+
+  /** The user with this name, else the one with this e-mail address (case-insensitive). */
+  userByIdentifier(identifier: string): UserRow | undefined {
+    return this.userByName(identifier) ?? (this.stmt.userByEmail.get(identifier) as UserRow | undefined);
   }
 
   userById(id: string): UserRow | undefined {
@@ -224,7 +247,7 @@ export class SwitchboardDb {
 
   // -- jobs --
 
-  insertJob(id: string, ownerId: string, request: JobRequest, now: number): void {
+  insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): void {
     this.stmt.insertJob.run({
       id,
       owner_id: ownerId,

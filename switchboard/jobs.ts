@@ -3,8 +3,8 @@
 // writes nothing.
 
 import { EventEmitter } from 'node:events';
-import type { ExecutionState, ExitStatus, InitStage, JobRequest } from '../protocol/job.js';
-import type { JobRow, SwitchboardDb } from './db.js';
+import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
+import type { JobRow, StoredJobRequest, SwitchboardDb } from './db.js';
 import { type Actor, checkExitStatus, checkStateTransition } from './lifecycle.js';
 
 export interface JobChange {
@@ -30,7 +30,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   // Jobs that are not terminated, as last committed: this process is the only writer of jobs,
   // so the hot path (supervisor events, console output) needs no read queries.
   private readonly active = new Map<string, JobRow>();
-  private readonly requests = new Map<string, JobRequest>();
+  private readonly requests = new Map<string, StoredJobRequest>();
 
   constructor(
     readonly db: SwitchboardDb,
@@ -40,7 +40,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     this.setMaxListeners(0);
   }
 
-  create(id: string, ownerId: string, request: JobRequest): JobRow {
+  create(id: string, ownerId: string, request: StoredJobRequest): JobRow {
     const now = Date.now();
     const job = this.db.transaction(() => {
       this.db.insertJob(id, ownerId, request, now);
@@ -69,10 +69,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     return job;
   }
 
-  request(job: JobRow): JobRequest {
+  request(job: JobRow): StoredJobRequest {
     let req = this.requests.get(job.id);
     if (!req) {
-      req = JSON.parse(job.request) as JobRequest;
+      req = JSON.parse(job.request) as StoredJobRequest;
       if (job.state !== 'terminated') this.requests.set(job.id, req);
     }
     return req;

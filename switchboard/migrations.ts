@@ -71,6 +71,13 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE jobs SET exit_status = 'supervisor_host_start_failure' WHERE exit_status = 'supervisor_host_start_error';
   UPDATE job_events SET exit_status = 'supervisor_host_start_failure' WHERE exit_status = 'supervisor_host_start_error';
   `,
+  // Login by user name or e-mail, as upstream's `user_identifier`. API tokens become upstream's 128
+  // bytes: the 32-byte ones stored so far can no longer be presented, so they go.
+  `
+  ALTER TABLE users ADD COLUMN email TEXT COLLATE NOCASE;
+  CREATE UNIQUE INDEX users_email ON users(email) WHERE email IS NOT NULL;
+  DELETE FROM api_tokens;
+  `,
 ];
 
 export function migrate(db: Database.Database): void {

@@ -1,6 +1,6 @@
-// The REST API under /api/v1. Bodies are parsed once by the validators of api.ts; every error
-// answer is `{"error": {"code", "message"}}`; secret parameter values never leave the database
-// through here.
+// The REST API under /api/v1, in upstream's shapes (protocol/switchboard-api.ts): every answer is one
+// JSON object tagged by `type` with the HTTP status of its variant. Bodies are parsed once by the
+// validators of protocol/; secret parameter values never leave the database through here.
 
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -8,25 +8,45 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   API_PREFIX,
+  ERROR_STATUS,
   parseLoginRequest,
+  parseSupervisorFilter,
+  type ApiErrorType,
+  type CancelAnswer,
   type EnqueueResponse,
-  type JobEventRecord,
-  type JobStatusResponse,
+  type ExtendedJobState,
+  type JobDetailExtensions,
+  type JobEventsAnswer,
+  type JobListAnswer,
+  type JobStatus,
+  type JobStatusAnswer,
+  type JobSummaryExtensions,
   type LoginResponse,
   type MaskedParameters,
+  type SupervisorListAnswer,
+  type SupervisorStatusAnswer,
+  type ApiSupervisorStatusExt,
 } from '../protocol/switchboard-api.js';
 import { ValidationError, isUuid } from '../protocol/validation.js';
-import { parseJobRequest } from '../protocol/job.js';
-import { bearerToken, hashPassword, newToken, tokenHash, verifyPassword } from './auth.js';
-import type { JobRow, SwitchboardDb, UserRow } from './db.js';
+import { parseJobRequest, type JobRequest, type RunningJobState } from '../protocol/job.js';
+import {
+  bearerToken,
+  hashPassword,
+  isWellFormedToken,
+  newToken,
+  tokenHash,
+  tokenMatches,
+  verifyPassword,
+} from './auth.js';
+import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardDb, UserRow } from './db.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
-import type { Scheduler } from './scheduler.js';
+import { parseTags, type Scheduler } from './scheduler.js';
 
-class HttpError extends Error {
+/** An error answer: `{"type": type, "message": message}` with the status of `type`. */
+class ApiError extends Error {
   constructor(
-    readonly statusCode: number,
-    readonly code: string,
+    readonly type: ApiErrorType,
     message: string,
   ) {
     super(message);
@@ -61,29 +81,44 @@ function maskParameters(parameters: Record<string, { value: string; secret: bool
   return out;
 }
 
-function jobStatus(job: JobRow, owner: string, supervisorName: string | null, jobs: JobStore): JobStatusResponse {
-  const req = jobs.request(job);
+/** Upstream's ExtendedJobState of a job: its state, where it was dispatched and, once ended, its result. */
+function extendedState(job: JobRow): ExtendedJobState {
   return {
-    job_id: job.id,
-    owner,
-    state: job.state,
-    stage: job.stage,
-    status_message: job.status_message,
-    exit_status: job.exit_status,
-    exit_message: job.exit_message,
-    supervisor_id: job.supervisor_id,
-    supervisor_name: supervisorName,
-    tag_config: job.tag_config,
-    init_spec: req.init_spec,
-    parameters: maskParameters(req.parameters),
-    ssh_keys: req.ssh_keys,
-    timeout_seconds: req.override_timeout,
-    queued_at: iso(job.queued_at)!,
-    scheduled_at: iso(job.scheduled_at),
-    updated_at: iso(job.updated_at)!,
-    terminated_at: iso(job.terminated_at),
-    log_bytes: job.log_end,
+    ...(job.state === 'initializing' ? { type: job.state, stage: job.stage ?? 'starting' } : { type: job.state }),
+    dispatched_to_supervisor: job.supervisor_id,
+    // Hosts do not report SSH endpoints to this switchboard; upstream's `tml job ssh` needs them.
+    ssh_endpoints: null,
+    ssh_user: null,
+    ssh_host_keys: null,
+    result:
+      job.state === 'terminated'
+        ? {
+            job_id: job.id,
+            supervisor_id: job.supervisor_id,
+            // Every terminated job has an exit status (lifecycle.ts); the fallback is never used.
+            exit_status: job.exit_status ?? 'internal_supervisor_error',
+            host_output: job.exit_message,
+            terminated_at: iso(job.terminated_at ?? job.updated_at)!,
+          }
+        : null,
   };
+}
+
+/** The running-job state a busy supervisor is in, from the job it runs. */
+function runningState(job: JobRow | undefined, foreign: boolean): RunningJobState {
+  // A job stopped here but still running there is on its way out.
+  if (foreign || !job) return { state: 'terminating' };
+  switch (job.state) {
+    case 'initializing':
+      return { state: 'initializing', stage: job.stage ?? 'starting' };
+    case 'ready':
+    case 'terminating':
+    case 'terminated':
+      return { state: job.state };
+    default:
+      // Scheduled: the supervisor has been sent start_job and reports nothing yet.
+      return { state: 'initializing', stage: 'starting' };
+  }
 }
 
 export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
@@ -93,13 +128,17 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.decorateRequest('user', null);
 
   app.addHook('onRequest', async (req) => {
-    if (req.method === 'POST' && req.url === `${API_PREFIX}/tokens/login`) return;
+    if (req.method === 'POST' && req.url.split('?')[0] === `${API_PREFIX}/tokens/login`) return;
     const token = bearerToken(req.headers.authorization);
-    if (!token) throw new HttpError(401, 'unauthorized', 'missing "Authorization: Bearer <token>" header');
-    const row = db.tokenByHash(tokenHash(token));
-    if (!row) throw new HttpError(401, 'unauthorized', 'invalid API token');
+    if (!token) throw new ApiError('unauthenticated', 'missing "Authorization: Bearer <token>" header');
+    if (!isWellFormedToken(token)) {
+      throw new ApiError('unauthenticated', 'an API token is the standard base64 of 128 bytes; this one is not');
+    }
+    const hash = tokenHash(token);
+    const row = db.tokenByHash(hash);
+    if (!row || !tokenMatches(token, row.token_hash)) throw new ApiError('unauthenticated', 'invalid API token');
     if (row.expires_at !== null && row.expires_at <= Date.now())
-      throw new HttpError(401, 'unauthorized', 'API token has expired');
+      throw new ApiError('unauthenticated', 'API token has expired');
     req.user = row;
   });
 
@@ -118,26 +157,78 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     if (name === undefined) supervisorNames.set(id, (name = db.supervisorById(id)?.name ?? id));
     return name;
   };
-  const status = (job: JobRow) => jobStatus(job, ownerName(job.owner_id), supervisorName(job.supervisor_id), jobs);
 
+  const summary = (job: JobRow, req: StoredJobRequest): JobSummaryExtensions => ({
+    job_id: job.id,
+    owner: ownerName(job.owner_id),
+    status_message: job.status_message,
+    exit_status: job.exit_status,
+    exit_message: job.exit_message,
+    supervisor_name: supervisorName(job.supervisor_id),
+    tag_config: job.tag_config,
+    init_spec: req.init_spec,
+    restart_of: req.restart_of ?? null,
+    timeout_seconds: req.override_timeout,
+    queued_at: iso(job.queued_at)!,
+    scheduled_at: iso(job.scheduled_at),
+    updated_at: iso(job.updated_at)!,
+    terminated_at: iso(job.terminated_at),
+    log_bytes: job.log_end,
+  });
+
+  /** A job as `GET /jobs/:id/status` shows it; list entries leave out parameters and SSH keys. */
+  const jobStatus = (job: JobRow, asOf: string, detail: boolean): JobStatus => {
+    const req = jobs.request(job);
+    const ext: JobSummaryExtensions | JobDetailExtensions = detail
+      ? { ...summary(job, req), parameters: maskParameters(req.parameters), ssh_keys: req.ssh_keys }
+      : summary(job, req);
+    return { state: extendedState(job), as_of: asOf, ...ext };
+  };
+
+  const mayAccess = (user: UserRow, job: JobRow) => job.owner_id === user.id || user.is_admin === 1;
+
+  /** The job of `:id`, if the caller may see it; otherwise `invalid`, as upstream answers both cases. */
   const visibleJob = (req: FastifyRequest<{ Params: { id: string } }>): JobRow => {
     const id = req.params.id;
     const job = isUuid(id) ? jobs.get(id) : undefined;
-    if (!job) throw new HttpError(404, 'not_found', `job ${id.slice(0, 64)} not found`);
-    const user = userOf(req);
-    if (job.owner_id !== user.id && !user.is_admin)
-      throw new HttpError(403, 'forbidden', `job ${id} belongs to another user`);
+    if (!job || !mayAccess(userOf(req), job)) throw new ApiError('invalid', `no job ${id.slice(0, 64)} visible to you`);
     return job;
+  };
+
+  /** Resolves resume_job / restart_job against an earlier job of the caller's. */
+  const storedRequest = (user: UserRow, request: JobRequest): StoredJobRequest => {
+    const spec = request.init_spec;
+    if (spec.type === 'image') return { ...request, init_spec: spec };
+    const earlier = jobs.get(spec.job_id);
+    if (!earlier) throw new ApiError('invalid', `init_spec.job_id: job ${spec.job_id} does not exist`);
+    if (!mayAccess(user, earlier)) {
+      throw new ApiError('unauthorized', `init_spec.job_id: job ${spec.job_id} belongs to another user`);
+    }
+    if (spec.type === 'resume_job') return { ...request, init_spec: spec };
+    // As upstream: the new job runs what the earlier one ran; everything else is this request's.
+    return { ...request, init_spec: jobs.request(earlier).init_spec, restart_of: earlier.id };
+  };
+
+  const supervisorStatus = (row: SupervisorRow): ApiSupervisorStatusExt => {
+    const load = scheduler.supervisorLoad(row.id);
+    const ext = { id: row.id, name: row.name, tags: parseTags(row.tags) };
+    if (load.jobId === null) return { status: load.connected ? 'idle' : 'disconnected', ...ext };
+    return {
+      status: load.connected ? 'busy' : 'busy_disconnected',
+      job_id: load.jobId,
+      job_state: runningState(jobs.get(load.jobId), load.foreign),
+      ...ext,
+    };
   };
 
   app.post(`${API_PREFIX}/tokens/login`, async (req): Promise<LoginResponse> => {
     const body = parseLoginRequest(req.body);
-    const user = db.userByName(body.user);
-    // Unknown users cost one scrypt too, so timing does not tell which user names exist.
+    const user = db.userByIdentifier(body.user_identifier);
+    // Unknown users cost one scrypt too, so timing does not tell which names exist.
     const ok = await verifyPassword(body.password, user?.password_hash ?? dummyHash());
     if (!user || user.password_hash === null || !ok) {
-      log.info(`failed login for user ${JSON.stringify(body.user.slice(0, 64))}`);
-      throw new HttpError(401, 'unauthorized', 'wrong user name or password');
+      log.info(`failed login for ${JSON.stringify(body.user_identifier.slice(0, 64))}`);
+      throw new ApiError('unauthorized', 'wrong user name, e-mail address or password');
     }
     db.pruneExpiredTokens();
     const { token, hash } = newToken();
@@ -148,33 +239,37 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 
   app.post(`${API_PREFIX}/jobs/new`, async (req): Promise<EnqueueResponse> => {
-    const request = parseJobRequest(req.body);
-    const job = scheduler.enqueue(userOf(req).id, request);
-    return { job_id: job.id };
+    const user = userOf(req);
+    const r = scheduler.enqueue(user.id, storedRequest(user, parseJobRequest(req.body)));
+    if (!r.ok) throw new ApiError('supervisor_match_error', r.message);
+    return { type: 'ok', job_id: r.job.id };
   });
 
-  app.get<{ Querystring: { limit?: string } }>(`${API_PREFIX}/jobs`, async (req): Promise<JobStatusResponse[]> => {
+  app.get<{ Querystring: { limit?: string } }>(`${API_PREFIX}/jobs`, async (req): Promise<JobListAnswer> => {
     const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10000)
-      throw new HttpError(400, 'bad_request', 'limit must be an integer from 1 to 10000');
+      throw new ApiError('bad_request', 'limit must be an integer from 1 to 10000');
     const user = userOf(req);
-    return db.jobs(user.is_admin ? null : user.id, limit).map(status);
+    const asOf = new Date().toISOString();
+    const list: JobListAnswer['jobs'] = {};
+    for (const job of db.jobs(user.is_admin ? null : user.id, limit)) list[job.id] = jobStatus(job, asOf, false);
+    return { type: 'ok', jobs: list };
   });
 
-  app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/status`, async (req): Promise<JobStatusResponse> => {
-    return status(visibleJob(req));
+  app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/status`, async (req): Promise<JobStatusAnswer> => {
+    return { type: 'ok', job_status: jobStatus(visibleJob(req), new Date().toISOString(), true) };
   });
 
-  app.delete<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id`, async (req): Promise<JobStatusResponse> => {
+  app.delete<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id`, async (req): Promise<CancelAnswer> => {
     const job = visibleJob(req);
     const r = scheduler.cancel(job.id, userOf(req).name);
-    if (!r.ok) throw new HttpError(r.status, r.status === 404 ? 'not_found' : 'conflict', r.message);
-    return status(r.job);
+    if (!r.ok) throw new ApiError('invalid', r.message);
+    return { type: 'ok', job_status: jobStatus(r.job, new Date().toISOString(), true) };
   });
 
-  app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/events`, async (req): Promise<JobEventRecord[]> => {
+  app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/events`, async (req): Promise<JobEventsAnswer> => {
     const job = visibleJob(req);
-    return db.events(job.id).map((e) => ({
+    const events = db.events(job.id).map((e) => ({
       at: iso(e.at)!,
       kind: e.kind,
       by: e.by,
@@ -183,6 +278,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       status_message: e.status_message,
       exit_status: e.exit_status,
     }));
+    return { type: 'ok', events };
   });
 
   app.get<{ Params: { id: string }; Querystring: { offset?: string; follow?: string } }>(
@@ -191,7 +287,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       const job = visibleJob(req);
       const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
       if (!Number.isSafeInteger(offset) || offset < 0)
-        throw new HttpError(400, 'bad_request', 'offset must be a non-negative integer');
+        throw new ApiError('bad_request', 'offset must be a non-negative integer');
       const follow = req.query.follow === '1' || req.query.follow === 'true';
       const start = Math.min(Math.max(offset, job.log_start), job.log_end);
       reply.header('content-type', 'application/octet-stream').header('x-log-offset', String(start));
@@ -215,44 +311,57 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     },
   );
 
-  app.get(`${API_PREFIX}/supervisors`, async () => scheduler.supervisors());
+  app.get<{ Querystring: Record<string, unknown> }>(
+    `${API_PREFIX}/supervisors`,
+    async (req): Promise<SupervisorListAnswer> => {
+      const filter = parseSupervisorFilter(req.query);
+      const list: SupervisorListAnswer['supervisors'] = {};
+      for (const row of db.supervisors()) {
+        const s = supervisorStatus(row);
+        const busy = s.status === 'busy' || s.status === 'busy_disconnected';
+        const connected = s.status === 'busy' || s.status === 'idle';
+        if (filter.work !== null && (filter.work === 'busy') !== busy) continue;
+        if (filter.conn !== null && (filter.conn === 'connected') !== connected) continue;
+        list[row.id] = s;
+      }
+      return { type: 'ok', supervisors: list };
+    },
+  );
 
-  app.get<{ Params: { id: string } }>(`${API_PREFIX}/supervisors/:id/status`, async (req) => {
-    const row = isUuid(req.params.id) ? db.supervisorById(req.params.id) : undefined;
-    if (!row) throw new HttpError(404, 'not_found', `supervisor ${req.params.id.slice(0, 64)} not found`);
-    return scheduler.supervisorInfo(row);
-  });
+  app.get<{ Params: { id: string } }>(
+    `${API_PREFIX}/supervisors/:id/status`,
+    async (req): Promise<SupervisorStatusAnswer> => {
+      const row = isUuid(req.params.id) ? db.supervisorById(req.params.id) : undefined;
+      if (!row) throw new ApiError('invalid', `no supervisor ${req.params.id.slice(0, 64)}`);
+      return { type: 'ok', status: supervisorStatus(row) };
+    },
+  );
 
   // A plain GET reaches this route; WebSocket upgrades are taken by the supervisor hub first.
   app.get(`${API_PREFIX}/supervisors/:id/connect`, async () => {
-    throw new HttpError(
-      426,
-      'upgrade_required',
-      'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1',
-    );
+    throw new ApiError('upgrade_required', 'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1');
   });
 
   app.setNotFoundHandler(async (req) => {
-    throw new HttpError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
+    throw new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
   });
 
   app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
-    let status = err instanceof ValidationError ? 400 : (err.statusCode ?? 500);
-    if (status < 400 || status > 599) status = 500;
-    if (status >= 500) log.error(`${req.method} ${req.url.split('?')[0]} failed: ${err.stack ?? err.message}`);
-    const code =
-      err instanceof HttpError
-        ? err.code
-        : err instanceof ValidationError
-          ? 'invalid_request'
-          : status === 413
-            ? 'body_too_large'
-            : err.code?.startsWith('FST_ERR_CTP')
-              ? 'invalid_body'
-              : (err.code ?? 'error').toLowerCase();
-    return reply
-      .status(status)
-      .send({ error: { code, message: status >= 500 ? 'internal server error' : err.message } });
+    let type: ApiErrorType;
+    let message = err.message;
+    if (err instanceof ApiError) type = err.type;
+    else if (err instanceof ValidationError) type = 'bad_request';
+    else if (err.statusCode === 413) type = 'payload_too_large';
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      type = 'bad_request';
+      message = 'the body must be JSON (content-type: application/json)';
+    } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) type = 'bad_request';
+    else {
+      type = 'internal';
+      message = 'internal server error';
+      log.error(`${req.method} ${req.url.split('?')[0]} failed: ${err.stack ?? err.message}`);
+    }
+    return reply.status(ERROR_STATUS[type]).send({ type, message });
   });
 }
 

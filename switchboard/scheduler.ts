@@ -3,7 +3,7 @@
 // abstract links here (supervisor-hub.ts owns the WebSocket side), so this runs without sockets.
 
 import { randomUUID } from 'node:crypto';
-import type { ExitStatus, JobRequest, RunningJobState } from '../protocol/job.js';
+import type { ExitStatus, RunningJobState } from '../protocol/job.js';
 import {
   CLOSE_CODES,
   type JobError,
@@ -13,8 +13,7 @@ import {
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
-import type { SupervisorInfo } from '../protocol/switchboard-api.js';
-import type { JobRow, SupervisorRow } from './db.js';
+import type { JobRow, StoredJobRequest, SupervisorRow } from './db.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
 
@@ -54,7 +53,19 @@ interface Session {
   foreign: Set<string>;
 }
 
-export type CancelResult = { ok: true; job: JobRow } | { ok: false; status: 404 | 409; message: string };
+export type EnqueueResult = { ok: true; job: JobRow } | { ok: false; message: string };
+
+/** A cancel request for an existing job always succeeds: the job is, or already was, on its way out. */
+export type CancelResult = { ok: true; job: JobRow } | { ok: false; message: string };
+
+/** What the REST API tells about a supervisor's connection and work. */
+export interface SupervisorLoad {
+  connected: boolean;
+  /** The job it runs: one dispatched to it here, else one it runs that was stopped here. */
+  jobId: string | null;
+  /** The job is no longer running here (the supervisor was told to stop it). */
+  foreign: boolean;
+}
 
 // setTimeout's longest delay; longer deadlines re-arm.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -127,43 +138,33 @@ export class Scheduler {
 
   // -- users --
 
-  enqueue(ownerId: string, request: JobRequest): JobRow {
-    const id = randomUUID();
+  /**
+   * Queues a job, unless no registered supervisor (connected or not) has all of its tags: then
+   * nothing is created and the request is refused (upstream's `supervisor_match_error`).
+   */
+  enqueue(ownerId: string, request: StoredJobRequest): EnqueueResult {
     const tags = parseTags(request.tag_config);
     const supervisors = this.jobs.db.supervisors();
     if (!supervisors.some((s) => tagsMatch(tags, new Set(parseTags(s.tags))))) {
-      // Created and ended in one transaction: a crash cannot leave it queued.
-      const job = this.jobs.db.transaction(() => {
-        this.jobs.create(id, ownerId, request);
-        const r = this.jobs.apply(id, {
-          actor: 'switchboard',
-          exitStatus: {
-            to: 'supervisor_match_error',
-            message: `no registered supervisor has all of the tags "${request.tag_config}"`,
-          },
-          state: { to: 'terminated' },
-        });
-        if (!r.ok) throw new Error(`job ${id}: ${r.reason}`);
-        return r.job;
-      });
-      this.log.info(`job ${id} enqueued; no supervisor matches tags "${request.tag_config}": supervisor_match_error`);
-      return job;
+      const message = `no registered supervisor has all of the tags "${request.tag_config}"`;
+      this.log.info(`refused a job: ${message}`);
+      return { ok: false, message };
     }
+    const id = randomUUID();
     const job = this.jobs.create(id, ownerId, request);
-    this.log.info(`job ${id} enqueued (tags "${request.tag_config}")`);
+    this.log.info(
+      `job ${id} enqueued (tags "${request.tag_config}")${request.restart_of ? `, restarting job ${request.restart_of}` : ''}`,
+    );
     this.queue.set(id, tags);
     this.armQueueTimeout(job);
     this.dispatch();
-    return this.jobs.get(id) ?? job;
+    return { ok: true, job: this.jobs.get(id) ?? job };
   }
 
   cancel(jobId: string, by: string): CancelResult {
     const job = this.jobs.get(jobId);
-    if (!job) return { ok: false, status: 404, message: `job ${jobId} not found` };
-    if (job.state === 'terminated') {
-      return { ok: false, status: 409, message: `job ${jobId} has already terminated (${job.exit_status})` };
-    }
-    if (job.exit_status === 'job_canceled') return { ok: true, job };
+    if (!job) return { ok: false, message: `job ${jobId} not found` };
+    if (job.state === 'terminated' || job.exit_status === 'job_canceled') return { ok: true, job };
     const message = `canceled by ${by}`;
     if (job.state === 'queued') {
       const r = this.jobs.apply(jobId, {
@@ -171,29 +172,24 @@ export class Scheduler {
         exitStatus: { to: 'job_canceled', message },
         state: { to: 'terminated' },
       });
-      if (!r.ok) return { ok: false, status: 409, message: `job ${jobId} cannot be canceled: ${r.reason}` };
+      if (!r.ok) throw new Error(`job ${jobId} could not be canceled while queued: ${r.reason}`);
       this.log.info(`job ${jobId} ${message} while queued`);
       return { ok: true, job: r.job };
     }
     const r = this.stopJob(jobId, 'job_canceled', message);
-    if (!r.ok) return { ok: false, status: 409, message: `job ${jobId} cannot be canceled: ${r.reason}` };
+    // The exit status it has (a timeout, a supervisor error) is final: the job is ending already.
+    if (!r.ok) return { ok: true, job };
     return { ok: true, job: r.job };
   }
 
-  supervisors(): SupervisorInfo[] {
-    return this.jobs.db.supervisors().map((row) => this.supervisorInfo(row));
-  }
-
-  supervisorInfo(row: SupervisorRow): SupervisorInfo {
-    const session = this.sessions.get(row.id);
-    const jobs = [...(this.assigned.get(row.id) ?? [])];
-    const busy = jobs.length > 0 || (session !== undefined && (!session.reconciled || session.foreign.size > 0));
+  supervisorLoad(supervisorId: string): SupervisorLoad {
+    const session = this.sessions.get(supervisorId);
+    const mine = this.assigned.get(supervisorId)?.values().next().value;
+    const foreign = session?.foreign.values().next().value;
     return {
-      id: row.id,
-      name: row.name,
-      tags: parseTags(row.tags),
-      status: session === undefined ? 'disconnected' : busy ? 'busy' : 'idle',
-      job_id: jobs[0] ?? null,
+      connected: session !== undefined,
+      jobId: mine ?? foreign ?? null,
+      foreign: mine === undefined && foreign !== undefined,
     };
   }
 

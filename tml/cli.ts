@@ -2,17 +2,16 @@
 // tml: the Treadmill user's client. Token from TML_API_TOKEN, switchboard URL from
 // TML_SWITCHBOARD_URL or --switchboard. Exit codes: outcome.ts (documented in docs/switchboard.md).
 
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ValidationError, isImageId, isUuid } from '../protocol/validation.js';
-import { parseParameters, type JobRequest, type Parameters as JobParameters } from '../protocol/job.js';
-import { type JobEventRecord, type JobStatusResponse } from '../protocol/switchboard-api.js';
-import { ApiError, NetworkError, SwitchboardClient } from './client.js';
+import { isUuid } from '../protocol/validation.js';
+import type { JobEventRecord, JobStatus } from '../protocol/switchboard-api.js';
+import { ApiError, BadAnswerError, NetworkError, SwitchboardClient } from './client.js';
 import { parseDuration } from '../protocol/duration.js';
+import { jobRequest, UsageError, type EnqueueFlags } from './job-request.js';
+import type { ExitStatus, JobRequestBody } from '../protocol/job.js';
 import { EXIT_CODES, bookName, exitCodeFor } from './outcome.js';
-
-class UsageError extends Error {}
 
 /** Ends the process with `code` after an explanatory line (or none). */
 class Exit extends Error {
@@ -28,6 +27,15 @@ interface Global {
   switchboard?: string;
 }
 
+/** Upstream's clients take only the base64 of 128 bytes; say so before any request is made. */
+function checkToken(token: string): void {
+  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(token) ? Buffer.from(token, 'base64') : null;
+  if (!bytes || bytes.toString('base64') !== token) throw new UsageError('TML_API_TOKEN is not standard base64');
+  if (bytes.length !== 128) {
+    throw new UsageError(`TML_API_TOKEN has invalid length (${bytes.length} bytes instead of 128 bytes)`);
+  }
+}
+
 function client(argv: Global): SwitchboardClient {
   const url = argv.switchboard ?? process.env.TML_SWITCHBOARD_URL;
   if (!url) throw new UsageError('no switchboard: pass --switchboard URL or set TML_SWITCHBOARD_URL');
@@ -38,88 +46,27 @@ function client(argv: Global): SwitchboardClient {
   }
   const token = process.env.TML_API_TOKEN;
   if (!token) throw new UsageError('no API token: set TML_API_TOKEN');
+  checkToken(token);
   return new SwitchboardClient(url, token);
 }
 
-function jobId(id: unknown): string {
-  if (!isUuid(id)) throw new UsageError(`job id must be a UUID, got "${String(id)}"`);
+function uuidArg(id: unknown, what: string): string {
+  if (!isUuid(id)) throw new UsageError(`${what} id must be a UUID, got "${String(id)}"`);
   return id;
 }
 
-// -- enqueue flags --
+const jobId = (id: unknown) => uuidArg(id, 'job');
 
-interface EnqueueFlags {
-  image: string;
-  tagConfig?: string;
-  parameters?: string;
-  sshKey?: string[];
-  timeout?: string;
-}
-
-function parseParameterFlag(text: string): JobParameters {
-  let raw: unknown;
+/** Enqueues; a request no supervisor could ever match ends here with its own exit code. */
+async function enqueue(c: SwitchboardClient, body: JobRequestBody): Promise<string> {
   try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new UsageError('--parameters must be a JSON object, e.g. \'{"name": {"value": "x", "secret": false}}\'');
-  }
-  // Shorthand: {"name": "value"} is a non-secret parameter.
-  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
-    for (const [k, v] of Object.entries(raw))
-      if (typeof v === 'string') (raw as Record<string, unknown>)[k] = { value: v, secret: false };
-  }
-  try {
-    return parseParameters(raw, '--parameters');
+    return await c.enqueue(body);
   } catch (err) {
-    if (err instanceof ValidationError) throw new UsageError(err.message);
+    if (err instanceof ApiError && err.type === 'supervisor_match_error') {
+      throw new Exit(EXIT_CODES.supervisor_match_error, `SupervisorMatchError: ${err.message}`);
+    }
     throw err;
   }
-}
-
-function sshKeys(flags: string[] | undefined): string[] {
-  const keys: string[] = [];
-  for (const k of flags ?? []) {
-    if (/^(ssh-|ecdsa-|sk-)/.test(k)) {
-      keys.push(k.trim());
-      continue;
-    }
-    // Anything else names a public key file (one key a line).
-    let text: string;
-    try {
-      text = readFileSync(k, 'utf8');
-    } catch (err) {
-      throw new UsageError(
-        `--ssh-key ${k}: not a key and not a readable file (${(err as NodeJS.ErrnoException).code})`,
-      );
-    }
-    keys.push(
-      ...text
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l !== '' && !l.startsWith('#')),
-    );
-  }
-  return keys;
-}
-
-function jobRequest(f: EnqueueFlags): JobRequest {
-  if (!isImageId(f.image)) throw new UsageError(`IMAGE_ID must be 64 lowercase hex digits, got "${f.image}"`);
-  let override_timeout: number | null = null;
-  if (f.timeout !== undefined) {
-    try {
-      override_timeout = Math.max(1, Math.ceil(parseDuration(f.timeout) / 1000));
-    } catch (err) {
-      throw new UsageError(`--timeout: ${(err as Error).message}`);
-    }
-  }
-  return {
-    init_spec: { type: 'image', image_id: f.image },
-    ssh_keys: sshKeys(f.sshKey),
-    restart_policy: { remaining_restart_count: 0 },
-    parameters: f.parameters === undefined ? {} : parseParameterFlag(f.parameters),
-    tag_config: f.tagConfig ?? '',
-    override_timeout,
-  };
 }
 
 // -- output --
@@ -136,18 +83,37 @@ function stateText(s: { state: string; stage: string | null; status_message: str
   return `${s.state}${s.stage ? ` (${s.stage})` : ''}${s.status_message ? `: ${s.status_message}` : ''}`;
 }
 
-function printStatus(s: JobStatusResponse): void {
-  const rows: Array<[string, string | null]> = [
-    ['job', s.job_id],
+/** State, stage and the latest status text of a job (the text only from our switchboard). */
+function jobStateText(s: JobStatus): string {
+  return stateText({
+    state: s.state.type,
+    stage: s.state.type === 'initializing' ? s.state.stage : null,
+    status_message: s.status_message ?? null,
+  });
+}
+
+/** The exit status: the final result once terminated, before that whatever our switchboard has set. */
+function outcomeOf(s: JobStatus): { status: ExitStatus; message: string | null } | null {
+  if (s.state.result) return { status: s.state.result.exit_status, message: s.state.result.host_output };
+  return s.exit_status ? { status: s.exit_status, message: s.exit_message ?? null } : null;
+}
+
+function printStatus(id: string, s: JobStatus): void {
+  const outcome = outcomeOf(s);
+  const supervisor = s.state.dispatched_to_supervisor;
+  const spec = s.init_spec;
+  const rows: Array<[string, string | null | undefined]> = [
+    ['job', s.job_id ?? id],
     ['owner', s.owner],
-    ['state', stateText(s)],
-    ['exit status', s.exit_status ? `${bookName(s.exit_status)}${s.exit_message ? `: ${s.exit_message}` : ''}` : null],
-    ['image', s.init_spec.type === 'image' ? s.init_spec.image_id : `resume job ${s.init_spec.job_id}`],
+    ['state', jobStateText(s)],
+    ['exit status', outcome ? `${bookName(outcome.status)}${outcome.message ? `: ${outcome.message}` : ''}` : null],
+    ['image', spec ? (spec.type === 'image' ? spec.image_id : `resume job ${spec.job_id}`) : null],
+    ['restart of', s.restart_of],
     ['tags', s.tag_config || null],
-    ['supervisor', s.supervisor_id ? `${s.supervisor_name ?? '?'} (${s.supervisor_id})` : null],
+    ['supervisor', supervisor ? `${s.supervisor_name ?? '?'} (${supervisor})` : null],
     [
       'parameters',
-      Object.keys(s.parameters).length
+      s.parameters && Object.keys(s.parameters).length
         ? Object.entries(s.parameters)
             .map(([k, p]) => (p.secret ? `${k}=<secret>` : `${k}=${p.value}`))
             .join(' ')
@@ -155,10 +121,12 @@ function printStatus(s: JobStatusResponse): void {
     ],
     ['queued', s.queued_at],
     ['scheduled', s.scheduled_at],
-    ['terminated', s.terminated_at],
-    ['console', `${s.log_bytes} bytes`],
+    ['terminated', s.state.result?.terminated_at ?? s.terminated_at],
+    ['ssh', s.state.ssh_endpoints?.map((e) => `${s.state.ssh_user ?? ''}@${e.host}:${e.port}`).join(' ')],
+    ['console', s.log_bytes === undefined ? null : `${s.log_bytes} bytes`],
+    ['as of', s.as_of],
   ];
-  for (const [k, v] of rows) if (v !== null) out(`${k.padEnd(13)}${v}`);
+  for (const [k, v] of rows) if (v !== null && v !== undefined && v !== '') out(`${k.padEnd(13)}${v}`);
 }
 
 function printEvent(e: JobEventRecord): void {
@@ -196,7 +164,7 @@ class Outage {
   }
 }
 
-async function waitFor(c: SwitchboardClient, id: string, timeoutMs: number | null): Promise<JobStatusResponse | null> {
+async function waitFor(c: SwitchboardClient, id: string, timeoutMs: number | null): Promise<JobStatus | null> {
   const deadline = timeoutMs === null ? Infinity : Date.now() + timeoutMs;
   const outage = new Outage();
   let delay = 100;
@@ -204,7 +172,7 @@ async function waitFor(c: SwitchboardClient, id: string, timeoutMs: number | nul
     try {
       const s = await c.status(id);
       outage.recovered();
-      if (s.state === 'terminated') return s;
+      if (s.state.type === 'terminated') return s;
     } catch (err) {
       if (!outage.failed(err)) throw err;
     }
@@ -214,10 +182,10 @@ async function waitFor(c: SwitchboardClient, id: string, timeoutMs: number | nul
   }
 }
 
-function finish(s: JobStatusResponse): never {
-  const status = s.exit_status ?? 'internal_supervisor_error';
-  note(`job ${s.job_id}: ${bookName(status)}${s.exit_message ? `: ${s.exit_message}` : ''}`);
-  throw new Exit(exitCodeFor(status));
+function finish(id: string, s: JobStatus): never {
+  const outcome = outcomeOf(s) ?? { status: 'internal_supervisor_error' as const, message: 'no exit status recorded' };
+  note(`job ${id}: ${bookName(outcome.status)}${outcome.message ? `: ${outcome.message}` : ''}`);
+  throw new Exit(exitCodeFor(outcome.status));
 }
 
 /** Notes each state change of the job on stderr (stdout carries only the console) until `signal`. */
@@ -226,10 +194,12 @@ async function watchProgress(c: SwitchboardClient, id: string, signal: AbortSign
   while (!signal.aborted) {
     try {
       const s = await c.status(id);
-      const now = `${s.state}${s.stage ? ` (${s.stage})` : ''}${s.supervisor_name && s.state !== 'queued' ? ` on ${s.supervisor_name}` : ''}`;
-      if (now !== last && s.state !== 'terminated') note(`job ${id}: ${now}`);
+      const where = s.state.dispatched_to_supervisor ? (s.supervisor_name ?? s.state.dispatched_to_supervisor) : null;
+      const stage = s.state.type === 'initializing' ? ` (${s.state.stage})` : '';
+      const now = `${s.state.type}${stage}${where && s.state.type !== 'queued' ? ` on ${where}` : ''}`;
+      if (now !== last && s.state.type !== 'terminated') note(`job ${id}: ${now}`);
       last = now;
-      if (s.state === 'terminated') return;
+      if (s.state.type === 'terminated') return;
     } catch {
       // Progress is informational; the log stream reports lost connections.
     }
@@ -254,7 +224,7 @@ async function run(
 ): Promise<never> {
   const completion = compileRegex(argv.completionText, 'completion-text');
   const error = compileRegex(argv.errorText, 'error-text');
-  const request = jobRequest(argv);
+  const request = await jobRequest(argv);
   const c = client(argv);
   let logFile: WriteStream | null = null;
   if (argv.log) {
@@ -264,7 +234,7 @@ async function run(
       logFile!.once('error', (err) => reject(new UsageError(`--log ${argv.log}: ${err.message}`)));
     });
   }
-  const { job_id: id } = await c.enqueue(request);
+  const id = await enqueue(c, request);
   note(`job ${id} enqueued`);
   const stop = new AbortController();
   let interrupted = false;
@@ -298,6 +268,11 @@ async function run(
         }
         break;
       } catch (err) {
+        // An upstream switchboard has no console log (an unknown route, not an unknown job).
+        if (err instanceof ApiError && err.status === 404 && err.type !== 'invalid') {
+          note(`job ${id}: this switchboard serves no console log; waiting for the job to end`);
+          break;
+        }
         // The log stream broke: resume from where it stopped, for as long as the outage is tolerated.
         if (!outage.failed(err)) throw err;
         await new Promise((r) => setTimeout(r, 500));
@@ -310,11 +285,7 @@ async function run(
     if (logFile) await new Promise((r) => logFile!.end(r));
   }
   if (interrupted || matched) {
-    try {
-      await c.cancel(id);
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 409)) throw err;
-    }
+    await c.cancel(id);
     if (interrupted) {
       note(`job ${id}: interrupted, canceled the job`);
       throw new Exit(EXIT_CODES.interrupted);
@@ -323,7 +294,7 @@ async function run(
     throw new Exit(matched === 'completion' ? 0 : EXIT_CODES.workload_finished_error);
   }
   const s = await waitFor(c, id, null);
-  finish(s!);
+  finish(id, s!);
 }
 
 function enqueueOptions<T>(y: import('yargs').Argv<T>) {
@@ -337,6 +308,13 @@ function enqueueOptions<T>(y: import('yargs').Argv<T>) {
       type: 'string',
       describe: 'JSON: {"name": {"value": "...", "secret": true}} or {"name": "value"}',
     })
+    .option('parameters-file', {
+      type: 'string',
+      // One value always, so `-` (stdin) is not taken for a flag.
+      nargs: 1,
+      describe: 'read parameters (same JSON) from this file, or "-" for stdin: keeps secrets out of argv',
+    })
+    .option('restart-count', { type: 'number', describe: 'restart_policy.remaining_restart_count (default 0)' })
     .option('ssh-key', {
       type: 'string',
       array: true,
@@ -359,9 +337,8 @@ async function main(): Promise<void> {
           'Enqueue a job; prints {"job_id": "..."}',
           (yy) => enqueueOptions(yy),
           async (argv) => {
-            const request = jobRequest(argv as unknown as EnqueueFlags);
-            const { job_id } = await client(argv).enqueue(request);
-            out(`{"job_id": "${job_id}"}`);
+            const request = await jobRequest(argv as unknown as EnqueueFlags);
+            out(`{"job_id": "${await enqueue(client(argv), request)}"}`);
           },
         )
         .command(
@@ -386,28 +363,36 @@ async function main(): Promise<void> {
           (yy) =>
             yy
               .positional('id', { type: 'string', demandOption: true })
-              .option('json', { type: 'boolean', default: false }),
+              .option('json', { type: 'boolean', default: false, describe: "print the API's JobStatus object" }),
           async (argv) => {
-            const s = await client(argv).status(jobId(argv.id));
+            const id = jobId(argv.id);
+            const s = await client(argv).status(id);
             if (argv.json) out(JSON.stringify(s, null, 2));
-            else printStatus(s);
+            else printStatus(id, s);
           },
         )
         .command(
           'list',
           'List your jobs (all jobs for admins), newest first',
           (yy) =>
-            yy.option('json', { type: 'boolean', default: false }).option('limit', { type: 'number', default: 200 }),
+            yy
+              .option('json', {
+                type: 'boolean',
+                default: false,
+                describe: "print the API's map of job id to JobStatus",
+              })
+              .option('limit', { type: 'number', default: 200 }),
           async (argv) => {
             if (!Number.isInteger(argv.limit) || argv.limit < 1 || argv.limit > 10000) {
               throw new UsageError(`--limit must be a whole number from 1 to 10000, got ${String(argv.limit)}`);
             }
             const jobs = await client(argv).list(argv.limit);
             if (argv.json) return out(JSON.stringify(jobs, null, 2));
-            for (const s of jobs) {
-              out(
-                `${s.job_id}  ${s.queued_at}  ${s.owner.padEnd(10)} ${(s.exit_status ? `${s.state} ${bookName(s.exit_status)}` : stateText(s)).slice(0, 80)}`,
-              );
+            for (const [id, s] of Object.entries(jobs)) {
+              const outcome = outcomeOf(s);
+              const state =
+                outcome && s.state.type === 'terminated' ? `terminated ${bookName(outcome.status)}` : jobStateText(s);
+              out(`${id}  ${s.queued_at ?? s.as_of}  ${(s.owner ?? '').padEnd(10)} ${state.slice(0, 80)}`);
             }
           },
         )
@@ -416,8 +401,9 @@ async function main(): Promise<void> {
           'Cancel a job',
           (yy) => yy.positional('id', { type: 'string', demandOption: true }),
           async (argv) => {
-            const s = await client(argv).cancel(jobId(argv.id));
-            note(`job ${s.job_id}: canceled (${s.state})`);
+            const id = jobId(argv.id);
+            const s = (await client(argv).cancel(id)).job_status;
+            note(s ? `job ${id}: canceled (${s.state.type})` : `job ${id}: cancel requested`);
           },
         )
         .command(
@@ -475,7 +461,7 @@ async function main(): Promise<void> {
             const id = jobId(argv.id);
             const s = await waitFor(client(argv), id, timeoutMs);
             if (!s) throw new Exit(EXIT_CODES.wait_timeout, `job ${id} still running after ${argv.timeout}`);
-            finish(s);
+            finish(id, s);
           },
         )
         .demandCommand(1, 'give a job command: enqueue, run, status, list, cancel, logs, events, wait'),
@@ -484,18 +470,44 @@ async function main(): Promise<void> {
       y
         .command(
           'list',
-          'List supervisors with their tags and status',
-          (yy) => yy.option('json', { type: 'boolean', default: false }),
+          'List supervisors with their status (and, from our switchboard, names and tags)',
+          (yy) =>
+            yy
+              .option('json', { type: 'boolean', default: false, describe: "print the API's map of id to status" })
+              .option('work', { choices: ['idle', 'busy'] as const, describe: 'only idle or only busy ones' })
+              .option('conn', {
+                choices: ['connected', 'disconnected'] as const,
+                describe: 'only connected or only disconnected ones',
+              }),
           async (argv) => {
-            const list = await client(argv).supervisors();
+            const list = await client(argv).supervisors({ work: argv.work, conn: argv.conn });
             if (argv.json) return out(JSON.stringify(list, null, 2));
-            for (const s of list)
+            for (const [id, s] of Object.entries(list))
               out(
-                `${s.id}  ${s.name.padEnd(16)} ${s.status.padEnd(12)} ${s.tags.join(';')}${s.job_id ? `  job ${s.job_id}` : ''}`,
+                `${id}  ${(s.name ?? '').padEnd(16)} ${s.status.padEnd(17)} ${(s.tags ?? []).join(';')}${'job_id' in s ? `  job ${s.job_id}` : ''}`,
               );
           },
         )
-        .demandCommand(1, 'give a supervisor command: list'),
+        .command(
+          'status <id>',
+          "Show a supervisor's status",
+          (yy) =>
+            yy
+              .positional('id', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const s = await client(argv).supervisor(uuidArg(argv.id, 'supervisor'));
+            if (argv.json) return out(JSON.stringify(s, null, 2));
+            if (s.name !== undefined) out(`${'name'.padEnd(13)}${s.name}`);
+            if (s.tags !== undefined) out(`${'tags'.padEnd(13)}${s.tags.join(';')}`);
+            out(`${'status'.padEnd(13)}${s.status}`);
+            if ('job_id' in s) {
+              const st = s.job_state;
+              out(`${'job'.padEnd(13)}${s.job_id} (${st.state}${st.state === 'initializing' ? `, ${st.stage}` : ''})`);
+            }
+          },
+        )
+        .demandCommand(1, 'give a supervisor command: list, status'),
     )
     .demandCommand(1, 'give a command: job or supervisor')
     .strict()
@@ -505,6 +517,20 @@ async function main(): Promise<void> {
       throw new UsageError(msg);
     })
     .parseAsync();
+}
+
+/** One line for a refused request, by the answer's type (or, from upstream, its status). */
+function describeApiError(err: ApiError): string {
+  const what: Record<string, string> = {
+    unauthenticated: 'not authorized (check TML_API_TOKEN)',
+    unauthorized: 'forbidden',
+    invalid: 'not found',
+    not_found: 'not found',
+    bad_request: 'refused',
+  };
+  const byStatus: Record<number, string> = { 401: what.unauthenticated!, 403: 'forbidden', 404: 'not found' };
+  const label = (err.type !== null ? what[err.type] : undefined) ?? byStatus[err.status];
+  return `${label ?? `switchboard error ${err.status}`}: ${err.message}`;
 }
 
 // `tml job logs ID | head` closes stdout early: that is not an error.
@@ -525,11 +551,10 @@ main().then(
       process.exit(EXIT_CODES.usage);
     }
     if (err instanceof ApiError) {
-      const what = { 401: 'not authorized (check TML_API_TOKEN)', 403: 'forbidden', 404: 'not found' }[err.status];
-      note(`tml: ${what ? `${what}: ` : `switchboard error ${err.status}: `}${err.message}`);
+      note(`tml: ${describeApiError(err)}`);
       process.exit(EXIT_CODES.request_failed);
     }
-    if (err instanceof NetworkError) {
+    if (err instanceof NetworkError || err instanceof BadAnswerError) {
       note(`tml: ${err.message}`);
       process.exit(EXIT_CODES.request_failed);
     }

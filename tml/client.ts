@@ -1,14 +1,24 @@
-// A small typed client of the switchboard's REST API (used by `tml`, tests and the benchmark).
+// A small typed client of the switchboard's REST API (used by `tml`, tests and the benchmark). It
+// reads upstream's answers as well as ours: our extra keys are optional in every type it returns.
 
-import type {
-  ApiErrorBody,
-  EnqueueResponse,
-  JobEventRecord,
-  JobStatusResponse,
-  SupervisorInfo,
+import {
+  API_PREFIX,
+  errorBodyOf,
+  parseCancelAnswer,
+  parseEnqueueResponse,
+  parseJobEventsAnswer,
+  parseJobListAnswer,
+  parseJobStatusAnswer,
+  parseSupervisorListAnswer,
+  parseSupervisorStatusAnswer,
+  type ApiSupervisorStatusExt,
+  type CancelAnswer,
+  type JobEventRecord,
+  type JobStatus,
+  type SupervisorFilter,
 } from '../protocol/switchboard-api.js';
-import type { JobRequest } from '../protocol/job.js';
-import { API_PREFIX } from '../protocol/switchboard-api.js';
+import type { JobRequestBody } from '../protocol/job.js';
+import { ValidationError } from '../protocol/validation.js';
 import { request, type Dispatcher } from 'undici';
 
 // undici's request, not fetch: fetch refuses the Fetch standard's "bad ports" (6000, 6665-6669, ...),
@@ -20,11 +30,11 @@ function header(res: Response, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The switchboard answered with an error status. */
+/** The switchboard answered with an error status; `type` is the answer's tag when it had one. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly type: string | null,
     message: string,
   ) {
     super(message);
@@ -37,6 +47,14 @@ export class NetworkError extends Error {
   override name = 'NetworkError';
 }
 
+/** The switchboard answered 2xx with a body that is not what the API says. */
+export class BadAnswerError extends Error {
+  override name = 'BadAnswerError';
+}
+
+/** Longest error text kept from a body that is not a JSON error object. */
+const MAX_ERROR_TEXT = 200;
+
 export class SwitchboardClient {
   private readonly base: string;
 
@@ -47,28 +65,40 @@ export class SwitchboardClient {
     this.base = baseUrl.replace(/\/+$/, '');
   }
 
-  async enqueue(request: JobRequest): Promise<EnqueueResponse> {
-    return this.json('POST', '/jobs/new', request);
+  /** The new job's id. */
+  async enqueue(body: JobRequestBody): Promise<string> {
+    return (await this.json('POST', '/jobs/new', parseEnqueueResponse, body)).job_id;
   }
 
-  async status(jobId: string): Promise<JobStatusResponse> {
-    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/status`);
+  async status(jobId: string): Promise<JobStatus> {
+    return (await this.json('GET', `/jobs/${encodeURIComponent(jobId)}/status`, parseJobStatusAnswer)).job_status;
   }
 
-  async list(limit?: number): Promise<JobStatusResponse[]> {
-    return this.json('GET', `/jobs${limit === undefined ? '' : `?limit=${limit}`}`);
+  /** Jobs by id; `limit` is our extension (upstream ignores it). */
+  async list(limit?: number): Promise<Record<string, JobStatus>> {
+    const query = limit === undefined ? '' : `?limit=${limit}`;
+    return (await this.json('GET', `/jobs${query}`, parseJobListAnswer)).jobs;
   }
 
-  async cancel(jobId: string): Promise<JobStatusResponse> {
-    return this.json('DELETE', `/jobs/${encodeURIComponent(jobId)}`);
+  async cancel(jobId: string): Promise<CancelAnswer> {
+    return this.json('DELETE', `/jobs/${encodeURIComponent(jobId)}`, parseCancelAnswer);
   }
 
   async events(jobId: string): Promise<JobEventRecord[]> {
-    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/events`);
+    return (await this.json('GET', `/jobs/${encodeURIComponent(jobId)}/events`, parseJobEventsAnswer)).events;
   }
 
-  async supervisors(): Promise<SupervisorInfo[]> {
-    return this.json('GET', '/supervisors');
+  async supervisors(filter: Partial<SupervisorFilter> = {}): Promise<Record<string, ApiSupervisorStatusExt>> {
+    const query = new URLSearchParams();
+    if (filter.work) query.set('work', filter.work);
+    if (filter.conn) query.set('conn', filter.conn);
+    const q = query.size ? `?${query}` : '';
+    return (await this.json('GET', `/supervisors${q}`, parseSupervisorListAnswer)).supervisors;
+  }
+
+  async supervisor(id: string): Promise<ApiSupervisorStatusExt> {
+    return (await this.json('GET', `/supervisors/${encodeURIComponent(id)}/status`, parseSupervisorStatusAnswer))
+      .status;
   }
 
   /** Console bytes from `offset` as stored now; `next` is where to continue. */
@@ -99,12 +129,19 @@ export class SwitchboardClient {
     }
   }
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async json<T>(method: string, path: string, parse: (v: unknown) => T, body?: unknown): Promise<T> {
     const res = await this.request(method, path, body);
+    let value: unknown;
     try {
-      return (await res.body.json()) as T;
+      value = await res.body.json();
     } catch (err) {
       throw new NetworkError(`bad response from ${this.base}${API_PREFIX}${path}: ${describe(err)}`);
+    }
+    try {
+      return parse(value);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      throw new BadAnswerError(`unexpected answer from ${this.base}${API_PREFIX}${path}: ${err.message}`);
     }
   }
 
@@ -124,19 +161,28 @@ export class SwitchboardClient {
     } catch (err) {
       throw new NetworkError(`cannot reach the switchboard at ${this.base}: ${describe(err)}`);
     }
-    if (res.statusCode < 200 || res.statusCode > 299) {
-      let code = 'error';
-      let message = `HTTP ${res.statusCode}`;
-      try {
-        const e = (await res.body.json()) as ApiErrorBody;
-        if (e?.error?.message) ({ code, message } = e.error);
-      } catch {
-        // not our JSON error body: keep the status line
-      }
-      throw new ApiError(res.statusCode, code, message);
-    }
+    if (res.statusCode < 200 || res.statusCode > 299) throw await apiError(res);
     return res;
   }
+}
+
+/** Our error answers are `{"type", "message"}`; upstream's are sometimes empty or plain text. */
+async function apiError(res: Response): Promise<ApiError> {
+  let text = '';
+  try {
+    text = await res.body.text();
+  } catch {
+    // the body broke off: the status alone has to do
+  }
+  let type: string | null = null;
+  let message: string | null = null;
+  try {
+    ({ type, message } = errorBodyOf(JSON.parse(text)));
+  } catch {
+    const line = text.trim().split('\n')[0] ?? '';
+    if (line !== '') message = line.slice(0, MAX_ERROR_TEXT);
+  }
+  return new ApiError(res.statusCode, type, message ?? type ?? `HTTP ${res.statusCode}`);
 }
 
 function describe(err: unknown): string {

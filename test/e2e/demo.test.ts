@@ -5,7 +5,7 @@ import test from 'ava';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runDemo, type DemoResult } from '../../scripts/demo-flow.js';
-import type { JobEventRecord, JobStatusResponse } from '../../protocol/switchboard-api.js';
+import type { JobEventRecord, JobStatus } from '../../protocol/switchboard-api.js';
 import { processesMentioning } from '../supervisor/local-fixtures.js';
 
 const BUNDLE = fileURLToPath(new URL('../../tml-puppet.mjs', import.meta.url));
@@ -27,8 +27,11 @@ test.serial('the job ends WorkloadFinishedSuccess and tml job wait exits 0', asy
   t.timeout(90_000);
   const result = await runOnce();
   t.is(result.waitCode, 0);
-  const status = JSON.parse(result.api.statusJson) as JobStatusResponse;
-  t.like(status, { job_id: result.jobId, state: 'terminated', exit_status: 'workload_finished_success' });
+  const status = JSON.parse(result.api.statusJson) as JobStatus;
+  t.like(status, {
+    job_id: result.jobId,
+    state: { type: 'terminated', result: { job_id: result.jobId, exit_status: 'workload_finished_success' } },
+  });
   t.deepEqual(status.init_spec, { type: 'image', image_id: result.imageId });
   t.regex(result.api.status, /WorkloadFinishedSuccess/);
 });
@@ -73,9 +76,9 @@ test.serial('the secret value appears in no client output and no service log, ev
   t.regex(result.serviceLogs.supervisor, /puppet: /, "the puppet's own log lines are part of the checked log");
   const places: Record<string, string> = { ...result.api, ...result.serviceLogs };
   for (const [name, text] of Object.entries(places)) t.false(text.includes(result.secret), `secret found in ${name}`);
-  const status = JSON.parse(result.api.statusJson) as JobStatusResponse;
-  t.deepEqual(status.parameters['api-key'], { secret: true });
-  t.deepEqual(status.parameters.greeting, { secret: false, value: 'hello' });
+  const status = JSON.parse(result.api.statusJson) as JobStatus;
+  t.deepEqual(status.parameters?.['api-key'], { secret: true });
+  t.deepEqual(status.parameters?.greeting, { secret: false, value: 'hello' });
 });
 
 test.serial('nothing of the demo is left running or on disk', async (t) => {

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { JobEventRecord, JobStatusResponse } from '../../protocol/switchboard-api.js';
+import type { JobEventRecord, JobStatus } from '../../protocol/switchboard-api.js';
 import type { Service } from '../../scripts/child-processes.js';
 import { ANY_EXIT_CODE, LocalCluster } from '../../scripts/local-cluster.js';
 import { alive } from '../supervisor/local-fixtures.js';
@@ -47,9 +47,12 @@ test.after.always(async () => {
   await cluster?.close();
 });
 
-async function status(jobId: string): Promise<JobStatusResponse> {
-  return JSON.parse((await cluster.tml(['job', 'status', jobId, '--json'])).stdout) as JobStatusResponse;
+async function status(jobId: string): Promise<JobStatus> {
+  return JSON.parse((await cluster.tml(['job', 'status', jobId, '--json'])).stdout) as JobStatus;
 }
+
+/** State and exit status of a terminated job, as `tml job status --json` shows them. */
+const outcome = (s: JobStatus) => ({ state: s.state.type, exit_status: s.state.result?.exit_status });
 
 async function enqueue(parameters: Record<string, string>): Promise<string> {
   const params = JSON.stringify(
@@ -85,7 +88,7 @@ test.serial('canceling a running job kills its boot script and everything it sta
   await cluster.tml(['job', 'cancel', jobId]);
   const wait = await cluster.tml(['job', 'wait', jobId, '--timeout', '30s'], ANY_EXIT_CODE);
   t.not(wait.code, 0);
-  t.like(await status(jobId), { state: 'terminated', exit_status: 'job_canceled' });
+  t.deepEqual(outcome(await status(jobId)), { state: 'terminated', exit_status: 'job_canceled' });
   t.deepEqual(pids.map(alive), [false, false]);
   const events = JSON.parse((await cluster.tml(['job', 'events', jobId, '--json'])).stdout) as JobEventRecord[];
   const fromSupervisor = events
@@ -102,8 +105,8 @@ test.serial('an image missing from the supervisor store ends SupervisorHostStart
   const wait = await cluster.tml(['job', 'wait', jobId, '--timeout', '30s'], ANY_EXIT_CODE);
   t.not(wait.code, 0);
   const s = await status(jobId);
-  t.like(s, { state: 'terminated', exit_status: 'supervisor_host_start_failure' });
-  t.regex(s.exit_message ?? '', new RegExp(`^ImageNotFound: image ${missing} is not usable from store `));
+  t.deepEqual(outcome(s), { state: 'terminated', exit_status: 'supervisor_host_start_failure' });
+  t.regex(s.state.result?.host_output ?? '', new RegExp(`^ImageNotFound: image ${missing} is not usable from store `));
 });
 
 test.serial('a job that finishes while the switchboard is down is reported once it is back', async (t) => {
@@ -116,7 +119,7 @@ test.serial('a job that finishes while the switchboard is down is reported once 
   await cluster.startSwitchboard();
   const wait = await cluster.tml(['job', 'wait', jobId, '--timeout', '30s'], ANY_EXIT_CODE);
   t.is(wait.code, 0, wait.stdout + wait.stderr);
-  t.like(await status(jobId), { state: 'terminated', exit_status: 'workload_finished_success' });
+  t.deepEqual(outcome(await status(jobId)), { state: 'terminated', exit_status: 'workload_finished_success' });
   t.regex((await cluster.tml(['job', 'logs', jobId])).stdout, /gate open\n/);
   t.true(supervisor.running);
 });

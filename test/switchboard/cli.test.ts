@@ -12,7 +12,7 @@ test('supervisor add --json prints its id and token, and supervisor list shows i
   const { db, cleanup } = freshDb();
   const added = JSON.parse(adminOk(['supervisor', 'add', 'rpi-1', '--db', db, '--tags', 'board:x; site:y', '--json']));
   t.deepEqual(Object.keys(added), ['id', 'token']);
-  t.regex(added.token, /^[A-Za-z0-9_-]{43}$/);
+  t.regex(added.token, /^[A-Za-z0-9+/]{171}=$/);
   const list = JSON.parse(adminOk(['supervisor', 'list', '--db', db, '--json']));
   t.is(list.length, 1);
   t.like(list[0], { id: added.id, name: 'rpi-1', tags: ['board:x', 'site:y'] });
@@ -26,8 +26,29 @@ test('token create prints only the token', (t) => {
   adminOk(['user', 'add', 'alice', '--db', db]);
   const out = admin(['token', 'create', '--db', db, '--user', 'alice', '--expires', '2h']);
   t.is(out.status, 0);
-  t.regex(out.stdout, /^[A-Za-z0-9_-]{43}\n$/);
+  t.regex(out.stdout, /^[A-Za-z0-9+/]{171}=\n$/);
+  t.is(Buffer.from(out.stdout.trim(), 'base64').length, 128);
   cleanup();
+});
+
+test('user add --email lets the user log in by e-mail address', async (t) => {
+  const { db, cleanup } = freshDb();
+  const added = admin(['user', 'add', 'dave', '--email', 'dave@example.org', '--password-stdin', '--db', db], 'pw\n');
+  t.is(added.status, 0, added.stderr);
+  t.regex(added.stderr, /^added user dave <dave@example.org> \(/);
+  const s = await serve(db);
+  try {
+    const res = await fetch(`${s.url}/api/v1/tokens/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user_identifier: 'dave@example.org', password: 'pw' }),
+    });
+    t.is(res.status, 200);
+  } finally {
+    s.child.kill('SIGTERM');
+    await s.exited;
+    cleanup();
+  }
 });
 
 test('the database comes from TML_SWITCHBOARD_DB when --db is absent', (t) => {
@@ -39,6 +60,7 @@ test('the database comes from TML_SWITCHBOARD_DB when --db is absent', (t) => {
 
 const FAILURES: Array<[string, string[], number, RegExp]> = [
   ['a duplicate user', ['user', 'add', 'alice'], 1, /user "alice" already exists/],
+  ['a malformed --email', ['user', 'add', 'erin', '--email', 'erin'], 2, /--email: "erin" is not an e-mail address/],
   ['a token for an unknown user', ['token', 'create', '--user', 'nobody'], 1, /no user named "nobody"/],
   [
     'a bad --expires',
@@ -89,7 +111,7 @@ test('a user added with --password-stdin can log in; serve stops cleanly on SIGI
     const res = await fetch(`${s.url}/api/v1/tokens/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ user: 'carol', password: 'pa55 word' }),
+      body: JSON.stringify({ user_identifier: 'carol', password: 'pa55 word' }),
     });
     t.is(res.status, 200);
     const { token } = (await res.json()) as { token: string };

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { join } from 'node:path';
-import type { JobStatusResponse } from '../../protocol/switchboard-api.js';
-import { FakeSupervisor, IMAGE_ID, tempDir } from './harness.js';
+import type { JobStatus } from '../../protocol/switchboard-api.js';
+import { FakeSupervisor, jobRequest, tempDir } from './harness.js';
 import { adminOk, serve } from './process.js';
 
 async function api(url: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
@@ -17,10 +17,10 @@ async function statusUntil(
   url: string,
   token: string,
   id: string,
-  pred: (s: JobStatusResponse) => boolean,
-): Promise<JobStatusResponse> {
+  pred: (s: JobStatus) => boolean,
+): Promise<JobStatus> {
   for (;;) {
-    const s = (await api(url, token, 'GET', `/jobs/${id}/status`)) as JobStatusResponse;
+    const s = (await api(url, token, 'GET', `/jobs/${id}/status`)).job_status as JobStatus;
     if (pred(s)) return s;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -42,11 +42,13 @@ test('kill -9 with queued and running jobs loses nothing; running jobs are recon
   const secret = 'never-log-this-4711';
   const enqueue = async (url: string, tag: string) =>
     (
-      await api(url, token, 'POST', '/jobs/new', {
-        init_spec: { type: 'image', image_id: IMAGE_ID },
-        tag_config: tag,
-        parameters: { key: { value: secret, secret: true } },
-      })
+      await api(
+        url,
+        token,
+        'POST',
+        '/jobs/new',
+        jobRequest({ tag_config: tag, parameters: { key: { value: secret, secret: true } } }),
+      )
     ).job_id as string;
 
   const first = await serve(db, ['--grace-period', '60s', '--log-level', 'debug']);
@@ -63,20 +65,19 @@ test('kill -9 with queued and running jobs loses nothing; running jobs are recon
     supA.transition(runningA, { state: 'ready' });
     supB.transition(runningB, { state: 'initializing', stage: 'booting' });
     const queued = [await enqueue(first.url, 'board:a'), await enqueue(first.url, 'board:a')];
-    await statusUntil(first.url, token, runningA, (s) => s.state === 'ready');
-    await statusUntil(first.url, token, runningB, (s) => s.state === 'initializing');
+    await statusUntil(first.url, token, runningA, (s) => s.state.type === 'ready');
+    await statusUntil(first.url, token, runningB, (s) => s.state.type === 'initializing');
 
     first.child.kill('SIGKILL');
     await first.exited;
     await Promise.all(fakes.map((f) => f.close()));
 
     second = await serve(db, ['--grace-period', '60s', '--log-level', 'debug']);
-    const all = (await api(second.url, token, 'GET', '/jobs')) as JobStatusResponse[];
-    const byId = new Map(all.map((j) => [j.job_id, j]));
-    t.is(all.length, 4);
-    t.is(byId.get(runningA)?.state, 'ready');
-    t.is(byId.get(runningB)?.state, 'initializing');
-    for (const id of queued) t.is(byId.get(id)?.state, 'queued');
+    const all = (await api(second.url, token, 'GET', '/jobs')).jobs as Record<string, JobStatus>;
+    t.is(Object.keys(all).length, 4);
+    t.is(all[runningA]?.state.type, 'ready');
+    t.is(all[runningB]?.state.type, 'initializing');
+    for (const id of queued) t.is(all[id]?.state.type, 'queued');
 
     // One supervisor comes back still running its job, the other comes back idle.
     const backA = await FakeSupervisor.connect(second.url, keeps.id, keeps.token, {
@@ -86,13 +87,13 @@ test('kill -9 with queued and running jobs loses nothing; running jobs are recon
     });
     const backB = await FakeSupervisor.connect(second.url, loses.id, loses.token, { type: 'idle' });
     fakes.push(backA, backB);
-    const dropped = await statusUntil(second.url, token, runningB, (s) => s.state === 'terminated');
-    t.is(dropped.exit_status, 'supervisor_dropped_job');
+    const dropped = await statusUntil(second.url, token, runningB, (s) => s.state.type === 'terminated');
+    t.is(dropped.state.result?.exit_status, 'supervisor_dropped_job');
     await backA.next('status_request');
-    t.is((await api(second.url, token, 'GET', `/jobs/${runningA}/status`)).state, 'ready');
+    t.is((await api(second.url, token, 'GET', `/jobs/${runningA}/status`)).job_status.state.type, 'ready');
     backA.finish(runningA);
     t.is(
-      (await statusUntil(second.url, token, runningA, (s) => s.state === 'terminated')).exit_status,
+      (await statusUntil(second.url, token, runningA, (s) => s.state.type === 'terminated')).state.result?.exit_status,
       'workload_finished_success',
     );
     // The queued jobs then run in order, secrets intact.

@@ -14,9 +14,9 @@ import {
   type ToSupervisor,
   type ToSwitchboard,
 } from '../../protocol/switchboard-ws.js';
-import { type JobRequest, type RunningJobState } from '../../protocol/job.js';
+import { type JobRequestBody, type RunningJobState } from '../../protocol/job.js';
 import { newToken } from '../../switchboard/auth.js';
-import type { JobRow } from '../../switchboard/db.js';
+import type { JobRow, StoredJobRequest } from '../../switchboard/db.js';
 import { createLogger, type Logger } from '../../switchboard/logger.js';
 import { Switchboard, type SwitchboardOptions } from '../../switchboard/server.js';
 
@@ -27,7 +27,21 @@ export function tempDir(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export function jobRequest(overrides: Partial<JobRequest> = {}): JobRequest {
+/** A `POST /jobs/new` body with every key, as upstream's clients send it. */
+export function jobRequest(overrides: Partial<JobRequestBody> = {}): JobRequestBody {
+  return {
+    init_spec: { type: 'image', image_id: IMAGE_ID },
+    ssh_keys: [],
+    restart_policy: { remaining_restart_count: 0 },
+    parameters: {},
+    tag_config: '',
+    override_timeout: null,
+    ...overrides,
+  };
+}
+
+/** A job request as the job store keeps it. */
+export function storedJobRequest(overrides: Partial<StoredJobRequest> = {}): StoredJobRequest {
   return {
     init_spec: { type: 'image', image_id: IMAGE_ID },
     ssh_keys: [],

@@ -5,7 +5,7 @@ import { EXIT_STATUSES, INIT_STAGES, type ExecutionState } from '../../protocol/
 import { SwitchboardDb } from '../../switchboard/db.js';
 import { JobStore, type JobChange } from '../../switchboard/jobs.js';
 import { BOOK_STATE_TRANSITIONS, checkExitStatus } from '../../switchboard/lifecycle.js';
-import { jobRequest, tempDir } from './harness.js';
+import { storedJobRequest, tempDir } from './harness.js';
 
 const STATES: ExecutionState[] = ['scheduled', 'initializing', 'ready', 'terminating', 'terminated'];
 
@@ -29,7 +29,7 @@ test("whatever anyone asks, the stored history follows the book's tables", async
     fc.assert(
       fc.property(fc.array(changeArb, { maxLength: 12 }), (changes) => {
         const id = `00000000-0000-4000-8000-${String(n++).padStart(12, '0')}`;
-        store.create(id, owner, jobRequest());
+        store.create(id, owner, storedJobRequest());
         for (const c of changes) store.apply(id, c);
         const events = db.events(id);
         let state: ExecutionState = 'queued';
@@ -62,7 +62,7 @@ test('a refused change writes nothing', async (t) => {
   const db = new SwitchboardDb(join(dir, 'r.sqlite'));
   const store = new JobStore(db);
   const id = '00000000-0000-4000-8000-000000000001';
-  store.create(id, db.addUser('r', null, false).id, jobRequest());
+  store.create(id, db.addUser('r', null, false).id, storedJobRequest());
   // A legal exit status together with an illegal state change: neither is stored.
   const r = store.apply(id, {
     actor: 'switchboard',
@@ -90,7 +90,7 @@ test('the console log keeps the newest bytes and reads back exactly from any kep
         fc.nat(),
         (chunks, keep, pick) => {
           const id = `00000000-0000-4000-8000-${String(n++).padStart(12, '0')}`;
-          db.insertJob(id, owner, jobRequest(), Date.now());
+          db.insertJob(id, owner, storedJobRequest(), Date.now());
           let start = 0;
           let end = 0;
           for (const c of chunks) ({ start, end } = db.appendLog(id, start, end, Buffer.from(c), keep));

@@ -64,17 +64,18 @@ export interface TmlResult {
 export function tml(
   args: string[],
   env: Record<string, string>,
-  opts: { onSpawn?: (c: ChildProcess) => void } = {},
+  opts: { onSpawn?: (c: ChildProcess) => void; input?: string } = {},
 ): Promise<TmlResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [TML_CLI, ...args], {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.once('close', (status) => resolve({ status, stdout, stderr }));
     opts.onSpawn?.(child);
   });

@@ -61,12 +61,13 @@ test('a job runs on a connected supervisor whose tags contain all of its tags', 
     await fakeB.close();
   }));
 
-test('a job no registered supervisor could ever run ends at once with SupervisorMatchError', (t) =>
+test('a job no registered supervisor could ever run is refused with supervisor_match_error and not created', (t) =>
   withSupervisor({}, async (c) => {
-    const id = await c.enqueue('board:x;board:nrf');
-    const job = c.h.sb.jobs.get(id)!;
-    t.is(job.state, 'terminated');
-    t.is(job.exit_status, 'supervisor_match_error');
+    const r = await c.h.api(c.h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x;board:nrf' }));
+    t.is(r.status, 404);
+    t.like(r.json, { type: 'supervisor_match_error' });
+    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+    t.false(c.fake.received.some((m) => m.type === 'start_job'));
   }));
 
 test('a job whose only matching supervisor is disconnected waits in the queue', (t) =>
@@ -121,7 +122,7 @@ test("a healthy run ends Terminated with the workload's exit status and records 
     const job = await terminated(c, id);
     t.is(job.exit_status, 'workload_finished_success');
     t.is(job.exit_message, 'all good');
-    const events = (await c.h.api(c.h.tokens.alice, 'GET', `/jobs/${id}/events`)).json as Array<
+    const events = (await c.h.api(c.h.tokens.alice, 'GET', `/jobs/${id}/events`)).json.events as Array<
       Record<string, unknown>
     >;
     t.deepEqual(
@@ -212,7 +213,7 @@ test('JobTimeout stops a job that runs too long', (t) =>
 
 test('override_timeout replaces the default job timeout', (t) =>
   withSupervisor({ jobTimeoutMs: 3_600_000 }, async (c) => {
-    const id = await c.started({ override_timeout: 1 });
+    const id = await c.started({ override_timeout: '1s' });
     await c.fake.next('stop_job', (m) => m.message.job_id === id);
     t.is(c.h.sb.jobs.get(id)!.exit_status, 'job_timeout');
   }));
@@ -223,8 +224,8 @@ test('canceling a queued job ends it at once', (t) =>
     const id = await c.enqueue();
     const r = await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
     t.is(r.status, 200);
-    t.is(r.json.state, 'terminated');
-    t.is(r.json.exit_status, 'job_canceled');
+    t.is(r.json.job_status.state.type, 'terminated');
+    t.is(r.json.job_status.state.result.exit_status, 'job_canceled');
   }));
 
 const RUNNING_STATES: Array<[string, (c: Ctx, id: string) => void]> = [
@@ -242,7 +243,7 @@ for (const [state, reach] of RUNNING_STATES) {
       await c.h.waitJob(id, (j) => j.state === state);
       const r = await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
       t.is(r.status, 200);
-      t.is(r.json.exit_status, 'job_canceled');
+      t.is(r.json.job_status.exit_status, 'job_canceled');
       await c.fake.next('stop_job', (m) => m.message.job_id === id);
       if (state !== 'terminating') c.fake.transition(id, { state: 'terminating' });
       c.fake.transition(id, { state: 'terminated' });
@@ -250,14 +251,16 @@ for (const [state, reach] of RUNNING_STATES) {
     }));
 }
 
-test('canceling a terminated job gets 409', (t) =>
+test('canceling a terminated job answers ok and changes nothing, as upstream', (t) =>
   withSupervisor({}, async (c) => {
     const id = await c.started();
     c.fake.finish(id);
     await terminated(c, id);
     const r = await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
-    t.is(r.status, 409);
-    t.regex(r.json.error.message, /already terminated/);
+    t.is(r.status, 200);
+    t.is(r.json.type, 'ok');
+    t.is(r.json.job_status.state.result.exit_status, 'workload_finished_success');
+    t.is(c.h.sb.jobs.get(id)!.exit_status, 'workload_finished_success');
   }));
 
 test('a supervisor that ignores stop_job loses the job after the grace period', (t) =>
@@ -266,7 +269,11 @@ test('a supervisor that ignores stop_job loses the job after the grace period', 
     await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
     const job = await terminated(c, id);
     t.is(job.exit_status, 'job_canceled');
-    t.is((await c.h.api(c.h.tokens.alice, 'GET', `/supervisors/${c.sup.id}/status`)).json.status, 'busy');
+    t.like((await c.h.api(c.h.tokens.alice, 'GET', `/supervisors/${c.sup.id}/status`)).json.status, {
+      status: 'busy',
+      job_id: id,
+      job_state: { state: 'terminating' },
+    });
   }));
 
 test('a supervisor that stays away past the grace period loses its job: SupervisorDroppedJob', (t) =>

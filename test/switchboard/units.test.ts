@@ -3,7 +3,14 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { ValidationError } from '../../protocol/validation.js';
 import { parseToSwitchboard } from '../../protocol/switchboard-ws.js';
-import { bearerToken, hashPassword, newToken, tokenMatches, verifyPassword } from '../../switchboard/auth.js';
+import {
+  bearerToken,
+  hashPassword,
+  isWellFormedToken,
+  newToken,
+  tokenMatches,
+  verifyPassword,
+} from '../../switchboard/auth.js';
 import { SwitchboardDb } from '../../switchboard/db.js';
 import { parseDuration } from '../../protocol/duration.js';
 import { MIGRATIONS } from '../../switchboard/migrations.js';
@@ -51,14 +58,42 @@ test('passwords verify against their scrypt hash only', async (t) => {
   t.false(await verifyPassword('x', 'garbage'));
 });
 
-test('tokens are 32 random bytes and stored as their SHA-256', (t) => {
+test("tokens are upstream's 128 random bytes in padded standard base64, stored as their SHA-256", (t) => {
   const a = newToken();
   const b = newToken();
-  t.is(Buffer.from(a.token, 'base64url').length, 32);
+  t.is(Buffer.from(a.token, 'base64').length, 128);
+  t.regex(a.token, /^[A-Za-z0-9+/]{171}=$/);
+  t.true(isWellFormedToken(a.token));
   t.not(a.token, b.token);
   t.is(a.hash.length, 32);
   t.true(tokenMatches(a.token, a.hash));
   t.false(tokenMatches(b.token, a.hash));
+});
+
+test('only the canonical base64 of exactly 128 bytes is a well-formed token', (t) => {
+  const bytes = Buffer.alloc(128, 7);
+  t.true(isWellFormedToken(bytes.toString('base64')));
+  t.false(isWellFormedToken(bytes.toString('base64url')));
+  t.false(isWellFormedToken(bytes.toString('base64').replace(/=$/, '')));
+  t.false(isWellFormedToken(Buffer.alloc(127).toString('base64')));
+  t.false(isWellFormedToken(Buffer.alloc(129).toString('base64')));
+  // Non-zero bits after the last byte decode to the same bytes but are not canonical.
+  const canonical = bytes.toString('base64');
+  t.false(isWellFormedToken(`${canonical.slice(0, -2)}x=`));
+});
+
+test('a user name or e-mail address names one user; both are taken at add', async (t) => {
+  const { dir, cleanup } = tempDir();
+  const db = new SwitchboardDb(join(dir, 'u.sqlite'));
+  const carol = db.addUser('carol', null, false, 'carol@example.org');
+  t.is(db.userByIdentifier('carol')?.id, carol.id);
+  t.is(db.userByIdentifier('CAROL@example.org')?.id, carol.id);
+  t.is(db.userByIdentifier('nobody'), undefined);
+  t.throws(() => db.addUser('carol@example.org', null, false), { message: /already exists/ });
+  t.throws(() => db.addUser('dave', null, false, 'Carol@Example.org'), { message: /already taken/ });
+  t.throws(() => db.addUser('erin', null, false, 'carol'), { message: /already taken/ });
+  await db.close();
+  cleanup();
 });
 
 test('bearer tokens come only from a well-formed Authorization header', (t) => {

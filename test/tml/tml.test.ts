@@ -1,5 +1,6 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -12,7 +13,10 @@ interface Ctx {
   h: Harness;
   fake: FakeSupervisor;
   env: Record<string, string>;
-  run(args: string[], opts?: { token?: string; onSpawn?: (c: ChildProcess) => void }): Promise<TmlResult>;
+  run(
+    args: string[],
+    opts?: { token?: string; onSpawn?: (c: ChildProcess) => void; input?: string },
+  ): Promise<TmlResult>;
   enqueue(tags?: string): Promise<string>;
 }
 
@@ -27,7 +31,7 @@ async function withServer(fn: (c: Ctx) => Promise<void>, opts = {}): Promise<voi
       fake,
       env,
       run: (args, o = {}) =>
-        tml(args, { ...env, ...(o.token ? { TML_API_TOKEN: o.token } : {}) }, { onSpawn: o.onSpawn }),
+        tml(args, { ...env, ...(o.token ? { TML_API_TOKEN: o.token } : {}) }, { onSpawn: o.onSpawn, input: o.input }),
       enqueue: async (tags = 'board:x') =>
         (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: tags }))).json.job_id,
     });
@@ -38,6 +42,9 @@ async function withServer(fn: (c: Ctx) => Promise<void>, opts = {}): Promise<voi
 }
 
 const oneLine = (s: string) => s.trim().split('\n').length === 1;
+
+/** A token of the right form that no switchboard issued. */
+const FOREIGN_TOKEN = randomBytes(128).toString('base64');
 
 test('job enqueue prints {"job_id": ...} and sends tags, parameters, keys and timeout', (t) =>
   withServer(async (c) => {
@@ -66,6 +73,93 @@ test('job enqueue prints {"job_id": ...} and sends tags, parameters, keys and ti
     t.is(c.h.sb.jobs.request(c.h.sb.jobs.get(m![1]!)!).override_timeout, 300);
   }));
 
+test('job enqueue --parameters-file reads the parameters from a file', (t) =>
+  withServer(async (c) => {
+    const file = join(c.h.dir, 'params.json');
+    writeFileSync(file, '{"gh-actions-runner-encoded-jit-config": {"value": "jit-s3cr3t", "secret": true}}');
+    const r = await c.run(['job', 'enqueue', IMAGE_ID, '--tag-config', 'board:x', '--parameters-file', file]);
+    t.is(r.status, 0, r.stderr);
+    const id = (JSON.parse(r.stdout) as { job_id: string }).job_id;
+    const start = await c.fake.next('start_job', (s) => s.message.job_id === id);
+    t.deepEqual(start.message.parameters, {
+      'gh-actions-runner-encoded-jit-config': { value: 'jit-s3cr3t', secret: true },
+    });
+  }));
+
+test('job enqueue --parameters-file - reads them from stdin and merges --parameters', (t) =>
+  withServer(async (c) => {
+    const r = await c.run(
+      [
+        'job',
+        'enqueue',
+        IMAGE_ID,
+        '--tag-config',
+        'board:x',
+        '--parameters-file',
+        '-',
+        '--parameters',
+        '{"mode": "fast"}',
+      ],
+      { input: '{"token": {"value": "from-stdin", "secret": true}}\n' },
+    );
+    t.is(r.status, 0, r.stderr);
+    const id = (JSON.parse(r.stdout) as { job_id: string }).job_id;
+    const start = await c.fake.next('start_job', (s) => s.message.job_id === id);
+    t.deepEqual(start.message.parameters, {
+      token: { value: 'from-stdin', secret: true },
+      mode: { value: 'fast', secret: false },
+    });
+  }));
+
+test('a name in both --parameters and --parameters-file is a usage error', (t) =>
+  withServer(async (c) => {
+    const r = await c.run(['job', 'enqueue', IMAGE_ID, '--parameters-file', '-', '--parameters', '{"a": "b"}'], {
+      input: '{"a": {"value": "c", "secret": true}}',
+    });
+    t.is(r.status, EXIT_CODES.usage);
+    t.regex(r.stderr, /^tml: parameter "a" is given by both --parameters and --parameters-file\n$/);
+  }));
+
+test('a --parameters-file that is not JSON is refused without quoting it', (t) =>
+  withServer(async (c) => {
+    const r = await c.run(['job', 'enqueue', IMAGE_ID, '--parameters-file', '-'], { input: 'hunter2-not-json' });
+    t.is(r.status, EXIT_CODES.usage);
+    t.regex(r.stderr, /^tml: --parameters-file must be a JSON object/);
+    t.false(r.stderr.includes('hunter2'));
+    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+  }));
+
+test('job enqueue sends --timeout as a duration string and --restart-count', (t) =>
+  withServer(async (c) => {
+    const r = await c.run([
+      'job',
+      'enqueue',
+      IMAGE_ID,
+      '--tag-config',
+      'board:x',
+      '--timeout',
+      '90',
+      '--restart-count',
+      '2',
+    ]);
+    t.is(r.status, 0, r.stderr);
+    const id = (JSON.parse(r.stdout) as { job_id: string }).job_id;
+    const req = c.h.sb.jobs.request(c.h.sb.jobs.get(id)!);
+    t.is(req.override_timeout, 90);
+    t.deepEqual(req.restart_policy, { remaining_restart_count: 2 });
+  }));
+
+test('job enqueue and job run exit 7 when no supervisor could ever run the job; nothing is enqueued', (t) =>
+  withServer(async (c) => {
+    for (const cmd of ['enqueue', 'run']) {
+      const r = await c.run(['job', cmd, IMAGE_ID, '--tag-config', 'board:none']);
+      t.is(r.status, EXIT_CODES.supervisor_match_error, cmd);
+      t.regex(r.stderr, /^tml: SupervisorMatchError: no registered supervisor has all of the tags "board:none"\n$/);
+      t.is(r.stdout, '');
+    }
+    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+  }));
+
 const USAGE: Array<[string, string[], RegExp]> = [
   ['a malformed image id', ['job', 'enqueue', 'xyz'], /IMAGE_ID must be 64 lowercase hex digits/],
   [
@@ -81,6 +175,21 @@ const USAGE: Array<[string, string[], RegExp]> = [
   ['a bad --timeout', ['job', 'enqueue', IMAGE_ID, '--timeout', 'forever'], /--timeout: invalid duration/],
   ['a --limit of 0', ['job', 'list', '--limit', '0'], /--limit must be a whole number from 1 to 10000/],
   ['a job id that is not a UUID', ['job', 'status', '42'], /job id must be a UUID/],
+  [
+    'a missing --parameters-file',
+    ['job', 'enqueue', IMAGE_ID, '--parameters-file', '/nonexistent/p.json'],
+    /--parameters-file \/nonexistent\/p.json: cannot read it \(ENOENT\)/,
+  ],
+  [
+    'parameter names that give one file name',
+    ['job', 'enqueue', IMAGE_ID, '--parameters', '{"api.key": "a", "apikey": "b"}'],
+    /"api.key" and "apikey" both map to the file name "apikey"/,
+  ],
+  [
+    'a negative --restart-count',
+    ['job', 'enqueue', IMAGE_ID, '--restart-count', '-1'],
+    /--restart-count must be a whole number/,
+  ],
   ['an unknown job command', ['job', 'explode'], /give a job command: enqueue, run/],
   ['an unknown option', ['job', 'list', '--frobnicate'], /Unknown argument: frobnicate/],
   ['a bad regex', ['job', 'run', IMAGE_ID, '--completion-text', '('], /--completion-text: invalid regular expression/],
@@ -103,12 +212,24 @@ test('a missing token is a usage error', async (t) => {
   t.regex(r.stderr, /no API token: set TML_API_TOKEN/);
 });
 
+test('a token of the wrong length is a usage error, as upstream tml has it', async (t) => {
+  const env = { TML_SWITCHBOARD_URL: 'http://127.0.0.1:9' };
+  const short = await tml(['job', 'list'], { ...env, TML_API_TOKEN: randomBytes(32).toString('base64') });
+  t.is(short.status, EXIT_CODES.usage);
+  t.regex(short.stderr, /^tml: TML_API_TOKEN has invalid length \(32 bytes instead of 128 bytes\)\n$/);
+  const garbled = await tml(['job', 'list'], { ...env, TML_API_TOKEN: 'bogus!' });
+  t.regex(garbled.stderr, /^tml: TML_API_TOKEN is not standard base64\n$/);
+});
+
 test('an unreachable switchboard fails with one line', async (t) => {
   // A port that is held (so no other test can take it) but hangs up on every connection.
   const server = createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const r = await tml(['job', 'list'], { TML_SWITCHBOARD_URL: `http://127.0.0.1:${port}`, TML_API_TOKEN: 'x' });
+  const r = await tml(['job', 'list'], {
+    TML_SWITCHBOARD_URL: `http://127.0.0.1:${port}`,
+    TML_API_TOKEN: FOREIGN_TOKEN,
+  });
   server.close();
   t.is(r.status, EXIT_CODES.request_failed);
   t.regex(r.stderr, new RegExp(`^tml: cannot reach the switchboard at http://127\\.0\\.0\\.1:${port}: \\S+\n$`));
@@ -116,12 +237,14 @@ test('an unreachable switchboard fails with one line', async (t) => {
 
 test('a switchboard on a port browsers block (6000, 6665, ...) is reachable', async (t) => {
   // fetch() refuses the Fetch standard's "bad ports"; tml must not inherit that.
-  const server = createHttpServer((_req, res) => res.setHeader('content-type', 'application/json').end('[]'));
+  const server = createHttpServer((_req, res) =>
+    res.setHeader('content-type', 'application/json').end('{"type":"ok","jobs":{}}'),
+  );
   const port = await listenOnFirstFree(server, [6000, 6665, 6666, 6667, 6668, 6669, 10080, 5060]);
   try {
     const r = await tml(['job', 'list', '--json'], {
       TML_SWITCHBOARD_URL: `http://127.0.0.1:${port}`,
-      TML_API_TOKEN: 'x',
+      TML_API_TOKEN: FOREIGN_TOKEN,
     });
     t.is(r.status, 0, r.stderr);
   } finally {
@@ -151,7 +274,7 @@ test('--switchboard overrides TML_SWITCHBOARD_URL', (t) =>
 
 test('a wrong token fails with one line: not authorized', (t) =>
   withServer(async (c) => {
-    const r = await c.run(['job', 'list'], { token: 'bogus' });
+    const r = await c.run(['job', 'list'], { token: FOREIGN_TOKEN });
     t.is(r.status, EXIT_CODES.request_failed);
     t.regex(r.stderr, /^tml: not authorized \(check TML_API_TOKEN\): invalid API token\n$/);
   }));
@@ -163,15 +286,16 @@ test('an expired token fails with one line', (t) =>
     t.regex(r.stderr, /API token has expired/);
   }));
 
-test("another user's job is forbidden and an unknown one not found", (t) =>
+test("another user's job and an unknown one are both not found", (t) =>
   withServer(async (c) => {
     const id = await c.enqueue();
-    const forbidden = await c.run(['job', 'cancel', id], { token: c.h.tokens.bob });
-    t.is(forbidden.status, EXIT_CODES.request_failed);
-    t.regex(forbidden.stderr, /^tml: forbidden: job .* belongs to another user\n$/);
+    const theirs = await c.run(['job', 'cancel', id], { token: c.h.tokens.bob });
+    t.is(theirs.status, EXIT_CODES.request_failed);
+    t.regex(theirs.stderr, new RegExp(`^tml: not found: no job ${id} visible to you\n$`));
     const missing = await c.run(['job', 'status', '00000000-0000-4000-8000-000000000000']);
-    t.regex(missing.stderr, /^tml: not found: job 00000000-0000-4000-8000-000000000000 not found\n$/);
+    t.regex(missing.stderr, /^tml: not found: no job 00000000-0000-4000-8000-000000000000 visible to you\n$/);
     t.is(missing.status, EXIT_CODES.request_failed);
+    t.is(c.h.sb.jobs.get(id)!.exit_status, null);
   }));
 
 test('job status shows state and masks secrets; --json gives the API object', (t) =>
@@ -191,7 +315,12 @@ test('job status shows state and masks secrets; --json gives the API object', (t
     t.regex(human.stdout, /^parameters\s+k=<secret>$/m);
     t.false(human.stdout.includes('topsecret'));
     const js = JSON.parse((await c.run(['job', 'status', id, '--json'])).stdout);
-    t.like(js, { job_id: id, state: 'ready', status_message: 'flashing board', parameters: { k: { secret: true } } });
+    t.like(js, {
+      job_id: id,
+      state: { type: 'ready', dispatched_to_supervisor: c.h.sb.jobs.get(id)!.supervisor_id, result: null },
+      status_message: 'flashing board',
+      parameters: { k: { secret: true } },
+    });
   }));
 
 test("job list shows the caller's jobs", (t) =>
@@ -284,12 +413,6 @@ for (const [name, code, end] of WAIT_OUTCOMES) {
       t.regex(r.stderr, new RegExp(`job ${id}: ${name}`));
     }));
 }
-
-test('job wait exits 7 for SupervisorMatchError', (t) =>
-  withServer(async (c) => {
-    const id = await c.enqueue('board:none');
-    t.is((await c.run(['job', 'wait', id])).status, 7);
-  }));
 
 test('job wait exits 6 for QueueTimeout', (t) =>
   withServer(
@@ -413,7 +536,21 @@ test('supervisor list shows names, status and tags', (t) =>
     const r = await c.run(['supervisor', 'list']);
     t.is(r.status, 0);
     t.regex(r.stdout, /^[0-9a-f-]{36} {2}rpi-1\s+idle\s+board:x$/m);
-    t.like(JSON.parse((await c.run(['supervisor', 'list', '--json'])).stdout)[0], { name: 'rpi-1', status: 'idle' });
+    const list = JSON.parse((await c.run(['supervisor', 'list', '--json'])).stdout) as Record<string, unknown>;
+    t.like(Object.values(list)[0], { name: 'rpi-1', status: 'idle' });
+  }));
+
+test('supervisor list filters; supervisor status shows one and its job', (t) =>
+  withServer(async (c) => {
+    const id = await c.enqueue();
+    await c.fake.next('start_job', (m) => m.message.job_id === id);
+    t.is((await c.run(['supervisor', 'list', '--work', 'idle'])).stdout, '');
+    t.regex((await c.run(['supervisor', 'list', '--work', 'busy', '--conn', 'connected'])).stdout, /rpi-1\s+busy /);
+    const [supId] = Object.keys(JSON.parse((await c.run(['supervisor', 'list', '--json'])).stdout) as object);
+    const r = await c.run(['supervisor', 'status', supId!]);
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout, /^status\s+busy$/m);
+    t.regex(r.stdout, new RegExp(`^job\\s+${id} \\(initializing, starting\\)$`, 'm'));
   }));
 
 test('job run with an unwritable --log file is a usage error and enqueues nothing', (t) =>
