@@ -6,7 +6,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseSocketAddress } from '../../puppet/connection.js';
 import { parseDaemonArgs } from '../../puppet/daemon-options.js';
-import { ParameterFiles, authorizedKeysContent, sanitizeParameterName, writeFileAtomic } from '../../puppet/files.js';
+import {
+  ParameterFiles,
+  authorizedKeysContent,
+  sanitizeParameterName,
+  writeFileAtomicSync,
+} from '../../puppet/files.js';
 import { outcomeOf } from '../../puppet/job-run.js';
 import { parseLocalRequest } from '../../puppet/local-protocol.js';
 import { resolveGroup } from '../../puppet/local-socket.js';
@@ -34,7 +39,7 @@ test('atomic writes leave no temporary file and set the exact mode despite the u
   const dir = tempDir(t);
   const old = process.umask(0o077);
   try {
-    await writeFileAtomic(path.join(dir, 'f'), 'v', 0o644);
+    writeFileAtomicSync(path.join(dir, 'f'), 'v', { mode: 0o644 });
   } finally {
     process.umask(old);
   }
@@ -91,10 +96,13 @@ test('parameter files: names that sanitize to nothing are skipped, collisions re
   t.deepEqual(readdirSync(dir), ['ab']);
 });
 
-test('authorized_keys: header, keys joined by newlines, final newline', (t) => {
-  t.regex(
+test("authorized_keys: upstream's three-line header, keys joined by newlines, final newline", (t) => {
+  t.is(
     authorizedKeysContent(['k1', 'k2']),
-    /^# This file is managed by tml-puppet.*may be overwritten.*\nk1\nk2\n$/,
+    '# WARNING: this file is managed by tml-puppet and may be overwritten.\n' +
+      '# Please add your own SSH keys to an alternative authorized_keys file\n' +
+      '# (such as ~/.ssh/authorized_keys2)\n' +
+      'k1\nk2\n',
   );
 });
 
@@ -165,9 +173,12 @@ test('daemon flags: the fast parser applies the same defaults as the yargs table
     'parameters-dir': undefined,
     'job-info-dir': undefined,
     'authorized-keys-file': undefined,
-    'exit-on-authorized-keys-update-error': false,
+    'exit-on-authorized-keys-update-error': true,
     'network-config-script': undefined,
     'exit-on-network-config-error': true,
+    'request-timeout': '10',
+    'secret-parameters-group': undefined,
+    'secret-parameters-mode': '0644',
     'dbus-bus': 'system',
     socket: '/x.sock',
     'socket-group': undefined,
@@ -177,6 +188,49 @@ test('daemon flags: the fast parser applies the same defaults as the yargs table
   });
 });
 
+test("daemon flags: published images' command line, -t and the --no- spellings take the fast path", (t) => {
+  // the VM images' unit, word for word
+  const vm = parseDaemonArgs(
+    '--transport auto_discover --authorized-keys-file /home/tml/.ssh/authorized_keys --exit-on-authorized-keys-update-error --job-info-dir /run/tml --parameters-dir /run/tml/parameters'.split(
+      ' ',
+    ),
+  );
+  t.like(vm, {
+    transport: 'auto_discover',
+    'authorized-keys-file': '/home/tml/.ssh/authorized_keys',
+    'exit-on-authorized-keys-update-error': true,
+    'exit-on-network-config-error': true,
+  });
+  const short = parseDaemonArgs([
+    '-t',
+    'tcp',
+    '--tcp-control-socket-addr',
+    '10.0.0.1:3859',
+    '--no-exit-on-authorized-keys-update-error',
+    '--no-exit-on-network-config-error',
+  ]);
+  t.like(short, {
+    transport: 'tcp',
+    'exit-on-authorized-keys-update-error': false,
+    'exit-on-network-config-error': false,
+  });
+});
+
+test('daemon flags: the fast parser returns flags or null for any argument list, never throws', (t) => {
+  const word = fc.oneof(
+    fc.constantFrom('-t', '--transport', 'tcp', '--no-socket', '--socket', '--exit-on-network-config-error', '--'),
+    fc.constantFrom('--no-exit-on-network-config-error', '--request-timeout', '--secret-parameters-mode', '-x'),
+    fc.string({ maxLength: 12 }),
+  );
+  fc.assert(
+    fc.property(fc.array(word, { maxLength: 8 }), (args) => {
+      const r = parseDaemonArgs(args);
+      return r === null || (typeof r === 'object' && typeof r['exit-on-network-config-error'] === 'boolean');
+    }),
+  );
+  t.pass();
+});
+
 test('daemon flags: anything unusual is left to yargs', (t) => {
   for (const args of [
     ['--help'],
@@ -184,7 +238,9 @@ test('daemon flags: anything unusual is left to yargs', (t) => {
     ['--transport', 'udp'],
     ['--log-level', 'loud'],
     ['--socket', 'a', '--socket', 'b'],
-    ['--no-exit-on-network-config-error'],
+    ['-t', 'tcp', '--transport', 'tcp'],
+    ['--exit-on-network-config-error', '--no-exit-on-network-config-error'],
+    ['--no-socket'],
     ['stray-positional'],
   ]) {
     t.is(parseDaemonArgs(args), null, args.join(' '));
