@@ -121,7 +121,7 @@ async function jobRun(command: string[], substate: string | undefined, terminate
       return await callDaemon(sock, req);
     } catch (e) {
       if (!(e instanceof ClientError && e.unsupported)) throw e;
-      unsupported ??= e;
+      unsupported = e; // the last one says most: finish's says whether the job was asked to terminate
       return null;
     }
   };
