@@ -88,12 +88,14 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** the CLI to run: [node, script]; defaults to the tsc-built one */
   cli?: string[];
+  /** where parameters go; defaults to a directory in the daemon's temp dir */
+  paramsDir?: string;
 }
 
 /** Starts `tml-puppet daemon` in a temp dir of its own, against the control socket on `port`. */
 export function spawnDaemon(t: ExecutionContext, opts: DaemonOptions): Daemon {
   const dir = tempDir(t);
-  const paramsDir = path.join(dir, 'run', 'parameters');
+  const paramsDir = opts.paramsDir ?? path.join(dir, 'run', 'parameters');
   const jobInfoDir = path.join(dir, 'run');
   const socket = path.join(dir, 'puppet.sock');
   const cli = opts.cli ?? [process.execPath, CLI_JS];
@@ -157,6 +159,7 @@ export interface JobOptions {
   env?: NodeJS.ProcessEnv;
   /** the CLI to run: [node, script]; defaults to the tsc-built one */
   cli?: string[];
+  paramsDir?: string;
   waitReady?: boolean;
 }
 
@@ -172,7 +175,7 @@ export async function startJob(t: ExecutionContext, opts: JobOptions = {}): Prom
   let server = attach(await ControlSocketServer.listen({ context }));
   t.teardown(() => server.close());
   const ready = once(server, 'ready');
-  const d = spawnDaemon(t, { port: server.port, daemonArgs: opts.daemonArgs, env: opts.env, cli: opts.cli });
+  const d = spawnDaemon(t, { ...opts, port: server.port });
   if (opts.waitReady !== false) {
     await Promise.race([
       ready,

@@ -102,6 +102,8 @@ export interface UpstreamOptions {
   silentOn?: string[];
   /** the text of its refusals; upstream's untagged-enum error by default */
   refusal?: (what: string) => string;
+  /** listen on this port (e.g. to take over from another supervisor); any free one by default */
+  port?: number;
 }
 
 export async function upstreamSupervisor(
@@ -151,7 +153,7 @@ export async function upstreamSupervisor(
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   t.teardown(
     () =>
       new Promise<void>((resolve) => {
