@@ -186,14 +186,12 @@ test('job finish returns only once its report has left the daemon, even behind a
   await waitFor('ready', () => sup.events.some((e) => e.type === 'ready'));
   // a command floods the control socket while the supervisor stops reading
   sup.socket().pause();
-  sup
-    .socket()
-    .write(
-      encodeFrame({
-        supervisor_event_id: 0,
-        event: { type: 'runcommand', cmdline: [...Buffer.from('yes')], environment: [] },
-      }),
-    );
+  sup.socket().write(
+    encodeFrame({
+      supervisor_event_id: 0,
+      event: { type: 'runcommand', cmdline: [...Buffer.from('yes')], environment: [] },
+    }),
+  );
   await waitFor('the backlog', () => /command 0: starting/.test(d.daemonLog()));
   await new Promise((r) => setTimeout(r, 500));
   const finish = spawn(process.execPath, [CLI_JS, 'job', 'finish', '--status', 'success'], {
