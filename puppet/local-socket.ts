@@ -7,8 +7,8 @@ import path from 'node:path';
 import type { Log } from './log.js';
 import { parseLocalRequest, type LocalRequest, type LocalResponse } from './local-protocol.js';
 
-// Requests are tiny except `finish` with output, which the 8 MiB frame limit bounds anyway (its
-// JSON escaping may make the request line longer than the output).
+// Requests are tiny except `finish` with output, which the daemon refuses beyond the 8 MiB frame
+// limit itself: the line gets room for that much output and its JSON escaping.
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 /** Clients served at once; more are answered with an error and closed. */
 export const MAX_LOCAL_CLIENTS = 32;
