@@ -38,6 +38,14 @@ interface Setup {
   readyMs: number;
 }
 
+/** Resolves once ready reached the supervisor, or the daemon exited; for tests that expect either. */
+async function readyOrExit(sup: UpstreamSupervisor, d: Daemon): Promise<'ready' | number | null> {
+  return Promise.race([
+    waitFor('ready at the supervisor', () => sup.eventsOf('ready').length > 0, 15_000).then(() => 'ready' as const),
+    d.closed,
+  ]);
+}
+
 async function against(
   t: import('ava').ExecutionContext,
   generation: Generation,
@@ -183,4 +191,33 @@ test('a supervisor that never answers a request does not hold start-up: past --r
   // unanswered capability request: no workload reports either
   t.is((await d.client(['job', 'finish', '--status', 'success'])).code, 1);
   t.deepEqual(sup.eventsOf('declareworkloadexitstatus'), []);
+});
+
+test('a jobnotfound network config stops the daemon under the default rule, as upstream', async (t) => {
+  const sup = await upstreamSupervisor(t, '2025', JOB, { jobNotFound: ['networkconfig'] });
+  const dir = tempDir(t);
+  const script = path.join(dir, 'net.sh');
+  writeFileSync(script, '#!/bin/sh\ntouch "$0.ran"\n');
+  chmodSync(script, 0o755);
+  const d = spawnDaemon(t, { port: sup.port, daemonArgs: ['--network-config-script', script] });
+  t.is(await readyOrExit(sup, d), 1);
+  t.regex(d.daemonLog(), /fatal: no network configuration from the supervisor \(answered jobnotfound\); .* not run/);
+  t.false(existsSync(`${script}.ran`));
+});
+
+test('a refused or jobnotfound network config is logged and start-up goes on with --no-exit-on-network-config-error', async (t) => {
+  for (const opts of [{ jobNotFound: ['networkconfig'] }, { refuses: ['networkconfig'] }]) {
+    const sup = await upstreamSupervisor(t, '2025', JOB, opts);
+    const dir = tempDir(t);
+    const script = path.join(dir, 'net.sh');
+    writeFileSync(script, '#!/bin/sh\ntouch "$0.ran"\n');
+    chmodSync(script, 0o755);
+    const d = spawnDaemon(t, {
+      port: sup.port,
+      daemonArgs: ['--network-config-script', script, '--no-exit-on-network-config-error'],
+    });
+    t.is(await readyOrExit(sup, d), 'ready', JSON.stringify(opts));
+    t.regex(d.daemonLog(), /error: no network configuration from the supervisor \((answered jobnotfound|refused .*)\)/);
+    t.false(existsSync(`${script}.ran`));
+  }
 });

@@ -102,6 +102,10 @@ export interface UpstreamOptions {
   silentOn?: string[];
   /** the text of its refusals; upstream's untagged-enum error by default */
   refusal?: (what: string) => string;
+  /** request types it refuses although its generation knows them */
+  refuses?: string[];
+  /** request types answered with `jobnotfound`, as upstream does for a job it does not hold running */
+  jobNotFound?: string[];
   /** listen on this port (e.g. to take over from another supervisor); any free one by default */
   port?: number;
 }
@@ -138,8 +142,13 @@ export async function upstreamSupervisor(
         const request = typeOf(msg['request']);
         const event = typeOf(msg['event']);
         if (request !== undefined && opts.silentOn?.includes(request)) continue;
-        if (typeof msg['request_id'] === 'number' && request !== undefined && REQUESTS[generation].includes(request)) {
-          socket.write(frame({ request_id: msg['request_id'], response: answer(generation, request, job) }));
+        const known =
+          request !== undefined && REQUESTS[generation].includes(request) && !opts.refuses?.includes(request);
+        if (typeof msg['request_id'] === 'number' && request !== undefined && known) {
+          const response = opts.jobNotFound?.includes(request)
+            ? { type: 'jobnotfound' }
+            : answer(generation, request, job);
+          socket.write(frame({ request_id: msg['request_id'], response }));
         } else if (
           typeof msg['puppet_event_id'] === 'number' &&
           event !== undefined &&
