@@ -44,7 +44,7 @@ export interface ConnectionOptions {
   /** queued or unsent bytes above which output producers are asked to pause */
   highWaterMark?: number;
   /** how long the supervisor has to answer a request once it was sent */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
 }
 
 /**
@@ -102,14 +102,16 @@ export class SupervisorConnection extends EventEmitter {
 
   constructor(opts: ConnectionOptions) {
     super();
+    // an option given as undefined keeps its default
+    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
     this.#opts = {
       minDelayMs: 100,
       maxDelayMs: 2000,
       maxQueuedEvents: 10_000,
       highWaterMark: 1024 * 1024,
       requestTimeoutMs: 10_000,
-      ...opts,
-    };
+      ...given,
+    } as Required<ConnectionOptions>;
     this.#delay = this.#opts.minDelayMs;
     this.#queue = new Outbox(this.#opts.maxQueuedEvents);
   }
