@@ -6,9 +6,10 @@ import path from 'node:path';
 import type { Argv } from 'yargs';
 import { ClientError, DEFAULT_PARAMETERS_DIR, callDaemon, socketPath } from './client.js';
 import { Daemon } from './daemon.js';
-import { DAEMON_OPTIONS, parseDaemonArgs, type DaemonArgs } from './daemon-options.js';
+import { DAEMON_OPTIONS, parseDaemonArgs, parseFileMode, parseSeconds, type DaemonArgs } from './daemon-options.js';
 import { sanitizeParameterName } from './files.js';
 import { runForeground } from './job-run.js';
+import { resolveGroup } from './local-socket.js';
 import { Log, type LogLevel } from './log.js';
 import type { WorkloadExitStatus } from '../protocol/control-socket/messages.js';
 
@@ -24,8 +25,28 @@ function parametersDir(): string {
   return process.env['TML_PARAMETERS_DIR'] || DEFAULT_PARAMETERS_DIR;
 }
 
+/** The flags that need more than a type check; throws UsageError with one line. */
+function checkedDaemonValues(argv: DaemonArgs) {
+  try {
+    const group = argv['secret-parameters-group'];
+    return {
+      parameterModes: {
+        plain: { mode: 0o644 },
+        secret: {
+          mode: parseFileMode(argv['secret-parameters-mode']),
+          gid: group === undefined ? undefined : resolveGroup(group),
+        },
+      },
+      requestTimeoutMs: parseSeconds('request-timeout', argv['request-timeout']) * 1000,
+    };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 async function runDaemon(argv: DaemonArgs): Promise<void> {
   const log = new Log(argv['log-level'] as LogLevel);
+  const { parameterModes, requestTimeoutMs } = checkedDaemonValues(argv);
   const transport = (argv.transport ?? (argv['tcp-control-socket-addr'] ? 'tcp' : 'auto_discover')) as
     'tcp' | 'auto_discover';
   if (argv['dbus-bus'] !== 'none')
@@ -39,11 +60,13 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
       tcpControlSocketAddr: argv['tcp-control-socket-addr'],
       fwCfgPath: argv['fw-cfg-path'],
       parametersDir: argv['parameters-dir'],
+      parameterModes,
       jobInfoDir: argv['job-info-dir'],
       authorizedKeysFile: argv['authorized-keys-file'],
       exitOnAuthorizedKeysUpdateError: argv['exit-on-authorized-keys-update-error'],
       networkConfigScript: argv['network-config-script'],
       exitOnNetworkConfigError: argv['exit-on-network-config-error'],
+      requestTimeoutMs,
       socket: argv.socket,
       socketGroup: argv['socket-group'],
       shutdownCommand: argv['shutdown-command'],
@@ -85,8 +108,44 @@ function warnIfQueued(r: { connected?: boolean }): void {
   if (r.connected === false) process.stderr.write('tml-puppet: note: supervisor not connected; the report is queued\n');
 }
 
+/** A report the supervisor cannot take, as `job run` says it: the workload's result still counts. */
+function warnUnsupported(e: ClientError): void {
+  process.stderr.write(`tml-puppet: warning: ${e.message}\n`);
+}
+
+async function jobRun(command: string[], substate: string | undefined, terminate: boolean): Promise<never> {
+  const sock = socketPath();
+  let unsupported: ClientError | null = null;
+  const report = async (req: Parameters<typeof callDaemon>[1]) => {
+    try {
+      return await callDaemon(sock, req);
+    } catch (e) {
+      if (!(e instanceof ClientError && e.unsupported)) throw e;
+      unsupported = e; // the last one says most: finish's says whether the job was asked to terminate
+      return null;
+    }
+  };
+  // fail before the workload runs, not after, if its result could not be reported
+  if (substate !== undefined) await report({ op: 'substate', substate });
+  else await callDaemon(sock, { op: 'ping' });
+  const outcome = await runForeground(command);
+  if (outcome.startError !== undefined) process.stderr.write(`tml-puppet: ${outcome.summary}\n`);
+  try {
+    await report({ op: 'finish', status: outcome.status, output: outcome.summary, terminate });
+  } catch (e) {
+    process.stderr.write(`tml-puppet: ${(e as Error).message}\n`);
+    process.exit(outcome.exitCode === 0 ? 1 : outcome.exitCode);
+  }
+  if (unsupported !== null) warnUnsupported(unsupported);
+  process.exit(outcome.exitCode);
+}
+
 function jobCommands(y: Argv): Argv {
   return y
+    .option('dbus-bus', {
+      choices: ['system', 'session'] as const,
+      describe: "accepted for upstream's spelling; the daemon is reached over its socket (TML_PUPPET_SOCKET)",
+    })
     .command(
       'finish',
       'report how the workload ended (declareworkloadexitstatus)',
@@ -142,23 +201,7 @@ function jobCommands(y: Argv): Argv {
           ...((argv['--'] as string[] | undefined) ?? []),
         ].map(String);
         if (command.length === 0) throw new UsageError('job run needs a command, e.g. tml-puppet job run -- make test');
-        const sock = socketPath();
-        // fail before the workload runs, not after, if its result could not be reported
-        if (argv.substate !== undefined) await callDaemon(sock, { op: 'substate', substate: argv.substate });
-        else await callDaemon(sock, { op: 'ping' });
-        const outcome = await runForeground(command);
-        try {
-          await callDaemon(sock, {
-            op: 'finish',
-            status: outcome.status,
-            output: outcome.summary,
-            terminate: argv.terminate,
-          });
-        } catch (e) {
-          process.stderr.write(`tml-puppet: ${(e as Error).message}\n`);
-          process.exit(outcome.exitCode === 0 ? 1 : outcome.exitCode);
-        }
-        process.exit(outcome.exitCode);
+        await jobRun(command, argv.substate, argv.terminate);
       },
     )
     .command(
@@ -173,8 +216,9 @@ function jobCommands(y: Argv): Argv {
       (c) => c.option('json', { type: 'boolean', default: false }),
       async (argv) => {
         const r = await callDaemon(socketPath(), { op: 'jobinfo' });
-        if (argv.json) process.stdout.write(`${JSON.stringify({ job_id: r.job_id, host_id: r.host_id })}\n`);
-        else process.stdout.write(`job id:  ${r.job_id}\nhost id: ${r.host_id}\n`);
+        const host = r.host_id ?? null;
+        if (argv.json) process.stdout.write(`${JSON.stringify({ job_id: r.job_id, host_id: host })}\n`);
+        else process.stdout.write(`job id:  ${r.job_id}\nhost id: ${host ?? '(not given by this supervisor)'}\n`);
       },
     )
     .demandCommand(1, 'job needs a subcommand: finish, substate, run, terminate or info');

@@ -6,7 +6,15 @@ import { parseLocalResponse, type LocalRequest, type LocalResponse } from './loc
 export const DEFAULT_SOCKET = '/run/tml/puppet.sock';
 export const DEFAULT_PARAMETERS_DIR = '/run/tml/parameters';
 
-export class ClientError extends Error {}
+export class ClientError extends Error {
+  constructor(
+    message: string,
+    /** the daemon refused a report because the supervisor cannot take workload reports */
+    readonly unsupported = false,
+  ) {
+    super(message);
+  }
+}
 
 export function socketPath(): string {
   return process.env['TML_PUPPET_SOCKET'] || DEFAULT_SOCKET;
@@ -31,6 +39,9 @@ export async function callDaemon(path: string, req: LocalRequest): Promise<Local
       reject(new ClientError(`cannot reach the puppet daemon at ${path}: ${why}`));
     });
   });
-  if (!response.ok) throw new ClientError(`the puppet daemon refused the request: ${response.error}`);
+  if (!response.ok) {
+    if (response.unsupported) throw new ClientError(response.error, true);
+    throw new ClientError(`the puppet daemon refused the request: ${response.error}`);
+  }
   return response;
 }

@@ -14,7 +14,20 @@ export type LocalRequest =
   | { op: 'jobinfo' };
 
 export type LocalResponse =
-  { ok: true; job_id?: string; host_id?: string; connected?: boolean } | { ok: false; error: string };
+  | {
+      ok: true;
+      job_id?: string;
+      host_id?: string;
+      connected?: boolean;
+      /** whether the supervisor takes workload reports; null while that is not known */
+      reports?: boolean | null;
+    }
+  | {
+      ok: false;
+      error: string;
+      /** set when the report was refused because the supervisor cannot take workload reports */
+      unsupported?: true;
+    };
 
 /** Validates a request line; returns the request or an error message. */
 export function parseLocalRequest(line: string): LocalRequest | string {
@@ -57,14 +70,21 @@ export function parseLocalResponse(line: string): LocalResponse {
   } catch {
     return { ok: false, error: 'daemon sent an invalid response' };
   }
-  if (typeof v !== 'object' || v === null) return { ok: false, error: 'daemon sent an invalid response' };
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return { ok: false, error: 'daemon sent an invalid response' };
   const o = v as Record<string, unknown>;
   if (o['ok'] === true) {
     const r: LocalResponse = { ok: true };
     if (typeof o['job_id'] === 'string') r.job_id = o['job_id'];
     if (typeof o['host_id'] === 'string') r.host_id = o['host_id'];
     if (typeof o['connected'] === 'boolean') r.connected = o['connected'];
+    if (typeof o['reports'] === 'boolean' || o['reports'] === null) r.reports = o['reports'];
     return r;
   }
-  return { ok: false, error: typeof o['error'] === 'string' ? o['error'] : 'daemon refused the request' };
+  const r: LocalResponse = {
+    ok: false,
+    error: typeof o['error'] === 'string' ? o['error'] : 'daemon refused the request',
+  };
+  if (o['unsupported'] === true) r.unsupported = true;
+  return r;
 }

@@ -24,6 +24,8 @@ export function keepRank(type: PuppetEventType): Keep {
 export interface Queued {
   frame: Buffer;
   keep: Keep;
+  /** set for this project's events, which only a supervisor that listed them may be sent */
+  extension?: string;
   /** called once the frame reached the socket, or with the reason it never will */
   written?: (err?: Error) => void;
 }

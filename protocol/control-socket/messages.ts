@@ -4,7 +4,17 @@
 
 // ---- puppet -> supervisor -------------------------------------------------------------------
 
-export const PUPPET_REQUEST_TYPES = ['ping', 'jobinfo', 'sshkeys', 'networkconfig', 'parameters'] as const;
+// `jobid` is what late-2024 puppets ask instead of `jobinfo`; `extensions` is this project's
+// capability request (see EXTENSIONS), which upstream supervisors refuse.
+export const PUPPET_REQUEST_TYPES = [
+  'ping',
+  'jobinfo',
+  'jobid',
+  'sshkeys',
+  'networkconfig',
+  'parameters',
+  'extensions',
+] as const;
 export type PuppetRequestType = (typeof PUPPET_REQUEST_TYPES)[number];
 export interface PuppetReq {
   type: PuppetRequestType;
@@ -14,6 +24,15 @@ export const WORKLOAD_EXIT_STATUSES = ['success', 'error', 'unknown'] as const;
 export type WorkloadExitStatus = (typeof WORKLOAD_EXIT_STATUSES)[number];
 
 export type OutputStream = 'stdout' | 'stderr';
+
+/**
+ * The puppet events beyond upstream that a supervisor of this project takes. A puppet asks
+ * `{"type":"extensions"}` once per connection; our supervisor answers
+ * `{"type":"extensions","extensions":[...]}`, an upstream one refuses the request with
+ * `{"message": ...}`, and then the puppet never sends it these events.
+ */
+export const EXTENSIONS = ['declareworkloadexitstatus', 'reportsubstate'] as const;
+export type Extension = (typeof EXTENSIONS)[number];
 
 export type PuppetEvent =
   | { type: 'ready' }
@@ -43,11 +62,15 @@ export interface IpConfig {
 export type SupervisorResp =
   | { type: 'pingresp' }
   | { type: 'jobinfo'; job_id: string; host_id: string }
+  // late-2024 answer to `jobid`
+  | { type: 'jobid'; job_id: string }
   | { type: 'sshkeysresp'; ssh_keys: string[] }
   | { type: 'networkconfig'; hostname: string; interface: string | null; ipv4: IpConfig | null; ipv6: IpConfig | null }
   | { type: 'parameters'; parameters: Record<string, ParameterValue> }
   | { type: 'unsupportedrequest' }
-  | { type: 'jobnotfound' };
+  | { type: 'jobnotfound' }
+  // extension (this project): the answer to `extensions`
+  | { type: 'extensions'; extensions: string[] };
 export type SupervisorRespType = SupervisorResp['type'];
 
 export interface ParameterValue {
@@ -239,7 +262,12 @@ function supervisorResponse(v: unknown): SupervisorResp {
     case 'jobnotfound':
       return { type };
     case 'jobinfo':
+      // a 2026 supervisor adds `gateway`, which this puppet does not use
       return { type, job_id: str(o['job_id'], 'response.job_id'), host_id: str(o['host_id'], 'response.host_id') };
+    case 'jobid':
+      return { type, job_id: str(o['job_id'], 'response.job_id') };
+    case 'extensions':
+      return { type, extensions: strArray(o['extensions'], 'response.extensions') };
     case 'sshkeysresp':
       return { type, ssh_keys: strArray(o['ssh_keys'], 'response.ssh_keys') };
     case 'networkconfig':

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { FrameDecoder, decodeFrameBody, encodeFrame } from '../../protocol/control-socket/framing.js';
 import { decodeRunCommandOutput, type DecodedOutput } from '../../protocol/control-socket/output-codec.js';
 import {
+  EXTENSIONS,
   parsePuppetMessage,
   toByteArray,
   type IpConfig,
@@ -26,9 +27,17 @@ export interface JobContext {
   jobId: string;
   hostId: string;
   sshKeys: string[];
-  /** null => `networkconfig` requests are answered with `unsupportedrequest` */
+  /** null => `networkconfig` is answered as upstream's QEMU supervisor does (see defaultNetworkConfig) */
   networkConfig: NetworkConfig | null;
   parameters: Record<string, { value: string; secret: boolean }>;
+}
+
+/**
+ * What upstream's QEMU supervisor answers every `networkconfig` with: a hostname from the job id
+ * and nothing else (the guest uses DHCP). An upstream puppet exits on `unsupportedrequest`.
+ */
+export function defaultNetworkConfig(jobId: string): NetworkConfig {
+  return { hostname: `job-${jobId.slice(0, 10)}`, interface: null, ipv4: null, ipv6: null };
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -229,11 +238,16 @@ export class ControlSocketServer extends EventEmitter {
         return { type: 'pingresp' };
       case 'jobinfo':
         return { type: 'jobinfo', job_id: ctx.jobId, host_id: ctx.hostId };
+      case 'jobid':
+        // a late-2024 upstream puppet
+        return { type: 'jobid', job_id: ctx.jobId };
+      case 'extensions':
+        // only a puppet that asked sees this answer: an upstream one would panic on it
+        return { type: 'extensions', extensions: [...EXTENSIONS] };
       case 'sshkeys':
         return { type: 'sshkeysresp', ssh_keys: [...ctx.sshKeys] };
       case 'networkconfig': {
-        const nc = ctx.networkConfig;
-        if (nc === null) return { type: 'unsupportedrequest' };
+        const nc = ctx.networkConfig ?? defaultNetworkConfig(ctx.jobId);
         return { type: 'networkconfig', hostname: nc.hostname, interface: nc.interface, ipv4: nc.ipv4, ipv6: nc.ipv6 };
       }
       case 'parameters':

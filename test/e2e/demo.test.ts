@@ -67,7 +67,7 @@ test.serial('the boot script read both parameters and its test passed, as the co
   const { api } = await runOnce();
   t.regex(api.logs, /boot: parameter greeting = hello\n/);
   t.regex(api.logs, /boot: parameter api-key is present \(\d+ bytes, value not shown\)/);
-  t.regex(api.logs, /test: api-key is readable only by its owner \.\.\. ok\n/);
+  t.regex(api.logs, /test: the parameters directory is open only to its owner \.\.\. ok\n/);
   t.regex(api.logs, /test: all passed\n/);
 });
 

@@ -32,7 +32,7 @@ test('the bundle sits alone in its directory, with no node_modules near it', (t)
 test('the bundle passes the end-to-end flow: start-up, files, reports, job run, commands', async (t) => {
   const job = await startJob(t, { cli: [process.execPath, bundle] });
   t.is(await fs.readFile(path.join(job.jobInfoDir, 'job-id'), 'utf8'), JOB_ID);
-  t.is(statSync(path.join(job.paramsDir, 'token')).mode & 0o777, 0o600);
+  t.is(statSync(path.join(job.paramsDir, 'token')).mode & 0o777, 0o644);
   t.is((await job.client(['parameter', 'get', 'board'])).stdout, 'nrf52840dk');
   t.is((await job.client(['job', 'substate', 'flashing'])).code, 0);
   const r = await job.client(['job', 'run', '--terminate', '--', 'sh', '-c', 'exit 2']);

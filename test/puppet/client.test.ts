@@ -171,12 +171,31 @@ test('job run reports unknown when a signal ends the command and exits with 128 
   });
 });
 
-test('job run reports error and exits 127 when the command cannot start', async (t) => {
+test('job run says on stderr why the command could not start, reports error and exits 127', async (t) => {
   const job = await startJob(t);
-  const r = await job.client(['job', 'run', '--', '/nonexistent/cmd']);
+  const r = await job.client(['job', 'run', '--', '/nonexistent/prog']);
   t.is(r.code, 127);
+  t.is(r.stderr, 'tml-puppet: /nonexistent/prog could not be started: no such file or directory (ENOENT)\n');
   await waitFor('the report', () => job.eventsOf('declareworkloadexitstatus').length === 1);
-  t.is(job.eventsOf('declareworkloadexitstatus')[0]!.workload_exit_status, 'error');
+  t.deepEqual(job.eventsOf('declareworkloadexitstatus')[0], {
+    type: 'declareworkloadexitstatus',
+    workload_exit_status: 'error',
+    workload_output: '/nonexistent/prog could not be started: no such file or directory (ENOENT)',
+  });
+});
+
+test('job run names a program missing from PATH, and one that is not executable', async (t) => {
+  const job = await startJob(t);
+  const missing = await job.client(['job', 'run', '--', 'no-such-program-xyz']);
+  t.deepEqual(
+    [missing.code, missing.stderr],
+    [127, 'tml-puppet: no-such-program-xyz could not be started: no such program on PATH (ENOENT)\n'],
+  );
+  const file = path.join(job.dir, 'not-executable');
+  writeFileSync(file, 'echo hi\n', { mode: 0o644 });
+  const denied = await job.client(['job', 'run', '--', file]);
+  t.is(denied.code, 127);
+  t.is(denied.stderr, `tml-puppet: ${file} could not be started: permission denied (is it executable?) (EACCES)\n`);
 });
 
 test('job run without a command is a usage error', async (t) => {

@@ -68,9 +68,7 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, in
   });
 }
 
-export interface Job {
-  server: ControlSocketServer;
-  events: Array<[PuppetEvent, number]>;
+export interface Daemon {
   dir: string;
   paramsDir: string;
   jobInfoDir: string;
@@ -79,46 +77,35 @@ export interface Job {
   daemonLog: () => string;
   /** runs `tml-puppet ARGS` as a client of this daemon */
   client: (args: string[], env?: NodeJS.ProcessEnv, input?: string) => Promise<RunResult>;
-  eventsOf: <K extends PuppetEvent['type']>(type: K) => Array<Extract<PuppetEvent, { type: K }>>;
-  /** stops the supervisor's server: the daemon loses its connection */
-  stopServer: () => Promise<void>;
-  /** starts a new server on the same port (the supervisor came back, possibly with a new context) */
-  startServer: (context?: JobContext) => Promise<void>;
+  /** resolves with the exit code once the daemon exited and all its output was read */
+  closed: Promise<number | null>;
 }
 
-export interface JobOptions {
-  context?: JobContext;
+export interface DaemonOptions {
+  /** the control socket port on 127.0.0.1 */
+  port: number;
   daemonArgs?: string[];
   env?: NodeJS.ProcessEnv;
   /** the CLI to run: [node, script]; defaults to the tsc-built one */
   cli?: string[];
-  waitReady?: boolean;
+  /** where parameters go; defaults to a directory in the daemon's temp dir */
+  paramsDir?: string;
 }
 
-export async function startJob(t: ExecutionContext, opts: JobOptions = {}): Promise<Job> {
+/** Starts `tml-puppet daemon` in a temp dir of its own, against the control socket on `port`. */
+export function spawnDaemon(t: ExecutionContext, opts: DaemonOptions): Daemon {
   const dir = tempDir(t);
-  const paramsDir = path.join(dir, 'run', 'parameters');
+  const paramsDir = opts.paramsDir ?? path.join(dir, 'run', 'parameters');
   const jobInfoDir = path.join(dir, 'run');
   const socket = path.join(dir, 'puppet.sock');
   const cli = opts.cli ?? [process.execPath, CLI_JS];
-  const events: Array<[PuppetEvent, number]> = [];
-  const context = opts.context ?? baseContext();
-
-  const attach = (s: ControlSocketServer) => {
-    s.on('puppet-event', (e: PuppetEvent, id: number) => events.push([e, id]));
-    return s;
-  };
-  let server = attach(await ControlSocketServer.listen({ context }));
-  t.teardown(() => server.close());
-  const ready = once(server, 'ready');
-
   const args = [
     ...cli.slice(1),
     'daemon',
-    '--transport',
+    '-t',
     'tcp',
     '--tcp-control-socket-addr',
-    `127.0.0.1:${server.port}`,
+    `127.0.0.1:${opts.port}`,
     '--parameters-dir',
     paramsDir,
     '--job-info-dir',
@@ -137,25 +124,14 @@ export async function startJob(t: ExecutionContext, opts: JobOptions = {}): Prom
   let log = '';
   daemon.stdout!.setEncoding('utf8').on('data', (d: string) => (log += d));
   daemon.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+  // 'close', not 'exit': only then has all of its output been read
+  const closed = new Promise<number | null>((resolve) => daemon.once('close', (code) => resolve(code)));
   t.teardown(() => {
     if (!t.passed) t.log(`daemon log:\n${log}`);
     if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
   });
-  if (opts.waitReady !== false) {
-    await Promise.race([
-      ready,
-      once(daemon, 'exit').then(([code]) => {
-        throw new Error(`daemon exited with ${code} before ready:\n${log}`);
-      }),
-    ]);
-  }
-
   const env = { TML_PUPPET_SOCKET: socket, TML_PARAMETERS_DIR: paramsDir };
   return {
-    get server() {
-      return server;
-    },
-    events,
     dir,
     paramsDir,
     jobInfoDir,
@@ -163,6 +139,57 @@ export async function startJob(t: ExecutionContext, opts: JobOptions = {}): Prom
     daemon,
     daemonLog: () => log,
     client: (a, e = {}, input) => run(cli[0]!, [...cli.slice(1), ...a], { ...env, ...e }, input),
+    closed,
+  };
+}
+
+export interface Job extends Daemon {
+  server: ControlSocketServer;
+  events: Array<[PuppetEvent, number]>;
+  eventsOf: <K extends PuppetEvent['type']>(type: K) => Array<Extract<PuppetEvent, { type: K }>>;
+  /** stops the supervisor's server: the daemon loses its connection */
+  stopServer: () => Promise<void>;
+  /** starts a new server on the same port (the supervisor came back, possibly with a new context) */
+  startServer: (context?: JobContext) => Promise<void>;
+}
+
+export interface JobOptions {
+  context?: JobContext;
+  daemonArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** the CLI to run: [node, script]; defaults to the tsc-built one */
+  cli?: string[];
+  paramsDir?: string;
+  waitReady?: boolean;
+}
+
+/** A daemon against this project's own control-socket server. */
+export async function startJob(t: ExecutionContext, opts: JobOptions = {}): Promise<Job> {
+  const events: Array<[PuppetEvent, number]> = [];
+  const context = opts.context ?? baseContext();
+
+  const attach = (s: ControlSocketServer) => {
+    s.on('puppet-event', (e: PuppetEvent, id: number) => events.push([e, id]));
+    return s;
+  };
+  let server = attach(await ControlSocketServer.listen({ context }));
+  t.teardown(() => server.close());
+  const ready = once(server, 'ready');
+  const d = spawnDaemon(t, { ...opts, port: server.port });
+  if (opts.waitReady !== false) {
+    await Promise.race([
+      ready,
+      d.closed.then((code) => {
+        throw new Error(`daemon exited with ${code} before ready:\n${d.daemonLog()}`);
+      }),
+    ]);
+  }
+  return {
+    ...d,
+    get server() {
+      return server;
+    },
+    events,
     eventsOf: <K extends PuppetEvent['type']>(type: K) =>
       events.map(([e]) => e).filter((e): e is Extract<PuppetEvent, { type: K }> => e.type === type),
     stopServer: () => server.close(),

@@ -1,12 +1,14 @@
 import test from 'ava';
 import { once } from 'node:events';
-import { chmodSync, existsSync, promises as fs, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, promises as fs, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AUTHORIZED_KEYS_HEADER } from '../../puppet/files.js';
 import { CLI_JS, HOST_ID, JOB_ID, baseContext, startJob, tempDir, waitFor, run } from './harness.js';
 import { ControlSocketServer } from '../../supervisor/control-socket/server.js';
 
 const mode = (file: string) => statSync(file).mode & 0o777;
+/** This process's umask, which the daemon inherits (read without changing it). */
+const umask = () => parseInt(/^Umask:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!, 8);
 
 function script(dir: string, name: string, body: string): string {
   const file = path.join(dir, name);
@@ -49,7 +51,8 @@ test('start-up writes job info, parameters, SSH keys and runs the network script
   t.is(await fs.readFile(path.join(job.paramsDir, 'board'), 'utf8'), 'nrf52840dk');
   t.is(await fs.readFile(path.join(job.paramsDir, 'escape'), 'utf8'), 'stays inside');
   t.is(await fs.readFile(path.join(job.paramsDir, 'multiline'), 'utf8'), 'line 1\nline 2\n\u00e9');
-  t.is(mode(path.join(job.paramsDir, 'token')), 0o600);
+  // upstream's mode for secret and plain parameters alike: the image's workload user reads them
+  t.is(mode(path.join(job.paramsDir, 'token')), 0o644);
   t.is(mode(path.join(job.paramsDir, 'board')), 0o644);
   t.false(existsSync(path.join(job.dir, 'escape')));
 
@@ -57,7 +60,7 @@ test('start-up writes job info, parameters, SSH keys and runs the network script
     await fs.readFile(keysFile, 'utf8'),
     `${AUTHORIZED_KEYS_HEADER}ssh-ed25519 AAAAkey1 alice@laptop\nssh-rsa AAAAkey2 bob@ci\n`,
   );
-  t.is(mode(keysFile), 0o600);
+  t.is(mode(keysFile), 0o644 & ~umask(), 'a missing keys file is created as upstream creates it');
 
   t.is(
     await fs.readFile(netEnv, 'utf8'),
@@ -109,27 +112,27 @@ test('a refreshed parameter set after a reconnect rewrites values and removes pa
   await waitFor('token removal', () => !existsSync(path.join(job.paramsDir, 'token')));
   t.deepEqual(readdirSync(job.paramsDir).sort(), ['added', 'board']);
   t.is(await fs.readFile(path.join(job.paramsDir, 'board'), 'utf8'), 'rpi5');
-  t.is(mode(path.join(job.paramsDir, 'added')), 0o600);
+  t.is(mode(path.join(job.paramsDir, 'added')), 0o644);
   t.is(job.eventsOf('ready').length, 1, 'ready is sent once per daemon, not per connection');
 });
 
-test('without network config from the supervisor the script is not run and start-up completes', async (t) => {
+test("without a network config of its own the supervisor answers upstream QEMU's, and the script gets that hostname", async (t) => {
   const dir = tempDir(t);
-  const marker = path.join(dir, 'ran');
-  const netScript = script(dir, 'net.sh', `touch ${marker}`);
+  const record = path.join(dir, 'net-env');
+  const netScript = script(dir, 'net.sh', `env | grep -E '^(HOSTNAME|INTERFACE|IPV4_|IPV6_)' > ${record}`);
   const job = await startJob(t, { daemonArgs: ['--network-config-script', netScript] });
   t.deepEqual(job.eventsOf('ready'), [{ type: 'ready' }]);
-  t.false(existsSync(marker));
+  t.is(await fs.readFile(record, 'utf8'), `HOSTNAME=job-${JOB_ID.slice(0, 10)}\n`);
 });
 
-test('a failing network script with --exit-on-network-config-error stops the daemon with an error', async (t) => {
+test('a failing network script stops the daemon with an error (--exit-on-network-config-error is on by default)', async (t) => {
   const dir = tempDir(t);
   const context = baseContext();
   context.networkConfig = { hostname: 'h', interface: null, ipv4: null, ipv6: null };
   const job = await startJob(t, {
     context,
     waitReady: false,
-    daemonArgs: ['--network-config-script', script(dir, 'net.sh', 'exit 4'), '--exit-on-network-config-error'],
+    daemonArgs: ['--network-config-script', script(dir, 'net.sh', 'exit 4')],
   });
   // 'close', not 'exit': only then has all of its stderr been read
   const [code] = await once(job.daemon, 'close');
@@ -142,7 +145,10 @@ test('a failing network script without the exit flag is logged and start-up cont
   const dir = tempDir(t);
   const context = baseContext();
   context.networkConfig = { hostname: 'h', interface: null, ipv4: null, ipv6: null };
-  const job = await startJob(t, { context, daemonArgs: ['--network-config-script', script(dir, 'net.sh', 'exit 4')] });
+  const job = await startJob(t, {
+    context,
+    daemonArgs: ['--network-config-script', script(dir, 'net.sh', 'exit 4'), '--no-exit-on-network-config-error'],
+  });
   t.deepEqual(job.eventsOf('ready'), [{ type: 'ready' }]);
   t.regex(job.daemonLog(), /error: network config script/);
 });

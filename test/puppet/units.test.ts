@@ -5,12 +5,18 @@ import { readdirSync, statSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseSocketAddress } from '../../puppet/connection.js';
-import { parseDaemonArgs } from '../../puppet/daemon-options.js';
-import { ParameterFiles, authorizedKeysContent, sanitizeParameterName, writeFileAtomic } from '../../puppet/files.js';
+import { parseDaemonArgs, parseFileMode, parseSeconds } from '../../puppet/daemon-options.js';
+import {
+  ParameterFiles,
+  acceptableSshKeys,
+  authorizedKeysContent,
+  sanitizeParameterName,
+  writeFileAtomicSync,
+} from '../../puppet/files.js';
 import { outcomeOf } from '../../puppet/job-run.js';
-import { parseLocalRequest } from '../../puppet/local-protocol.js';
+import { parseLocalRequest, parseLocalResponse } from '../../puppet/local-protocol.js';
 import { resolveGroup } from '../../puppet/local-socket.js';
-import { networkEnvironment } from '../../puppet/network.js';
+import { networkConfigProblem, networkEnvironment, type NetworkConfigResp } from '../../puppet/network.js';
 import { tempDir } from './harness.js';
 
 test('parameter names keep only ASCII alphanumerics, space, - and _', (t) => {
@@ -34,7 +40,7 @@ test('atomic writes leave no temporary file and set the exact mode despite the u
   const dir = tempDir(t);
   const old = process.umask(0o077);
   try {
-    await writeFileAtomic(path.join(dir, 'f'), 'v', 0o644);
+    writeFileAtomicSync(path.join(dir, 'f'), 'v', { mode: 0o644 });
   } finally {
     process.umask(old);
   }
@@ -91,10 +97,13 @@ test('parameter files: names that sanitize to nothing are skipped, collisions re
   t.deepEqual(readdirSync(dir), ['ab']);
 });
 
-test('authorized_keys: header, keys joined by newlines, final newline', (t) => {
-  t.regex(
+test("authorized_keys: upstream's three-line header, keys joined by newlines, final newline", (t) => {
+  t.is(
     authorizedKeysContent(['k1', 'k2']),
-    /^# This file is managed by tml-puppet.*may be overwritten.*\nk1\nk2\n$/,
+    '# WARNING: this file is managed by tml-puppet and may be overwritten.\n' +
+      '# Please add your own SSH keys to an alternative authorized_keys file\n' +
+      '# (such as ~/.ssh/authorized_keys2)\n' +
+      'k1\nk2\n',
   );
 });
 
@@ -165,9 +174,12 @@ test('daemon flags: the fast parser applies the same defaults as the yargs table
     'parameters-dir': undefined,
     'job-info-dir': undefined,
     'authorized-keys-file': undefined,
-    'exit-on-authorized-keys-update-error': false,
+    'exit-on-authorized-keys-update-error': true,
     'network-config-script': undefined,
     'exit-on-network-config-error': true,
+    'request-timeout': '10',
+    'secret-parameters-group': undefined,
+    'secret-parameters-mode': '0644',
     'dbus-bus': 'system',
     socket: '/x.sock',
     'socket-group': undefined,
@@ -177,6 +189,49 @@ test('daemon flags: the fast parser applies the same defaults as the yargs table
   });
 });
 
+test("daemon flags: published images' command line, -t and the --no- spellings take the fast path", (t) => {
+  // the VM images' unit, word for word
+  const vm = parseDaemonArgs(
+    '--transport auto_discover --authorized-keys-file /home/tml/.ssh/authorized_keys --exit-on-authorized-keys-update-error --job-info-dir /run/tml --parameters-dir /run/tml/parameters'.split(
+      ' ',
+    ),
+  );
+  t.like(vm, {
+    transport: 'auto_discover',
+    'authorized-keys-file': '/home/tml/.ssh/authorized_keys',
+    'exit-on-authorized-keys-update-error': true,
+    'exit-on-network-config-error': true,
+  });
+  const short = parseDaemonArgs([
+    '-t',
+    'tcp',
+    '--tcp-control-socket-addr',
+    '10.0.0.1:3859',
+    '--no-exit-on-authorized-keys-update-error',
+    '--no-exit-on-network-config-error',
+  ]);
+  t.like(short, {
+    transport: 'tcp',
+    'exit-on-authorized-keys-update-error': false,
+    'exit-on-network-config-error': false,
+  });
+});
+
+test('daemon flags: the fast parser returns flags or null for any argument list, never throws', (t) => {
+  const word = fc.oneof(
+    fc.constantFrom('-t', '--transport', 'tcp', '--no-socket', '--socket', '--exit-on-network-config-error', '--'),
+    fc.constantFrom('--no-exit-on-network-config-error', '--request-timeout', '--secret-parameters-mode', '-x'),
+    fc.string({ maxLength: 12 }),
+  );
+  fc.assert(
+    fc.property(fc.array(word, { maxLength: 8 }), (args) => {
+      const r = parseDaemonArgs(args);
+      return r === null || (typeof r === 'object' && typeof r['exit-on-network-config-error'] === 'boolean');
+    }),
+  );
+  t.pass();
+});
+
 test('daemon flags: anything unusual is left to yargs', (t) => {
   for (const args of [
     ['--help'],
@@ -184,9 +239,115 @@ test('daemon flags: anything unusual is left to yargs', (t) => {
     ['--transport', 'udp'],
     ['--log-level', 'loud'],
     ['--socket', 'a', '--socket', 'b'],
-    ['--no-exit-on-network-config-error'],
+    ['-t', 'tcp', '--transport', 'tcp'],
+    ['--exit-on-network-config-error', '--no-exit-on-network-config-error'],
+    ['--no-socket'],
     ['stray-positional'],
   ]) {
     t.is(parseDaemonArgs(args), null, args.join(' '));
   }
+});
+
+test('SSH keys: any key set yields only keys without line breaks or NULs, in order, and the indexes left out', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 40 }), { maxLength: 10 }), (keys) => {
+      const r = acceptableSshKeys(keys);
+      const lines = authorizedKeysContent(r.keys).split('\n');
+      // the header's three lines, one line per accepted key, and the final newline: nothing more
+      return (
+        r.keys.every((k) => !/[\r\n\0]/.test(k)) &&
+        r.keys.length + r.refused.length === keys.length &&
+        r.refused.every((i) => /[\r\n\0]/.test(keys[i]!)) &&
+        lines.length === 3 + Math.max(r.keys.length, 1) + 1
+      );
+    }),
+  );
+  t.deepEqual(acceptableSshKeys(['a', 'b\nc', 'd']), { keys: ['a', 'd'], refused: [1] });
+});
+
+test('network config: a NUL anywhere is named, any other config is fine, and the check never throws', (t) => {
+  const text = fc.string({ unit: 'binary', maxLength: 12 });
+  const ip = fc.option(
+    fc.record({
+      address: text,
+      prefix_length: fc.integer({ min: 0, max: 255 }),
+      gateway: fc.option(text),
+      nameservers: fc.array(text, { maxLength: 3 }),
+    }),
+  );
+  const config = fc.record({
+    type: fc.constant('networkconfig' as const),
+    hostname: text,
+    interface: fc.option(text),
+    ipv4: ip,
+    ipv6: ip,
+  });
+  fc.assert(
+    fc.property(config, (c: NetworkConfigResp) => {
+      const problem = networkConfigProblem(c);
+      const hasNul = Object.values(networkEnvironment(c)).some((v) => v.includes('\0'));
+      return hasNul ? typeof problem === 'string' && /NUL byte in [A-Z0-9_]+$/.test(problem) : problem === null;
+    }),
+  );
+  t.pass();
+});
+
+test('local requests and responses: any line gives a request, an error text or a response, never an exception', (t) => {
+  const line = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 60 }),
+    fc.json(),
+    fc
+      .record({
+        op: fc.constantFrom('ping', 'finish', 'substate', 'terminate', 'jobinfo', 'constructor', '__proto__'),
+        status: fc.oneof(fc.constantFrom('success', 'error', 'unknown'), fc.json()),
+        output: fc.oneof(fc.string(), fc.json()),
+        substate: fc.oneof(fc.string(), fc.json()),
+        ok: fc.boolean(),
+        error: fc.json(),
+        reports: fc.oneof(fc.boolean(), fc.constant(null), fc.json()),
+        unsupported: fc.json(),
+      })
+      .map((o) => JSON.stringify(o)),
+  );
+  fc.assert(
+    fc.property(line, (l) => {
+      const req = parseLocalRequest(l);
+      const resp = parseLocalResponse(l);
+      return (typeof req === 'string' || typeof req.op === 'string') && typeof resp.ok === 'boolean';
+    }),
+  );
+  t.like(parseLocalResponse('{"ok":false,"error":"x","unsupported":true}'), { ok: false, unsupported: true });
+  t.like(parseLocalResponse('{"ok":true,"reports":false}'), { ok: true, reports: false });
+});
+
+test('--secret-parameters-mode takes octal permission bits and refuses anything else with one line', (t) => {
+  t.is(parseFileMode('0640'), 0o640);
+  t.is(parseFileMode('600'), 0o600);
+  fc.assert(
+    fc.property(fc.string({ maxLength: 8 }), (text) => {
+      try {
+        const m = parseFileMode(text);
+        return m >= 0 && m <= 0o777;
+      } catch (e) {
+        return /^--secret-parameters-mode must be octal permission bits/.test((e as Error).message);
+      }
+    }),
+  );
+  for (const bad of ['', '0o640', '888', '07777', 'rw-r-----', '-1']) t.throws(() => parseFileMode(bad));
+});
+
+test('--request-timeout takes seconds above 0 up to an hour and refuses anything else with one line', (t) => {
+  t.is(parseSeconds('request-timeout', '0.5'), 0.5);
+  t.is(parseSeconds('request-timeout', '10'), 10);
+  fc.assert(
+    fc.property(fc.string({ maxLength: 8 }), (text) => {
+      try {
+        const s = parseSeconds('request-timeout', text);
+        return s > 0 && s <= 3600;
+      } catch (e) {
+        return /^--request-timeout must be a number of seconds/.test((e as Error).message);
+      }
+    }),
+  );
+  for (const bad of ['', '0', '-1', '1e3', 'NaN', '3601', ' 5']) t.throws(() => parseSeconds('request-timeout', bad));
 });

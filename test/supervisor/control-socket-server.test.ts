@@ -63,7 +63,7 @@ test('answers every request type from the job context', async (t) => {
   const { server } = await setup(t);
   const peer = await RawPeer.connect(server);
   t.teardown(() => peer.socket.destroy());
-  for (const [i, type] of ['ping', 'jobinfo', 'sshkeys', 'networkconfig', 'parameters'].entries()) {
+  for (const [i, type] of ['ping', 'jobinfo', 'sshkeys', 'parameters', 'jobid'].entries()) {
     peer.send({ request_id: i, request: { type } });
   }
   const answers = await peer.next(5);
@@ -71,9 +71,56 @@ test('answers every request type from the job context', async (t) => {
     { request_id: 0, response: { type: 'pingresp' } },
     { request_id: 1, response: { type: 'jobinfo', job_id: context.jobId, host_id: context.hostId } },
     { request_id: 2, response: { type: 'sshkeysresp', ssh_keys: context.sshKeys } },
-    { request_id: 3, response: { type: 'unsupportedrequest' } },
-    { request_id: 4, response: { type: 'parameters', parameters: context.parameters } },
+    { request_id: 3, response: { type: 'parameters', parameters: context.parameters } },
+    { request_id: 4, response: { type: 'jobid', job_id: context.jobId } },
   ]);
+});
+
+test("without a network config of its own, networkconfig is answered as upstream's QEMU supervisor does", async (t) => {
+  const { server } = await setup(t);
+  const peer = await RawPeer.connect(server);
+  t.teardown(() => peer.socket.destroy());
+  peer.send({ request_id: 0, request: { type: 'networkconfig' } });
+  await peer.next(1);
+  // the exact bytes an upstream puppet parses: hostname job-<first 10 characters of the job id>
+  t.deepEqual(peer.raw, [
+    {
+      request_id: 0,
+      response: { type: 'networkconfig', hostname: 'job-11111111-2', interface: null, ipv4: null, ipv6: null },
+    },
+  ]);
+});
+
+test('a puppet that asks for extensions hears which workload reports this supervisor takes', async (t) => {
+  const { server } = await setup(t);
+  const peer = await RawPeer.connect(server);
+  t.teardown(() => peer.socket.destroy());
+  peer.send({ request_id: 0, request: { type: 'extensions' } });
+  await peer.next(1);
+  t.deepEqual(peer.raw, [
+    { request_id: 0, response: { type: 'extensions', extensions: ['declareworkloadexitstatus', 'reportsubstate'] } },
+  ]);
+});
+
+test("an upstream puppet's session never receives a frame outside the spec's upstream part", async (t) => {
+  const { server } = await setup(t);
+  const peer = await RawPeer.connect(server);
+  t.teardown(() => peer.socket.destroy());
+  // what a 2025 upstream puppet sends from start to ready, then a 2026 one's service announcement
+  for (const [i, type] of ['jobinfo', 'sshkeys', 'networkconfig', 'parameters'].entries())
+    peer.send({ request_id: i, request: { type } });
+  peer.send({ puppet_event_id: 0, event: { type: 'ready' } });
+  peer.send({ puppet_event_id: 1, event: { type: 'jobserviceset', services: [] } });
+  peer.send({ request_id: 4, request: { type: 'ping' } });
+  server.runCommand('/bin/true');
+  await peer.next(6);
+  const upstreamResponses = new Set(['jobinfo', 'sshkeysresp', 'networkconfig', 'parameters', 'pingresp']);
+  const upstreamEvents = new Set(['sshkeysupdated', 'shutdownreq', 'rebootreq', 'runcommand', 'killcommand']);
+  for (const frame of peer.raw as Array<Record<string, { type: string }>>) {
+    if ('response' in frame) t.true(upstreamResponses.has(frame['response']!.type), JSON.stringify(frame));
+    else t.true(upstreamEvents.has(frame['event']!.type), JSON.stringify(frame));
+  }
+  t.is(peer.raw.length, 6, 'the unknown jobserviceset event is ignored, not answered');
 });
 
 test('serves the network config when the context has one, and follows context updates', async (t) => {

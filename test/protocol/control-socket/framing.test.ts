@@ -123,10 +123,18 @@ test('random JSON never throws out of the validators', (t) => {
       request_id: fc.oneof(fc.nat(), jsonValue),
       puppet_event_id: fc.oneof(fc.nat(), jsonValue),
       supervisor_event_id: fc.oneof(fc.nat(), jsonValue),
-      request: fc.oneof(jsonValue, fc.record({ type: fc.constantFrom('ping', 'x', 'parameters') })),
+      request: fc.oneof(
+        jsonValue,
+        fc.record({ type: fc.constantFrom('ping', 'x', 'parameters', 'jobid', 'extensions') }),
+      ),
       response: fc.oneof(
         jsonValue,
-        fc.record({ type: fc.constantFrom('parameters', 'networkconfig', 'jobinfo'), parameters: jsonValue }),
+        fc.record({
+          type: fc.constantFrom('parameters', 'networkconfig', 'jobinfo', 'jobid', 'extensions'),
+          parameters: jsonValue,
+          extensions: jsonValue,
+          job_id: jsonValue,
+        }),
       ),
       event: fc.oneof(
         jsonValue,

@@ -15,6 +15,10 @@ const puppetGolden: Array<[string, PuppetMessage]> = [
   ['{"request_id":2,"request":{"type":"sshkeys"}}', { request_id: 2, request: { type: 'sshkeys' } }],
   ['{"request_id":3,"request":{"type":"networkconfig"}}', { request_id: 3, request: { type: 'networkconfig' } }],
   ['{"request_id":4,"request":{"type":"parameters"}}', { request_id: 4, request: { type: 'parameters' } }],
+  // what late-2024 puppets ask instead of jobinfo
+  ['{"request_id":5,"request":{"type":"jobid"}}', { request_id: 5, request: { type: 'jobid' } }],
+  // extension: the capability request
+  ['{"request_id":6,"request":{"type":"extensions"}}', { request_id: 6, request: { type: 'extensions' } }],
   ['{"puppet_event_id":0,"event":{"type":"ready"}}', { puppet_event_id: 0, event: { type: 'ready' } }],
   [
     '{"puppet_event_id":1,"event":{"type":"shutdown","supervisor_event_id":7}}',
@@ -145,6 +149,17 @@ const supervisorGolden: Array<[string, SupervisorMessage]> = [
   ],
   ['{"request_id":6,"response":{"type":"jobnotfound"}}', { request_id: 6, response: { type: 'jobnotfound' } }],
   [
+    `{"request_id":8,"response":{"type":"jobid","job_id":"${JOB}"}}`,
+    { request_id: 8, response: { type: 'jobid', job_id: JOB } },
+  ],
+  [
+    '{"request_id":9,"response":{"type":"extensions","extensions":["declareworkloadexitstatus","reportsubstate"]}}',
+    {
+      request_id: 9,
+      response: { type: 'extensions', extensions: ['declareworkloadexitstatus', 'reportsubstate'] },
+    },
+  ],
+  [
     '{"supervisor_event_id":0,"event":{"type":"sshkeysupdated"}}',
     { supervisor_event_id: 0, event: { type: 'sshkeysupdated' } },
   ],
@@ -201,7 +216,8 @@ for (const [json, message] of supervisorGolden) {
 
 test('every puppet event and request type of the spec has a golden frame', (t) => {
   const types = new Set(puppetGolden.map(([, m]) => ('request' in m ? `req:${m.request.type}` : `ev:${m.event.type}`)));
-  for (const r of ['ping', 'jobinfo', 'sshkeys', 'networkconfig', 'parameters']) t.true(types.has(`req:${r}`), r);
+  for (const r of ['ping', 'jobinfo', 'jobid', 'sshkeys', 'networkconfig', 'parameters', 'extensions'])
+    t.true(types.has(`req:${r}`), r);
   for (const e of [
     'ready',
     'shutdown',
@@ -230,12 +246,30 @@ test('every supervisor response and event type of the spec has a golden frame', 
     'parameters',
     'unsupportedrequest',
     'jobnotfound',
+    'jobid',
+    'extensions',
   ]) {
     t.true(types.has(`resp:${r}`), r);
   }
   for (const e of ['sshkeysupdated', 'shutdownreq', 'rebootreq', 'runcommand', 'killcommand'])
     t.true(types.has(`ev:${e}`), e);
   t.true(types.has('message'));
+});
+
+test("a 2026 supervisor's jobinfo, with its gateway, validates to the job and host ids", (t) => {
+  const parsed = parseSupervisorMessage({
+    request_id: 1,
+    response: {
+      type: 'jobinfo',
+      job_id: JOB,
+      host_id: HOST,
+      gateway: { issuer: 'https://x', signing_public_key: 'k', key_id: 'i', endpoints: [] },
+    },
+  });
+  t.deepEqual(parsed, {
+    ok: true,
+    value: { request_id: 1, response: { type: 'jobinfo', job_id: JOB, host_id: HOST } },
+  });
 });
 
 test('validators ignore unknown extra keys, as serde does', (t) => {
