@@ -2,6 +2,8 @@
 // supervisor WebSocket, jobs, durations and the validation kit. No I/O and nothing of ours below.
 
 export * from './validation.js';
+export * from './log.js';
+export * from './cli.js';
 export * from './job.js';
 export * from './duration.js';
 export * from './switchboard-api.js';

@@ -5,6 +5,22 @@ export class ValidationError extends Error {
   override name = 'ValidationError';
 }
 
+/**
+ * The one result convention. Parsers of untrusted input throw ValidationError (or a subclass
+ * carrying more context); a caller that wants a value instead of an exception wraps the call in
+ * attempt(). Any other exception is a bug and passes through.
+ */
+export type Result<T, E extends ValidationError = ValidationError> = { ok: true; value: T } | { ok: false; error: E };
+
+export function attempt<T>(parse: () => T): Result<T> {
+  try {
+    return { ok: true, value: parse() };
+  } catch (err) {
+    if (err instanceof ValidationError) return { ok: false, error: err };
+    throw err;
+  }
+}
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const IMAGE_ID_RE = /^[0-9a-f]{64}$/;
 
