@@ -6,6 +6,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { LocalHostBackend } from './hosts/local.js';
 import { findPuppet } from './hosts/puppet-command.js';
+import { QemuHostBackend } from './hosts/qemu/backend.js';
+import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
 import { createLogger, isLogLevel, LOG_LEVELS } from './logger.js';
 import { startSupervisor, type Supervisor } from './supervisor.js';
 
@@ -35,7 +37,8 @@ async function main(): Promise<void> {
       describe: 'supervisor token; default $TML_SUPERVISOR_TOKEN (preferred: not visible in ps)',
     })
     .option('store', { type: 'string', demandOption: true, describe: 'image store to run images from' })
-    .option('host', { type: 'string', choices: ['local'], default: 'local', describe: 'host backend' })
+    .option('host', { type: 'string', choices: ['local', 'qemu'], default: 'local', describe: 'host backend' })
+    .options(QEMU_FLAGS)
     .option('work-dir', { type: 'string', describe: 'directory for job directories (default: a temporary directory)' })
     .option('puppet', {
       type: 'string',
@@ -61,12 +64,16 @@ async function main(): Promise<void> {
   if (!storeIsDir) fail(`image store ${argv.store} is not a directory`);
 
   const log = createLogger(logLevel);
-  let puppet;
+  let host;
   try {
-    puppet = findPuppet(argv.puppet);
+    host =
+      argv.host === 'qemu'
+        ? new QemuHostBackend({ config: qemuConfigFromFlags(argv), log })
+        : new LocalHostBackend({ puppet: findPuppet(argv.puppet), log });
   } catch (err) {
     fail((err as Error).message);
   }
+  if (host instanceof QemuHostBackend) void host.accelerator();
   let supervisor: Supervisor | undefined;
   try {
     supervisor = await startSupervisor({
@@ -75,7 +82,7 @@ async function main(): Promise<void> {
       token,
       storeDir: argv.store,
       workDir: argv['work-dir'],
-      host: new LocalHostBackend({ puppet, log }),
+      host,
       log,
       onFatal: (err) => {
         process.stderr.write(`tml-supervisor: ${err.message}\n`);
