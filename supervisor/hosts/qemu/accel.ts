@@ -72,7 +72,8 @@ export async function bootFirmware(
       });
       child.stderr.on('data', (chunk: Buffer) => {
         err = (err + chunk.toString('latin1')).slice(-4096);
-        if (/KVM internal error|emulation failure/.test(err)) done(`KVM internal error (${lastLine(err)})`);
+        if (/KVM internal error/.test(err))
+          done(`KVM internal error${/emulation failure/.test(err) ? ' (emulation failure)' : ''} in the firmware`);
       });
       child.once('error', (e) => done(`cannot run ${opts.qemuBinary}: ${e.message}`));
       child.once('exit', (code, signal) =>

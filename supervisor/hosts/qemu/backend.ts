@@ -449,9 +449,11 @@ class QemuHost implements Host {
     this.script?.kill();
     const qemu = this.qemu;
     if (qemu !== null && qemu.exitCode === null && qemu.signalCode === null) {
-      if (mode === 'graceful' && !this.failed) await this.shutDownGuest();
+      // A guest still coming up has no workload to save: only a ready one is asked to power off.
+      const graceful = mode === 'graceful' && !this.failed && (this.ready || this.server?.connected === true);
+      if (graceful) await this.shutDownGuest();
       if (qemu.exitCode === null && qemu.signalCode === null) {
-        if (mode === 'graceful' && !this.failed) this.log('warn', 'the guest did not power off in time; killing QEMU');
+        if (graceful) this.log('warn', 'the guest did not power off in time; killing QEMU');
         qemu.kill('SIGKILL');
       }
     }
