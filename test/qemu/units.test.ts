@@ -435,3 +435,22 @@ test('job directories of dead or unknown owners are removed at start; a live own
 test('the default config does not depend on flags', (t) => {
   t.deepEqual(parseQemuConfig({}, { XDG_STATE_HOME: '/s' }), defaultQemuConfig({ XDG_STATE_HOME: '/s' }));
 });
+
+test('any TOML text gives a [qemu] table or a ValidationError', (t) => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.string(),
+        fc.string().map((s) => `[qemu]\n${s}`),
+      ),
+      (text) => {
+        try {
+          qemuTableFromToml(text, 'f.toml');
+        } catch (err) {
+          if (!(err instanceof ValidationError)) throw err;
+        }
+      },
+    ),
+  );
+  t.pass();
+});
