@@ -261,4 +261,27 @@ if (vmTestsCanRun(test, 'qemu VM job tests')) {
       t.deepEqual(await jobDirs(), [], `nothing left after job ${i + 1}`);
     }
   });
+
+  test.serial(
+    'a supervisor killed mid-job takes its VM with it, and the next one removes the leftover overlay',
+    async (t) => {
+      t.timeout(300_000);
+      const jobId = await enqueue(imageId, 'sleep');
+      await untilSubstate(jobId, 'sleeping');
+      await supervisor.kill();
+      const deadline = Date.now() + 10_000;
+      while (jobLeftovers(stateDir, jobId).some((l) => l.startsWith('process')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      t.deepEqual(
+        jobLeftovers(stateDir, jobId).filter((l) => l.startsWith('process')),
+        [],
+        'QEMU died with its supervisor',
+      );
+      t.deepEqual(await jobDirs(), [jobId], 'the crash left the job directory behind');
+      supervisor = cluster.startSupervisor({ host: 'qemu', hostArgs: ['--qemu-state-dir', stateDir] });
+      t.not(await waitEnd(jobId), 0);
+      t.like(await status(jobId), { state: 'terminated', exit_status: 'supervisor_dropped_job' });
+      t.deepEqual(await jobDirs(), [], 'the new supervisor removed it');
+    },
+  );
 }

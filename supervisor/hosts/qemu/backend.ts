@@ -6,9 +6,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { access, copyFile, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { blobPath } from '../../../imagetool/index.js';
 import type { PuppetEvent } from '../../../protocol/control-socket/messages.js';
 import { ControlSocketServer } from '../../control-socket/server.js';
@@ -43,6 +43,32 @@ const MAX_SOCKET_PATH = 107;
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * util-linux's setpriv, if present: QEMU is started through `setpriv --pdeathsig KILL`, so a
+ * supervisor that dies (even by SIGKILL) takes its VM with it instead of leaving it running.
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+/** Whether a command name (looked up on PATH) or path is an executable file. */
+function executable(command: string): boolean {
+  const dirs = command.includes('/') ? [''] : (process.env.PATH ?? '/usr/bin:/bin').split(delimiter);
+  return dirs.some((d) => {
+    try {
+      accessSync(d === '' ? command : join(d, command), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function pidAlive(pid: number): boolean {
@@ -315,6 +341,8 @@ class QemuHost implements Host {
         throw new Error(`state_dir is too long: the QMP socket path ${qmpPath} exceeds ${MAX_SOCKET_PATH} bytes`);
       args.push(...qmpArgs(qmpPath));
     }
+    if (!executable(config.qemuBinary))
+      throw new Error(`${config.qemuBinary} not found (Debian/Ubuntu: apt-get install qemu-system-x86)`);
     this.spawnQemu(args, accel);
     if (this.qemu === null) return;
     this.cb.onStage(
@@ -328,7 +356,11 @@ class QemuHost implements Host {
   private spawnQemu(args: string[], accel: AccelChoice): void {
     const { config } = this;
     this.log('info', `starting ${config.qemuBinary} (${accel.name}) ${args.join(' ')}`);
-    const child = spawn(config.qemuBinary, args, { cwd: this.workdir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] =
+      SETPRIV === undefined
+        ? [config.qemuBinary, args]
+        : [SETPRIV, ['--pdeathsig', 'KILL', '--', config.qemuBinary, ...args]];
+    const child = spawn(command, argv, { cwd: this.workdir, stdio: ['ignore', 'pipe', 'pipe'] });
     this.qemu = child;
     const stdoutClosed = new Promise<void>((resolve) => child.stdout!.once('close', () => resolve()));
     this.qemuExited = new Promise<void>((resolve) => {
