@@ -10,7 +10,22 @@ function secretLeaks(result: Awaited<ReturnType<typeof runDemo>>): string[] {
     .map(([name]) => name);
 }
 
+/** `npm run demo -- --host qemu`: the only option. */
+function hostArg(): 'local' | 'qemu' | null {
+  const args = process.argv.slice(2);
+  if (args.length === 0) return 'local';
+  if (args.length === 2 && args[0] === '--host' && (args[1] === 'local' || args[1] === 'qemu')) return args[1];
+  if (args.length === 1 && (args[0] === '--host=local' || args[0] === '--host=qemu'))
+    return args[0].slice(7) as 'local' | 'qemu';
+  return null;
+}
+
 async function main(): Promise<number> {
+  const host = hostArg();
+  if (host === null) {
+    console.error('usage: npm run demo [-- --host local|qemu]');
+    return 2;
+  }
   const started = Date.now();
   const controller = new AbortController();
   let interrupted = false;
@@ -22,7 +37,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   try {
-    const result = await runDemo({ print: (line) => console.log(line), signal: controller.signal });
+    const result = await runDemo({ print: (line) => console.log(line), signal: controller.signal, host });
     const leaks = secretLeaks(result);
     console.log('-- checks:');
     console.log(

@@ -107,8 +107,8 @@ export class LocalCluster {
     await this.switchboard?.kill();
   }
 
-  /** `tml-supervisor --host local`, its token in the environment. */
-  startSupervisor(opts: { puppet?: string; logLevel?: string } = {}): Service {
+  /** `tml-supervisor --host local` (or another host with its flags), its token in the environment. */
+  startSupervisor(opts: { puppet?: string; logLevel?: string; host?: string; hostArgs?: string[] } = {}): Service {
     const creds = this.supervisorCredentials;
     if (creds === null || this.url === '') throw new Error('prepareDatabase and startSwitchboard come first');
     const args = [
@@ -119,9 +119,10 @@ export class LocalCluster {
       '--store',
       this.store,
       '--host',
-      'local',
+      opts.host ?? 'local',
       '--work-dir',
       join(this.dir, 'work'),
+      ...(opts.hostArgs ?? []),
     ];
     if (opts.puppet !== undefined) args.push('--puppet', opts.puppet);
     if (opts.logLevel !== undefined) args.push('--log-level', opts.logLevel);

@@ -10,6 +10,8 @@ import { ConfigError, loadSupervisorConfig, type ConfigTable, type SupervisorCon
 import type { HostBackend } from './hosts/host.js';
 import { LocalHostBackend } from './hosts/local.js';
 import { findPuppet } from './hosts/puppet-command.js';
+import { QemuHostBackend } from './hosts/qemu/backend.js';
+import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type Log } from './logger.js';
 import { startSupervisor, type Supervisor } from './supervisor.js';
 import { connectUrl } from './switchboard-connection.js';
@@ -24,13 +26,28 @@ function fail(message: string, code: 1 | 2): never {
 interface HostContext {
   /** The backend's section of the config file, when it has one and the file holds it. */
   section: ConfigTable | undefined;
-  puppet: string | undefined;
+  argv: Record<string, unknown>;
   log: Log;
 }
 
 /** Host backends: each may own a section of the config file, which only its own parser reads. */
 const HOSTS: Record<string, { section?: string; create(ctx: HostContext): HostBackend }> = {
-  local: { create: (ctx) => new LocalHostBackend({ puppet: findPuppet(ctx.puppet), log: ctx.log }) },
+  local: {
+    create: (ctx) =>
+      new LocalHostBackend({ puppet: findPuppet(ctx.argv['puppet'] as string | undefined), log: ctx.log }),
+  },
+  qemu: {
+    section: 'qemu',
+    create: (ctx) => {
+      const host = new QemuHostBackend({
+        config: qemuConfigFromFlags(ctx.argv, process.env, ctx.section),
+        log: ctx.log,
+      });
+      // Probing the accelerator boots a guest: start it now, so the first job does not wait for it.
+      void host.accelerator();
+      return host;
+    },
+  },
 };
 
 const HOST_SECTIONS = Object.values(HOSTS).flatMap((h) => (h.section === undefined ? [] : [h.section]));
@@ -72,6 +89,7 @@ async function main(): Promise<void> {
     })
     .option('store', { type: 'string', describe: 'image store to run images from' })
     .option('host', { type: 'string', choices: Object.keys(HOSTS), default: 'local', describe: 'host backend' })
+    .options(QEMU_FLAGS)
     .option('work-dir', { type: 'string', describe: 'directory for job directories (default: a temporary directory)' })
     .option('puppet', {
       type: 'string',
@@ -131,11 +149,16 @@ async function main(): Promise<void> {
   }
 
   const choice = HOSTS[argv.host]!;
+  for (const [name, backend] of Object.entries(HOSTS)) {
+    if (name !== argv.host && backend.section !== undefined && file.hostSections[backend.section] !== undefined) {
+      log('info', `${argv.config}: [${backend.section}] is used only with --host ${name}; ignored`);
+    }
+  }
   let host: HostBackend;
   try {
     host = choice.create({
       section: choice.section === undefined ? undefined : file.hostSections[choice.section],
-      puppet: argv.puppet,
+      argv,
       log,
     });
   } catch (err) {

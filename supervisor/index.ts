@@ -14,5 +14,21 @@ export { loadVerifiedImage, ImageUnavailableError } from './image-loader.js';
 export { ConsoleBatcher, CONSOLE_LOG_MAX_BYTES } from './console-batcher.js';
 export { LocalHostBackend, LOCAL_ENTRYPOINT_ATTR, type LocalHostOptions } from './hosts/local.js';
 export { findPuppet, type PuppetCommand } from './hosts/puppet-command.js';
-export type { Host, HostBackend, HostCallbacks, HostExit, HostSpec } from './hosts/host.js';
+export {
+  QemuHostBackend,
+  parseQemuConfig,
+  defaultQemuConfig,
+  type QemuHostOptions,
+  type QemuConfig,
+} from './hosts/qemu/index.js';
+export type {
+  Host,
+  HostBackend,
+  HostCallbacks,
+  HostExit,
+  HostSpec,
+  ReadyInfo,
+  SshEndpoint,
+  StopMode,
+} from './hosts/host.js';
 export { createLogger, type Log, type LogLevel } from './logger.js';

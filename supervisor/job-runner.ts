@@ -7,7 +7,7 @@ import type { RunningJobState, UserExitStatus } from '../protocol/job.js';
 import type { JobErrorKind, JobEvent, StartJobMessage, SupervisorStatus } from '../protocol/switchboard-ws.js';
 import type { PuppetEvent } from '../protocol/control-socket/messages.js';
 import { ConsoleBatcher } from './console-batcher.js';
-import type { Host, HostBackend, HostExit } from './hosts/host.js';
+import type { Host, HostBackend, HostExit, ReadyInfo, StopMode } from './hosts/host.js';
 import { ImageUnavailableError } from './image-loader.js';
 import type { Log } from './logger.js';
 
@@ -43,9 +43,16 @@ interface ActiveJob {
 const USER_EXIT_STATUSES: readonly string[] = ['success', 'error', 'unknown'] satisfies UserExitStatus[];
 
 function describeExit(exit: HostExit): string {
+  if (exit.kind === 'machine') return exit.reason;
   const who = exit.kind === 'boot-script' ? 'the boot script' : 'the puppet';
   if (exit.signal !== null) return `${who} was killed by ${exit.signal}`;
   return `${who} exited with code ${exit.code}`;
+}
+
+/** The `ready` transition's status message: where to reach the host, when the host says. */
+function readyMessage(info: ReadyInfo | undefined): string | null {
+  if (info === undefined || info.sshEndpoints.length === 0) return null;
+  return `ssh endpoints: ${info.sshEndpoints.map((e) => (e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`)).join(', ')}`;
 }
 
 function errorMessage(err: unknown): string {
@@ -192,8 +199,13 @@ export class JobRunner extends EventEmitter {
           if (this.live(job) && job.state.state === 'initializing')
             this.transition(job, { state: 'initializing', stage }, message);
         },
-        onReady: () => {
-          if (this.live(job)) this.transition(job, { state: 'ready' }, null);
+        onReady: (info) => {
+          if (this.live(job)) this.transition(job, { state: 'ready' }, readyMessage(info));
+        },
+        onRebooting: (message) => {
+          if (!this.live(job) || job.state.state !== 'ready') return;
+          this.deps.log('info', `job ${job.id}: ${message}`);
+          this.transition(job, { state: 'initializing', stage: 'booting' }, message);
         },
         onPuppetEvent: (event) => this.onPuppetEvent(job, event),
         onConsole: (chunk) => {
@@ -232,7 +244,8 @@ export class JobRunner extends EventEmitter {
         this.end(job, 'host', 'the host is shutting down');
         return;
       case 'reboot':
-        this.deps.log('warn', `job ${job.id}: the host asked to reboot; the ${this.deps.host.name} host cannot reboot`);
+        // A host that can reboot reports it through onRebooting; the others carry on as before.
+        this.deps.log('info', `job ${job.id}: the host announced a reboot`);
         return;
       default:
         this.deps.log('debug', `job ${job.id}: puppet event ${event.type}`);
@@ -270,7 +283,7 @@ export class JobRunner extends EventEmitter {
     this.deps.log('warn', `job ${job.id}: ${kind}: ${message}`);
     job.console.flush();
     this.send(job, { type: 'error', error: { error_kind: kind, description: message } });
-    job.ending = this.teardown(job, message);
+    job.ending = this.teardown(job, message, 'immediate');
   }
 
   private end(job: ActiveJob, kind: EndKind, reason: string): void {
@@ -278,7 +291,7 @@ export class JobRunner extends EventEmitter {
     this.deps.log('info', `job ${job.id}: terminating: ${reason}`);
     this.transition(job, { state: 'terminating' }, reason);
     job.ending = (async () => {
-      await this.teardownHost(job);
+      await this.teardownHost(job, 'graceful');
       job.console.flush();
       // A canceled or timed-out job already has its final exit status; only a host that ended on its
       // own (or a supervisor going away) still needs one.
@@ -295,15 +308,15 @@ export class JobRunner extends EventEmitter {
     })();
   }
 
-  private async teardown(job: ActiveJob, message: string): Promise<void> {
-    await this.teardownHost(job);
+  private async teardown(job: ActiveJob, message: string, mode: StopMode): Promise<void> {
+    await this.teardownHost(job, mode);
     await this.finish(job, message);
   }
 
-  private async teardownHost(job: ActiveJob): Promise<void> {
+  private async teardownHost(job: ActiveJob, mode: StopMode): Promise<void> {
     if (job.host === null) return;
     try {
-      await job.host.stop();
+      await job.host.stop(mode);
     } catch (err) {
       this.deps.log('error', `job ${job.id}: stopping the host failed: ${errorMessage(err)}`);
     }

@@ -1,6 +1,6 @@
-// What a host backend (local process today; QEMU or a Raspberry Pi later) offers the job runner.
+// What a host backend (a local process, a QEMU VM; a netbooted board later) offers the job runner.
 // The runner owns the job's lifecycle; a host only brings a machine up, relays what happens on it and
-// tears it down.
+// tears it down. Nothing here is specific to one kind of machine.
 
 import type { Manifest } from '../../imagetool/index.js';
 import type { Parameters } from '../../protocol/job.js';
@@ -38,14 +38,32 @@ export interface HostSpec {
 
 export type HostExit =
   | { kind: 'boot-script'; code: number | null; signal: NodeJS.Signals | null }
-  | { kind: 'puppet'; code: number | null; signal: NodeJS.Signals | null };
+  | { kind: 'puppet'; code: number | null; signal: NodeJS.Signals | null }
+  /** The machine itself ended (a VM powered off, its emulator died); the reason is one line. */
+  | { kind: 'machine'; reason: string };
+
+/** Where a user reaches the host over SSH (upstream's `ssh_endpoints` entries). */
+export interface SshEndpoint {
+  host: string;
+  port: number;
+}
+
+/** What the host knows about itself once it is ready. */
+export interface ReadyInfo {
+  sshEndpoints: SshEndpoint[];
+}
 
 /** Called by the host as it comes up and runs; called at most until stop() has resolved. */
 export interface HostCallbacks {
   /** Bring-up progress, in order: provisioning, then booting. */
   onStage(stage: 'provisioning' | 'booting', message: string | null): void;
-  /** The puppet said `ready`; the workload is starting. Called once. */
-  onReady(): void;
+  /** The puppet said `ready`; the workload is starting. Called once per boot (see onRebooting). */
+  onReady(info?: ReadyInfo): void;
+  /**
+   * The machine restarts (a guest reboot) and is no longer ready; onReady follows once its puppet
+   * says `ready` again. Hosts that cannot reboot never call it.
+   */
+  onRebooting(message: string): void;
   /** Puppet events other than `ready`: substates, exit statuses, terminate requests, ... */
   onPuppetEvent(event: PuppetEvent): void;
   /**
@@ -62,9 +80,18 @@ export interface HostCallbacks {
   onExit(exit: HostExit): void;
 }
 
+export type StopMode =
+  /** Ask the machine to shut down (puppet, firmware), give it a bounded time, then force it off. */
+  | 'graceful'
+  /** Force it off now: bring-up failed, or there is nothing worth shutting down cleanly. */
+  | 'immediate';
+
 export interface Host {
-  /** Tears the host down at any point of its life (also during bring-up); resolves once nothing of it runs. */
-  stop(): Promise<void>;
+  /**
+   * Tears the host down at any point of its life (also during bring-up); resolves once nothing of it
+   * runs and its per-job files are gone. A second call returns the first call's promise.
+   */
+  stop(mode?: StopMode): Promise<void>;
 }
 
 export interface HostBackend {

@@ -195,7 +195,7 @@ qemu_binary = "qemu-kvm"
     if (sup.child.exitCode !== null) t.fail(`tml-supervisor exited: ${sup.stderr()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  t.regex(sup.stderr(), /\[qemu\] is not used by tml-supervisor; ignored/);
+  t.regex(sup.stderr(), /\[qemu\] is used only with --host qemu; ignored/);
   t.regex(sup.stderr(), /http_endpoint is not used/);
   sup.child.kill('SIGTERM');
   const [code] = (await once(sup.child, 'exit')) as [number | null];

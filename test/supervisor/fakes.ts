@@ -1,7 +1,7 @@
 // Test doubles for the job runner: a host backend driven by the test, and a recorder of job events.
 
 import type { Manifest } from '../../imagetool/index.js';
-import type { Host, HostBackend, HostCallbacks, HostSpec } from '../../supervisor/hosts/host.js';
+import type { Host, HostBackend, HostCallbacks, HostSpec, StopMode } from '../../supervisor/hosts/host.js';
 import type { JobRunnerDeps } from '../../supervisor/job-runner.js';
 import type { JobEvent, StartJobMessage } from '../../protocol/switchboard-ws.js';
 
@@ -31,12 +31,14 @@ export const MANIFEST: Manifest = {
 
 export class FakeHost implements Host {
   stopped = false;
+  stopMode: StopMode | undefined;
   constructor(
     readonly spec: HostSpec,
     readonly cb: HostCallbacks,
   ) {}
-  async stop(): Promise<void> {
+  async stop(mode?: StopMode): Promise<void> {
     this.stopped = true;
+    this.stopMode = mode;
   }
 }
 

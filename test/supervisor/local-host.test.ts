@@ -28,7 +28,11 @@ function recorder() {
       console += chunk.toString();
     },
     onStartError: (message, kind) => resolveEnd(`start error${kind ? ` (${kind})` : ''}: ${message}`),
-    onExit: (exit: HostExit) => resolveEnd(`${exit.kind} exit ${exit.signal ?? exit.code}`),
+    onRebooting: (message) => seen.push(`rebooting: ${message}`),
+    onExit: (exit: HostExit) =>
+      resolveEnd(
+        exit.kind === 'machine' ? `machine exit ${exit.reason}` : `${exit.kind} exit ${exit.signal ?? exit.code}`,
+      ),
   };
   return { cb, seen, puppetEvents, ended, ready, console: () => console };
 }
@@ -157,6 +161,7 @@ test('a backed-up console pauses the boot script instead of buffering its output
       return backedUp;
     },
     onStartError: (message) => t.fail(message),
+    onRebooting: () => {},
     onExit: () => (exited = true),
   };
   const host = backend.start(spec(f), cb);
