@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { UsageError, jobRequest, parseParameterText } from '../../tml/job-request.js';
+import { UsageError } from '../../protocol/cli.js';
+import { jobRequest, parseParameterText } from '../../tml/job-request.js';
 import { IMAGE_ID } from '../switchboard/harness.js';
 
 test('parameter text gives parameters or a UsageError', (t) => {
