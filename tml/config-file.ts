@@ -79,6 +79,15 @@ function parseSettings(doc: Record<string, unknown>, where: string, unknown: str
   return out;
 }
 
+function asConfigError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof UsageError && !(err instanceof ConfigError)) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 /** A parsed TOML document as a configuration; throws ConfigError naming the key and the type found. */
 export function parseConfig(doc: Record<string, unknown>, path: string): ConfigFile {
   const unknownKeys: string[] = [];
@@ -89,7 +98,7 @@ export function parseConfig(doc: Record<string, unknown>, path: string): ConfigF
       throw new ConfigError(`${path}: profiles must be a table ([profiles.NAME]), got ${typeName(doc.profiles)}`);
     }
     for (const [name, p] of Object.entries(doc.profiles)) {
-      checkProfileName(name, `${path}: [profiles.${name}]`);
+      asConfigError(() => checkProfileName(name, `${path}: [profiles.${name}]`));
       if (!isObject(p)) throw new ConfigError(`${path}: profiles.${name} must be a table, got ${typeName(p)}`);
       for (const k of Object.keys(p)) if (!SETTING_KEYS.includes(k)) unknownKeys.push(`profiles.${name}.${k}`);
       profiles[name] = parseSettings(p, `profiles.${name}.`, unknownKeys, path);
@@ -100,7 +109,8 @@ export function parseConfig(doc: Record<string, unknown>, path: string): ConfigF
     if (typeof doc.profile !== 'string') {
       throw new ConfigError(`${path}: profile must be a string, got ${typeName(doc.profile)}`);
     }
-    defaultProfile = checkProfileName(doc.profile, `${path}: profile`);
+    const name = doc.profile;
+    defaultProfile = asConfigError(() => checkProfileName(name, `${path}: profile`));
   }
   for (const k of Object.keys(doc)) if (![...SETTING_KEYS, 'profiles', 'profile'].includes(k)) unknownKeys.push(k);
   return { path, base, profiles, defaultProfile, unknownKeys };

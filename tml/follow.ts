@@ -154,6 +154,8 @@ export async function followConsole(
           break;
         }
       }
+      // Not the end: a pause, so that a switchboard that keeps closing streams is not hammered.
+      await sleep(opts.retryMs ?? 500, opts.signal);
     } catch (err) {
       if (opts.signal?.aborted) break;
       if (isMissingRoute(err)) throw new NoConsoleLog(`the switchboard at ${c.base} serves no console log`);

@@ -6,19 +6,21 @@ import type { CommandSpec, OptionSpec } from './commands.js';
 
 const nameOf = (spec: CommandSpec) => spec.command.split(' ')[0]!;
 
-/** Levenshtein distance, for suggestions. */
+/** Edit distance with transpositions (optimal string alignment): `jbo` is one step from `job`. */
 export function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+      }
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
 
 /** The nearest of `known` to `word`, when it is near enough to be a typo. */
@@ -29,7 +31,7 @@ export function nearest(word: string, known: string[]): string | null {
     const d = distance(word, k);
     if (d < bestD) [best, bestD] = [k, d];
   }
-  return best !== null && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+  return best !== null && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : null;
 }
 
 function optionNames(options: Record<string, OptionSpec> | undefined): Map<string, OptionSpec> {
