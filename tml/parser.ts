@@ -76,7 +76,8 @@ export function buildParser(words: string[]): Argv {
     .wrap(Math.min(110, y.terminalWidth()))
     .epilogue(`${ROOT_EPILOGUE}\n\nManual: ${manualPath()}`)
     .fail((message, err) => {
-      if (err) throw err;
-      throw new UsageError(usageMessage(message, TABLE, GLOBAL_OPTIONS, words));
+      // A command's own failure passes through; yargs' parse errors (YError) are usage errors.
+      if (err && err.name !== 'YError') throw err;
+      throw new UsageError(usageMessage(message ?? err?.message ?? 'bad command line', TABLE, GLOBAL_OPTIONS, words));
     });
 }

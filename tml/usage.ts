@@ -118,6 +118,14 @@ export function usageMessage(
     }
     return `missing arguments: ${['tml', ...where.path.slice(0, -1), where.spec.command].join(' ')}`;
   }
+  const noValue = /^Not enough arguments following: (.*)$/.exec(message);
+  if (noValue) return `${noValue[1]!.length === 1 ? '-' : '--'}${noValue[1]} needs a value (see ${prefix} --help)`;
+  const choice = /^Invalid values:\s+Argument: (\S+), Given: (.*), Choices: (.*)$/s.exec(message.trim());
+  if (choice) {
+    const [, name, given, choices] = choice;
+    const what = where.spec?.positionals?.[name!] ? name : `--${name}`;
+    return `${what} must be one of ${choices!.replace(/"/g, '')}, got ${given}`;
+  }
   const missingOpt = /^Missing required argument: (.*)$/.exec(message);
   if (missingOpt && where.spec)
     return `missing ${missingOpt[1]}: ${['tml', ...where.path.slice(0, -1), where.spec.command].join(' ')}`;

@@ -86,3 +86,23 @@ test('flags that take a value are skipped with it when finding the command', (t)
     /^unknown command "jbo" for tml \(did you mean job\?\)/,
   );
 });
+
+test('a flag without its value, and a value not among the choices, are said plainly', (t) => {
+  t.is(
+    usage('Not enough arguments following: limit', ['job', 'list', '--limit']),
+    '--limit needs a value (see tml job list --help)',
+  );
+  t.is(
+    usage('Invalid values:\n  Argument: work, Given: "x", Choices: "idle", "busy"', [
+      'supervisor',
+      'list',
+      '--work',
+      'x',
+    ]),
+    '--work must be one of idle, busy, got "x"',
+  );
+  t.is(
+    usage('Invalid values:\n  Argument: shell, Given: "fish", Choices: "bash", "zsh"', ['completion', 'fish']),
+    'shell must be one of bash, zsh, got "fish"',
+  );
+});

@@ -193,6 +193,36 @@ const USAGE: Array<[string, string[], RegExp]> = [
   ['an unknown job command', ['job', 'explode'], /unknown command "explode" for tml job; commands: enqueue, run/],
   ['an unknown option', ['job', 'list', '--frobnicate'], /^tml: unknown option --frobnicate for tml job list\n$/],
   ['a bad regex', ['job', 'run', IMAGE_ID, '--completion-text', '('], /--completion-text: invalid regular expression/],
+  [
+    'a flag without its value',
+    ['job', 'list', '--limit'],
+    /^tml: --limit needs a value \(see tml job list --help\)\n$/,
+  ],
+  [
+    'a value not among the choices',
+    ['supervisor', 'list', '--work', 'lazy'],
+    /^tml: --work must be one of idle, busy, got "lazy"\n$/,
+  ],
+  [
+    'a mistyped command',
+    ['job', 'enquue', IMAGE_ID],
+    /^tml: unknown command "enquue" for tml job \(did you mean enqueue\?\); commands: /,
+  ],
+  [
+    'a mistyped flag',
+    ['job', 'enqueue', IMAGE_ID, '--tag-confg', 'x'],
+    /^tml: unknown option --tag-confg for tml job enqueue \(did you mean --tag-config\?\)\n$/,
+  ],
+  [
+    'a parameter of the wrong type',
+    ['job', 'enqueue', IMAGE_ID, '--parameters', '{"a": 1}'],
+    /^tml: --parameters\.a must be a string or \{"value": "\.\.\.", "secret": true\|false\}, got a number\n$/,
+  ],
+  [
+    'JSON with a trailing comma',
+    ['job', 'enqueue', IMAGE_ID, '--parameters', '{"a": "b",}'],
+    /^tml: --parameters: invalid JSON at line 1, column 11: a trailing comma before '\}'\n$/,
+  ],
 ];
 
 for (const [what, args, message] of USAGE) {
