@@ -11,7 +11,7 @@ import {
   type JobEventRecord,
   type JobStatus,
 } from '../protocol/switchboard-api.js';
-import { EXECUTION_STATES, EXIT_STATUSES, type ExecutionState, type ExitStatus } from '../protocol/job.js';
+import { EXECUTION_STATES, type ExecutionState, type ExitStatus } from '../protocol/job.js';
 import { ValidationError, expectObject, isObject } from '../protocol/validation.js';
 import { typeName } from './json-text.js';
 
@@ -141,8 +141,4 @@ export function parseSupervisorStatusFullAnswer(value: unknown): SupervisorStatu
 
 export function isExecutionState(v: string): v is ExecutionState {
   return (EXECUTION_STATES as readonly string[]).includes(v);
-}
-
-export function isExitStatus(v: string): v is ExitStatus {
-  return (EXIT_STATUSES as readonly string[]).includes(v);
 }
