@@ -1,68 +1,76 @@
-// A small typed client of the switchboard's REST API (used by `tml`, tests and the benchmark). It
-// reads upstream's answers as well as ours: our extra keys are optional in every type it returns.
+// A small typed client of the switchboard's REST API. It reads upstream's answers as well as ours:
+// our extra keys are optional in every type it returns. Every call has a connect and a request
+// time-out; undici is loaded on the first call, so commands that make none start faster.
 
 import {
   API_PREFIX,
   errorBodyOf,
   parseCancelAnswer,
   parseEnqueueResponse,
-  parseJobEventsAnswer,
-  parseJobListAnswer,
   parseJobStatusAnswer,
-  parseSupervisorListAnswer,
-  parseSupervisorStatusAnswer,
-  type ApiSupervisorStatusExt,
+  parseLoginResponse,
   type CancelAnswer,
-  type JobEventRecord,
   type JobStatus,
+  type LoginResponse,
   type SupervisorFilter,
 } from '../protocol/switchboard-api.js';
 import type { JobRequestBody } from '../protocol/job.js';
 import { ValidationError } from '../protocol/validation.js';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import {
+  jobListQueryString,
+  parseEventsPage,
+  parseJobListPage,
+  parseSupervisorListFull,
+  parseSupervisorStatusFullAnswer,
+  type EventsPage,
+  type JobListPage,
+  type JobListQuery,
+  type SupervisorStatusFull,
+} from './api-ext.js';
+import { ApiError, BadAnswerError, NetworkError, describeNetworkError, networkCode } from './errors.js';
 
-// undici's request, not fetch: fetch refuses the Fetch standard's "bad ports" (6000, 6665-6669, ...),
-// which are ordinary ports for a switchboard.
 type Response = Dispatcher.ResponseData;
+
+export interface ClientOptions {
+  /** Time to open a connection. */
+  connectTimeoutMs: number;
+  /** Time to the answer's headers, and between two parts of an answer (a followed log excepted). */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_CLIENT_OPTIONS: ClientOptions = { connectTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
+
+/** Longest error text kept from a body that is not a JSON error object. */
+const MAX_ERROR_TEXT = 200;
 
 function header(res: Response, name: string): string | undefined {
   const value = res.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The switchboard answered with an error status; `type` is the answer's tag when it had one. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly type: string | null,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
+const seconds = (ms: number) => `${ms / 1000} s`;
 
-/** The switchboard could not be reached or broke the connection. */
-export class NetworkError extends Error {
-  override name = 'NetworkError';
-}
-
-/** The switchboard answered 2xx with a body that is not what the API says. */
-export class BadAnswerError extends Error {
-  override name = 'BadAnswerError';
-}
-
-/** Longest error text kept from a body that is not a JSON error object. */
-const MAX_ERROR_TEXT = 200;
+// undici's request, not fetch: fetch refuses the Fetch standard's "bad ports" (6000, 6665-6669, ...),
+// which are ordinary ports for a switchboard.
+let undici: Promise<typeof import('undici')> | null = null;
+const loadUndici = () => (undici ??= import('undici'));
 
 export class SwitchboardClient {
-  private readonly base: string;
+  readonly base: string;
+  private dispatcher: Dispatcher | null = null;
 
   constructor(
     baseUrl: string,
-    private readonly token: string,
+    private readonly token: string | null,
+    private readonly options: ClientOptions = DEFAULT_CLIENT_OPTIONS,
   ) {
     this.base = baseUrl.replace(/\/+$/, '');
+  }
+
+  /** `POST /tokens/login`: a new token for a user name or e-mail address. */
+  async login(userIdentifier: string, password: string): Promise<LoginResponse> {
+    return this.json('POST', '/tokens/login', parseLoginResponse, { user_identifier: userIdentifier, password });
   }
 
   /** The new job's id. */
@@ -74,37 +82,38 @@ export class SwitchboardClient {
     return (await this.json('GET', `/jobs/${encodeURIComponent(jobId)}/status`, parseJobStatusAnswer)).job_status;
   }
 
-  /** Jobs by id; `limit` is our extension (upstream ignores it). */
-  async list(limit?: number): Promise<Record<string, JobStatus>> {
-    const query = limit === undefined ? '' : `?limit=${limit}`;
-    return (await this.json('GET', `/jobs${query}`, parseJobListAnswer)).jobs;
+  /** One page of jobs, newest first; an upstream switchboard ignores the query and has no pages. */
+  async listPage(query: JobListQuery = {}): Promise<JobListPage> {
+    return this.json('GET', `/jobs${jobListQueryString(query)}`, parseJobListPage);
   }
 
   async cancel(jobId: string): Promise<CancelAnswer> {
     return this.json('DELETE', `/jobs/${encodeURIComponent(jobId)}`, parseCancelAnswer);
   }
 
-  async events(jobId: string): Promise<JobEventRecord[]> {
-    return (await this.json('GET', `/jobs/${encodeURIComponent(jobId)}/events`, parseJobEventsAnswer)).events;
+  /** Events after sequence number `after` (all of them without it). */
+  async eventsPage(jobId: string, after?: number): Promise<EventsPage> {
+    const q = after === undefined ? '' : `?after=${after}`;
+    return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/events${q}`, parseEventsPage);
   }
 
-  async supervisors(filter: Partial<SupervisorFilter> = {}): Promise<Record<string, ApiSupervisorStatusExt>> {
+  async supervisors(filter: Partial<SupervisorFilter> = {}): Promise<Record<string, SupervisorStatusFull>> {
     const query = new URLSearchParams();
     if (filter.work) query.set('work', filter.work);
     if (filter.conn) query.set('conn', filter.conn);
     const q = query.size ? `?${query}` : '';
-    return (await this.json('GET', `/supervisors${q}`, parseSupervisorListAnswer)).supervisors;
+    return this.json('GET', `/supervisors${q}`, parseSupervisorListFull);
   }
 
-  async supervisor(id: string): Promise<ApiSupervisorStatusExt> {
-    return (await this.json('GET', `/supervisors/${encodeURIComponent(id)}/status`, parseSupervisorStatusAnswer))
-      .status;
+  async supervisor(id: string): Promise<SupervisorStatusFull> {
+    return this.json('GET', `/supervisors/${encodeURIComponent(id)}/status`, parseSupervisorStatusFullAnswer);
   }
 
   /** Console bytes from `offset` as stored now; `next` is where to continue. */
   async log(jobId: string, offset = 0): Promise<{ data: Buffer; offset: number; next: number; terminated: boolean }> {
-    const res = await this.request('GET', `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`);
-    const data = Buffer.from(await res.body.arrayBuffer());
+    const path = `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`;
+    const res = await this.request('GET', path);
+    const data = await this.read(path, async () => Buffer.from(await res.body.arrayBuffer()));
     return {
       data,
       offset: Number(header(res, 'x-log-offset') ?? offset),
@@ -113,30 +122,47 @@ export class SwitchboardClient {
     };
   }
 
-  /** Console bytes from `offset` as they arrive, until the job has terminated. */
-  async *followLog(jobId: string, offset = 0, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  /**
+   * Console bytes from `offset` as they arrive, until the job has terminated (or the connection
+   * ends). `start` is where they begin: later than `offset` when older output was dropped.
+   */
+  async followLog(
+    jobId: string,
+    offset: number,
+    signal?: AbortSignal,
+  ): Promise<{ start: number; chunks: AsyncIterable<Buffer> }> {
+    // A followed log may be quiet for hours: no time limit between its parts.
     const res = await this.request(
       'GET',
       `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}&follow=1`,
       undefined,
       signal,
+      0,
     );
-    try {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) yield Buffer.from(chunk);
-    } catch (err) {
-      if (signal?.aborted) return;
-      throw new NetworkError(`lost the log stream from ${this.base}: ${describe(err)}`);
+    const start = Number(header(res, 'x-log-offset') ?? offset);
+    const base = this.base;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      try {
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>) yield Buffer.from(chunk);
+      } catch (err) {
+        if (signal?.aborted) return;
+        throw new NetworkError(`lost the console stream from ${base}: ${describeNetworkError(err)}`);
+      }
     }
+    return { start: Number.isSafeInteger(start) && start >= 0 ? start : offset, chunks: chunks() };
+  }
+
+  /** `GET /healthz` or `/readyz` (no token): the status, or null when the switchboard has no such route. */
+  async health(path: '/healthz' | '/readyz'): Promise<{ ok: boolean; status: number } | null> {
+    const res = await this.send('GET', `${this.base}${path}`, undefined, undefined, this.options.requestTimeoutMs);
+    await res.body.dump().catch(() => {});
+    if (res.statusCode === 404) return null;
+    return { ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode };
   }
 
   private async json<T>(method: string, path: string, parse: (v: unknown) => T, body?: unknown): Promise<T> {
     const res = await this.request(method, path, body);
-    let value: unknown;
-    try {
-      value = await res.body.json();
-    } catch (err) {
-      throw new NetworkError(`bad response from ${this.base}${API_PREFIX}${path}: ${describe(err)}`);
-    }
+    const value = await this.read(path, () => res.body.json());
     try {
       return parse(value);
     } catch (err) {
@@ -145,24 +171,72 @@ export class SwitchboardClient {
     }
   }
 
-  private async request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-    const url = `${this.base}${API_PREFIX}${path}`;
-    let res: Response;
+  /** Reads an answer's body; a body that breaks off or times out is a network failure. */
+  private async read<T>(path: string, body: () => Promise<T>): Promise<T> {
     try {
-      res = await request(url, {
+      return await body();
+    } catch (err) {
+      if (err instanceof SyntaxError) {
+        throw new BadAnswerError(`the answer from ${this.base}${API_PREFIX}${path} is not JSON`);
+      }
+      if (networkCode(err) === 'UND_ERR_BODY_TIMEOUT') {
+        throw new NetworkError(
+          `the answer from the switchboard at ${this.base} stopped for ${seconds(this.options.requestTimeoutMs)} (--request-timeout)`,
+        );
+      }
+      throw new NetworkError(`lost the answer from the switchboard at ${this.base}: ${describeNetworkError(err)}`);
+    }
+  }
+
+  private async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+    bodyTimeoutMs = this.options.requestTimeoutMs,
+  ): Promise<Response> {
+    const res = await this.send(method, `${this.base}${API_PREFIX}${path}`, body, signal, bodyTimeoutMs);
+    if (res.statusCode < 200 || res.statusCode > 299) throw await apiError(res);
+    return res;
+  }
+
+  private async send(
+    method: string,
+    url: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    bodyTimeoutMs: number,
+  ): Promise<Response> {
+    const { request, Agent } = await loadUndici();
+    this.dispatcher ??= new Agent({ connect: { timeout: this.options.connectTimeoutMs } });
+    try {
+      return await request(url, {
         method: method as Dispatcher.HttpMethod,
         headers: {
-          authorization: `Bearer ${this.token}`,
+          ...(this.token === null ? {} : { authorization: `Bearer ${this.token}` }),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
+        dispatcher: this.dispatcher,
+        headersTimeout: this.options.requestTimeoutMs,
+        bodyTimeout: bodyTimeoutMs,
       });
     } catch (err) {
-      throw new NetworkError(`cannot reach the switchboard at ${this.base}: ${describe(err)}`);
+      if (signal?.aborted) throw err;
+      const code = networkCode(err);
+      if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+        throw new NetworkError(
+          `cannot connect to the switchboard at ${this.base} within ${seconds(this.options.connectTimeoutMs)} (--connect-timeout)`,
+        );
+      }
+      if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+        throw new NetworkError(
+          `no answer from the switchboard at ${this.base} within ${seconds(this.options.requestTimeoutMs)} (--request-timeout)`,
+        );
+      }
+      throw new NetworkError(`cannot reach the switchboard at ${this.base}: ${describeNetworkError(err)}`);
     }
-    if (res.statusCode < 200 || res.statusCode > 299) throw await apiError(res);
-    return res;
   }
 }
 
@@ -183,9 +257,4 @@ async function apiError(res: Response): Promise<ApiError> {
     if (line !== '') message = line.slice(0, MAX_ERROR_TEXT);
   }
   return new ApiError(res.statusCode, type, message ?? type ?? `HTTP ${res.statusCode}`);
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
-  return e?.cause?.code ?? e?.code ?? e?.cause?.message ?? e?.message ?? String(err);
 }

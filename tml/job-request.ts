@@ -3,6 +3,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import {
+  MAX_PARAMETER_NAME_LENGTH,
   checkParameterFileNames,
   formatOverrideTimeout,
   parseParameters,
@@ -10,20 +11,26 @@ import {
   type Parameters,
 } from '../protocol/job.js';
 import { parseDuration } from '../protocol/duration.js';
-import { ValidationError, isImageId } from '../protocol/validation.js';
-
-/** A flag or its input is wrong; the message names the flag. */
-export class UsageError extends Error {}
+import { UsageError } from '../protocol/cli.js';
+import { ValidationError, isImageId, isObject } from '../protocol/validation.js';
+import { SUPERVISOR_TAG_PREFIX } from './api-ext.js';
+import { parseJsonText, typeName } from './json-text.js';
 
 export interface EnqueueFlags {
   image: string;
   tagConfig?: string;
+  /** A supervisor's name or id: the job runs there only (mq's `-s SYSTEM`). */
+  supervisor?: string;
   parameters?: string;
   /** A file of parameters in the --parameters format, or `-` for stdin. */
   parametersFile?: string;
   sshKey?: string[];
+  /** Keys from the configuration file (`ssh_keys`), sent with every job. */
+  configSshKeys?: string[];
+  /** The public half of tml's own SSH key, when the job is to carry it (for `tml job ssh`). */
+  internalSshKey?: string | null;
   timeout?: string;
-  restartCount?: number;
+  restartCount?: number | string;
 }
 
 /** Largest --parameters-file read (the switchboard takes request bodies up to 1 MiB). */
@@ -33,21 +40,30 @@ const PARAMETERS_FORMAT = 'a JSON object, e.g. \'{"name": {"value": "x", "secret
 
 /**
  * Parameters in the API's form, `{"name": {"value": "...", "secret": bool}}`, or the short form
- * `{"name": "value"}` for a non-secret one. Error messages never quote the text: it holds secrets.
+ * `{"name": "value"}` for a non-secret one. Error messages name the flag, the parameter and the
+ * type found, and never quote a value: they hold secrets.
  */
 export function parseParameterText(text: string, flag: string): Parameters {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new UsageError(`${flag} must be ${PARAMETERS_FORMAT}`);
+  const raw = parseJsonText(text, flag);
+  if (!isObject(raw)) throw new UsageError(`${flag} must be ${PARAMETERS_FORMAT}, got ${typeName(raw)}`);
+  const long: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(raw)) {
+    const where = `${flag}.${name.length > MAX_PARAMETER_NAME_LENGTH ? `${name.slice(0, 64)}...` : name}`;
+    if (typeof v === 'string') {
+      long[name] = { value: v, secret: false };
+      continue;
+    }
+    if (!isObject(v)) {
+      throw new UsageError(`${where} must be a string or {"value": "...", "secret": true|false}, got ${typeName(v)}`);
+    }
+    if (typeof v.value !== 'string') throw new UsageError(`${where}.value must be a string, got ${typeName(v.value)}`);
+    if (typeof v.secret !== 'boolean') {
+      throw new UsageError(`${where}.secret must be true or false, got ${typeName(v.secret)}`);
+    }
+    long[name] = v;
   }
-  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
-    for (const [k, v] of Object.entries(raw))
-      if (typeof v === 'string') (raw as Record<string, unknown>)[k] = { value: v, secret: false };
-  }
   try {
-    return parseParameters(raw, flag);
+    return parseParameters(long, flag);
   } catch (err) {
     if (err instanceof ValidationError) throw new UsageError(err.message);
     throw err;
@@ -126,6 +142,32 @@ export function sshKeys(flags: string[] | undefined): string[] {
   return keys;
 }
 
+/** The job's tags: --tag-config, and the named-system tag of --supervisor. */
+export function tagConfigOf(f: Pick<EnqueueFlags, 'tagConfig' | 'supervisor'>): string {
+  const tags = (f.tagConfig ?? '')
+    .split(';')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (f.supervisor !== undefined) {
+    const name = f.supervisor.trim();
+    if (name === '' || name.includes(';')) {
+      throw new UsageError(`--supervisor must be a supervisor's name or id without ";", got "${f.supervisor}"`);
+    }
+    tags.push(`${SUPERVISOR_TAG_PREFIX}${name}`);
+  }
+  return tags.join(';');
+}
+
+/** --restart-count as a number from 0 to 1000; the message shows what was given. */
+export function restartCountOf(value: number | string | undefined): number {
+  if (value === undefined) return 0;
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 1000) {
+    throw new UsageError(`--restart-count must be a whole number from 0 to 1000, got "${String(value)}"`);
+  }
+  return n;
+}
+
 export async function jobRequest(f: EnqueueFlags): Promise<JobRequestBody> {
   if (!isImageId(f.image)) throw new UsageError(`IMAGE_ID must be 64 lowercase hex digits, got "${f.image}"`);
   let override_timeout: string | null = null;
@@ -136,16 +178,17 @@ export async function jobRequest(f: EnqueueFlags): Promise<JobRequestBody> {
       throw new UsageError(`--timeout: ${(err as Error).message}`);
     }
   }
-  const restarts = f.restartCount ?? 0;
-  if (!Number.isInteger(restarts) || restarts < 0 || restarts > 1000) {
-    throw new UsageError(`--restart-count must be a whole number from 0 to 1000, got ${String(f.restartCount)}`);
-  }
+  const restarts = restartCountOf(f.restartCount);
+  const tag_config = f.supervisor === undefined ? (f.tagConfig ?? '') : tagConfigOf(f);
+  const keys = [...sshKeys(f.sshKey), ...(f.configSshKeys ?? [])];
+  if (f.internalSshKey) keys.push(f.internalSshKey);
   return {
     init_spec: { type: 'image', image_id: f.image },
-    ssh_keys: sshKeys(f.sshKey),
+    // One of each: a key in the configuration and on the command line is sent once.
+    ssh_keys: [...new Set(keys)],
     restart_policy: { remaining_restart_count: restarts },
     parameters: await parametersOf(f),
-    tag_config: f.tagConfig ?? '',
+    tag_config,
     override_timeout,
   };
 }
