@@ -11,17 +11,11 @@ export function lineHref(jobId: string, id: number): string {
 }
 
 export function lineHtml(jobId: string, line: WireLine, jobStart: number | null): SafeHtml {
-  const time =
-    line.t === null
-      ? html`<span class="ts"></span>`
-      : html`<span class="ts" title="${formatDateTime(line.t)}"
-          ><span class="ta">${formatClock(line.t)}</span
-          ><span class="tr">${jobStart === null ? '' : formatOffset(line.t - jobStart)}</span></span
-        >`;
+  // prettier-ignore
+  const time = line.t === null
+    ? html`<span class="ts"></span>`
+    : html`<span class="ts" title="${formatDateTime(line.t)}"><span class="ta">${formatClock(line.t)}</span><span class="tr">${jobStart === null ? '' : formatOffset(line.t - jobStart)}</span></span>`;
   const text = line.runs.map(([cls, t]) => (cls === '' ? html`${t}` : html`<span class="${cls}">${t}</span>`));
-  return html`<div class="ln${line.partial ? ' partial' : ''}" id="L${line.id}" data-end="${line.end}">
-    <a class="la" href="${lineHref(jobId, line.id)}" aria-label="link to this line"></a>${time}<span class="lc"
-      >${text}</span
-    >
-  </div>`;
+  // prettier-ignore
+  return html`<div class="ln${line.partial ? ' partial' : ''}" id="L${line.id}" data-end="${line.end}"><a class="la" href="${lineHref(jobId, line.id)}" aria-label="link to this line"></a>${time}<span class="lc">${text}</span></div>`;
 }

@@ -32,7 +32,8 @@ export async function searchConsole(
 ): Promise<SearchResult> {
   const maxHits = opts.maxHits ?? DEFAULT_MAX_HITS;
   const needle = opts.caseSensitive ? query : query.toLowerCase();
-  const result: SearchResult = { query, hits: [], truncated: false };
+  // The query is echoed redacted too: no answer holds a secret, even one the viewer typed.
+  const result: SearchResult = { query: redactor.text(query), hits: [], truncated: false };
   if (needle === '') return result;
   const check = (line: Line): boolean => {
     const text = lineText(redactor.line(line));
