@@ -61,6 +61,7 @@ async function serve(argv: {
   gracePeriod?: string;
   pingInterval?: string;
   logLevel: string;
+  web: boolean;
 }): Promise<void> {
   const { host, port } = parseListen(argv.listen);
   // Loaded here so the admin commands start without the HTTP stack.
@@ -73,6 +74,7 @@ async function serve(argv: {
     jobTimeoutMs: duration(argv.jobTimeout, DEFAULTS.jobTimeoutMs, 'job-timeout'),
     gracePeriodMs: duration(argv.gracePeriod, DEFAULTS.gracePeriodMs, 'grace-period'),
     pingIntervalMs: duration(argv.pingInterval, DEFAULTS.pingIntervalMs, 'ping-interval'),
+    web: argv.web,
   });
   let url: string;
   try {
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
     .option('db', { type: 'string', describe: 'SQLite database file (default $TML_SWITCHBOARD_DB)', global: true })
     .command(
       'serve',
-      'Serve the REST API and the supervisor WebSocket',
+      'Serve the REST API, the supervisor WebSocket and the web console',
       (y) =>
         y
           .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT (port 0 picks a free port)' })
@@ -118,7 +120,12 @@ async function main(): Promise<void> {
             describe: 'how long a disconnected supervisor keeps its job (default 1m)',
           })
           .option('ping-interval', { type: 'string', describe: 'WebSocket ping interval (default 15s)' })
-          .option('log-level', { choices: LOG_LEVELS, default: 'info' as const }),
+          .option('log-level', { choices: LOG_LEVELS, default: 'info' as const })
+          .option('web', {
+            type: 'boolean',
+            default: true,
+            describe: 'serve the web console too (--no-web: API only)',
+          }),
       (argv) => serve(argv as Parameters<typeof serve>[0]),
     )
     .command('user <action>', 'Manage users', (y) =>
