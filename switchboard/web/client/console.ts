@@ -29,14 +29,13 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return e;
 }
 
-function lineElement(jobId: string, line: WireLine, t0: number): HTMLElement {
-  const href = `/jobs/${encodeURIComponent(jobId)}?at=${line.id}#L${line.id}`;
+function lineElement(line: WireLine, t0: number): HTMLElement {
   const ts =
     line.t === null
       ? el('span', { class: 'ts' })
       : el(
           'span',
-          { class: 'ts', title: formatDateTime(line.t) },
+          { class: 'ts' },
           el('span', { class: 'ta' }, formatClock(line.t)),
           el('span', { class: 'tr' }, formatOffset(line.t - t0)),
         );
@@ -44,8 +43,8 @@ function lineElement(jobId: string, line: WireLine, t0: number): HTMLElement {
   for (const [cls, t] of line.runs) text.append(cls === '' ? t : el('span', { class: cls }, t));
   return el(
     'div',
-    { class: line.partial ? 'ln partial' : 'ln', id: `L${line.id}`, 'data-end': String(line.end) },
-    el('a', { class: 'la', href, 'aria-label': 'link to this line' }),
+    { class: line.partial ? 'ln partial' : 'ln', id: `L${line.id}` },
+    el('a', { class: 'la', href: `?at=${line.id}#L${line.id}` }),
     ts,
     text,
   );
@@ -113,7 +112,7 @@ function initConsole(section: HTMLElement): void {
     $('console-empty')?.remove();
     const frag = document.createDocumentFragment();
     for (const l of ls) {
-      const node = lineElement(jobId, l, t0);
+      const node = lineElement(l, t0);
       const old = document.getElementById(node.id);
       if (old) old.replaceWith(node);
       else frag.append(node);

@@ -188,7 +188,7 @@ function consoleSection(m: JobPageModel): SafeHtml {
       <div class="pane pane-console">
         <div class="console" id="console-lines" tabindex="0">
           ${earlier}
-          <div class="lines" id="lines">${view.lines.map((l) => lineHtml(job.id, l, t0))}</div>
+          <div class="lines" id="lines">${view.lines.map((l) => lineHtml(l, t0))}</div>
           ${later}
           ${view.lines.length === 0 && view.atEnd ? html`<p class="empty" id="console-empty">No console output${live ? ' yet' : ''}.</p>` : ''}
         </div>

@@ -14,10 +14,9 @@ test('every interpolated string is escaped', (t) => {
 
 test('nested templates and raw fragments are inserted as they are; arrays are joined; null and false vanish', (t) => {
   const inner = html`<b>${'<i>'}</b>`;
-  t.is(
-    html`<p>${inner}${[html`<br />`, 'a&b']}${null}${undefined}${false}${0}</p>`.value,
-    '<p><b>&lt;i&gt;</b><br>a&amp;b0</p>',
-  );
+  // prettier-ignore
+  const out = html`<p>${inner}${[html`<br>`, 'a&b']}${null}${undefined}${false}${0}</p>`;
+  t.is(out.value, '<p><b>&lt;i&gt;</b><br>a&amp;b0</p>');
   t.is(html`${raw('&lt;ok&gt;')}`.value, '&lt;ok&gt;');
 });
 
@@ -40,16 +39,12 @@ test('console lines from any bytes render to markup with only the renderer own t
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
       for (const l of renderAll(Buffer.from(bytes))) {
-        const out = lineHtml(
-          'job',
-          { id: l.start, end: l.end, runs: l.runs.map((r) => [r.cls, r.text]), t: 1 },
-          0,
-        ).value;
+        const out = lineHtml({ id: l.start, end: l.end, runs: l.runs.map((r) => [r.cls, r.text]), t: 1 }, 0).value;
         const tags = out.match(/<[^>]*>/g) ?? [];
         for (const tag of tags)
           t.regex(
             tag,
-            /^(<\/(div|span|a)>|<div class="ln" id="L\d+" data-end="\d+">|<a class="la" href="\/jobs\/job\?at=\d+#L\d+" aria-label="link to this line">|<span class="(ts|ta|tr|lc|[a-z0-9 ]+)"( title="[^"<>]*")?>)$/,
+            /^(<\/(div|span|a)>|<div class="ln" id="L\d+">|<a class="la" href="\?at=\d+#L\d+">|<span class="(ts|ta|tr|lc|[a-z0-9 ]+)">)$/,
           );
         t.false(/[<>]/.test(out.replace(/<[^>]*>/g, '')));
       }
@@ -60,7 +55,7 @@ test('console lines from any bytes render to markup with only the renderer own t
 
 test('a hostile console line is shown as text', (t) => {
   const [l] = renderAll(Buffer.from('\x1b[31m<script>alert(1)</script>"\x1b]8;;javascript:alert(1)\x07x\n'));
-  const out = lineHtml('j', { id: 0, end: l!.end, runs: l!.runs.map((r) => [r.cls, r.text]), t: null }, null).value;
+  const out = lineHtml({ id: 0, end: l!.end, runs: l!.runs.map((r) => [r.cls, r.text]), t: null }, null).value;
   t.true(out.includes('&lt;script&gt;alert(1)&lt;/script&gt;&quot;'));
   t.false(out.includes('<script'));
   t.false(out.includes('javascript:'));
