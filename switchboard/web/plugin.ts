@@ -512,6 +512,11 @@ export async function webConsole(app: FastifyInstance, opts: WebConsoleOptions):
     return send(reply, tokensPage(frame(req, reply), await data.apiTokens(user.id), null, 'The token is revoked.'));
   });
 
+  // Browsers ask for it on every page; without this the API's 401 answers it.
+  app.get('/favicon.ico', async (_req, reply) =>
+    reply.status(204).header('cache-control', 'public, max-age=86400').send(),
+  );
+
   app.get('/static/ansi.css', async (_req, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=31536000, immutable').send(ansiCss),
   );

@@ -111,7 +111,10 @@ function outcome(job: JobDetail, redactor: Redactor): SafeHtml {
   return html`<section class="outcome" id="outcome">
     <h2>Outcome</h2>
     <p>
-      ${exitBadge(job.exitStatus)}${job.statusMessage && job.state !== 'terminated' ? html` <span class="muted" data-role="status">${redactor.text(job.statusMessage)}</span>` : ''}
+      ${job.exitStatus === null ? html`<span class="muted" data-role="exit">No exit status yet.</span>` : exitBadge(job.exitStatus)}
+      <span class="muted" data-role="status"
+        >${job.state !== 'terminated' ? redactor.textOrNull(job.statusMessage) : ''}</span
+      >
     </p>
     <pre class="output" data-role="exit-message" ${message ? '' : html` hidden`}>${message ?? ''}</pre>
   </section>`;
@@ -196,17 +199,19 @@ function consoleSection(m: JobPageModel): SafeHtml {
           ${live ? 'Live' : job.state === 'terminated' ? 'The job has ended.' : 'Showing part of the console.'}
         </p>
       </div>
-      <div class="pane pane-events">
-        <h3>Job events</h3>
-        <ol class="events" id="events">
-          ${events.map((e) => eventItem(e, m.redactor))}
-        </ol>
-      </div>
-      <div class="pane pane-substates">
-        <h3>Sub-states</h3>
-        <ol class="events" id="substates">
-          ${subStates.length ? subStates.map((e) => eventItem(e, m.redactor)) : ''}
-        </ol>
+      <div class="side">
+        <div class="pane pane-events">
+          <h3>Job events</h3>
+          <ol class="events" id="events">
+            ${events.map((e) => eventItem(e, m.redactor))}
+          </ol>
+        </div>
+        <div class="pane pane-substates">
+          <h3>Sub-states</h3>
+          <ol class="events" id="substates">
+            ${subStates.length ? subStates.map((e) => eventItem(e, m.redactor)) : ''}
+          </ol>
+        </div>
       </div>
     </div>
   </section>`;
