@@ -212,9 +212,16 @@ test('the live console resumes by Last-Event-ID with no gap and no duplicate, an
     const text = ['boot: one\n', 'boot: tw', 'o\nprogress 1%\rprogress 50%', '\rprogress 100%\nlogin: '];
     h.sb.jobs.appendLog(id, Buffer.from(text[0]!));
     // First connection: the first line, then the half line arrives and is sent as partial.
-    const first = readSse(url, cookieOf(c), {}, (_m, all) => all.filter((x) => x.event === 'console').length === 2);
-    await new Promise((r) => setTimeout(r, 200));
-    h.sb.jobs.appendLog(id, Buffer.from(text[1]!));
+    let sentHalf = false;
+    const first = readSse(url, cookieOf(c), {}, (m) => {
+      if (m.event !== 'console') return false;
+      const ls = (JSON.parse(m.data) as ConsoleEvent).lines;
+      if (!sentHalf && ls.some((l) => wireText(l) === 'boot: one')) {
+        sentHalf = true;
+        h.sb.jobs.appendLog(id, Buffer.from(text[1]!));
+      }
+      return ls.some((l) => l.partial && wireText(l) === 'boot: tw');
+    });
     const msgs1 = await first;
     apply(view, msgs1);
     const lastId = msgs1.filter((m) => m.id).at(-1)!.id!;
@@ -293,9 +300,11 @@ test('a live stream stops when the session is revoked', async (t) => {
   try {
     const id = h.job('alice');
     const c = await h.login('alice');
-    const live = readSse(`${h.url}/jobs/${id}/live?from=0`, cookieOf(c), {}, () => false);
-    await new Promise((r) => setTimeout(r, 150));
-    h.sb.db.sql.prepare('DELETE FROM web_sessions').run();
+    // Once the stream is open, the session goes (as a logout elsewhere would delete it).
+    const live = readSse(`${h.url}/jobs/${id}/live?from=0`, cookieOf(c), {}, () => {
+      h.sb.db.sql.prepare('DELETE FROM web_sessions').run();
+      return false;
+    });
     const msgs = await live;
     t.false(msgs.some((m) => m.event === 'end'));
   } finally {

@@ -20,7 +20,8 @@ export interface WebHarness extends Harness {
 }
 
 export async function startWeb(opts: Partial<SwitchboardOptions> = {}, listen = false): Promise<WebHarness> {
-  const h = await startHarness(opts, listen);
+  // Jobs here stay queued on purpose; long timeouts keep them alive however slow the machine is.
+  const h = await startHarness({ queueTimeoutMs: 3_600_000, jobTimeoutMs: 3_600_000, ...opts }, listen);
   passwordHash ??= hashPassword(PASSWORD);
   h.sb.db.sql.prepare('UPDATE users SET password_hash = ?').run(passwordHash);
   h.addSupervisor('bench-1', 'board:x');
