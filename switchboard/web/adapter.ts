@@ -95,7 +95,6 @@ export class SqliteWebData implements WebData {
         'SELECT s.expires_at, u.id, u.name, u.is_admin FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?',
       ),
       deleteSession: s.prepare('DELETE FROM web_sessions WHERE token_hash = ?'),
-      deleteSessionsOf: s.prepare('DELETE FROM web_sessions WHERE user_id = ?'),
       pruneSessions: s.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
       tokens: s.prepare(
         `SELECT token_hash, created_at, expires_at FROM api_tokens WHERE user_id = ?
@@ -367,10 +366,6 @@ export class SqliteWebData implements WebData {
 
   async deleteSession(tokenHash: Buffer): Promise<void> {
     this.stmt.deleteSession.run(tokenHash);
-  }
-
-  async deleteSessionsOf(userId: string): Promise<void> {
-    this.stmt.deleteSessionsOf.run(userId);
   }
 
   async createApiToken(userId: string, expiresAt: number | null): Promise<{ token: string; info: ApiTokenInfo }> {

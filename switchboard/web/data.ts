@@ -160,7 +160,6 @@ export interface WebData {
   /** The session's user, or null if unknown or expired. */
   session(tokenHash: Buffer): Promise<SessionRecord | null>;
   deleteSession(tokenHash: Buffer): Promise<void>;
-  deleteSessionsOf(userId: string): Promise<void>;
   /** A new REST API token: the token itself is returned once and stored only as a hash. */
   createApiToken(userId: string, expiresAt: number | null): Promise<{ token: string; info: ApiTokenInfo }>;
   apiTokens(userId: string): Promise<ApiTokenInfo[]>;
