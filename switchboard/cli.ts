@@ -101,6 +101,7 @@ async function serve(argv: {
   pingInterval?: string;
   keepalive?: string;
   logLevel: string;
+  web: boolean;
 }): Promise<void> {
   const { host, port } = parseListen(argv.listen);
   const pingIntervalMs = duration(argv.pingInterval, DEFAULT_KEEPALIVE.pingIntervalMs, 'ping-interval');
@@ -119,6 +120,7 @@ async function serve(argv: {
     gracePeriodMs: duration(argv.gracePeriod, DEFAULTS.gracePeriodMs, 'grace-period'),
     pingIntervalMs,
     keepaliveMs,
+    web: argv.web,
   });
   let url: string;
   try {
@@ -150,7 +152,7 @@ async function main(): Promise<void> {
     .option('db', { type: 'string', describe: 'SQLite database file (default $TML_SWITCHBOARD_DB)', global: true })
     .command(
       'serve',
-      'Serve the REST API and the supervisor WebSocket',
+      'Serve the REST API, the supervisor WebSocket and the web console',
       (y) =>
         y
           .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT (port 0 picks a free port)' })
@@ -172,7 +174,12 @@ async function main(): Promise<void> {
             describe:
               'drop a supervisor whose pongs stop for this long (default 10s); supervisors reconnect after as long without a ping',
           })
-          .option('log-level', { choices: LOG_LEVELS, default: 'info' as const }),
+          .option('log-level', { choices: LOG_LEVELS, default: 'info' as const })
+          .option('web', {
+            type: 'boolean',
+            default: true,
+            describe: 'serve the web console too (--no-web: API only)',
+          }),
       (argv) => serve(argv as Parameters<typeof serve>[0]),
     )
     .command('user <action>', 'Manage users', (y) =>

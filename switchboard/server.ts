@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
+import { SqliteWebData, webConsole, type WebConsoleOptions } from './web/index.js';
 
 export interface SwitchboardOptions extends SchedulerConfig {
   dbPath: string;
@@ -21,6 +22,8 @@ export interface SwitchboardOptions extends SchedulerConfig {
   logKeepBytes?: number;
   /** Largest request body accepted. */
   bodyLimitBytes?: number;
+  /** The web console (on unless false). */
+  web?: boolean | Partial<Omit<WebConsoleOptions, 'data' | 'log'>>;
 }
 
 export const DEFAULTS = {
@@ -59,13 +62,20 @@ export class Switchboard {
     this.app.addHook('onResponse', async (req, reply) => {
       opts.log.debug(`${req.method} ${req.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`);
     });
-    registerRoutes(this.app, {
-      db: this.db,
-      jobs: this.jobs,
-      scheduler: this.scheduler,
-      log: opts.log,
-      loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
-    });
+    // Encapsulated, so the API's bearer-token hook and error answers stay off the web console.
+    this.app.register(async (api) =>
+      registerRoutes(api, {
+        db: this.db,
+        jobs: this.jobs,
+        scheduler: this.scheduler,
+        log: opts.log,
+        loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
+      }),
+    );
+    if (opts.web !== false) {
+      const data = new SqliteWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
+      this.app.register(webConsole, { ...(opts.web === true ? {} : opts.web), data, log: opts.log });
+    }
     this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, { keepalive });
     this.scheduler.start();
   }

@@ -98,9 +98,11 @@ function refusedOnlyWhatItPredates(t: import('ava').ExecutionContext, sup: Upstr
 }
 
 for (const generation of GENERATIONS) {
-  test(`${generation} supervisor: ready within a few seconds, with the job's files from what it knows`, async (t) => {
+  test(`${generation} supervisor: ready without waiting out a request time-out, with the job's files from what it knows`, async (t) => {
     const { sup, d, keysFile, netEnv, readyMs } = await against(t, generation);
-    t.true(readyMs < 3000, `ready after ${Math.round(readyMs)} ms`);
+    // A refusal must end its request at once; waiting it out would cost the 10 s --request-timeout.
+    // (How fast start-up is, is measured by npm run bench, not here.)
+    t.true(readyMs < 9000, `ready after ${Math.round(readyMs)} ms`);
     // refusals are taken at once: no request waited for its time-out
     t.notRegex(d.daemonLog(), /did not answer/);
 

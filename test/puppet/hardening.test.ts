@@ -74,7 +74,8 @@ test('100 000 parameters are written well within the ready time-out', async (t) 
   const job = await startJob(t, { context, paramsDir });
   const ms = performance.now() - t0;
   t.log(`100 000 parameters: ready after ${Math.round(ms)} ms`);
-  t.true(ms < 8000, `ready after ${Math.round(ms)} ms`);
+  // Well inside the local host's 30 s ready time-out even on a loaded machine (it took 40 s before).
+  t.true(ms < 20_000, `ready after ${Math.round(ms)} ms`);
   t.is(readdirSync(paramsDir).length, 100_000);
   t.is(readFileSync(path.join(paramsDir, 'param-99999'), 'utf8'), 'value 99999');
   t.regex(job.daemonLog(), /wrote 100000 parameter file\(s\) \(50000 secret\)/);

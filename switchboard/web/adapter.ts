@@ -1,0 +1,396 @@
+// WebData over today's SQLite switchboard: JobStore, SwitchboardDb and Scheduler. This is the
+// only web file that knows how the switchboard stores things; it goes when the storage layer is
+// replaced. Its own two tables (sessions, console receive times) are created here.
+
+import { randomBytes } from 'node:crypto';
+import { hashPassword, newToken, verifyPassword } from '../auth.js';
+import type { JobRow, StoredJobRequest, SwitchboardDb } from '../db.js';
+import type { JobStore } from '../jobs.js';
+import type { Logger } from '../logger.js';
+import { parseTags, type Scheduler } from '../scheduler.js';
+import type {
+  ActionResult,
+  ApiTokenInfo,
+  ConsoleSlice,
+  ConsoleTimeMark,
+  JobDetail,
+  JobEvent,
+  JobPage,
+  JobQuery,
+  JobSummary,
+  JobWatchEvent,
+  SessionRecord,
+  SupervisorSummary,
+  WebData,
+  WebUser,
+} from './data.js';
+
+export interface AdapterDeps {
+  db: SwitchboardDb;
+  jobs: JobStore;
+  scheduler: Scheduler;
+  log: Logger;
+}
+
+/** Console chunks that arrive within this long of the last recorded one share its time mark. */
+const TIME_MARK_MS = 50;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS web_sessions (
+    token_hash BLOB PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_id);
+  CREATE TABLE IF NOT EXISTS web_console_times (
+    job_id TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (job_id, offset)
+  ) WITHOUT ROWID;
+`;
+
+type ListedRow = JobRow & { owner_name: string; supervisor_name: string | null };
+
+export class SqliteWebData implements WebData {
+  private readonly watchers = new Map<string, Set<(e: JobWatchEvent) => void>>();
+  private readonly lastMark = new Map<string, number>();
+  private readonly stmt;
+  private dummyHash: string | null = null;
+  private readonly onChanged = (job: JobRow) => {
+    if (job.state === 'terminated') this.lastMark.delete(job.id);
+    this.notify(job.id, { kind: 'changed' });
+  };
+  private readonly onLog = (id: string, end: number) => {
+    this.markTime(id);
+    this.notify(id, { kind: 'console', end });
+  };
+
+  constructor(private readonly deps: AdapterDeps) {
+    const s = deps.db.sql;
+    s.exec(SCHEMA);
+    this.stmt = {
+      events: s.prepare('SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      lastChunk: s.prepare('SELECT offset FROM job_log WHERE job_id = ? ORDER BY offset DESC LIMIT 1'),
+      insertMark: s.prepare('INSERT OR REPLACE INTO web_console_times (job_id, offset, at) VALUES (?, ?, ?)'),
+      pruneMarks: s.prepare(
+        `DELETE FROM web_console_times WHERE job_id = @job AND offset <
+           (SELECT MAX(offset) FROM web_console_times WHERE job_id = @job AND offset <= @start)`,
+      ),
+      marks: s.prepare(
+        `SELECT offset, at FROM web_console_times WHERE job_id = @job AND offset >=
+           COALESCE((SELECT MAX(offset) FROM web_console_times WHERE job_id = @job AND offset <= @from), 0)
+           AND offset < @to ORDER BY offset LIMIT 100000`,
+      ),
+      supervisorLastSeen: s.prepare(
+        `SELECT MAX(e.at) AS at FROM job_events e JOIN jobs j ON j.id = e.job_id
+           WHERE j.supervisor_id = ? AND e.by = 'supervisor'`,
+      ),
+      insertSession: s.prepare(
+        'INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
+      ),
+      session: s.prepare(
+        'SELECT s.expires_at, u.id, u.name, u.is_admin FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?',
+      ),
+      deleteSession: s.prepare('DELETE FROM web_sessions WHERE token_hash = ?'),
+      pruneSessions: s.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
+      tokens: s.prepare(
+        `SELECT token_hash, created_at, expires_at FROM api_tokens WHERE user_id = ?
+           AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, token_hash LIMIT 1000`,
+      ),
+      deleteToken: s.prepare('DELETE FROM api_tokens WHERE user_id = ? AND token_hash = ?'),
+      tokenCreated: s.prepare('SELECT created_at FROM api_tokens WHERE token_hash = ?'),
+    };
+    deps.jobs.on('changed', this.onChanged);
+    deps.jobs.on('log', this.onLog);
+  }
+
+  close(): void {
+    this.deps.jobs.off('changed', this.onChanged);
+    this.deps.jobs.off('log', this.onLog);
+    this.watchers.clear();
+  }
+
+  // -- jobs --
+
+  async listJobs(q: JobQuery): Promise<JobPage> {
+    const f = q.filter;
+    const where: string[] = [];
+    const args: Record<string, string | number> = {};
+    const add = (clause: string, name: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(clause);
+      args[name] = value;
+    };
+    add('j.owner_id = @ownerId', 'ownerId', q.ownerId ?? undefined);
+    add('j.state = @state', 'state', f.state);
+    add('j.exit_status = @exitStatus', 'exitStatus', f.exitStatus);
+    add('u.name = @owner', 'owner', f.owner);
+    add('(j.supervisor_id = @supervisor OR s.name = @supervisor)', 'supervisor', f.supervisor);
+    // The tag is matched exactly below; instr() only narrows the rows read.
+    add('instr(j.tag_config, @tag) > 0', 'tag', f.tag);
+    add("substr(json_extract(j.request, '$.init_spec.image_id'), 1, length(@image)) = @image", 'image', f.image);
+    add('j.queued_at >= @from', 'from', f.queuedFrom);
+    add('j.queued_at < @until', 'until', f.queuedUntil);
+    const stmt = this.deps.db.sql.prepare(
+      `SELECT j.*, u.name AS owner_name, s.name AS supervisor_name FROM jobs j
+         JOIN users u ON u.id = j.owner_id LEFT JOIN supervisors s ON s.id = j.supervisor_id
+         WHERE j.seq < @cursor ${where.map((w) => `AND ${w}`).join(' ')}
+         ORDER BY j.seq DESC LIMIT @batch`,
+    );
+    const jobs: JobSummary[] = [];
+    let lastSeq = 0;
+    let cursor = q.cursor !== null && /^\d{1,15}$/.test(q.cursor) ? Number(q.cursor) : Number.MAX_SAFE_INTEGER;
+    const batch = q.limit + 1;
+    // Rows the tag check refuses are skipped; read on until the page is full or no rows are left.
+    while (true) {
+      const rows = stmt.all({ ...args, cursor, batch }) as ListedRow[];
+      for (const row of rows) {
+        cursor = row.seq;
+        if (f.tag !== undefined && !parseTags(row.tag_config).includes(f.tag)) continue;
+        if (jobs.length === q.limit) return { jobs, next: String(lastSeq) };
+        jobs.push(this.summary(row, row.owner_name, row.supervisor_name));
+        lastSeq = row.seq;
+      }
+      if (rows.length < batch) return { jobs, next: null };
+    }
+  }
+
+  async job(id: string): Promise<JobDetail | null> {
+    const row = this.deps.jobs.get(id);
+    if (!row) return null;
+    const req = this.deps.jobs.request(row);
+    const owner = this.deps.db.userById(row.owner_id)?.name ?? row.owner_id;
+    const sup = row.supervisor_id ? (this.deps.db.supervisorById(row.supervisor_id)?.name ?? row.supervisor_id) : null;
+    return {
+      ...this.summary(row, owner, sup, req),
+      parameters: Object.entries(req.parameters)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, p]) => (p.secret ? { name, secret: true } : { name, secret: false, value: p.value })),
+      sshKeys: req.ssh_keys,
+      timeoutSeconds: req.override_timeout,
+      remainingRestarts: req.restart_policy.remaining_restart_count,
+    };
+  }
+
+  private summary(
+    row: JobRow,
+    owner: string,
+    supervisor: string | null,
+    req: StoredJobRequest = JSON.parse(row.request) as StoredJobRequest,
+  ): JobSummary {
+    return {
+      id: row.id,
+      owner: { id: row.owner_id, name: owner },
+      state: row.state,
+      stage: row.stage,
+      statusMessage: row.status_message,
+      exitStatus: row.exit_status,
+      exitMessage: row.exit_message,
+      supervisor: row.supervisor_id ? { id: row.supervisor_id, name: supervisor ?? row.supervisor_id } : null,
+      tagConfig: row.tag_config,
+      tags: parseTags(row.tag_config),
+      initSpec: req.init_spec,
+      queuedAt: row.queued_at,
+      scheduledAt: row.scheduled_at,
+      updatedAt: row.updated_at,
+      terminatedAt: row.terminated_at,
+      console: { start: row.log_start, end: row.log_end },
+    };
+  }
+
+  async jobEvents(id: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
+    const rows = this.stmt.events.all(id, afterSeq, limit) as Array<{
+      seq: number;
+      at: number;
+      kind: JobEvent['kind'];
+      by: JobEvent['by'];
+      state: JobEvent['state'];
+      stage: JobEvent['stage'];
+      status_message: string | null;
+      exit_status: JobEvent['exitStatus'];
+    }>;
+    return rows.map((e) => ({
+      seq: e.seq,
+      at: e.at,
+      kind: e.kind,
+      by: e.by,
+      state: e.state,
+      stage: e.stage,
+      statusMessage: e.status_message,
+      exitStatus: e.exit_status,
+    }));
+  }
+
+  async readConsole(id: string, offset: number, maxBytes: number): Promise<ConsoleSlice> {
+    const job = this.deps.jobs.get(id);
+    if (!job) return { offset, data: Buffer.alloc(0) };
+    const from = Math.min(Math.max(offset, job.log_start), job.log_end);
+    const parts: Buffer[] = [];
+    let pos = from;
+    let size = 0;
+    while (size < maxBytes && pos < job.log_end) {
+      const chunks = this.deps.db.readLog(id, pos, 16);
+      if (chunks.length === 0) break;
+      for (const c of chunks) {
+        const skip = Math.max(0, pos - c.offset);
+        const slice = c.data.subarray(skip, skip + (maxBytes - size));
+        parts.push(slice);
+        size += slice.length;
+        pos = c.offset + skip + slice.length;
+        if (size >= maxBytes) break;
+      }
+    }
+    return { offset: from, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+  }
+
+  async consoleTimes(id: string, from: number, to: number): Promise<ConsoleTimeMark[]> {
+    const rows = this.stmt.marks.all({ job: id, from, to }) as Array<{ offset: number; at: number }>;
+    return rows.map((r) => ({ offset: r.offset, time: r.at }));
+  }
+
+  /** Records when the chunk just appended to job `id` arrived (see TIME_MARK_MS). */
+  private markTime(id: string): void {
+    const now = Date.now();
+    const last = this.lastMark.get(id);
+    if (last !== undefined && now - last < TIME_MARK_MS) return;
+    try {
+      const chunk = this.stmt.lastChunk.get(id) as { offset: number } | undefined;
+      if (!chunk) return;
+      this.stmt.insertMark.run(id, chunk.offset, now);
+      const start = this.deps.jobs.get(id)?.log_start ?? 0;
+      if (start > 0) this.stmt.pruneMarks.run({ job: id, start });
+      this.lastMark.set(id, now);
+    } catch (err) {
+      this.deps.log.warn(`web console: cannot record console receive time of job ${id}: ${(err as Error).message}`);
+    }
+  }
+
+  async secretValues(id: string): Promise<string[]> {
+    const row = this.deps.jobs.get(id);
+    if (!row) return [];
+    return Object.values(this.deps.jobs.request(row).parameters)
+      .filter((p) => p.secret)
+      .map((p) => p.value);
+  }
+
+  watch(id: string, listener: (e: JobWatchEvent) => void): () => void {
+    let set = this.watchers.get(id);
+    if (!set) this.watchers.set(id, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.watchers.get(id) === set) this.watchers.delete(id);
+    };
+  }
+
+  private notify(id: string, e: JobWatchEvent): void {
+    const set = this.watchers.get(id);
+    if (!set) return;
+    for (const l of [...set]) {
+      try {
+        l(e);
+      } catch (err) {
+        this.deps.log.error(`web console: watcher of job ${id} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  async cancelJob(id: string, by: WebUser): Promise<ActionResult> {
+    const r = this.deps.scheduler.cancel(id, by.name);
+    return r.ok ? { ok: true } : { ok: false, message: r.message };
+  }
+
+  async runAgain(id: string, as: WebUser): Promise<ActionResult<{ jobId: string }>> {
+    const row = this.deps.jobs.get(id);
+    if (!row) return { ok: false, message: `job ${id} not found` };
+    const r = this.deps.scheduler.enqueue(as.id, this.deps.jobs.request(row));
+    return r.ok ? { ok: true, jobId: r.job.id } : { ok: false, message: r.message };
+  }
+
+  // -- supervisors --
+
+  async supervisors(): Promise<SupervisorSummary[]> {
+    return this.deps.db.supervisors().map((row) => this.supervisorSummary(row.id)!);
+  }
+
+  async supervisor(id: string): Promise<SupervisorSummary | null> {
+    return this.supervisorSummary(id);
+  }
+
+  private supervisorSummary(id: string): SupervisorSummary | null {
+    const row = this.deps.db.supervisorById(id);
+    if (!row) return null;
+    const load = this.deps.scheduler.supervisorLoad(id);
+    const info = {
+      name: row.name,
+      tags: parseTags(row.tags),
+      status: !load.connected ? ('disconnected' as const) : load.jobId === null ? ('idle' as const) : ('busy' as const),
+      job_id: load.jobId,
+    };
+    // The switchboard records no connection times; a disconnected supervisor was last heard
+    // from in the newest event it sent for one of its jobs.
+    const lastSeenAt =
+      info.status === 'disconnected'
+        ? ((this.stmt.supervisorLastSeen.get(id) as { at: number | null }).at ?? null)
+        : Date.now();
+    return {
+      id,
+      name: info.name,
+      tags: info.tags,
+      connection: info.status,
+      currentJobId: info.job_id,
+      lastSeenAt,
+    };
+  }
+
+  // -- users, sessions, tokens --
+
+  async checkPassword(name: string, password: string): Promise<WebUser | null> {
+    const user = this.deps.db.userByName(name);
+    // Unknown users cost one scrypt too, so timing does not tell which user names exist.
+    this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+    const ok = await verifyPassword(password, user?.password_hash ?? this.dummyHash);
+    if (!user || user.password_hash === null || !ok) return null;
+    return { id: user.id, name: user.name, isAdmin: user.is_admin === 1 };
+  }
+
+  async createSession(tokenHash: Buffer, userId: string, expiresAt: number): Promise<void> {
+    const now = Date.now();
+    this.stmt.pruneSessions.run(now);
+    this.stmt.insertSession.run(tokenHash, userId, now, expiresAt);
+  }
+
+  async session(tokenHash: Buffer): Promise<SessionRecord | null> {
+    const row = this.stmt.session.get(tokenHash) as
+      { expires_at: number; id: string; name: string; is_admin: number } | undefined;
+    if (!row || row.expires_at <= Date.now()) return null;
+    return { user: { id: row.id, name: row.name, isAdmin: row.is_admin === 1 }, expiresAt: row.expires_at };
+  }
+
+  async deleteSession(tokenHash: Buffer): Promise<void> {
+    this.stmt.deleteSession.run(tokenHash);
+  }
+
+  async createApiToken(userId: string, expiresAt: number | null): Promise<{ token: string; info: ApiTokenInfo }> {
+    const t = newToken();
+    this.deps.db.addToken(t.hash, userId, expiresAt);
+    const created = (this.stmt.tokenCreated.get(t.hash) as { created_at: number }).created_at;
+    return { token: t.token, info: { id: t.hash.toString('hex'), createdAt: created, expiresAt } };
+  }
+
+  async apiTokens(userId: string): Promise<ApiTokenInfo[]> {
+    const rows = this.stmt.tokens.all(userId, Date.now()) as Array<{
+      token_hash: Buffer;
+      created_at: number;
+      expires_at: number | null;
+    }>;
+    return rows.map((r) => ({ id: r.token_hash.toString('hex'), createdAt: r.created_at, expiresAt: r.expires_at }));
+  }
+
+  async revokeApiToken(userId: string, id: string): Promise<boolean> {
+    if (!/^[0-9a-f]{64}$/.test(id)) return false;
+    return this.stmt.deleteToken.run(userId, Buffer.from(id, 'hex')).changes > 0;
+  }
+}
