@@ -11,6 +11,7 @@ import { collectGarbage } from './gc.js';
 import { layerImage } from './layer.js';
 import { withProgress } from './progress.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
+import { removeImages } from './remove.js';
 import { readSpec } from './spec-file.js';
 import {
   listImageIds,
@@ -196,19 +197,28 @@ function cli(argv: string[]): Argv<Common> {
             default: [] as string[],
             describe: 'image IDs or unambiguous prefixes',
           })
+          .option('trust-cache', {
+            type: 'boolean',
+            default: false,
+            describe: 'do not hash blobs unchanged since they last matched (what supervisors do before a job)',
+          })
           .options(jsonOpt),
       async (args) => {
         const store = await existingStore(args.store);
         const ids = args.ids.length > 0 ? await resolveAll(store, args.ids) : undefined;
         const report = await withProgress('verifying', !args.quiet && !args.json, (bar) =>
-          verifyStore(store, ids, bar),
+          verifyStore(store, ids, { ...bar, trustCache: args['trust-cache'] }),
         );
         const ok = report.findings.length === 0;
         if (args.json) json({ ok, ...report });
         else {
           out(renderFindings(report.findings));
           if (!args.quiet) {
-            const checked = `${report.images} image(s), ${report.blobs} blob(s), ${formatBytes(report.bytes)} hashed`;
+            const cached =
+              report.cachedBlobs > 0
+                ? `, ${report.cachedBlobs} blob(s) (${formatBytes(report.cachedBytes)}) unchanged since verified`
+                : '';
+            const checked = `${report.images} image(s), ${report.blobs} blob(s), ${formatBytes(report.bytes)} hashed${cached}`;
             out(ok ? `ok: ${checked}\n` : `${report.findings.length} problem(s) found; checked ${checked}\n`);
           }
         }
@@ -325,10 +335,39 @@ function cli(argv: string[]): Argv<Common> {
         else {
           const verb = result.dryRun ? 'would remove' : 'removed';
           out(result.removed.map((r) => `${verb} ${r.path} (${formatBytes(r.size)}, ${r.reason})\n`).join(''));
-          if (!args.quiet)
+          if (!args.quiet) {
             out(
               `${result.dryRun ? 'would free' : 'freed'} ${formatBytes(result.bytes)} in ${result.removed.length} file(s)\n`,
             );
+            if (result.reindexed) out('rewrote all.txt\n');
+          }
+        }
+      },
+    )
+    .command(
+      'rm <ids..>',
+      'remove images from the store (their blobs go with the next gc)',
+      (y) =>
+        y
+          .positional('ids', {
+            type: 'string',
+            array: true,
+            demandOption: true,
+            describe: 'image IDs or unambiguous prefixes',
+          })
+          .options(jsonOpt),
+      async (args) => {
+        const store = await existingStore(args.store);
+        const ids = await resolveAll(store, args.ids);
+        const result = await removeImages(store, ids, { onWaitForGc: gcWaitNotice(args.quiet || args.json) });
+        if (args.json) json(result);
+        else {
+          out(result.removed.map((id) => `removed image ${id}\n`).join(''));
+          if (!args.quiet) {
+            if (result.imageTxtRemoved) out('removed image.txt (it named a removed image)\n');
+            if (result.reindexed) out('rewrote all.txt\n');
+            out('run gc to remove blobs no image uses any more\n');
+          }
         }
       },
     )

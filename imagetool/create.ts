@@ -1,10 +1,10 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { addBlob } from './blob-writer.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { ManifestError, serializeManifest, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
-import { blobPath, blobRelPath, IMAGE_TXT, imagePath } from './paths.js';
+import { blobPath, blobRelPath, IMAGE_TXT, imagePath, imageRelPath } from './paths.js';
 import { asWriter } from './store-markers.js';
 import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
 
@@ -38,7 +38,7 @@ function asManifestError(err: unknown): never {
  */
 export async function checkBlobsPresent(storeDir: string, manifest: Manifest): Promise<void> {
   for (const [name, b] of Object.entries(manifest.blobs)) {
-    const st = await stat(blobPath(storeDir, b.digest)).catch(() => null);
+    const st = await lstat(blobPath(storeDir, b.digest)).catch(() => null);
     if (!st?.isFile())
       throw new ImageToolError(
         `blob ${name} (${blobRelPath(b.digest)}) is no longer in the store; no manifest written, run the command again`,
@@ -51,9 +51,26 @@ export async function checkBlobsPresent(storeDir: string, manifest: Manifest): P
 }
 
 /**
- * Stores a manifest (if not already there: manifests are immutable and named by their bytes) and points
- * image.txt at it. Returns the image ID.
+ * Stores manifest bytes under their image ID. A copy already there is kept only when its bytes hash to
+ * the ID (manifests are immutable); anything else under that name is replaced atomically.
  */
+export async function putManifest(storeDir: string, id: string, bytes: Uint8Array): Promise<boolean> {
+  const path = imagePath(storeDir, id);
+  const there = await lstat(path).catch(() => null);
+  if (there?.isFile() && there.size === bytes.length) {
+    const current = await readFile(path).catch(() => null);
+    if (current !== null && sha256Hex(current) === id) return false;
+  }
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFileAtomic(path, bytes);
+  } catch (err) {
+    throw describeFsError(err, 'write manifest', imageRelPath(id));
+  }
+  return true;
+}
+
+/** Stores a manifest (see putManifest) and points image.txt at it. Returns the image ID. */
 export async function storeManifest(storeDir: string, manifest: Manifest): Promise<string> {
   let text: string;
   try {
@@ -64,13 +81,10 @@ export async function storeManifest(storeDir: string, manifest: Manifest): Promi
   await checkBlobsPresent(storeDir, manifest);
   const bytes = Buffer.from(text, 'utf8');
   const id = sha256Hex(bytes);
-  const path = imagePath(storeDir, id);
-  const existing = await stat(path).catch(() => null);
-  if (!existing) {
-    await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, bytes);
-  }
-  await writeFileAtomic(join(storeDir, IMAGE_TXT), `${id}\n`);
+  await putManifest(storeDir, id, bytes);
+  await writeFileAtomic(join(storeDir, IMAGE_TXT), `${id}\n`).catch((err: unknown) => {
+    throw describeFsError(err, 'write', join(storeDir, IMAGE_TXT));
+  });
   return id;
 }
 
