@@ -5,7 +5,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { writeIndex } from './all-txt.js';
 import { copyImages } from './copy.js';
-import { createImage, type CreateInput } from './create.js';
+import { createImage, type BlobSource, type CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { collectGarbage } from './gc.js';
 import { layerImage } from './layer.js';
@@ -13,6 +13,7 @@ import { withProgress } from './progress.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
 import { removeImages } from './remove.js';
 import { readSpec } from './spec-file.js';
+import { parseSourceDateEpoch } from './tar-dir.js';
 import {
   listImageIds,
   readManifest,
@@ -89,29 +90,45 @@ function createInput(args: {
   label: string;
   attr: string[];
   blob: string[];
+  'blob-dir': string[];
+  zstd: boolean;
   'blob-attr': string[];
 }): Omit<CreateInput, 'description' | 'revision'> {
   const attrs = args.attr.map((a) => keyValue('--attr', a));
   noDuplicates('--attr', attrs);
-  const blobs = args.blob.map((b) => keyValue('--blob', b));
-  noDuplicates('--blob', blobs);
-  const blobAttrs = new Map<string, Array<[string, string]>>(blobs.map(([name]) => [name, []]));
+  const files = args.blob.map((b) => keyValue('--blob', b));
+  const dirs = args['blob-dir'].map((b) => keyValue('--blob-dir', b));
+  if (files.length + dirs.length === 0)
+    throw new UsageError('give at least one --blob NAME=FILE or --blob-dir NAME=DIR');
+  if (args.zstd && dirs.length === 0) throw new UsageError('--zstd compresses --blob-dir blobs; there is none');
+  noDuplicates('--blob and --blob-dir', [...files, ...dirs]);
+  const blobAttrs = new Map<string, Array<[string, string]>>([...files, ...dirs].map(([name]) => [name, []]));
   for (const ba of args['blob-attr']) {
     const colon = ba.indexOf(':');
     if (colon <= 0) throw new UsageError(`--blob-attr ${JSON.stringify(ba)}: expected NAME:KEY=VALUE`);
     const name = ba.slice(0, colon);
     const list = blobAttrs.get(name);
-    if (!list) throw new UsageError(`--blob-attr ${JSON.stringify(ba)}: no --blob named ${JSON.stringify(name)}`);
+    if (!list)
+      throw new UsageError(`--blob-attr ${JSON.stringify(ba)}: no --blob or --blob-dir named ${JSON.stringify(name)}`);
     list.push(keyValue('--blob-attr', ba.slice(colon + 1)));
   }
   for (const [name, list] of blobAttrs) noDuplicates(`--blob-attr ${name}`, list);
-  return {
-    label: args.label,
-    attrs: Object.fromEntries(attrs),
-    blobs: Object.fromEntries(
-      blobs.map(([name, path]) => [name, { path: resolve(path), attrs: Object.fromEntries(blobAttrs.get(name)!) }]),
-    ),
-  };
+  const attrsOf = (name: string): Record<string, string> => Object.fromEntries(blobAttrs.get(name)!);
+  const blobs: CreateInput['blobs'] = Object.fromEntries([
+    ...files.map(([name, path]): [string, BlobSource] => [name, { path: resolve(path), attrs: attrsOf(name) }]),
+    ...dirs.map(([name, dir]): [string, BlobSource] => [
+      name,
+      { dir: resolve(dir), compression: args.zstd ? 'zstd' : undefined, attrs: attrsOf(name) },
+    ]),
+  ]);
+  return { label: args.label, attrs: Object.fromEntries(attrs), blobs };
+}
+
+/** The mtime of directory blobs' entries; SOURCE_DATE_EPOCH is read only when there is such a blob. */
+function sourceDateEpoch(input: CreateInput): number {
+  return Object.values(input.blobs).some((b) => b.dir !== undefined)
+    ? parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH)
+    : 0;
 }
 
 async function resolveAll(store: string, ids: string[]): Promise<string[]> {
@@ -156,7 +173,19 @@ function cli(argv: string[]): Argv<Common> {
             default: [] as string[],
             describe: 'image attribute KEY=VALUE (repeatable)',
           })
-          .option('blob', { type: 'string', array: true, demandOption: true, describe: 'blob NAME=FILE (repeatable)' })
+          .option('blob', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'blob NAME=FILE (repeatable)',
+          })
+          .option('blob-dir', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'blob NAME=DIR: the directory as a reproducible tar (repeatable; mtime $SOURCE_DATE_EPOCH or 0)',
+          })
+          .option('zstd', { type: 'boolean', default: false, describe: 'compress --blob-dir tars with zstd' })
           .option('blob-attr', {
             type: 'string',
             array: true,
@@ -169,8 +198,9 @@ function cli(argv: string[]): Argv<Common> {
           revision: parseRevision(args.revision),
           description: await description(args),
         };
+        const epoch = sourceDateEpoch(input);
         out(
-          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
         );
       },
     )
@@ -181,8 +211,9 @@ function cli(argv: string[]): Argv<Common> {
         y.positional('spec', { type: 'string', demandOption: true, describe: 'spec file (see docs/imagetool.md)' }),
       async (args) => {
         const input = await readSpec(args.spec);
+        const epoch = sourceDateEpoch(input);
         out(
-          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
         );
       },
     )
