@@ -241,6 +241,8 @@ function cli(argv: string[]): Argv<Common> {
           verifyStore(store, ids, { ...bar, trustCache: args['trust-cache'] }),
         );
         const ok = report.findings.length === 0;
+        if (report.chainsSkipped !== undefined && !args.quiet)
+          process.stderr.write(`tml-imagetool: warning: qcow2 chains not checked: ${report.chainsSkipped}\n`);
         if (args.json) json({ ok, ...report });
         else {
           out(renderFindings(report.findings));
@@ -249,7 +251,8 @@ function cli(argv: string[]): Argv<Common> {
               report.cachedBlobs > 0
                 ? `, ${report.cachedBlobs} blob(s) (${formatBytes(report.cachedBytes)}) unchanged since verified`
                 : '';
-            const checked = `${report.images} image(s), ${report.blobs} blob(s), ${formatBytes(report.bytes)} hashed${cached}`;
+            const chains = report.chains > 0 ? `, ${report.chains} qcow2 chain(s)` : '';
+            const checked = `${report.images} image(s), ${report.blobs} blob(s), ${formatBytes(report.bytes)} hashed${cached}${chains}`;
             out(ok ? `ok: ${checked}\n` : `${report.findings.length} problem(s) found; checked ${checked}\n`);
           }
         }
@@ -404,7 +407,7 @@ function cli(argv: string[]): Argv<Common> {
     )
     .command(
       'layer',
-      'add a qcow2 overlay on a layered base image as a new image; print its ID',
+      'add a qcow2 overlay on a layered QEMU or netboot base image as a new image; print its ID',
       (y) =>
         y
           .option('base', { type: 'string', demandOption: true, describe: 'base image ID or unambiguous prefix' })
@@ -412,18 +415,29 @@ function cli(argv: string[]): Argv<Common> {
           .option('label', { type: 'string', demandOption: true, describe: 'label of the new image' })
           .option('revision', { type: 'string', describe: 'revision number (default 0)' })
           .option('description', { type: 'string', describe: 'description text' })
-          .option('description-file', { type: 'string', describe: 'read the description from a file' }),
+          .option('description-file', { type: 'string', describe: 'read the description from a file' })
+          .option('boot-dir', {
+            type: 'string',
+            describe: "netboot images: the new layer's boot partition (default: the base's, carried over)",
+          })
+          .option('zstd', { type: 'boolean', default: false, describe: 'compress the --boot-dir tar with zstd' }),
       async (args) => {
+        if (args.zstd && args['boot-dir'] === undefined)
+          throw new UsageError('--zstd compresses the --boot-dir tar; give --boot-dir');
         const store = await existingStore(args.store);
+        const bootDir = args['boot-dir'] === undefined ? undefined : resolve(args['boot-dir']);
         const input = {
           baseId: await resolveImageId(store, args.base),
           overlayPath: resolve(args.blob),
           label: args.label,
           revision: parseRevision(args.revision),
           description: await description(args),
+          bootDir,
+          bootCompression: args.zstd ? ('zstd' as const) : undefined,
         };
+        const epoch = bootDir === undefined ? 0 : parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
         out(
-          `${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+          `${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
         );
       },
     )

@@ -28,5 +28,19 @@ export { collectGarbage } from './gc.js';
 export type { GcResult, GcRemoval } from './gc.js';
 export { removeImages } from './remove.js';
 export type { RemoveResult } from './remove.js';
-export { layerImage, layeredManifest, QEMU_ATTR } from './layer.js';
+export { layerImage, layeredManifest, NBD_ATTR, QEMU_ATTR } from './layer.js';
+export type { LayerInput } from './layer.js';
+export {
+  assertImageChain,
+  checkImageChain,
+  layeredScheme,
+  NBD_SCHEME,
+  parseQemuImgInfo,
+  QEMU_SCHEME,
+  QemuImgMissingError,
+  topBlobName,
+} from './chain.js';
+export type { ChainOptions, ChainProblem, LayeredScheme, QemuImgInfo } from './chain.js';
+export { addDirBlob, COMPRESSION_ATTR, listTree, parseSourceDateEpoch } from './tar-dir.js';
+export type { Compression, DirBlobOptions, TreeEntry } from './tar-dir.js';
 export { readSpec, parseSpec } from './spec-file.js';

@@ -1,6 +1,7 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { identityOf, isVerified, recordVerified, type FileIdentity } from './blob-cache.js';
+import { checkImageChain, layeredScheme, QemuImgMissingError } from './chain.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
 import { HashPool } from './hash-pool.js';
 import { parseManifest, type Manifest } from './manifest.js';
@@ -17,6 +18,7 @@ export const FINDING_KINDS = {
   misplaced: "a file named by a digest but not in that digest's shard directory",
   'not-a-digest': 'a file under blobs/ or images/ whose name is not a digest',
   'not-a-regular-file': 'a symlink, device, socket or FIFO where a file belongs (all.txt lists regular files only)',
+  'qcow2-chain': "a layered image whose qcow2 chain fails the check upstream's supervisors run before booting",
   'temp-leftover': 'a temporary file left by a writer that died',
   unreadable: 'a file that cannot be read (permissions, I/O error)',
 } as const;
@@ -37,6 +39,10 @@ export interface VerifyReport {
   /** blobs taken as sound from the verified-blob cache (only with trustCache), and their bytes */
   cachedBlobs: number;
   cachedBytes: number;
+  /** layered images whose qcow2 chain was checked */
+  chains: number;
+  /** why chains were not checked (qemu-img missing), when they were not */
+  chainsSkipped?: string;
 }
 
 export interface VerifyOptions {
@@ -44,6 +50,9 @@ export interface VerifyOptions {
   onProgress?: ProgressFn;
   /** skip hashing blobs the verified-blob cache vouches for (unchanged since they last matched) */
   trustCache?: boolean;
+  /** check the qcow2 chains of layered images with qemu-img (default true) */
+  chains?: boolean;
+  qemuImg?: string;
 }
 
 const LEFTOVER_MESSAGE = 'temporary file of a writer that is gone; `gc` or the next write removes it';
@@ -143,6 +152,7 @@ async function checkStore(
   }
 
   const refs = new Map<string, BlobRef[]>();
+  const layered: Array<{ id: string; manifest: Manifest }> = [];
   for (const id of [...manifests].sort()) {
     const rel = imageRelPath(id);
     if (imageIds) {
@@ -167,6 +177,11 @@ async function checkStore(
     } catch (err) {
       add('manifest-invalid', rel, (err as Error).message);
       continue;
+    }
+    try {
+      if (layeredScheme(manifest) !== null) layered.push({ id, manifest });
+    } catch (err) {
+      add('qcow2-chain', rel, (err as Error).message);
     }
     for (const [name, b] of Object.entries(manifest.blobs)) {
       const list = refs.get(b.digest) ?? [];
@@ -224,10 +239,39 @@ async function checkStore(
   });
   await Promise.all(sound);
 
+  let chains = 0;
+  let chainsSkipped: string | undefined;
+  if (opts.chains !== false) {
+    const absent = new Set(
+      findings.filter((f) => f.kind === 'blob-missing' || f.kind === 'not-a-regular-file').map((f) => f.path),
+    );
+    try {
+      for (const { id, manifest } of layered) {
+        // A missing blob is reported as such; its chain cannot be followed.
+        if (Object.values(manifest.blobs).some((b) => absent.has(blobRelPath(b.digest)))) continue;
+        for (const p of await checkImageChain(storeDir, manifest, { qemuImg: opts.qemuImg }))
+          add('qcow2-chain', p.path ?? imageRelPath(id), `image ${id}: ${p.message}`);
+        chains++;
+      }
+    } catch (err) {
+      if (!(err instanceof QemuImgMissingError)) throw err;
+      chainsSkipped = err.message;
+    }
+  }
+
   findings.sort((a, b) =>
     a.path < b.path ? -1 : a.path > b.path ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0,
   );
-  return { findings, images: manifests.size, blobs: toHash.length, bytes: total, cachedBlobs, cachedBytes };
+  return {
+    findings,
+    images: manifests.size,
+    blobs: toHash.length,
+    bytes: total,
+    cachedBlobs,
+    cachedBytes,
+    chains,
+    ...(chainsSkipped === undefined ? {} : { chainsSkipped }),
+  };
 }
 
 /**
@@ -237,7 +281,7 @@ async function checkStore(
 export async function verifyImage(
   storeDir: string,
   imageId: string,
-  opts: { trustCache?: boolean } = {},
+  opts: Pick<VerifyOptions, 'trustCache' | 'chains' | 'qemuImg'> = {},
 ): Promise<Finding[]> {
   return (await verifyStore(storeDir, [imageId], opts)).findings;
 }
