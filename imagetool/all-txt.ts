@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { describeFsError } from './errors.js';
-import { ALL_TXT, IMAGE_TXT, isTempName, STATE_DIR } from './paths.js';
+import { ALL_TXT, BLOBS_DIR, IMAGE_TXT, IMAGES_DIR, isTempName, STATE_DIR } from './paths.js';
 import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
 import { walkTree } from './tree-walk.js';
+import { classifyStorePath } from './verify.js';
 
 export interface IndexResult {
   files: number;
@@ -49,4 +50,33 @@ export async function writeIndex(storeDir: string): Promise<IndexResult> {
     },
   );
   return { files: lines.length, skipped };
+}
+
+/** One line of a mirror's all.txt, as pull reads it (untrusted: the mirror wrote it). */
+export type IndexLine =
+  | { kind: 'blob' | 'image'; digest: string; rel: string }
+  /** a listed file that is not store content (a README, misplaced files): pull leaves it alone */
+  | { kind: 'other'; rel: string }
+  | { kind: 'invalid'; reason: string };
+
+/**
+ * Classifies an all.txt line. Only `./blobs/ab/cd/ef/<digest>` and `./images/ab/cd/ef/<digest>` are store
+ * content; every other well-formed path is `other`; a path that is empty, absolute, not `./`-prefixed or
+ * has `.`, `..` or empty segments is `invalid` (it could name a file outside the store).
+ */
+export function parseIndexLine(line: string): IndexLine {
+  const text = line.endsWith('\r') ? line.slice(0, -1) : line;
+  if (!text.startsWith('./')) return { kind: 'invalid', reason: 'does not start with ./' };
+  const rel = text.slice(2);
+  if (rel === '') return { kind: 'invalid', reason: 'names no file' };
+  if (/[\u0000\n\r]/.test(rel)) return { kind: 'invalid', reason: 'holds a control character' };
+  const parts = rel.split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..'))
+    return { kind: 'invalid', reason: 'has an empty, . or .. path segment' };
+  const top = parts[0];
+  if (top === BLOBS_DIR || top === IMAGES_DIR) {
+    const place = classifyStorePath(rel);
+    if (place.kind === 'content') return { kind: top === BLOBS_DIR ? 'blob' : 'image', digest: place.digest, rel };
+  }
+  return { kind: 'other', rel };
 }

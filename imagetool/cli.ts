@@ -9,7 +9,9 @@ import { createImage, type BlobSource, type CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { collectGarbage } from './gc.js';
 import { layerImage } from './layer.js';
-import { withProgress } from './progress.js';
+import { pullProgressBar, withProgress } from './progress.js';
+import { DEFAULT_PULL_JOBS, pullImages } from './pull.js';
+import { parseMirrorUrl } from './http.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
 import { removeImages } from './remove.js';
 import { readSpec } from './spec-file.js';
@@ -374,6 +376,69 @@ function cli(argv: string[]): Argv<Common> {
               `${result.dryRun ? 'would free' : 'freed'} ${formatBytes(result.bytes)} in ${result.removed.length} file(s)\n`,
             );
             if (result.reindexed) out('rewrote all.txt\n');
+          }
+        }
+      },
+    )
+    .command(
+      'pull <url> [ids..]',
+      "fetch images (manifest, then blobs) or --all of a mirror's all.txt into the store, verifying every file",
+      (y) =>
+        y
+          .positional('url', {
+            type: 'string',
+            demandOption: true,
+            describe: 'the mirror: http(s)://HOST/PATH of a store',
+          })
+          .positional('ids', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: "image IDs (prefixes are resolved through the mirror's all.txt)",
+          })
+          .option('all', { type: 'boolean', default: false, describe: 'everything all.txt lists' })
+          .option('jobs', {
+            alias: 'j',
+            type: 'number',
+            default: DEFAULT_PULL_JOBS,
+            describe: 'downloads in parallel',
+          })
+          .options(jsonOpt),
+      async (args) => {
+        if (args.all === args.ids.length > 0) throw new UsageError('give image IDs or --all (one of them)');
+        if (!Number.isInteger(args.jobs) || args.jobs < 1 || args.jobs > 64)
+          throw new UsageError(`--jobs ${args.jobs}: expected a whole number from 1 to 64`);
+        try {
+          parseMirrorUrl(args.url);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        const bar = pullProgressBar(!args.quiet && !args.json);
+        let result;
+        try {
+          result = await pullImages(args.store, args.url, args.all ? 'all' : args.ids, {
+            jobs: args.jobs,
+            ...bar,
+            onWaitForGc: gcWaitNotice(args.quiet || args.json),
+          });
+        } finally {
+          bar.stop();
+        }
+        if (args.json) json(result);
+        else {
+          out(result.images.map((id) => `pulled ${id}\n`).join(''));
+          if (!args.quiet) {
+            const extra = [
+              result.bytesResumed > 0 ? `${formatBytes(result.bytesResumed)} resumed` : '',
+              result.retries > 0 ? `${result.retries} retr${result.retries === 1 ? 'y' : 'ies'}` : '',
+            ].filter((x) => x !== '');
+            out(
+              `${result.images.length} image(s): ${result.blobsFetched} blob(s) fetched (${formatBytes(result.bytesFetched)}), ${result.blobsPresent} already present${extra.length > 0 ? `, ${extra.join(', ')}` : ''}\n`,
+            );
+            if (result.notPulled.length > 0)
+              process.stderr.write(
+                `tml-imagetool: warning: ${result.notPulled.length} line(s) of all.txt are not blobs or manifests and were not pulled (first: ${result.notPulled[0]})\n`,
+              );
           }
         }
       },

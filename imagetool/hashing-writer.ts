@@ -65,6 +65,11 @@ export class HashingWriter {
     }
   }
 
+  /** Writes what is queued (so the file holds every byte hashed so far), without fsync. */
+  async flushQueued(): Promise<void> {
+    await this.drain();
+  }
+
   /** Writes what is queued, waits for writeback, fsyncs; returns the digest and size of the whole file. */
   async finish(): Promise<DigestResult> {
     await this.drain();

@@ -44,3 +44,8 @@ export type { ChainOptions, ChainProblem, LayeredScheme, QemuImgInfo } from './c
 export { addDirBlob, COMPRESSION_ATTR, listTree, parseSourceDateEpoch } from './tar-dir.js';
 export type { Compression, DirBlobOptions, TreeEntry } from './tar-dir.js';
 export { readSpec, parseSpec } from './spec-file.js';
+export { DEFAULT_PULL_JOBS, pullImages, SharedDownloads } from './pull.js';
+export type { PullOptions, PullPlan, PullResult } from './pull.js';
+export { DEFAULT_RETRY, DownloadError } from './download.js';
+export type { RetryPolicy } from './download.js';
+export { parseMirrorUrl } from './http.js';
