@@ -1,13 +1,36 @@
 // Loading an image for a job: reading its manifest from the local store and checking every blob, so a
 // missing or corrupt image fails the job before a host is started. Blobs unchanged since they last
 // hashed to their names (the store's verified-blob cache) are not hashed again: a job starts in
-// milliseconds, not seconds per GiB.
+// milliseconds, not seconds per GiB. With mirrors, an image that is missing or damaged locally is
+// pulled (and so repaired) first.
 
 import { readManifest, verifyImage, type Manifest } from '../imagetool/index.js';
+import type { ImageFetcher } from './image-fetch.js';
 
 export class ImageUnavailableError extends Error {}
 
-export async function loadVerifiedImage(storeDir: string, imageId: string): Promise<Manifest> {
+export interface LoadOptions {
+  /** pulls what the local store lacks; without one, a missing image fails the job */
+  fetcher?: ImageFetcher;
+  /** progress of a fetch, as the job's status message */
+  onStatus?: (message: string) => void;
+}
+
+export async function loadVerifiedImage(storeDir: string, imageId: string, opts: LoadOptions = {}): Promise<Manifest> {
+  try {
+    return await loadLocal(storeDir, imageId);
+  } catch (err) {
+    if (opts.fetcher === undefined || !(err instanceof ImageUnavailableError)) throw err;
+  }
+  try {
+    await opts.fetcher.fetch(imageId, opts.onStatus);
+  } catch (err) {
+    throw new ImageUnavailableError(err instanceof Error ? err.message : String(err));
+  }
+  return loadLocal(storeDir, imageId);
+}
+
+async function loadLocal(storeDir: string, imageId: string): Promise<Manifest> {
   let manifest: Manifest;
   try {
     manifest = await readManifest(storeDir, imageId);
