@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
-import { ImageToolError } from './errors.js';
+export { mirrorFileUrl, parseMirrorUrl } from './mirror-url.js';
 
 /**
  * HTTP for pulling from mirrors: plain static file servers (`python3 -m http.server`, nginx, a CDN), so
@@ -48,26 +48,6 @@ export function headerValue(headers: IncomingHttpHeaders, name: string): string 
   const v = headers[name];
   if (Array.isArray(v)) return v.every((x) => x === v[0]) ? v[0] : '\u0000';
   return v;
-}
-
-/** A mirror's base URL, checked once: http(s) only, and ending in '/' so store paths resolve below it. */
-export function parseMirrorUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new ImageToolError(`${JSON.stringify(text)} is not a URL (expected http://HOST/PATH or https://...)`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ImageToolError(`mirror ${text}: only http:// and https:// are supported`);
-  if (url.search !== '' || url.hash !== '') throw new ImageToolError(`mirror ${text}: no query or fragment, please`);
-  if (!url.pathname.endsWith('/')) url.pathname += '/';
-  return url;
-}
-
-/** The URL of a store-relative path on a mirror. */
-export function mirrorFileUrl(mirror: URL, rel: string): URL {
-  return new URL(rel, mirror);
 }
 
 /** A failure worth trying again (the connection broke, the server is overloaded), as opposed to a verdict. */

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { blobPath, imagePath, listIndexEntries, readManifest } from '../../imagetool/index.js';
@@ -90,3 +90,29 @@ test('gc --dry-run names a stale image.txt but removes nothing', async (t) => {
   t.regex(r.stdout, /^would remove image\.txt /m);
   t.true((await stat(join(store, 'image.txt'))).isFile());
 });
+
+test('gc removes partial downloads no pull is working on, and leaves a live one alone', async (t) => {
+  const { store } = await twoImages(t);
+  const partial = join(store, '.imagetool', 'partial');
+  await mkdir(partial, { recursive: true });
+  const d = 'cd'.repeat(32);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(partial, d), 'released by a pull that gave up');
+  await writeFile(join(partial, `.tmp-${await deadPid()}-${d}`), 'left by a pull killed with -9');
+  await writeFile(join(partial, `.tmp-${process.pid}-${d}`), 'a pull at work');
+  const r = await runCli(['--store', store, 'gc', '--json']);
+  t.is(r.code, 0, r.stderr);
+  const removed = (JSON.parse(r.stdout) as { removed: Array<{ path: string; reason: string }> }).removed;
+  t.deepEqual(
+    removed.map((x) => x.reason),
+    ['partial-download', 'partial-download'],
+  );
+  t.deepEqual(await readdir(partial), [`.tmp-${process.pid}-${d}`]);
+});
+
+async function deadPid(): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((r) => child.on('exit', r));
+  return child.pid!;
+}
