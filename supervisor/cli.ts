@@ -41,6 +41,12 @@ async function main(): Promise<void> {
       type: 'string',
       describe: 'tml-puppet to run in local hosts (default: the bundle dist/tml-puppet.mjs)',
     })
+    .option('image-mirror', {
+      type: 'string',
+      array: true,
+      default: [] as string[],
+      describe: 'pull images missing from --store from this mirror (http(s)://HOST/PATH; repeatable, tried in order)',
+    })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'info' })
     .strict()
     .version(false)
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
       storeDir: argv.store,
       workDir: argv['work-dir'],
       host: new LocalHostBackend({ puppet, log }),
+      imageMirrors: argv['image-mirror'],
       log,
       onFatal: (err) => {
         process.stderr.write(`tml-supervisor: ${err.message}\n`);

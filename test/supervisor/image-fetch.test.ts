@@ -2,7 +2,11 @@
 // with progress as fetching_image status messages; a failing mirror ends the job with the reason.
 
 import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blobRelPath, createImage, imageRelPath, readManifest, verifyStore } from '../../imagetool/index.js';
@@ -131,4 +135,18 @@ test('mirror URLs are checked up front, and progress reads in MiB', (t) => {
   });
   t.is(fetchStatus(312 * MiB, 940 * MiB), 'fetching: 312 of 940 MiB');
   t.is(fetchStatus(MiB / 2, 2 * MiB), 'fetching: 0.5 of 2.0 MiB');
+});
+
+test('tml-supervisor refuses a bad --image-mirror with one line, exit 2', async (t) => {
+  const cli = fileURLToPath(new URL('../../supervisor/cli.js', import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [cli, '--switchboard', 'http://127.0.0.1:9', '--id', 'x', '--store', tmpdir(), '--image-mirror', 'ftp://m/'],
+    { env: { PATH: process.env.PATH, TML_SUPERVISOR_TOKEN: 't' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const [code] = (await once(child, 'close')) as [number | null];
+  t.is(code, 2);
+  t.is(stderr, 'tml-supervisor: image mirror: mirror ftp://m/: only http:// and https:// are supported\n');
 });
