@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { ImageToolError } from './errors.js';
+import { ImageToolError, QemuImgMissingError } from './errors.js';
 import type { Manifest } from './manifest.js';
 import { blobPath, blobRelPath } from './paths.js';
 
@@ -118,9 +118,6 @@ export interface ChainOptions {
   /** the qemu-img to run (default: `qemu-img` on PATH) */
   qemuImg?: string;
 }
-
-/** Raised when qemu-img itself cannot be run: the chain cannot be judged at all. */
-export class QemuImgMissingError extends ImageToolError {}
 
 async function qemuImgInfo(qemuImg: string, path: string): Promise<QemuImgInfo> {
   try {

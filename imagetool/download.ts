@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { commitBlob } from './blob-writer.js';
 import { CHUNK_SIZE, type ProgressFn } from './digest.js';
-import { describeFsError, ImageToolError } from './errors.js';
+import { describeFsError, DownloadError, ImageToolError } from './errors.js';
 import { HashingWriter } from './hashing-writer.js';
 import {
   backoffMs,
@@ -50,19 +50,6 @@ export interface DownloadContext {
   /** called once the size of a file whose size no manifest gave is known from the server */
   onSizeLearned?: (bytes: number) => void;
   onRetry?: (rel: string, reason: string) => void;
-}
-
-/** A verdict about a file (not found, wrong bytes, Range ignored): retrying would not help. */
-export class DownloadError extends ImageToolError {
-  constructor(
-    rel: string,
-    url: URL,
-    reason: string,
-    /** keep the partial bytes for a later pull (a transient failure that outlasted the retries) */
-    readonly keepPartial = false,
-  ) {
-    super(`${rel} from ${url.href}: ${reason}`);
-  }
 }
 
 const MANIFEST_MAX_BYTES = 16 << 20;
@@ -210,10 +197,8 @@ function firstLine(err: unknown): string {
 
 export interface DownloadedBlob {
   size: number;
-  /** bytes that were on disk from an earlier attempt or pull, verified again */
+  /** bytes that were on disk from an earlier pull, verified again */
   resumed: number;
-  retries: number;
-  written: boolean;
 }
 
 /**
@@ -236,7 +221,6 @@ export async function downloadBlob(
   let keep = false;
   let committed = false;
   let fh: FileHandle | undefined;
-  let retries = 0;
   let writerOf: HashingWriter | undefined;
   try {
     fh = await open(mine, 'a+').catch((err: unknown) => {
@@ -279,9 +263,8 @@ export async function downloadBlob(
         if (failures > ctx.retry.attempts) {
           await writer.flushQueued();
           keep = true;
-          throw new DownloadError(rel, url, `${reason} (gave up after ${ctx.retry.attempts} retries)`, true);
+          throw new DownloadError(rel, url, `${reason} (gave up after ${ctx.retry.attempts} retries)`);
         }
-        retries++;
         ctx.onRetry?.(rel, reason);
         await sleep(progress.received > 0 ? 0 : backoffMs(failures, ctx.retry.baseDelayMs), undefined, {
           signal: ctx.signal,
@@ -302,9 +285,9 @@ export async function downloadBlob(
       }
       await fh.close();
       fh = undefined;
-      const written = await commitBlob(ctx.storeDir, mine, digest, result.size);
+      await commitBlob(ctx.storeDir, mine, digest, result.size);
       committed = true;
-      return { size: result.size, resumed, retries, written };
+      return { size: result.size, resumed };
     }
   } catch (err) {
     if (ctx.signal.aborted && !(err instanceof DownloadError)) {

@@ -1,5 +1,5 @@
 /** Public surface of the image store library (the supervisor reads manifests and checks blobs with it). */
-export { ImageToolError } from './errors.js';
+export { DownloadError, ImageToolError, QemuImgMissingError } from './errors.js';
 export {
   BLOB_NAME_RE,
   BASE_EXT,
@@ -37,7 +37,6 @@ export {
   NBD_SCHEME,
   parseQemuImgInfo,
   QEMU_SCHEME,
-  QemuImgMissingError,
   topBlobName,
 } from './chain.js';
 export type { ChainOptions, ChainProblem, LayeredScheme, QemuImgInfo } from './chain.js';
@@ -46,6 +45,6 @@ export type { Compression, DirBlobOptions, TreeEntry } from './tar-dir.js';
 export { readSpec, parseSpec } from './spec-file.js';
 export { DEFAULT_PULL_JOBS, pullImages, SharedDownloads } from './pull.js';
 export type { PullOptions, PullPlan, PullResult } from './pull.js';
-export { DEFAULT_RETRY, DownloadError } from './download.js';
+export { DEFAULT_RETRY } from './download.js';
 export type { RetryPolicy } from './download.js';
 export { parseMirrorUrl } from './http.js';

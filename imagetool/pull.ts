@@ -6,14 +6,13 @@ import { checkBlobsPresent, putManifest } from './create.js';
 import type { ProgressFn } from './digest.js';
 import {
   DEFAULT_RETRY,
-  DownloadError,
   downloadBlob,
   downloadManifest,
   downloadText,
   type DownloadContext,
   type RetryPolicy,
 } from './download.js';
-import { describeFsError, ImageToolError } from './errors.js';
+import { describeFsError, DownloadError, ImageToolError } from './errors.js';
 import { httpClient, mirrorFileUrl, parseMirrorUrl } from './http.js';
 import { ManifestError, parseManifest, type Manifest } from './manifest.js';
 import { ALL_TXT, blobRelPath, DIGEST_RE, imageRelPath, PARTIAL_DIR } from './paths.js';
@@ -88,8 +87,6 @@ export interface PullResult {
 interface BlobWant {
   digest: string;
   size?: number;
-  /** images whose manifest names it, for the error message */
-  neededBy: string[];
 }
 
 /** Runs `work` over items with at most `jobs` at once; the first failure stops new starts and aborts the rest. */
@@ -250,15 +247,11 @@ async function pull(
 
   const wants = new Map<string, BlobWant>();
   for (const id of ids) {
-    for (const [name, b] of Object.entries(manifests.get(id)!.manifest.blobs)) {
-      const want = wants.get(b.digest) ?? { digest: b.digest, size: b.size, neededBy: [] };
-      want.neededBy.push(`${id} (${name})`);
-      wants.set(b.digest, want);
-    }
+    for (const b of Object.values(manifests.get(id)!.manifest.blobs))
+      if (!wants.has(b.digest)) wants.set(b.digest, { digest: b.digest, size: b.size });
   }
   // With --all, blobs no manifest names are fetched too (verified by digest alone: no size is known).
-  if (what === 'all')
-    for (const digest of listedBlobs) if (!wants.has(digest)) wants.set(digest, { digest, neededBy: [] });
+  if (what === 'all') for (const digest of listedBlobs) if (!wants.has(digest)) wants.set(digest, { digest });
 
   const missing: BlobWant[] = [];
   await pool([...wants.values()], jobs, abort, async (w) => {

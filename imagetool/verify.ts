@@ -1,7 +1,8 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { identityOf, isVerified, recordVerified, type FileIdentity } from './blob-cache.js';
-import { checkImageChain, layeredScheme, QemuImgMissingError } from './chain.js';
+import { checkImageChain, layeredScheme } from './chain.js';
+import { QemuImgMissingError } from './errors.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
 import { HashPool } from './hash-pool.js';
 import { parseManifest, type Manifest } from './manifest.js';
