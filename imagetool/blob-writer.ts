@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { blobIdentity, recordVerified, storedBlobIsSound } from './blob-cache.js';
 import { CHUNK_SIZE, type DigestResult, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { BLOBS_DIR, blobPath, blobRelPath } from './paths.js';
@@ -74,14 +75,14 @@ async function copyAndHash(src: FileHandle, dst: FileHandle, onProgress?: Progre
 }
 
 /**
- * Moves a complete, fsynced temp file to its digest path. A blob already stored with the right size is
- * kept and the temp file dropped (blobs are immutable); one with a wrong size is damaged, and the rename
- * replaces it atomically with the good copy.
+ * Moves a complete, fsynced temp file whose content hashed to `digest` to its digest path. A blob already
+ * stored is kept and the temp file dropped only when it is sound (right size, hashes to its name: blobs
+ * are immutable, and rewriting a good one would disturb its readers); anything else there (damaged,
+ * truncated, a symlink) is replaced atomically by the rename. The stored blob is recorded as verified.
  */
 export async function commitBlob(storeDir: string, tempPath: string, digest: string, size: number): Promise<boolean> {
   const finalPath = blobPath(storeDir, digest);
-  const existing = await stat(finalPath).catch(() => null);
-  if (existing?.isFile() && existing.size === size) {
+  if (await storedBlobIsSound(storeDir, digest, size)) {
     await unlink(tempPath);
     return false;
   }
@@ -89,6 +90,8 @@ export async function commitBlob(storeDir: string, tempPath: string, digest: str
   await mkdir(dir, { recursive: true });
   await rename(tempPath, finalPath);
   await syncDir(dir);
+  const stored = await blobIdentity(storeDir, digest);
+  if (stored !== null) await recordVerified(storeDir, digest, stored);
   return true;
 }
 

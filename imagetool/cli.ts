@@ -5,13 +5,16 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { writeIndex } from './all-txt.js';
 import { copyImages } from './copy.js';
-import { createImage, type CreateInput } from './create.js';
+import { createImage, type BlobSource, type CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { collectGarbage } from './gc.js';
 import { layerImage } from './layer.js';
-import { withProgress } from './progress.js';
+import { pullProgressBar, withProgress } from './progress.js';
+import { parseMirrorUrl } from './mirror-url.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
+import { removeImages } from './remove.js';
 import { readSpec } from './spec-file.js';
+import { parseSourceDateEpoch } from './tar-dir.js';
 import {
   listImageIds,
   readManifest,
@@ -88,29 +91,45 @@ function createInput(args: {
   label: string;
   attr: string[];
   blob: string[];
+  'blob-dir': string[];
+  zstd: boolean;
   'blob-attr': string[];
 }): Omit<CreateInput, 'description' | 'revision'> {
   const attrs = args.attr.map((a) => keyValue('--attr', a));
   noDuplicates('--attr', attrs);
-  const blobs = args.blob.map((b) => keyValue('--blob', b));
-  noDuplicates('--blob', blobs);
-  const blobAttrs = new Map<string, Array<[string, string]>>(blobs.map(([name]) => [name, []]));
+  const files = args.blob.map((b) => keyValue('--blob', b));
+  const dirs = args['blob-dir'].map((b) => keyValue('--blob-dir', b));
+  if (files.length + dirs.length === 0)
+    throw new UsageError('give at least one --blob NAME=FILE or --blob-dir NAME=DIR');
+  if (args.zstd && dirs.length === 0) throw new UsageError('--zstd compresses --blob-dir blobs; there is none');
+  noDuplicates('--blob and --blob-dir', [...files, ...dirs]);
+  const blobAttrs = new Map<string, Array<[string, string]>>([...files, ...dirs].map(([name]) => [name, []]));
   for (const ba of args['blob-attr']) {
     const colon = ba.indexOf(':');
     if (colon <= 0) throw new UsageError(`--blob-attr ${JSON.stringify(ba)}: expected NAME:KEY=VALUE`);
     const name = ba.slice(0, colon);
     const list = blobAttrs.get(name);
-    if (!list) throw new UsageError(`--blob-attr ${JSON.stringify(ba)}: no --blob named ${JSON.stringify(name)}`);
+    if (!list)
+      throw new UsageError(`--blob-attr ${JSON.stringify(ba)}: no --blob or --blob-dir named ${JSON.stringify(name)}`);
     list.push(keyValue('--blob-attr', ba.slice(colon + 1)));
   }
   for (const [name, list] of blobAttrs) noDuplicates(`--blob-attr ${name}`, list);
-  return {
-    label: args.label,
-    attrs: Object.fromEntries(attrs),
-    blobs: Object.fromEntries(
-      blobs.map(([name, path]) => [name, { path: resolve(path), attrs: Object.fromEntries(blobAttrs.get(name)!) }]),
-    ),
-  };
+  const attrsOf = (name: string): Record<string, string> => Object.fromEntries(blobAttrs.get(name)!);
+  const blobs: CreateInput['blobs'] = Object.fromEntries([
+    ...files.map(([name, path]): [string, BlobSource] => [name, { path: resolve(path), attrs: attrsOf(name) }]),
+    ...dirs.map(([name, dir]): [string, BlobSource] => [
+      name,
+      { dir: resolve(dir), compression: args.zstd ? 'zstd' : undefined, attrs: attrsOf(name) },
+    ]),
+  ]);
+  return { label: args.label, attrs: Object.fromEntries(attrs), blobs };
+}
+
+/** The mtime of directory blobs' entries; SOURCE_DATE_EPOCH is read only when there is such a blob. */
+function sourceDateEpoch(input: CreateInput): number {
+  return Object.values(input.blobs).some((b) => b.dir !== undefined)
+    ? parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH)
+    : 0;
 }
 
 async function resolveAll(store: string, ids: string[]): Promise<string[]> {
@@ -155,7 +174,19 @@ function cli(argv: string[]): Argv<Common> {
             default: [] as string[],
             describe: 'image attribute KEY=VALUE (repeatable)',
           })
-          .option('blob', { type: 'string', array: true, demandOption: true, describe: 'blob NAME=FILE (repeatable)' })
+          .option('blob', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'blob NAME=FILE (repeatable)',
+          })
+          .option('blob-dir', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: 'blob NAME=DIR: the directory as a reproducible tar (repeatable; mtime $SOURCE_DATE_EPOCH or 0)',
+          })
+          .option('zstd', { type: 'boolean', default: false, describe: 'compress --blob-dir tars with zstd' })
           .option('blob-attr', {
             type: 'string',
             array: true,
@@ -168,8 +199,9 @@ function cli(argv: string[]): Argv<Common> {
           revision: parseRevision(args.revision),
           description: await description(args),
         };
+        const epoch = sourceDateEpoch(input);
         out(
-          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
         );
       },
     )
@@ -180,8 +212,9 @@ function cli(argv: string[]): Argv<Common> {
         y.positional('spec', { type: 'string', demandOption: true, describe: 'spec file (see docs/imagetool.md)' }),
       async (args) => {
         const input = await readSpec(args.spec);
+        const epoch = sourceDateEpoch(input);
         out(
-          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
         );
       },
     )
@@ -196,19 +229,31 @@ function cli(argv: string[]): Argv<Common> {
             default: [] as string[],
             describe: 'image IDs or unambiguous prefixes',
           })
+          .option('trust-cache', {
+            type: 'boolean',
+            default: false,
+            describe: 'do not hash blobs unchanged since they last matched (what supervisors do before a job)',
+          })
           .options(jsonOpt),
       async (args) => {
         const store = await existingStore(args.store);
         const ids = args.ids.length > 0 ? await resolveAll(store, args.ids) : undefined;
         const report = await withProgress('verifying', !args.quiet && !args.json, (bar) =>
-          verifyStore(store, ids, bar),
+          verifyStore(store, ids, { ...bar, trustCache: args['trust-cache'] }),
         );
         const ok = report.findings.length === 0;
+        if (report.chainsSkipped !== undefined && !args.quiet)
+          process.stderr.write(`tml-imagetool: warning: qcow2 chains not checked: ${report.chainsSkipped}\n`);
         if (args.json) json({ ok, ...report });
         else {
           out(renderFindings(report.findings));
           if (!args.quiet) {
-            const checked = `${report.images} image(s), ${report.blobs} blob(s), ${formatBytes(report.bytes)} hashed`;
+            const cached =
+              report.cachedBlobs > 0
+                ? `, ${report.cachedBlobs} blob(s) (${formatBytes(report.cachedBytes)}) unchanged since verified`
+                : '';
+            const chains = report.chains > 0 ? `, ${report.chains} qcow2 chain(s)` : '';
+            const checked = `${report.images} image(s), ${report.blobs} blob(s), ${formatBytes(report.bytes)} hashed${cached}${chains}`;
             out(ok ? `ok: ${checked}\n` : `${report.findings.length} problem(s) found; checked ${checked}\n`);
           }
         }
@@ -325,16 +370,110 @@ function cli(argv: string[]): Argv<Common> {
         else {
           const verb = result.dryRun ? 'would remove' : 'removed';
           out(result.removed.map((r) => `${verb} ${r.path} (${formatBytes(r.size)}, ${r.reason})\n`).join(''));
-          if (!args.quiet)
+          if (!args.quiet) {
             out(
               `${result.dryRun ? 'would free' : 'freed'} ${formatBytes(result.bytes)} in ${result.removed.length} file(s)\n`,
             );
+            if (result.reindexed) out('rewrote all.txt\n');
+          }
+        }
+      },
+    )
+    .command(
+      'pull <url> [ids..]',
+      "fetch images (manifest, then blobs) or --all of a mirror's all.txt into the store, verifying every file",
+      (y) =>
+        y
+          .positional('url', {
+            type: 'string',
+            demandOption: true,
+            describe: 'the mirror: http(s)://HOST/PATH of a store',
+          })
+          .positional('ids', {
+            type: 'string',
+            array: true,
+            default: [] as string[],
+            describe: "image IDs (prefixes are resolved through the mirror's all.txt)",
+          })
+          .option('all', { type: 'boolean', default: false, describe: 'everything all.txt lists' })
+          .option('jobs', {
+            alias: 'j',
+            type: 'number',
+            defaultDescription: '4',
+            describe: 'downloads in parallel',
+          })
+          .options(jsonOpt),
+      async (args) => {
+        if (args.all === args.ids.length > 0) throw new UsageError('give image IDs or --all (one of them)');
+        if (args.jobs !== undefined && (!Number.isInteger(args.jobs) || args.jobs < 1 || args.jobs > 64))
+          throw new UsageError(`--jobs ${args.jobs}: expected a whole number from 1 to 64`);
+        try {
+          parseMirrorUrl(args.url);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        // The HTTP client is loaded by pull alone: every other command starts faster without it.
+        const { pullImages } = await import('./pull.js');
+        const bar = pullProgressBar(!args.quiet && !args.json);
+        let result;
+        try {
+          result = await pullImages(args.store, args.url, args.all ? 'all' : args.ids, {
+            jobs: args.jobs,
+            ...bar,
+            onWaitForGc: gcWaitNotice(args.quiet || args.json),
+          });
+        } finally {
+          bar.stop();
+        }
+        if (args.json) json(result);
+        else {
+          out(result.images.map((id) => `pulled ${id}\n`).join(''));
+          if (!args.quiet) {
+            const extra = [
+              result.bytesResumed > 0 ? `${formatBytes(result.bytesResumed)} resumed` : '',
+              result.retries > 0 ? `${result.retries} retr${result.retries === 1 ? 'y' : 'ies'}` : '',
+            ].filter((x) => x !== '');
+            out(
+              `${result.images.length} image(s): ${result.blobsFetched} blob(s) fetched (${formatBytes(result.bytesFetched)}), ${result.blobsPresent} already present${extra.length > 0 ? `, ${extra.join(', ')}` : ''}\n`,
+            );
+            if (result.notPulled.length > 0)
+              process.stderr.write(
+                `tml-imagetool: warning: ${result.notPulled.length} line(s) of all.txt are not blobs or manifests and were not pulled (first: ${result.notPulled[0]})\n`,
+              );
+          }
+        }
+      },
+    )
+    .command(
+      'rm <ids..>',
+      'remove images from the store (their blobs go with the next gc)',
+      (y) =>
+        y
+          .positional('ids', {
+            type: 'string',
+            array: true,
+            demandOption: true,
+            describe: 'image IDs or unambiguous prefixes',
+          })
+          .options(jsonOpt),
+      async (args) => {
+        const store = await existingStore(args.store);
+        const ids = await resolveAll(store, args.ids);
+        const result = await removeImages(store, ids, { onWaitForGc: gcWaitNotice(args.quiet || args.json) });
+        if (args.json) json(result);
+        else {
+          out(result.removed.map((id) => `removed image ${id}\n`).join(''));
+          if (!args.quiet) {
+            if (result.imageTxtRemoved) out('removed image.txt (it named a removed image)\n');
+            if (result.reindexed) out('rewrote all.txt\n');
+            out('run gc to remove blobs no image uses any more\n');
+          }
         }
       },
     )
     .command(
       'layer',
-      'add a qcow2 overlay on a layered base image as a new image; print its ID',
+      'add a qcow2 overlay on a layered QEMU or netboot base image as a new image; print its ID',
       (y) =>
         y
           .option('base', { type: 'string', demandOption: true, describe: 'base image ID or unambiguous prefix' })
@@ -342,18 +481,29 @@ function cli(argv: string[]): Argv<Common> {
           .option('label', { type: 'string', demandOption: true, describe: 'label of the new image' })
           .option('revision', { type: 'string', describe: 'revision number (default 0)' })
           .option('description', { type: 'string', describe: 'description text' })
-          .option('description-file', { type: 'string', describe: 'read the description from a file' }),
+          .option('description-file', { type: 'string', describe: 'read the description from a file' })
+          .option('boot-dir', {
+            type: 'string',
+            describe: "netboot images: the new layer's boot partition (default: the base's, carried over)",
+          })
+          .option('zstd', { type: 'boolean', default: false, describe: 'compress the --boot-dir tar with zstd' }),
       async (args) => {
+        if (args.zstd && args['boot-dir'] === undefined)
+          throw new UsageError('--zstd compresses the --boot-dir tar; give --boot-dir');
         const store = await existingStore(args.store);
+        const bootDir = args['boot-dir'] === undefined ? undefined : resolve(args['boot-dir']);
         const input = {
           baseId: await resolveImageId(store, args.base),
           overlayPath: resolve(args.blob),
           label: args.label,
           revision: parseRevision(args.revision),
           description: await description(args),
+          bootDir,
+          bootCompression: args.zstd ? ('zstd' as const) : undefined,
         };
+        const epoch = bootDir === undefined ? 0 : parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
         out(
-          `${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet) }))}\n`,
+          `${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
         );
       },
     )

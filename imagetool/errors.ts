@@ -3,6 +3,16 @@ export class ImageToolError extends Error {
   override name = 'ImageToolError';
 }
 
+/** qemu-img itself cannot be run: a qcow2 chain cannot be judged at all. */
+export class QemuImgMissingError extends ImageToolError {}
+
+/** A verdict about a file a pull wanted (not found, wrong bytes, Range ignored): retrying would not help. */
+export class DownloadError extends ImageToolError {
+  constructor(rel: string, url: URL, reason: string) {
+    super(`${rel} from ${url.href}: ${reason}`);
+  }
+}
+
 /** Wraps a Node system error (ENOENT, EACCES, ...) into a one-line message naming the path. */
 export function describeFsError(err: unknown, action: string, path: string): ImageToolError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;

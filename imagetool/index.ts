@@ -1,5 +1,5 @@
 /** Public surface of the image store library (the supervisor reads manifests and checks blobs with it). */
-export { ImageToolError } from './errors.js';
+export { DownloadError, ImageToolError, QemuImgMissingError } from './errors.js';
 export {
   BLOB_NAME_RE,
   BASE_EXT,
@@ -19,11 +19,32 @@ export type { CreateInput, WriteOptions } from './create.js';
 export { addBlob } from './blob-writer.js';
 export { hashFile, sha256Hex } from './digest.js';
 export { FINDING_KINDS, verifyImage, verifyStore } from './verify.js';
-export type { Finding, FindingKind, VerifyReport } from './verify.js';
+export type { Finding, FindingKind, VerifyOptions, VerifyReport } from './verify.js';
+export { storedBlobIsSound } from './blob-cache.js';
 export { listIndexEntries, writeIndex } from './all-txt.js';
 export { copyImages } from './copy.js';
 export type { CopyResult } from './copy.js';
 export { collectGarbage } from './gc.js';
 export type { GcResult, GcRemoval } from './gc.js';
-export { layerImage, layeredManifest, QEMU_ATTR } from './layer.js';
+export { removeImages } from './remove.js';
+export type { RemoveResult } from './remove.js';
+export { layerImage, layeredManifest, NBD_ATTR, QEMU_ATTR } from './layer.js';
+export type { LayerInput } from './layer.js';
+export {
+  assertImageChain,
+  checkImageChain,
+  layeredScheme,
+  NBD_SCHEME,
+  parseQemuImgInfo,
+  QEMU_SCHEME,
+  topBlobName,
+} from './chain.js';
+export type { ChainOptions, ChainProblem, LayeredScheme, QemuImgInfo } from './chain.js';
+export { addDirBlob, COMPRESSION_ATTR, listTree, parseSourceDateEpoch } from './tar-dir.js';
+export type { Compression, DirBlobOptions, TreeEntry } from './tar-dir.js';
 export { readSpec, parseSpec } from './spec-file.js';
+export { DEFAULT_PULL_JOBS, pullImages, SharedDownloads } from './pull.js';
+export type { PullOptions, PullPlan, PullResult } from './pull.js';
+export { DEFAULT_RETRY } from './download.js';
+export type { RetryPolicy } from './download.js';
+export { parseMirrorUrl } from './http.js';

@@ -5,7 +5,9 @@ import { blobTempDir, commitBlob } from './blob-writer.js';
 import { hashFile, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { storeManifest } from './create.js';
-import { ManifestError, validateManifest, type Manifest } from './manifest.js';
+import { ManifestError, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
+import { layeredScheme, NBD_SCHEME, QEMU_SCHEME, topBlobName } from './chain.js';
+import { addDirBlob, COMPRESSION_ATTR, listTree, type Compression } from './tar-dir.js';
 import { blobRelativeFromBlob } from './paths.js';
 import { parseQcow2Header } from './qcow2.js';
 import { readManifest } from './store.js';
@@ -14,11 +16,15 @@ import { newTempPath, removeStaleTemps } from './temp-files.js';
 
 const run = promisify(execFile);
 
-const QEMU_NS = 'org.tockos.treadmill.image.qemu_layered_v0';
 export const QEMU_ATTR = {
-  head: `${QEMU_NS}.head`,
-  lower: `${QEMU_NS}.lower`,
-  virtualSize: `${QEMU_NS}.blob-virtual-size`,
+  head: QEMU_SCHEME.head,
+  lower: QEMU_SCHEME.lower,
+  virtualSize: QEMU_SCHEME.virtualSize,
+} as const;
+export const NBD_ATTR = {
+  head: NBD_SCHEME.head,
+  lower: NBD_SCHEME.lower,
+  virtualSize: NBD_SCHEME.virtualSize,
 } as const;
 
 export interface LayerInput {
@@ -27,37 +33,62 @@ export interface LayerInput {
   label: string;
   revision?: number;
   description?: string;
+  /** netboot images: the new layer's boot partition, packed as a reproducible tar (else the base's is kept) */
+  bootDir?: string;
+  bootCompression?: Compression;
 }
 
-/** The manifest of the layered image: the base's, plus layer-N+1 on top (pure; spec "Layered disk images"). */
+/**
+ * The manifest of the layered image (pure; spec "Layered disk images"): the base's, plus layer N+1 on top.
+ * QEMU images get blob `layer-N+1` on `layer-N`; netboot images get `layer-N+1-root` on `layer-N-root`
+ * and `layer-N+1-boot`, the given boot blob or, without one, the base's `layer-N-boot` carried over.
+ * `.head` moves to the new layer.
+ */
 export function layeredManifest(
   base: Manifest,
   input: { label: string; revision: number; description: string },
   blob: { digest: string; size: number; virtualSize: number },
+  boot?: BlobSpec,
 ): { manifest: Manifest; layerName: string } {
-  const head = base.attrs[QEMU_ATTR.head];
-  if (head === undefined)
-    throw new ImageToolError(`base image has no ${QEMU_ATTR.head} attribute: not a layered QEMU image`);
+  const s = layeredScheme(base);
+  if (s === null)
+    throw new ImageToolError(
+      `base image has no ${QEMU_SCHEME.head} or ${NBD_SCHEME.head} attribute: not a layered QEMU or netboot image`,
+    );
+  if (s.kind === 'qemu' && boot !== undefined)
+    throw new ImageToolError('a boot directory belongs to netboot images; the base is a QEMU image');
+  const head = base.attrs[s.head]!;
   const m = /^layer-(\d+)$/.exec(head);
   if (!m) throw new ImageToolError(`base image head ${JSON.stringify(head)} is not named layer-N`);
-  if (!Object.hasOwn(base.blobs, head)) throw new ImageToolError(`base image head ${head} is not one of its blobs`);
+  const lowerRoot = topBlobName(base, s);
+  if (!Object.hasOwn(base.blobs, lowerRoot))
+    throw new ImageToolError(`base image head ${lowerRoot} is not one of its blobs`);
   const layerName = `layer-${Number(m[1]) + 1}`;
-  if (Object.hasOwn(base.blobs, layerName)) throw new ImageToolError(`base image already has a blob ${layerName}`);
+  const added: Record<string, BlobSpec> = {};
+  const rootSpec = {
+    digest: blob.digest,
+    size: blob.size,
+    attrs: { [s.lower]: lowerRoot, [s.virtualSize]: String(blob.virtualSize) },
+  };
+  if (s.kind === 'qemu') added[layerName] = rootSpec;
+  else {
+    const lowerBoot = `${head}-boot`;
+    const carried = Object.hasOwn(base.blobs, lowerBoot) ? base.blobs[lowerBoot] : undefined;
+    if (boot === undefined && carried === undefined)
+      throw new ImageToolError(`base image has no blob ${lowerBoot} to carry over; give --boot-dir`);
+    added[`${layerName}-root`] = rootSpec;
+    added[`${layerName}-boot`] = boot ?? carried!;
+  }
+  for (const name of Object.keys(added))
+    if (Object.hasOwn(base.blobs, name)) throw new ImageToolError(`base image already has a blob ${name}`);
   return {
     layerName,
     manifest: {
       label: input.label,
       revision: input.revision,
       description: input.description,
-      attrs: { ...base.attrs, [QEMU_ATTR.head]: layerName },
-      blobs: {
-        ...base.blobs,
-        [layerName]: {
-          digest: blob.digest,
-          size: blob.size,
-          attrs: { [QEMU_ATTR.lower]: head, [QEMU_ATTR.virtualSize]: String(blob.virtualSize) },
-        },
-      },
+      attrs: { ...base.attrs, [s.head]: layerName },
+      blobs: { ...base.blobs, ...added },
     },
   };
 }
@@ -83,24 +114,39 @@ async function readHead(path: string): Promise<Buffer> {
 export async function layerImage(
   storeDir: string,
   input: LayerInput,
-  opts: { onStart?: (n: number) => void; onProgress?: ProgressFn; onWaitForGc?: (gcPid: number) => void } = {},
+  opts: {
+    onStart?: (n: number) => void;
+    onProgress?: ProgressFn;
+    onWaitForGc?: (gcPid: number) => void;
+    /** mtime of the boot tar's entries (SOURCE_DATE_EPOCH), default 0 */
+    sourceDateEpoch?: number;
+  } = {},
 ): Promise<string> {
   const qemuImg = 'qemu-img';
   const base = await readManifest(storeDir, input.baseId);
   const header = parseQcow2Header(await readHead(input.overlayPath));
   if (!header) throw new ImageToolError(`${input.overlayPath} is not a qcow2 image`);
   const draft = { label: input.label, revision: input.revision ?? 0, description: input.description ?? '' };
-  // Validate the whole result (head naming, limits) before copying anything into the store.
-  const lowerName = base.attrs[QEMU_ATTR.head];
+  const bootAttrs: Record<string, string> =
+    input.bootCompression === undefined ? {} : { [COMPRESSION_ATTR]: input.bootCompression };
+  const placeholder = { digest: '0'.repeat(64), size: 0 };
+  // Validate the whole result (head naming, limits, the boot tree) before copying anything into the store.
+  let lowerRoot: string;
   try {
-    validateManifest(
-      layeredManifest(base, draft, { digest: '0'.repeat(64), size: 0, virtualSize: header.virtualSize }).manifest,
+    const planned = layeredManifest(
+      base,
+      draft,
+      { ...placeholder, virtualSize: header.virtualSize },
+      input.bootDir === undefined ? undefined : { ...placeholder, attrs: bootAttrs },
     );
+    validateManifest(planned.manifest);
+    lowerRoot = topBlobName(base, layeredScheme(base)!);
   } catch (err) {
     if (err instanceof ManifestError) throw new ImageToolError(err.message);
     throw err;
   }
-  const lower = base.blobs[lowerName!]!;
+  const bootTree = input.bootDir === undefined ? undefined : await listTree(input.bootDir);
+  const lower = base.blobs[lowerRoot]!;
 
   const qemu = async (args: string[]): Promise<void> => {
     try {
@@ -118,6 +164,14 @@ export async function layerImage(
     storeDir,
     async () => {
       await removeStaleTemps(storeDir);
+      let boot: BlobSpec | undefined;
+      if (input.bootDir !== undefined) {
+        const added = await addDirBlob(storeDir, input.bootDir, bootTree!, {
+          mtime: opts.sourceDateEpoch ?? 0,
+          compression: input.bootCompression,
+        });
+        boot = { digest: added.digest, size: added.size, attrs: bootAttrs };
+      }
       const temp = newTempPath(await blobTempDir(storeDir));
       try {
         await copyFile(input.overlayPath, temp).catch((err: unknown) => {
@@ -132,7 +186,7 @@ export async function layerImage(
         }
         opts.onStart?.((await stat(temp)).size);
         const { digest, size } = await hashFile(temp, opts.onProgress);
-        const { manifest } = layeredManifest(base, draft, { digest, size, virtualSize: header.virtualSize });
+        const { manifest } = layeredManifest(base, draft, { digest, size, virtualSize: header.virtualSize }, boot);
         await commitBlob(storeDir, temp, digest, size);
         return await storeManifest(storeDir, manifest);
       } finally {

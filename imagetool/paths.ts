@@ -7,6 +7,13 @@ export const BLOBS_DIR = 'blobs';
 export const IMAGES_DIR = 'images';
 export const IMAGE_TXT = 'image.txt';
 export const ALL_TXT = 'all.txt';
+/**
+ * The tool's own state inside a store (verified-blob records, resumable downloads). Not store content:
+ * all.txt never lists it, verify does not judge it, gc tidies it, and pull never fetches it.
+ */
+export const STATE_DIR = '.imagetool';
+export const VERIFIED_DIR = `${STATE_DIR}/verified`;
+export const PARTIAL_DIR = `${STATE_DIR}/partial`;
 
 /** The shard directories of a digest: ab/cd/ef for abcdef... */
 export function shardParts(digest: string): [string, string, string] {

@@ -53,3 +53,58 @@ export async function withProgress<T>(label: string, enabled: boolean, work: (p:
     bar.stop();
   }
 }
+
+export interface PullProgress {
+  onPlan: (plan: { files: number; bytes: number }) => void;
+  onProgress: (bytes: number) => void;
+  onFileDone: () => void;
+  stop: () => void;
+}
+
+/** pull's bar on stderr (a terminal only): files done of total, bytes, rate and ETA. */
+export function pullProgressBar(enabled: boolean): PullProgress {
+  if (!enabled || !process.stderr.isTTY)
+    return { onPlan: () => {}, onProgress: () => {}, onFileDone: () => {}, stop: () => {} };
+  const bar = new SingleBar({
+    stream: process.stderr,
+    format: 'pulling [{bar}] {percentage}% | {files} files | {done} / {size} | {rate}/s | ETA {eta_formatted}',
+    hideCursor: true,
+    clearOnComplete: true,
+    etaBuffer: 50,
+  });
+  let started = 0;
+  let done = 0;
+  let total = 0;
+  let files = 0;
+  let filesDone = 0;
+  const payload = (): Record<string, string> => {
+    const secs = (Date.now() - started) / 1000;
+    return {
+      files: `${filesDone}/${files}`,
+      done: formatBytes(done),
+      size: formatBytes(total),
+      rate: formatBytes(secs > 0 ? Math.round(done / secs) : 0),
+    };
+  };
+  return {
+    onPlan: (plan) => {
+      files = plan.files;
+      total = plan.bytes;
+      if (started === 0) {
+        started = Date.now();
+        bar.start(Math.max(total, 1), done, payload());
+      } else bar.setTotal(Math.max(total, 1));
+    },
+    onProgress: (bytes) => {
+      done += bytes;
+      if (started !== 0) bar.update(done, payload());
+    },
+    onFileDone: () => {
+      filesDone++;
+      if (started !== 0) bar.update(done, payload());
+    },
+    stop: () => {
+      if (started !== 0) bar.stop();
+    },
+  };
+}

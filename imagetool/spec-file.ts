@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse, TomlError } from 'smol-toml';
-import type { CreateInput } from './create.js';
+import type { BlobSource, CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
 
 /**
@@ -13,6 +13,16 @@ type Table = Record<string, unknown>;
 
 function isTable(v: unknown): v is Table {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+/** A value as an error message shows it: numbers as they are, anything else by its TOML type. */
+function describeValue(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.slice(0, 40))}`;
+  if (typeof v === 'boolean') return `the boolean ${v}`;
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Date) return 'a date';
+  return 'a table';
 }
 
 function checkKeys(t: Table, allowed: string[], where: string): void {
@@ -47,7 +57,7 @@ export function parseSpec(text: string, specDir: string): { input: CreateInput; 
     doc.revision !== undefined &&
     (typeof doc.revision !== 'number' || !Number.isSafeInteger(doc.revision) || doc.revision < 0)
   ) {
-    throw new ImageToolError(`spec: revision must be a non-negative integer, got ${String(doc.revision)}`);
+    throw new ImageToolError(`spec: revision must be a non-negative integer, got ${describeValue(doc.revision)}`);
   }
   if (doc.description !== undefined && typeof doc.description !== 'string')
     throw new ImageToolError('spec: description must be a string');
@@ -56,13 +66,22 @@ export function parseSpec(text: string, specDir: string): { input: CreateInput; 
   if (doc.description !== undefined && doc.description_file !== undefined)
     throw new ImageToolError('spec: give description or description_file, not both');
   if (!isTable(doc.blobs)) throw new ImageToolError('spec: [blobs] table missing');
-  const blobs = Object.fromEntries(
-    Object.entries(doc.blobs).map(([name, b]) => {
+  const blobs: Record<string, BlobSource> = Object.fromEntries(
+    Object.entries(doc.blobs).map(([name, b]): [string, BlobSource] => {
       const where = `spec: blobs.${name}`;
       if (!isTable(b)) throw new ImageToolError(`${where} must be a table`);
-      checkKeys(b, ['path', 'attrs'], where);
-      if (typeof b.path !== 'string') throw new ImageToolError(`${where}.path must be a string`);
-      return [name, { path: resolve(specDir, b.path), attrs: stringTable(b.attrs, `${where}.attrs`) }];
+      checkKeys(b, ['path', 'dir', 'zstd', 'attrs'], where);
+      const attrs = stringTable(b.attrs, `${where}.attrs`);
+      if (b.path !== undefined && b.dir !== undefined) throw new ImageToolError(`${where}: give path or dir, not both`);
+      if (b.zstd !== undefined && typeof b.zstd !== 'boolean')
+        throw new ImageToolError(`${where}.zstd must be true or false`);
+      if (b.dir !== undefined) {
+        if (typeof b.dir !== 'string') throw new ImageToolError(`${where}.dir must be a string`);
+        return [name, { dir: resolve(specDir, b.dir), compression: b.zstd === true ? 'zstd' : undefined, attrs }];
+      }
+      if (typeof b.path !== 'string') throw new ImageToolError(`${where} needs path = "FILE" or dir = "DIRECTORY"`);
+      if (b.zstd !== undefined) throw new ImageToolError(`${where}.zstd applies to a dir blob only`);
+      return [name, { path: resolve(specDir, b.path), attrs }];
     }),
   );
   return {

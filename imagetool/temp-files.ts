@@ -50,15 +50,21 @@ export async function syncDir(dir: string): Promise<void> {
 
 /**
  * Writes `data` to `finalPath` through a temp file beside it: write, fsync, rename, fsync the directory.
- * Readers see either the old file or the complete new one, never a partial one.
+ * Readers see either the old file or the complete new one, never a partial one. `durable: false` skips
+ * the fsyncs, for files whose loss in a power cut costs nothing (cache records).
  */
-export async function writeFileAtomic(finalPath: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(
+  finalPath: string,
+  data: Uint8Array | string,
+  opts: { durable?: boolean } = {},
+): Promise<void> {
+  const durable = opts.durable ?? true;
   const dir = dirname(finalPath);
   const { path, fh } = await createTempFile(dir);
   try {
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -67,7 +73,7 @@ export async function writeFileAtomic(finalPath: string, data: Uint8Array | stri
     await unlink(path).catch(() => {});
     throw err;
   }
-  await syncDir(dir);
+  if (durable) await syncDir(dir);
 }
 
 /** Where writers put temp files: the store root, blobs/, and the image shard directories. */

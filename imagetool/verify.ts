@@ -1,5 +1,8 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { identityOf, isVerified, recordVerified, type FileIdentity } from './blob-cache.js';
+import { checkImageChain, layeredScheme } from './chain.js';
+import { QemuImgMissingError } from './errors.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
 import { HashPool } from './hash-pool.js';
 import { parseManifest, type Manifest } from './manifest.js';
@@ -15,7 +18,8 @@ export const FINDING_KINDS = {
   'manifest-invalid': 'a manifest that is not valid (TOML, base extension, limits, digests)',
   misplaced: "a file named by a digest but not in that digest's shard directory",
   'not-a-digest': 'a file under blobs/ or images/ whose name is not a digest',
-  'not-a-regular-file': 'a symlink to nothing, device, socket or FIFO where a file belongs',
+  'not-a-regular-file': 'a symlink, device, socket or FIFO where a file belongs (all.txt lists regular files only)',
+  'qcow2-chain': "a layered image whose qcow2 chain fails the check upstream's supervisors run before booting",
   'temp-leftover': 'a temporary file left by a writer that died',
   unreadable: 'a file that cannot be read (permissions, I/O error)',
 } as const;
@@ -30,16 +34,32 @@ export interface Finding {
 export interface VerifyReport {
   findings: Finding[];
   images: number;
+  /** blobs hashed, and their bytes */
   blobs: number;
   bytes: number;
+  /** blobs taken as sound from the verified-blob cache (only with trustCache), and their bytes */
+  cachedBlobs: number;
+  cachedBytes: number;
+  /** layered images whose qcow2 chain was checked */
+  chains: number;
+  /** why chains were not checked (qemu-img missing), when they were not */
+  chainsSkipped?: string;
 }
 
 export interface VerifyOptions {
   onStart?: (totalBytes: number) => void;
   onProgress?: ProgressFn;
+  /** skip hashing blobs the verified-blob cache vouches for (unchanged since they last matched) */
+  trustCache?: boolean;
+  /** check the qcow2 chains of layered images with qemu-img (default true) */
+  chains?: boolean;
+  qemuImg?: string;
 }
 
 const LEFTOVER_MESSAGE = 'temporary file of a writer that is gone; `gc` or the next write removes it';
+/** A store is what `find -type f` lists (all.txt), so a symlinked blob would be missing on every mirror. */
+const SYMLINK_MESSAGE =
+  'a symlink: all.txt lists regular files only, so mirrors would not get it; replace the link with a copy of its target';
 
 interface BlobRef {
   imageId: string;
@@ -72,17 +92,18 @@ export async function verifyStore(
   imageIds?: string[],
   opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
-  const pool = new HashPool();
+  // Workers boot while the store is walked; with the cache trusted most jobs hash nothing, so none start.
+  let pool: HashPool | undefined = opts.trustCache === true ? undefined : new HashPool();
   try {
-    return await checkStore(storeDir, pool, imageIds, opts);
+    return await checkStore(storeDir, () => (pool ??= new HashPool()), imageIds, opts);
   } finally {
-    await pool.close();
+    await pool?.close();
   }
 }
 
 async function checkStore(
   storeDir: string,
-  pool: HashPool,
+  hashPool: () => HashPool,
   imageIds: string[] | undefined,
   opts: VerifyOptions,
 ): Promise<VerifyReport> {
@@ -117,15 +138,8 @@ async function checkStore(
           continue;
         }
         if (e.kind !== 'file') {
-          const st = await stat(join(storeDir, e.rel)).catch(() => null);
-          if (!st?.isFile()) {
-            add(
-              'not-a-regular-file',
-              e.rel,
-              e.kind === 'symlink' ? 'symlink does not lead to a regular file' : 'not a regular file',
-            );
-            continue;
-          }
+          add('not-a-regular-file', e.rel, e.kind === 'symlink' ? SYMLINK_MESSAGE : 'not a regular file');
+          continue;
         }
         (top === BLOBS_DIR ? blobs : manifests).add(place.digest);
       }
@@ -139,8 +153,16 @@ async function checkStore(
   }
 
   const refs = new Map<string, BlobRef[]>();
+  const layered: Array<{ id: string; manifest: Manifest }> = [];
   for (const id of [...manifests].sort()) {
     const rel = imageRelPath(id);
+    if (imageIds) {
+      const st = await lstat(join(storeDir, rel)).catch(() => null);
+      if (st !== null && !st.isFile()) {
+        add('not-a-regular-file', rel, st.isSymbolicLink() ? SYMLINK_MESSAGE : 'not a regular file');
+        continue;
+      }
+    }
     let bytes: Buffer;
     try {
       bytes = await readFile(join(storeDir, rel));
@@ -157,6 +179,11 @@ async function checkStore(
       add('manifest-invalid', rel, (err as Error).message);
       continue;
     }
+    try {
+      if (layeredScheme(manifest) !== null) layered.push({ id, manifest });
+    } catch (err) {
+      add('qcow2-chain', rel, (err as Error).message);
+    }
     for (const [name, b] of Object.entries(manifest.blobs)) {
       const list = refs.get(b.digest) ?? [];
       list.push({ imageId: id, name, size: b.size });
@@ -165,11 +192,13 @@ async function checkStore(
   }
 
   // Sizes first: a missing or short blob is reported without reading it.
-  const toHash: Array<{ digest: string; path: string; size: number }> = [];
+  const toHash: Array<{ digest: string; path: string; size: number; identity: FileIdentity }> = [];
+  let cachedBlobs = 0;
+  let cachedBytes = 0;
   const candidates = imageIds ? [...refs.keys()] : [...new Set([...blobs, ...refs.keys()])];
   for (const digest of candidates.sort()) {
     const rel = blobRelPath(digest);
-    const st = await stat(join(storeDir, rel)).catch((err: unknown) => err as NodeJS.ErrnoException);
+    const st = await lstat(join(storeDir, rel), { bigint: true }).catch((err: unknown) => err as NodeJS.ErrnoException);
     if (st instanceof Error) {
       if (st.code === 'ENOENT') {
         for (const r of refs.get(digest) ?? [])
@@ -180,33 +209,80 @@ async function checkStore(
       continue;
     }
     if (!st.isFile()) {
-      if (imageIds) add('not-a-regular-file', rel, 'not a regular file');
+      // A whole-store check named it while walking the tree.
+      if (imageIds) add('not-a-regular-file', rel, st.isSymbolicLink() ? SYMLINK_MESSAGE : 'not a regular file');
       continue;
     }
+    const size = Number(st.size);
     for (const r of refs.get(digest) ?? []) {
-      if (r.size !== st.size)
-        add('blob-size-mismatch', rel, `is ${st.size} bytes, image ${r.imageId} says blob ${r.name} is ${r.size}`);
+      if (r.size !== size)
+        add('blob-size-mismatch', rel, `is ${size} bytes, image ${r.imageId} says blob ${r.name} is ${r.size}`);
     }
-    toHash.push({ digest, path: join(storeDir, rel), size: st.size });
+    const identity = identityOf(st);
+    if (opts.trustCache === true && (await isVerified(storeDir, digest, identity))) {
+      cachedBlobs++;
+      cachedBytes += size;
+      continue;
+    }
+    toHash.push({ digest, path: join(storeDir, rel), size, identity });
   }
 
   const total = toHash.reduce((n, j) => n + j.size, 0);
   opts.onStart?.(total);
-  const outcomes = await pool.hash(toHash, opts.onProgress);
+  const outcomes = toHash.length === 0 ? [] : await hashPool().hash(toHash, opts.onProgress);
+  const sound: Array<Promise<void>> = [];
   outcomes.forEach((o, i) => {
     const job = toHash[i]!;
     const rel = blobRelPath(job.digest);
     if (!o.ok) add('unreadable', rel, `cannot read: ${o.error}`);
     else if (o.digest !== job.digest) add('blob-digest-mismatch', rel, `content hashes to ${o.digest}`);
+    else sound.push(recordVerified(storeDir, job.digest, job.identity));
   });
+  await Promise.all(sound);
+
+  let chains = 0;
+  let chainsSkipped: string | undefined;
+  if (opts.chains !== false) {
+    const absent = new Set(
+      findings.filter((f) => f.kind === 'blob-missing' || f.kind === 'not-a-regular-file').map((f) => f.path),
+    );
+    try {
+      for (const { id, manifest } of layered) {
+        // A missing blob is reported as such; its chain cannot be followed.
+        if (Object.values(manifest.blobs).some((b) => absent.has(blobRelPath(b.digest)))) continue;
+        for (const p of await checkImageChain(storeDir, manifest, { qemuImg: opts.qemuImg }))
+          add('qcow2-chain', p.path ?? imageRelPath(id), `image ${id}: ${p.message}`);
+        chains++;
+      }
+    } catch (err) {
+      if (!(err instanceof QemuImgMissingError)) throw err;
+      chainsSkipped = err.message;
+    }
+  }
 
   findings.sort((a, b) =>
     a.path < b.path ? -1 : a.path > b.path ? 1 : a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0,
   );
-  return { findings, images: manifests.size, blobs: toHash.length, bytes: total };
+  return {
+    findings,
+    images: manifests.size,
+    blobs: toHash.length,
+    bytes: total,
+    cachedBlobs,
+    cachedBytes,
+    chains,
+    ...(chainsSkipped === undefined ? {} : { chainsSkipped }),
+  };
 }
 
-/** The contract's per-image check: the manifest and every blob it references. */
-export async function verifyImage(storeDir: string, imageId: string): Promise<Finding[]> {
-  return (await verifyStore(storeDir, [imageId])).findings;
+/**
+ * The check before a job: the manifest and every blob it references. With `trustCache`, blobs unchanged
+ * since they last hashed to their names are not hashed again.
+ */
+export async function verifyImage(
+  storeDir: string,
+  imageId: string,
+  opts: Pick<VerifyOptions, 'trustCache' | 'chains' | 'qemuImg'> = {},
+): Promise<Finding[]> {
+  return (await verifyStore(storeDir, [imageId], opts)).findings;
 }

@@ -13,6 +13,7 @@ import { findPuppet } from './hosts/puppet-command.js';
 import { QemuHostBackend } from './hosts/qemu/backend.js';
 import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type Log } from './logger.js';
+import { parseImageMirrors } from './image-fetch.js';
 import { startSupervisor, type Supervisor } from './supervisor.js';
 import { connectUrl } from './switchboard-connection.js';
 
@@ -95,6 +96,12 @@ async function main(): Promise<void> {
       type: 'string',
       describe: 'tml-puppet to run in local hosts (default: the bundle dist/tml-puppet.mjs)',
     })
+    .option('image-mirror', {
+      type: 'string',
+      array: true,
+      default: [] as string[],
+      describe: 'pull images missing from --store from this mirror (http(s)://HOST/PATH; repeatable, tried in order)',
+    })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'info' })
     .strict()
     .version(version())
@@ -165,6 +172,15 @@ async function main(): Promise<void> {
     throw new UsageError((err as Error).message);
   }
 
+  const mirrorUrls =
+    argv['image-mirror'].length > 0 || file.imageMirror === undefined ? argv['image-mirror'] : [file.imageMirror];
+  let imageMirrors: string[];
+  try {
+    imageMirrors = parseImageMirrors(mirrorUrls);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+
   let supervisor: Supervisor | undefined;
   try {
     supervisor = await startSupervisor({
@@ -174,6 +190,7 @@ async function main(): Promise<void> {
       storeDir: store,
       workDir: argv['work-dir'],
       host,
+      imageMirrors,
       log,
       onFatal: (err) => {
         process.stderr.write(`tml-supervisor: ${err.message}\n`);

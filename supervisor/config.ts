@@ -22,6 +22,8 @@ export interface SupervisorConfig {
   token?: string;
   /** `[image_store] fs_endpoint`: the local image store. */
   storeDir?: string;
+  /** `[image_store] http_endpoint`: a mirror to pull missing images from (as --image-mirror). */
+  imageMirror?: string;
   /** Sections of host backends, by name, for the backend's own parser (e.g. `qemu`). */
   hostSections: Record<string, ConfigTable>;
   /** One line for each section or key that is read but has no effect here. */
@@ -133,9 +135,8 @@ export async function parseSupervisorConfig(
     const store = table(doc.image_store, '[image_store]');
     onlyKeys(store, ['fs_endpoint', 'http_endpoint'], '[image_store]');
     config.storeDir = str(store, 'fs_endpoint', '[image_store]');
-    if (str(store, 'http_endpoint', '[image_store]') !== undefined) {
-      config.notes.push(`${file}: [image_store].http_endpoint is not used (images come from fs_endpoint)`);
-    }
+    const mirror = str(store, 'http_endpoint', '[image_store]');
+    if (mirror !== undefined) config.imageMirror = mirror;
   }
   return config;
 }

@@ -10,7 +10,14 @@ export {
   type SwitchboardHandlers,
 } from './switchboard-connection.js';
 export { parseToSupervisorForJob, type ParseResult } from '../protocol/switchboard-ws.js';
-export { loadVerifiedImage, ImageUnavailableError } from './image-loader.js';
+export { loadVerifiedImage, ImageUnavailableError, type LoadOptions } from './image-loader.js';
+export {
+  fetchStatus,
+  ImageFetcher,
+  ImageFetchError,
+  parseImageMirrors,
+  type ImageFetcherOptions,
+} from './image-fetch.js';
 export { ConsoleBatcher, CONSOLE_LOG_MAX_BYTES } from './console-batcher.js';
 export { LocalHostBackend, LOCAL_ENTRYPOINT_ATTR, type LocalHostOptions } from './hosts/local.js';
 export { findPuppet, type PuppetCommand } from './hosts/puppet-command.js';

@@ -14,10 +14,11 @@ import type { Log } from './logger.js';
 export interface JobRunnerDeps {
   send(jobId: string, event: JobEvent): void;
   /**
-   * Reads and verifies an image; rejects with a one-line, user-facing message when it is unusable
-   * (an ImageUnavailableError says whether it is missing or damaged).
+   * Reads and verifies an image (fetching it first where the supervisor can); rejects with a one-line,
+   * user-facing message when it is unusable (an ImageUnavailableError says whether it is missing or
+   * damaged). `onStatus` reports a fetch's progress.
    */
-  loadImage(imageId: string): Promise<Manifest>;
+  loadImage(imageId: string, onStatus?: (message: string) => void): Promise<Manifest>;
   allocateJobDir(jobId: string): Promise<string>;
   releaseJobDir(dir: string): Promise<void>;
   host: HostBackend;
@@ -163,7 +164,9 @@ export class JobRunner extends EventEmitter {
     this.transition(job, { state: 'initializing', stage: 'fetching_image' }, `image ${imageId}`);
     let manifest: Manifest;
     try {
-      manifest = await this.deps.loadImage(imageId);
+      manifest = await this.deps.loadImage(imageId, (message) => {
+        if (this.live(job)) this.transition(job, { state: 'initializing', stage: 'fetching_image' }, message);
+      });
     } catch (err) {
       this.fail(job, err instanceof ImageUnavailableError ? err.kind : 'InternalError', errorMessage(err));
       return;

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostBackend } from './hosts/host.js';
+import { ImageFetcher, parseImageMirrors } from './image-fetch.js';
 import { loadVerifiedImage } from './image-loader.js';
 import { JobRunner } from './job-runner.js';
 import type { Log } from './logger.js';
@@ -23,6 +24,8 @@ export interface SupervisorOptions {
   log: Log;
   /** Called when the switchboard refuses this supervisor for good (wrong id or token). */
   onFatal?: (err: Error) => void;
+  /** Mirrors to pull missing images from, tried in order (`--image-mirror`; see parseImageMirrors). */
+  imageMirrors?: string[];
 }
 
 export interface Supervisor {
@@ -35,6 +38,7 @@ export interface Supervisor {
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
   // A bad URL is reported before anything is created on disk.
   connectUrl(opts.switchboardUrl, opts.supervisorId);
+  const mirrors = parseImageMirrors(opts.imageMirrors ?? []);
   let workDir: string;
   let ownWorkDir = false;
   if (opts.workDir !== undefined) {
@@ -45,11 +49,13 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     ownWorkDir = true;
   }
 
+  const fetcher =
+    mirrors.length > 0 ? new ImageFetcher({ storeDir: opts.storeDir, mirrors, log: opts.log }) : undefined;
   let connection: SwitchboardConnection | null = null;
   const runner = new JobRunner({
     send: (jobId, event) =>
       connection!.send({ type: 'supervisor_event', message: { type: 'job_event', job_id: jobId, event } }),
-    loadImage: (imageId) => loadVerifiedImage(opts.storeDir, imageId),
+    loadImage: (imageId, onStatus) => loadVerifiedImage(opts.storeDir, imageId, { fetcher, onStatus }),
     allocateJobDir: (jobId) => mkdtemp(join(workDir, `job-${jobId.slice(0, 8)}-`)),
     releaseJobDir: (dir) => rm(dir, { recursive: true, force: true }),
     host: opts.host,
@@ -81,6 +87,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     connection,
     close() {
       closing ??= (async () => {
+        fetcher?.close();
         await runner.shutdown();
         await connection.close();
         if (ownWorkDir) await rm(workDir, { recursive: true, force: true });

@@ -56,7 +56,7 @@ test('copy refuses a blob whose content does not match its digest and writes no 
   );
 });
 
-test("gc removes unreferenced blobs and dead writers' temp files, prints them and the bytes freed", async (t) => {
+test("gc removes unreferenced blobs, dead writers' temp files and a stale image.txt, prints them and the bytes freed", async (t) => {
   const dir = await tempDir(t);
   const store = join(dir, 'store');
   const keep = await createSample(t, store, dir, { boot: 'kept' }, 'keep');
@@ -72,13 +72,14 @@ test("gc removes unreferenced blobs and dead writers' temp files, prints them an
   const dry = await runCli(['--store', store, 'gc', '--dry-run']);
   t.is(dry.code, 0, dry.stderr);
   t.regex(dry.stdout, new RegExp(`would remove ${blobRelPath(orphanBlob)} \\(9 B, unreferenced\\)`));
-  t.regex(dry.stdout, /would free 14 B in 2 file\(s\)/);
+  // image.txt named the orphan, whose manifest is gone: 65 B more.
+  t.regex(dry.stdout, /would free 79 B in 3 file\(s\)/);
   t.true((await stat(join(store, blobRelPath(orphanBlob)))).isFile());
 
   const real = await runCli(['--store', store, 'gc', '--json']);
   const result = JSON.parse(real.stdout) as { removed: Array<{ path: string; reason: string }>; bytes: number };
-  t.is(result.bytes, 14);
-  t.deepEqual(result.removed.map((r) => r.reason).sort(), ['temp-leftover', 'unreferenced']);
+  t.is(result.bytes, 79);
+  t.deepEqual(result.removed.map((r) => r.reason).sort(), ['stale-image-txt', 'temp-leftover', 'unreferenced']);
   await t.throwsAsync(stat(join(store, blobRelPath(orphanBlob))));
   await t.throwsAsync(stat(join(store, 'blobs', orphanBlob.slice(0, 2), orphanBlob.slice(2, 4))));
   t.true((await stat(join(store, 'blobs', `.tmp-${process.pid}-cafe`))).isFile());

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,4 +76,44 @@ export async function verifyJson(
 ): Promise<{ code: number | null; report: JsonReport }> {
   const r = await runCli(['--store', store, 'verify', '--json', ...ids]);
   return { code: r.code, report: JSON.parse(r.stdout) as JsonReport };
+}
+
+/**
+ * Whether an outside tool runs (`command args` exits 0). When it does not, says so in one loud line naming
+ * the package that brings it, so the caller can skip its group; with TML_TEST_REQUIRE_ALL=1 a missing tool
+ * fails the test file instead.
+ */
+export function haveTool(what: string, command: string, args: string[], install: string): boolean {
+  const r = spawnSync(command, args, { stdio: 'ignore' });
+  if (r.status === 0) return true;
+  const line = `MISSING TOOL: ${what} is not available (${install}); skipping the tests that need it`;
+  if (process.env.TML_TEST_REQUIRE_ALL === '1') throw new Error(`${line} (TML_TEST_REQUIRE_ALL=1)`);
+  process.stderr.write(`\n*** ${line} ***\n\n`);
+  return false;
+}
+
+/** Whether this process may mount a tmpfs (root, or a user namespace that allows it): the full-disk tests need it. */
+export function canMountTmpfs(): boolean {
+  const dir = mkdtempSync(join(tmpdir(), 'tml-tmpfs-probe-'));
+  try {
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' });
+    if (mounted.status === 0) {
+      spawnSync('umount', [dir], { stdio: 'ignore' });
+      return true;
+    }
+  } finally {
+    rmdirSync(dir);
+  }
+  return haveTool('mount -t tmpfs (root)', 'false', [], 'run the tests as root to mount a small tmpfs');
+}
+
+/** A tmpfs of `bytes` mounted for this test (a disk that fills up), unmounted when the test ends. */
+export async function smallDisk(t: ExecutionContext, bytes: number): Promise<string> {
+  const dir = await tempDir(t);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount -t tmpfs failed: ${r.stderr}`);
+  t.teardown(() => {
+    spawnSync('umount', [dir]);
+  });
+  return dir;
 }

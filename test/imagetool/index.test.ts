@@ -34,7 +34,10 @@ test('index writes all.txt with exactly what find lists, sorted, minus temp left
   t.regex(r.stdout, /^wrote all\.txt: 6 file\(s\)\n$/);
   const { stdout: found } = await sh(
     'bash',
-    ['-c', "find -type f ! -path './image.txt' ! -path './all.txt' ! -name '.tmp-*' | LC_ALL=C sort"],
+    [
+      '-c',
+      "find -type f ! -path './image.txt' ! -path './all.txt' ! -path './.imagetool/*' ! -name '.tmp-*' | LC_ALL=C sort",
+    ],
     { cwd: store },
   );
   t.is(await readFile(join(store, 'all.txt'), 'utf8'), found);

@@ -39,10 +39,8 @@ test("upstream's QEMU example yields the id, switchboard, token (padded as upstr
   t.is(c.token, `${TOKEN_UNPADDED}=`);
   t.is(c.storeDir, './image-store');
   t.deepEqual(c.hostSections, {});
-  t.deepEqual(c.notes, [
-    'sup.toml: [qemu] is not used by tml-supervisor; ignored',
-    'sup.toml: [image_store].http_endpoint is not used (images come from fs_endpoint)',
-  ]);
+  t.is(c.imageMirror, 'https://localhost:8080');
+  t.deepEqual(c.notes, ['sup.toml: [qemu] is not used by tml-supervisor; ignored']);
 });
 
 test("a host backend's section is handed over as it is", async (t) => {

@@ -1,0 +1,87 @@
+import { createHash, type Hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { DigestResult } from './digest.js';
+
+/** Small chunks (tar headers, network reads of 16-64 KiB) are gathered into writes of this size. */
+const WRITE_SIZE = 1 << 20;
+/** Writeback is started every this many bytes, so the final fsync finds little left (see blob-writer.ts). */
+const FLUSH_EVERY = 64 << 20;
+
+/**
+ * The sink of a blob produced as a stream (a tar archive being packed, a download): every byte is hashed
+ * as it is written to the temp file, so a blob is read or received exactly once. Memory is one write's
+ * worth; the caller awaits each `write`, which is the backpressure.
+ */
+export class HashingWriter {
+  private readonly hash: Hash = createHash('sha256');
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private position: number;
+  private flushing: Promise<void> | undefined;
+  private flushedAt: number;
+
+  /** `position`: bytes already in the file, which the caller must have fed through `absorb`. */
+  constructor(
+    private readonly fh: FileHandle,
+    position = 0,
+  ) {
+    this.position = position;
+    this.flushedAt = position;
+  }
+
+  /** Hashes bytes that are already in the file (the start of a resumed download) without writing them. */
+  absorb(chunk: Uint8Array): void {
+    this.hash.update(chunk);
+  }
+
+  /** Bytes hashed and written (or queued) so far, absorbed ones included. */
+  get size(): number {
+    return this.position + this.pendingBytes;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.hash.update(chunk);
+    this.pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.pendingBytes += chunk.byteLength;
+    if (this.pendingBytes >= WRITE_SIZE) await this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const bufs = this.pending;
+    const length = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    // One gathered write, no copy; a short write (rare for files) is completed piece by piece.
+    let done = (await this.fh.writev(bufs, this.position)).bytesWritten;
+    if (done < length) {
+      const rest = Buffer.concat(bufs, length);
+      while (done < length) done += (await this.fh.write(rest, done, length - done, this.position + done)).bytesWritten;
+    }
+    this.position += length;
+    if (this.position - this.flushedAt >= FLUSH_EVERY && this.flushing === undefined) {
+      this.flushedAt = this.position;
+      this.flushing = this.fh.datasync().finally(() => {
+        this.flushing = undefined;
+      });
+    }
+  }
+
+  /** Writes what is queued (so the file holds every byte hashed so far), without fsync. */
+  async flushQueued(): Promise<void> {
+    await this.drain();
+  }
+
+  /** Writes what is queued, waits for writeback, fsyncs; returns the digest and size of the whole file. */
+  async finish(): Promise<DigestResult> {
+    await this.drain();
+    await this.flushing;
+    await this.fh.sync();
+    return { digest: this.hash.digest('hex'), size: this.position };
+  }
+
+  /** Lets a background flush settle before the caller closes or removes the file after a failure. */
+  async abandon(): Promise<void> {
+    await this.flushing?.catch(() => {});
+  }
+}
