@@ -24,8 +24,9 @@ export const MAX_SECRET_LENGTH = 4096;
  * (exit 130), Ctrl-D on an empty line is the end of input. Nothing typed is ever written out.
  */
 export function readSecret(prompt: string, input: RawInput, output: Output): Promise<string> {
-  output.write(prompt);
+  // Echo goes off before the prompt shows: what is typed as soon as the prompt appears is never echoed.
   input.setRawMode(true);
+  output.write(prompt);
   input.resume();
   let text = '';
   return new Promise((resolve, reject) => {
