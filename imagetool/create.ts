@@ -1,12 +1,13 @@
 import { lstat, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { COMPRESSION_ATTR } from '../protocol/image-manifest.js';
 import { addBlob } from './blob-writer.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { ManifestError, serializeManifest, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
 import { blobPath, blobRelPath, IMAGE_TXT, imagePath, imageRelPath } from './paths.js';
 import { asWriter } from './store-markers.js';
-import { addDirBlob, COMPRESSION_ATTR, listTree, type Compression, type TreeEntry } from './tar-dir.js';
+import { addDirBlob, listTree, type Compression, type TreeEntry } from './tar-dir.js';
 import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
 
 /** A blob is a file, or a directory packed into a reproducible tar (see tar-dir.ts), maybe compressed. */

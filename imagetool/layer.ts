@@ -7,7 +7,8 @@ import { describeFsError, ImageToolError } from './errors.js';
 import { storeManifest } from './create.js';
 import { ManifestError, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
 import { layeredScheme, NBD_SCHEME, QEMU_SCHEME, topBlobName } from './chain.js';
-import { addDirBlob, COMPRESSION_ATTR, listTree, type Compression } from './tar-dir.js';
+import { COMPRESSION_ATTR } from '../protocol/image-manifest.js';
+import { addDirBlob, listTree, type Compression } from './tar-dir.js';
 import { blobRelativeFromBlob } from './paths.js';
 import { parseQcow2Header } from './qcow2.js';
 import { readManifest } from './store.js';
@@ -15,17 +16,6 @@ import { asWriter } from './store-markers.js';
 import { newTempPath, removeStaleTemps } from './temp-files.js';
 
 const run = promisify(execFile);
-
-export const QEMU_ATTR = {
-  head: QEMU_SCHEME.head,
-  lower: QEMU_SCHEME.lower,
-  virtualSize: QEMU_SCHEME.virtualSize,
-} as const;
-export const NBD_ATTR = {
-  head: NBD_SCHEME.head,
-  lower: NBD_SCHEME.lower,
-  virtualSize: NBD_SCHEME.virtualSize,
-} as const;
 
 export interface LayerInput {
   baseId: string;
@@ -39,7 +29,7 @@ export interface LayerInput {
 }
 
 /**
- * The manifest of the layered image (pure; spec "Layered disk images"): the base's, plus layer N+1 on top.
+ * The manifest of the layered image (pure; docs/image-store.md, "Layered disk images"): the base's, plus layer N+1 on top.
  * QEMU images get blob `layer-N+1` on `layer-N`; netboot images get `layer-N+1-root` on `layer-N-root`
  * and `layer-N+1-boot`, the given boot blob or, without one, the base's `layer-N-boot` carried over.
  * `.head` moves to the new layer.

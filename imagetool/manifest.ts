@@ -1,29 +1,15 @@
 import { parse, TomlError } from 'smol-toml';
+import {
+  BASE_EXT,
+  BLOB_NAME_RE,
+  MANIFEST_KEY as KEY,
+  MANIFEST_LIMITS as LIMITS,
+  MANIFEST_VERSION,
+  OVERLONG_UPSTREAM_ATTR_NAMES,
+} from '../protocol/image-manifest.js';
 import { DIGEST_RE } from './paths.js';
 
-/** Manifest keys as upstream Treadmill names them (image-store.md, "Manifest (TOML)"). */
-export const BASE_EXT = 'org.tockos.treadmill.manifest-ext.base';
-export const KEY = {
-  version: 'manifest_version',
-  extensions: 'manifest_extensions',
-  label: `${BASE_EXT}.label`,
-  revision: `${BASE_EXT}.revision`,
-  description: `${BASE_EXT}.description`,
-  attrs: `${BASE_EXT}.attrs`,
-  blobs: `${BASE_EXT}.blobs`,
-  digest: `${BASE_EXT}.sha256-digest`,
-  size: `${BASE_EXT}.size`,
-} as const;
-
-export const LIMITS = {
-  labelBytes: 64,
-  descriptionBytes: 64 * 1024,
-  blobs: 4096,
-  attrNameBytes: 64,
-  attrValueBytes: 64 * 1024,
-} as const;
-
-export const BLOB_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+// The format is docs/image-store.md ("Manifest"); its key names and limits live in protocol/.
 
 export interface BlobSpec {
   digest: string;
@@ -54,14 +40,6 @@ function checkText(what: string, value: string, maxBytes: number): void {
   if (n > maxBytes) throw new ManifestError(`${what} is ${n} bytes, at most ${maxBytes} allowed`);
 }
 
-/**
- * Attribute names upstream itself defines that break its own 64-byte limit (its readers never check the
- * limits): without this exception no netboot image could be written, or read from an upstream store.
- */
-export const OVERLONG_UPSTREAM_ATTR_NAMES: ReadonlySet<string> = new Set([
-  'org.tockos.treadmill.image.nbd_qcow2_layered_v0.blob-virtual-size',
-]);
-
 function checkAttrs(where: string, attrs: Record<string, string>): void {
   for (const [name, value] of Object.entries(attrs)) {
     const limit = OVERLONG_UPSTREAM_ATTR_NAMES.has(name) ? utf8Length(name) : LIMITS.attrNameBytes;
@@ -70,7 +48,7 @@ function checkAttrs(where: string, attrs: Record<string, string>): void {
   }
 }
 
-/** Checks every limit of the spec; run before anything is written to images/. */
+/** Checks every limit of the format (docs/image-store.md); run before anything is written to images/. */
 export function validateManifest(m: Manifest): void {
   checkText('label', m.label, LIMITS.labelBytes);
   // Upstream reads revision as usize and sizes as u64: a negative value makes the manifest unreadable there.
@@ -150,7 +128,7 @@ function attrLines(attrs: Record<string, string>): string {
 export function serializeManifest(m: Manifest): string {
   validateManifest(m);
   const q = tomlString;
-  let out = `${KEY.version} = 0\n${KEY.extensions} = [ ${q(BASE_EXT)} ]\n\n`;
+  let out = `${KEY.version} = ${MANIFEST_VERSION}\n${KEY.extensions} = [ ${q(BASE_EXT)} ]\n\n`;
   out += `${q(KEY.label)} = ${q(m.label)}\n`;
   out += `${q(KEY.revision)} = ${m.revision}\n`;
   out += `${q(KEY.description)} = ${m.description.includes('\n') ? tomlMultilineString(m.description) : q(m.description)}\n`;
@@ -220,7 +198,8 @@ export function parseManifest(bytes: Uint8Array): Manifest {
     throw new ManifestError(`bad TOML: ${msg}`);
   }
   const version = toSafeInt(doc[KEY.version], KEY.version);
-  if (version !== 0) throw new ManifestError(`unsupported ${KEY.version} ${version} (only 0 is known)`);
+  if (version !== MANIFEST_VERSION)
+    throw new ManifestError(`unsupported ${KEY.version} ${version} (only ${MANIFEST_VERSION} is known)`);
   const exts = doc[KEY.extensions];
   if (!Array.isArray(exts) || !exts.every((e) => typeof e === 'string')) {
     throw new ManifestError(`${KEY.extensions} must be an array of strings`);

@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import { blobPath, readManifest } from '../../imagetool/index.js';
 import { ImageToolError } from '../../imagetool/errors.js';
 import { parseSpec } from '../../imagetool/spec-file.js';
-import { COMPRESSION_ATTR, parseSourceDateEpoch } from '../../imagetool/tar-dir.js';
+import { parseSourceDateEpoch } from '../../imagetool/tar-dir.js';
+import { COMPRESSION_ATTR } from '../../protocol/image-manifest.js';
 import { stringify } from 'smol-toml';
 import { haveTool, runCli, tempDir, verifyJson } from './helpers.js';
 

@@ -2,14 +2,8 @@ import { deepStrictEqual, strictEqual } from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
 import { parse } from 'smol-toml';
-import {
-  BASE_EXT,
-  MANIFEST_KEYS as KEY,
-  ManifestError,
-  parseManifest,
-  serializeManifest,
-  type Manifest,
-} from '../../imagetool/index.js';
+import { ManifestError, parseManifest, serializeManifest, type Manifest } from '../../imagetool/index.js';
+import { BASE_EXT, MANIFEST_KEY as KEY } from '../../protocol/image-manifest.js';
 
 const D1 = 'a'.repeat(64);
 const D2 = '0123456789abcdef'.repeat(4);
