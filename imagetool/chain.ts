@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { isObject } from '../protocol/validation.js';
 import { NBD_LAYERED_ATTR, QEMU_LAYERED_ATTR, type LayeredAttrs } from '../protocol/image-manifest.js';
 import { ImageToolError, QemuImgMissingError } from './errors.js';
 import type { Manifest } from './manifest.js';
@@ -49,7 +50,6 @@ export interface QemuImgInfo {
 }
 
 type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function optionalString(o: Json, key: string): string | undefined {
   const v = o[key];

@@ -1,6 +1,6 @@
 /** Public surface of the image store library (the supervisor reads manifests and checks blobs with it). */
 export { DownloadError, ImageToolError, QemuImgMissingError } from './errors.js';
-export { ManifestError, parseManifest, serializeManifest, validateManifest } from './manifest.js';
+export { parseManifest, serializeManifest, validateManifest } from './manifest.js';
 export type { BlobSpec, Manifest } from './manifest.js';
 export { blobPath, blobRelPath, imagePath, imageRelPath, DIGEST_RE } from './paths.js';
 export { listImageIds, readManifest, readManifestBytes, resolveImageId, summarize } from './store.js';

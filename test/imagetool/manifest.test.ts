@@ -2,8 +2,9 @@ import { deepStrictEqual, strictEqual } from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
 import { parse } from 'smol-toml';
-import { ManifestError, parseManifest, serializeManifest, type Manifest } from '../../imagetool/index.js';
+import { parseManifest, serializeManifest, type Manifest } from '../../imagetool/index.js';
 import { BASE_EXT, MANIFEST_KEY as KEY } from '../../protocol/image-manifest.js';
+import { ValidationError } from '../../protocol/validation.js';
 
 const D1 = 'a'.repeat(64);
 const D2 = '0123456789abcdef'.repeat(4);
@@ -88,6 +89,37 @@ test('any valid manifest round-trips through an independent TOML parser (propert
   t.pass();
 });
 
+test('any bytes give a manifest or a one-line ValidationError (property)', (t) => {
+  const keys = Object.values(KEY).map((k) => JSON.stringify(k));
+  // Lines built from the manifest's own keys reach the field checks, not only the TOML parser.
+  const line = fc.oneof(
+    fc.tuple(
+      fc.constantFrom(...keys),
+      fc.constantFrom('0', '-1', '"x"', '[ "a" ]', '9223372036854775807', '{}', 'true'),
+    ),
+    fc.tuple(fc.constant(`[${JSON.stringify(KEY.blobs)}.b]`), fc.constant('')),
+    fc.tuple(fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 })),
+  );
+  const doc = fc.oneof(
+    fc.uint8Array({ maxLength: 64 }),
+    fc
+      .array(line, { maxLength: 8 })
+      .map((lines) => bytes(lines.map(([k, v]) => (v === '' ? `${k}\n` : `${k} = ${v}\n`)).join(''))),
+  );
+  fc.assert(
+    fc.property(doc, (input) => {
+      try {
+        parseManifest(input);
+        return true;
+      } catch (err) {
+        return err instanceof ValidationError && !err.message.includes('\n');
+      }
+    }),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
+
 const recipeManifest = `manifest_version = 0
 manifest_extensions = [ "org.tockos.treadmill.manifest-ext.base", "com.example.other-ext" ]
 
@@ -155,7 +187,7 @@ const invalid: Array<[string, string, RegExp]> = [
 for (const [what, doc, re] of invalid) {
   test(`the reader rejects a manifest with ${what}`, (t) => {
     const input = what === 'invalid UTF-8' ? Buffer.from([0x61, 0x20, 0x3d, 0x20, 0x22, 0xff, 0x22]) : bytes(doc);
-    const err = t.throws(() => parseManifest(input), { instanceOf: ManifestError });
+    const err = t.throws(() => parseManifest(input), { instanceOf: ValidationError });
     t.regex(err.message, re);
   });
 }
@@ -253,7 +285,7 @@ for (const [what, mutate, re] of limits) {
   test(`the writer refuses ${what}`, (t) => {
     const m = sample();
     mutate(m);
-    const err = t.throws(() => serializeManifest(m), { instanceOf: ManifestError });
+    const err = t.throws(() => serializeManifest(m), { instanceOf: ValidationError });
     t.regex(err.message, re);
   });
 }
