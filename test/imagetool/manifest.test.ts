@@ -2,7 +2,7 @@ import { deepStrictEqual, strictEqual } from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
 import { parse } from 'smol-toml';
-import { parseManifest, serializeManifest, type Manifest } from '../../imagetool/index.js';
+import { parseManifest, serializeManifest, sha256Hex, type Manifest } from '../../imagetool/index.js';
 import { BASE_EXT, MANIFEST_KEY as KEY } from '../../protocol/image-manifest.js';
 import { ValidationError } from '../../protocol/validation.js';
 
@@ -87,6 +87,45 @@ test('any valid manifest round-trips through an independent TOML parser (propert
     { numRuns: 300 },
   );
   t.pass();
+});
+
+// Keys differ in case, in punctuation and beyond ASCII, where a locale's collation (`localeCompare`:
+// a < B < é) and UTF-16 code-unit order (U+1F600 before U+FF61) both differ from UTF-8 byte order.
+const mixedKeys = (): Manifest => ({
+  label: 'Mixed keys',
+  revision: 1,
+  description: 'sort order',
+  attrs: { b: '1', B: '2', a: '3', Z: '4', _: '5', é: '6', e: '7', '\uFF61': '8', '\u{1F600}': '9', A: '10' },
+  blobs: {
+    b: { digest: 'b'.repeat(64), size: 1, attrs: { ä: 'x', z: 'y', Z: 'z' } },
+    B: { digest: 'c'.repeat(64), size: 2, attrs: {} },
+    _: { digest: 'd'.repeat(64), size: 3, attrs: {} },
+    'a-1': { digest: 'e'.repeat(64), size: 4, attrs: {} },
+    A: { digest: 'f'.repeat(64), size: 5, attrs: {} },
+  },
+});
+
+const P = BASE_EXT;
+const goldenBlob = (name: string, digest: string, size: number, attrs = ''): string =>
+  `\n["${P}.blobs".${name}]\n"${P}.sha256-digest" = "${digest.repeat(64)}"\n"${P}.size" = ${size}\n` +
+  `\n["${P}.blobs".${name}."${P}.attrs"]\n${attrs}`;
+
+test('keys are sorted by UTF-8 bytes, as LC_ALL=C sort does: golden manifest bytes and image ID', (t) => {
+  const text = serializeManifest(mixedKeys());
+  t.is(
+    text,
+    `manifest_version = 0\nmanifest_extensions = [ "${P}" ]\n\n` +
+      `"${P}.label" = "Mixed keys"\n"${P}.revision" = 1\n"${P}.description" = "sort order"\n\n` +
+      `["${P}.attrs"]\n` +
+      '"A" = "10"\n"B" = "2"\n"Z" = "4"\n"_" = "5"\n"a" = "3"\n"b" = "1"\n"e" = "7"\n"é" = "6"\n"\uFF61" = "8"\n"\u{1F600}" = "9"\n' +
+      `\n["${P}.blobs"]\n` +
+      goldenBlob('A', 'f', 5) +
+      goldenBlob('B', 'c', 2) +
+      goldenBlob('_', 'd', 3) +
+      goldenBlob('a-1', 'e', 4) +
+      goldenBlob('b', 'b', 1, '"Z" = "z"\n"z" = "y"\n"ä" = "x"\n'),
+  );
+  t.is(sha256Hex(Buffer.from(text, 'utf8')), 'd2cd635d3bd7c3effed3b06fa926a058c9752569802c72ad3383bb3db9acf5dc');
 });
 
 test('any bytes give a manifest or a one-line ValidationError (property)', (t) => {
