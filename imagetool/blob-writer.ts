@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { blobIdentity, recordVerified, storedBlobIsSound } from './blob-cache.js';
 import { CHUNK_SIZE, type DigestResult, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { BLOBS_DIR, blobPath, blobRelPath } from './paths.js';
+import { publish } from './publish.js';
 import { createTempFile, syncDir } from './temp-files.js';
 
 export interface AddedBlob extends DigestResult {
@@ -88,7 +89,7 @@ export async function commitBlob(storeDir: string, tempPath: string, digest: str
   }
   const dir = dirname(finalPath);
   await mkdir(dir, { recursive: true });
-  await rename(tempPath, finalPath);
+  await publish(tempPath, finalPath);
   await syncDir(dir);
   const stored = await blobIdentity(storeDir, digest);
   if (stored !== null) await recordVerified(storeDir, digest, stored);

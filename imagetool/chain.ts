@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { isObject } from '../protocol/validation.js';
+import { NBD_LAYERED_ATTR, QEMU_LAYERED_ATTR, type LayeredAttrs } from '../protocol/image-manifest.js';
 import { ImageToolError, QemuImgMissingError } from './errors.js';
 import type { Manifest } from './manifest.js';
 import { blobPath, blobRelPath } from './paths.js';
@@ -8,27 +10,17 @@ import { blobPath, blobRelPath } from './paths.js';
 const run = promisify(execFile);
 
 /**
- * Layered qcow2 images (image-store.md, "Layered disk images") and the check upstream's supervisors run on
+ * Layered qcow2 images (docs/image-store.md, "Layered disk images") and the check upstream's supervisors run on
  * their chain before booting: a blob's qcow2 header names its backing file, so an image could otherwise
  * point a VM at any file of the supervisor's machine, or at a layer other than the one its manifest says.
  */
 
-export interface LayeredScheme {
+export interface LayeredScheme extends LayeredAttrs {
   kind: 'qemu' | 'nbd';
-  head: string;
-  lower: string;
-  virtualSize: string;
 }
 
-const scheme = (kind: LayeredScheme['kind'], ns: string): LayeredScheme => ({
-  kind,
-  head: `${ns}.head`,
-  lower: `${ns}.lower`,
-  virtualSize: `${ns}.blob-virtual-size`,
-});
-
-export const QEMU_SCHEME = scheme('qemu', 'org.tockos.treadmill.image.qemu_layered_v0');
-export const NBD_SCHEME = scheme('nbd', 'org.tockos.treadmill.image.nbd_qcow2_layered_v0');
+export const QEMU_SCHEME: LayeredScheme = { kind: 'qemu', ...QEMU_LAYERED_ATTR };
+export const NBD_SCHEME: LayeredScheme = { kind: 'nbd', ...NBD_LAYERED_ATTR };
 
 /** The layered scheme an image uses (by its head attribute), or null for an image that has none. */
 export function layeredScheme(m: Manifest): LayeredScheme | null {
@@ -58,7 +50,6 @@ export interface QemuImgInfo {
 }
 
 type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function optionalString(o: Json, key: string): string | undefined {
   const v = o[key];

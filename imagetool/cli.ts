@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { EXIT, ExitWith, runCli, UsageError } from '../protocol/cli.js';
 import { writeIndex } from './all-txt.js';
 import { copyImages } from './copy.js';
 import { createImage, type BlobSource, type CreateInput } from './create.js';
@@ -24,9 +25,7 @@ import {
   type ImageSummary,
 } from './store.js';
 import { verifyStore } from './verify.js';
-
-/** A command line the tool cannot act on (exit 2), as opposed to a failed operation (exit 1). */
-class UsageError extends Error {}
+import { version } from './version.js';
 
 const out = (text: string): void => {
   process.stdout.write(text);
@@ -257,7 +256,7 @@ function cli(argv: string[]): Argv<Common> {
             out(ok ? `ok: ${checked}\n` : `${report.findings.length} problem(s) found; checked ${checked}\n`);
           }
         }
-        if (!ok) process.exitCode = 1;
+        if (!ok) throw new ExitWith(EXIT.failure);
       },
     )
     .command(
@@ -507,23 +506,22 @@ function cli(argv: string[]): Argv<Common> {
         );
       },
     )
-    .demandCommand(1, 'give a command (see --help)')
+    .demandCommand(1, 'give a command')
+    .recommendCommands()
     .strict()
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version('version', 'show the version', `tml-imagetool ${version()}`)
+    .alias('version', 'V')
     .wrap(Math.min(110, process.stdout.columns || 80))
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UsageError(msg);
+      // yargs's own complaints (unknown flag, missing argument) get the pointer; ours name their fix.
+      const suggestion = /^Did you mean (\S+)\?$/.exec(msg);
+      throw new UsageError(`${suggestion ? `unknown command, did you mean ${suggestion[1]}?` : msg} (see --help)`);
     }) as unknown as Argv<Common>;
 }
 
-try {
+runCli('tml-imagetool', async () => {
   await cli(hideBin(process.argv)).parseAsync();
-} catch (err) {
-  const usage = err instanceof UsageError;
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`tml-imagetool: ${message.split('\n')[0]}${usage ? ' (see --help)' : ''}\n`);
-  process.exitCode = usage ? 2 : 1;
-}
+});

@@ -1,12 +1,14 @@
 import { lstat, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { COMPRESSION_ATTR } from '../protocol/image-manifest.js';
+import { attempt } from '../protocol/validation.js';
 import { addBlob } from './blob-writer.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
-import { ManifestError, serializeManifest, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
+import { serializeManifest, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
 import { blobPath, blobRelPath, IMAGE_TXT, imagePath, imageRelPath } from './paths.js';
 import { asWriter } from './store-markers.js';
-import { addDirBlob, COMPRESSION_ATTR, listTree, type Compression, type TreeEntry } from './tar-dir.js';
+import { addDirBlob, listTree, type Compression, type TreeEntry } from './tar-dir.js';
 import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
 
 /** A blob is a file, or a directory packed into a reproducible tar (see tar-dir.ts), maybe compressed. */
@@ -46,9 +48,11 @@ function blobAttrs(name: string, b: BlobSource): Record<string, string> {
 
 const PLACEHOLDER_DIGEST = '0'.repeat(64);
 
-function asManifestError(err: unknown): never {
-  if (err instanceof ManifestError) throw new ImageToolError(err.message);
-  throw err;
+/** Our own input (flags, a spec file) checked against the format: a breach is the user's to fix. */
+function checked<T>(check: () => T): T {
+  const r = attempt(check);
+  if (!r.ok) throw new ImageToolError(r.error.message);
+  return r.value;
 }
 
 /**
@@ -92,12 +96,7 @@ export async function putManifest(storeDir: string, id: string, bytes: Uint8Arra
 
 /** Stores a manifest (see putManifest) and points image.txt at it. Returns the image ID. */
 export async function storeManifest(storeDir: string, manifest: Manifest): Promise<string> {
-  let text: string;
-  try {
-    text = serializeManifest(manifest);
-  } catch (err) {
-    asManifestError(err);
-  }
+  const text = checked(() => serializeManifest(manifest));
   await checkBlobsPresent(storeDir, manifest);
   const bytes = Buffer.from(text, 'utf8');
   const id = sha256Hex(bytes);
@@ -122,11 +121,7 @@ export async function createImage(storeDir: string, input: CreateInput, opts: Wr
   };
   // Every limit is checked, and every directory listed, before the first byte is written, so bad input
   // (an over-long label, a hard link in a blob directory) leaves the store untouched.
-  try {
-    validateManifest(draft);
-  } catch (err) {
-    asManifestError(err);
-  }
+  checked(() => validateManifest(draft));
   let total = 0;
   const trees = new Map<string, TreeEntry[]>();
   for (const [name, b] of entries) {

@@ -1,15 +1,6 @@
 /** Public surface of the image store library (the supervisor reads manifests and checks blobs with it). */
 export { DownloadError, ImageToolError, QemuImgMissingError } from './errors.js';
-export {
-  BLOB_NAME_RE,
-  BASE_EXT,
-  KEY as MANIFEST_KEYS,
-  LIMITS,
-  ManifestError,
-  parseManifest,
-  serializeManifest,
-  validateManifest,
-} from './manifest.js';
+export { parseManifest, serializeManifest, validateManifest } from './manifest.js';
 export type { BlobSpec, Manifest } from './manifest.js';
 export { blobPath, blobRelPath, imagePath, imageRelPath, DIGEST_RE } from './paths.js';
 export { listImageIds, readManifest, readManifestBytes, resolveImageId, summarize } from './store.js';
@@ -28,7 +19,13 @@ export { collectGarbage } from './gc.js';
 export type { GcResult, GcRemoval } from './gc.js';
 export { removeImages } from './remove.js';
 export type { RemoveResult } from './remove.js';
-export { layerImage, layeredManifest, NBD_ATTR, QEMU_ATTR } from './layer.js';
+export { layerImage, layeredManifest } from './layer.js';
+// The key names live in protocol/image-manifest.ts; these names are kept for callers outside imagetool/.
+export {
+  COMPRESSION_ATTR,
+  NBD_LAYERED_ATTR as NBD_ATTR,
+  QEMU_LAYERED_ATTR as QEMU_ATTR,
+} from '../protocol/image-manifest.js';
 export type { LayerInput } from './layer.js';
 export {
   assertImageChain,
@@ -40,7 +37,7 @@ export {
   topBlobName,
 } from './chain.js';
 export type { ChainOptions, ChainProblem, LayeredScheme, QemuImgInfo } from './chain.js';
-export { addDirBlob, COMPRESSION_ATTR, listTree, parseSourceDateEpoch } from './tar-dir.js';
+export { addDirBlob, listTree, parseSourceDateEpoch } from './tar-dir.js';
 export type { Compression, DirBlobOptions, TreeEntry } from './tar-dir.js';
 export { readSpec, parseSpec } from './spec-file.js';
 export { DEFAULT_PULL_JOBS, pullImages, SharedDownloads } from './pull.js';

@@ -5,9 +5,11 @@ import { blobTempDir, commitBlob } from './blob-writer.js';
 import { hashFile, type ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { storeManifest } from './create.js';
-import { ManifestError, validateManifest, type BlobSpec, type Manifest } from './manifest.js';
+import { validateManifest, type BlobSpec, type Manifest } from './manifest.js';
 import { layeredScheme, NBD_SCHEME, QEMU_SCHEME, topBlobName } from './chain.js';
-import { addDirBlob, COMPRESSION_ATTR, listTree, type Compression } from './tar-dir.js';
+import { COMPRESSION_ATTR } from '../protocol/image-manifest.js';
+import { attempt } from '../protocol/validation.js';
+import { addDirBlob, listTree, type Compression } from './tar-dir.js';
 import { blobRelativeFromBlob } from './paths.js';
 import { parseQcow2Header } from './qcow2.js';
 import { readManifest } from './store.js';
@@ -15,17 +17,6 @@ import { asWriter } from './store-markers.js';
 import { newTempPath, removeStaleTemps } from './temp-files.js';
 
 const run = promisify(execFile);
-
-export const QEMU_ATTR = {
-  head: QEMU_SCHEME.head,
-  lower: QEMU_SCHEME.lower,
-  virtualSize: QEMU_SCHEME.virtualSize,
-} as const;
-export const NBD_ATTR = {
-  head: NBD_SCHEME.head,
-  lower: NBD_SCHEME.lower,
-  virtualSize: NBD_SCHEME.virtualSize,
-} as const;
 
 export interface LayerInput {
   baseId: string;
@@ -39,7 +30,7 @@ export interface LayerInput {
 }
 
 /**
- * The manifest of the layered image (pure; spec "Layered disk images"): the base's, plus layer N+1 on top.
+ * The manifest of the layered image (pure; docs/image-store.md, "Layered disk images"): the base's, plus layer N+1 on top.
  * QEMU images get blob `layer-N+1` on `layer-N`; netboot images get `layer-N+1-root` on `layer-N-root`
  * and `layer-N+1-boot`, the given boot blob or, without one, the base's `layer-N-boot` carried over.
  * `.head` moves to the new layer.
@@ -131,20 +122,15 @@ export async function layerImage(
     input.bootCompression === undefined ? {} : { [COMPRESSION_ATTR]: input.bootCompression };
   const placeholder = { digest: '0'.repeat(64), size: 0 };
   // Validate the whole result (head naming, limits, the boot tree) before copying anything into the store.
-  let lowerRoot: string;
-  try {
-    const planned = layeredManifest(
-      base,
-      draft,
-      { ...placeholder, virtualSize: header.virtualSize },
-      input.bootDir === undefined ? undefined : { ...placeholder, attrs: bootAttrs },
-    );
-    validateManifest(planned.manifest);
-    lowerRoot = topBlobName(base, layeredScheme(base)!);
-  } catch (err) {
-    if (err instanceof ManifestError) throw new ImageToolError(err.message);
-    throw err;
-  }
+  const planned = layeredManifest(
+    base,
+    draft,
+    { ...placeholder, virtualSize: header.virtualSize },
+    input.bootDir === undefined ? undefined : { ...placeholder, attrs: bootAttrs },
+  );
+  const valid = attempt(() => validateManifest(planned.manifest));
+  if (!valid.ok) throw new ImageToolError(valid.error.message);
+  const lowerRoot = topBlobName(base, layeredScheme(base)!);
   const bootTree = input.bootDir === undefined ? undefined : await listTree(input.bootDir);
   const lower = base.blobs[lowerRoot]!;
 

@@ -1,29 +1,16 @@
-import { parse, TomlError } from 'smol-toml';
+import {
+  BASE_EXT,
+  BLOB_NAME_RE,
+  MANIFEST_KEY as KEY,
+  MANIFEST_LIMITS as LIMITS,
+  MANIFEST_VERSION,
+  OVERLONG_UPSTREAM_ATTR_NAMES,
+} from '../protocol/image-manifest.js';
+import { expectString, ValidationError } from '../protocol/validation.js';
 import { DIGEST_RE } from './paths.js';
+import { integer, isTable, parseToml, stringTable, type Table } from './toml-doc.js';
 
-/** Manifest keys as upstream Treadmill names them (image-store.md, "Manifest (TOML)"). */
-export const BASE_EXT = 'org.tockos.treadmill.manifest-ext.base';
-export const KEY = {
-  version: 'manifest_version',
-  extensions: 'manifest_extensions',
-  label: `${BASE_EXT}.label`,
-  revision: `${BASE_EXT}.revision`,
-  description: `${BASE_EXT}.description`,
-  attrs: `${BASE_EXT}.attrs`,
-  blobs: `${BASE_EXT}.blobs`,
-  digest: `${BASE_EXT}.sha256-digest`,
-  size: `${BASE_EXT}.size`,
-} as const;
-
-export const LIMITS = {
-  labelBytes: 64,
-  descriptionBytes: 64 * 1024,
-  blobs: 4096,
-  attrNameBytes: 64,
-  attrValueBytes: 64 * 1024,
-} as const;
-
-export const BLOB_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+// The format is docs/image-store.md ("Manifest"); its key names and limits live in protocol/.
 
 export interface BlobSpec {
   digest: string;
@@ -38,29 +25,16 @@ export interface Manifest {
   blobs: Record<string, BlobSpec>;
 }
 
-/** Thrown for a manifest (or manifest input) that breaks the format; the message says which field and why. */
-export class ManifestError extends Error {
-  override name = 'ManifestError';
-}
-
 const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8');
 // With the u flag a surrogate pair is one code point, so this matches only lone surrogates, which UTF-8
 // cannot encode (they would silently become U+FFFD and change the meaning).
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 function checkText(what: string, value: string, maxBytes: number): void {
-  if (LONE_SURROGATE.test(value)) throw new ManifestError(`${what} is not valid Unicode`);
+  if (LONE_SURROGATE.test(value)) throw new ValidationError(`${what} is not valid Unicode`);
   const n = utf8Length(value);
-  if (n > maxBytes) throw new ManifestError(`${what} is ${n} bytes, at most ${maxBytes} allowed`);
+  if (n > maxBytes) throw new ValidationError(`${what} is ${n} bytes, at most ${maxBytes} allowed`);
 }
-
-/**
- * Attribute names upstream itself defines that break its own 64-byte limit (its readers never check the
- * limits): without this exception no netboot image could be written, or read from an upstream store.
- */
-export const OVERLONG_UPSTREAM_ATTR_NAMES: ReadonlySet<string> = new Set([
-  'org.tockos.treadmill.image.nbd_qcow2_layered_v0.blob-virtual-size',
-]);
 
 function checkAttrs(where: string, attrs: Record<string, string>): void {
   for (const [name, value] of Object.entries(attrs)) {
@@ -70,25 +44,25 @@ function checkAttrs(where: string, attrs: Record<string, string>): void {
   }
 }
 
-/** Checks every limit of the spec; run before anything is written to images/. */
+/** Checks every limit of the format (docs/image-store.md); run before anything is written to images/. */
 export function validateManifest(m: Manifest): void {
   checkText('label', m.label, LIMITS.labelBytes);
   // Upstream reads revision as usize and sizes as u64: a negative value makes the manifest unreadable there.
   if (!Number.isSafeInteger(m.revision) || m.revision < 0)
-    throw new ManifestError(`revision must be a non-negative integer, got ${m.revision}`);
+    throw new ValidationError(`revision must be a non-negative integer, got ${m.revision}`);
   checkText('description', m.description, LIMITS.descriptionBytes);
   checkAttrs('image', m.attrs);
   const names = Object.keys(m.blobs);
-  if (names.length > LIMITS.blobs) throw new ManifestError(`${names.length} blobs, at most ${LIMITS.blobs} allowed`);
+  if (names.length > LIMITS.blobs) throw new ValidationError(`${names.length} blobs, at most ${LIMITS.blobs} allowed`);
   for (const name of names) {
     if (!BLOB_NAME_RE.test(name)) {
-      throw new ManifestError(`blob name ${JSON.stringify(name)} must be 1-64 characters of A-Z a-z 0-9 _ -`);
+      throw new ValidationError(`blob name ${JSON.stringify(name)} must be 1-64 characters of A-Z a-z 0-9 _ -`);
     }
     const blob = m.blobs[name]!;
     if (!DIGEST_RE.test(blob.digest))
-      throw new ManifestError(`blob ${name}: digest must be 64 lower-case hex characters`);
+      throw new ValidationError(`blob ${name}: digest must be 64 lower-case hex characters`);
     if (!Number.isSafeInteger(blob.size) || blob.size < 0)
-      throw new ManifestError(`blob ${name}: size must be a non-negative integer, got ${blob.size}`);
+      throw new ValidationError(`blob ${name}: size must be a non-negative integer, got ${blob.size}`);
     checkAttrs(`blob ${name}`, blob.attrs);
   }
 }
@@ -150,7 +124,7 @@ function attrLines(attrs: Record<string, string>): string {
 export function serializeManifest(m: Manifest): string {
   validateManifest(m);
   const q = tomlString;
-  let out = `${KEY.version} = 0\n${KEY.extensions} = [ ${q(BASE_EXT)} ]\n\n`;
+  let out = `${KEY.version} = ${MANIFEST_VERSION}\n${KEY.extensions} = [ ${q(BASE_EXT)} ]\n\n`;
   out += `${q(KEY.label)} = ${q(m.label)}\n`;
   out += `${q(KEY.revision)} = ${m.revision}\n`;
   out += `${q(KEY.description)} = ${m.description.includes('\n') ? tomlMultilineString(m.description) : q(m.description)}\n`;
@@ -170,78 +144,44 @@ export function serializeManifest(m: Manifest): string {
 // ---------------------------------------------------------------------------------------------------------
 // Lenient reader: any valid TOML, any key order or string style; unknown keys and extensions ignored.
 
-type Table = Record<string, unknown>;
-
-function isTable(v: unknown): v is Table {
-  // smol-toml returns dates as Date subclasses; they are values, not tables.
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+function readString(t: Table, key: string, what: string): string {
+  if (t[key] === undefined) throw new ValidationError(`missing ${what} (${JSON.stringify(key)})`);
+  return expectString(t[key], what);
 }
 
-function toSafeInt(v: unknown, what: string): number {
-  if (v === undefined) throw new ManifestError(`missing ${what}`);
-  if (typeof v === 'bigint') throw new ManifestError(`${what} ${v} is too large`);
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ManifestError(`${what} must be an integer`);
-  return v;
-}
-
-function readString(t: Table, key: string, what: string, optional = false): string {
-  const v = t[key];
-  if (v === undefined && optional) return '';
-  if (v === undefined) throw new ManifestError(`missing ${what} (${JSON.stringify(key)})`);
-  if (typeof v !== 'string') throw new ManifestError(`${what} must be a string`);
-  return v;
-}
-
-function readAttrs(t: Table, where: string): Record<string, string> {
-  const v = t[KEY.attrs];
-  if (v === undefined) return {};
-  if (!isTable(v)) throw new ManifestError(`${where} attrs must be a table`);
-  return Object.fromEntries(
-    Object.entries(v).map(([k, val]) => {
-      if (typeof val !== 'string') throw new ManifestError(`${where} attr ${JSON.stringify(k)} must be a string`);
-      return [k, val];
-    }),
-  );
-}
-
-/** Parses and validates manifest bytes. Throws ManifestError with a one-line reason. */
+/** Parses and validates manifest bytes (untrusted: from a store or a mirror). Throws ValidationError. */
 export function parseManifest(bytes: Uint8Array): Manifest {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new ManifestError('not valid UTF-8');
+    throw new ValidationError('not valid UTF-8');
   }
-  let doc: Table;
-  try {
-    doc = parse(text, { integersAsBigInt: 'asNeeded' });
-  } catch (err) {
-    const msg = err instanceof TomlError ? err.message.split('\n')[0] : String(err);
-    throw new ManifestError(`bad TOML: ${msg}`);
-  }
-  const version = toSafeInt(doc[KEY.version], KEY.version);
-  if (version !== 0) throw new ManifestError(`unsupported ${KEY.version} ${version} (only 0 is known)`);
+  const doc = parseToml(text);
+  const version = integer(doc[KEY.version], KEY.version);
+  if (version !== MANIFEST_VERSION)
+    throw new ValidationError(`unsupported ${KEY.version} ${version} (only ${MANIFEST_VERSION} is known)`);
   const exts = doc[KEY.extensions];
   if (!Array.isArray(exts) || !exts.every((e) => typeof e === 'string')) {
-    throw new ManifestError(`${KEY.extensions} must be an array of strings`);
+    throw new ValidationError(`${KEY.extensions} must be an array of strings`);
   }
-  if (!exts.includes(BASE_EXT)) throw new ManifestError(`${KEY.extensions} lacks ${JSON.stringify(BASE_EXT)}`);
+  if (!exts.includes(BASE_EXT)) throw new ValidationError(`${KEY.extensions} lacks ${JSON.stringify(BASE_EXT)}`);
   const blobsTable = doc[KEY.blobs] ?? {};
-  if (!isTable(blobsTable)) throw new ManifestError('blobs must be a table');
+  if (!isTable(blobsTable)) throw new ValidationError('blobs must be a table');
   // fromEntries defines own properties, so even a blob named __proto__ (a legal name) stays data.
   const blobs: Record<string, BlobSpec> = Object.fromEntries(
     Object.entries(blobsTable).map(([name, spec]) => {
-      if (!isTable(spec)) throw new ManifestError(`blob ${name} must be a table`);
+      if (!isTable(spec)) throw new ValidationError(`blob ${name} must be a table`);
       const digest = readString(spec, KEY.digest, `blob ${name} digest`);
-      const size = toSafeInt(spec[KEY.size], `blob ${name} size`);
-      return [name, { digest, size, attrs: readAttrs(spec, `blob ${name}`) }];
+      const size = integer(spec[KEY.size], `blob ${name} size`);
+      return [name, { digest, size, attrs: stringTable(spec[KEY.attrs], `blob ${name} attrs`) }];
     }),
   );
   const manifest: Manifest = {
     label: readString(doc, KEY.label, 'label'),
-    revision: toSafeInt(doc[KEY.revision], 'revision'),
-    description: readString(doc, KEY.description, 'description', true),
-    attrs: readAttrs(doc, 'image'),
+    revision: integer(doc[KEY.revision], 'revision'),
+    description: doc[KEY.description] === undefined ? '' : expectString(doc[KEY.description], 'description'),
+    attrs: stringTable(doc[KEY.attrs], 'image attrs'),
     blobs,
   };
   validateManifest(manifest);

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-/** Store layout (image-store.md, "Layout"): content lives under three two-hex-digit shard levels. */
+/** Store layout (docs/image-store.md, "Layout"): content lives under three two-hex-digit shard levels. */
 
 export const DIGEST_RE = /^[0-9a-f]{64}$/;
 export const BLOBS_DIR = 'blobs';
@@ -37,7 +37,7 @@ export function imagePath(storeDir: string, imageId: string): string {
   return join(storeDir, imageRelPath(imageId));
 }
 
-/** The backing-file path by which any blob reaches blob `toDigest`: shard depths are equal (spec: "Layered disk images"). */
+/** The backing-file path by which any blob reaches blob `toDigest`: shard depths are equal (docs/image-store.md, "Layered disk images"). */
 export function blobRelativeFromBlob(toDigest: string): string {
   return ['..', '..', '..', ...shardParts(toDigest), toDigest].join('/');
 }

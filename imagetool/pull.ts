@@ -1,5 +1,6 @@
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { attempt } from '../protocol/validation.js';
 import { parseIndexLine } from './all-txt.js';
 import { storedBlobIsSound } from './blob-cache.js';
 import { checkBlobsPresent, putManifest } from './create.js';
@@ -14,7 +15,7 @@ import {
 } from './download.js';
 import { describeFsError, DownloadError, ImageToolError } from './errors.js';
 import { httpClient, mirrorFileUrl, parseMirrorUrl } from './http.js';
-import { ManifestError, parseManifest, type Manifest } from './manifest.js';
+import { parseManifest, type Manifest } from './manifest.js';
 import { ALL_TXT, blobRelPath, DIGEST_RE, imageRelPath, PARTIAL_DIR } from './paths.js';
 import { readManifest } from './store.js';
 import { asWriter } from './store-markers.js';
@@ -235,13 +236,10 @@ async function pull(
     }
     const rel = imageRelPath(id);
     const bytes = await downloadManifest(ctx, rel, id);
-    try {
-      manifests.set(id, { manifest: parseManifest(bytes), bytes });
-    } catch (err) {
-      if (err instanceof ManifestError)
-        throw new DownloadError(rel, mirrorFileUrl(mirror, rel), `invalid manifest: ${err.message}`);
-      throw err;
-    }
+    const parsed = attempt(() => parseManifest(bytes));
+    if (!parsed.ok)
+      throw new DownloadError(rel, mirrorFileUrl(mirror, rel), `invalid manifest: ${parsed.error.message}`);
+    manifests.set(id, { manifest: parsed.value, bytes });
     result.manifestsFetched++;
   });
 

@@ -2,7 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
-import { ManifestError, parseManifest, type Manifest } from './manifest.js';
+import { attempt } from '../protocol/validation.js';
+import { parseManifest, type Manifest } from './manifest.js';
 import { DIGEST_RE, IMAGES_DIR, imagePath, imageRelPath } from './paths.js';
 
 /** Image IDs found at their proper shard path under images/, sorted. Missing images/ means none. */
@@ -61,13 +62,9 @@ export async function readManifest(storeDir: string, imageId: string): Promise<M
   const bytes = await readManifestBytes(storeDir, imageId);
   if (sha256Hex(bytes) !== imageId)
     throw new ImageToolError(`${imageRelPath(imageId)}: manifest bytes do not hash to the image ID`);
-  try {
-    return parseManifest(bytes);
-  } catch (err) {
-    if (err instanceof ManifestError)
-      throw new ImageToolError(`${imageRelPath(imageId)}: invalid manifest: ${err.message}`);
-    throw err;
-  }
+  const parsed = attempt(() => parseManifest(bytes));
+  if (!parsed.ok) throw new ImageToolError(`${imageRelPath(imageId)}: invalid manifest: ${parsed.error.message}`);
+  return parsed.value;
 }
 
 export interface ImageSummary {

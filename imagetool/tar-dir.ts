@@ -20,7 +20,6 @@ import { createTempFile } from './temp-files.js';
  * symlink that leads out of the tree (extracting it would let later entries write outside the target).
  */
 
-export const COMPRESSION_ATTR = 'org.tockos.treadmill.imagetool.compression';
 export type Compression = 'zstd';
 
 /** ustar stores the mtime in 11 octal digits. */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BLOBS_DIR, IMAGES_DIR, isTempName, tempName, tempOwnerPid } from './paths.js';
+import { publish } from './publish.js';
 
 /** A temp file not touched for this long is stale even if a process with its pid exists (pid reuse). */
 const STALE_AFTER_MS = 24 * 60 * 60 * 1000;
@@ -68,7 +69,7 @@ export async function writeFileAtomic(
     } finally {
       await fh.close();
     }
-    await rename(path, finalPath);
+    await publish(path, finalPath);
   } catch (err) {
     await unlink(path).catch(() => {});
     throw err;

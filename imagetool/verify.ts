@@ -5,6 +5,7 @@ import { checkImageChain, layeredScheme } from './chain.js';
 import { QemuImgMissingError } from './errors.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
 import { HashPool } from './hash-pool.js';
+import { attempt } from '../protocol/validation.js';
 import { parseManifest, type Manifest } from './manifest.js';
 import { BLOBS_DIR, blobRelPath, DIGEST_RE, IMAGES_DIR, imageRelPath, isTempName, shardParts } from './paths.js';
 import { isStaleTemp } from './temp-files.js';
@@ -172,13 +173,12 @@ async function checkStore(
       continue;
     }
     if (sha256Hex(bytes) !== id) add('manifest-digest-mismatch', rel, `manifest bytes hash to ${sha256Hex(bytes)}`);
-    let manifest: Manifest;
-    try {
-      manifest = parseManifest(bytes);
-    } catch (err) {
-      add('manifest-invalid', rel, (err as Error).message);
+    const parsed = attempt(() => parseManifest(bytes));
+    if (!parsed.ok) {
+      add('manifest-invalid', rel, parsed.error.message);
       continue;
     }
+    const manifest = parsed.value;
     try {
       if (layeredScheme(manifest) !== null) layered.push({ id, manifest });
     } catch (err) {

@@ -6,6 +6,7 @@ export * from './log.js';
 export * from './cli.js';
 export * from './job.js';
 export * from './duration.js';
+export * from './image-manifest.js';
 export * from './switchboard-api.js';
 export * from './switchboard-ws.js';
 export * from './control-socket/messages.js';

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blobPath } from '../../imagetool/index.js';
+import { LOCAL_ENTRYPOINT_ATTR } from '../../protocol/image-manifest.js';
 import { ControlSocketServer } from '../control-socket/server.js';
 import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
 import type { Log } from '../logger.js';
@@ -20,7 +21,7 @@ import {
 } from './host.js';
 import { wrapperScript, type PuppetCommand } from './puppet-command.js';
 
-export const LOCAL_ENTRYPOINT_ATTR = 'org.tockos.treadmill.image.local_v0.entrypoint';
+export { LOCAL_ENTRYPOINT_ATTR };
 
 /** The only parts of the supervisor's environment a job sees: its tokens and settings stay out. */
 const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'TERM'];

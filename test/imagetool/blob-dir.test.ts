@@ -7,7 +7,9 @@ import { promisify } from 'node:util';
 import { blobPath, readManifest } from '../../imagetool/index.js';
 import { ImageToolError } from '../../imagetool/errors.js';
 import { parseSpec } from '../../imagetool/spec-file.js';
-import { COMPRESSION_ATTR, parseSourceDateEpoch } from '../../imagetool/tar-dir.js';
+import { parseSourceDateEpoch } from '../../imagetool/tar-dir.js';
+import { COMPRESSION_ATTR } from '../../protocol/image-manifest.js';
+import { ValidationError } from '../../protocol/validation.js';
 import { stringify } from 'smol-toml';
 import { haveTool, runCli, tempDir, verifyJson } from './helpers.js';
 
@@ -258,9 +260,37 @@ test('a spec file with any keys and values gives a create input or our one-line 
         const { input } = parseSpec(stringify(d), '/spec');
         return Object.values(input.blobs).every((b) => (b.dir ?? b.path)!.startsWith('/'));
       } catch (err) {
-        return err instanceof ImageToolError && !err.message.includes('\n');
+        return err instanceof ValidationError && !err.message.includes('\n');
       }
     }),
   );
   t.pass();
+});
+
+test('any text as a spec file gives a create input or a one-line ValidationError', (t) => {
+  const text = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 80 }),
+    fc
+      .array(fc.constantFrom('label = "x"\n', '[blobs.a]\n', 'path = "f"\n', 'revision = ', '"\\u', '= [', '\n'), {
+        maxLength: 8,
+      })
+      .map((parts) => parts.join('')),
+  );
+  fc.assert(
+    fc.property(text, (s) => {
+      try {
+        parseSpec(s, '/spec');
+        return true;
+      } catch (err) {
+        return err instanceof ValidationError && !err.message.includes('\n');
+      }
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test('a TOML syntax error in a spec names its line and column', (t) => {
+  const err = t.throws(() => parseSpec('label = "x"\nrevision = = 2\n', '/spec'), { instanceOf: ValidationError });
+  t.is(err.message, 'bad TOML at line 2, column 12: invalid value');
 });

@@ -10,11 +10,10 @@ import {
   checkImageChain,
   createImage,
   ImageToolError,
-  NBD_ATTR,
   parseQemuImgInfo,
-  QEMU_ATTR,
   readManifest,
 } from '../../imagetool/index.js';
+import { NBD_LAYERED_ATTR, QEMU_LAYERED_ATTR } from '../../protocol/image-manifest.js';
 import { haveTool, runCli, tempDir, verifyJson } from './helpers.js';
 
 const run = promisify(execFile);
@@ -33,8 +32,8 @@ async function layeredStore(t: Parameters<typeof tempDir>[0]) {
   await qcow2(join(dir, 'base.qcow2'), '4M');
   const baseId = await createImage(store, {
     label: 'base',
-    attrs: { [QEMU_ATTR.head]: 'layer-0' },
-    blobs: { 'layer-0': { path: join(dir, 'base.qcow2'), attrs: { [QEMU_ATTR.virtualSize]: '4194304' } } },
+    attrs: { [QEMU_LAYERED_ATTR.head]: 'layer-0' },
+    blobs: { 'layer-0': { path: join(dir, 'base.qcow2'), attrs: { [QEMU_LAYERED_ATTR.virtualSize]: '4194304' } } },
   });
   await qcow2(join(dir, 'top.qcow2'), '4M', join(dir, 'base.qcow2'));
   const r = await runCli([
@@ -67,12 +66,12 @@ test('a blob whose backing path points elsewhere than its .lower blob is named, 
   await qcow2(join(dir, 'top.qcow2'), '4M', join(dir, 'base.qcow2'));
   const id = await createImage(store, {
     label: 'hand-made',
-    attrs: { [QEMU_ATTR.head]: 'layer-1' },
+    attrs: { [QEMU_LAYERED_ATTR.head]: 'layer-1' },
     blobs: {
-      'layer-0': { path: join(dir, 'base.qcow2'), attrs: { [QEMU_ATTR.virtualSize]: '4194304' } },
+      'layer-0': { path: join(dir, 'base.qcow2'), attrs: { [QEMU_LAYERED_ATTR.virtualSize]: '4194304' } },
       'layer-1': {
         path: join(dir, 'top.qcow2'),
-        attrs: { [QEMU_ATTR.virtualSize]: '4194304', [QEMU_ATTR.lower]: 'layer-0' },
+        attrs: { [QEMU_LAYERED_ATTR.virtualSize]: '4194304', [QEMU_LAYERED_ATTR.lower]: 'layer-0' },
       },
     },
   });
@@ -100,10 +99,10 @@ test('a virtual size that differs from the attribute, and a backing file without
   await qcow2(join(dir, 'top.qcow2'), '8M', join(dir, 'base.qcow2'));
   const id = await createImage(store, {
     label: 'wrong',
-    attrs: { [QEMU_ATTR.head]: 'layer-1' },
+    attrs: { [QEMU_LAYERED_ATTR.head]: 'layer-1' },
     blobs: {
-      'layer-0': { path: join(dir, 'base.qcow2'), attrs: { [QEMU_ATTR.virtualSize]: '4194304' } },
-      'layer-1': { path: join(dir, 'top.qcow2'), attrs: { [QEMU_ATTR.virtualSize]: '4194304' } },
+      'layer-0': { path: join(dir, 'base.qcow2'), attrs: { [QEMU_LAYERED_ATTR.virtualSize]: '4194304' } },
+      'layer-1': { path: join(dir, 'top.qcow2'), attrs: { [QEMU_LAYERED_ATTR.virtualSize]: '4194304' } },
     },
   });
   const problems = (await checkImageChain(store, await readManifest(store, id))).map((p) => p.message);
@@ -119,13 +118,13 @@ test('a netboot root chain is checked with the nbd attributes, from <head>-root 
   await qcow2(join(dir, 'root.qcow2'), '2M');
   const id = await createImage(store, {
     label: 'pi',
-    attrs: { [NBD_ATTR.head]: 'layer-0' },
-    blobs: { 'layer-0-root': { path: join(dir, 'root.qcow2'), attrs: { [NBD_ATTR.virtualSize]: '1048576' } } },
+    attrs: { [NBD_LAYERED_ATTR.head]: 'layer-0' },
+    blobs: { 'layer-0-root': { path: join(dir, 'root.qcow2'), attrs: { [NBD_LAYERED_ATTR.virtualSize]: '1048576' } } },
   });
   const problems = await checkImageChain(store, await readManifest(store, id));
   t.deepEqual(
     problems.map((p) => p.message),
-    [`blob layer-0-root: virtual size is 2097152 bytes, ${NBD_ATTR.virtualSize} says 1048576`],
+    [`blob layer-0-root: virtual size is 2097152 bytes, ${NBD_LAYERED_ATTR.virtualSize} says 1048576`],
   );
 });
 

@@ -83,6 +83,22 @@ test('the same inputs give the same image ID in two stores, whatever the flag or
   t.is(one.stdout, two.stdout);
 });
 
+test('create gives the golden image ID for attribute keys and blob names in mixed case and beyond ASCII', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'f1'), 'one\n');
+  await writeFile(join(dir, 'f2'), 'two\n');
+  const r = await runCli(
+    [
+      ...['--store', 'store', 'create', '--label', 'Golden'],
+      ...['b=1', 'B=2', 'é=3', 'e=4', '_=5'].flatMap((a) => ['--attr', a]),
+      ...['--blob', 'b=f1', '--blob', 'B=f2', '--blob-attr', 'b:Ä=x', '--blob-attr', 'b:a=y'],
+    ],
+    { cwd: dir },
+  );
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout, '9eceb1aee3a20987a4dfa4b8d2a033f88a5ff33283014a6a10a4445aa50c98d3\n');
+});
+
 test('the store defaults to $TML_IMAGE_STORE, else the current directory', async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, 'f'), 'F');

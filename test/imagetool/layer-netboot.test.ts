@@ -3,7 +3,8 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { COMPRESSION_ATTR, createImage, NBD_ATTR, readManifest } from '../../imagetool/index.js';
+import { createImage, readManifest } from '../../imagetool/index.js';
+import { COMPRESSION_ATTR, NBD_LAYERED_ATTR, QEMU_LAYERED_ATTR } from '../../protocol/image-manifest.js';
 import { haveTool, runCli, tempDir, verifyJson } from './helpers.js';
 
 const run = promisify(execFile);
@@ -20,9 +21,9 @@ async function netbootBase(t: Parameters<typeof tempDir>[0]) {
   await writeFile(join(boot, 'config.txt'), 'arm_64bit=1\n');
   const baseId = await createImage(store, {
     label: 'raspberry pi base',
-    attrs: { [NBD_ATTR.head]: 'layer-0' },
+    attrs: { [NBD_LAYERED_ATTR.head]: 'layer-0' },
     blobs: {
-      'layer-0-root': { path: root, attrs: { [NBD_ATTR.virtualSize]: '4194304' } },
+      'layer-0-root': { path: root, attrs: { [NBD_LAYERED_ATTR.virtualSize]: '4194304' } },
       'layer-0-boot': { dir: boot },
     },
   });
@@ -37,9 +38,12 @@ test('layer on a netboot image adds layer-1-root on layer-0-root, carries the bo
   t.is(r.code, 0, r.stderr);
   const base = await readManifest(store, baseId);
   const m = await readManifest(store, r.stdout.trim());
-  t.is(m.attrs[NBD_ATTR.head], 'layer-1');
+  t.is(m.attrs[NBD_LAYERED_ATTR.head], 'layer-1');
   t.deepEqual(Object.keys(m.blobs).sort(), ['layer-0-boot', 'layer-0-root', 'layer-1-boot', 'layer-1-root']);
-  t.deepEqual(m.blobs['layer-1-root']!.attrs, { [NBD_ATTR.lower]: 'layer-0-root', [NBD_ATTR.virtualSize]: '6291456' });
+  t.deepEqual(m.blobs['layer-1-root']!.attrs, {
+    [NBD_LAYERED_ATTR.lower]: 'layer-0-root',
+    [NBD_LAYERED_ATTR.virtualSize]: '6291456',
+  });
   t.deepEqual(m.blobs['layer-1-boot'], base.blobs['layer-0-boot']);
   t.deepEqual(m.blobs['layer-0-root'], base.blobs['layer-0-root']);
   const { code, report } = await verifyJson(store);
@@ -81,11 +85,10 @@ test('--boot-dir on a QEMU base image is refused', async (t) => {
   const store = join(dir, 'store');
   const disk = join(dir, 'disk.qcow2');
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '1M']);
-  const { QEMU_ATTR } = await import('../../imagetool/index.js');
   const baseId = await createImage(store, {
     label: 'q',
-    attrs: { [QEMU_ATTR.head]: 'layer-0' },
-    blobs: { 'layer-0': { path: disk, attrs: { [QEMU_ATTR.virtualSize]: '1048576' } } },
+    attrs: { [QEMU_LAYERED_ATTR.head]: 'layer-0' },
+    blobs: { 'layer-0': { path: disk, attrs: { [QEMU_LAYERED_ATTR.virtualSize]: '1048576' } } },
   });
   await mkdir(join(dir, 'boot'));
   const r = await runCli([

@@ -3,7 +3,8 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { blobPath, blobRelPath, createImage, QEMU_ATTR, readManifest, sha256Hex } from '../../imagetool/index.js';
+import { blobPath, blobRelPath, createImage, readManifest, sha256Hex } from '../../imagetool/index.js';
+import { QEMU_LAYERED_ATTR } from '../../protocol/image-manifest.js';
 import { haveTool, runCli, tempDir, verifyJson } from './helpers.js';
 
 const run = promisify(execFile);
@@ -19,8 +20,8 @@ async function layeredBase(
   const baseId = await createImage(store, {
     label: 'base',
     description: 'base disk',
-    attrs: { [QEMU_ATTR.head]: 'layer-0' },
-    blobs: { 'layer-0': { path: base, attrs: { [QEMU_ATTR.virtualSize]: '4194304' } } },
+    attrs: { [QEMU_LAYERED_ATTR.head]: 'layer-0' },
+    blobs: { 'layer-0': { path: base, attrs: { [QEMU_LAYERED_ATTR.virtualSize]: '4194304' } } },
   });
   const overlay = join(dir, 'overlay.qcow2');
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay, '8M']);
@@ -51,9 +52,12 @@ test('layer adds layer-N+1 on the base: .lower set, .head moved, virtual sizes k
   t.is(m.label, 'with overlay');
   t.is(m.revision, 4);
   t.is(m.description, 'adds a layer');
-  t.is(m.attrs[QEMU_ATTR.head], 'layer-1');
+  t.is(m.attrs[QEMU_LAYERED_ATTR.head], 'layer-1');
   t.deepEqual(m.blobs['layer-0'], base.blobs['layer-0']);
-  t.deepEqual(m.blobs['layer-1']!.attrs, { [QEMU_ATTR.lower]: 'layer-0', [QEMU_ATTR.virtualSize]: '8388608' });
+  t.deepEqual(m.blobs['layer-1']!.attrs, {
+    [QEMU_LAYERED_ATTR.lower]: 'layer-0',
+    [QEMU_LAYERED_ATTR.virtualSize]: '8388608',
+  });
   t.is((await readFile(join(store, 'image.txt'), 'utf8')).trim(), id);
   t.is((await verifyJson(store)).code, 0);
 });
@@ -89,8 +93,8 @@ test('layers stack: an overlay on a layered image becomes layer-2', async (t) =>
   const r = await runCli(['--store', store, 'layer', '--base', mid, '--blob', second, '--label', 'top']);
   t.is(r.code, 0, r.stderr);
   const m = await readManifest(store, r.stdout.trim());
-  t.is(m.attrs[QEMU_ATTR.head], 'layer-2');
-  t.is(m.blobs['layer-2']!.attrs[QEMU_ATTR.lower], 'layer-1');
+  t.is(m.attrs[QEMU_LAYERED_ATTR.head], 'layer-2');
+  t.is(m.blobs['layer-2']!.attrs[QEMU_LAYERED_ATTR.lower], 'layer-1');
 });
 
 test('layer without qemu-img on PATH fails with a clear message and stores no image', async (t) => {

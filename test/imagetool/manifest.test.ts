@@ -2,14 +2,9 @@ import { deepStrictEqual, strictEqual } from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
 import { parse } from 'smol-toml';
-import {
-  BASE_EXT,
-  MANIFEST_KEYS as KEY,
-  ManifestError,
-  parseManifest,
-  serializeManifest,
-  type Manifest,
-} from '../../imagetool/index.js';
+import { parseManifest, serializeManifest, sha256Hex, type Manifest } from '../../imagetool/index.js';
+import { BASE_EXT, MANIFEST_KEY as KEY } from '../../protocol/image-manifest.js';
+import { ValidationError } from '../../protocol/validation.js';
 
 const D1 = 'a'.repeat(64);
 const D2 = '0123456789abcdef'.repeat(4);
@@ -94,6 +89,76 @@ test('any valid manifest round-trips through an independent TOML parser (propert
   t.pass();
 });
 
+// Keys differ in case, in punctuation and beyond ASCII, where a locale's collation (`localeCompare`:
+// a < B < é) and UTF-16 code-unit order (U+1F600 before U+FF61) both differ from UTF-8 byte order.
+const mixedKeys = (): Manifest => ({
+  label: 'Mixed keys',
+  revision: 1,
+  description: 'sort order',
+  attrs: { b: '1', B: '2', a: '3', Z: '4', _: '5', é: '6', e: '7', '\uFF61': '8', '\u{1F600}': '9', A: '10' },
+  blobs: {
+    b: { digest: 'b'.repeat(64), size: 1, attrs: { ä: 'x', z: 'y', Z: 'z' } },
+    B: { digest: 'c'.repeat(64), size: 2, attrs: {} },
+    _: { digest: 'd'.repeat(64), size: 3, attrs: {} },
+    'a-1': { digest: 'e'.repeat(64), size: 4, attrs: {} },
+    A: { digest: 'f'.repeat(64), size: 5, attrs: {} },
+  },
+});
+
+const P = BASE_EXT;
+const goldenBlob = (name: string, digest: string, size: number, attrs = ''): string =>
+  `\n["${P}.blobs".${name}]\n"${P}.sha256-digest" = "${digest.repeat(64)}"\n"${P}.size" = ${size}\n` +
+  `\n["${P}.blobs".${name}."${P}.attrs"]\n${attrs}`;
+
+test('keys are sorted by UTF-8 bytes, as LC_ALL=C sort does: golden manifest bytes and image ID', (t) => {
+  const text = serializeManifest(mixedKeys());
+  t.is(
+    text,
+    `manifest_version = 0\nmanifest_extensions = [ "${P}" ]\n\n` +
+      `"${P}.label" = "Mixed keys"\n"${P}.revision" = 1\n"${P}.description" = "sort order"\n\n` +
+      `["${P}.attrs"]\n` +
+      '"A" = "10"\n"B" = "2"\n"Z" = "4"\n"_" = "5"\n"a" = "3"\n"b" = "1"\n"e" = "7"\n"é" = "6"\n"\uFF61" = "8"\n"\u{1F600}" = "9"\n' +
+      `\n["${P}.blobs"]\n` +
+      goldenBlob('A', 'f', 5) +
+      goldenBlob('B', 'c', 2) +
+      goldenBlob('_', 'd', 3) +
+      goldenBlob('a-1', 'e', 4) +
+      goldenBlob('b', 'b', 1, '"Z" = "z"\n"z" = "y"\n"ä" = "x"\n'),
+  );
+  t.is(sha256Hex(Buffer.from(text, 'utf8')), 'd2cd635d3bd7c3effed3b06fa926a058c9752569802c72ad3383bb3db9acf5dc');
+});
+
+test('any bytes give a manifest or a one-line ValidationError (property)', (t) => {
+  const keys = Object.values(KEY).map((k) => JSON.stringify(k));
+  // Lines built from the manifest's own keys reach the field checks, not only the TOML parser.
+  const line = fc.oneof(
+    fc.tuple(
+      fc.constantFrom(...keys),
+      fc.constantFrom('0', '-1', '"x"', '[ "a" ]', '9223372036854775807', '{}', 'true'),
+    ),
+    fc.tuple(fc.constant(`[${JSON.stringify(KEY.blobs)}.b]`), fc.constant('')),
+    fc.tuple(fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 })),
+  );
+  const doc = fc.oneof(
+    fc.uint8Array({ maxLength: 64 }),
+    fc
+      .array(line, { maxLength: 8 })
+      .map((lines) => bytes(lines.map(([k, v]) => (v === '' ? `${k}\n` : `${k} = ${v}\n`)).join(''))),
+  );
+  fc.assert(
+    fc.property(doc, (input) => {
+      try {
+        parseManifest(input);
+        return true;
+      } catch (err) {
+        return err instanceof ValidationError && !err.message.includes('\n');
+      }
+    }),
+    { numRuns: 500 },
+  );
+  t.pass();
+});
+
 const recipeManifest = `manifest_version = 0
 manifest_extensions = [ "org.tockos.treadmill.manifest-ext.base", "com.example.other-ext" ]
 
@@ -161,7 +226,7 @@ const invalid: Array<[string, string, RegExp]> = [
 for (const [what, doc, re] of invalid) {
   test(`the reader rejects a manifest with ${what}`, (t) => {
     const input = what === 'invalid UTF-8' ? Buffer.from([0x61, 0x20, 0x3d, 0x20, 0x22, 0xff, 0x22]) : bytes(doc);
-    const err = t.throws(() => parseManifest(input), { instanceOf: ManifestError });
+    const err = t.throws(() => parseManifest(input), { instanceOf: ValidationError });
     t.regex(err.message, re);
   });
 }
@@ -259,7 +324,7 @@ for (const [what, mutate, re] of limits) {
   test(`the writer refuses ${what}`, (t) => {
     const m = sample();
     mutate(m);
-    const err = t.throws(() => serializeManifest(m), { instanceOf: ManifestError });
+    const err = t.throws(() => serializeManifest(m), { instanceOf: ValidationError });
     t.regex(err.message, re);
   });
 }

@@ -31,6 +31,42 @@ test('create replaces a same-size damaged blob already under its digest, and the
   t.deepEqual((await verifyJson(store)).report.findings, []);
 });
 
+/** Two wrong sizes for a blob already in a store: cut short by an interrupted copy, or grown by junk. */
+const WRONG_SIZES: Array<[string, (bytes: Buffer) => Buffer]> = [
+  ['a truncated', (b) => b.subarray(0, b.length - 1000)],
+  ['an over-long', (b) => Buffer.concat([b, Buffer.from('junk')])],
+];
+
+for (const [what, resize] of WRONG_SIZES) {
+  test(`create repairs ${what} blob already under its digest instead of keeping it`, async (t) => {
+    const dir = await tempDir(t);
+    const store = join(dir, 'store');
+    const content = Buffer.alloc(40_000, 6);
+    const id = await createSample(t, store, dir, { disk: content }, 'w');
+    const path = blobPath(store, (await readManifest(store, id)).blobs.disk!.digest);
+    await writeFile(path, resize(content));
+    t.is(await createSample(t, store, dir, { disk: content }, 'w'), id);
+    t.true((await readFile(path)).equals(content));
+    t.deepEqual((await verifyJson(store)).report.findings, []);
+  });
+
+  test(`copy repairs ${what} blob in the target instead of skipping it`, async (t) => {
+    const dir = await tempDir(t);
+    const src = join(dir, 'src');
+    const dst = join(dir, 'dst');
+    const content = Buffer.alloc(40_000, 7);
+    const id = await createSample(t, src, dir, { disk: content }, 'w');
+    t.is((await runCli(['--store', src, 'copy', id, '--to', dst])).code, 0);
+    const path = blobPath(dst, (await readManifest(src, id)).blobs.disk!.digest);
+    await writeFile(path, resize(content));
+    const r = await runCli(['--store', src, 'copy', id, '--to', dst, '--json']);
+    t.is(r.code, 0, r.stderr);
+    t.like(JSON.parse(r.stdout), { blobsCopied: 1, blobsSkipped: 0 });
+    t.true((await readFile(path)).equals(content));
+    t.deepEqual((await verifyJson(dst)).report.findings, []);
+  });
+}
+
 test('create replaces a damaged manifest under the image ID it computes', async (t) => {
   const dir = await tempDir(t);
   const store = join(dir, 'store');

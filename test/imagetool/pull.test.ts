@@ -84,6 +84,23 @@ test('blobs already sound in the store are not fetched again', async (t) => {
   );
 });
 
+for (const [what, resize] of [
+  ['a truncated', (b: Buffer) => b.subarray(0, b.length - 1000)],
+  ['an over-long', (b: Buffer) => Buffer.concat([b, Buffer.from('junk')])],
+] as const) {
+  test(`${what} blob already in the store is fetched again and replaced, not counted as present`, async (t) => {
+    const m = await mirrorStore(t);
+    t.is((await runCli(['--store', m.dst, 'pull', m.server.url, m.os])).code, 0);
+    const good = await readFile(join(m.src, m.diskRel));
+    await writeFile(join(m.dst, m.diskRel), resize(good));
+    const r = await runCli(['--store', m.dst, 'pull', m.server.url, m.os, '--json']);
+    t.is(r.code, 0, r.stderr);
+    t.like(JSON.parse(r.stdout), { blobsFetched: 1, blobsPresent: 1 });
+    t.true((await readFile(join(m.dst, m.diskRel))).equals(good));
+    t.deepEqual((await verifyJson(m.dst)).report.findings, []);
+  });
+}
+
 test('a connection cut in the middle of a blob is resumed with a Range request from the bytes on disk', async (t) => {
   const m = await mirrorStore(t);
   m.server.fault(`/${m.diskRel}`, { cutAfter: 1 << 20 }, 1);

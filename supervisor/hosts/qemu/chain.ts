@@ -1,26 +1,14 @@
-// The checks a `qemu_layered_v0` image passes before QEMU sees it (image-store.md, "Layered disk
+// The checks a `qemu_layered_v0` image passes before QEMU sees it (docs/image-store.md, "Layered disk
 // images"): from the head blob down, each blob is a qcow2 file whose virtual size matches its
 // `.blob-virtual-size`, unencrypted, with a qcow2 backing file that resolves to the store path of
 // the blob its `.lower` names (and no backing file at the bottom). `qemu-img info` output is parsed
 // here; running it is the caller's job, so the logic is tested without disks.
 
 import type { Manifest } from '../../../imagetool/index.js';
+import { DIRECT_BOOT_ATTR, QEMU_LAYERED_ATTR } from '../../../protocol/image-manifest.js';
 import { isObject } from '../../../protocol/validation.js';
 
-const NS = 'org.tockos.treadmill.image.qemu_layered_v0';
-export const QEMU_LAYERED_ATTR = {
-  head: `${NS}.head`,
-  lower: `${NS}.lower`,
-  virtualSize: `${NS}.blob-virtual-size`,
-} as const;
-
-/** Our extension: an image may name a kernel (and initramfs, command line) for a direct boot. */
-const DIRECT = 'org.tockos.treadmill.image.qemu_direct_boot_v0';
-export const DIRECT_BOOT_ATTR = {
-  kernel: `${DIRECT}.kernel`,
-  initrd: `${DIRECT}.initrd`,
-  cmdline: `${DIRECT}.cmdline`,
-} as const;
+export { DIRECT_BOOT_ATTR, QEMU_LAYERED_ATTR };
 
 /** Why an image's layer chain cannot be booted: not a layered image at all, or an inconsistent one. */
 export class ChainError extends Error {
