@@ -7,6 +7,7 @@ import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
 import type { Logger } from './logger.js';
 import { healthRoutes } from './health.js';
+import { DEFAULT_LOGIN_LIMITS, LoginLimits, type LoginLimitConfig } from './login-limits.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
@@ -20,6 +21,8 @@ export interface SwitchboardOptions extends SchedulerConfig {
   /** A supervisor whose pongs stop for this long is dropped; it must exceed pingIntervalMs. */
   keepaliveMs?: number;
   loginTokenLifetimeMs?: number;
+  /** Failed-login limits of the REST login and the web console's form together. */
+  loginLimits?: Partial<LoginLimitConfig>;
   logKeepBytes?: number;
   /** Largest request body accepted. */
   bodyLimitBytes?: number;
@@ -63,6 +66,7 @@ export class Switchboard {
     this.app.addHook('onResponse', async (req, reply) => {
       opts.log.debug(`${req.method} ${req.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`);
     });
+    const loginLimits = new LoginLimits({ ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits });
     // Encapsulated, so the API's bearer-token hook and error answers stay off the web console.
     this.app.register(async (api) =>
       registerRoutes(api, {
@@ -71,12 +75,13 @@ export class Switchboard {
         scheduler: this.scheduler,
         log: opts.log,
         loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
+        loginLimits,
       }),
     );
     this.app.register(healthRoutes, { checkDatabase: () => this.db.sql.prepare('SELECT 1').get(), log: opts.log });
     if (opts.web !== false) {
       const data = new SqliteWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
-      this.app.register(webConsole, { ...(opts.web === true ? {} : opts.web), data, log: opts.log });
+      this.app.register(webConsole, { ...(opts.web === true ? {} : opts.web), data, log: opts.log, loginLimits });
     }
     this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, { keepalive });
     this.scheduler.start();
