@@ -27,8 +27,8 @@ interface Window {
   endsAt: number;
 }
 
-/** Failures per key in fixed windows that start at a key's first failure. */
-class FailureCounts {
+/** Events (failures, requests) per key in fixed windows that start at a key's first event. */
+export class WindowCounts {
   private readonly windows = new Map<string, Window>();
 
   constructor(
@@ -74,15 +74,15 @@ class FailureCounts {
 }
 
 export class LoginLimits {
-  private readonly users: FailureCounts;
-  private readonly addresses: FailureCounts;
+  private readonly users: WindowCounts;
+  private readonly addresses: WindowCounts;
 
   constructor(
     readonly config: LoginLimitConfig = DEFAULT_LOGIN_LIMITS,
     private readonly now: () => number = Date.now,
   ) {
-    this.users = new FailureCounts(config.perUser, config.windowMs, config.maxTracked);
-    this.addresses = new FailureCounts(config.perAddress, config.windowMs, config.maxTracked);
+    this.users = new WindowCounts(config.perUser, config.windowMs, config.maxTracked);
+    this.addresses = new WindowCounts(config.perAddress, config.windowMs, config.maxTracked);
   }
 
   /** Whether a login of `user` from `address` may be tried now. Ask before checking the password. */

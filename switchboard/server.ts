@@ -6,6 +6,8 @@ import { SwitchboardDb } from './db.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
 import type { Logger } from './logger.js';
+import { DEFAULT_DEVICE_FLOW, DeviceAuthorizations, type DeviceFlowConfig } from './device-flow.js';
+import { deviceRoutes } from './device-routes.js';
 import { healthRoutes } from './health.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimits, type LoginLimitConfig } from './login-limits.js';
 import { registerRoutes } from './routes.js';
@@ -23,6 +25,8 @@ export interface SwitchboardOptions extends SchedulerConfig {
   loginTokenLifetimeMs?: number;
   /** Failed-login limits of the REST login and the web console's form together. */
   loginLimits?: Partial<LoginLimitConfig>;
+  /** Device login (`tml login --device`); it needs the web console, where codes are approved. */
+  deviceFlow?: Partial<DeviceFlowConfig>;
   logKeepBytes?: number;
   /** Largest request body accepted. */
   bodyLimitBytes?: number;
@@ -81,7 +85,20 @@ export class Switchboard {
     this.app.register(healthRoutes, { checkDatabase: () => this.db.sql.prepare('SELECT 1').get(), log: opts.log });
     if (opts.web !== false) {
       const data = new SqliteWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
-      this.app.register(webConsole, { ...(opts.web === true ? {} : opts.web), data, log: opts.log, loginLimits });
+      const devices = new DeviceAuthorizations({ ...DEFAULT_DEVICE_FLOW, ...opts.deviceFlow });
+      const tokenMs = opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs;
+      const issueToken = async (userId: string) => {
+        const expiresAt = Date.now() + tokenMs;
+        return { token: (await data.createApiToken(userId, expiresAt)).token, expiresAt };
+      };
+      this.app.register(deviceRoutes, { devices, issueToken, log: opts.log });
+      this.app.register(webConsole, {
+        ...(opts.web === true ? {} : opts.web),
+        data,
+        log: opts.log,
+        loginLimits,
+        devices,
+      });
     }
     this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, { keepalive });
     this.scheduler.start();

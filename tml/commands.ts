@@ -154,14 +154,18 @@ export const TABLE: CommandSpec[] = [
       user: { type: 'string', describe: 'user name or e-mail (else TML_USER, else asked)' },
       password: { type: 'string', describe: 'password (else --password-stdin, TML_PASSWORD, or asked without echo)' },
     },
-    options: { 'password-stdin': { type: 'boolean', describe: 'read the password from the first line of stdin' } },
+    options: {
+      'password-stdin': { type: 'boolean', describe: 'read the password from the first line of stdin' },
+      device: { type: 'boolean', describe: 'no password: approve a code on the web console (RFC 8628 device login)' },
+    },
     examples: [
       ['$0 login alice', 'asks for the password without echo'],
       ['$0 login alice --password-stdin < password.txt', 'in a script'],
+      ['$0 login --device', 'prints a URL and a code to approve in a browser, then waits for the token'],
     ],
     exits: [
       [0, 'logged in; the token is in $XDG_DATA_HOME/treadmill-tb/token.json (0600)'],
-      [1, 'wrong user or password, or the switchboard failed'],
+      [1, 'wrong user or password, a device code denied or expired, or the switchboard failed'],
       [2, 'usage error: no user or password and no terminal to ask on'],
     ],
     run: auth.login,

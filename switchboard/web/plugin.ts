@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { ValidationError, isUuid } from '../../protocol/validation.js';
 import type { Logger } from '../logger.js';
 import { LoginLimits, limitMessage, retryAfterSeconds } from '../login-limits.js';
+import type { DeviceAuthorizations } from '../device-flow.js';
+import { registerDevicePages } from './device-page.js';
 import { mayCancel, mayRunAgain, maySee, ownerScope } from './access.js';
 import { ansiStylesheet } from './ansi-palette.js';
 import {
@@ -48,6 +50,8 @@ export interface WebConsoleOptions {
   loginAttemptsPerMinute?: number;
   /** Failed-login limits, shared with the REST login (default: a set of its own). */
   loginLimits?: LoginLimits;
+  /** Pending device logins to approve on /device (no such page without). */
+  devices?: DeviceAuthorizations;
   /** SSE keep-alive and session re-check interval (default 20 s). */
   heartbeatMs?: number;
   /** Where the bundled script and stylesheet are (default: static/ next to this file). */
@@ -522,6 +526,9 @@ export async function webConsole(app: FastifyInstance, opts: WebConsoleOptions):
     log.info(`web console: user ${user.name} revoked an API token`);
     return send(reply, tokensPage(frame(req, reply), await data.apiTokens(user.id), null, 'The token is revoked.'));
   });
+
+  if (opts.devices)
+    registerDevicePages(app, { devices: opts.devices, codeLimits: new LoginLimits(), log, userOf, frame, send });
 
   // Browsers ask for it on every page; without this the API's 401 answers it.
   app.get('/favicon.ico', async (_req, reply) =>

@@ -1,10 +1,11 @@
-// docs/switchboard.md lists every code a client must handle: each REST error type with its
-// status, each job error kind and each WebSocket close code with its name, exactly as protocol/
+// docs/switchboard.md lists every code a client must handle: each REST error type and device
+// login error with its status, each job error kind and each WebSocket close code with its name, exactly as protocol/
 // defines them, between the "error vocabulary" markers.
 
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DEVICE_ERROR_STATUS } from '../../protocol/device-flow.js';
 import { ERROR_STATUS } from '../../protocol/switchboard-api.js';
 import { CLOSE_CODES, JOB_ERROR_KINDS } from '../../protocol/switchboard-ws.js';
 
@@ -52,6 +53,11 @@ function vocabularyFindings(doc: string): string[] {
     new Map(Object.entries(ERROR_STATUS).map(([code, status]) => [code, String(status)])),
   );
   compare(
+    'device login error',
+    new Map(tableRows(section, 'device login error').map(([code, status]) => [code!, status!])),
+    new Map(Object.entries(DEVICE_ERROR_STATUS).map(([code, status]) => [code, String(status)])),
+  );
+  compare(
     'job error kind',
     new Map(tableRows(section, 'job error kind').map(([kind]) => [kind!, 'listed'])),
     new Map(JOB_ERROR_KINDS.map((kind) => [kind, 'listed'])),
@@ -66,7 +72,7 @@ function vocabularyFindings(doc: string): string[] {
 
 const doc = readFileSync(DOC, 'utf8');
 
-test('docs/switchboard.md lists every REST error type, job error kind and close code of protocol/', (t) => {
+test('docs/switchboard.md lists every REST error type, device login error, job error kind and close code of protocol/', (t) => {
   t.deepEqual(vocabularyFindings(doc), []);
 });
 
@@ -79,12 +85,14 @@ test('a code missing from the list, a wrong status and a code that no longer exi
       .replace(/^\| `too_many_requests` \|.*\n/m, '')
       .replace('| `not_found` | 404 |', '| `not_found` | 410 |')
       .replace(/^\| `ImageInvalid` \|.*\n/m, '')
+      .replace(/^\| `slow_down` \|.*\n/m, '')
       .replace('| 4003 | `superseded` |', '| 4003 | `replaced` |')
       .replace('| `internal` | 500 |', '| `internal` | 500 |\n| `teapot` | 418 | never |');
   t.deepEqual(vocabularyFindings(broken), [
     'REST error type not_found is documented as 410, but is 404',
     'REST error type too_many_requests is not documented',
     'REST error type teapot no longer exists',
+    'device login error slow_down is not documented',
     'job error kind ImageInvalid is not documented',
     'close code 4003 is documented as replaced, but is superseded',
   ]);
