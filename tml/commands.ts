@@ -10,6 +10,7 @@ import { UsageError } from '../protocol/cli.js';
 import { completionScript } from './completion.js';
 import { out, str, type Args } from './context.js';
 import * as job from './job-commands.js';
+import { open } from './open-command.js';
 import { OUTCOME_EXIT_DOCS } from './outcome.js';
 import * as sup from './supervisor-commands.js';
 
@@ -324,6 +325,17 @@ export const TABLE: CommandSpec[] = [
           [255, "ssh's own failure; any other code is the remote command's"],
         ],
         run: job.ssh,
+      },
+      {
+        command: 'open <id>',
+        describe: "Print the job's web console page (and open it in a browser when run at a terminal)",
+        positionals: JOB_ID,
+        examples: [[`$0 job open ${ID}`, 'prints https://SWITCHBOARD/jobs/ID; xdg-open shows it']],
+        exits: [
+          [0, 'the URL printed'],
+          [2, 'usage error: not a job id'],
+        ],
+        run: open,
       },
     ],
   },
