@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ExitWith, UsageError } from '../protocol/cli.js';
 import { bool, context, note, out, str, type Args, type Ctx } from './context.js';
+import { DEVICE_PAGE_PATH } from '../protocol/device-flow.js';
 import { deviceLogin } from './device-login.js';
 import { ApiError, BadAnswerError } from './errors.js';
 import { json } from './format.js';
@@ -60,7 +61,10 @@ async function loginWithDevice(ctx: Ctx): Promise<{ user: string; token: string;
     show: (code) => {
       const minutes = Math.max(1, Math.round(code.expires_in / 60));
       note(`To log in, open this page where you are logged in to the web console:`);
-      note(`  ${code.verification_uri_complete}`);
+      // Under the URL tml uses, which the user can reach; the switchboard's own guess from its Host
+      // header says http: behind a proxy that terminates TLS.
+      const page = `${ctx.settings.url.replace(/\/+$/, '')}${DEVICE_PAGE_PATH}?code=${encodeURIComponent(code.user_code)}`;
+      note(`  ${page}`);
       note(`and check that it shows the code ${code.user_code} (valid for ${minutes} minutes). Waiting...`);
     },
   });
