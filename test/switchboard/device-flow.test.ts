@@ -5,9 +5,12 @@ import {
   DEVICE_GRANT_TYPE,
   DEVICE_TOKEN_PATH,
   USER_CODE_ALPHABET,
+  deviceErrorOf,
   normalizeUserCode,
   parseDeviceCodeRequest,
+  parseDeviceCodeResponse,
   parseDeviceTokenRequest,
+  parseDeviceTokenResponse,
 } from '../../protocol/device-flow.js';
 import { ValidationError } from '../../protocol/validation.js';
 import { DeviceAuthorizations, type DeviceFlowConfig } from '../../switchboard/device-flow.js';
@@ -133,10 +136,15 @@ test('user codes are read in any case, with dashes and spaces anywhere; others a
   );
 });
 
-test('device-flow request parsers give a value or a ValidationError for any input', (t) => {
+test('device-flow parsers give a value or a ValidationError for any input; deviceErrorOf never throws', (t) => {
   fc.assert(
     fc.property(fc.anything(), (v) => {
-      for (const parse of [parseDeviceCodeRequest, parseDeviceTokenRequest]) {
+      for (const parse of [
+        parseDeviceCodeRequest,
+        parseDeviceTokenRequest,
+        parseDeviceCodeResponse,
+        parseDeviceTokenResponse,
+      ]) {
         try {
           parse(v);
         } catch (err) {
@@ -146,7 +154,12 @@ test('device-flow request parsers give a value or a ValidationError for any inpu
       return true;
     }),
   );
+  fc.assert(
+    fc.property(fc.anything(), (v) => deviceErrorOf(v) === null || typeof deviceErrorOf(v)!.error === 'string'),
+  );
   t.throws(() => parseDeviceCodeRequest({ client_id: 'a\u0007b' }), { message: /control characters/ });
+  t.deepEqual(deviceErrorOf({ error: 'slow_down' }), { error: 'slow_down', error_description: '' });
+  t.is(deviceErrorOf({ error: 'teapot' }), null);
 });
 
 // -- through the switchboard: the REST endpoints and the web console's page --
