@@ -5,6 +5,14 @@
 
 import test from 'ava';
 import { WebSocket } from 'ws';
+import {
+  DEVICE_GRANT_TYPE,
+  deviceErrorOf,
+  parseDeviceCodeRequest,
+  parseDeviceCodeResponse,
+  parseDeviceTokenRequest,
+  parseDeviceTokenResponse,
+} from '../../protocol/device-flow.js';
 import { parseJobRequest, type JobRequest } from '../../protocol/job.js';
 import {
   API_PREFIX,
@@ -441,4 +449,20 @@ test('a supervisor WebSocket upgrade without an Authorization header is refused 
   t.is(listed.json.status.status, 'disconnected');
   // The same request with the token is admitted, so the refusals above are about the header.
   t.is(await upgradeStatus(url, { authorization: `Bearer ${sup.token}` }), 101);
+});
+
+// -- device login (RFC 8628 field names) --
+
+test('golden device login bodies: code and token requests and answers, and an error', (t) => {
+  const codeRequest = '{"client_id":"tml 0.1.0 on laptop"}';
+  t.is(JSON.stringify(parseDeviceCodeRequest(JSON.parse(codeRequest))), codeRequest);
+  const tokenRequest = `{"grant_type":"${DEVICE_GRANT_TYPE}","device_code":"Zm9v","client_id":"tml"}`;
+  t.is(JSON.stringify(parseDeviceTokenRequest(JSON.parse(tokenRequest))), tokenRequest);
+  const codeAnswer =
+    '{"device_code":"Zm9v","user_code":"BCDF-GHJK","verification_uri":"http://sb/device","verification_uri_complete":"http://sb/device?code=BCDF-GHJK","expires_in":600,"interval":5}';
+  t.is(JSON.stringify(parseDeviceCodeResponse(JSON.parse(codeAnswer))), codeAnswer);
+  const tokenAnswer = `{"access_token":"${'A'.repeat(170)}==","token_type":"Bearer","expires_in":604800,"expires_at":"${T}","user":"alice"}`;
+  t.is(JSON.stringify(parseDeviceTokenResponse(JSON.parse(tokenAnswer))), tokenAnswer);
+  const error = '{"error":"authorization_pending","error_description":"the code has not been approved yet"}';
+  t.is(JSON.stringify(deviceErrorOf(JSON.parse(error))), error);
 });
