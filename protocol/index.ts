@@ -12,3 +12,4 @@ export * from './switchboard-ws.js';
 export * from './control-socket/messages.js';
 export * from './control-socket/framing.js';
 export * from './control-socket/output-codec.js';
+export * from './device-flow.js';

@@ -6,6 +6,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hashPassword, newToken, tokenHash } from './auth.js';
 import { SwitchboardDb } from './db.js';
+import { DEFAULT_DEVICE_FLOW } from './device-flow.js';
 import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { isUuid } from '../protocol/validation.js';
@@ -100,6 +101,7 @@ async function serve(argv: {
   gracePeriod?: string;
   pingInterval?: string;
   keepalive?: string;
+  deviceCodeLifetime?: string;
   logLevel: string;
   web: boolean;
 }): Promise<void> {
@@ -121,6 +123,9 @@ async function serve(argv: {
     pingIntervalMs,
     keepaliveMs,
     web: argv.web,
+    deviceFlow: {
+      lifetimeMs: duration(argv.deviceCodeLifetime, DEFAULT_DEVICE_FLOW.lifetimeMs, 'device-code-lifetime'),
+    },
   });
   let url: string;
   try {
@@ -173,6 +178,10 @@ async function main(): Promise<void> {
             type: 'string',
             describe:
               'drop a supervisor whose pongs stop for this long (default 10s); supervisors reconnect after as long without a ping',
+          })
+          .option('device-code-lifetime', {
+            type: 'string',
+            describe: 'how long a tml login --device code waits for approval (default 10m)',
           })
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as const })
           .option('web', {

@@ -40,6 +40,7 @@ import {
 } from './auth.js';
 import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardDb, UserRow } from './db.js';
 import type { JobStore } from './jobs.js';
+import { limitMessage, retryAfterSeconds, type LoginLimits } from './login-limits.js';
 import type { Logger } from './logger.js';
 import { parseTags, type Scheduler } from './scheduler.js';
 
@@ -59,6 +60,7 @@ export interface RouteDeps {
   scheduler: Scheduler;
   log: Logger;
   loginTokenLifetimeMs: number;
+  loginLimits: LoginLimits;
   /** Largest log response without `follow`. */
   maxLogResponseBytes?: number;
 }
@@ -221,15 +223,22 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     };
   };
 
-  app.post(`${API_PREFIX}/tokens/login`, async (req): Promise<LoginResponse> => {
+  app.post(`${API_PREFIX}/tokens/login`, async (req, reply): Promise<LoginResponse> => {
     const body = parseLoginRequest(req.body);
+    const limit = deps.loginLimits.check(body.user_identifier, req.ip);
+    if (!limit.ok) {
+      reply.header('retry-after', String(retryAfterSeconds(limit.retryAfterMs)));
+      throw new ApiError('too_many_requests', limitMessage(limit));
+    }
     const user = db.userByIdentifier(body.user_identifier);
     // Unknown users cost one scrypt too, so timing does not tell which names exist.
     const ok = await verifyPassword(body.password, user?.password_hash ?? dummyHash());
     if (!user || user.password_hash === null || !ok) {
-      log.info(`failed login for ${JSON.stringify(body.user_identifier.slice(0, 64))}`);
+      log.info(`failed login for ${JSON.stringify(body.user_identifier.slice(0, 64))} from ${req.ip}`);
+      deps.loginLimits.failed(body.user_identifier, req.ip);
       throw new ApiError('unauthorized', 'wrong user name, e-mail address or password');
     }
+    deps.loginLimits.succeeded(body.user_identifier);
     db.pruneExpiredTokens();
     const { token, hash } = newToken();
     const expires = Date.now() + deps.loginTokenLifetimeMs;

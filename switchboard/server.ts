@@ -6,6 +6,10 @@ import { SwitchboardDb } from './db.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
 import type { Logger } from './logger.js';
+import { DEFAULT_DEVICE_FLOW, DeviceAuthorizations, type DeviceFlowConfig } from './device-flow.js';
+import { deviceRoutes } from './device-routes.js';
+import { healthRoutes } from './health.js';
+import { DEFAULT_LOGIN_LIMITS, LoginLimits, type LoginLimitConfig } from './login-limits.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
@@ -19,6 +23,10 @@ export interface SwitchboardOptions extends SchedulerConfig {
   /** A supervisor whose pongs stop for this long is dropped; it must exceed pingIntervalMs. */
   keepaliveMs?: number;
   loginTokenLifetimeMs?: number;
+  /** Failed-login limits of the REST login and the web console's form together. */
+  loginLimits?: Partial<LoginLimitConfig>;
+  /** Device login (`tml login --device`); it needs the web console, where codes are approved. */
+  deviceFlow?: Partial<DeviceFlowConfig>;
   logKeepBytes?: number;
   /** Largest request body accepted. */
   bodyLimitBytes?: number;
@@ -62,6 +70,7 @@ export class Switchboard {
     this.app.addHook('onResponse', async (req, reply) => {
       opts.log.debug(`${req.method} ${req.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`);
     });
+    const loginLimits = new LoginLimits({ ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits });
     // Encapsulated, so the API's bearer-token hook and error answers stay off the web console.
     this.app.register(async (api) =>
       registerRoutes(api, {
@@ -70,11 +79,26 @@ export class Switchboard {
         scheduler: this.scheduler,
         log: opts.log,
         loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
+        loginLimits,
       }),
     );
+    this.app.register(healthRoutes, { checkDatabase: () => this.db.sql.prepare('SELECT 1').get(), log: opts.log });
     if (opts.web !== false) {
       const data = new SqliteWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
-      this.app.register(webConsole, { ...(opts.web === true ? {} : opts.web), data, log: opts.log });
+      const devices = new DeviceAuthorizations({ ...DEFAULT_DEVICE_FLOW, ...opts.deviceFlow });
+      const tokenMs = opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs;
+      const issueToken = async (userId: string) => {
+        const expiresAt = Date.now() + tokenMs;
+        return { token: (await data.createApiToken(userId, expiresAt)).token, expiresAt };
+      };
+      this.app.register(deviceRoutes, { devices, issueToken, log: opts.log });
+      this.app.register(webConsole, {
+        ...(opts.web === true ? {} : opts.web),
+        data,
+        log: opts.log,
+        loginLimits,
+        devices,
+      });
     }
     this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, { keepalive });
     this.scheduler.start();

@@ -1,7 +1,13 @@
-// `tml login`, `tml logout`, `tml whoami`: the saved token, as upstream's `tml` 0.3 keeps it.
+// `tml login` (with a password, or `--device` through the web console), `tml logout`, `tml whoami`:
+// the saved token, as upstream's `tml` 0.3 keeps it.
+
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ExitWith, UsageError } from '../protocol/cli.js';
 import { bool, context, note, out, str, type Args, type Ctx } from './context.js';
+import { DEVICE_PAGE_PATH } from '../protocol/device-flow.js';
+import { deviceLogin } from './device-login.js';
 import { ApiError, BadAnswerError } from './errors.js';
 import { json } from './format.js';
 import { readFirstLine, readLine, readSecret } from './prompt.js';
@@ -13,6 +19,7 @@ import {
   writeSession,
   writeTokenFile,
 } from './token-store.js';
+import { version } from './version.js';
 
 const isTty = () => process.stdin.isTTY === true;
 
@@ -42,19 +49,51 @@ async function passwordOf(argv: Args, ctx: Ctx): Promise<string> {
   return readSecret('Password: ', process.stdin as unknown as Parameters<typeof readSecret>[1], process.stderr);
 }
 
-export async function login(argv: Args): Promise<void> {
-  const ctx = await context(argv);
+/** `tml login --device`: a token approved on the web console, no password typed here. */
+async function loginWithDevice(ctx: Ctx): Promise<{ user: string; token: string; expires_at: string }> {
+  const client = ctx.anonymous();
+  const answer = await deviceLogin({
+    url: ctx.settings.url,
+    clientId: `tml ${version()} on ${hostname().slice(0, 60)}`,
+    post: (path, body) => client.postForAnswer(path, body),
+    sleep: (ms) => sleep(ms),
+    now: Date.now,
+    show: (code) => {
+      const minutes = Math.max(1, Math.round(code.expires_in / 60));
+      note(`To log in, open this page where you are logged in to the web console:`);
+      // Under the URL tml uses, which the user can reach; the switchboard's own guess from its Host
+      // header says http: behind a proxy that terminates TLS.
+      const page = `${ctx.settings.url.replace(/\/+$/, '')}${DEVICE_PAGE_PATH}?code=${encodeURIComponent(code.user_code)}`;
+      note(`  ${page}`);
+      note(`and check that it shows the code ${code.user_code} (valid for ${minutes} minutes). Waiting...`);
+    },
+  });
+  return { user: answer.user, token: answer.access_token, expires_at: answer.expires_at };
+}
+
+async function loginWithPassword(argv: Args, ctx: Ctx): Promise<{ user: string; token: string; expires_at: string }> {
   const user = await userOf(argv, ctx);
   const password = await passwordOf(argv, ctx);
-  let answer;
   try {
-    answer = await ctx.anonymous().login(user, password);
+    return { user, ...(await ctx.anonymous().login(user, password)) };
   } catch (err) {
     if (err instanceof ApiError && (err.status === 403 || err.type === 'unauthorized')) {
       throw new Error(`login failed: wrong user or password for ${ctx.settings.url}`);
     }
     throw err;
   }
+}
+
+export async function login(argv: Args): Promise<void> {
+  const device = bool(argv, 'device');
+  if (
+    device &&
+    (str(argv, 'user') !== undefined || str(argv, 'password') !== undefined || bool(argv, 'password-stdin'))
+  )
+    throw new UsageError('--device takes no user or password: the web console knows who approves');
+  const ctx = await context(argv);
+  const answer = device ? await loginWithDevice(ctx) : await loginWithPassword(argv, ctx);
+  const user = answer.user;
   const problem = tokenProblem(answer.token);
   if (problem) throw new BadAnswerError(`the token from ${ctx.settings.url} ${problem}`);
   writeTokenFile(ctx.settings.tokenFile, answer.token);

@@ -15,7 +15,7 @@ import {
   type SupervisorFilter,
 } from '../protocol/switchboard-api.js';
 import type { JobRequestBody } from '../protocol/job.js';
-import { ValidationError } from '../protocol/validation.js';
+import { ValidationError, attempt, parseJson } from '../protocol/validation.js';
 import type { Dispatcher } from 'undici';
 import {
   jobListQueryString,
@@ -158,6 +158,19 @@ export class SwitchboardClient {
     await res.body.dump().catch(() => {});
     if (res.statusCode === 404) return null;
     return { ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode };
+  }
+
+  /** A JSON POST outside the API's envelope (device login answers as RFC 8628 says): status and body. */
+  async postForAnswer(path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+    const res = await this.send('POST', `${this.base}${path}`, body, undefined, this.options.requestTimeoutMs);
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw new NetworkError(`lost the answer from the switchboard at ${this.base}: ${describeNetworkError(err)}`);
+    }
+    const parsed = attempt(() => parseJson(text, 'answer'));
+    return { status: res.statusCode, body: parsed.ok ? parsed.value : null };
   }
 
   private async json<T>(method: string, path: string, parse: (v: unknown) => T, body?: unknown): Promise<T> {

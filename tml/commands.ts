@@ -10,6 +10,7 @@ import { UsageError } from '../protocol/cli.js';
 import { completionScript } from './completion.js';
 import { out, str, type Args } from './context.js';
 import * as job from './job-commands.js';
+import { open } from './open-command.js';
 import { OUTCOME_EXIT_DOCS } from './outcome.js';
 import * as sup from './supervisor-commands.js';
 
@@ -154,14 +155,18 @@ export const TABLE: CommandSpec[] = [
       user: { type: 'string', describe: 'user name or e-mail (else TML_USER, else asked)' },
       password: { type: 'string', describe: 'password (else --password-stdin, TML_PASSWORD, or asked without echo)' },
     },
-    options: { 'password-stdin': { type: 'boolean', describe: 'read the password from the first line of stdin' } },
+    options: {
+      'password-stdin': { type: 'boolean', describe: 'read the password from the first line of stdin' },
+      device: { type: 'boolean', describe: 'no password: approve a code on the web console (RFC 8628 device login)' },
+    },
     examples: [
       ['$0 login alice', 'asks for the password without echo'],
       ['$0 login alice --password-stdin < password.txt', 'in a script'],
+      ['$0 login --device', 'prints a URL and a code to approve in a browser, then waits for the token'],
     ],
     exits: [
       [0, 'logged in; the token is in $XDG_DATA_HOME/treadmill-tb/token.json (0600)'],
-      [1, 'wrong user or password, or the switchboard failed'],
+      [1, 'wrong user or password, a device code denied or expired, or the switchboard failed'],
       [2, 'usage error: no user or password and no terminal to ask on'],
     ],
     run: auth.login,
@@ -320,6 +325,17 @@ export const TABLE: CommandSpec[] = [
           [255, "ssh's own failure; any other code is the remote command's"],
         ],
         run: job.ssh,
+      },
+      {
+        command: 'open <id>',
+        describe: "Print the job's web console page (and open it in a browser when run at a terminal)",
+        positionals: JOB_ID,
+        examples: [[`$0 job open ${ID}`, 'prints https://SWITCHBOARD/jobs/ID; xdg-open shows it']],
+        exits: [
+          [0, 'the URL printed'],
+          [2, 'usage error: not a job id'],
+        ],
+        run: open,
       },
     ],
   },

@@ -15,6 +15,9 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ValidationError, isUuid } from '../../protocol/validation.js';
 import type { Logger } from '../logger.js';
+import { LoginLimits, limitMessage, retryAfterSeconds } from '../login-limits.js';
+import type { DeviceAuthorizations } from '../device-flow.js';
+import { registerDevicePages } from './device-page.js';
 import { mayCancel, mayRunAgain, maySee, ownerScope } from './access.js';
 import { ansiStylesheet } from './ansi-palette.js';
 import {
@@ -45,6 +48,10 @@ export interface WebConsoleOptions {
   sessionLifetimeMs?: number;
   /** Login attempts allowed per client address per minute (default 10). */
   loginAttemptsPerMinute?: number;
+  /** Failed-login limits, shared with the REST login (default: a set of its own). */
+  loginLimits?: LoginLimits;
+  /** Pending device logins to approve on /device (no such page without). */
+  devices?: DeviceAuthorizations;
   /** SSE keep-alive and session re-check interval (default 20 s). */
   heartbeatMs?: number;
   /** Where the bundled script and stylesheet are (default: static/ next to this file). */
@@ -113,6 +120,7 @@ const NOTICES: Record<string, string> = {
 export async function webConsole(app: FastifyInstance, opts: WebConsoleOptions): Promise<void> {
   const { data, log } = opts;
   const sessionMs = opts.sessionLifetimeMs ?? DEFAULT_SESSION_MS;
+  const loginLimits = opts.loginLimits ?? new LoginLimits();
   const staticDir = opts.staticDir ?? fileURLToPath(new URL('./static/', import.meta.url));
   const ansiCss = ansiStylesheet();
   const assetVersion = (file: string) => {
@@ -278,11 +286,18 @@ export async function webConsole(app: FastifyInstance, opts: WebConsoleOptions):
       const name = formField(req.body, 'user', 200);
       const password = formField(req.body, 'password', 1000);
       const next = safeNext((req.body as Form | undefined)?.next);
+      const limit = loginLimits.check(name, req.ip);
+      if (!limit.ok) {
+        reply.header('retry-after', String(retryAfterSeconds(limit.retryAfterMs)));
+        throw new PageError(429, limitMessage(limit));
+      }
       const user = await data.checkPassword(name, password);
       if (!user) {
         log.info(`web console: failed login for user ${JSON.stringify(name.slice(0, 64))} from ${req.ip}`);
+        loginLimits.failed(name, req.ip);
         return send(reply, loginPage(frame(req, reply), next, 'Wrong user name or password.', name), 401);
       }
+      loginLimits.succeeded(name);
       const token = randomBytes(32).toString('base64url');
       await data.createSession(sessionHash(token), user.id, Date.now() + sessionMs);
       log.info(`web console: user ${user.name} logged in from ${req.ip}`);
@@ -511,6 +526,9 @@ export async function webConsole(app: FastifyInstance, opts: WebConsoleOptions):
     log.info(`web console: user ${user.name} revoked an API token`);
     return send(reply, tokensPage(frame(req, reply), await data.apiTokens(user.id), null, 'The token is revoked.'));
   });
+
+  if (opts.devices)
+    registerDevicePages(app, { devices: opts.devices, codeLimits: new LoginLimits(), log, userOf, frame, send });
 
   // Browsers ask for it on every page; without this the API's 401 answers it.
   app.get('/favicon.ico', async (_req, reply) =>
