@@ -265,7 +265,6 @@ test('a switchboard that accepts connections and never answers ends a command wi
     });
     t.is(r.status, 1);
     t.is(r.stderr, `tml: no answer from the switchboard at ${url} within 0.5 s (--request-timeout)\n`);
-    t.true(r.ms < 10_000, `${r.ms} ms`);
   } finally {
     sockets.forEach((s) => s.destroy());
     server.close();
