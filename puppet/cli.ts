@@ -12,6 +12,7 @@ import { runForeground } from './job-run.js';
 import { resolveGroup } from './local-socket.js';
 import { Log, type LogLevel } from './log.js';
 import type { WorkloadExitStatus } from '../protocol/control-socket/messages.js';
+import { MAX_WORKLOAD_OUTPUT_BYTES, capNullableText } from '../protocol/text-caps.js';
 
 /** A user-facing failure: printed as one `tml-puppet: ...` line, exit status 1. */
 class UsageError extends Error {}
@@ -165,8 +166,11 @@ function jobCommands(y: Argv): Argv {
           })
           .conflicts('output', 'output-file'),
       async (argv) => {
-        const output =
-          argv['output-file'] !== undefined ? await readOutput(argv['output-file']) : (argv.output ?? null);
+        // Cut here too: a request this large would be refused by the daemon, and the status with it.
+        const output = capNullableText(
+          argv['output-file'] !== undefined ? await readOutput(argv['output-file']) : (argv.output ?? null),
+          MAX_WORKLOAD_OUTPUT_BYTES,
+        );
         const r = await callDaemon(socketPath(), {
           op: 'finish',
           status: argv.status as WorkloadExitStatus,

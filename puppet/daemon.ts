@@ -20,6 +20,12 @@ import type { Log } from './log.js';
 import { runNetworkConfigScript } from './network.js';
 import { QueueFullError } from './outbox.js';
 import { notifyReady } from './sdnotify.js';
+import {
+  MAX_STATUS_MESSAGE_BYTES,
+  MAX_WORKLOAD_OUTPUT_BYTES,
+  capNullableText,
+  capText,
+} from '../protocol/text-caps.js';
 
 export const FW_CFG_PATH = '/sys/firmware/qemu_fw_cfg/by_name/opt/org.tockos.treadmill.tcp-ctrl-socket/raw';
 
@@ -285,13 +291,16 @@ export class Daemon {
             job_id: this.#jobInfo.jobId,
             ...(this.#jobInfo.hostId !== null && { host_id: this.#jobInfo.hostId }),
           };
-        case 'substate':
-          this.#log.info(`local client: substate ${JSON.stringify(req.substate)}`);
-          return await this.#report([{ type: 'reportsubstate', substate: req.substate }]);
+        case 'substate': {
+          const substate = capText(req.substate, MAX_STATUS_MESSAGE_BYTES);
+          this.#log.info(`local client: substate ${JSON.stringify(substate)}`);
+          return await this.#report([{ type: 'reportsubstate', substate }]);
+        }
         case 'finish': {
           this.#log.info(`local client: workload finished: ${req.status}${req.terminate ? ' (terminate)' : ''}`);
+          const output = capNullableText(req.output, MAX_WORKLOAD_OUTPUT_BYTES);
           const events: PuppetEvent[] = [
-            { type: 'declareworkloadexitstatus', workload_exit_status: req.status, workload_output: req.output },
+            { type: 'declareworkloadexitstatus', workload_exit_status: req.status, workload_output: output },
           ];
           if (req.terminate) events.push({ type: 'terminatejob', supervisor_event_id: null });
           return await this.#report(events);

@@ -9,6 +9,8 @@ import type { PuppetEvent } from '../protocol/control-socket/messages.js';
 import { ConsoleBatcher } from './console-batcher.js';
 import type { Host, HostBackend, HostExit, ReadyInfo, StopMode } from './hosts/host.js';
 import { ImageUnavailableError } from './image-loader.js';
+import { capJobEvent } from './job-event-caps.js';
+import { MAX_STATUS_MESSAGE_BYTES, capText } from '../protocol/text-caps.js';
 import type { Log } from './logger.js';
 
 export interface JobRunnerDeps {
@@ -226,7 +228,10 @@ export class JobRunner extends EventEmitter {
     if (this.current !== job) return;
     switch (event.type) {
       case 'reportsubstate':
-        this.deps.log('info', `job ${job.id}: substate ${JSON.stringify(event.substate)}`);
+        this.deps.log(
+          'info',
+          `job ${job.id}: substate ${JSON.stringify(capText(event.substate, MAX_STATUS_MESSAGE_BYTES))}`,
+        );
         this.transition(job, job.state, event.substate);
         return;
       case 'declareworkloadexitstatus': {
@@ -267,7 +272,7 @@ export class JobRunner extends EventEmitter {
   }
 
   private send(job: ActiveJob, event: JobEvent): void {
-    this.deps.send(job.id, event);
+    this.deps.send(job.id, capJobEvent(event));
   }
 
   private transition(job: ActiveJob, state: RunningJobState, message: string | null): void {
