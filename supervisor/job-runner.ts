@@ -40,6 +40,8 @@ interface ActiveJob {
   jobDir: string | null;
   declared: boolean;
   ending: Promise<void> | null;
+  /** Why it is ending: a host's last events are still taken while it is torn down. */
+  endKind: EndKind | 'failed' | null;
   console: ConsoleBatcher;
 }
 
@@ -107,6 +109,7 @@ export class JobRunner extends EventEmitter {
       jobDir: null,
       declared: false,
       ending: null,
+      endKind: null,
       console: new ConsoleBatcher(
         (bytes) => this.send(job, { type: 'console_log', console_bytes: [...bytes] }),
         this.deps.console,
@@ -226,6 +229,12 @@ export class JobRunner extends EventEmitter {
 
   private onPuppetEvent(job: ActiveJob, event: PuppetEvent): void {
     if (this.current !== job) return;
+    // While a host is torn down it hands over what its puppet sent before: a declared result still
+    // counts if the job ended on its own (or the supervisor is going away), nothing else does.
+    if (job.endKind !== null) {
+      const late = event.type === 'declareworkloadexitstatus' && (job.endKind === 'host' || job.endKind === 'shutdown');
+      if (!late) return;
+    }
     switch (event.type) {
       case 'reportsubstate':
         this.deps.log(
@@ -291,6 +300,7 @@ export class JobRunner extends EventEmitter {
     this.deps.log('warn', `job ${job.id}: ${kind}: ${message}`);
     job.console.flush();
     this.send(job, { type: 'error', error: { error_kind: kind, description: message } });
+    job.endKind = 'failed';
     job.ending = this.teardown(job, message, 'immediate');
   }
 
@@ -298,6 +308,7 @@ export class JobRunner extends EventEmitter {
     if (this.current !== job || job.ending !== null) return;
     this.deps.log('info', `job ${job.id}: terminating: ${reason}`);
     this.transition(job, { state: 'terminating' }, reason);
+    job.endKind = kind;
     job.ending = (async () => {
       await this.teardownHost(job, 'graceful');
       job.console.flush();

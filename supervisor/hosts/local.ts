@@ -3,6 +3,7 @@
 // scripts without hardware, through exactly the client commands a real host offers.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,6 +33,8 @@ export interface LocalHostOptions {
   readyTimeoutMs?: number;
   /** How long processes get after SIGTERM before SIGKILL. */
   stopGraceMs?: number;
+  /** How long a teardown waits for what the puppet already sent to be read (default 10 s). */
+  drainMs?: number;
   puppetLogLevel?: string;
 }
 
@@ -252,13 +255,15 @@ class LocalHost implements Host {
   }
 
   private onPuppetEvent(event: PuppetEvent, entrypoint: string): void {
-    if (this.stopping !== null || this.failed) return;
+    if (this.failed) return;
+    // Also while stopping: what the puppet sent before it ended (a result declared just before the
+    // boot script exited) is still the job's.
     if (event.type !== 'ready') {
       this.cb.onPuppetEvent(event);
       return;
     }
     // A puppet that reconnects says ready again; the host only boots once.
-    if (this.ready) return;
+    if (this.ready || this.stopping !== null) return;
     this.ready = true;
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
     this.cb.onReady();
@@ -306,6 +311,11 @@ class LocalHost implements Host {
 
   private async teardown(): Promise<void> {
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+    // The puppet ends its connection once what it wrote is out (SIGTERM makes it close cleanly), so
+    // its end means every frame it sent before has been read and handled.
+    const server = this.server;
+    const drained =
+      server === null || !server.connected ? Promise.resolve() : once(server, 'disconnect').then(() => undefined);
     const groups = [this.bootScript, this.puppet].filter((g): g is Group => g !== null);
     for (const g of groups) signalGroup(g, 'SIGTERM');
     const all = Promise.all(groups.map((g) => g.closed));
@@ -317,6 +327,10 @@ class LocalHost implements Host {
     if ((await Promise.race([all, delay(2000)])) === 'timeout') {
       this.log('error', 'processes survived SIGKILL (a child left its process group?)');
     }
-    await this.server?.close();
+    const drainMs = this.opts.drainMs ?? 10_000;
+    if ((await Promise.race([drained, delay(drainMs)])) === 'timeout') {
+      this.log('warn', `the puppet's control connection did not end within ${drainMs / 1000} s; dropping the rest`);
+    }
+    await server?.close();
   }
 }

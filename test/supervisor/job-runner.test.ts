@@ -90,6 +90,27 @@ test('every job event leaves within the switchboard message limit, whatever the 
   t.true(substate.endsWith(truncationMarker(1024 * 1024)));
 });
 
+test('a result the host hands over while it is torn down after the boot script exited still counts', async (t) => {
+  const { recorder, host } = await readyJob();
+  host.cb.onExit({ kind: 'boot-script', code: 0, signal: null });
+  host.cb.onPuppetEvent({ type: 'reportsubstate', substate: 'late' });
+  host.cb.onPuppetEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: 'ok' });
+  await recorder.untilState('terminated');
+  t.deepEqual(recorder.trace().slice(-3), [
+    'terminating: the boot script exited with code 0',
+    'declare success',
+    'terminated',
+  ]);
+});
+
+test('a result handed over after stop_job is not sent: the switchboard holds the final status', async (t) => {
+  const { recorder, host, runner } = await readyJob();
+  runner.stop(JOB_ID);
+  host.cb.onPuppetEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: 'ok' });
+  await recorder.untilState('terminated');
+  t.deepEqual(recorder.trace().slice(-2), ['terminating: stop requested by the switchboard', 'terminated']);
+});
+
 test('terminatejob after a declared status ends the job without a second status', async (t) => {
   const { recorder, host, runner, released } = await readyJob();
   host.cb.onPuppetEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: null });
