@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { blobPath } from '../../imagetool/index.js';
 import { ControlSocketServer } from '../control-socket/server.js';
 import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
+import { recordProcessGroup } from '../leftovers.js';
 import type { Log } from '../logger.js';
 import {
   HostStartError,
@@ -19,6 +20,7 @@ import {
   type HostSpec,
   type HostStartErrorKind,
 } from './host.js';
+import { GroupWatchdog } from './group-watchdog.js';
 import { wrapperScript, type PuppetCommand } from './puppet-command.js';
 
 export const LOCAL_ENTRYPOINT_ATTR = 'org.tockos.treadmill.image.local_v0.entrypoint';
@@ -114,6 +116,7 @@ class LocalHost implements Host {
   private readyTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly log: Log;
+  private readonly watchdog = new GroupWatchdog();
 
   constructor(
     private readonly spec: HostSpec,
@@ -231,6 +234,7 @@ class LocalHost implements Host {
     if (this.opts.puppetLogLevel !== undefined) args.push('--log-level', this.opts.puppetLogLevel);
     const puppet = spawnGroup(this.opts.puppet.command, args, { cwd: this.spec.jobDir, env: this.environment({}) });
     this.puppet = puppet;
+    this.outlive(puppet);
     const tail = new TailLines((line) => this.log('debug', `puppet: ${line}`));
     puppet.child.stdout!.on('data', (chunk: Buffer) => tail.push(chunk));
     puppet.child.stderr!.on('data', (chunk: Buffer) => tail.push(chunk));
@@ -281,6 +285,7 @@ class LocalHost implements Host {
       }),
     });
     this.bootScript = boot;
+    this.outlive(boot);
     for (const stream of [boot.child.stdout!, boot.child.stderr!]) {
       stream.on('data', (chunk: Buffer) => {
         const backedUp = this.cb.onConsole(chunk);
@@ -295,6 +300,14 @@ class LocalHost implements Host {
       // Wait for the pipes so the console is complete before the job ends.
       void boot.closed.then(() => this.cb.onExit({ kind: 'boot-script', code, signal }));
     });
+  }
+
+  /** A group must not outlive the supervisor: killed if it dies, or by the next one at start. */
+  private outlive(group: Group): void {
+    const pgid = group.child.pid;
+    if (pgid === undefined) return;
+    recordProcessGroup(this.spec.jobDir, pgid);
+    this.watchdog.watch(pgid);
   }
 
   private startError(message: string, kind?: HostStartErrorKind): void {
@@ -327,6 +340,7 @@ class LocalHost implements Host {
     if ((await Promise.race([all, delay(2000)])) === 'timeout') {
       this.log('error', 'processes survived SIGKILL (a child left its process group?)');
     }
+    this.watchdog.release();
     const drainMs = this.opts.drainMs ?? 10_000;
     if ((await Promise.race([drained, delay(drainMs)])) === 'timeout') {
       this.log('warn', `the puppet's control connection did not end within ${drainMs / 1000} s; dropping the rest`);
