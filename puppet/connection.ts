@@ -7,7 +7,9 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { FrameDecoder, decodeFrameBody, encodeFrame } from '../protocol/control-socket/framing.js';
 import { MAX_OUTPUT_CHUNK, encodeRunCommandOutputFrame } from '../protocol/control-socket/output-codec.js';
+import { attempt } from '../protocol/validation.js';
 import {
+  ControlMessageError,
   EXTENSIONS,
   parseSupervisorMessage,
   type OutputStream,
@@ -373,17 +375,19 @@ export class SupervisorConnection extends EventEmitter {
 
   #handleFrame(socket: net.Socket, body: Buffer): void {
     const log = this.#opts.log;
-    const json = decodeFrameBody(body);
+    const json = attempt(() => decodeFrameBody(body));
     if (!json.ok) {
-      log.warn(`ignoring frame from supervisor: ${json.error}`);
+      log.warn(`ignoring frame from supervisor: ${json.error.message}`);
       return;
     }
-    const parsed = parseSupervisorMessage(json.value);
+    const parsed = attempt(() => parseSupervisorMessage(json.value));
     if (!parsed.ok) {
-      if (parsed.requestId !== undefined && this.#pending.has(parsed.requestId)) {
-        this.#settle(parsed.requestId, { type: 'refused', reason: `unusable answer: ${parsed.error}` });
+      const { message } = parsed.error;
+      const requestId = parsed.error instanceof ControlMessageError ? parsed.error.requestId : undefined;
+      if (requestId !== undefined && this.#pending.has(requestId)) {
+        this.#settle(requestId, { type: 'refused', reason: `unusable answer: ${message}` });
       }
-      log.warn(`ignoring message from supervisor: ${parsed.error}`);
+      log.warn(`ignoring message from supervisor: ${message}`);
       return;
     }
     const msg = parsed.value;
