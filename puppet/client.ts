@@ -1,6 +1,7 @@
 // The local CLI's side of the daemon's Unix socket.
 
 import net from 'node:net';
+import { attempt } from '../protocol/validation.js';
 import { parseLocalResponse, type LocalRequest, type LocalResponse } from './local-protocol.js';
 
 export const DEFAULT_SOCKET = '/run/tml/puppet.sock';
@@ -28,7 +29,10 @@ export async function callDaemon(path: string, req: LocalRequest): Promise<Local
     socket.setEncoding('utf8');
     socket.once('connect', () => socket.write(`${JSON.stringify(req)}\n`));
     socket.on('data', (d: string) => (text += d));
-    socket.once('end', () => resolve(parseLocalResponse(text.trim())));
+    socket.once('end', () => {
+      const parsed = attempt(() => parseLocalResponse(text.trim()));
+      resolve(parsed.ok ? parsed.value : { ok: false, error: 'daemon sent an invalid response' });
+    });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const why =
         err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
