@@ -18,7 +18,7 @@ import {
   type SupervisorEvent,
   type SupervisorResp,
 } from '../protocol/control-socket/messages.js';
-import type { Log } from './log.js';
+import type { Logger } from '../protocol/log.js';
 import { Keep, Outbox, keepRank, type Queued } from './outbox.js';
 
 export interface SocketAddress {
@@ -37,7 +37,7 @@ export function parseSocketAddress(text: string): SocketAddress {
 
 export interface ConnectionOptions {
   address: SocketAddress;
-  log: Log;
+  log: Logger;
   /** first reconnect delay; doubled per failure up to maxDelayMs */
   minDelayMs?: number;
   maxDelayMs?: number;

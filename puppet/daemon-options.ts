@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_SOCKET } from './client.js';
 import { FW_CFG_PATH } from './daemon.js';
-import { LOG_LEVELS } from './log.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../protocol/log.js';
 
 interface StringOption {
   type: 'string';
@@ -75,6 +75,12 @@ export const DAEMON_OPTIONS = {
     describe: 'run (via /bin/sh -c) on a reboot request',
   },
   'log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', describe: 'least severe level logged (stderr)' },
+  'log-format': {
+    type: 'string',
+    choices: LOG_FORMATS,
+    default: 'text',
+    describe: 'text lines, or json (one object per line) for log collectors',
+  },
 } as const satisfies Record<string, StringOption | BooleanOption>;
 
 type Spec = typeof DAEMON_OPTIONS;

@@ -16,7 +16,7 @@ import {
 import { ParameterFiles, acceptableSshKeys, writeAuthorizedKeys, writeJobInfo, type ParameterModes } from './files.js';
 import type { LocalRequest, LocalResponse } from './local-protocol.js';
 import { LocalSocketServer } from './local-socket.js';
-import type { Log } from './log.js';
+import type { Logger } from '../protocol/log.js';
 import { runNetworkConfigScript } from './network.js';
 import { QueueFullError } from './outbox.js';
 import { notifyReady } from './sdnotify.js';
@@ -46,7 +46,7 @@ export interface DaemonOptions {
   socketGroup?: string | undefined;
   shutdownCommand: string;
   rebootCommand: string;
-  log: Log;
+  log: Logger;
 }
 
 export class FatalError extends Error {}
@@ -73,7 +73,7 @@ const NO_WORKLOAD_REPORTS =
 
 export class Daemon {
   readonly #opts: DaemonOptions;
-  readonly #log: Log;
+  readonly #log: Logger;
   #conn!: SupervisorConnection;
   #commands!: CommandRunner;
   #local: LocalSocketServer | null = null;

@@ -4,7 +4,7 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { Log } from './log.js';
+import type { Logger } from '../protocol/log.js';
 import { attempt } from '../protocol/validation.js';
 import { parseLocalRequest, type LocalRequest, type LocalResponse } from './local-protocol.js';
 
@@ -52,7 +52,7 @@ export class LocalSocketServer {
     path: string;
     group?: string | undefined;
     handler: LocalHandler;
-    log: Log;
+    log: Logger;
     limits?: Partial<LocalSocketLimits>;
   }): Promise<LocalSocketServer> {
     const { log } = opts;
@@ -123,7 +123,7 @@ async function removeStaleSocket(file: string): Promise<void> {
 function serve(
   socket: net.Socket,
   handler: LocalHandler,
-  log: Log,
+  log: Logger,
   limits: LocalSocketLimits,
   budget: { clients: number; bytes: number },
 ): void {

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { FrameDecoder, decodeFrameBody, encodeFrame } from '../../protocol/control-socket/framing.js';
 import { decodeRunCommandOutput, type DecodedOutput } from '../../protocol/control-socket/output-codec.js';
 import { attempt } from '../../protocol/validation.js';
+import type { Log } from '../logger.js';
 import {
   ControlMessageError,
   EXTENSIONS,
@@ -42,14 +43,11 @@ export function defaultNetworkConfig(jobId: string): NetworkConfig {
   return { hostname: `job-${jobId.slice(0, 10)}`, interface: null, ipv4: null, ipv6: null };
 }
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type Logger = (level: LogLevel, line: string) => void;
-
 export interface ListenOptions {
   host?: string;
   port?: number;
   context: JobContext;
-  log?: Logger;
+  log?: Log;
 }
 
 /**
@@ -88,14 +86,14 @@ export class ControlSocketServer extends EventEmitter {
   readonly port: number;
   #server: net.Server;
   #context: JobContext;
-  #log: Logger;
+  #log: Log;
   #socket: net.Socket | null = null;
   #nextEventId = 0;
   #held: Buffer[] = [];
   #commands = new Map<number, Command>();
   #sockets = new Set<net.Socket>();
 
-  private constructor(server: net.Server, host: string, port: number, context: JobContext, log: Logger) {
+  private constructor(server: net.Server, host: string, port: number, context: JobContext, log: Log) {
     super();
     this.#server = server;
     this.host = host;

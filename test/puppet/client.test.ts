@@ -54,7 +54,7 @@ test('job finish --output-file /dev/stdin reads the output from stdin; no output
 test('job finish rejects an invalid status with one line and sends nothing', async (t) => {
   const job = await startJob(t);
   const r = await job.client(['job', 'finish', '--status', 'meh']);
-  t.is(r.code, 1);
+  t.is(r.code, 2);
   t.regex(r.stderr, /^tml-puppet: Invalid values:[^\n]*\n$/);
 });
 
@@ -203,7 +203,7 @@ test('job run names a program missing from PATH, and one that is not executable'
 test('job run without a command is a usage error', async (t) => {
   const job = await startJob(t);
   const r = await job.client(['job', 'run']);
-  t.is(r.code, 1);
+  t.is(r.code, 2);
   t.is(r.stderr, 'tml-puppet: job run needs a command, e.g. tml-puppet job run -- make test\n');
 });
 

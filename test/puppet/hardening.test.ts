@@ -58,7 +58,7 @@ test('a NUL byte in the network config is refused with a log line and start-up g
     ],
   });
   t.deepEqual(job.eventsOf('ready'), [{ type: 'ready' }]);
-  t.regex(job.daemonLog(), /error: the network configuration from the supervisor holds a NUL byte in IPV4_NAMESERVERS/);
+  t.regex(job.daemonLog(), /error +the network configuration from the supervisor holds a NUL byte in IPV4_NAMESERVERS/);
   t.false(existsSync(marker));
   t.is(job.daemon.exitCode, null);
 });

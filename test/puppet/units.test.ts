@@ -193,6 +193,7 @@ test('daemon flags: the fast parser applies the same defaults as the yargs table
     'shutdown-command': 'systemctl poweroff',
     'reboot-command': 'systemctl reboot',
     'log-level': 'info',
+    'log-format': 'text',
   });
 });
 
