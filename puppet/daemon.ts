@@ -134,8 +134,11 @@ export class Daemon {
         this.#readySent = true;
         await this.#conn.sendEvent({ type: 'ready' });
         this.#log.info('sent ready to the supervisor');
-        const err = await notifyReady();
-        if (err) this.#log.warn(err);
+        const readiness = await notifyReady();
+        if (readiness.notified) this.#log.debug('signalled readiness to systemd (systemd-notify)');
+        else if (readiness.problem === null)
+          this.#log.debug('not under systemd (no NOTIFY_SOCKET): readiness not signalled');
+        else this.#log.warn(readiness.problem);
       }
     } catch (e) {
       if (!this.#stopping) this.#fatal((e as Error).message);

@@ -196,14 +196,25 @@ test('under systemd the daemon signals READY=1 through systemd-notify after send
   t.is(line.trim(), `/run/systemd/notify --ready --pid=${job.daemon.pid}`);
 });
 
-test('without NOTIFY_SOCKET systemd-notify is not run', async (t) => {
-  const dir = tempDir(t);
-  const record = path.join(dir, 'notify-args');
-  script(dir, 'systemd-notify', `touch ${record}`);
-  const env: NodeJS.ProcessEnv = { PATH: `${dir}:${process.env['PATH']}`, NOTIFY_SOCKET: '' };
-  await startJob(t, { env });
-  t.false(existsSync(record));
-});
+for (const [name, value] of [
+  ['without NOTIFY_SOCKET', undefined],
+  ['with an empty NOTIFY_SOCKET', ''],
+] as const) {
+  test(`${name} systemd-notify is not run`, async (t) => {
+    const dir = tempDir(t);
+    const record = path.join(dir, 'notify-args');
+    script(dir, 'systemd-notify', `touch ${record}`);
+    const job = await startJob(t, {
+      env: { PATH: `${dir}:${process.env['PATH']}`, NOTIFY_SOCKET: value },
+      daemonArgs: ['--log-level', 'debug'],
+    });
+    // The daemon logs this once it is past the point where it would have run systemd-notify.
+    await waitFor('the daemon to pass its readiness step', () =>
+      /readiness not signalled|signalled readiness/.test(job.daemonLog()),
+    );
+    t.false(existsSync(record));
+  });
+}
 
 test('an unusable control socket address is a one-line error', async (t) => {
   const dir = tempDir(t);
