@@ -4,7 +4,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { ClientError, DEFAULT_PARAMETERS_DIR, callDaemon, socketPath } from './client.js';
+import { ClientError, callDaemon, socketPath } from './client.js';
+import { DEFAULT_PARAMETERS_DIR, PARAMETERS_DIR_ENV } from '../protocol/paths.js';
 import { Daemon } from './daemon.js';
 import { DAEMON_OPTIONS, parseDaemonArgs, parseFileMode, parseSeconds, type DaemonArgs } from './daemon-options.js';
 import { sanitizeParameterName } from './files.js';
@@ -17,7 +18,7 @@ import type { WorkloadExitStatus } from '../protocol/control-socket/messages.js'
 import { MAX_WORKLOAD_OUTPUT_BYTES, capNullableText } from '../protocol/text-caps.js';
 
 function parametersDir(): string {
-  return process.env['TML_PARAMETERS_DIR'] || DEFAULT_PARAMETERS_DIR;
+  return process.env[PARAMETERS_DIR_ENV] || DEFAULT_PARAMETERS_DIR;
 }
 
 /** The flags that need more than a type check; throws UsageError with one line. */

@@ -1,7 +1,7 @@
 // The puppet's connection to its supervisor: reconnects with capped exponential backoff, keeps
 // requests pending across reconnects, queues events produced while disconnected, gives every
 // request a time-out, and learns once per connection which of this project's events the
-// supervisor takes (spec: "How deployed peers really behave").
+// supervisor takes (docs/control-socket.md, "The peers in the field").
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';

@@ -27,8 +27,6 @@ import {
   capText,
 } from '../protocol/text-caps.js';
 
-export const FW_CFG_PATH = '/sys/firmware/qemu_fw_cfg/by_name/opt/org.tockos.treadmill.tcp-ctrl-socket/raw';
-
 export interface DaemonOptions {
   transport: 'tcp' | 'auto_discover';
   tcpControlSocketAddr?: string | undefined;

@@ -1,4 +1,4 @@
-// Frames: a 4-byte big-endian length, then that many bytes of UTF-8 JSON (spec: Framing).
+// Frames: a 4-byte big-endian length, then that many bytes of UTF-8 JSON (docs/control-socket.md, Frames).
 
 import { ValidationError } from '../validation.js';
 

@@ -1,4 +1,4 @@
-// Wire types of the puppet control socket (../shared/spec/control-socket.md) and one runtime
+// Wire types of the puppet control socket (docs/control-socket.md) and one runtime
 // validator per direction. Validators return fresh objects holding only the spec's keys, in the
 // spec's order, so a validated message re-encodes to the canonical JSON.
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { blobPath } from '../../imagetool/index.js';
 import { ControlSocketServer } from '../control-socket/server.js';
 import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
+import { PARAMETERS_DIR_ENV, PUPPET_SOCKET_ENV } from '../../protocol/paths.js';
 import { recordProcessGroup } from '../leftovers.js';
 import type { Log } from '../logger.js';
 import {
@@ -279,8 +280,8 @@ class LocalHost implements Host {
     const boot = spawnGroup(script, [], {
       cwd: this.spec.jobDir,
       env: this.environment({
-        TML_PUPPET_SOCKET: socket,
-        TML_PARAMETERS_DIR: parameters,
+        [PUPPET_SOCKET_ENV]: socket,
+        [PARAMETERS_DIR_ENV]: parameters,
         TML_JOB_ID: this.spec.jobId,
       }),
     });
