@@ -124,8 +124,11 @@ export class JobRunner extends EventEmitter {
 
   /** Fails a job this supervisor will not run (busy, or its start_job was unusable). */
   rejectStart(jobId: string, message: string, kind: JobErrorKind = 'InternalError'): void {
-    this.deps.send(jobId, { type: 'error', error: { error_kind: kind, description: message } });
-    this.deps.send(jobId, { type: 'state_transition', new_state: { state: 'terminated' }, status_message: message });
+    this.deps.send(jobId, capJobEvent({ type: 'error', error: { error_kind: kind, description: message } }));
+    this.deps.send(
+      jobId,
+      capJobEvent({ type: 'state_transition', new_state: { state: 'terminated' }, status_message: message }),
+    );
   }
 
   stop(jobId: string): void {

@@ -111,6 +111,17 @@ test('a result handed over after stop_job is not sent: the switchboard holds the
   t.deepEqual(recorder.trace().slice(-2), ['terminating: stop requested by the switchboard', 'terminated']);
 });
 
+test('a start_job refused with a long reason still ends the job within the message limit', async (t) => {
+  const f = fakeDeps();
+  const runner = new JobRunner(f.deps);
+  runner.rejectStart(OTHER_JOB_ID, `unknown field "${'k'.repeat(2 * 1024 * 1024)}"`);
+  t.deepEqual(
+    f.recorder.trace(OTHER_JOB_ID).map((l) => l.split(':')[0]),
+    ['error InternalError', 'terminated'],
+  );
+  for (const { event } of f.recorder.sent) t.true(JSON.stringify(event).length < 16 * 1024, event.type);
+});
+
 test('terminatejob after a declared status ends the job without a second status', async (t) => {
   const { recorder, host, runner, released } = await readyJob();
   host.cb.onPuppetEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: null });
