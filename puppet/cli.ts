@@ -4,25 +4,21 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { ClientError, DEFAULT_PARAMETERS_DIR, callDaemon, socketPath } from './client.js';
+import { ClientError, callDaemon, socketPath } from './client.js';
+import { DEFAULT_PARAMETERS_DIR, PARAMETERS_DIR_ENV } from '../protocol/paths.js';
 import { Daemon } from './daemon.js';
 import { DAEMON_OPTIONS, parseDaemonArgs, parseFileMode, parseSeconds, type DaemonArgs } from './daemon-options.js';
 import { sanitizeParameterName } from './files.js';
 import { runForeground } from './job-run.js';
+import { version } from './version.js';
+import { ExitWith, runCli, UsageError } from '../protocol/cli.js';
 import { resolveGroup } from './local-socket.js';
-import { Log, type LogLevel } from './log.js';
+import { createLogger, type LogFormat, type LogLevel } from '../protocol/log.js';
 import type { WorkloadExitStatus } from '../protocol/control-socket/messages.js';
-
-/** A user-facing failure: printed as one `tml-puppet: ...` line, exit status 1. */
-class UsageError extends Error {}
-
-function die(message: string, code = 1): never {
-  process.stderr.write(`tml-puppet: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-  process.exit(code);
-}
+import { MAX_WORKLOAD_OUTPUT_BYTES, capNullableText } from '../protocol/text-caps.js';
 
 function parametersDir(): string {
-  return process.env['TML_PARAMETERS_DIR'] || DEFAULT_PARAMETERS_DIR;
+  return process.env[PARAMETERS_DIR_ENV] || DEFAULT_PARAMETERS_DIR;
 }
 
 /** The flags that need more than a type check; throws UsageError with one line. */
@@ -44,15 +40,18 @@ function checkedDaemonValues(argv: DaemonArgs) {
   }
 }
 
-async function runDaemon(argv: DaemonArgs): Promise<void> {
-  const log = new Log(argv['log-level'] as LogLevel);
+/** Runs the daemon until a signal or a fatal error stops it; resolves with the exit code. */
+async function runDaemon(argv: DaemonArgs): Promise<number> {
+  const log = createLogger({ level: argv['log-level'] as LogLevel, format: argv['log-format'] as LogFormat });
   const { parameterModes, requestTimeoutMs } = checkedDaemonValues(argv);
   const transport = (argv.transport ?? (argv['tcp-control-socket-addr'] ? 'tcp' : 'auto_discover')) as
     'tcp' | 'auto_discover';
   if (argv['dbus-bus'] !== 'none')
     log.debug(`--dbus-bus ${argv['dbus-bus']} accepted; the local CLI uses ${argv.socket} instead of D-Bus`);
+  let exited: (code: number) => void = () => {};
+  const ended = new Promise<number>((resolve) => (exited = resolve));
   const exit = (code: number) => {
-    void daemon.stop().finally(() => process.exit(code));
+    void daemon.stop().finally(() => exited(code));
   };
   const daemon = new Daemon(
     {
@@ -88,8 +87,9 @@ async function runDaemon(argv: DaemonArgs): Promise<void> {
     await daemon.start();
   } catch (e) {
     await daemon.stop().catch(() => {});
-    throw new UsageError((e as Error).message);
+    throw e;
   }
+  return ended;
 }
 
 async function readOutput(file: string): Promise<string> {
@@ -98,9 +98,7 @@ async function readOutput(file: string): Promise<string> {
     if (file === '/dev/stdin') return Buffer.concat(await process.stdin.toArray()).toString('utf8');
     return await fs.readFile(file, 'utf8');
   } catch (e) {
-    throw new UsageError(
-      `cannot read --output-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new Error(`cannot read --output-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
@@ -113,7 +111,8 @@ function warnUnsupported(e: ClientError): void {
   process.stderr.write(`tml-puppet: warning: ${e.message}\n`);
 }
 
-async function jobRun(command: string[], substate: string | undefined, terminate: boolean): Promise<never> {
+/** Runs CMD and reports how it ended; resolves with the exit code `job run` ends with. */
+async function jobRun(command: string[], substate: string | undefined, terminate: boolean): Promise<number> {
   const sock = socketPath();
   let unsupported: ClientError | null = null;
   const report = async (req: Parameters<typeof callDaemon>[1]) => {
@@ -133,12 +132,14 @@ async function jobRun(command: string[], substate: string | undefined, terminate
   try {
     await report({ op: 'finish', status: outcome.status, output: outcome.summary, terminate });
   } catch (e) {
-    process.stderr.write(`tml-puppet: ${(e as Error).message}\n`);
-    process.exit(outcome.exitCode === 0 ? 1 : outcome.exitCode);
+    throw new ExitWith(outcome.exitCode === 0 ? 1 : outcome.exitCode, (e as Error).message);
   }
   if (unsupported !== null) warnUnsupported(unsupported);
-  process.exit(outcome.exitCode);
+  return outcome.exitCode;
 }
+
+/** What a command that ends with a code of its own (`daemon`, `job run`) resolved with. */
+let exitCode = 0;
 
 function jobCommands(y: Argv): Argv {
   return y
@@ -165,8 +166,11 @@ function jobCommands(y: Argv): Argv {
           })
           .conflicts('output', 'output-file'),
       async (argv) => {
-        const output =
-          argv['output-file'] !== undefined ? await readOutput(argv['output-file']) : (argv.output ?? null);
+        // Cut here too: a request this large would be refused by the daemon, and the status with it.
+        const output = capNullableText(
+          argv['output-file'] !== undefined ? await readOutput(argv['output-file']) : (argv.output ?? null),
+          MAX_WORKLOAD_OUTPUT_BYTES,
+        );
         const r = await callDaemon(socketPath(), {
           op: 'finish',
           status: argv.status as WorkloadExitStatus,
@@ -201,7 +205,7 @@ function jobCommands(y: Argv): Argv {
           ...((argv['--'] as string[] | undefined) ?? []),
         ].map(String);
         if (command.length === 0) throw new UsageError('job run needs a command, e.g. tml-puppet job run -- make test');
-        await jobRun(command, argv.substate, argv.terminate);
+        exitCode = await jobRun(command, argv.substate, argv.terminate);
       },
     )
     .command(
@@ -240,10 +244,10 @@ function parameterCommands(y: Argv): Argv {
           value = await fs.readFile(path.join(dir, file));
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') throw new UsageError(`no parameter named ${JSON.stringify(name)} in ${dir}`);
+          if (code === 'ENOENT') throw new Error(`no parameter named ${JSON.stringify(name)} in ${dir}`);
           if (code === 'EACCES')
-            throw new UsageError(`parameter ${JSON.stringify(name)} is secret and not readable by this user`);
-          throw new UsageError(`cannot read parameter ${JSON.stringify(name)}: ${code ?? (e as Error).message}`);
+            throw new Error(`parameter ${JSON.stringify(name)} is secret and not readable by this user`);
+          throw new Error(`cannot read parameter ${JSON.stringify(name)}: ${code ?? (e as Error).message}`);
         }
         process.stdout.write(value);
       },
@@ -262,7 +266,7 @@ function parameterCommands(y: Argv): Argv {
             .map((e) => e.name)
             .sort();
         } catch (e) {
-          throw new UsageError(
+          throw new Error(
             `cannot read the parameters directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
           );
         }
@@ -272,7 +276,7 @@ function parameterCommands(y: Argv): Argv {
     .demandCommand(1, 'parameter needs a subcommand: get or list');
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args[0] === 'daemon') {
     const daemonArgs = parseDaemonArgs(args.slice(1));
@@ -290,7 +294,9 @@ async function main(): Promise<void> {
       'daemon',
       'run the puppet daemon (connects to the supervisor, serves the local commands)',
       (c) => c.options(DAEMON_OPTIONS),
-      (argv) => runDaemon(argv as DaemonArgs),
+      async (argv) => {
+        exitCode = await runDaemon(argv as DaemonArgs);
+      },
     )
     .command('job', 'report on the job: finish, substate, run, terminate, info', jobCommands)
     .command('parameter', "read the job's parameters: get, list", parameterCommands)
@@ -311,14 +317,15 @@ async function main(): Promise<void> {
     .demandCommand(1, 'a command is needed: daemon, job, parameter or host')
     .strict()
     .help()
-    .version(false)
+    .version(version())
     // wrapping help text costs ~20 ms on every run (yargs renders it eagerly); only pay it for --help
     .wrap(args.includes('--help') ? Math.min(100, process.stdout.columns || 80) : null)
     .fail((msg, err) => {
-      if (err && !(err instanceof UsageError) && !(err instanceof ClientError)) die(err.message);
-      die(msg ? `${msg} (see tml-puppet --help)` : err!.message);
+      if (err) throw err;
+      throw new UsageError(`${msg} (see tml-puppet --help)`);
     })
     .parseAsync();
+  return exitCode;
 }
 
-main().catch((e: Error) => die(e.message));
+runCli('tml-puppet', main);

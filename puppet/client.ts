@@ -1,10 +1,9 @@
 // The local CLI's side of the daemon's Unix socket.
 
 import net from 'node:net';
+import { DEFAULT_PUPPET_SOCKET, PUPPET_SOCKET_ENV } from '../protocol/paths.js';
+import { attempt } from '../protocol/validation.js';
 import { parseLocalResponse, type LocalRequest, type LocalResponse } from './local-protocol.js';
-
-export const DEFAULT_SOCKET = '/run/tml/puppet.sock';
-export const DEFAULT_PARAMETERS_DIR = '/run/tml/parameters';
 
 export class ClientError extends Error {
   constructor(
@@ -17,7 +16,7 @@ export class ClientError extends Error {
 }
 
 export function socketPath(): string {
-  return process.env['TML_PUPPET_SOCKET'] || DEFAULT_SOCKET;
+  return process.env[PUPPET_SOCKET_ENV] || DEFAULT_PUPPET_SOCKET;
 }
 
 /** Sends one request to the daemon; throws ClientError with a one-line reason on failure. */
@@ -28,7 +27,10 @@ export async function callDaemon(path: string, req: LocalRequest): Promise<Local
     socket.setEncoding('utf8');
     socket.once('connect', () => socket.write(`${JSON.stringify(req)}\n`));
     socket.on('data', (d: string) => (text += d));
-    socket.once('end', () => resolve(parseLocalResponse(text.trim())));
+    socket.once('end', () => {
+      const parsed = attempt(() => parseLocalResponse(text.trim()));
+      resolve(parsed.ok ? parsed.value : { ok: false, error: 'daemon sent an invalid response' });
+    });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const why =
         err.code === 'ENOENT' || err.code === 'ECONNREFUSED'

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fromByteArray, type OutputStream, type PuppetEvent } from '../protocol/control-socket/messages.js';
 import type { SupervisorConnection } from './connection.js';
-import type { Log } from './log.js';
+import type { Logger } from '../protocol/log.js';
 
 interface Running {
   child: ChildProcess;
@@ -23,7 +23,7 @@ export class CommandRunner {
 
   constructor(
     private readonly conn: SupervisorConnection,
-    private readonly log: Log,
+    private readonly log: Logger,
   ) {
     conn.on('drain', () => this.#resume());
   }

@@ -1,13 +1,15 @@
 // The puppet's connection to its supervisor: reconnects with capped exponential backoff, keeps
 // requests pending across reconnects, queues events produced while disconnected, gives every
 // request a time-out, and learns once per connection which of this project's events the
-// supervisor takes (spec: "How deployed peers really behave").
+// supervisor takes (docs/control-socket.md, "The peers in the field").
 
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { FrameDecoder, decodeFrameBody, encodeFrame } from '../protocol/control-socket/framing.js';
 import { MAX_OUTPUT_CHUNK, encodeRunCommandOutputFrame } from '../protocol/control-socket/output-codec.js';
+import { attempt } from '../protocol/validation.js';
 import {
+  ControlMessageError,
   EXTENSIONS,
   parseSupervisorMessage,
   type OutputStream,
@@ -16,7 +18,7 @@ import {
   type SupervisorEvent,
   type SupervisorResp,
 } from '../protocol/control-socket/messages.js';
-import type { Log } from './log.js';
+import type { Logger } from '../protocol/log.js';
 import { Keep, Outbox, keepRank, type Queued } from './outbox.js';
 
 export interface SocketAddress {
@@ -35,7 +37,7 @@ export function parseSocketAddress(text: string): SocketAddress {
 
 export interface ConnectionOptions {
   address: SocketAddress;
-  log: Log;
+  log: Logger;
   /** first reconnect delay; doubled per failure up to maxDelayMs */
   minDelayMs?: number;
   maxDelayMs?: number;
@@ -373,17 +375,19 @@ export class SupervisorConnection extends EventEmitter {
 
   #handleFrame(socket: net.Socket, body: Buffer): void {
     const log = this.#opts.log;
-    const json = decodeFrameBody(body);
+    const json = attempt(() => decodeFrameBody(body));
     if (!json.ok) {
-      log.warn(`ignoring frame from supervisor: ${json.error}`);
+      log.warn(`ignoring frame from supervisor: ${json.error.message}`);
       return;
     }
-    const parsed = parseSupervisorMessage(json.value);
+    const parsed = attempt(() => parseSupervisorMessage(json.value));
     if (!parsed.ok) {
-      if (parsed.requestId !== undefined && this.#pending.has(parsed.requestId)) {
-        this.#settle(parsed.requestId, { type: 'refused', reason: `unusable answer: ${parsed.error}` });
+      const { message } = parsed.error;
+      const requestId = parsed.error instanceof ControlMessageError ? parsed.error.requestId : undefined;
+      if (requestId !== undefined && this.#pending.has(requestId)) {
+        this.#settle(requestId, { type: 'refused', reason: `unusable answer: ${message}` });
       }
-      log.warn(`ignoring message from supervisor: ${parsed.error}`);
+      log.warn(`ignoring message from supervisor: ${message}`);
       return;
     }
     const msg = parsed.value;

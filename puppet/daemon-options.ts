@@ -4,9 +4,13 @@
 // help text it caches on every run).
 
 import { parseArgs } from 'node:util';
-import { DEFAULT_SOCKET } from './client.js';
-import { FW_CFG_PATH } from './daemon.js';
-import { LOG_LEVELS } from './log.js';
+import {
+  DEFAULT_JOB_INFO_DIR,
+  DEFAULT_PARAMETERS_DIR,
+  DEFAULT_PUPPET_SOCKET,
+  FW_CFG_CONTROL_SOCKET_PATH,
+} from '../protocol/paths.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../protocol/log.js';
 
 interface StringOption {
   type: 'string';
@@ -29,15 +33,25 @@ export const DAEMON_OPTIONS = {
     describe: 'how to find the control socket (default: tcp if --tcp-control-socket-addr is given)',
   },
   'tcp-control-socket-addr': { type: 'string', describe: 'supervisor control socket, IP:PORT' },
-  'fw-cfg-path': { type: 'string', default: FW_CFG_PATH, describe: 'auto_discover: file holding IP:PORT' },
-  'parameters-dir': { type: 'string', describe: 'write job parameters here (conventionally /run/tml/parameters)' },
+  'fw-cfg-path': {
+    type: 'string',
+    default: FW_CFG_CONTROL_SOCKET_PATH,
+    describe: 'auto_discover: file holding IP:PORT',
+  },
+  'parameters-dir': {
+    type: 'string',
+    describe: `write job parameters here (conventionally ${DEFAULT_PARAMETERS_DIR})`,
+  },
   'secret-parameters-mode': {
     type: 'string',
     default: '0644',
     describe: 'octal mode of secret parameter files (0644 as upstream: readable by the workload user)',
   },
   'secret-parameters-group': { type: 'string', describe: 'group (name or gid) to give secret parameter files' },
-  'job-info-dir': { type: 'string', describe: 'write job-id and host-id here (conventionally /run/tml)' },
+  'job-info-dir': {
+    type: 'string',
+    describe: `write job-id and host-id here (conventionally ${DEFAULT_JOB_INFO_DIR})`,
+  },
   'authorized-keys-file': { type: 'string', describe: "write the job's SSH keys here" },
   'exit-on-authorized-keys-update-error': {
     type: 'boolean',
@@ -62,7 +76,7 @@ export const DAEMON_OPTIONS = {
     default: 'system',
     describe: 'accepted for compatibility; unused',
   },
-  socket: { type: 'string', default: DEFAULT_SOCKET, describe: 'Unix socket for local commands' },
+  socket: { type: 'string', default: DEFAULT_PUPPET_SOCKET, describe: 'Unix socket for local commands' },
   'socket-group': { type: 'string', describe: 'group (name or gid) allowed to use the socket' },
   'shutdown-command': {
     type: 'string',
@@ -75,6 +89,12 @@ export const DAEMON_OPTIONS = {
     describe: 'run (via /bin/sh -c) on a reboot request',
   },
   'log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', describe: 'least severe level logged (stderr)' },
+  'log-format': {
+    type: 'string',
+    choices: LOG_FORMATS,
+    default: 'text',
+    describe: 'text lines, or json (one object per line) for log collectors',
+  },
 } as const satisfies Record<string, StringOption | BooleanOption>;
 
 type Spec = typeof DAEMON_OPTIONS;

@@ -16,12 +16,16 @@ import {
 import { ParameterFiles, acceptableSshKeys, writeAuthorizedKeys, writeJobInfo, type ParameterModes } from './files.js';
 import type { LocalRequest, LocalResponse } from './local-protocol.js';
 import { LocalSocketServer } from './local-socket.js';
-import type { Log } from './log.js';
+import type { Logger } from '../protocol/log.js';
 import { runNetworkConfigScript } from './network.js';
 import { QueueFullError } from './outbox.js';
 import { notifyReady } from './sdnotify.js';
-
-export const FW_CFG_PATH = '/sys/firmware/qemu_fw_cfg/by_name/opt/org.tockos.treadmill.tcp-ctrl-socket/raw';
+import {
+  MAX_STATUS_MESSAGE_BYTES,
+  MAX_WORKLOAD_OUTPUT_BYTES,
+  capNullableText,
+  capText,
+} from '../protocol/text-caps.js';
 
 export interface DaemonOptions {
   transport: 'tcp' | 'auto_discover';
@@ -40,7 +44,7 @@ export interface DaemonOptions {
   socketGroup?: string | undefined;
   shutdownCommand: string;
   rebootCommand: string;
-  log: Log;
+  log: Logger;
 }
 
 export class FatalError extends Error {}
@@ -67,7 +71,7 @@ const NO_WORKLOAD_REPORTS =
 
 export class Daemon {
   readonly #opts: DaemonOptions;
-  readonly #log: Log;
+  readonly #log: Logger;
   #conn!: SupervisorConnection;
   #commands!: CommandRunner;
   #local: LocalSocketServer | null = null;
@@ -128,8 +132,11 @@ export class Daemon {
         this.#readySent = true;
         await this.#conn.sendEvent({ type: 'ready' });
         this.#log.info('sent ready to the supervisor');
-        const err = await notifyReady();
-        if (err) this.#log.warn(err);
+        const readiness = await notifyReady();
+        if (readiness.notified) this.#log.debug('signalled readiness to systemd (systemd-notify)');
+        else if (readiness.problem === null)
+          this.#log.debug('not under systemd (no NOTIFY_SOCKET): readiness not signalled');
+        else this.#log.warn(readiness.problem);
       }
     } catch (e) {
       if (!this.#stopping) this.#fatal((e as Error).message);
@@ -285,13 +292,16 @@ export class Daemon {
             job_id: this.#jobInfo.jobId,
             ...(this.#jobInfo.hostId !== null && { host_id: this.#jobInfo.hostId }),
           };
-        case 'substate':
-          this.#log.info(`local client: substate ${JSON.stringify(req.substate)}`);
-          return await this.#report([{ type: 'reportsubstate', substate: req.substate }]);
+        case 'substate': {
+          const substate = capText(req.substate, MAX_STATUS_MESSAGE_BYTES);
+          this.#log.info(`local client: substate ${JSON.stringify(substate)}`);
+          return await this.#report([{ type: 'reportsubstate', substate }]);
+        }
         case 'finish': {
           this.#log.info(`local client: workload finished: ${req.status}${req.terminate ? ' (terminate)' : ''}`);
+          const output = capNullableText(req.output, MAX_WORKLOAD_OUTPUT_BYTES);
           const events: PuppetEvent[] = [
-            { type: 'declareworkloadexitstatus', workload_exit_status: req.status, workload_output: req.output },
+            { type: 'declareworkloadexitstatus', workload_exit_status: req.status, workload_output: output },
           ];
           if (req.terminate) events.push({ type: 'terminatejob', supervisor_event_id: null });
           return await this.#report(events);

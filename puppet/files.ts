@@ -1,5 +1,5 @@
-// Files the puppet maintains for the job (spec: "What the puppet does with the answers"), written
-// as upstream's puppet writes them so that published images work unchanged.
+// Files the puppet maintains for the job (docs/puppet.md, "Files"), written as upstream's puppet
+// writes them so that published images work unchanged.
 
 import {
   closeSync,

@@ -1,6 +1,14 @@
 // Requests the local CLI sends to the daemon over its Unix socket: one JSON line each way.
 
 import {
+  ValidationError,
+  expectNullableString,
+  expectObject,
+  expectString,
+  oneOf,
+  parseJson,
+} from '../protocol/validation.js';
+import {
   WORKLOAD_EXIT_STATUSES,
   typeNameForLog,
   type WorkloadExitStatus,
@@ -29,50 +37,33 @@ export type LocalResponse =
       unsupported?: true;
     };
 
-/** Validates a request line; returns the request or an error message. */
-export function parseLocalRequest(line: string): LocalRequest | string {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return 'request is not valid JSON';
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'request must be a JSON object';
-  const o = v as Record<string, unknown>;
-  switch (o['op']) {
+/** Validates a request line; throws ValidationError with a one-line reason. */
+export function parseLocalRequest(line: string): LocalRequest {
+  const o = expectObject(parseJson(line, 'request'), 'request');
+  const op = o['op'];
+  switch (op) {
     case 'ping':
     case 'terminate':
     case 'jobinfo':
-      return { op: o['op'] };
+      return { op };
     case 'substate':
-      return typeof o['substate'] === 'string'
-        ? { op: 'substate', substate: o['substate'] }
-        : 'substate must be a string';
+      return { op, substate: expectString(o['substate'], 'substate') };
     case 'finish': {
-      const status = o['status'];
-      if (typeof status !== 'string' || !(WORKLOAD_EXIT_STATUSES as readonly string[]).includes(status)) {
-        return `status must be one of ${WORKLOAD_EXIT_STATUSES.join(', ')}`;
-      }
-      const output = o['output'] ?? null;
-      if (output !== null && typeof output !== 'string') return 'output must be a string';
-      return { op: 'finish', status: status as WorkloadExitStatus, output, terminate: o['terminate'] === true };
+      const status = oneOf(o['status'], WORKLOAD_EXIT_STATUSES, 'status');
+      const output = expectNullableString(o['output'] ?? null, 'output');
+      return { op, status, output, terminate: o['terminate'] === true };
     }
     default:
-      return `unknown op ${typeNameForLog(o['op'])}`;
+      throw new ValidationError(`unknown op ${typeNameForLog(op)}`);
   }
 }
 
-/** Validates a response line from the daemon. */
+/**
+ * Validates a response line from the daemon; throws ValidationError if it is not an object. Fields
+ * of the wrong type are left out, so an older or newer daemon's answer still reads.
+ */
 export function parseLocalResponse(line: string): LocalResponse {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return { ok: false, error: 'daemon sent an invalid response' };
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v))
-    return { ok: false, error: 'daemon sent an invalid response' };
-  const o = v as Record<string, unknown>;
+  const o = expectObject(parseJson(line, "the daemon's response"), "the daemon's response");
   if (o['ok'] === true) {
     const r: LocalResponse = { ok: true };
     if (typeof o['job_id'] === 'string') r.job_id = o['job_id'];

@@ -4,7 +4,8 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { Log } from './log.js';
+import type { Logger } from '../protocol/log.js';
+import { attempt } from '../protocol/validation.js';
 import { parseLocalRequest, type LocalRequest, type LocalResponse } from './local-protocol.js';
 
 // Requests are tiny except `finish` with output, which the daemon refuses beyond the 8 MiB frame
@@ -51,7 +52,7 @@ export class LocalSocketServer {
     path: string;
     group?: string | undefined;
     handler: LocalHandler;
-    log: Log;
+    log: Logger;
     limits?: Partial<LocalSocketLimits>;
   }): Promise<LocalSocketServer> {
     const { log } = opts;
@@ -122,7 +123,7 @@ async function removeStaleSocket(file: string): Promise<void> {
 function serve(
   socket: net.Socket,
   handler: LocalHandler,
-  log: Log,
+  log: Logger,
   limits: LocalSocketLimits,
   budget: { clients: number; bytes: number },
 ): void {
@@ -176,12 +177,12 @@ function serve(
     clearTimeout(deadline);
     const line = Buffer.concat(chunks).toString('utf8');
     release();
-    const req = parseLocalRequest(line);
-    if (typeof req === 'string') {
-      log.warn(`local client: ${req}`);
-      reply({ ok: false, error: req });
+    const req = attempt(() => parseLocalRequest(line));
+    if (!req.ok) {
+      log.warn(`local client: ${req.error.message}`);
+      reply({ ok: false, error: req.error.message });
       return;
     }
-    handler(req).then(reply, (e: Error) => reply({ ok: false, error: e.message }));
+    handler(req.value).then(reply, (e: Error) => reply({ ok: false, error: e.message }));
   });
 }

@@ -12,17 +12,12 @@ import { LocalHostBackend } from './hosts/local.js';
 import { findPuppet } from './hosts/puppet-command.js';
 import { QemuHostBackend } from './hosts/qemu/backend.js';
 import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
-import { createLogger, isLogLevel, LOG_LEVELS, type Log } from './logger.js';
+import { ExitWith, runCli, UsageError } from '../protocol/cli.js';
+import { createLogger, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../protocol/log.js';
+import { logTo, type Log } from './logger.js';
 import { parseImageMirrors } from './image-fetch.js';
 import { startSupervisor, type Supervisor } from './supervisor.js';
 import { connectUrl } from './switchboard-connection.js';
-
-class UsageError extends Error {}
-
-function fail(message: string, code: 1 | 2): never {
-  process.stderr.write(`tml-supervisor: ${message}\n`);
-  process.exit(code);
-}
 
 interface HostContext {
   /** The backend's section of the config file, when it has one and the file holds it. */
@@ -71,7 +66,7 @@ function flagToken(token: string): string {
   return canonicalSupervisorToken(token) ?? token;
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('tml-supervisor')
     .usage(
@@ -103,15 +98,23 @@ async function main(): Promise<void> {
       describe: 'pull images missing from --store from this mirror (http(s)://HOST/PATH; repeatable, tried in order)',
     })
     .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'info' })
+    .option('log-format', {
+      type: 'string',
+      choices: LOG_FORMATS,
+      default: 'text',
+      describe: 'text lines, or json (one object per line) for log collectors',
+    })
     .strict()
     .version(version())
     .help()
-    .fail((msg, err) => fail(err?.message ?? msg, 2))
+    .fail((msg, err) => {
+      throw new UsageError(err?.message ?? msg);
+    })
     .parse();
 
   const logLevel = argv['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError(`invalid --log-level ${logLevel}`);
-  const log = createLogger(logLevel);
+  const log = logTo(createLogger({ level: logLevel, format: argv['log-format'] as LogFormat }));
 
   let file: SupervisorConfig = { hostSections: {}, notes: [] };
   if (argv.config !== undefined) {
@@ -181,43 +184,41 @@ async function main(): Promise<void> {
     throw new UsageError((err as Error).message);
   }
 
-  let supervisor: Supervisor | undefined;
-  try {
-    supervisor = await startSupervisor({
-      switchboardUrl: switchboard,
-      supervisorId: id,
-      token,
-      storeDir: store,
-      workDir: argv['work-dir'],
-      host,
-      imageMirrors,
-      log,
-      onFatal: (err) => {
-        process.stderr.write(`tml-supervisor: ${err.message}\n`);
-        void supervisor?.close().finally(() => process.exit(1));
-      },
-    });
-  } catch (err) {
-    fail((err as Error).message, 1);
-  }
+  // Runs until a signal stops it (exit 0) or the switchboard refuses it for good (exit 1).
+  let fatal: (err: Error) => void = () => {};
+  const refused = new Promise<never>((_, reject) => (fatal = reject));
+  const supervisor: Supervisor = await startSupervisor({
+    switchboardUrl: switchboard,
+    supervisorId: id,
+    token,
+    storeDir: store,
+    workDir: argv['work-dir'],
+    host,
+    imageMirrors,
+    log,
+    onFatal: (err) => fatal(err),
+  });
   log('info', `supervisor ${id} started (host ${argv.host}, store ${store})`);
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) process.exit(130);
-    log('info', `${signal}: stopping`);
-    void (supervisor?.close() ?? Promise.resolve()).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log('error', `shutdown failed: ${(err as Error).message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const stopped = new Promise<number>((resolve, reject) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (++signals > 1) reject(new ExitWith(130));
+      log('info', `${signal}: stopping`);
+      supervisor.close().then(
+        () => resolve(0),
+        (err: unknown) => reject(new Error(`shutdown failed: ${(err as Error).message}`)),
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  try {
+    return await Promise.race([stopped, refused]);
+  } catch (err) {
+    if (!(err instanceof ExitWith)) await supervisor.close().catch(() => {});
+    throw err;
+  }
 }
 
-main().catch((err: unknown) =>
-  fail(err instanceof Error ? err.message : String(err), err instanceof UsageError ? 2 : 1),
-);
+runCli('tml-supervisor', main);

@@ -38,4 +38,5 @@ export type {
   SshEndpoint,
   StopMode,
 } from './hosts/host.js';
-export { createLogger, type Log, type LogLevel } from './logger.js';
+export { createLogger, type Logger, type LogLevel } from '../protocol/log.js';
+export { logTo, type Log } from './logger.js';

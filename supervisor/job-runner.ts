@@ -9,6 +9,8 @@ import type { PuppetEvent } from '../protocol/control-socket/messages.js';
 import { ConsoleBatcher } from './console-batcher.js';
 import type { Host, HostBackend, HostExit, ReadyInfo, StopMode } from './hosts/host.js';
 import { ImageUnavailableError } from './image-loader.js';
+import { capJobEvent } from './job-event-caps.js';
+import { MAX_STATUS_MESSAGE_BYTES, capText } from '../protocol/text-caps.js';
 import type { Log } from './logger.js';
 
 export interface JobRunnerDeps {
@@ -38,6 +40,8 @@ interface ActiveJob {
   jobDir: string | null;
   declared: boolean;
   ending: Promise<void> | null;
+  /** Why it is ending: a host's last events are still taken while it is torn down. */
+  endKind: EndKind | 'failed' | null;
   console: ConsoleBatcher;
 }
 
@@ -105,6 +109,7 @@ export class JobRunner extends EventEmitter {
       jobDir: null,
       declared: false,
       ending: null,
+      endKind: null,
       console: new ConsoleBatcher(
         (bytes) => this.send(job, { type: 'console_log', console_bytes: [...bytes] }),
         this.deps.console,
@@ -119,8 +124,11 @@ export class JobRunner extends EventEmitter {
 
   /** Fails a job this supervisor will not run (busy, or its start_job was unusable). */
   rejectStart(jobId: string, message: string, kind: JobErrorKind = 'InternalError'): void {
-    this.deps.send(jobId, { type: 'error', error: { error_kind: kind, description: message } });
-    this.deps.send(jobId, { type: 'state_transition', new_state: { state: 'terminated' }, status_message: message });
+    this.deps.send(jobId, capJobEvent({ type: 'error', error: { error_kind: kind, description: message } }));
+    this.deps.send(
+      jobId,
+      capJobEvent({ type: 'state_transition', new_state: { state: 'terminated' }, status_message: message }),
+    );
   }
 
   stop(jobId: string): void {
@@ -224,9 +232,18 @@ export class JobRunner extends EventEmitter {
 
   private onPuppetEvent(job: ActiveJob, event: PuppetEvent): void {
     if (this.current !== job) return;
+    // While a host is torn down it hands over what its puppet sent before: a declared result still
+    // counts if the job ended on its own (or the supervisor is going away), nothing else does.
+    if (job.endKind !== null) {
+      const late = event.type === 'declareworkloadexitstatus' && (job.endKind === 'host' || job.endKind === 'shutdown');
+      if (!late) return;
+    }
     switch (event.type) {
       case 'reportsubstate':
-        this.deps.log('info', `job ${job.id}: substate ${JSON.stringify(event.substate)}`);
+        this.deps.log(
+          'info',
+          `job ${job.id}: substate ${JSON.stringify(capText(event.substate, MAX_STATUS_MESSAGE_BYTES))}`,
+        );
         this.transition(job, job.state, event.substate);
         return;
       case 'declareworkloadexitstatus': {
@@ -267,7 +284,7 @@ export class JobRunner extends EventEmitter {
   }
 
   private send(job: ActiveJob, event: JobEvent): void {
-    this.deps.send(job.id, event);
+    this.deps.send(job.id, capJobEvent(event));
   }
 
   private transition(job: ActiveJob, state: RunningJobState, message: string | null): void {
@@ -286,6 +303,7 @@ export class JobRunner extends EventEmitter {
     this.deps.log('warn', `job ${job.id}: ${kind}: ${message}`);
     job.console.flush();
     this.send(job, { type: 'error', error: { error_kind: kind, description: message } });
+    job.endKind = 'failed';
     job.ending = this.teardown(job, message, 'immediate');
   }
 
@@ -293,6 +311,7 @@ export class JobRunner extends EventEmitter {
     if (this.current !== job || job.ending !== null) return;
     this.deps.log('info', `job ${job.id}: terminating: ${reason}`);
     this.transition(job, { state: 'terminating' }, reason);
+    job.endKind = kind;
     job.ending = (async () => {
       await this.teardownHost(job, 'graceful');
       job.console.flush();

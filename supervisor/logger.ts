@@ -1,21 +1,14 @@
-// Line logger for the supervisor: one human-readable line per event on stderr, filtered by level.
+// The supervisor's parts log through a function, `log(level, line)`, handed down from the CLI: a
+// view of the one logger (protocol/log.ts), so every record has its format, its escaping of control
+// characters and its optional JSON form. Nothing here formats or writes.
 
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import type { Logger, LogLevel } from '../protocol/log.js';
+
+export type { LogLevel };
 
 export type Log = (level: LogLevel, line: string) => void;
 
-export function isLogLevel(value: string): value is LogLevel {
-  return (LOG_LEVELS as readonly string[]).includes(value);
-}
-
-export function createLogger(
-  minLevel: LogLevel,
-  write: (line: string) => void = (line) => process.stderr.write(line + '\n'),
-): Log {
-  const min = LOG_LEVELS.indexOf(minLevel);
-  return (level, line) => {
-    if (LOG_LEVELS.indexOf(level) < min) return;
-    write(`${new Date().toISOString()} ${level.padEnd(5)} ${line}`);
-  };
+/** The log function that writes through `logger`. */
+export function logTo(logger: Logger): Log {
+  return (level, line) => logger.log(level, line);
 }

@@ -7,11 +7,13 @@ import type { HostBackend } from './hosts/host.js';
 import { ImageFetcher, parseImageMirrors } from './image-fetch.js';
 import { loadVerifiedImage } from './image-loader.js';
 import { JobRunner } from './job-runner.js';
+import { claimJobDir, removeLeftovers } from './leftovers.js';
 import type { Log } from './logger.js';
 import { connectUrl, SwitchboardConnection } from './switchboard-connection.js';
 
 /** Console output beyond this much unsent data waits, so a chatty job cannot fill the supervisor's memory. */
 const CONSOLE_BACKLOG_LIMIT = 8 * 1024 * 1024;
+const JOB_DIR_PREFIX = 'job-';
 
 export interface SupervisorOptions {
   switchboardUrl: string;
@@ -44,6 +46,14 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   if (opts.workDir !== undefined) {
     await mkdir(opts.workDir, { recursive: true, mode: 0o700 });
     workDir = opts.workDir;
+    // Before the switchboard hears `idle`: a job an earlier run left behind is not running.
+    const left = await removeLeftovers(workDir, (name) => name.startsWith(JOB_DIR_PREFIX));
+    if (left.removed.length > 0) {
+      opts.log(
+        'info',
+        `removed ${left.removed.length} job director${left.removed.length > 1 ? 'ies' : 'y'} left by an earlier run in ${workDir} (killed ${left.killedGroups} process group${left.killedGroups === 1 ? '' : 's'})`,
+      );
+    }
   } else {
     workDir = await mkdtemp(join(tmpdir(), 'tml-supervisor-'));
     ownWorkDir = true;
@@ -56,7 +66,11 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     send: (jobId, event) =>
       connection!.send({ type: 'supervisor_event', message: { type: 'job_event', job_id: jobId, event } }),
     loadImage: (imageId, onStatus) => loadVerifiedImage(opts.storeDir, imageId, { fetcher, onStatus }),
-    allocateJobDir: (jobId) => mkdtemp(join(workDir, `job-${jobId.slice(0, 8)}-`)),
+    allocateJobDir: async (jobId) => {
+      const dir = await mkdtemp(join(workDir, `${JOB_DIR_PREFIX}${jobId.slice(0, 8)}-`));
+      await claimJobDir(dir);
+      return dir;
+    },
     releaseJobDir: (dir) => rm(dir, { recursive: true, force: true }),
     host: opts.host,
     storeDir: opts.storeDir,

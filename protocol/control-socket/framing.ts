@@ -1,4 +1,6 @@
-// Frames: a 4-byte big-endian length, then that many bytes of UTF-8 JSON (spec: Framing).
+// Frames: a 4-byte big-endian length, then that many bytes of UTF-8 JSON (docs/control-socket.md, Frames).
+
+import { ValidationError } from '../validation.js';
 
 /** Largest frame body the spec allows (8 MiB). */
 export const MAX_FRAME_LENGTH = 8 * 1024 * 1024;
@@ -78,20 +80,20 @@ export class FrameDecoder {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Decodes a frame body as strict UTF-8 JSON; never throws, and its error never quotes the frame. */
-export function decodeFrameBody(body: Uint8Array): { ok: true; value: unknown } | { ok: false; error: string } {
+/** Decodes a frame body as strict UTF-8 JSON; throws ValidationError, whose message never quotes the frame. */
+export function decodeFrameBody(body: Uint8Array): unknown {
   let text: string;
   try {
     text = utf8.decode(body);
   } catch {
-    return { ok: false, error: 'frame is not valid UTF-8' };
+    throw new ValidationError('frame is not valid UTF-8');
   }
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    return JSON.parse(text) as unknown;
   } catch (e) {
     // V8's message may quote part of the frame, which can hold a secret parameter value: only
     // its position is passed on
     const at = /at position (\d+)/.exec((e as Error).message);
-    return { ok: false, error: `frame is not valid JSON${at ? ` (at character ${at[1]})` : ''}` };
+    throw new ValidationError(`frame is not valid JSON${at ? ` (at character ${at[1]})` : ''}`);
   }
 }

@@ -1,6 +1,8 @@
-// Wire types of the puppet control socket (../shared/spec/control-socket.md) and one runtime
+// Wire types of the puppet control socket (docs/control-socket.md) and one runtime
 // validator per direction. Validators return fresh objects holding only the spec's keys, in the
 // spec's order, so a validated message re-encodes to the canonical JSON.
+
+import { ValidationError, expectObject, expectString, isObject, oneOf } from '../validation.js';
 
 // ---- puppet -> supervisor -------------------------------------------------------------------
 
@@ -94,28 +96,29 @@ export type SupervisorMessage =
 // ---- validation -----------------------------------------------------------------------------
 
 /**
- * Result of validating one decoded frame. `unknownType` marks a well-formed envelope whose inner
+ * Why a decoded frame could not be used. `unknownType` marks a well-formed envelope whose inner
  * `type` this side does not know: the spec says to log and ignore those rather than treat them as
  * garbage. `requestId` is set whenever the envelope carried a valid request id, so a server can
  * still answer a request it could not understand.
  */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string; unknownType: boolean; requestId?: number };
+export class ControlMessageError extends ValidationError {
+  override name = 'ControlMessageError';
+  constructor(
+    message: string,
+    readonly unknownType: boolean,
+    readonly requestId?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A well-formed envelope with a `type` this side does not know. */
+class UnknownTypeError extends ValidationError {}
 
 type Obj = Record<string, unknown>;
 
-class Invalid extends Error {}
-
 function fail(message: string): never {
-  throw new Invalid(message);
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function obj(v: unknown, what: string): Obj {
-  if (!isObj(v)) fail(`${what} must be an object`);
-  return v;
+  throw new ValidationError(message);
 }
 
 function u64(v: unknown, what: string): number {
@@ -128,10 +131,7 @@ function u64OrNull(v: unknown, what: string): number | null {
   return v === null || v === undefined ? null : u64(v, what);
 }
 
-function str(v: unknown, what: string): string {
-  if (typeof v !== 'string') fail(`${what} must be a string`);
-  return v;
-}
+const str = expectString;
 
 function strOrNull(v: unknown, what: string): string | null {
   return v === null || v === undefined ? null : str(v, what);
@@ -169,16 +169,9 @@ function i32OrNull(v: unknown, what: string): number | null {
   return v;
 }
 
-function oneOf<T extends string>(v: unknown, allowed: readonly T[], what: string): T {
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    fail(`${what} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`);
-  }
-  return v as T;
-}
-
 function ipConfig(v: unknown, what: string): IpConfig | null {
   if (v === null || v === undefined) return null;
-  const o = obj(v, what);
+  const o = expectObject(v, what);
   const prefix = o['prefix_length'];
   if (typeof prefix !== 'number' || (prefix & 255) !== prefix) fail(`${what}.prefix_length must be 0-255`);
   return {
@@ -188,8 +181,6 @@ function ipConfig(v: unknown, what: string): IpConfig | null {
     nameservers: strArray(o['nameservers'], `${what}.nameservers`),
   };
 }
-
-class UnknownType extends Error {}
 
 /**
  * Shows a type name the peer sent, for an error or a log line. Protocol type names are short
@@ -206,15 +197,15 @@ function typeOf(o: Obj, what: string): string {
 }
 
 function puppetRequest(v: unknown): PuppetReq {
-  const o = obj(v, 'request');
+  const o = expectObject(v, 'request');
   const type = typeOf(o, 'request');
   if (!(PUPPET_REQUEST_TYPES as readonly string[]).includes(type))
-    throw new UnknownType(`unknown request type ${typeNameForLog(type)}`);
+    throw new UnknownTypeError(`unknown request type ${typeNameForLog(type)}`);
   return { type: type as PuppetRequestType };
 }
 
 function puppetEvent(v: unknown): PuppetEvent {
-  const o = obj(v, 'event');
+  const o = expectObject(v, 'event');
   const type = typeOf(o, 'event');
   const id = 'event.supervisor_event_id';
   switch (type) {
@@ -249,12 +240,12 @@ function puppetEvent(v: unknown): PuppetEvent {
     case 'reportsubstate':
       return { type, substate: str(o['substate'], 'event.substate') };
     default:
-      throw new UnknownType(`unknown event type ${typeNameForLog(type)}`);
+      throw new UnknownTypeError(`unknown event type ${typeNameForLog(type)}`);
   }
 }
 
 function supervisorResponse(v: unknown): SupervisorResp {
-  const o = obj(v, 'response');
+  const o = expectObject(v, 'response');
   const type = typeOf(o, 'response');
   switch (type) {
     case 'pingresp':
@@ -279,10 +270,10 @@ function supervisorResponse(v: unknown): SupervisorResp {
         ipv6: ipConfig(o['ipv6'], 'response.ipv6'),
       };
     case 'parameters': {
-      const params = obj(o['parameters'], 'response.parameters');
+      const params = expectObject(o['parameters'], 'response.parameters');
       const out: Record<string, ParameterValue> = Object.create(null);
       for (const [name, pv] of Object.entries(params)) {
-        const p = obj(pv, `parameter ${JSON.stringify(name)}`);
+        const p = expectObject(pv, `parameter ${JSON.stringify(name)}`);
         out[name] = {
           value: str(p['value'], `parameter ${JSON.stringify(name)} value`),
           secret: bool(p['secret'], `parameter ${JSON.stringify(name)} secret`),
@@ -291,12 +282,12 @@ function supervisorResponse(v: unknown): SupervisorResp {
       return { type, parameters: out };
     }
     default:
-      throw new UnknownType(`unknown response type ${typeNameForLog(type)}`);
+      throw new UnknownTypeError(`unknown response type ${typeNameForLog(type)}`);
   }
 }
 
 function supervisorEvent(v: unknown): SupervisorEvent {
-  const o = obj(v, 'event');
+  const o = expectObject(v, 'event');
   const type = typeOf(o, 'event');
   switch (type) {
     case 'sshkeysupdated':
@@ -315,19 +306,17 @@ function supervisorEvent(v: unknown): SupervisorEvent {
     case 'killcommand':
       return { type, supervisor_event_id: u64(o['supervisor_event_id'], 'event.supervisor_event_id') };
     default:
-      throw new UnknownType(`unknown event type ${typeNameForLog(type)}`);
+      throw new UnknownTypeError(`unknown event type ${typeNameForLog(type)}`);
   }
 }
 
-function run<T>(requestId: number | undefined, f: () => T): Parsed<T> {
+/** Runs a parse, giving its ValidationError the envelope's context. */
+function inEnvelope<T>(requestId: number | undefined, parse: () => T): T {
   try {
-    return { ok: true, value: f() };
+    return parse();
   } catch (e) {
-    if (e instanceof UnknownType || e instanceof Invalid) {
-      const r: Parsed<T> = { ok: false, error: e.message, unknownType: e instanceof UnknownType };
-      if (requestId !== undefined) r.requestId = requestId;
-      return r;
-    }
+    if (e instanceof ValidationError)
+      throw new ControlMessageError(e.message, e instanceof UnknownTypeError, requestId);
     throw e;
   }
 }
@@ -337,40 +326,41 @@ function validRequestId(o: Obj): number | undefined {
   return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
 }
 
-/** Validates a decoded frame sent by a puppet. */
-export function parsePuppetMessage(v: unknown): Parsed<PuppetMessage> {
-  if (!isObj(v)) return run(undefined, () => fail('message must be a JSON object'));
+/** Validates a decoded frame sent by a puppet; throws ControlMessageError. */
+export function parsePuppetMessage(v: unknown): PuppetMessage {
+  if (!isObject(v)) throw new ControlMessageError('message must be a JSON object', false);
   if ('request_id' in v) {
-    const rid = validRequestId(v);
-    return run(rid, () => ({ request_id: u64(v['request_id'], 'request_id'), request: puppetRequest(v['request']) }));
+    return inEnvelope(validRequestId(v), () => ({
+      request_id: u64(v['request_id'], 'request_id'),
+      request: puppetRequest(v['request']),
+    }));
   }
   if ('puppet_event_id' in v) {
-    return run(undefined, () => ({
+    return inEnvelope(undefined, () => ({
       puppet_event_id: u64(v['puppet_event_id'], 'puppet_event_id'),
       event: puppetEvent(v['event']),
     }));
   }
-  return run(undefined, () => fail('message has neither "request_id" nor "puppet_event_id"'));
+  throw new ControlMessageError('message has neither "request_id" nor "puppet_event_id"', false);
 }
 
-/** Validates a decoded frame sent by a supervisor. */
-export function parseSupervisorMessage(v: unknown): Parsed<SupervisorMessage> {
-  if (!isObj(v)) return run(undefined, () => fail('message must be a JSON object'));
+/** Validates a decoded frame sent by a supervisor; throws ControlMessageError. */
+export function parseSupervisorMessage(v: unknown): SupervisorMessage {
+  if (!isObject(v)) throw new ControlMessageError('message must be a JSON object', false);
   if ('request_id' in v) {
-    const rid = validRequestId(v);
-    return run(rid, () => ({
+    return inEnvelope(validRequestId(v), () => ({
       request_id: u64(v['request_id'], 'request_id'),
       response: supervisorResponse(v['response']),
     }));
   }
   if ('supervisor_event_id' in v) {
-    return run(undefined, () => ({
+    return inEnvelope(undefined, () => ({
       supervisor_event_id: u64(v['supervisor_event_id'], 'supervisor_event_id'),
       event: supervisorEvent(v['event']),
     }));
   }
-  if ('message' in v) return run(undefined, () => ({ message: str(v['message'], 'message') }));
-  return run(undefined, () => fail('message has none of "request_id", "supervisor_event_id", "message"'));
+  if ('message' in v) return inEnvelope(undefined, () => ({ message: str(v['message'], 'message') }));
+  throw new ControlMessageError('message has none of "request_id", "supervisor_event_id", "message"', false);
 }
 
 // ---- byte-array helpers ---------------------------------------------------------------------

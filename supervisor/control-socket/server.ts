@@ -4,7 +4,10 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { FrameDecoder, decodeFrameBody, encodeFrame } from '../../protocol/control-socket/framing.js';
 import { decodeRunCommandOutput, type DecodedOutput } from '../../protocol/control-socket/output-codec.js';
+import { attempt } from '../../protocol/validation.js';
+import type { Log } from '../logger.js';
 import {
+  ControlMessageError,
   EXTENSIONS,
   parsePuppetMessage,
   toByteArray,
@@ -40,14 +43,11 @@ export function defaultNetworkConfig(jobId: string): NetworkConfig {
   return { hostname: `job-${jobId.slice(0, 10)}`, interface: null, ipv4: null, ipv6: null };
 }
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type Logger = (level: LogLevel, line: string) => void;
-
 export interface ListenOptions {
   host?: string;
   port?: number;
   context: JobContext;
-  log?: Logger;
+  log?: Log;
 }
 
 /**
@@ -86,14 +86,14 @@ export class ControlSocketServer extends EventEmitter {
   readonly port: number;
   #server: net.Server;
   #context: JobContext;
-  #log: Logger;
+  #log: Log;
   #socket: net.Socket | null = null;
   #nextEventId = 0;
   #held: Buffer[] = [];
   #commands = new Map<number, Command>();
   #sockets = new Set<net.Socket>();
 
-  private constructor(server: net.Server, host: string, port: number, context: JobContext, log: Logger) {
+  private constructor(server: net.Server, host: string, port: number, context: JobContext, log: Log) {
     super();
     this.#server = server;
     this.host = host;
@@ -202,23 +202,25 @@ export class ControlSocketServer extends EventEmitter {
       this.#onOutput(output);
       return;
     }
-    const json = decodeFrameBody(body);
+    const json = attempt(() => decodeFrameBody(body));
     if (!json.ok) {
-      this.#log('warn', `control socket: ${json.error}`);
-      this.#send(socket, { message: json.error });
+      this.#log('warn', `control socket: ${json.error.message}`);
+      this.#send(socket, { message: json.error.message });
       return;
     }
-    const parsed = parsePuppetMessage(json.value);
+    const parsed = attempt(() => parsePuppetMessage(json.value));
     if (!parsed.ok) {
-      if (parsed.requestId !== undefined) {
+      const { message } = parsed.error;
+      const context = parsed.error instanceof ControlMessageError ? parsed.error : null;
+      if (context?.requestId !== undefined) {
         // answering keeps a puppet that waits for this request from hanging
-        this.#log('warn', `control socket: request ${parsed.requestId}: ${parsed.error}`);
-        this.#send(socket, { request_id: parsed.requestId, response: { type: 'unsupportedrequest' } });
-      } else if (parsed.unknownType) {
-        this.#log('warn', `control socket: ignoring ${parsed.error}`);
+        this.#log('warn', `control socket: request ${context.requestId}: ${message}`);
+        this.#send(socket, { request_id: context.requestId, response: { type: 'unsupportedrequest' } });
+      } else if (context?.unknownType === true) {
+        this.#log('warn', `control socket: ignoring ${message}`);
       } else {
-        this.#log('warn', `control socket: invalid message: ${parsed.error}`);
-        this.#send(socket, { message: `invalid message: ${parsed.error}` });
+        this.#log('warn', `control socket: invalid message: ${message}`);
+        this.#send(socket, { message: `invalid message: ${message}` });
       }
       return;
     }

@@ -3,6 +3,7 @@
 // scripts without hardware, through exactly the client commands a real host offers.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +11,8 @@ import { blobPath } from '../../imagetool/index.js';
 import { LOCAL_ENTRYPOINT_ATTR } from '../../protocol/image-manifest.js';
 import { ControlSocketServer } from '../control-socket/server.js';
 import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
+import { PARAMETERS_DIR_ENV, PUPPET_SOCKET_ENV } from '../../protocol/paths.js';
+import { recordProcessGroup } from '../leftovers.js';
 import type { Log } from '../logger.js';
 import {
   HostStartError,
@@ -19,6 +22,7 @@ import {
   type HostSpec,
   type HostStartErrorKind,
 } from './host.js';
+import { GroupWatchdog } from './group-watchdog.js';
 import { wrapperScript, type PuppetCommand } from './puppet-command.js';
 
 export { LOCAL_ENTRYPOINT_ATTR };
@@ -33,6 +37,8 @@ export interface LocalHostOptions {
   readyTimeoutMs?: number;
   /** How long processes get after SIGTERM before SIGKILL. */
   stopGraceMs?: number;
+  /** How long a teardown waits for what the puppet already sent to be read (default 10 s). */
+  drainMs?: number;
   puppetLogLevel?: string;
 }
 
@@ -112,6 +118,7 @@ class LocalHost implements Host {
   private readyTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly log: Log;
+  private readonly watchdog = new GroupWatchdog();
 
   constructor(
     private readonly spec: HostSpec,
@@ -229,6 +236,7 @@ class LocalHost implements Host {
     if (this.opts.puppetLogLevel !== undefined) args.push('--log-level', this.opts.puppetLogLevel);
     const puppet = spawnGroup(this.opts.puppet.command, args, { cwd: this.spec.jobDir, env: this.environment({}) });
     this.puppet = puppet;
+    this.outlive(puppet);
     const tail = new TailLines((line) => this.log('debug', `puppet: ${line}`));
     puppet.child.stdout!.on('data', (chunk: Buffer) => tail.push(chunk));
     puppet.child.stderr!.on('data', (chunk: Buffer) => tail.push(chunk));
@@ -253,13 +261,15 @@ class LocalHost implements Host {
   }
 
   private onPuppetEvent(event: PuppetEvent, entrypoint: string): void {
-    if (this.stopping !== null || this.failed) return;
+    if (this.failed) return;
+    // Also while stopping: what the puppet sent before it ended (a result declared just before the
+    // boot script exited) is still the job's.
     if (event.type !== 'ready') {
       this.cb.onPuppetEvent(event);
       return;
     }
     // A puppet that reconnects says ready again; the host only boots once.
-    if (this.ready) return;
+    if (this.ready || this.stopping !== null) return;
     this.ready = true;
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
     this.cb.onReady();
@@ -271,12 +281,13 @@ class LocalHost implements Host {
     const boot = spawnGroup(script, [], {
       cwd: this.spec.jobDir,
       env: this.environment({
-        TML_PUPPET_SOCKET: socket,
-        TML_PARAMETERS_DIR: parameters,
+        [PUPPET_SOCKET_ENV]: socket,
+        [PARAMETERS_DIR_ENV]: parameters,
         TML_JOB_ID: this.spec.jobId,
       }),
     });
     this.bootScript = boot;
+    this.outlive(boot);
     for (const stream of [boot.child.stdout!, boot.child.stderr!]) {
       stream.on('data', (chunk: Buffer) => {
         const backedUp = this.cb.onConsole(chunk);
@@ -293,6 +304,14 @@ class LocalHost implements Host {
     });
   }
 
+  /** A group must not outlive the supervisor: killed if it dies, or by the next one at start. */
+  private outlive(group: Group): void {
+    const pgid = group.child.pid;
+    if (pgid === undefined) return;
+    recordProcessGroup(this.spec.jobDir, pgid);
+    this.watchdog.watch(pgid);
+  }
+
   private startError(message: string, kind?: HostStartErrorKind): void {
     if (this.stopping !== null || this.failed) return;
     this.failed = true;
@@ -307,6 +326,11 @@ class LocalHost implements Host {
 
   private async teardown(): Promise<void> {
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+    // The puppet ends its connection once what it wrote is out (SIGTERM makes it close cleanly), so
+    // its end means every frame it sent before has been read and handled.
+    const server = this.server;
+    const drained =
+      server === null || !server.connected ? Promise.resolve() : once(server, 'disconnect').then(() => undefined);
     const groups = [this.bootScript, this.puppet].filter((g): g is Group => g !== null);
     for (const g of groups) signalGroup(g, 'SIGTERM');
     const all = Promise.all(groups.map((g) => g.closed));
@@ -318,6 +342,11 @@ class LocalHost implements Host {
     if ((await Promise.race([all, delay(2000)])) === 'timeout') {
       this.log('error', 'processes survived SIGKILL (a child left its process group?)');
     }
-    await this.server?.close();
+    this.watchdog.release();
+    const drainMs = this.opts.drainMs ?? 10_000;
+    if ((await Promise.race([drained, delay(drainMs)])) === 'timeout') {
+      this.log('warn', `the puppet's control connection did not end within ${drainMs / 1000} s; dropping the rest`);
+    }
+    await server?.close();
   }
 }

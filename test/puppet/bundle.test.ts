@@ -58,3 +58,11 @@ test('the bundle collects host info without node_modules', async (t) => {
   const info = JSON.parse(r.stdout) as { os: { platform: string } | null; errors: string[] };
   t.is(info.os?.platform, process.platform);
 });
+
+test('--version prints the package version, from the bundle alone as from the checkout', async (t) => {
+  const { version } = JSON.parse(await fs.readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const fromBundle = await run(process.execPath, [bundle, '--version']);
+  t.deepEqual([fromBundle.code, fromBundle.stdout], [0, `${version}\n`]);
+  const fromCheckout = await run(process.execPath, [path.join(DIST, 'puppet', 'cli.js'), '--version']);
+  t.deepEqual([fromCheckout.code, fromCheckout.stdout], [0, `${version}\n`]);
+});

@@ -1,7 +1,9 @@
 // The local commands a job's boot script uses, against a real daemon.
 import test from 'ava';
 import { existsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import { MAX_STATUS_MESSAGE_BYTES, MAX_WORKLOAD_OUTPUT_BYTES, truncationMarker } from '../../protocol/text-caps.js';
 import { HOST_ID, JOB_ID, startJob, tempDir, waitFor, run, CLI_JS } from './harness.js';
 
 test('job finish sends declareworkloadexitstatus with the output text', async (t) => {
@@ -52,7 +54,7 @@ test('job finish --output-file /dev/stdin reads the output from stdin; no output
 test('job finish rejects an invalid status with one line and sends nothing', async (t) => {
   const job = await startJob(t);
   const r = await job.client(['job', 'finish', '--status', 'meh']);
-  t.is(r.code, 1);
+  t.is(r.code, 2);
   t.regex(r.stderr, /^tml-puppet: Invalid values:[^\n]*\n$/);
 });
 
@@ -201,20 +203,49 @@ test('job run names a program missing from PATH, and one that is not executable'
 test('job run without a command is a usage error', async (t) => {
   const job = await startJob(t);
   const r = await job.client(['job', 'run']);
-  t.is(r.code, 1);
+  t.is(r.code, 2);
   t.is(r.stderr, 'tml-puppet: job run needs a command, e.g. tml-puppet job run -- make test\n');
 });
 
-test('an oversize report is refused by the daemon with one line', async (t) => {
+test('an output over the cap is delivered cut to it, with a marker, and the status with it', async (t) => {
   const job = await startJob(t);
   const file = path.join(job.dir, 'huge');
   writeFileSync(file, 'x'.repeat(9 * 1024 * 1024));
-  const r = await job.client(['job', 'finish', '--status', 'success', '--output-file', file]);
-  t.is(r.code, 1);
-  t.regex(
-    r.stderr,
-    /^tml-puppet: the puppet daemon refused the request: message of \d+ bytes exceeds the 8 MiB frame limit\n$/,
-  );
+  const r = await job.client(['job', 'finish', '--status', 'error', '--output-file', file]);
+  t.is(r.code, 0, r.stderr);
+  const [declared] = await waitFor('the report', () => {
+    const d = job.eventsOf('declareworkloadexitstatus');
+    return d.length > 0 ? d : null;
+  });
+  t.is(declared!.workload_exit_status, 'error');
+  const output = declared!.workload_output!;
+  t.true(Buffer.byteLength(output) <= MAX_WORKLOAD_OUTPUT_BYTES);
+  t.true(output.startsWith('xxxx'));
+  t.true(output.endsWith(truncationMarker(9 * 1024 * 1024)));
+});
+
+test('the daemon cuts what any local client sends: output and sub-state alike', async (t) => {
+  const job = await startJob(t);
+  const request = async (req: object) => {
+    const socket = net.connect(job.socket);
+    socket.end(`${JSON.stringify(req)}\n`);
+    return Buffer.concat(await socket.toArray()).toString();
+  };
+  const substate = 'é'.repeat(100_000);
+  t.regex(await request({ op: 'substate', substate }), /"ok":true/);
+  t.regex(await request({ op: 'finish', status: 'success', output: 'y'.repeat(2 * 1024 * 1024) }), /"ok":true/);
+  const [sub] = await waitFor('the sub-state', () => {
+    const s = job.eventsOf('reportsubstate');
+    return s.length > 0 ? s : null;
+  });
+  t.true(Buffer.byteLength(sub!.substate) <= MAX_STATUS_MESSAGE_BYTES);
+  t.true(sub!.substate.endsWith(truncationMarker(200_000)));
+  const [declared] = await waitFor('the report', () => {
+    const d = job.eventsOf('declareworkloadexitstatus');
+    return d.length > 0 ? d : null;
+  });
+  t.true(Buffer.byteLength(declared!.workload_output!) <= MAX_WORKLOAD_OUTPUT_BYTES);
+  t.true(declared!.workload_output!.endsWith(truncationMarker(2 * 1024 * 1024)));
 });
 
 test('host info describes the OS, CPU, memory, network and USB, tolerating missing sections', async (t) => {

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { FrameDecoder, encodeFrame } from '../../protocol/control-socket/framing.js';
 import { ExtensionUnsupportedError, SupervisorConnection, type Reply } from '../../puppet/connection.js';
-import { Log } from '../../puppet/log.js';
+import { createLogger } from '../../protocol/log.js';
 
 interface Script {
   /** answers one decoded frame; return the frames to send back */
@@ -32,7 +32,7 @@ async function scripted(t: import('ava').ExecutionContext, script: Script) {
   const logged: string[] = [];
   const conn = new SupervisorConnection({
     address: { host: '127.0.0.1', port: (server.address() as net.AddressInfo).port },
-    log: new Log('debug', (line) => logged.push(line)),
+    log: createLogger({ level: 'debug', write: (line) => logged.push(line) }),
     requestTimeoutMs: 300,
   });
   t.teardown(() => {

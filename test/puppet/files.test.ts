@@ -96,7 +96,7 @@ rootTest(
 
 test('an unusable --secret-parameters-mode is a one-line error', async (t) => {
   const job = await startJob(t, { waitReady: false, daemonArgs: ['--secret-parameters-mode', 'rw-r-----'] });
-  t.is(await job.closed, 1);
+  t.is(await job.closed, 2);
   t.is(
     job.daemonLog(),
     'tml-puppet: --secret-parameters-mode must be octal permission bits such as 0640, not "rw-r-----"\n',

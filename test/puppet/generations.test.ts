@@ -219,7 +219,7 @@ test('a refused or jobnotfound network config is logged and start-up goes on wit
       daemonArgs: ['--network-config-script', script, '--no-exit-on-network-config-error'],
     });
     t.is(await readyOrExit(sup, d), 'ready', JSON.stringify(opts));
-    t.regex(d.daemonLog(), /error: no network configuration from the supervisor \((answered jobnotfound|refused .*)\)/);
+    t.regex(d.daemonLog(), /error +no network configuration from the supervisor \((answered jobnotfound|refused .*)\)/);
     t.false(existsSync(`${script}.ran`));
   }
 });

@@ -1,6 +1,7 @@
 // A misbehaving supervisor must not crash the daemon: garbage is logged and skipped, an
 // oversize frame drops the connection, and the daemon reconnects.
 import test from 'ava';
+import { attempt } from '../../protocol/validation.js';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -20,9 +21,9 @@ async function rawSupervisor(t: import('ava').ExecutionContext) {
     socket.on('error', () => {});
     socket.on('data', (chunk) => {
       for (const f of decoder.push(chunk).frames) {
-        const body = decodeFrameBody(f);
+        const body = attempt(() => decodeFrameBody(f));
         if (!body.ok) continue;
-        const parsed = parsePuppetMessage(body.value);
+        const parsed = attempt(() => parsePuppetMessage(body.value));
         if (!parsed.ok) continue;
         received.push(parsed.value);
         const m = parsed.value;

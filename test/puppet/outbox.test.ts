@@ -2,7 +2,7 @@
 
 import test from 'ava';
 import { SupervisorConnection } from '../../puppet/connection.js';
-import { Log } from '../../puppet/log.js';
+import { createLogger } from '../../protocol/log.js';
 import { Keep, Outbox, QueueFullError, keepRank, type Queued } from '../../puppet/outbox.js';
 
 interface Tracked extends Queued {
@@ -83,7 +83,7 @@ test('while disconnected, a workload exit status the full queue cannot hold fail
   // never started, so never connected: every event is queued
   const conn = new SupervisorConnection({
     address: { host: '127.0.0.1', port: 9 },
-    log: new Log('error', () => {}),
+    log: createLogger({ level: 'error', write: () => {} }),
     maxQueuedEvents: 2,
   });
   const sub = conn.sendEvent({ type: 'reportsubstate', substate: 'flashing' });

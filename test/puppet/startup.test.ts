@@ -150,7 +150,7 @@ test('a failing network script without the exit flag is logged and start-up cont
     daemonArgs: ['--network-config-script', script(dir, 'net.sh', 'exit 4'), '--no-exit-on-network-config-error'],
   });
   t.deepEqual(job.eventsOf('ready'), [{ type: 'ready' }]);
-  t.regex(job.daemonLog(), /error: network config script/);
+  t.regex(job.daemonLog(), /error +network config script/);
 });
 
 test('auto_discover reads the control socket address from the fw_cfg file', async (t) => {
@@ -196,14 +196,25 @@ test('under systemd the daemon signals READY=1 through systemd-notify after send
   t.is(line.trim(), `/run/systemd/notify --ready --pid=${job.daemon.pid}`);
 });
 
-test('without NOTIFY_SOCKET systemd-notify is not run', async (t) => {
-  const dir = tempDir(t);
-  const record = path.join(dir, 'notify-args');
-  script(dir, 'systemd-notify', `touch ${record}`);
-  const env: NodeJS.ProcessEnv = { PATH: `${dir}:${process.env['PATH']}`, NOTIFY_SOCKET: '' };
-  await startJob(t, { env });
-  t.false(existsSync(record));
-});
+for (const [name, value] of [
+  ['without NOTIFY_SOCKET', undefined],
+  ['with an empty NOTIFY_SOCKET', ''],
+] as const) {
+  test(`${name} systemd-notify is not run`, async (t) => {
+    const dir = tempDir(t);
+    const record = path.join(dir, 'notify-args');
+    script(dir, 'systemd-notify', `touch ${record}`);
+    const job = await startJob(t, {
+      env: { PATH: `${dir}:${process.env['PATH']}`, NOTIFY_SOCKET: value },
+      daemonArgs: ['--log-level', 'debug'],
+    });
+    // The daemon logs this once it is past the point where it would have run systemd-notify.
+    await waitFor('the daemon to pass its readiness step', () =>
+      /readiness not signalled|signalled readiness/.test(job.daemonLog()),
+    );
+    t.false(existsSync(record));
+  });
+}
 
 test('an unusable control socket address is a one-line error', async (t) => {
   const dir = tempDir(t);
@@ -262,7 +273,7 @@ test('--transport tcp without an address is a one-line error', async (t) => {
 test('an invalid daemon flag value is a one-line error naming the choices', async (t) => {
   const dir = tempDir(t);
   const r = await run(process.execPath, [CLI_JS, 'daemon', '--transport', 'udp', '--socket', path.join(dir, 's')]);
-  t.is(r.code, 1);
+  t.is(r.code, 2);
   t.is(
     r.stderr,
     'tml-puppet: Invalid values: Argument: transport, Given: "udp", Choices: "tcp", "auto_discover" (see tml-puppet --help)\n',

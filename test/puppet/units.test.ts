@@ -15,6 +15,7 @@ import {
 } from '../../puppet/files.js';
 import { outcomeOf } from '../../puppet/job-run.js';
 import { parseLocalRequest, parseLocalResponse } from '../../puppet/local-protocol.js';
+import { ValidationError, attempt } from '../../protocol/validation.js';
 import { resolveGroup } from '../../puppet/local-socket.js';
 import { networkConfigProblem, networkEnvironment, type NetworkConfigResp } from '../../puppet/network.js';
 import { tempDir } from './harness.js';
@@ -145,10 +146,16 @@ test('local requests are validated; unknown ops and bad fields are errors', (t) 
     output: 'x',
     terminate: true,
   });
-  t.is(typeof parseLocalRequest('{"op":"finish","status":"bad"}'), 'string');
-  t.is(typeof parseLocalRequest('{"op":"reboot"}'), 'string');
-  t.is(typeof parseLocalRequest('not json'), 'string');
-  t.is(typeof parseLocalRequest('{"op":"substate","substate":5}'), 'string');
+  t.throws(() => parseLocalRequest('{"op":"finish","status":"bad"}'), {
+    instanceOf: ValidationError,
+    message: 'status must be one of success, error, unknown',
+  });
+  t.throws(() => parseLocalRequest('{"op":"reboot"}'), { instanceOf: ValidationError, message: 'unknown op "reboot"' });
+  t.throws(() => parseLocalRequest('not json'), { instanceOf: ValidationError, message: 'request is not valid JSON' });
+  t.throws(() => parseLocalRequest('{"op":"substate","substate":5}'), {
+    instanceOf: ValidationError,
+    message: 'substate must be a string',
+  });
 });
 
 test('socket groups resolve by name or number from the group file', async (t) => {
@@ -186,6 +193,7 @@ test('daemon flags: the fast parser applies the same defaults as the yargs table
     'shutdown-command': 'systemctl poweroff',
     'reboot-command': 'systemctl reboot',
     'log-level': 'info',
+    'log-format': 'text',
   });
 });
 
@@ -311,9 +319,10 @@ test('local requests and responses: any line gives a request, an error text or a
   );
   fc.assert(
     fc.property(line, (l) => {
-      const req = parseLocalRequest(l);
-      const resp = parseLocalResponse(l);
-      return (typeof req === 'string' || typeof req.op === 'string') && typeof resp.ok === 'boolean';
+      // attempt() lets anything but a ValidationError through, which fails the property.
+      const req = attempt(() => parseLocalRequest(l));
+      const resp = attempt(() => parseLocalResponse(l));
+      return (!req.ok || typeof req.value.op === 'string') && (!resp.ok || typeof resp.value.ok === 'boolean');
     }),
   );
   t.like(parseLocalResponse('{"ok":false,"error":"x","unsupported":true}'), { ok: false, unsupported: true });

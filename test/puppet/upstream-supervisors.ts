@@ -1,5 +1,5 @@
 // Stand-ins for the upstream supervisors deployed today, one per generation, written from the
-// facts in ../shared/spec/control-socket.md ("How deployed peers really behave") and upstream's
+// facts in docs/control-socket.md ("The peers in the field") and upstream's
 // treadmill-rs types, not from this project's encoder, validators or server: a bug shared by our
 // puppet and our server must not hide here. Each one frames by hand, parses by hand, answers
 // what its generation knows, and refuses everything else as serde does, with a `{"message"}`

@@ -100,6 +100,26 @@ test('a token the switchboard rejects ends the supervisor with exit 1 and a clea
   );
 });
 
+test('with --log-format json every log record is one JSON object; the failure line stays plain', async (t) => {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, verifyClient: (_info, done) => done(false, 401) });
+  await once(wss, 'listening');
+  t.teardown(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+  const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  const { code, stderr } = await run(['--switchboard', url, '--id', ID, '--store', tmpdir(), '--log-format', 'json'], {
+    TML_SUPERVISOR_TOKEN: 'wrong',
+  });
+  t.is(code, 1);
+  const lines = stderr.trimEnd().split('\n');
+  t.regex(lines.pop()!, /^tml-supervisor: the switchboard rejected the supervisor token/);
+  t.true(lines.length > 0);
+  for (const line of lines) {
+    const record = JSON.parse(line) as { level: string };
+    t.deepEqual(Object.keys(record), ['time', 'level', 'message']);
+    t.true(['info', 'warn', 'error'].includes(record.level), line);
+  }
+  t.true(lines.some((l) => (JSON.parse(l) as { message: string }).message.startsWith(`supervisor ${ID} started`)));
+});
+
 test('a supervisor id the switchboard does not know is named as such, exit 1', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { attempt } from '../../protocol/validation.js';
 import net from 'node:net';
 import { once } from 'node:events';
 import { ControlSocketServer, type JobContext } from '../../supervisor/control-socket/server.js';
@@ -26,10 +27,10 @@ class RawPeer {
   constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
       for (const f of this.#decoder.push(chunk).frames) {
-        const body = decodeFrameBody(f);
+        const body = attempt(() => decodeFrameBody(f));
         if (!body.ok) continue;
         this.raw.push(body.value);
-        const parsed = parseSupervisorMessage(body.value);
+        const parsed = attempt(() => parseSupervisorMessage(body.value));
         if (parsed.ok) this.messages.push(parsed.value);
       }
       for (const w of this.#waiters.splice(0)) w();

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { JobRunner } from '../../supervisor/job-runner.js';
 import { ImageUnavailableError } from '../../supervisor/image-loader.js';
+import { MAX_WORKLOAD_OUTPUT_BYTES, truncationMarker } from '../../protocol/text-caps.js';
 import { fakeDeps, hostStarted, IMAGE_ID, JOB_ID, OTHER_JOB_ID, startMessage } from './fakes.js';
 
 async function readyJob() {
@@ -63,6 +64,62 @@ test('a declared workload status is forwarded as declare_exit_status with its ou
     user_exit_status: 'error',
     host_output: '3 tests failed',
   });
+});
+
+test('a declared output over the cap is forwarded cut to it, with a marker, and the status kept', async (t) => {
+  const { recorder, host } = await readyJob();
+  host.cb.onPuppetEvent({
+    type: 'declareworkloadexitstatus',
+    workload_exit_status: 'error',
+    workload_output: 'z'.repeat(2 * 1024 * 1024),
+  });
+  const event = recorder.sent.at(-1)!.event;
+  if (event.type !== 'declare_exit_status') return t.fail(`sent ${event.type}`);
+  t.is(event.user_exit_status, 'error');
+  t.true(Buffer.byteLength(event.host_output!) <= MAX_WORKLOAD_OUTPUT_BYTES);
+  t.true(event.host_output!.endsWith(truncationMarker(2 * 1024 * 1024)));
+});
+
+test('every job event leaves within the switchboard message limit, whatever the puppet sent', async (t) => {
+  const { recorder, host } = await readyJob();
+  host.cb.onPuppetEvent({ type: 'reportsubstate', substate: '\u0001'.repeat(1024 * 1024) });
+  host.cb.onStartError('\u0002'.repeat(1024 * 1024));
+  await recorder.untilState('terminated');
+  for (const { event } of recorder.sent) t.true(JSON.stringify(event).length < 1024 * 1024, event.type);
+  const substate = recorder.trace().find((line) => line.startsWith('ready: '))!;
+  t.true(substate.endsWith(truncationMarker(1024 * 1024)));
+});
+
+test('a result the host hands over while it is torn down after the boot script exited still counts', async (t) => {
+  const { recorder, host } = await readyJob();
+  host.cb.onExit({ kind: 'boot-script', code: 0, signal: null });
+  host.cb.onPuppetEvent({ type: 'reportsubstate', substate: 'late' });
+  host.cb.onPuppetEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: 'ok' });
+  await recorder.untilState('terminated');
+  t.deepEqual(recorder.trace().slice(-3), [
+    'terminating: the boot script exited with code 0',
+    'declare success',
+    'terminated',
+  ]);
+});
+
+test('a result handed over after stop_job is not sent: the switchboard holds the final status', async (t) => {
+  const { recorder, host, runner } = await readyJob();
+  runner.stop(JOB_ID);
+  host.cb.onPuppetEvent({ type: 'declareworkloadexitstatus', workload_exit_status: 'success', workload_output: 'ok' });
+  await recorder.untilState('terminated');
+  t.deepEqual(recorder.trace().slice(-2), ['terminating: stop requested by the switchboard', 'terminated']);
+});
+
+test('a start_job refused with a long reason still ends the job within the message limit', async (t) => {
+  const f = fakeDeps();
+  const runner = new JobRunner(f.deps);
+  runner.rejectStart(OTHER_JOB_ID, `unknown field "${'k'.repeat(2 * 1024 * 1024)}"`);
+  t.deepEqual(
+    f.recorder.trace(OTHER_JOB_ID).map((l) => l.split(':')[0]),
+    ['error InternalError', 'terminated'],
+  );
+  for (const { event } of f.recorder.sent) t.true(JSON.stringify(event).length < 16 * 1024, event.type);
 });
 
 test('terminatejob after a declared status ends the job without a second status', async (t) => {

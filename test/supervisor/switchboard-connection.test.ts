@@ -1,5 +1,6 @@
 import test from 'ava';
 import { once } from 'node:events';
+import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -19,11 +20,24 @@ const SUPERVISOR_ID = '11111111-2222-4333-8444-555555555555';
  * `dropAfterOpen`: accepts and at once drops every connection (upstream's answer to a second one).
  */
 async function fakeSwitchboard(
-  opts: { status?: number; body?: string; socketConfig?: string; pingMs?: number; dropAfterOpen?: boolean } = {},
+  opts: {
+    status?: number;
+    body?: string;
+    socketConfig?: string;
+    pingMs?: number;
+    dropAfterOpen?: boolean;
+    /** listen on this port (a switchboard coming back where it was) */
+    port?: number;
+  } = {},
 ) {
+  // Every TCP connection counts as an attempt, refused ones included.
+  let attempts = 0;
+  const server = http.createServer();
+  server.on('connection', () => attempts++);
+  server.listen(opts.port ?? 0, '127.0.0.1');
+  await once(server, 'listening');
   const wss = new WebSocketServer({
-    host: '127.0.0.1',
-    port: 0,
+    server,
     handleProtocols: (protocols) => (protocols.has('treadmillv1') ? 'treadmillv1' : false),
     verifyClient: (
       info: { req: IncomingMessage },
@@ -38,7 +52,6 @@ async function fakeSwitchboard(
       done(ok, ok ? undefined : 401);
     },
   });
-  await once(wss, 'listening');
   if (opts.socketConfig !== undefined) wss.on('headers', (h) => h.push(`tml-socket-config: ${opts.socketConfig}`));
   const received: unknown[] = [];
   const sockets: WebSocket[] = [];
@@ -54,16 +67,24 @@ async function fakeSwitchboard(
     ws.on('message', (data) => received.push(JSON.parse(data.toString())));
   });
   return {
-    url: `http://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    port: (server.address() as AddressInfo).port,
     received,
+    /** WebSocket connections accepted. */
     get connections() {
       return connections;
     },
+    /** TCP connections made to it, whatever became of them. */
+    get attempts() {
+      return attempts;
+    },
     latest: () => sockets.at(-1)!,
     nextConnection: () => once(wss, 'connection').then(([ws]) => ws as WebSocket),
-    close: () => {
+    close: async () => {
       for (const ws of wss.clients) ws.terminate();
-      return new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
@@ -205,7 +226,9 @@ test('a rejected token is fatal and not retried', async (t) => {
   conn.start();
   const [err] = (await once(conn, 'fatal')) as [Error];
   t.regex(err.message, /rejected the supervisor token \(HTTP 401\)/);
-  await new Promise((r) => setTimeout(r, 30));
+  // Long enough for dozens of retries at a 1 ms backoff.
+  await new Promise((r) => setTimeout(r, 200));
+  t.is(sb.attempts, 1);
   t.is(sb.connections, 0);
 });
 
@@ -227,6 +250,16 @@ test('an unreachable switchboard is retried until it appears', async (t) => {
   conn.start();
   await new Promise((r) => setTimeout(r, 50));
   t.false(conn.connected);
+  // The switchboard comes back where it was; the supervisor finds it on its own.
+  const back = await fakeSwitchboard({ port: sb.port });
+  t.teardown(() => back.close());
+  const connected = once(conn, 'connected');
+  await Promise.race([
+    connected,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('not connected within 5 s')), 5000)),
+  ]);
+  t.true(conn.connected);
+  t.is(back.connections, 1);
 });
 
 test('the connect URL is derived from http, https and ws base URLs', (t) => {

@@ -7,11 +7,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { access, copyFile, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { access, copyFile, mkdir, realpath, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { blobPath } from '../../../imagetool/index.js';
 import type { PuppetEvent } from '../../../protocol/control-socket/messages.js';
 import { ControlSocketServer } from '../../control-socket/server.js';
+import { claimJobDir, removeLeftoverJobDirs } from '../../leftovers.js';
 import type { Log } from '../../logger.js';
 import {
   HostStartError,
@@ -46,7 +47,6 @@ export interface QemuHostOptions {
   accel?: AccelChoice;
 }
 
-const OWNER_FILE = 'supervisor.pid';
 /** Unix socket paths are limited to 107 bytes. */
 const MAX_SOCKET_PATH = 107;
 
@@ -80,36 +80,8 @@ function executable(command: string): boolean {
   });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes job directories under STATE_DIR/jobs that no running supervisor owns: what a crashed
- * supervisor left behind (overlays can be gigabytes). Returns the names removed.
- */
-export async function removeLeftoverJobDirs(jobsDir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(jobsDir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    const dir = join(jobsDir, name);
-    const owner = Number((await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && pidAlive(owner)) continue;
-    await rm(dir, { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
-}
+// Job directories of dead supervisors are removed at start (overlays can be gigabytes).
+export { removeLeftoverJobDirs };
 
 export class QemuHostBackend implements HostBackend {
   readonly name = 'qemu';
@@ -232,7 +204,7 @@ class QemuHost implements Host {
         throw new Error(`job directory ${this.workdir} already exists (job ${spec.jobId} started twice?)`);
       throw err;
     }
-    await writeFile(join(this.workdir, OWNER_FILE), `${process.pid}\n`);
+    await claimJobDir(this.workdir);
     let chain: CheckedChain;
     try {
       chain = await checkChain(

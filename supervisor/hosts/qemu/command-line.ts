@@ -2,6 +2,8 @@
 // `{name}` is a variable, `{{` and `}}` are literal braces), and the start script's
 // `tml-set-variable:KEY=VALUE` lines. Pure functions; the backend supplies the values.
 
+import { FW_CFG_CONTROL_SOCKET_NAME } from '../../../protocol/paths.js';
+
 export type Variables = Record<string, string>;
 
 export class TemplateError extends Error {}
@@ -126,7 +128,7 @@ export function defaultQemuArgs(opts: DefaultArgsOptions): string[] {
     '-device',
     'virtio-net-pci,id=nic0,netdev=net0',
     '-fw_cfg',
-    'name=opt/org.tockos.treadmill.tcp-ctrl-socket,string={guest_control_socket_addr}',
+    `name=${FW_CFG_CONTROL_SOCKET_NAME},string={guest_control_socket_addr}`,
   ];
 }
 

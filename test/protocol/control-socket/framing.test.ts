@@ -6,7 +6,12 @@ import {
   decodeFrameBody,
   encodeFrame,
 } from '../../../protocol/control-socket/framing.js';
-import { parsePuppetMessage, parseSupervisorMessage } from '../../../protocol/control-socket/messages.js';
+import {
+  ControlMessageError,
+  parsePuppetMessage,
+  parseSupervisorMessage,
+} from '../../../protocol/control-socket/messages.js';
+import { ValidationError, attempt } from '../../../protocol/validation.js';
 
 function header(length: number): Buffer {
   const h = Buffer.alloc(4);
@@ -44,7 +49,7 @@ test('frames decode identically however the byte stream is split', (t) => {
           bodies.push(...frames);
         }
         const decoded = bodies.map((b) => {
-          const r = decodeFrameBody(b);
+          const r = attempt(() => decodeFrameBody(b));
           return r.ok ? r.value : Symbol('bad');
         });
         return !decoder.pending && JSON.stringify(decoded) === JSON.stringify(values);
@@ -105,10 +110,10 @@ test('random garbage never throws out of the decoder or the validators', (t) => 
       for (const chunk of chunks) {
         const { frames } = decoder.push(chunk);
         for (const f of frames) {
-          const body = decodeFrameBody(f);
+          const body = attempt(() => decodeFrameBody(f));
           if (body.ok) {
-            parsePuppetMessage(body.value);
-            parseSupervisorMessage(body.value);
+            attempt(() => parsePuppetMessage(body.value));
+            attempt(() => parseSupervisorMessage(body.value));
           }
         }
       }
@@ -151,17 +156,24 @@ test('random JSON never throws out of the validators', (t) => {
   );
   fc.assert(
     fc.property(fc.oneof(jsonValue, envelope), (value) => {
-      const a = parsePuppetMessage(value);
-      const b = parseSupervisorMessage(value);
-      return typeof a.ok === 'boolean' && typeof b.ok === 'boolean';
+      // attempt() lets anything but a ValidationError through, which fails the property.
+      const a = attempt(() => parsePuppetMessage(value));
+      const b = attempt(() => parseSupervisorMessage(value));
+      return (a.ok || a.error instanceof ControlMessageError) && (b.ok || b.error instanceof ControlMessageError);
     }),
   );
   t.pass();
 });
 
 test('invalid UTF-8 and invalid JSON bodies are reported, not thrown', (t) => {
-  t.like(decodeFrameBody(Buffer.from([0x7b, 0xff, 0x7d])), { ok: false, error: 'frame is not valid UTF-8' });
-  const bad = decodeFrameBody(Buffer.from('{"a":'));
+  t.like(
+    attempt(() => decodeFrameBody(Buffer.from([0x7b, 0xff, 0x7d]))),
+    {
+      ok: false,
+      error: { message: 'frame is not valid UTF-8' },
+    },
+  );
+  const bad = attempt(() => decodeFrameBody(Buffer.from('{"a":')));
   t.false(bad.ok);
 });
 
@@ -171,22 +183,23 @@ test('encoding a message beyond 8 MiB throws instead of sending a frame the peer
 
 test('invalid JSON is reported by position, never quoting the frame (it may hold a secret)', (t) => {
   // V8's own message for this input quotes it: Unexpected token 'x', ..."e,"value":x"SECRET-h"... is not valid JSON
-  const r = decodeFrameBody(Buffer.from('{"token":{"secret":true,"value":x"SECRET-hunter2"}}'));
+  const r = attempt(() => decodeFrameBody(Buffer.from('{"token":{"secret":true,"value":x"SECRET-hunter2"}}')));
   t.false(r.ok);
   if (r.ok) return;
-  t.regex(r.error, /^frame is not valid JSON/);
-  t.false(r.error.includes('SECRET'));
+  t.true(r.error instanceof ValidationError);
+  t.regex(r.error.message, /^frame is not valid JSON/);
+  t.false(r.error.message.includes('SECRET'));
 });
 
 test('invalid JSON with a position reports it', (t) => {
-  const r = decodeFrameBody(Buffer.from('{"a":1,}'));
-  t.deepEqual(r, { ok: false, error: 'frame is not valid JSON (at character 7)' });
+  const r = attempt(() => decodeFrameBody(Buffer.from('{"a":1,}')));
+  t.like(r, { ok: false, error: { message: 'frame is not valid JSON (at character 7)' } });
 });
 
 test('a type name that is not a protocol word is not echoed in the validation error', (t) => {
-  const r = parseSupervisorMessage({ request_id: 1, response: { type: 'SECRET-hunter2 value' } });
+  const r = attempt(() => parseSupervisorMessage({ request_id: 1, response: { type: 'SECRET-hunter2 value' } }));
   t.false(r.ok);
   if (r.ok) return;
-  t.false(r.error.includes('hunter2'));
-  t.regex(r.error, /unknown response type \(20 characters, not shown\)/);
+  t.false(r.error.message.includes('hunter2'));
+  t.regex(r.error.message, /unknown response type \(20 characters, not shown\)/);
 });

@@ -1,8 +1,10 @@
 // Golden frames: the exact JSON of every message type, as the spec spells it. Each one must
 // encode to these bytes, and validate back to the same message.
 import test from 'ava';
+import { attempt } from '../../../protocol/validation.js';
 import { encodeFrame } from '../../../protocol/control-socket/framing.js';
 import {
+  ControlMessageError,
   parsePuppetMessage,
   parseSupervisorMessage,
   type PuppetMessage,
@@ -193,7 +195,7 @@ for (const [json, message] of puppetGolden) {
       : `event ${message.event.type} #${message.puppet_event_id}`;
   test(`puppet ${label} encodes to the spec's JSON and validates back`, (t) => {
     t.deepEqual(encodeFrame(message), frameOf(json));
-    const parsed = parsePuppetMessage(JSON.parse(json));
+    const parsed = attempt(() => parsePuppetMessage(JSON.parse(json)));
     t.deepEqual(parsed, { ok: true, value: message });
     if (parsed.ok) t.is(JSON.stringify(parsed.value), json);
   });
@@ -208,7 +210,7 @@ for (const [json, message] of supervisorGolden) {
         : 'generic error message';
   test(`supervisor ${label} encodes to the spec's JSON and validates back`, (t) => {
     t.deepEqual(encodeFrame(message), frameOf(json));
-    const parsed = parseSupervisorMessage(JSON.parse(json));
+    const parsed = attempt(() => parseSupervisorMessage(JSON.parse(json)));
     t.true(parsed.ok);
     if (parsed.ok) t.is(JSON.stringify(parsed.value), json);
   });
@@ -257,15 +259,17 @@ test('every supervisor response and event type of the spec has a golden frame', 
 });
 
 test("a 2026 supervisor's jobinfo, with its gateway, validates to the job and host ids", (t) => {
-  const parsed = parseSupervisorMessage({
-    request_id: 1,
-    response: {
-      type: 'jobinfo',
-      job_id: JOB,
-      host_id: HOST,
-      gateway: { issuer: 'https://x', signing_public_key: 'k', key_id: 'i', endpoints: [] },
-    },
-  });
+  const parsed = attempt(() =>
+    parseSupervisorMessage({
+      request_id: 1,
+      response: {
+        type: 'jobinfo',
+        job_id: JOB,
+        host_id: HOST,
+        gateway: { issuer: 'https://x', signing_public_key: 'k', key_id: 'i', endpoints: [] },
+      },
+    }),
+  );
   t.deepEqual(parsed, {
     ok: true,
     value: { request_id: 1, response: { type: 'jobinfo', job_id: JOB, host_id: HOST } },
@@ -273,23 +277,29 @@ test("a 2026 supervisor's jobinfo, with its gateway, validates to the job and ho
 });
 
 test('validators ignore unknown extra keys, as serde does', (t) => {
-  const parsed = parsePuppetMessage({ puppet_event_id: 1, event: { type: 'ready', extra: 1 }, more: true });
+  const parsed = attempt(() =>
+    parsePuppetMessage({ puppet_event_id: 1, event: { type: 'ready', extra: 1 }, more: true }),
+  );
   t.deepEqual(parsed, { ok: true, value: { puppet_event_id: 1, event: { type: 'ready' } } });
 });
 
 test('an unknown event type is reported as unknown, not as garbage', (t) => {
-  const parsed = parsePuppetMessage({ puppet_event_id: 1, event: { type: 'teleport' } });
-  t.like(parsed, { ok: false, unknownType: true });
-  const fromSupervisor = parseSupervisorMessage({ supervisor_event_id: 1, event: { type: 'selfdestruct' } });
-  t.like(fromSupervisor, { ok: false, unknownType: true });
+  const parsed = attempt(() => parsePuppetMessage({ puppet_event_id: 1, event: { type: 'teleport' } }));
+  t.like(parsed, { ok: false, error: { unknownType: true } });
+  const fromSupervisor = attempt(() =>
+    parseSupervisorMessage({ supervisor_event_id: 1, event: { type: 'selfdestruct' } }),
+  );
+  t.like(fromSupervisor, { ok: false, error: { unknownType: true } });
 });
 
 test('an unknown request type still carries its request id so it can be answered', (t) => {
-  t.like(parsePuppetMessage({ request_id: 9, request: { type: 'coffee' } }), {
-    ok: false,
-    unknownType: true,
-    requestId: 9,
-  });
+  t.like(
+    attempt(() => parsePuppetMessage({ request_id: 9, request: { type: 'coffee' } })),
+    {
+      ok: false,
+      error: { unknownType: true, requestId: 9 },
+    },
+  );
 });
 
 test('malformed messages are rejected with a message naming the field', (t) => {
@@ -324,11 +334,12 @@ test('malformed messages are rejected with a message naming the field', (t) => {
     [{ hello: 1 }, /neither/],
   ];
   for (const [value, pattern] of cases) {
-    const parsed = parsePuppetMessage(value);
+    const parsed = attempt(() => parsePuppetMessage(value));
     t.false(parsed.ok);
     if (!parsed.ok) {
-      t.false(parsed.unknownType);
-      t.regex(parsed.error, pattern);
+      t.like(parsed.error, { unknownType: false });
+      t.true(parsed.error instanceof ControlMessageError);
+      t.regex(parsed.error.message, pattern);
     }
   }
 });

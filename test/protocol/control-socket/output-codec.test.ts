@@ -1,4 +1,5 @@
 import test from 'ava';
+import { attempt } from '../../../protocol/validation.js';
 import fc from 'fast-check';
 import { decodeFrameBody, encodeFrame } from '../../../protocol/control-socket/framing.js';
 import { decodeRunCommandOutput, encodeRunCommandOutputFrame } from '../../../protocol/control-socket/output-codec.js';
@@ -9,9 +10,9 @@ const ids = fc.oneof(fc.nat(1000), fc.maxSafeNat());
 
 /** What the generic path makes of a frame body, in the decoder's shape, or null if not output. */
 function generic(body: Buffer) {
-  const json = decodeFrameBody(body);
+  const json = attempt(() => decodeFrameBody(body));
   if (!json.ok) return null;
-  const parsed = parsePuppetMessage(json.value);
+  const parsed = attempt(() => parsePuppetMessage(json.value));
   if (!parsed.ok || !('event' in parsed.value) || parsed.value.event.type !== 'runcommandoutput') return null;
   const e = parsed.value.event;
   return {
