@@ -6,6 +6,8 @@ import { SwitchboardDb } from './db.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
 import type { Logger } from './logger.js';
+import { registerConsoleInputRoute } from './console-input-route.js';
+import { InteractiveJobs } from './interactive.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
@@ -42,6 +44,7 @@ export class Switchboard {
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
   private readonly hub: SupervisorHub;
+  private readonly interactive: InteractiveJobs;
 
   constructor(readonly opts: SwitchboardOptions) {
     const keepalive = {
@@ -54,6 +57,7 @@ export class Switchboard {
     this.db = new SwitchboardDb(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
     this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES);
     this.scheduler = new Scheduler(this.jobs, opts, opts.log);
+    this.interactive = new InteractiveJobs(this.jobs, opts.log);
     this.app = Fastify({
       logger: false,
       bodyLimit: opts.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
@@ -63,20 +67,25 @@ export class Switchboard {
       opts.log.debug(`${req.method} ${req.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`);
     });
     // Encapsulated, so the API's bearer-token hook and error answers stay off the web console.
-    this.app.register(async (api) =>
+    this.app.register(async (api) => {
       registerRoutes(api, {
         db: this.db,
         jobs: this.jobs,
         scheduler: this.scheduler,
         log: opts.log,
         loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
-      }),
-    );
+        interactive: this.interactive,
+      });
+      registerConsoleInputRoute(api, { jobs: this.jobs, interactive: this.interactive });
+    });
     if (opts.web !== false) {
       const data = new SqliteWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
       this.app.register(webConsole, { ...(opts.web === true ? {} : opts.web), data, log: opts.log });
     }
-    this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, { keepalive });
+    this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, {
+      keepalive,
+      interactive: this.interactive,
+    });
     this.scheduler.start();
   }
 

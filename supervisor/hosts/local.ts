@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { blobPath } from '../../imagetool/index.js';
 import { ControlSocketServer } from '../control-socket/server.js';
 import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
+import { ConsoleInput } from '../console-input.js';
 import type { Log } from '../logger.js';
 import {
   HostStartError,
@@ -53,9 +54,18 @@ interface Group {
   closed: Promise<void>;
 }
 
-function spawnGroup(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Group {
+function spawnGroup(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; stdin?: 'pipe' },
+): Group {
   // detached: the child leads a new process group, so the whole group can be signalled at once.
-  const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+  });
   const closed = new Promise<void>((resolve) => {
     child.once('close', () => resolve());
     child.once('error', () => resolve());
@@ -111,6 +121,7 @@ class LocalHost implements Host {
   private readyTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly log: Log;
+  private readonly input: ConsoleInput;
 
   constructor(
     private readonly spec: HostSpec,
@@ -118,6 +129,12 @@ class LocalHost implements Host {
     private readonly opts: LocalHostOptions,
   ) {
     this.log = (level, line) => opts.log(level, `job ${spec.jobId}: local host: ${line}`);
+    this.input = new ConsoleInput(this.log);
+  }
+
+  /** The boot script's stdin is this host's console input, open while the script runs. */
+  consoleInput(data: Buffer): 'written' | 'no_input' | 'dropped' {
+    return this.input.write(data);
   }
 
   private get paths() {
@@ -274,8 +291,10 @@ class LocalHost implements Host {
         TML_PARAMETERS_DIR: parameters,
         TML_JOB_ID: this.spec.jobId,
       }),
+      stdin: 'pipe',
     });
     this.bootScript = boot;
+    this.input.attach(boot.child.stdin);
     for (const stream of [boot.child.stdout!, boot.child.stderr!]) {
       stream.on('data', (chunk: Buffer) => {
         const backedUp = this.cb.onConsole(chunk);
@@ -306,6 +325,7 @@ class LocalHost implements Host {
 
   private async teardown(): Promise<void> {
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+    this.input.close();
     const groups = [this.bootScript, this.puppet].filter((g): g is Group => g !== null);
     for (const g of groups) signalGroup(g, 'SIGTERM');
     const all = Promise.all(groups.map((g) => g.closed));
