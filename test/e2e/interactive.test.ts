@@ -1,6 +1,7 @@
 // The interactive commands through the real CLIs, on a local host: `tml job console` (what the user
 // types reaches the boot script's stdin), `tml job run --keep-alive` (mq -a), `tml job reserve`
-// (mq -r) with its time limit, and the SSH endpoints a supervisor reports reaching `tml job ssh`.
+// (mq -r) with its time limit, `run --supervisor` and `-d` (mq -s, -d), and the SSH endpoints a
+// supervisor reports reaching `tml job ssh`.
 
 import test from 'ava';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -226,6 +227,34 @@ test.serial('tml job reserve needs --time', async (t) => {
   t.is(r.code, 2);
   t.regex(r.stderr, /time/);
 });
+
+test.serial(
+  'tml job run --supervisor picks a named system by name or id (mq -s); an unknown one is exit 7',
+  async (t) => {
+    const byName = await tml(['job', 'run', image, '-s', 'local-1', '--completion-text', 'console ready', '--json']);
+    const ran = JSON.parse(byName.stdout) as { job_id: string; exit_code: number };
+    t.is(ran.exit_code, 0);
+    t.is((await status(ran.job_id)).supervisor_name, 'local-1');
+    const byId = await tml(['job', 'run', image, '--supervisor', cluster.supervisorId, '--completion-text', 'ready']);
+    t.regex(byId.stderr, /completion text found; canceled the job/);
+    const unknown = await tml(['job', 'run', image, '-s', 'local-9', '--completion-text', 'x'], ANY_EXIT_CODE);
+    t.is(unknown.code, 7);
+    t.regex(unknown.stderr, /SupervisorMatchError/);
+  },
+);
+
+test.serial(
+  'tml job run -d: no completion text within the time-out is exit 13 and a canceled job (mq -d)',
+  async (t) => {
+    const r = await tml(
+      ['job', 'run', image, '-s', 'local-1', '--completion-text', 'never printed', '-d', '3s', '--json'],
+      ANY_EXIT_CODE,
+    );
+    t.is(r.code, 13, r.stderr);
+    const { job_id } = JSON.parse(r.stdout) as { job_id: string };
+    t.is((await tml(['job', 'wait', job_id], ANY_EXIT_CODE)).code, 4, 'JobCanceled');
+  },
+);
 
 test.serial(
   "a running job's SSH endpoints, as its supervisor reports them, are in its status for tml job ssh",

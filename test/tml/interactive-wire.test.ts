@@ -20,6 +20,7 @@ import { ConsoleInput } from '../../supervisor/console-input.js';
 import { SshAccessReporter } from '../../supervisor/interactive.js';
 import { createLogger } from '../../switchboard/logger.js';
 import { InteractiveJobs, type ExtensionLink, type JobView } from '../../switchboard/interactive.js';
+import { matchTags } from '../../switchboard/named-system.js';
 import { DETACH_BYTE, InputSender, splitInput } from '../../tml/console-attach.js';
 
 const JOB = '6f1c2a4e-0d0b-4c57-9a53-2f1d4c5e6a7b';
@@ -273,4 +274,9 @@ test('input is sent one chunk at a time, in order; a refusal is noted once', asy
   sender.push([]);
   await sender.flushed();
   t.deepEqual(sent, ['c', 'd', 'e']);
+});
+
+test('a supervisor matches the named-system tags of its name and its id beside its own tags', (t) => {
+  const tags = matchTags({ id: SUP, name: 'rpi-1' }, ['board:rpi']);
+  t.deepEqual([...tags].sort(), ['board:rpi', `tml.supervisor:${SUP}`, 'tml.supervisor:rpi-1']);
 });
