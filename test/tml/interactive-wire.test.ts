@@ -17,6 +17,7 @@ import {
 } from '../../protocol/switchboard-ws.js';
 import { ValidationError } from '../../protocol/validation.js';
 import { ConsoleInput } from '../../supervisor/console-input.js';
+import { parseQemuConfig } from '../../supervisor/hosts/qemu/config.js';
 import { SshAccessReporter } from '../../supervisor/interactive.js';
 import { createLogger } from '../../switchboard/logger.js';
 import { InteractiveJobs, type ExtensionLink, type JobView } from '../../switchboard/interactive.js';
@@ -279,4 +280,10 @@ test('input is sent one chunk at a time, in order; a refusal is noted once', asy
 test('a supervisor matches the named-system tags of its name and its id beside its own tags', (t) => {
   const tags = matchTags({ id: SUP, name: 'rpi-1' }, ['board:rpi']);
   t.deepEqual([...tags].sort(), ['board:rpi', `tml.supervisor:${SUP}`, 'tml.supervisor:rpi-1']);
+});
+
+test("the qemu host reports the SSH user of its ssh_user key, upstream's tml by default", (t) => {
+  t.is(parseQemuConfig({}).sshUser, 'tml');
+  t.is(parseQemuConfig({ ssh_user: 'pi' }).sshUser, 'pi');
+  t.throws(() => parseQemuConfig({ ssh_user: '' }), { message: 'qemu.ssh_user must not be empty' });
 });
