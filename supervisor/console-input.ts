@@ -10,6 +10,21 @@ export const DEFAULT_MAX_PENDING_INPUT_BYTES = 64 * 1024;
 
 export type InputResult = 'written' | 'no_input' | 'dropped';
 
+/**
+ * A terminal's Enter is a carriage return; a serial line's tty turns it into a newline (ICRNL).
+ * For a host whose console is a pipe (the local host), this does the same: CR and CR LF become LF.
+ */
+export function crToLf(data: Buffer): Buffer {
+  if (!data.includes(0x0d)) return data;
+  const out: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i]!;
+    if (b !== 0x0d) out.push(b);
+    else if (data[i + 1] !== 0x0a) out.push(0x0a);
+  }
+  return Buffer.from(out);
+}
+
 export class ConsoleInput {
   private stream: Writable | null = null;
   private warned = false;

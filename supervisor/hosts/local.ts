@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { blobPath } from '../../imagetool/index.js';
 import { ControlSocketServer } from '../control-socket/server.js';
 import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
-import { ConsoleInput } from '../console-input.js';
+import { ConsoleInput, crToLf } from '../console-input.js';
 import type { Log } from '../logger.js';
 import {
   HostStartError,
@@ -132,9 +132,9 @@ class LocalHost implements Host {
     this.input = new ConsoleInput(this.log);
   }
 
-  /** The boot script's stdin is this host's console input, open while the script runs. */
+  /** The boot script's stdin is this host's console input, open while the script runs (a pipe, no tty). */
   consoleInput(data: Buffer): 'written' | 'no_input' | 'dropped' {
-    return this.input.write(data);
+    return this.input.write(crToLf(data));
   }
 
   private get paths() {

@@ -16,7 +16,7 @@ import {
   type ExtToSwitchboard,
 } from '../../protocol/switchboard-ws.js';
 import { ValidationError } from '../../protocol/validation.js';
-import { ConsoleInput } from '../../supervisor/console-input.js';
+import { ConsoleInput, crToLf } from '../../supervisor/console-input.js';
 import { parseQemuConfig } from '../../supervisor/hosts/qemu/config.js';
 import { SshAccessReporter } from '../../supervisor/interactive.js';
 import { createLogger } from '../../switchboard/logger.js';
@@ -286,4 +286,11 @@ test("the qemu host reports the SSH user of its ssh_user key, upstream's tml by 
   t.is(parseQemuConfig({}).sshUser, 'tml');
   t.is(parseQemuConfig({ ssh_user: 'pi' }).sshUser, 'pi');
   t.throws(() => parseQemuConfig({ ssh_user: '' }), { message: 'qemu.ssh_user must not be empty' });
+});
+
+test("a pipe console turns a terminal's Enter into a newline, as a tty's ICRNL does", (t) => {
+  t.is(crToLf(Buffer.from('ls\r')).toString(), 'ls\n');
+  t.is(crToLf(Buffer.from('a\r\nb\rc\n')).toString(), 'a\nb\nc\n');
+  const plain = Buffer.from('no carriage return\n');
+  t.is(crToLf(plain), plain);
 });
