@@ -366,3 +366,130 @@ export function parseToSupervisorForJob(text: string): ParseResult {
     return failed;
   }
 }
+
+// -- our extensions (docs/switchboard.md, "WebSocket extensions") --
+//
+// Upstream's peers close the socket on a message they cannot parse, so each side sends an extension
+// message only to a peer that named the extension in its `tml-extensions` header: the supervisor in
+// its upgrade request, the switchboard in its 101 answer. Upstream's messages above are unchanged.
+
+export const EXTENSIONS_HEADER = 'tml-extensions';
+
+/** `ssh_endpoints`: supervisor -> switchboard; `console_input`: switchboard -> supervisor. */
+export const WS_EXTENSIONS = ['ssh_endpoints', 'console_input'] as const;
+export type WsExtension = (typeof WS_EXTENSIONS)[number];
+
+/** Largest console_input payload in one message. */
+export const MAX_CONSOLE_INPUT_BYTES = 4096;
+const MAX_SSH_ENDPOINTS = 16;
+const MAX_SSH_HOST_KEYS = 16;
+const MAX_SSH_TEXT = 8192;
+
+/** Where a user reaches a running job's host over SSH, as upstream's JobStatus carries it. */
+export interface JobSshAccess {
+  job_id: string;
+  /** Empty: the host is not reachable over SSH (any more). */
+  ssh_endpoints: Array<{ host: string; port: number }>;
+  ssh_user: string | null;
+  ssh_host_keys: string[] | null;
+}
+
+/** Extension messages a supervisor sends (only to a switchboard that named them). */
+export type ExtToSwitchboard = { type: 'ssh_endpoints'; message: JobSshAccess };
+
+/** Extension messages the switchboard sends (only to a supervisor that named them). */
+export type ExtToSupervisor = { type: 'console_input'; message: { job_id: string; console_bytes: number[] } };
+
+/** The extensions named in a `tml-extensions` header ("a, b"); unknown names are ignored. */
+export function parseExtensionsHeader(value: string | string[] | undefined): Set<WsExtension> {
+  const text = Array.isArray(value) ? value.join(',') : (value ?? '');
+  const known = new Set<string>(WS_EXTENSIONS);
+  return new Set(
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s): s is WsExtension => known.has(s)),
+  );
+}
+
+function boundedString(value: unknown, where: string): string {
+  const s = expectString(value, where);
+  if (s.length === 0 || s.length > MAX_SSH_TEXT) {
+    throw new ValidationError(`${where} must be 1 to ${MAX_SSH_TEXT} characters`);
+  }
+  return s;
+}
+
+function parseSshAccess(m: Record<string, unknown>): JobSshAccess {
+  const endpoints = m.ssh_endpoints;
+  if (!Array.isArray(endpoints) || endpoints.length > MAX_SSH_ENDPOINTS) {
+    throw new ValidationError(`ssh_endpoints.ssh_endpoints must be an array of at most ${MAX_SSH_ENDPOINTS}`);
+  }
+  const keys = m.ssh_host_keys;
+  if (keys !== undefined && keys !== null && (!Array.isArray(keys) || keys.length > MAX_SSH_HOST_KEYS)) {
+    throw new ValidationError(`ssh_endpoints.ssh_host_keys must be null or an array of at most ${MAX_SSH_HOST_KEYS}`);
+  }
+  return {
+    job_id: expectUuid(m.job_id, 'ssh_endpoints.job_id'),
+    ssh_endpoints: endpoints.map((e, i) => {
+      const where = `ssh_endpoints.ssh_endpoints[${i}]`;
+      const o = expectObject(e, where);
+      const port = o.port;
+      if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new ValidationError(`${where}.port must be a port number`);
+      }
+      return { host: boundedString(o.host, `${where}.host`), port };
+    }),
+    ssh_user:
+      m.ssh_user === undefined || m.ssh_user === null ? null : boundedString(m.ssh_user, 'ssh_endpoints.ssh_user'),
+    ssh_host_keys: Array.isArray(keys)
+      ? keys.map((k, i) => boundedString(k, `ssh_endpoints.ssh_host_keys[${i}]`))
+      : null,
+  };
+}
+
+/** A message type is ours (an extension) rather than upstream's; decided before parsing the rest. */
+function extensionType<T extends string>(text: string, types: readonly T[]): T | null {
+  // Cheap pre-check: upstream's messages never name these types.
+  if (!types.some((t) => text.includes(`"${t}"`))) return null;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const type = (raw as { type?: unknown } | null)?.type;
+  return types.find((t) => t === type) ?? null;
+}
+
+/**
+ * Parses a supervisor's extension message; null when the text is not one (then it is upstream's,
+ * for parseToSwitchboard). Throws ValidationError for a malformed extension message.
+ */
+export function parseExtToSwitchboard(text: string): ExtToSwitchboard | null {
+  if (extensionType(text, ['ssh_endpoints'] as const) === null) return null;
+  const obj = expectObject(parseJson(text, 'message'), 'message');
+  return { type: 'ssh_endpoints', message: parseSshAccess(expectObject(obj.message, 'message.message')) };
+}
+
+/** Parses the switchboard's extension message; null when the text is not one (see parseExtToSwitchboard). */
+export function parseExtToSupervisor(text: string): ExtToSupervisor | null {
+  if (extensionType(text, ['console_input'] as const) === null) return null;
+  const obj = expectObject(parseJson(text, 'message'), 'message');
+  const m = expectObject(obj.message, 'message.message');
+  const bytes = m.console_bytes;
+  if (!Array.isArray(bytes) || bytes.length > MAX_CONSOLE_INPUT_BYTES) {
+    throw new ValidationError(
+      `console_input.console_bytes must be an array of at most ${MAX_CONSOLE_INPUT_BYTES} bytes`,
+    );
+  }
+  for (const b of bytes) {
+    if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255) {
+      throw new ValidationError('console_input.console_bytes must hold integers from 0 to 255');
+    }
+  }
+  return {
+    type: 'console_input',
+    message: { job_id: expectUuid(m.job_id, 'console_input.job_id'), console_bytes: bytes as number[] },
+  };
+}

@@ -29,6 +29,8 @@ export interface JobRunnerDeps {
   console?: { maxBytes?: number; delayMs?: number };
   /** True while the link to the switchboard is backed up; the host's console is paused meanwhile. */
   congested?(): boolean;
+  /** Where the job's host is reached over SSH once it is ready; null once the job has ended. */
+  onSshAccess?(jobId: string, info: ReadyInfo | null): void;
 }
 
 type EndKind = 'host' | 'stopped' | 'shutdown';
@@ -131,6 +133,13 @@ export class JobRunner extends EventEmitter {
     );
   }
 
+  /** Console input for the running job's host (interactive.ts); anything else is logged and dropped. */
+  consoleInput(jobId: string, data: Buffer): void {
+    const host = this.current?.id === jobId ? this.current.host : null;
+    const result = host?.consoleInput?.(data) ?? 'no_input';
+    if (result !== 'written') this.deps.log('debug', `job ${jobId}: ${data.length} bytes of console input: ${result}`);
+  }
+
   stop(jobId: string): void {
     const job = this.current;
     if (job === null || job.id !== jobId) {
@@ -211,7 +220,9 @@ export class JobRunner extends EventEmitter {
             this.transition(job, { state: 'initializing', stage }, message);
         },
         onReady: (info) => {
-          if (this.live(job)) this.transition(job, { state: 'ready' }, readyMessage(info));
+          if (!this.live(job)) return;
+          this.transition(job, { state: 'ready' }, readyMessage(info));
+          if (info !== undefined) this.deps.onSshAccess?.(job.id, info);
         },
         onRebooting: (message) => {
           if (!this.live(job) || job.state.state !== 'ready') return;
@@ -353,6 +364,7 @@ export class JobRunner extends EventEmitter {
       }
     }
     this.transition(job, { state: 'terminated' }, message);
+    this.deps.onSshAccess?.(job.id, null);
     this.deps.log('info', `job ${job.id}: terminated`);
     this.current = null;
     this.emit('idle');

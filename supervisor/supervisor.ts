@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { HostBackend } from './hosts/host.js';
 import { ImageFetcher, parseImageMirrors } from './image-fetch.js';
 import { loadVerifiedImage } from './image-loader.js';
+import { SshAccessReporter, SUPERVISOR_EXTENSIONS } from './interactive.js';
 import { JobRunner } from './job-runner.js';
 import { claimJobDir, removeLeftovers } from './leftovers.js';
 import type { Log } from './logger.js';
@@ -62,6 +63,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const fetcher =
     mirrors.length > 0 ? new ImageFetcher({ storeDir: opts.storeDir, mirrors, log: opts.log }) : undefined;
   let connection: SwitchboardConnection | null = null;
+  const sshAccess = new SshAccessReporter((msg) => connection!.sendExtension(msg));
   const runner = new JobRunner({
     send: (jobId, event) =>
       connection!.send({ type: 'supervisor_event', message: { type: 'job_event', job_id: jobId, event } }),
@@ -76,19 +78,23 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     storeDir: opts.storeDir,
     log: opts.log,
     congested: () => connection!.backlogBytes > CONSOLE_BACKLOG_LIMIT,
+    onSshAccess: (jobId, info) => sshAccess.update(jobId, info),
   });
   connection = new SwitchboardConnection({
     url: opts.switchboardUrl,
     supervisorId: opts.supervisorId,
     token: opts.token,
     log: opts.log,
+    extensions: SUPERVISOR_EXTENSIONS,
     handlers: {
       status: () => runner.status(),
       startJob: (msg) => runner.start(msg),
       stopJob: (jobId) => runner.stop(jobId),
       rejectStart: (jobId, message) => runner.rejectStart(jobId, message),
+      consoleInput: (jobId, data) => runner.consoleInput(jobId, data),
     },
   });
+  connection.on('connected', () => sshAccess.resend());
   connection.on('fatal', (err: Error) => {
     if (opts.onFatal !== undefined) opts.onFatal(err);
     else opts.log('error', err.message);

@@ -9,15 +9,20 @@ import WebSocket from 'ws';
 import { API_PREFIX } from '../protocol/switchboard-api.js';
 import {
   CLOSE_CODES,
+  EXTENSIONS_HEADER,
   SOCKET_CONFIG_HEADER,
   WEBSOCKET_SUBPROTOCOL,
+  parseExtToSupervisor,
+  parseExtensionsHeader,
   parseSocketConfig,
   parseToSupervisorForJob,
+  type ExtToSwitchboard,
   type StartJobMessage,
   type SupervisorStatus,
   type ToSwitchboard,
+  type WsExtension,
 } from '../protocol/switchboard-ws.js';
-import { ValidationError } from '../protocol/validation.js';
+import { ValidationError, attempt } from '../protocol/validation.js';
 import type { Log } from './logger.js';
 
 export interface SwitchboardHandlers {
@@ -26,6 +31,8 @@ export interface SwitchboardHandlers {
   stopJob(jobId: string): void;
   /** A start_job that named its job but could not be used. */
   rejectStart(jobId: string, message: string): void;
+  /** Bytes for a job's console input (our console_input extension). */
+  consoleInput?(jobId: string, data: Buffer): void;
 }
 
 export interface SwitchboardConnectionOptions {
@@ -44,6 +51,8 @@ export interface SwitchboardConnectionOptions {
   heartbeatMs?: number;
   /** Messages kept while disconnected; beyond it console output is dropped first. */
   maxQueued?: number;
+  /** Our WebSocket extensions this supervisor takes, named in its upgrade request. */
+  extensions?: readonly WsExtension[];
 }
 
 /**
@@ -107,6 +116,8 @@ export class SwitchboardConnection extends EventEmitter {
   private lastHeard = 0;
   private droppedConsole = false;
   private queuedBytes = 0;
+  /** The extensions the switchboard named in its 101 answer (none: an upstream switchboard). */
+  private peerExtensions: ReadonlySet<WsExtension> = new Set();
 
   constructor(private readonly opts: SwitchboardConnectionOptions) {
     super();
@@ -133,6 +144,13 @@ export class SwitchboardConnection extends EventEmitter {
       return;
     }
     this.enqueue(text, message);
+  }
+
+  /** Sends an extension message if the switchboard takes it and the link is up; says whether it did. */
+  sendExtension(message: ExtToSwitchboard): boolean {
+    if (!this.connected || !this.peerExtensions.has(message.type)) return false;
+    this.ws!.send(JSON.stringify(message));
+    return true;
   }
 
   async close(): Promise<void> {
@@ -173,8 +191,12 @@ export class SwitchboardConnection extends EventEmitter {
   private connect(): void {
     if (this.stopped) return;
     this.opts.log('debug', `connecting to ${this.url}`);
+    const extensions = this.opts.extensions ?? [];
     const ws = new WebSocket(this.url, WEBSOCKET_SUBPROTOCOL, {
-      headers: { Authorization: `Bearer ${this.opts.token}` },
+      headers: {
+        Authorization: `Bearer ${this.opts.token}`,
+        ...(extensions.length > 0 ? { [EXTENSIONS_HEADER]: extensions.join(', ') } : {}),
+      },
       handshakeTimeout: 10_000,
     });
     this.ws = ws;
@@ -192,6 +214,7 @@ export class SwitchboardConnection extends EventEmitter {
     };
 
     ws.on('upgrade', (res: IncomingMessage) => {
+      this.peerExtensions = parseExtensionsHeader(res.headers[EXTENSIONS_HEADER]);
       const header = res.headers[SOCKET_CONFIG_HEADER];
       if (typeof header !== 'string') return;
       try {
@@ -321,6 +344,16 @@ export class SwitchboardConnection extends EventEmitter {
   }
 
   private receive(text: string): void {
+    const ext = attempt(() => parseExtToSupervisor(text));
+    if (!ext.ok) {
+      this.opts.log('warn', `ignored an extension message from the switchboard: ${ext.error.message}`);
+      return;
+    }
+    if (ext.value !== null) {
+      const m = ext.value.message;
+      this.opts.handlers.consoleInput?.(m.job_id, Buffer.from(m.console_bytes));
+      return;
+    }
     const parsed = parseToSupervisorForJob(text);
     const h = this.opts.handlers;
     if (!parsed.ok) {

@@ -39,6 +39,7 @@ import {
   verifyPassword,
 } from './auth.js';
 import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardDb, UserRow } from './db.js';
+import type { InteractiveJobs } from './interactive.js';
 import type { JobStore } from './jobs.js';
 import { limitMessage, retryAfterSeconds, type LoginLimits } from './login-limits.js';
 import type { Logger } from './logger.js';
@@ -63,6 +64,8 @@ export interface RouteDeps {
   loginLimits: LoginLimits;
   /** Largest log response without `follow`. */
   maxLogResponseBytes?: number;
+  /** Our WebSocket extensions: a running job's SSH endpoints. */
+  interactive?: InteractiveJobs;
 }
 
 declare module 'fastify' {
@@ -88,7 +91,7 @@ function extendedState(job: JobRow): ExtendedJobState {
   return {
     ...(job.state === 'initializing' ? { type: job.state, stage: job.stage ?? 'starting' } : { type: job.state }),
     dispatched_to_supervisor: job.supervisor_id,
-    // Hosts do not report SSH endpoints to this switchboard; upstream's `tml job ssh` needs them.
+    // Filled in from what the supervisor reports (interactive.ts), while the job runs.
     ssh_endpoints: null,
     ssh_user: null,
     ssh_host_keys: null,
@@ -184,7 +187,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const ext: JobSummaryExtensions | JobDetailExtensions = detail
       ? { ...summary(job, req), parameters: maskParameters(req.parameters), ssh_keys: req.ssh_keys }
       : summary(job, req);
-    return { state: extendedState(job), as_of: asOf, ...ext };
+    return { state: { ...extendedState(job), ...deps.interactive?.ssh(job) }, as_of: asOf, ...ext };
   };
 
   const mayAccess = (user: UserRow, job: JobRow) => job.owner_id === user.id || user.is_admin === 1;

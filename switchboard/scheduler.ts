@@ -16,6 +16,7 @@ import {
 import type { JobRow, StoredJobRequest, SupervisorRow } from './db.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
+import { matchTags } from './named-system.js';
 
 export interface SchedulerConfig {
   queueTimeoutMs: number;
@@ -145,7 +146,7 @@ export class Scheduler {
   enqueue(ownerId: string, request: StoredJobRequest): EnqueueResult {
     const tags = parseTags(request.tag_config);
     const supervisors = this.jobs.db.supervisors();
-    if (!supervisors.some((s) => tagsMatch(tags, new Set(parseTags(s.tags))))) {
+    if (!supervisors.some((s) => tagsMatch(tags, matchTags(s, parseTags(s.tags))))) {
       const message = `no registered supervisor has all of the tags "${request.tag_config}"`;
       this.log.info(`refused a job: ${message}`);
       return { ok: false, message };
@@ -202,7 +203,7 @@ export class Scheduler {
     const session: Session = {
       link,
       name: row.name,
-      tags: new Set(parseTags(row.tags)),
+      tags: matchTags(row, parseTags(row.tags)),
       statusRequestId: randomUUID(),
       reconciled: false,
       foreign: new Set(),

@@ -10,6 +10,8 @@ import { DEFAULT_DEVICE_FLOW, DeviceAuthorizations, type DeviceFlowConfig } from
 import { deviceRoutes } from './device-routes.js';
 import { healthRoutes } from './health.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimits, type LoginLimitConfig } from './login-limits.js';
+import { registerConsoleInputRoute } from './console-input-route.js';
+import { InteractiveJobs } from './interactive.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
@@ -50,6 +52,7 @@ export class Switchboard {
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
   private readonly hub: SupervisorHub;
+  private readonly interactive: InteractiveJobs;
 
   constructor(readonly opts: SwitchboardOptions) {
     const keepalive = {
@@ -62,6 +65,7 @@ export class Switchboard {
     this.db = new SwitchboardDb(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
     this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES);
     this.scheduler = new Scheduler(this.jobs, opts, opts.log);
+    this.interactive = new InteractiveJobs(this.jobs, opts.log);
     this.app = Fastify({
       logger: false,
       bodyLimit: opts.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
@@ -72,7 +76,7 @@ export class Switchboard {
     });
     const loginLimits = new LoginLimits({ ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits });
     // Encapsulated, so the API's bearer-token hook and error answers stay off the web console.
-    this.app.register(async (api) =>
+    this.app.register(async (api) => {
       registerRoutes(api, {
         db: this.db,
         jobs: this.jobs,
@@ -80,8 +84,10 @@ export class Switchboard {
         log: opts.log,
         loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
         loginLimits,
-      }),
-    );
+        interactive: this.interactive,
+      });
+      registerConsoleInputRoute(api, { jobs: this.jobs, interactive: this.interactive });
+    });
     this.app.register(healthRoutes, { checkDatabase: () => this.db.sql.prepare('SELECT 1').get(), log: opts.log });
     if (opts.web !== false) {
       const data = new SqliteWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
@@ -100,7 +106,10 @@ export class Switchboard {
         devices,
       });
     }
-    this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, { keepalive });
+    this.hub = new SupervisorHub(this.app.server, this.db, this.scheduler, opts.log, {
+      keepalive,
+      interactive: this.interactive,
+    });
     this.scheduler.start();
   }
 

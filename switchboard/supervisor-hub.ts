@@ -11,9 +11,11 @@ import { API_PREFIX } from '../protocol/switchboard-api.js';
 import { ValidationError } from '../protocol/validation.js';
 import {
   CLOSE_CODES,
+  EXTENSIONS_HEADER,
   SOCKET_CONFIG_HEADER,
   WEBSOCKET_SUBPROTOCOL,
   encodeSocketConfig,
+  parseExtensionsHeader,
   parseToSwitchboard,
   type Keepalive,
   type ToSupervisor,
@@ -21,6 +23,7 @@ import {
 } from '../protocol/switchboard-ws.js';
 import { bearerToken, tokenMatches } from './auth.js';
 import type { SupervisorRow, SwitchboardDb } from './db.js';
+import type { ExtensionLink, InteractiveJobs } from './interactive.js';
 import type { Logger } from './logger.js';
 import type { Scheduler, SupervisorLink } from './scheduler.js';
 
@@ -48,6 +51,8 @@ interface Connection {
 
 export interface HubOptions {
   keepalive: Keepalive;
+  /** Our WebSocket extensions (named in the tml-extensions header); none without it. */
+  interactive?: InteractiveJobs;
 }
 
 class Refusal extends Error {
@@ -105,7 +110,10 @@ export class SupervisorHub {
     private readonly opts: HubOptions,
   ) {
     this.socketConfig = encodeSocketConfig(opts.keepalive);
-    this.wss.on('headers', (headers) => headers.push(`${SOCKET_CONFIG_HEADER}: ${this.socketConfig}`));
+    this.wss.on('headers', (headers) => {
+      headers.push(`${SOCKET_CONFIG_HEADER}: ${this.socketConfig}`);
+      if (opts.interactive) headers.push(`${EXTENSIONS_HEADER}: ${opts.interactive.offered.join(', ')}`);
+    });
     server.on('upgrade', this.onUpgrade);
     this.pinger = setInterval(() => this.keepalive(), opts.keepalive.pingIntervalMs);
     this.pinger.unref();
@@ -177,7 +185,8 @@ export class SupervisorHub {
       socket.off('error', ignore);
     }
     if (socket.destroyed || this.closed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, row, address));
+    const extensions = parseExtensionsHeader(req.headers[EXTENSIONS_HEADER]);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, row, address, extensions));
   }
 
   /** The supervisor a request may connect as; throws Refusal with the HTTP status to answer. */
@@ -256,7 +265,7 @@ export class SupervisorHub {
     if (this.connections.get(conn.row.id) === conn) this.connections.delete(conn.row.id);
   }
 
-  private accept(ws: WebSocket, row: SupervisorRow, address: string): void {
+  private accept(ws: WebSocket, row: SupervisorRow, address: string, extensions: ExtensionLink['extensions']): void {
     const conn: Connection = { ws, row, address, lastPong: Date.now() };
     this.connections.set(row.id, conn);
     ws.on('pong', () => (conn.lastPong = Date.now()));
@@ -266,15 +275,24 @@ export class SupervisorHub {
       },
       close: (code, reason) => ws.close(code, reason),
     };
+    const ext: ExtensionLink = {
+      extensions,
+      send: (msg) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+      },
+    };
+    this.opts.interactive?.connected(row.id, ext);
     ws.on('message', (data, isBinary) => {
       conn.lastPong = Date.now();
       if (isBinary) {
         this.log.warn(`supervisor ${row.name}: ignored a binary message`);
         return;
       }
+      const text = data.toString();
+      if (this.opts.interactive?.message(row.id, row.name, text) === true) return;
       let msg;
       try {
-        msg = parseToSwitchboard(data.toString());
+        msg = parseToSwitchboard(text);
       } catch (err) {
         const why = err instanceof ValidationError ? err.message : String(err);
         this.log.warn(`supervisor ${row.name}: refused malformed message: ${why}`);
@@ -284,6 +302,7 @@ export class SupervisorHub {
     });
     ws.on('close', (code, reason) => {
       this.forget(conn);
+      this.opts.interactive?.disconnected(row.id, ext);
       this.log.debug(`supervisor ${row.name}: connection from ${address} closed (${code} ${reason.toString()})`);
       this.scheduler.supervisorDisconnected(row.id, link);
     });

@@ -14,6 +14,7 @@ import {
   type LoginResponse,
   type SupervisorFilter,
 } from '../protocol/switchboard-api.js';
+import { parseConsoleInputAnswer } from '../protocol/console-input-api.js';
 import type { JobRequestBody } from '../protocol/job.js';
 import { ValidationError, attempt, parseJson } from '../protocol/validation.js';
 import type { Dispatcher } from 'undici';
@@ -89,6 +90,12 @@ export class SwitchboardClient {
 
   async cancel(jobId: string): Promise<CancelAnswer> {
     return this.json('DELETE', `/jobs/${encodeURIComponent(jobId)}`, parseCancelAnswer);
+  }
+
+  /** Bytes for the job's console input (our extension; at most MAX_CONSOLE_INPUT_BYTES a call). */
+  async consoleInput(jobId: string, data: Buffer): Promise<number> {
+    const body = { data_base64: data.toString('base64') };
+    return (await this.json('POST', `/jobs/${encodeURIComponent(jobId)}/console`, parseConsoleInputAnswer, body)).bytes;
   }
 
   /** Events after sequence number `after` (all of them without it). */

@@ -9,6 +9,7 @@ import { basename } from 'node:path';
 import { UsageError } from '../protocol/cli.js';
 import { completionScript } from './completion.js';
 import { out, str, type Args } from './context.js';
+import * as interactive from './interactive-commands.js';
 import * as job from './job-commands.js';
 import { open } from './open-command.js';
 import { OUTCOME_EXIT_DOCS } from './outcome.js';
@@ -132,7 +133,14 @@ const RUN_OPTIONS: Record<string, OptionSpec> = {
     describe: 'from leaving the queue, how long to wait for the completion text or the end (mq -d)',
   },
   log: { alias: 'l', type: 'string', requiresArg: true, describe: 'also write the console to this file (mq -l)' },
+  'keep-alive': {
+    alias: 'a',
+    type: 'boolean',
+    describe: 'after the completion or error text, keep the job and make the console read-write (mq -a)',
+  },
 };
+
+const { timeout: _timeout, ...RESERVE_OPTIONS } = ENQUEUE_OPTIONS;
 
 const JOB_ID: Record<string, PositionalSpec> = {
   id: { type: 'string', demandOption: true, describe: 'job id (a UUID)' },
@@ -221,6 +229,7 @@ export const TABLE: CommandSpec[] = [
             "$0 job run IMAGE -s rpi-1 --completion-text 'All tests passed' -e FAIL -d 10m -l run.log",
             'mq run -s rpi-1 -c ... -e FAIL -d 600 -l run.log',
           ],
+          ["$0 job run IMAGE -s rpi-1 --completion-text 'login:' --keep-alive", 'mq run -a: then type on the console'],
         ],
         exits: [
           ...OUTCOME_EXIT_DOCS,
@@ -336,6 +345,44 @@ export const TABLE: CommandSpec[] = [
           [2, 'usage error: not a job id'],
         ],
         run: open,
+      },
+      {
+        command: 'reserve <image>',
+        describe: 'Get a host for an interactive session until a time limit (mq run -r); prints how to reach it',
+        positionals: IMAGE,
+        options: {
+          ...RESERVE_OPTIONS,
+          time: {
+            type: 'string',
+            requiresArg: true,
+            demandOption: true,
+            describe: 'how long the session may last, e.g. 2h (the job time-out)',
+          },
+        },
+        examples: [['$0 job reserve IMAGE -s rpi-1 --time 2h', 'then tml job ssh ID or tml job console ID']],
+        exits: [
+          [0, 'the host is up: its job id and how to reach it are on stdout'],
+          [1, "the job ended before its host was up: the code is its outcome's (see tml job wait)"],
+          [2, 'usage error'],
+          [7, 'SupervisorMatchError: no registered supervisor could ever run the job'],
+          [12, 'the switchboard was unreachable for too long, or refused a request'],
+          [130, 'interrupted (Ctrl-C) before the host was up; the job was canceled'],
+        ],
+        run: interactive.reserve,
+      },
+      {
+        command: 'console <id>',
+        describe: "Attach to a running job's console, read-write; Ctrl-] detaches (the job goes on)",
+        positionals: JOB_ID,
+        options: { all: { type: 'boolean', describe: 'print the stored console first (default: from now on)' } },
+        examples: [[`$0 job console ${ID}`, 'what you type reaches the host (its serial port or stdin)']],
+        exits: [
+          [0, 'detached (Ctrl-] or the end of input); the job goes on'],
+          [1, "the job ended while attached (or had ended): the code is its outcome's (see tml job wait)"],
+          [2, 'usage error'],
+          [12, 'the switchboard was unreachable for too long, or refused a request'],
+        ],
+        run: interactive.consoleCommand,
       },
     ],
   },

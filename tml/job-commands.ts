@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ExitWith, UsageError } from '../protocol/cli.js';
 import { parseDuration } from '../protocol/duration.js';
 import type { JobRequestBody } from '../protocol/job.js';
-import type { JobEventRecord, JobStatus } from '../protocol/switchboard-api.js';
+import type { JobEventRecord } from '../protocol/switchboard-api.js';
 import type { SwitchboardClient } from './client.js';
 import {
   asOutcomeCommand,
@@ -28,10 +28,12 @@ import { eventLine, eventRows, jobRows, json, outcomeOf, outcomeText, statusText
 import { filterJobs, listQuery } from './job-filter.js';
 import { jobRequest, type EnqueueFlags } from './job-request.js';
 import { EXIT_CODES, exitCodeFor, runExitCode, type RunEnd } from './outcome.js';
+import { keepConsole } from './console-attach.js';
 import { followRun } from './run.js';
+import { knownHostsLines, sshArgs, sshTarget } from './ssh-command.js';
 import { existingKeyFile, internalPublicKey } from './ssh-key.js';
 
-function durationArg(argv: Args, flag: string): number | null {
+export function durationArg(argv: Args, flag: string): number | null {
   const text = str(argv, flag);
   if (text === undefined) return null;
   try {
@@ -42,7 +44,7 @@ function durationArg(argv: Args, flag: string): number | null {
 }
 
 /** The enqueue flags as job-request.ts takes them, with the configuration's keys and tml's own. */
-function enqueueFlags(argv: Args, ctx: Ctx): EnqueueFlags {
+export function enqueueFlags(argv: Args, ctx: Ctx): EnqueueFlags {
   const wantInternal = bool(argv, 'disable-internal-ssh-key')
     ? false
     : bool(argv, 'internal-ssh-key') || ctx.settings.internalSshKey;
@@ -67,7 +69,7 @@ function enqueueFlags(argv: Args, ctx: Ctx): EnqueueFlags {
 }
 
 /** Enqueues; a request no supervisor could ever match ends here with its own exit code. */
-async function submit(c: SwitchboardClient, body: JobRequestBody): Promise<string> {
+export async function submit(c: SwitchboardClient, body: JobRequestBody): Promise<string> {
   try {
     return await c.enqueue(body);
   } catch (err) {
@@ -116,7 +118,13 @@ export function run(argv: Args): Promise<number> {
     const completion = compileRegex(str(argv, 'completion-text'), 'completion-text');
     const error = compileRegex(str(argv, 'error-text'), 'error-text');
     const completionTimeoutMs = durationArg(argv, 'completion-timeout');
+    const keepAlive = bool(argv, 'keep-alive');
+    if (keepAlive && !completion && !error) {
+      throw new UsageError('--keep-alive keeps the job after the completion or error text: give one of them');
+    }
     const ctx = await context(argv);
+    if (keepAlive && ctx.json)
+      throw new UsageError('--keep-alive puts the console on stdout; it cannot go with --json');
     const request = await jobRequest(enqueueFlags(argv, ctx));
     const c = ctx.client();
     const logFile = await openLog(str(argv, 'log'));
@@ -126,6 +134,11 @@ export function run(argv: Args): Promise<number> {
     const onSigint = () => interrupt.abort();
     process.on('SIGINT', onSigint);
     let result;
+    // With --json, stdout carries the JSON alone; the console goes to --log only.
+    const onConsole = (chunk: Buffer) => {
+      if (!ctx.json) process.stdout.write(chunk);
+      logFile?.write(chunk);
+    };
     try {
       result = await followRun(c, id, {
         completion,
@@ -134,19 +147,20 @@ export function run(argv: Args): Promise<number> {
         note,
         outage: new Outage(note),
         interrupt: interrupt.signal,
-        onConsole: (chunk) => {
-          // With --json, stdout carries the JSON alone; the console goes to --log only.
-          if (!ctx.json) process.stdout.write(chunk);
-          logFile?.write(chunk);
-        },
+        onConsole,
       });
+      if (keepAlive && result.end.kind === 'matched') {
+        // mq -a: the job stays up and the console becomes read-write until the user detaches.
+        const ended = await keepConsole(c, id, result.end.which, result.offset, onConsole);
+        if (ended !== null) result = { ...result, status: ended };
+      }
     } finally {
       process.off('SIGINT', onSigint);
       if (logFile) await new Promise((r) => logFile.end(r));
     }
     const { end } = result;
     let status = result.status;
-    if (end.kind !== 'ended') {
+    if (end.kind !== 'ended' && status?.state.type !== 'terminated') {
       const why =
         end.kind === 'interrupted'
           ? 'interrupted'
@@ -162,9 +176,8 @@ export function run(argv: Args): Promise<number> {
         note(`job ${id}: ${why}; could not cancel the job (${(err as Error).message}): tml job cancel ${id}`);
       }
     } else {
-      note(
-        `job ${id}: ${outcomeText(outcomeOf(status!) ?? { status: end.status, message: 'no exit status recorded' })}`,
-      );
+      const fallback = end.kind === 'ended' ? end.status : 'internal_supervisor_error';
+      note(`job ${id}: ${outcomeText(outcomeOf(status!) ?? { status: fallback, message: 'no exit status recorded' })}`);
     }
     const code = runExitCode(end);
     if (ctx.json) {
@@ -343,18 +356,6 @@ export function wait(argv: Args): Promise<number> {
   });
 }
 
-/** Where `tml job ssh` connects: the job's first SSH endpoint, as upstream's `tml` picks it. */
-function sshTarget(id: string, s: JobStatus): { user: string; host: string; port: number; hostKeys: string[] } {
-  const endpoint = s.state.ssh_endpoints?.[0];
-  if (!endpoint) {
-    throw new Error(
-      `job ${id} has no SSH endpoint (state ${s.state.type}; it has one once its host is up, if the supervisor reports it)`,
-    );
-  }
-  if (!s.state.ssh_user) throw new Error(`job ${id} has no SSH user`);
-  return { user: s.state.ssh_user, host: endpoint.host, port: endpoint.port, hostKeys: s.state.ssh_host_keys ?? [] };
-}
-
 export async function ssh(argv: Args): Promise<number> {
   const id = uuidArg(argv.id, 'job');
   const ctx = await context(argv);
@@ -365,21 +366,17 @@ export async function ssh(argv: Args): Promise<number> {
     out(json({ job_id: id, user, host, port, host_keys: hostKeys, identity_file: keyFile }));
     return 0;
   }
-  const args: string[] = [];
-  let knownHosts: string | null = null;
+  let knownHostsDir: string | null = null;
+  let knownHostsFile: string | null = null;
   if (target.hostKeys.length) {
     // The switchboard vouches for the host's keys: check them, in a file of this connection's own.
-    knownHosts = mkdtempSync(join(tmpdir(), 'tml-ssh-'));
-    const host = target.port === 22 ? target.host : `[${target.host}]:${target.port}`;
-    writeFileSync(join(knownHosts, 'known_hosts'), target.hostKeys.map((k) => `${host} ${k}\n`).join(''));
-    args.push('-oStrictHostKeyChecking=yes', `-oUserKnownHostsFile=${join(knownHosts, 'known_hosts')}`);
+    knownHostsDir = mkdtempSync(join(tmpdir(), 'tml-ssh-'));
+    knownHostsFile = join(knownHostsDir, 'known_hosts');
+    writeFileSync(knownHostsFile, knownHostsLines(target));
   } else {
-    // As upstream's tml: each job is a new host key on a reused address, so none is kept or checked.
     note('tml: the switchboard gives no host key for this job; connecting without checking it');
-    args.push('-oStrictHostKeyChecking=no', '-oUserKnownHostsFile=/dev/null');
   }
-  if (keyFile) args.push('-i', keyFile);
-  args.push('-p', String(target.port), `${target.user}@${target.host}`, ...(strs(argv, '--') ?? []));
+  const args = sshArgs(target, { identityFile: keyFile, knownHostsFile, extra: strs(argv, '--') ?? [] });
   try {
     const code = await new Promise<number>((resolve, reject) => {
       const child = spawn('ssh', args, { stdio: 'inherit' });
@@ -394,6 +391,6 @@ export async function ssh(argv: Args): Promise<number> {
     }
     throw err;
   } finally {
-    if (knownHosts) rmSync(knownHosts, { recursive: true, force: true });
+    if (knownHostsDir) rmSync(knownHostsDir, { recursive: true, force: true });
   }
 }

@@ -51,7 +51,7 @@ export async function followRun(
   c: RunClient,
   id: string,
   o: RunOptions,
-): Promise<{ end: RunEnd; status: JobStatus | null }> {
+): Promise<{ end: RunEnd; status: JobStatus | null; offset: number }> {
   const stop = new AbortController();
   let reason: Exclude<RunEnd['kind'], 'ended'> | null = null;
   let which: 'completion' | 'error' = 'completion';
@@ -74,12 +74,15 @@ export async function followRun(
     }
   });
   const matcher = new ConsoleMatcher(o.completion, o.error);
+  // Where the console printed so far ends: `--keep-alive` goes on from there.
+  let offset = 0;
   try {
     try {
       await followConsole(c, id, {
         signal: stop.signal,
         outage: o.outage,
-        onChunk: (chunk) => {
+        onChunk: (chunk, at) => {
+          offset = at + chunk.length;
           o.onConsole(chunk);
           const m = matcher.push(chunk);
           if (m) {
@@ -94,11 +97,11 @@ export async function followRun(
       o.note(`job ${id}: ${err.message}; waiting for the job to end`);
     }
     const final = reason ? null : await waitForJob(c, id, { timeoutMs: null, outage: o.outage, signal: stop.signal });
-    if (reason === 'matched') return { end: { kind: 'matched', which }, status: null };
-    if (reason) return { end: { kind: reason }, status: null };
+    if (reason === 'matched') return { end: { kind: 'matched', which }, status: null, offset };
+    if (reason) return { end: { kind: reason }, status: null, offset };
     const outcome = outcomeOf(final!);
     const status: ExitStatus = outcome?.status ?? 'internal_supervisor_error';
-    return { end: { kind: 'ended', status }, status: final };
+    return { end: { kind: 'ended', status }, status: final, offset };
   } finally {
     stop.abort();
     if (timer) clearTimeout(timer);

@@ -51,6 +51,8 @@ export interface SshEndpoint {
 /** What the host knows about itself once it is ready. */
 export interface ReadyInfo {
   sshEndpoints: SshEndpoint[];
+  /** Who logs in at those endpoints (upstream's `ssh_user`); null when the host does not say. */
+  sshUser?: string | null;
 }
 
 /** Called by the host as it comes up and runs; called at most until stop() has resolved. */
@@ -92,6 +94,8 @@ export interface Host {
    * runs and its per-job files are gone. A second call returns the first call's promise.
    */
   stop(mode?: StopMode): Promise<void>;
+  /** Bytes for the host's console input (a serial port, a process's stdin); hosts without one lack it. */
+  consoleInput?(data: Buffer): 'written' | 'no_input' | 'dropped';
 }
 
 export interface HostBackend {

@@ -13,6 +13,7 @@ import { ControlSocketServer } from '../control-socket/server.js';
 import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
 import { PARAMETERS_DIR_ENV, PUPPET_SOCKET_ENV } from '../../protocol/paths.js';
 import { recordProcessGroup } from '../leftovers.js';
+import { ConsoleInput, crToLf } from '../console-input.js';
 import type { Log } from '../logger.js';
 import {
   HostStartError,
@@ -60,9 +61,18 @@ interface Group {
   closed: Promise<void>;
 }
 
-function spawnGroup(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Group {
+function spawnGroup(
+  command: string,
+  args: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; stdin?: 'pipe' },
+): Group {
   // detached: the child leads a new process group, so the whole group can be signalled at once.
-  const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
+  });
   const closed = new Promise<void>((resolve) => {
     child.once('close', () => resolve());
     child.once('error', () => resolve());
@@ -119,6 +129,7 @@ class LocalHost implements Host {
   private stopping: Promise<void> | null = null;
   private readonly log: Log;
   private readonly watchdog = new GroupWatchdog();
+  private readonly input: ConsoleInput;
 
   constructor(
     private readonly spec: HostSpec,
@@ -126,6 +137,12 @@ class LocalHost implements Host {
     private readonly opts: LocalHostOptions,
   ) {
     this.log = (level, line) => opts.log(level, `job ${spec.jobId}: local host: ${line}`);
+    this.input = new ConsoleInput(this.log);
+  }
+
+  /** The boot script's stdin is this host's console input, open while the script runs (a pipe, no tty). */
+  consoleInput(data: Buffer): 'written' | 'no_input' | 'dropped' {
+    return this.input.write(crToLf(data));
   }
 
   private get paths() {
@@ -285,9 +302,11 @@ class LocalHost implements Host {
         [PARAMETERS_DIR_ENV]: parameters,
         TML_JOB_ID: this.spec.jobId,
       }),
+      stdin: 'pipe',
     });
     this.bootScript = boot;
     this.outlive(boot);
+    this.input.attach(boot.child.stdin);
     for (const stream of [boot.child.stdout!, boot.child.stderr!]) {
       stream.on('data', (chunk: Buffer) => {
         const backedUp = this.cb.onConsole(chunk);
@@ -326,6 +345,7 @@ class LocalHost implements Host {
 
   private async teardown(): Promise<void> {
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
+    this.input.close();
     // The puppet ends its connection once what it wrote is out (SIGTERM makes it close cleanly), so
     // its end means every frame it sent before has been read and handled.
     const server = this.server;

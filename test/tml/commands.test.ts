@@ -356,7 +356,7 @@ test('job ssh runs ssh to the endpoint as the user, with the host key the switch
     const r = await tml(['job', 'ssh', J1, '--', 'uname', '-a'], { env: { PATH: `${home.dir}:${process.env.PATH}` } });
     t.is(r.status, 3, r.stderr);
     const args = readFileSync(join(home.dir, 'args'), 'utf8').trim().split('\n');
-    t.deepEqual(args.slice(-5), ['-p', '2201', 'tml@lab.example.org', 'uname', '-a']);
+    t.deepEqual(args.slice(-6), ['-p', '2201', '--', 'tml@lab.example.org', 'uname', '-a']);
     t.true(args.includes('-oStrictHostKeyChecking=yes'));
     t.is(readFileSync(join(home.dir, 'known'), 'utf8'), '[lab.example.org]:2201 ssh-ed25519 AAAAhostkey\n');
     sb.addJob(jobStatus(J2, { state: 'ready' }));

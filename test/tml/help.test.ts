@@ -53,7 +53,7 @@ const usage = (message: string, words: string[]) => usageMessage(message, TABLE,
 test('a mistyped command is named, with the command it is near if one is', (t) => {
   t.is(
     usage('Did you mean enqueue?', ['job', 'enquue', 'IMG']),
-    'unknown command "enquue" for tml job (did you mean enqueue?); commands: enqueue, run, status, list, cancel, logs, events, wait, ssh, open',
+    'unknown command "enquue" for tml job (did you mean enqueue?); commands: enqueue, run, status, list, cancel, logs, events, wait, ssh, open, reserve, console',
   );
   t.regex(
     usage('Unknown argument: frob', ['-u', 'http://x', 'frob']),

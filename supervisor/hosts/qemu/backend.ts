@@ -13,6 +13,7 @@ import { blobPath } from '../../../imagetool/index.js';
 import type { PuppetEvent } from '../../../protocol/control-socket/messages.js';
 import { ControlSocketServer } from '../../control-socket/server.js';
 import { claimJobDir, removeLeftoverJobDirs } from '../../leftovers.js';
+import { ConsoleInput } from '../../console-input.js';
 import type { Log } from '../../logger.js';
 import {
   HostStartError,
@@ -169,6 +170,7 @@ class QemuHost implements Host {
   private sshEndpoints: SshEndpoint[] = [];
   private readonly console = new Tail();
   private readonly stderr = new Tail();
+  private readonly input: ConsoleInput;
 
   constructor(
     private readonly backend: QemuHostBackend,
@@ -179,6 +181,12 @@ class QemuHost implements Host {
     this.config = backend.config;
     this.log = (level, line) => log(level, `job ${spec.jobId}: qemu host: ${line}`);
     this.workdir = join(this.config.stateDir, 'jobs', spec.jobId);
+    this.input = new ConsoleInput(this.log);
+  }
+
+  /** QEMU's stdin: the guest's serial port with the built-in command line (`-serial stdio`). */
+  consoleInput(data: Buffer): 'written' | 'no_input' | 'dropped' {
+    return this.input.write(data);
   }
 
   async boot(): Promise<void> {
@@ -341,8 +349,9 @@ class QemuHost implements Host {
       SETPRIV === undefined
         ? [config.qemuBinary, args]
         : [SETPRIV, ['--pdeathsig', 'KILL', '--', config.qemuBinary, ...args]];
-    const child = spawn(command, argv, { cwd: this.workdir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, argv, { cwd: this.workdir, stdio: ['pipe', 'pipe', 'pipe'] });
     this.qemu = child;
+    this.input.attach(child.stdin);
     const stdoutClosed = new Promise<void>((resolve) => child.stdout!.once('close', () => resolve()));
     this.qemuExited = new Promise<void>((resolve) => {
       child.once('close', () => resolve());
@@ -427,7 +436,7 @@ class QemuHost implements Host {
     if (this.ready) return;
     this.ready = true;
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
-    this.cb.onReady({ sshEndpoints: this.sshEndpoints });
+    this.cb.onReady({ sshEndpoints: this.sshEndpoints, sshUser: this.config.sshUser });
   }
 
   private onQemuExit(code: number | null, signal: NodeJS.Signals | null): void {
@@ -460,6 +469,7 @@ class QemuHost implements Host {
   private async teardown(mode: StopMode): Promise<void> {
     if (this.readyTimer !== null) clearTimeout(this.readyTimer);
     this.script?.kill();
+    this.input.close();
     const qemu = this.qemu;
     if (qemu !== null && qemu.exitCode === null && qemu.signalCode === null) {
       // A guest still coming up has no workload to save: only a ready one is asked to power off.

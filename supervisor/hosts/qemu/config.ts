@@ -45,6 +45,8 @@ export interface QemuConfig {
   sshForward: boolean;
   /** `ssh_host`: where the SSH forward listens, and the host reported in ssh endpoints. */
   sshHost: string;
+  /** `ssh_user`: the user reported with the SSH endpoint (upstream's switchboard always says "tml"). */
+  sshUser: string;
   /** `direct_kernel_boot`: boot an image's kernel blob directly when it offers one (faster; skips UEFI). */
   directKernelBoot: boolean;
   /** `ready_timeout_secs`: QEMU start to the puppet's `ready` (and again after a guest reboot). */
@@ -80,6 +82,7 @@ export function defaultQemuConfig(env: NodeJS.ProcessEnv = process.env): QemuCon
     guestControlSocketAddr: '10.0.2.2:{control_socket_port}',
     sshForward: true,
     sshHost: '127.0.0.1',
+    sshUser: 'tml',
     directKernelBoot: false,
     readyTimeoutMs: 300_000,
     shutdownTimeoutMs: 20_000,
@@ -104,6 +107,7 @@ export const QEMU_CONFIG_KEYS = [
   'guest_control_socket_addr',
   'ssh_forward',
   'ssh_host',
+  'ssh_user',
   'direct_kernel_boot',
   'ready_timeout_secs',
   'shutdown_timeout_secs',
@@ -183,6 +187,7 @@ export function parseQemuConfig(value: unknown, env: NodeJS.ProcessEnv = process
     c.guestControlSocketAddr = str(obj.guest_control_socket_addr, 'guest_control_socket_addr');
   if (has('ssh_forward')) c.sshForward = bool(obj.ssh_forward, 'ssh_forward');
   if (has('ssh_host')) c.sshHost = str(obj.ssh_host, 'ssh_host');
+  if (has('ssh_user')) c.sshUser = str(obj.ssh_user, 'ssh_user');
   if (has('direct_kernel_boot')) c.directKernelBoot = bool(obj.direct_kernel_boot, 'direct_kernel_boot');
   if (has('ready_timeout_secs')) c.readyTimeoutMs = int(obj.ready_timeout_secs, 'ready_timeout_secs', 1, 86_400) * 1000;
   if (has('shutdown_timeout_secs'))
