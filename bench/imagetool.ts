@@ -524,7 +524,7 @@ try {
     '| measurement | tml-imagetool | compared with | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |\n',
   );
   for (const r of rows) out(`| ${r.what} | ${r.ours} | ${r.theirs} | ${r.ratio} | ${r.target} | ${r.met} |\n`);
-  if (notes.length > 0) out(`\nTargets missed, and why:\n${notes.map((n) => `- ${n}\n`).join('')}`);
+  if (notes.length > 0) out(`\nTargets missed or at risk, and why:\n${notes.map((n) => `- ${n}\n`).join('')}`);
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
