@@ -13,8 +13,8 @@ export interface AddedBlob extends DigestResult {
   written: boolean;
 }
 
-/** Buffers in flight: one being read, one being hashed, the rest being written. Memory: 16 MiB per blob. */
-const BUFFERS = 4;
+/** Buffers in flight: one being read, one being hashed, the rest being written. Memory: 4 MiB per blob. */
+const BUFFERS = 16;
 
 /**
  * Start flushing to disk every this many bytes, in the background, so the final fsync finds little

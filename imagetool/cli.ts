@@ -4,18 +4,10 @@ import { resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT, ExitWith, runCli, UsageError } from '../protocol/cli.js';
-import { writeIndex } from './all-txt.js';
-import { copyImages } from './copy.js';
-import { createImage, type BlobSource, type CreateInput } from './create.js';
+import type { BlobSource, CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
-import { collectGarbage } from './gc.js';
-import { layerImage } from './layer.js';
-import { pullProgressBar, withProgress } from './progress.js';
 import { parseMirrorUrl } from './mirror-url.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
-import { removeImages } from './remove.js';
-import { readSpec } from './spec-file.js';
-import { parseSourceDateEpoch } from './tar-dir.js';
 import {
   listImageIds,
   readManifest,
@@ -24,8 +16,10 @@ import {
   summarize,
   type ImageSummary,
 } from './store.js';
-import { verifyStore } from './verify.js';
 import { version } from './version.js';
+
+// Each command loads the modules only it needs (tar and zstd, progress bars, the HTTP client): a
+// command's start-up is then its own, not that of every other command.
 
 const out = (text: string): void => {
   process.stdout.write(text);
@@ -125,10 +119,21 @@ function createInput(args: {
 }
 
 /** The mtime of directory blobs' entries; SOURCE_DATE_EPOCH is read only when there is such a blob. */
-function sourceDateEpoch(input: CreateInput): number {
-  return Object.values(input.blobs).some((b) => b.dir !== undefined)
-    ? parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH)
-    : 0;
+async function sourceDateEpoch(needed: boolean): Promise<number> {
+  if (!needed) return 0;
+  const { parseSourceDateEpoch } = await import('./tar-dir.js');
+  return parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+}
+
+const hasDirBlob = (input: CreateInput): boolean => Object.values(input.blobs).some((b) => b.dir !== undefined);
+
+/** Creates the image with a progress bar on a terminal; returns its ID. */
+async function create(store: string, input: CreateInput, quiet: boolean): Promise<string> {
+  const [{ createImage }, { withProgress }] = await Promise.all([import('./create.js'), import('./progress.js')]);
+  const epoch = await sourceDateEpoch(hasDirBlob(input));
+  return withProgress('hashing', !quiet, (bar) =>
+    createImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(quiet), sourceDateEpoch: epoch }),
+  );
 }
 
 async function resolveAll(store: string, ids: string[]): Promise<string[]> {
@@ -198,10 +203,7 @@ function cli(argv: string[]): Argv<Common> {
           revision: parseRevision(args.revision),
           description: await description(args),
         };
-        const epoch = sourceDateEpoch(input);
-        out(
-          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
-        );
+        out(`${await create(args.store, input, args.quiet)}\n`);
       },
     )
     .command(
@@ -210,11 +212,9 @@ function cli(argv: string[]): Argv<Common> {
       (y) =>
         y.positional('spec', { type: 'string', demandOption: true, describe: 'spec file (see docs/imagetool.md)' }),
       async (args) => {
+        const { readSpec } = await import('./spec-file.js');
         const input = await readSpec(args.spec);
-        const epoch = sourceDateEpoch(input);
-        out(
-          `${await withProgress('hashing', !args.quiet, (bar) => createImage(args.store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
-        );
+        out(`${await create(args.store, input, args.quiet)}\n`);
       },
     )
     .command(
@@ -237,6 +237,7 @@ function cli(argv: string[]): Argv<Common> {
       async (args) => {
         const store = await existingStore(args.store);
         const ids = args.ids.length > 0 ? await resolveAll(store, args.ids) : undefined;
+        const [{ verifyStore }, { withProgress }] = await Promise.all([import('./verify.js'), import('./progress.js')]);
         const report = await withProgress('verifying', !args.quiet && !args.json, (bar) =>
           verifyStore(store, ids, { ...bar, trustCache: args['trust-cache'] }),
         );
@@ -265,6 +266,7 @@ function cli(argv: string[]): Argv<Common> {
       (y) => y.options(jsonOpt),
       async (args) => {
         const store = await existingStore(args.store);
+        const { writeIndex } = await import('./all-txt.js');
         const result = await writeIndex(store);
         if (!args.quiet)
           for (const s of result.skipped)
@@ -338,6 +340,7 @@ function cli(argv: string[]): Argv<Common> {
       async (args) => {
         const store = await existingStore(args.store);
         const ids = await resolveAll(store, args.ids);
+        const [{ copyImages }, { withProgress }] = await Promise.all([import('./copy.js'), import('./progress.js')]);
         const result = await withProgress('copying', !args.quiet && !args.json, (bar) =>
           copyImages(store, args.to, ids, { ...bar, onWaitForGc: gcWaitNotice(args.quiet || args.json) }),
         );
@@ -364,6 +367,7 @@ function cli(argv: string[]): Argv<Common> {
           .options(jsonOpt),
       async (args) => {
         const store = await existingStore(args.store);
+        const { collectGarbage } = await import('./gc.js');
         const result = await collectGarbage(store, { dryRun: args['dry-run'] });
         if (args.json) json(result);
         else {
@@ -413,6 +417,7 @@ function cli(argv: string[]): Argv<Common> {
         }
         // The HTTP client is loaded by pull alone: every other command starts faster without it.
         const { pullImages } = await import('./pull.js');
+        const { pullProgressBar } = await import('./progress.js');
         const bar = pullProgressBar(!args.quiet && !args.json);
         let result;
         try {
@@ -458,6 +463,7 @@ function cli(argv: string[]): Argv<Common> {
       async (args) => {
         const store = await existingStore(args.store);
         const ids = await resolveAll(store, args.ids);
+        const { removeImages } = await import('./remove.js');
         const result = await removeImages(store, ids, { onWaitForGc: gcWaitNotice(args.quiet || args.json) });
         if (args.json) json(result);
         else {
@@ -500,7 +506,8 @@ function cli(argv: string[]): Argv<Common> {
           bootDir,
           bootCompression: args.zstd ? ('zstd' as const) : undefined,
         };
-        const epoch = bootDir === undefined ? 0 : parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+        const epoch = await sourceDateEpoch(bootDir !== undefined);
+        const [{ layerImage }, { withProgress }] = await Promise.all([import('./layer.js'), import('./progress.js')]);
         out(
           `${await withProgress('hashing', !args.quiet, (bar) => layerImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(args.quiet), sourceDateEpoch: epoch }))}\n`,
         );

@@ -1,5 +1,11 @@
-import { SingleBar } from 'cli-progress';
+import type { SingleBar as Bar } from 'cli-progress';
+import { createRequire } from 'node:module';
 import { formatBytes } from './render.js';
+
+/** cli-progress is loaded only when a bar is drawn: pipes, logs and --quiet never pay for it. */
+function loadBar(): typeof Bar {
+  return (createRequire(import.meta.url)('cli-progress') as { SingleBar: typeof Bar }).SingleBar;
+}
 
 export interface Progress {
   onStart: (totalBytes: number) => void;
@@ -10,7 +16,7 @@ export interface Progress {
 /** A byte-progress bar on stderr, only when stderr is a terminal: logs and pipes get no escape codes. */
 export function progressBar(label: string, enabled: boolean): Progress {
   if (!enabled || !process.stderr.isTTY) return { onStart: () => {}, onProgress: () => {}, stop: () => {} };
-  const bar = new SingleBar({
+  const bar = new (loadBar())({
     stream: process.stderr,
     format: `${label} [{bar}] {percentage}% | {done} / {size} | {rate}/s | ETA {eta_formatted}`,
     hideCursor: true,
@@ -65,7 +71,7 @@ export interface PullProgress {
 export function pullProgressBar(enabled: boolean): PullProgress {
   if (!enabled || !process.stderr.isTTY)
     return { onPlan: () => {}, onProgress: () => {}, onFileDone: () => {}, stop: () => {} };
-  const bar = new SingleBar({
+  const bar = new (loadBar())({
     stream: process.stderr,
     format: 'pulling [{bar}] {percentage}% | {files} files | {done} / {size} | {rate}/s | ETA {eta_formatted}',
     hideCursor: true,

@@ -80,7 +80,7 @@ function serve(root: string): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-// image-store.md's mirror command, verbatim except for the mirror's address.
+// docs/image-store.md's mirror command, verbatim except for the mirror's address.
 const MIRROR_COMMAND = `wget -r -p -E -K -np -nH -nc --content-disposition --trust-server-names \\
   --no-http-keep-alive -i <(wget -O- -o/dev/null https://MIRROR/all.txt \\
   | sed 's|^\\./|https://MIRROR/|')`;

@@ -213,7 +213,7 @@ test('pull killed with -9 mid-blob leaves no file under a final name, and the ne
 
 const wget = haveTool('wget', 'wget', ['--version'], 'apt-get install wget') ? test : test.skip;
 
-// image-store.md's mirror command, verbatim except for the mirror's address.
+// docs/image-store.md's mirror command, verbatim except for the mirror's address.
 const MIRROR_COMMAND = `wget -r -p -E -K -np -nH -nc --content-disposition --trust-server-names \\
   --no-http-keep-alive -i <(wget -O- -o/dev/null https://MIRROR/all.txt \\
   | sed 's|^\\./|https://MIRROR/|')`;

@@ -7,7 +7,7 @@ import { haveTool, runCli, tempDir } from './helpers.js';
 
 const sh = promisify(execFile);
 
-/** The upstream recipe, as image-store.md shows it: sha256sum, cp, a heredoc manifest, sha256sum again, mv. */
+/** The upstream recipe, as docs/image-store.md describes it: sha256sum, cp, a heredoc manifest, sha256sum again, mv. */
 const RECIPE = `set -euo pipefail
 cd "$STORE"
 D=$(sha256sum "$DISK" | cut -d' ' -f1)
