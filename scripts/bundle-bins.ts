@@ -88,7 +88,8 @@ const lazyStringWidth: Plugin = {
   setup(b) {
     const inner = Symbol('the real string-width');
     b.onResolve({ filter: /^string-width$/ }, async (args) => {
-      if (args.pluginData === inner) return undefined;
+      // CommonJS users (cli-progress) have string-width 4, which loads nothing costly
+      if (args.pluginData === inner || args.kind !== 'import-statement') return undefined;
       const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: inner });
       if (real.errors.length > 0) return { errors: real.errors };
       return { path: real.path, namespace: 'lazy-string-width' };
