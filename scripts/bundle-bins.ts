@@ -12,7 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { build, type Plugin } from 'esbuild';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { isBuiltin } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,6 +31,28 @@ export const BINS: Record<string, string> = {
 /** Native addons load their .node file from their own package directory: they stay in node_modules. */
 const NATIVE = new Set(['better-sqlite3', 'zstd-napi']);
 
+/**
+ * The module a builtin or native addon import becomes: `require(ID)`, done when one of its
+ * exports is first read rather than when the bundle starts, so that a command loads node:crypto,
+ * worker_threads, zstd or SQLite only if it uses them. (esbuild's import interop reads exports
+ * through getters, so the getters here are reached only where the code uses the value.) A module
+ * whose exports are a function or class (node:events, better-sqlite3) is required at once: a
+ * default import of it must be the function itself.
+ */
+function requiredModule(id: string): string {
+  const actual: unknown = createRequire(path.join(ROOT, 'package.json'))(id);
+  const load = `require(${JSON.stringify(id)})`;
+  if (typeof actual === 'function' || actual === null || typeof actual !== 'object') return `module.exports = ${load};`;
+  const names = Object.getOwnPropertyNames(actual).filter((n) => n !== '__esModule');
+  return [
+    'let actual;',
+    ...names.map(
+      (n) =>
+        `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => (actual ??= ${load})[${JSON.stringify(n)}] });`,
+    ),
+  ].join('\n');
+}
+
 /** Builtins and native addons are loaded with the function's `require` (bin/load-bundle.cjs). */
 const required: Plugin = {
   name: 'required',
@@ -41,7 +63,7 @@ const required: Plugin = {
       return undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      contents: requiredModule(args.path),
       loader: 'js',
     }));
   },
