@@ -110,7 +110,7 @@ async function fixtures(): Promise<Command[]> {
     cmd('tml-imagetool', 'imagetool', ['--help']),
     cmd('tml-imagetool', 'imagetool', ['list', '--store', store], {
       label: 'tml-imagetool list --store STORE',
-      work: 'reads and checks 3 manifests',
+      work: "loads every command's modules (cli.ts imports them all; chain.ts's top-level promisify(execFile) loads node:child_process) and reads 3 manifests",
     }),
     cmd('tml-puppet', 'puppet', ['--help']),
     cmd('tml-puppet', 'puppet', ['parameter', 'get', 'board'], {
@@ -122,13 +122,13 @@ async function fixtures(): Promise<Command[]> {
     cmd('tml-switchboard', 'switchboard', ['--help']),
     cmd('tml-switchboard', 'switchboard', ['supervisor', 'list', '--db', db], {
       label: 'tml-switchboard supervisor list --db DB',
-      work: 'loads SQLite (a native addon), opens the database and checks its schema',
+      work: 'loads SQLite (a native addon), opens the database, checks its schema and prepares its statements',
     }),
     cmd('tml', 'tml', ['--help']),
     cmd('tml', 'tml', ['job', 'status', jobId], {
       label: 'tml job status ID',
       env: tmlEnv,
-      work: 'loads the HTTP client (undici) and asks the switchboard over loopback',
+      work: "loads undici's whole index (fetch, cookies, WebSocket, HTTP/2, mocks, caches) and compiles its WebAssembly HTTP parser, then asks the switchboard",
     }),
   ];
 }
@@ -148,10 +148,14 @@ async function main(): Promise<void> {
     }
     const ratio = median(bundled.wall) / median(base.wall);
     const cpuRatio = bundled.cpu / base.cpu;
-    const met = ratio <= TARGET;
-    const why = met
-      ? ''
-      : ` missed: ${c.work ?? 'start-up alone'}${cpuRatio <= TARGET ? `; its CPU time is within ${TARGET}x, so the machine's load counts too` : ''}`;
+    // Wall time is the target; CPU time tells a command's own cost from the machine's load.
+    const met = ratio <= TARGET && cpuRatio <= TARGET;
+    const why =
+      cpuRatio > TARGET
+        ? ` (${c.work ?? 'start-up alone'})`
+        : ratio > TARGET
+          ? ` (its CPU time is within ${TARGET}x: the wall time is the machine's load)`
+          : '';
     rows.push(
       `| \`${label}\` | ${median(bundled.wall).toFixed(0)} ms | ${median(base.wall).toFixed(0)} ms | x${ratio.toFixed(2)} | x${cpuRatio.toFixed(2)} | ${median(tsc.wall).toFixed(0)} ms | ${met ? 'yes' : 'NO'}${why} |`,
     );
@@ -163,7 +167,9 @@ async function main(): Promise<void> {
   console.log(
     `\n## CLI start-up (${os.cpus().length} CPUs, node ${process.version}, load average ${load}; medians of ${RUNS})\n`,
   );
-  console.log(`| command (installed bin) | wall | \`node -e 0\` | ratio | CPU ratio | tsc build | within ${TARGET}x |`);
+  console.log(
+    `| command (installed bin) | wall | \`node -e 0\` | ratio | CPU ratio | tsc build | within ${TARGET}x (wall and CPU) |`,
+  );
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) console.log(r);
 }
