@@ -110,7 +110,7 @@ async function fixtures(): Promise<Command[]> {
     cmd('tml-imagetool', 'imagetool', ['--help']),
     cmd('tml-imagetool', 'imagetool', ['list', '--store', store], {
       label: 'tml-imagetool list --store STORE',
-      work: "loads every command's modules (cli.ts imports them all; chain.ts's top-level promisify(execFile) loads node:child_process) and reads 3 manifests",
+      work: "hashes 3 manifests (node:crypto); cli.ts imports every command's modules, so node:stream loads for tar-dir.ts",
     }),
     cmd('tml-puppet', 'puppet', ['--help']),
     cmd('tml-puppet', 'puppet', ['parameter', 'get', 'board'], {
