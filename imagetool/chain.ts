@@ -7,8 +7,6 @@ import { ImageToolError, QemuImgMissingError } from './errors.js';
 import type { Manifest } from './manifest.js';
 import { blobPath, blobRelPath } from './paths.js';
 
-const run = promisify(execFile);
-
 /**
  * Layered qcow2 images (docs/image-store.md, "Layered disk images") and the check upstream's supervisors run on
  * their chain before booting: a blob's qcow2 header names its backing file, so an image could otherwise
@@ -112,7 +110,8 @@ export interface ChainOptions {
 
 async function qemuImgInfo(qemuImg: string, path: string): Promise<QemuImgInfo> {
   try {
-    const { stdout } = await run(qemuImg, ['info', '--format=qcow2', '--output=json', '--', path], {
+    // promisified here: at the top level it would load node:child_process for every command
+    const { stdout } = await promisify(execFile)(qemuImg, ['info', '--format=qcow2', '--output=json', '--', path], {
       maxBuffer: 1 << 20,
     });
     return parseQemuImgInfo(stdout);

@@ -16,7 +16,6 @@ import { readManifest } from './store.js';
 import { asWriter } from './store-markers.js';
 import { newTempPath, removeStaleTemps } from './temp-files.js';
 
-const run = promisify(execFile);
 
 export interface LayerInput {
   baseId: string;
@@ -136,7 +135,8 @@ export async function layerImage(
 
   const qemu = async (args: string[]): Promise<void> => {
     try {
-      await run(qemuImg, args);
+      // promisified here: at the top level it would load node:child_process for every command
+      await promisify(execFile)(qemuImg, args);
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { stderr?: string };
       if (e.code === 'ENOENT')

@@ -8,16 +8,12 @@ import { hideBin } from 'yargs/helpers';
 import { canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { ConfigError, loadSupervisorConfig, type ConfigTable, type SupervisorConfig } from './config.js';
 import type { HostBackend } from './hosts/host.js';
-import { LocalHostBackend } from './hosts/local.js';
 import { findPuppet } from './hosts/puppet-command.js';
-import { QemuHostBackend } from './hosts/qemu/backend.js';
 import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
 import { ExitWith, runCli, UsageError } from '../protocol/cli.js';
 import { createLogger, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../protocol/log.js';
 import { logTo, type Log } from './logger.js';
-import { parseImageMirrors } from './image-fetch.js';
-import { startSupervisor, type Supervisor } from './supervisor.js';
-import { connectUrl } from './switchboard-connection.js';
+import type { Supervisor } from './supervisor.js';
 
 interface HostContext {
   /** The backend's section of the config file, when it has one and the file holds it. */
@@ -27,14 +23,17 @@ interface HostContext {
 }
 
 /** Host backends: each may own a section of the config file, which only its own parser reads. */
-const HOSTS: Record<string, { section?: string; create(ctx: HostContext): HostBackend }> = {
+const HOSTS: Record<string, { section?: string; create(ctx: HostContext): Promise<HostBackend> }> = {
   local: {
-    create: (ctx) =>
-      new LocalHostBackend({ puppet: findPuppet(ctx.argv['puppet'] as string | undefined), log: ctx.log }),
+    create: async (ctx) => {
+      const { LocalHostBackend } = await import('./hosts/local.js');
+      return new LocalHostBackend({ puppet: findPuppet(ctx.argv['puppet'] as string | undefined), log: ctx.log });
+    },
   },
   qemu: {
     section: 'qemu',
-    create: (ctx) => {
+    create: async (ctx) => {
+      const { QemuHostBackend } = await import('./hosts/qemu/backend.js');
       const host = new QemuHostBackend({
         config: qemuConfigFromFlags(ctx.argv, process.env, ctx.section),
         log: ctx.log,
@@ -112,6 +111,13 @@ async function main(): Promise<number> {
     })
     .parse();
 
+  // What only a running supervisor needs (the HTTP and WebSocket clients, the image library, the
+  // hosts) is loaded once the command line is read, so that --help and --version start fast.
+  const [{ connectUrl }, { parseImageMirrors }, { startSupervisor }] = await Promise.all([
+    import('./switchboard-connection.js'),
+    import('./image-fetch.js'),
+    import('./supervisor.js'),
+  ]);
   const logLevel = argv['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError(`invalid --log-level ${logLevel}`);
   const log = logTo(createLogger({ level: logLevel, format: argv['log-format'] as LogFormat }));
@@ -166,7 +172,7 @@ async function main(): Promise<number> {
   }
   let host: HostBackend;
   try {
-    host = choice.create({
+    host = await choice.create({
       section: choice.section === undefined ? undefined : file.hostSections[choice.section],
       argv,
       log,

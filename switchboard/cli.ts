@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hashPassword, newToken, tokenHash } from './auth.js';
-import { SwitchboardDb } from './db.js';
+import type { SwitchboardDb } from './db.js';
 import { DEFAULT_DEVICE_FLOW } from './device-flow.js';
 import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
@@ -85,6 +85,8 @@ async function readStdin(): Promise<string> {
 }
 
 async function withDb<T>(path: string | undefined, fn: (db: SwitchboardDb) => T): Promise<T> {
+  // loaded here, so that --help starts without SQLite
+  const { SwitchboardDb } = await import('./db.js');
   const db = new SwitchboardDb(dbPath(path));
   try {
     return fn(db);

@@ -1,0 +1,47 @@
+// Runs a CLI bundle of dist/bin/ (built by scripts/bundle-bins.ts) as the main program, with its
+// V8 code cache: the compiled code of a previous run, so that a command starts without compiling
+// what it runs. vm.Script is the API that takes a code cache on every Node version (Node 20 has
+// no module compile cache). A cache that this Node rejects (another version, other V8 flags) is
+// written anew at exit where the directory is writable, else the bundle is compiled as usual.
+'use strict';
+
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const { createRequire } = require('node:module');
+const { pathToFileURL } = require('node:url');
+
+/** The code cache, written whole (temporary file, then rename) or not at all. */
+function writeCache(file, script) {
+  const temporary = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(temporary, script.createCachedData());
+    fs.renameSync(temporary, file);
+  } catch {
+    // a read-only installation: the bundle runs without a cache
+    fs.rmSync(temporary, { force: true });
+  }
+}
+
+/** Runs dist/bin/NAME.js, whose modules see `import.meta` as `__tmlMeta(THEIR PATH)`. */
+module.exports = function runBundle(name) {
+  const file = path.join(__dirname, '..', 'dist', 'bin', `${name}.js`);
+  const cacheFile = `${file}.v8cache`;
+  let cachedData;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    // no cache yet: this run writes it
+  }
+  // on the first line, so that line numbers in stack traces are the file's
+  const source = `(async function (require, __tmlMeta) {'use strict';${fs.readFileSync(file, 'utf8')}\n})`;
+  const script = new vm.Script(source, { filename: file, cachedData });
+  if (cachedData === undefined || script.cachedDataRejected) process.once('exit', () => writeCache(cacheFile, script));
+  const bundleUrl = pathToFileURL(file);
+  const meta = (relative) => {
+    const url = new URL(relative, bundleUrl).href;
+    return { url, resolve: (specifier) => pathToFileURL(createRequire(url).resolve(specifier)).href };
+  };
+  // A rejection is unhandled, as a failing top-level await of an ES module is: Node prints it, exit 1.
+  script.runInThisContext()(createRequire(file), meta);
+};

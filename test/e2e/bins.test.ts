@@ -1,0 +1,138 @@
+// The installed commands (package.json `bin`: the launchers in bin/, each running its bundle in
+// dist/bin/ with its code cache) start from a fresh build, and say exactly what the tsc-built CLIs
+// they are bundled from say: for --help and for one command that reads data.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Service } from '../../scripts/child-processes.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BINS = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin;
+/** Where each command's tsc build is. */
+const TSC: Record<string, string> = {
+  'tml-imagetool': 'dist/imagetool/cli.js',
+  'tml-puppet': 'dist/puppet/cli.js',
+  'tml-supervisor': 'dist/supervisor/cli.js',
+  'tml-switchboard': 'dist/switchboard/cli.js',
+  tml: 'dist/tml/cli.js',
+};
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TML_')));
+
+function run(file: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, viaNode = true): Promise<Result> {
+  const child = viaNode
+    ? spawn(process.execPath, [file, ...args], { env: { ...env, ...extraEnv } })
+    : spawn(file, args, { env: { ...env, ...extraEnv } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const bin = (name: string) => path.join(ROOT, BINS[name]!);
+const tsc = (name: string) => path.join(ROOT, TSC[name]!);
+
+let work = '';
+const services: Service[] = [];
+/** Per command: the arguments of a command that reads data, and its environment. */
+const dataCommands: Record<string, { args: string[]; env?: NodeJS.ProcessEnv }> = {};
+
+test.before(async () => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'tml-bins-'));
+  const store = path.join(work, 'store');
+  mkdirSync(store);
+  writeFileSync(path.join(work, 'boot.sh'), '#!/bin/sh\necho hello\n');
+  const created = await run(tsc('tml-imagetool'), [
+    'create',
+    '--store',
+    store,
+    '--label',
+    'bins test',
+    '--blob',
+    `boot=${path.join(work, 'boot.sh')}`,
+  ]);
+  if (created.code !== 0) throw new Error(`tml-imagetool create: ${created.stderr}`);
+  dataCommands['tml-imagetool'] = { args: ['list', '--store', store] };
+
+  const params = path.join(work, 'parameters');
+  mkdirSync(params);
+  writeFileSync(path.join(params, 'board'), 'nrf52840dk');
+  dataCommands['tml-puppet'] = { args: ['parameter', 'list'], env: { TML_PARAMETERS_DIR: params } };
+
+  dataCommands['tml-supervisor'] = { args: ['--version'] };
+
+  const db = path.join(work, 'switchboard.db');
+  const admin = async (args: string[]) => {
+    const r = await run(tsc('tml-switchboard'), [...args, '--db', db]);
+    if (r.code !== 0) throw new Error(`tml-switchboard ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  await admin(['user', 'add', 'alice', '--admin']);
+  const token = await admin(['token', 'create', '--user', 'alice']);
+  await admin(['supervisor', 'add', 'rack-1', '--tags', 'board:nrf52840dk']);
+  dataCommands['tml-switchboard'] = { args: ['supervisor', 'list', '--db', db] };
+
+  const serve = new Service(
+    'tml-switchboard',
+    tsc('tml-switchboard'),
+    ['serve', '--listen', '127.0.0.1:0', '--db', db],
+    env,
+  );
+  services.push(serve);
+  const url = (await serve.waitForLine(/listening on (http:\/\/\S+)/, 15_000))[1]!;
+  dataCommands['tml'] = {
+    args: ['supervisor', 'list', '--json'],
+    env: { TML_API_TOKEN: token, TML_SWITCHBOARD_URL: url },
+  };
+});
+
+test.after.always(async () => {
+  for (const s of services) await s.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('package.json names the five commands, each with its tsc build', (t) => {
+  t.deepEqual(Object.keys(BINS).sort(), Object.keys(TSC).sort());
+});
+
+for (const name of Object.keys(TSC)) {
+  test(`${name}: the installed file is executable and answers --help with exit 0`, async (t) => {
+    t.truthy(statSync(bin(name)).mode & 0o111);
+    const r = await run(bin(name), ['--help'], {}, false);
+    t.is(r.code, 0, r.stderr);
+    t.true(r.stdout.startsWith(name), r.stdout.slice(0, 200));
+  });
+
+  test(`${name}: the bundle and the tsc build print the same --help`, async (t) => {
+    const [bundled, built] = await Promise.all([run(bin(name), ['--help']), run(tsc(name), ['--help'])]);
+    t.deepEqual(bundled, built);
+  });
+
+  test(`${name}: the bundle and the tsc build give the same answer to a command that reads data`, async (t) => {
+    const { args, env: extra } = dataCommands[name]!;
+    const [bundled, built] = await Promise.all([run(bin(name), args, extra), run(tsc(name), args, extra)]);
+    t.is(built.code, 0, built.stderr);
+    t.not(built.stdout, '');
+    t.deepEqual(bundled, built);
+  });
+
+  test(`${name}: the build leaves a code cache that this Node accepts, so a run does not rewrite it`, async (t) => {
+    const cache = path.join(ROOT, 'dist', 'bin', `${name}.js.v8cache`);
+    const before = statSync(cache).mtimeMs;
+    t.is((await run(bin(name), ['--help'])).code, 0);
+    t.is(statSync(cache).mtimeMs, before);
+  });
+}
