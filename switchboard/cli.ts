@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hashPassword, newToken, tokenHash } from './auth.js';
-import { SwitchboardDb } from './db.js';
+import { SqliteStore } from './sqlite-store.js';
 import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { isUuid } from '../protocol/validation.js';
@@ -83,8 +83,8 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function withDb<T>(path: string | undefined, fn: (db: SwitchboardDb) => T): Promise<T> {
-  const db = new SwitchboardDb(dbPath(path));
+async function withDb<T>(path: string | undefined, fn: (db: SqliteStore) => T): Promise<T> {
+  const db = new SqliteStore(dbPath(path));
   try {
     return fn(db);
   } finally {

@@ -38,7 +38,7 @@ import {
   tokenMatches,
   verifyPassword,
 } from './auth.js';
-import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardDb, UserRow } from './db.js';
+import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardStore, UserRow } from './store.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
 import { parseTags, type Scheduler } from './scheduler.js';
@@ -54,7 +54,7 @@ class ApiError extends Error {
 }
 
 export interface RouteDeps {
-  db: SwitchboardDb;
+  db: SwitchboardStore;
   jobs: JobStore;
   scheduler: Scheduler;
   log: Logger;
@@ -365,7 +365,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 }
 
-function readLog(db: SwitchboardDb, jobId: string, start: number, maxBytes: number): { data: Buffer; next: number } {
+function readLog(db: SwitchboardStore, jobId: string, start: number, maxBytes: number): { data: Buffer; next: number } {
   const parts: Buffer[] = [];
   let pos = start;
   let size = 0;
@@ -384,7 +384,13 @@ function readLog(db: SwitchboardDb, jobId: string, start: number, maxBytes: numb
 }
 
 /** Streams the log from `start` as it grows, until the job has terminated and everything is sent. */
-function followLog(reply: FastifyReply, jobs: JobStore, db: SwitchboardDb, jobId: string, start: number): PassThrough {
+function followLog(
+  reply: FastifyReply,
+  jobs: JobStore,
+  db: SwitchboardStore,
+  jobId: string,
+  start: number,
+): PassThrough {
   const out = new PassThrough();
   const gone = new AbortController();
   let wake: (() => void) | null = null;

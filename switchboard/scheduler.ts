@@ -13,7 +13,7 @@ import {
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
-import type { JobRow, StoredJobRequest, SupervisorRow } from './db.js';
+import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardStore } from './store.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
 
@@ -100,6 +100,7 @@ export class Scheduler {
   private stopped = false;
 
   constructor(
+    private readonly store: SwitchboardStore,
     private readonly jobs: JobStore,
     private readonly config: SchedulerConfig,
     private readonly log: Logger,
@@ -107,7 +108,7 @@ export class Scheduler {
 
   /** Picks up where the database left off: queued jobs, running jobs and their supervisors. */
   start(): void {
-    for (const job of this.jobs.db.activeJobs()) {
+    for (const job of this.store.activeJobs()) {
       if (job.state === 'queued') {
         this.queue.set(job.id, parseTags(job.tag_config));
         this.armQueueTimeout(job);
@@ -144,7 +145,7 @@ export class Scheduler {
    */
   enqueue(ownerId: string, request: StoredJobRequest): EnqueueResult {
     const tags = parseTags(request.tag_config);
-    const supervisors = this.jobs.db.supervisors();
+    const supervisors = this.store.supervisors();
     if (!supervisors.some((s) => tagsMatch(tags, new Set(parseTags(s.tags))))) {
       const message = `no registered supervisor has all of the tags "${request.tag_config}"`;
       this.log.info(`refused a job: ${message}`);

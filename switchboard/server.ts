@@ -1,8 +1,8 @@
-// Assembles a switchboard: database, job store, scheduler, REST routes and the supervisor hub.
+// Assembles a switchboard: store (SQLite), job store, scheduler, REST routes and the supervisor hub.
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { SwitchboardDb } from './db.js';
+import { SqliteStore } from './sqlite-store.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
 import type { Logger } from './logger.js';
@@ -38,7 +38,7 @@ export const DEFAULTS = {
 
 export class Switchboard {
   readonly app: FastifyInstance;
-  readonly db: SwitchboardDb;
+  readonly db: SqliteStore;
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
   private readonly hub: SupervisorHub;
@@ -51,9 +51,9 @@ export class Switchboard {
     if (!(keepalive.pingIntervalMs > 0 && keepalive.keepaliveMs > keepalive.pingIntervalMs)) {
       throw new Error('the keepalive must be longer than the ping interval, and both positive');
     }
-    this.db = new SwitchboardDb(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
+    this.db = new SqliteStore(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
     this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES);
-    this.scheduler = new Scheduler(this.jobs, opts, opts.log);
+    this.scheduler = new Scheduler(this.db, this.jobs, opts, opts.log);
     this.app = Fastify({
       logger: false,
       bodyLimit: opts.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,

@@ -20,7 +20,7 @@ import {
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
 import { bearerToken, tokenMatches } from './auth.js';
-import type { SupervisorRow, SwitchboardDb } from './db.js';
+import type { SupervisorRow, SwitchboardStore } from './store.js';
 import type { Logger } from './logger.js';
 import type { Scheduler, SupervisorLink } from './scheduler.js';
 
@@ -99,7 +99,7 @@ export class SupervisorHub {
 
   constructor(
     private readonly server: Server,
-    private readonly db: SwitchboardDb,
+    private readonly db: SwitchboardStore,
     private readonly scheduler: Scheduler,
     private readonly log: Logger,
     private readonly opts: HubOptions,

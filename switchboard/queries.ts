@@ -1,0 +1,125 @@
+// Every query of the switchboard's store, built with Kysely so that each dialect compiles the same
+// query to its own SQL. A store executes what these return; none of them holds SQL text.
+
+import type { Kysely } from 'kysely';
+import type { JobUpdate, NewJobEvent } from './store.js';
+import type { Tables } from './schema.js';
+
+type Db = Kysely<Tables>;
+
+/** Every column of a job but its request. */
+export const JOB_COLUMNS = [
+  'seq',
+  'id',
+  'owner_id',
+  'tag_config',
+  'state',
+  'stage',
+  'status_message',
+  'exit_status',
+  'exit_message',
+  'supervisor_id',
+  'queued_at',
+  'scheduled_at',
+  'updated_at',
+  'terminated_at',
+  'log_start',
+  'log_end',
+] as const;
+
+export const queries = {
+  insertUser: (db: Db, row: Tables['users']) => db.insertInto('users').values(row),
+  userByName: (db: Db, name: string) => db.selectFrom('users').selectAll().where('name', '=', name),
+  userByEmail: (db: Db, email: string) =>
+    db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb(eb.fn('lower', ['email']), '=', eb.fn('lower', [eb.val(email)]))),
+  userById: (db: Db, id: string) => db.selectFrom('users').selectAll().where('id', '=', id),
+
+  insertToken: (db: Db, row: Tables['api_tokens']) => db.insertInto('api_tokens').values(row),
+  tokenByHash: (db: Db, hash: Buffer) =>
+    db
+      .selectFrom('api_tokens as t')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .selectAll('u')
+      .select(['t.token_hash', 't.expires_at'])
+      .where('t.token_hash', '=', hash),
+  pruneTokens: (db: Db, now: number) =>
+    db.deleteFrom('api_tokens').where('expires_at', 'is not', null).where('expires_at', '<=', now),
+
+  insertSupervisor: (db: Db, row: Tables['supervisors']) => db.insertInto('supervisors').values(row),
+  supervisors: (db: Db) => db.selectFrom('supervisors').selectAll().orderBy('name'),
+  supervisorById: (db: Db, id: string) => db.selectFrom('supervisors').selectAll().where('id', '=', id),
+  supervisorByName: (db: Db, name: string) => db.selectFrom('supervisors').selectAll().where('name', '=', name),
+
+  insertJob: (db: Db, row: Omit<Tables['jobs'], 'seq' | 'log_start' | 'log_end'>) => db.insertInto('jobs').values(row),
+  jobById: (db: Db, id: string) => db.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id),
+  jobRequest: (db: Db, id: string) => db.selectFrom('jobs').select('request').where('id', '=', id),
+  activeJobs: (db: Db) => db.selectFrom('jobs').select(JOB_COLUMNS).where('state', '<>', 'terminated').orderBy('seq'),
+  jobs: (db: Db, ownerId: string | null, limit: number) => {
+    let q = db.selectFrom('jobs').select(JOB_COLUMNS);
+    if (ownerId !== null) q = q.where('owner_id', '=', ownerId);
+    return q.orderBy('seq', 'desc').limit(limit);
+  },
+  // Named one by one: a caller may pass a whole row, whose log bounds must not be written back.
+  updateJob: (db: Db, u: JobUpdate) =>
+    db
+      .updateTable('jobs')
+      .set({
+        state: u.state,
+        stage: u.stage,
+        status_message: u.status_message,
+        exit_status: u.exit_status,
+        exit_message: u.exit_message,
+        supervisor_id: u.supervisor_id,
+        scheduled_at: u.scheduled_at,
+        updated_at: u.updated_at,
+        terminated_at: u.terminated_at,
+      })
+      .where('id', '=', u.id),
+
+  insertEvent: (db: Db, e: NewJobEvent) => db.insertInto('job_events').values(e),
+  events: (db: Db, jobId: string) => db.selectFrom('job_events').selectAll().where('job_id', '=', jobId).orderBy('seq'),
+
+  insertLog: (db: Db, jobId: string, offset: number, data: Buffer) =>
+    db.insertInto('job_log').values({ job_id: jobId, offset, data }),
+  setLogBounds: (db: Db, jobId: string, start: number, end: number) =>
+    db.updateTable('jobs').set({ log_start: start, log_end: end }).where('id', '=', jobId),
+  // Chunks are contiguous, so "the chunk holding byte N" is the last one starting at or before N;
+  // the two queries below find it through the primary key instead of scanning the job's log.
+  pruneLog: (db: Db, jobId: string, cutoff: number) =>
+    db
+      .deleteFrom('job_log')
+      .where('job_id', '=', jobId)
+      .where('offset', '<', (eb) =>
+        eb
+          .selectFrom('job_log')
+          .select((e) => e.fn.max('offset').as('o'))
+          .where('job_id', '=', jobId)
+          .where('offset', '<=', cutoff),
+      ),
+  firstLogOffset: (db: Db, jobId: string) =>
+    db
+      .selectFrom('job_log')
+      .select((eb) => eb.fn.min('offset').as('o'))
+      .where('job_id', '=', jobId),
+  readLog: (db: Db, jobId: string, pos: number, limit: number) =>
+    db
+      .selectFrom('job_log')
+      .select(['offset', 'data'])
+      .where('job_id', '=', jobId)
+      .where('offset', '>=', (eb) =>
+        eb.fn.coalesce(
+          eb
+            .selectFrom('job_log')
+            .select((e) => e.fn.max('offset').as('o'))
+            .where('job_id', '=', jobId)
+            .where('offset', '<=', pos),
+          eb.lit(0),
+        ),
+      )
+      .where((eb) => eb(eb('offset', '+', eb.fn<number>('length', ['data'])), '>', pos))
+      .orderBy('offset')
+      .limit(limit),
+};

@@ -1,0 +1,96 @@
+// What the scheduler, the job store, the routes, the supervisor hub and the admin CLI need from a
+// database, and nothing of how it is kept. sqlite-store.ts implements it; every implementation
+// passes the same conformance suite (test/switchboard/store-conformance.ts).
+//
+// The calls are synchronous: the scheduler's in-memory view and the committed rows change in the
+// same turn of the event loop, so no other message can see one without the other.
+
+import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
+import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, UserRow } from './schema.js';
+
+export type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, UserRow } from './schema.js';
+
+/** A refusal the store states in words (a name or e-mail address taken, a duplicate id). */
+export class StoreConflict extends Error {
+  override name = 'StoreConflict';
+}
+
+/** The database could not be opened or read as a switchboard database. */
+export class StoreOpenError extends Error {
+  override name = 'StoreOpenError';
+}
+
+export interface TokenOwner extends UserRow {
+  token_hash: Buffer;
+  expires_at: number | null;
+}
+
+/** The columns of a job that change after it is queued. */
+export interface JobUpdate {
+  id: string;
+  state: ExecutionState;
+  stage: InitStage | null;
+  status_message: string | null;
+  exit_status: ExitStatus | null;
+  exit_message: string | null;
+  supervisor_id: string | null;
+  scheduled_at: number | null;
+  updated_at: number;
+  terminated_at: number | null;
+}
+
+export type NewJobEvent = Omit<JobEventRow, 'seq'>;
+
+export interface LogChunk {
+  offset: number;
+  data: Buffer;
+}
+
+export interface SwitchboardStore {
+  /** Runs `fn` in one transaction: all of its writes commit, or none (nested calls join it). */
+  transaction<T>(fn: () => T): T;
+  close(): Promise<void>;
+
+  // -- users and tokens --
+  /** Names and e-mail addresses share one space, so a login identifier names one user. */
+  addUser(name: string, passwordHash: string | null, isAdmin: boolean, email?: string | null): UserRow;
+  userByName(name: string): UserRow | undefined;
+  /** The user with this name, else the one with this e-mail address (ASCII case-insensitive). */
+  userByIdentifier(identifier: string): UserRow | undefined;
+  userById(id: string): UserRow | undefined;
+  addToken(hash: Buffer, userId: string, expiresAt: number | null): void;
+  tokenByHash(hash: Buffer): TokenOwner | undefined;
+  /** Deletes expired tokens; returns how many. */
+  pruneExpiredTokens(now?: number): number;
+
+  // -- supervisors --
+  /** `id` is given when the supervisor already has one (upstream supervisors carry it in their config). */
+  addSupervisor(name: string, tags: string, tokenHash: Buffer, id?: string): SupervisorRow;
+  supervisors(): SupervisorRow[];
+  supervisorById(id: string): SupervisorRow | undefined;
+
+  // -- jobs --
+  insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): void;
+  job(id: string): JobRow | undefined;
+  /** The request a job was queued with (parsed from its stored JSON). */
+  jobRequest(id: string): StoredJobRequest | undefined;
+  /** Jobs that are not terminated, in enqueue order. */
+  activeJobs(): JobRow[];
+  /** The newest `limit` jobs, of one owner or (null) of all. */
+  jobs(ownerId: string | null, limit: number): JobRow[];
+  updateJob(update: JobUpdate): void;
+  insertEvent(event: NewJobEvent): void;
+  events(jobId: string): JobEventRow[];
+
+  // -- console log: chunks keyed by absolute byte offset; only the newest `keep` bytes are kept --
+  /** Appends `data` at `logEnd`, drops chunks older than the newest `keep` bytes, returns the new bounds. */
+  appendLog(
+    jobId: string,
+    logStart: number,
+    logEnd: number,
+    data: Buffer,
+    keep: number,
+  ): { start: number; end: number };
+  /** Up to `maxChunks` stored chunks that hold bytes at or after `offset`. */
+  readLog(jobId: string, offset: number, maxChunks: number): LogChunk[];
+}
