@@ -42,6 +42,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   payload_too_large: 413,
   upgrade_required: 426,
+  queue_limit: 429,
   internal: 500,
 } as const;
 export type ApiErrorType = keyof typeof ERROR_STATUS;

@@ -34,6 +34,23 @@ function duration(text: string | undefined, fallback: number, flag: string): num
   }
 }
 
+/** A count of bytes: an integer, optionally with a binary suffix (64M = 64 MiB). */
+function size(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  const m = /^(\d{1,15})([KMG]i?B?)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`--${flag}: "${text.slice(0, 32)}" is not a size (e.g. 1048576, 512K, 64M, 1G)`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').charAt(0).toLowerCase()]!;
+  return Number(m[1]) * unit;
+}
+
+function count(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(text.trim()) || Number(text) < 1) {
+    throw new UsageError(`--${flag}: "${text.slice(0, 32)}" is not a positive whole number`);
+  }
+  return Number(text);
+}
+
 function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
@@ -100,6 +117,8 @@ async function serve(argv: {
   gracePeriod?: string;
   pingInterval?: string;
   keepalive?: string;
+  maxQueuedJobs?: string;
+  maxQueuedBytes?: string;
   logLevel: string;
   web: boolean;
 }): Promise<void> {
@@ -118,6 +137,8 @@ async function serve(argv: {
     queueTimeoutMs: duration(argv.queueTimeout, DEFAULTS.queueTimeoutMs, 'queue-timeout'),
     jobTimeoutMs: duration(argv.jobTimeout, DEFAULTS.jobTimeoutMs, 'job-timeout'),
     gracePeriodMs: duration(argv.gracePeriod, DEFAULTS.gracePeriodMs, 'grace-period'),
+    maxQueuedJobsPerUser: count(argv.maxQueuedJobs, DEFAULTS.maxQueuedJobsPerUser, 'max-queued-jobs'),
+    maxQueuedBytesPerUser: size(argv.maxQueuedBytes, DEFAULTS.maxQueuedBytesPerUser, 'max-queued-bytes'),
     pingIntervalMs,
     keepaliveMs,
     web: argv.web,
@@ -173,6 +194,14 @@ async function main(): Promise<void> {
             type: 'string',
             describe:
               'drop a supervisor whose pongs stop for this long (default 10s); supervisors reconnect after as long without a ping',
+          })
+          .option('max-queued-jobs', {
+            type: 'string',
+            describe: 'most jobs one user may have queued at once (default 1000)',
+          })
+          .option('max-queued-bytes', {
+            type: 'string',
+            describe: 'most bytes of job requests one user may have queued at once, e.g. 64M (default 64M)',
           })
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as const })
           .option('web', {

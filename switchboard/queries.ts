@@ -56,7 +56,13 @@ export const queries = {
   insertJob: (db: Db, row: Omit<Tables['jobs'], 'seq' | 'log_start' | 'log_end'>) => db.insertInto('jobs').values(row),
   jobById: (db: Db, id: string) => db.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id),
   jobRequest: (db: Db, id: string) => db.selectFrom('jobs').select('request').where('id', '=', id),
-  activeJobs: (db: Db) => db.selectFrom('jobs').select(JOB_COLUMNS).where('state', '<>', 'terminated').orderBy('seq'),
+  activeJobs: (db: Db) =>
+    db
+      .selectFrom('jobs')
+      .select(JOB_COLUMNS)
+      .select((eb) => eb.fn<number>('octet_length', ['request']).as('request_bytes'))
+      .where('state', '<>', 'terminated')
+      .orderBy('seq'),
   jobs: (db: Db, ownerId: string | null, limit: number) => {
     let q = db.selectFrom('jobs').select(JOB_COLUMNS);
     if (ownerId !== null) q = q.where('owner_id', '=', ownerId);

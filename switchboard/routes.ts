@@ -241,7 +241,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post(`${API_PREFIX}/jobs/new`, async (req): Promise<EnqueueResponse> => {
     const user = userOf(req);
     const r = scheduler.enqueue(user.id, storedRequest(user, parseJobRequest(req.body)));
-    if (!r.ok) throw new ApiError('supervisor_match_error', r.message);
+    if (!r.ok) throw new ApiError(r.reason === 'no_match' ? 'supervisor_match_error' : 'queue_limit', r.message);
     return { type: 'ok', job_id: r.job.id };
   });
 

@@ -22,6 +22,17 @@ export interface SchedulerConfig {
   jobTimeoutMs: number;
   /** How long a disconnected supervisor (or one that ignores stop_job) keeps its job. */
   gracePeriodMs: number;
+  /** Most jobs one user may have queued at once. */
+  maxQueuedJobsPerUser: number;
+  /** Most bytes of requests (as stored) one user may have queued at once. */
+  maxQueuedBytesPerUser: number;
+}
+
+/** A queued job as scheduling sees it: everything else stays in the database. */
+interface QueuedJob {
+  tags: string[];
+  owner: string;
+  bytes: number;
 }
 
 export interface SupervisorLink {
@@ -53,7 +64,10 @@ interface Session {
   foreign: Set<string>;
 }
 
-export type EnqueueResult = { ok: true; job: JobRow } | { ok: false; message: string };
+export type EnqueueResult =
+  | { ok: true; job: JobRow }
+  /** `no_match`: no registered supervisor has the tags; `queue_limit`: the owner has queued too much. */
+  | { ok: false; reason: 'no_match' | 'queue_limit'; message: string };
 
 /** A cancel request for an existing job always succeeds: the job is, or already was, on its way out. */
 export type CancelResult = { ok: true; job: JobRow } | { ok: false; message: string };
@@ -93,8 +107,10 @@ export class Scheduler {
   private readonly sessions = new Map<string, Session>();
   /** supervisor id -> jobs dispatched to it and not terminated */
   private readonly assigned = new Map<string, Set<string>>();
-  /** queued job id -> its tags, in enqueue order */
-  private readonly queue = new Map<string, string[]>();
+  /** queued jobs by id, in enqueue order */
+  private readonly queue = new Map<string, QueuedJob>();
+  /** owner id -> what its queued jobs count against its limits */
+  private readonly usage = new Map<string, { jobs: number; bytes: number }>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly onChanged = (job: JobRow) => this.jobChanged(job);
   private stopped = false;
@@ -110,7 +126,7 @@ export class Scheduler {
   start(): void {
     for (const job of this.store.activeJobs()) {
       if (job.state === 'queued') {
-        this.queue.set(job.id, parseTags(job.tag_config));
+        this.addQueued(job.id, { tags: parseTags(job.tag_config), owner: job.owner_id, bytes: job.request_bytes });
         this.armQueueTimeout(job);
       } else if (job.supervisor_id) {
         this.assign(job.supervisor_id, job.id);
@@ -149,14 +165,26 @@ export class Scheduler {
     if (!supervisors.some((s) => tagsMatch(tags, new Set(parseTags(s.tags))))) {
       const message = `no registered supervisor has all of the tags "${request.tag_config}"`;
       this.log.info(`refused a job: ${message}`);
-      return { ok: false, message };
+      return { ok: false, reason: 'no_match', message };
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(request));
+    const used = this.usage.get(ownerId) ?? { jobs: 0, bytes: 0 };
+    const over =
+      used.jobs + 1 > this.config.maxQueuedJobsPerUser
+        ? `${used.jobs} jobs queued, the most one user may have is ${this.config.maxQueuedJobsPerUser}`
+        : used.bytes + bytes > this.config.maxQueuedBytesPerUser
+          ? `${used.bytes} bytes of requests queued; this one (${bytes} bytes) would pass the limit of ${this.config.maxQueuedBytesPerUser} bytes per user`
+          : null;
+    if (over !== null) {
+      this.log.info(`refused a job of user ${ownerId}: ${over}`);
+      return { ok: false, reason: 'queue_limit', message: `${over}; wait for queued jobs to start or cancel some` };
     }
     const id = randomUUID();
     const job = this.jobs.create(id, ownerId, request);
     this.log.info(
       `job ${id} enqueued (tags "${request.tag_config}")${request.restart_of ? `, restarting job ${request.restart_of}` : ''}`,
     );
-    this.queue.set(id, tags);
+    this.addQueued(id, { tags, owner: ownerId, bytes });
     this.armQueueTimeout(job);
     this.dispatch();
     return { ok: true, job: this.jobs.get(id) ?? job };
@@ -371,7 +399,7 @@ export class Scheduler {
       if (s.reconciled && s.foreign.size === 0 && !this.assigned.get(id)?.size) idle.push([id, s]);
     }
     if (idle.length === 0) return;
-    for (const [jobId, tags] of this.queue) {
+    for (const [jobId, { tags }] of this.queue) {
       const i = idle.findIndex(([, s]) => tagsMatch(tags, s.tags));
       if (i < 0) continue;
       const [supervisorId, session] = idle.splice(i, 1)[0]!;
@@ -381,7 +409,7 @@ export class Scheduler {
   }
 
   private startOn(jobId: string, supervisorId: string, session: Session): void {
-    this.queue.delete(jobId);
+    this.removeQueued(jobId);
     this.clearTimer(`queue:${jobId}`);
     const r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
     if (!r.ok) {
@@ -444,7 +472,7 @@ export class Scheduler {
 
   private jobChanged(job: JobRow): void {
     if (job.state !== 'terminated') return;
-    this.queue.delete(job.id);
+    this.removeQueued(job.id);
     for (const key of [`queue:${job.id}`, `job:${job.id}`, `stop:${job.id}`]) this.clearTimer(key);
     if (job.supervisor_id) {
       const set = this.assigned.get(job.supervisor_id);
@@ -456,6 +484,21 @@ export class Scheduler {
       this.log.info(`job ${job.id} terminated: ${job.exit_status}`);
       this.dispatch();
     }
+  }
+
+  private addQueued(id: string, job: QueuedJob): void {
+    this.queue.set(id, job);
+    const used = this.usage.get(job.owner) ?? { jobs: 0, bytes: 0 };
+    this.usage.set(job.owner, { jobs: used.jobs + 1, bytes: used.bytes + job.bytes });
+  }
+
+  private removeQueued(id: string): void {
+    const job = this.queue.get(id);
+    if (!job) return;
+    this.queue.delete(id);
+    const used = this.usage.get(job.owner)!;
+    if (used.jobs === 1) this.usage.delete(job.owner);
+    else this.usage.set(job.owner, { jobs: used.jobs - 1, bytes: used.bytes - job.bytes });
   }
 
   private assign(supervisorId: string, jobId: string): void {

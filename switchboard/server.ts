@@ -11,7 +11,9 @@ import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
 import { SqliteWebData, webConsole, type WebConsoleOptions } from './web/index.js';
 
-export interface SwitchboardOptions extends SchedulerConfig {
+export interface SwitchboardOptions extends Omit<SchedulerConfig, 'maxQueuedJobsPerUser' | 'maxQueuedBytesPerUser'> {
+  maxQueuedJobsPerUser?: number;
+  maxQueuedBytesPerUser?: number;
   dbPath: string;
   log: Logger;
   /** How often supervisors are pinged. */
@@ -30,6 +32,8 @@ export const DEFAULTS = {
   queueTimeoutMs: 3_600_000,
   jobTimeoutMs: 3_600_000,
   gracePeriodMs: 60_000,
+  maxQueuedJobsPerUser: 1000,
+  maxQueuedBytesPerUser: 64 * 1024 * 1024,
   pingIntervalMs: DEFAULT_KEEPALIVE.pingIntervalMs,
   keepaliveMs: DEFAULT_KEEPALIVE.keepaliveMs,
   loginTokenLifetimeMs: 7 * 86_400_000,
@@ -53,7 +57,16 @@ export class Switchboard {
     }
     this.db = new SqliteStore(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
     this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES);
-    this.scheduler = new Scheduler(this.db, this.jobs, opts, opts.log);
+    this.scheduler = new Scheduler(
+      this.db,
+      this.jobs,
+      {
+        ...opts,
+        maxQueuedJobsPerUser: opts.maxQueuedJobsPerUser ?? DEFAULTS.maxQueuedJobsPerUser,
+        maxQueuedBytesPerUser: opts.maxQueuedBytesPerUser ?? DEFAULTS.maxQueuedBytesPerUser,
+      },
+      opts.log,
+    );
     this.app = Fastify({
       logger: false,
       bodyLimit: opts.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,

@@ -21,6 +21,7 @@ import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, Tables, User
 import {
   StoreConflict,
   StoreOpenError,
+  type ActiveJobRow,
   type JobUpdate,
   type LogChunk,
   type NewJobEvent,
@@ -230,7 +231,7 @@ export class SqliteStore implements SwitchboardStore {
     return row && (JSON.parse(row.request) as StoredJobRequest);
   }
 
-  activeJobs(): JobRow[] {
+  activeJobs(): ActiveJobRow[] {
     return this.all(q.activeJobs(builder));
   }
 

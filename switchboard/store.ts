@@ -39,6 +39,11 @@ export interface JobUpdate {
   terminated_at: number | null;
 }
 
+export interface ActiveJobRow extends JobRow {
+  /** Bytes of the request as stored (its JSON in UTF-8): what a queued job counts against its owner's limit. */
+  request_bytes: number;
+}
+
 export type NewJobEvent = Omit<JobEventRow, 'seq'>;
 
 export interface LogChunk {
@@ -74,8 +79,8 @@ export interface SwitchboardStore {
   job(id: string): JobRow | undefined;
   /** The request a job was queued with (parsed from its stored JSON). */
   jobRequest(id: string): StoredJobRequest | undefined;
-  /** Jobs that are not terminated, in enqueue order. */
-  activeJobs(): JobRow[];
+  /** Jobs that are not terminated, in enqueue order, each with the size of its stored request. */
+  activeJobs(): ActiveJobRow[];
   /** The newest `limit` jobs, of one owner or (null) of all. */
   jobs(ownerId: string | null, limit: number): JobRow[];
   updateJob(update: JobUpdate): void;

@@ -120,6 +120,9 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
       store.jobs(a, 10).map((j) => j.id),
       [jobId(3), jobId(1)],
     );
+    const big = storedJobRequest({ parameters: { k: { value: 'é'.repeat(100), secret: false } } });
+    store.insertJob(jobId(5), a, big, 5);
+    t.is(store.activeJobs().at(-1)!.request_bytes, Buffer.byteLength(JSON.stringify(big)));
   });
 
   withStore("an update writes the job's lifecycle columns and leaves its log bounds", (t, store) => {
