@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
 import type { JobRow, NewJobEvent, StoredJobRequest, SwitchboardStore } from './store.js';
+import { MAX_EVENTS_PER_JOB, MAX_EXIT_MESSAGE_BYTES, MAX_STATUS_MESSAGE_BYTES, capNullable } from './caps.js';
 import { type Actor, checkExitStatus, checkStateTransition } from './lifecycle.js';
 
 export interface JobChange {
@@ -31,6 +32,8 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   // this process is the only writer of jobs, so the hot path (supervisor events, console output)
   // needs no read queries, and memory does not grow with what users send.
   private readonly active = new Map<string, JobRow>();
+  /** Events stored so far, of active jobs that have had a change here. */
+  private readonly eventCounts = new Map<string, number>();
 
   constructor(
     private readonly store: SwitchboardStore,
@@ -96,7 +99,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         const why = checkExitStatus(by, job.state, job.exit_status, change.exitStatus.to);
         if (why) return { ok: false, reason: why, job: before };
         job.exit_status = change.exitStatus.to;
-        job.exit_message = change.exitStatus.message;
+        job.exit_message = capNullable(change.exitStatus.message, MAX_EXIT_MESSAGE_BYTES);
         events.push({
           job_id: id,
           at: now,
@@ -104,7 +107,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
           by,
           state: job.state,
           stage: job.stage,
-          status_message: change.exitStatus.message,
+          status_message: job.exit_message,
           exit_status: job.exit_status,
         });
       }
@@ -113,7 +116,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         if (why) return { ok: false, reason: why, job: before };
         job.state = change.state.to;
         job.stage = change.state.stage ?? null;
-        job.status_message = change.state.statusMessage ?? null;
+        job.status_message = capNullable(change.state.statusMessage, MAX_STATUS_MESSAGE_BYTES);
         if (change.state.supervisorId !== undefined) job.supervisor_id = change.state.supervisorId;
         if (job.state === 'scheduled') job.scheduled_at = now;
         if (job.state === 'terminated') job.terminated_at = now;
@@ -131,7 +134,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       if (change.subState) {
         if (job.state === 'terminated') return { ok: false, reason: 'job is terminated', job: before };
         job.stage = change.subState.stage;
-        job.status_message = change.subState.statusMessage;
+        job.status_message = capNullable(change.subState.statusMessage, MAX_STATUS_MESSAGE_BYTES);
         events.push({
           job_id: id,
           at: now,
@@ -145,7 +148,14 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       }
       job.updated_at = now;
       this.store.updateJob(job);
-      for (const e of events) this.store.insertEvent(e);
+      let count = this.eventCounts.get(id) ?? this.store.eventCount(id);
+      for (const e of events) {
+        if (count >= MAX_EVENTS_PER_JOB && e.state !== 'terminated') continue;
+        this.store.insertEvent(e);
+        count++;
+      }
+      if (job.state === 'terminated') this.eventCounts.delete(id);
+      else this.eventCounts.set(id, count);
       return { ok: true, job };
     });
     if (result.ok) {

@@ -1,26 +1,32 @@
 // Versioned schema, written with Kysely's schema builder so that every dialect gets the same
 // tables from the same steps. Step N (0-based) takes a database at version N to N+1; the store runs
 // each in its own transaction and records the version (SQLite: PRAGMA user_version), so a crash
-// mid-migration leaves the previous version intact. Databases made before the builder (the same
-// three steps as SQL text) are at version 3 and open as they are.
+// mid-migration leaves the previous version intact. Databases made before the builder (the first
+// three steps as SQL text) are at version 3 and take the steps from there.
 
-import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type RawBuilder } from 'kysely';
 
 /** What a dialect spells its own way; everything else in a step is the builder's. */
 export interface MigrationDialect {
   /** The column type of raw bytes (SQLite: blob; PostgreSQL: bytea). */
   bytes: 'blob' | 'bytea';
   /** Appended to tables keyed by their primary key alone (SQLite: WITHOUT ROWID). */
-  clusteredTable: ReturnType<typeof sql> | null;
+  clusteredTable: RawBuilder<unknown> | null;
+  /** The value at top-level `key` of the JSON text in `column` (objects as JSON text). */
+  jsonField(column: string, key: string): RawBuilder<unknown>;
 }
 
-export const SQLITE_MIGRATIONS: MigrationDialect = { bytes: 'blob', clusteredTable: sql`without rowid` };
+export const SQLITE_MIGRATIONS: MigrationDialect = {
+  bytes: 'blob',
+  clusteredTable: sql`without rowid`,
+  jsonField: (column, key) => sql`json_extract(${sql.ref(column)}, ${`$.${key}`})`,
+};
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the schema changes under the steps
 type Db = Kysely<any>;
 type Step = (db: Db, d: MigrationDialect) => CompiledQuery[];
 
-const clustered = <T extends { modifyEnd(m: ReturnType<typeof sql>): T }>(b: T, d: MigrationDialect): T =>
+const clustered = <T extends { modifyEnd(m: RawBuilder<unknown>): T }>(b: T, d: MigrationDialect): T =>
   d.clusteredTable ? b.modifyEnd(d.clusteredTable) : b;
 
 export const MIGRATIONS: readonly Step[] = [
@@ -115,5 +121,23 @@ export const MIGRATIONS: readonly Step[] = [
       .where(sql.ref('email'), 'is not', null)
       .compile(),
     db.deleteFrom('api_tokens').compile(),
+  ],
+  // What a job listing shows of a request, in columns of its own: a listing then reads no request
+  // (each up to 1 MiB).
+  (db, d) => [
+    db.schema
+      .alterTable('jobs')
+      .addColumn('init_spec', 'text', (c) => c.notNull().defaultTo('{}'))
+      .compile(),
+    db.schema.alterTable('jobs').addColumn('restart_of', 'text').compile(),
+    db.schema.alterTable('jobs').addColumn('override_timeout', 'integer').compile(),
+    db
+      .updateTable('jobs')
+      .set({
+        init_spec: d.jsonField('request', 'init_spec'),
+        restart_of: d.jsonField('request', 'restart_of'),
+        override_timeout: d.jsonField('request', 'override_timeout'),
+      })
+      .compile(),
   ],
 ];

@@ -2,7 +2,7 @@
 // query to its own SQL. A store executes what these return; none of them holds SQL text.
 
 import type { Kysely } from 'kysely';
-import type { JobUpdate, NewJobEvent } from './store.js';
+import type { JobPageQuery, JobUpdate, NewJobEvent } from './store.js';
 import type { Tables } from './schema.js';
 
 type Db = Kysely<Tables>;
@@ -25,6 +25,9 @@ export const JOB_COLUMNS = [
   'terminated_at',
   'log_start',
   'log_end',
+  'init_spec',
+  'restart_of',
+  'override_timeout',
 ] as const;
 
 export const queries = {
@@ -63,10 +66,15 @@ export const queries = {
       .select((eb) => eb.fn<number>('octet_length', ['request']).as('request_bytes'))
       .where('state', '<>', 'terminated')
       .orderBy('seq'),
-  jobs: (db: Db, ownerId: string | null, limit: number) => {
+  jobPage: (db: Db, p: JobPageQuery) => {
     let q = db.selectFrom('jobs').select(JOB_COLUMNS);
-    if (ownerId !== null) q = q.where('owner_id', '=', ownerId);
-    return q.orderBy('seq', 'desc').limit(limit);
+    if (p.beforeSeq !== undefined) q = q.where('seq', '<', p.beforeSeq);
+    if (p.ownerId !== undefined) q = q.where('owner_id', '=', p.ownerId);
+    if (p.state !== undefined) q = q.where('state', '=', p.state);
+    if (p.exitStatus !== undefined) q = q.where('exit_status', '=', p.exitStatus);
+    if (p.supervisorId !== undefined) q = q.where('supervisor_id', '=', p.supervisorId);
+    if (p.queuedFrom !== undefined) q = q.where('queued_at', '>=', p.queuedFrom);
+    return q.orderBy('seq', 'desc').limit(p.limit);
   },
   // Named one by one: a caller may pass a whole row, whose log bounds must not be written back.
   updateJob: (db: Db, u: JobUpdate) =>
@@ -86,7 +94,19 @@ export const queries = {
       .where('id', '=', u.id),
 
   insertEvent: (db: Db, e: NewJobEvent) => db.insertInto('job_events').values(e),
-  events: (db: Db, jobId: string) => db.selectFrom('job_events').selectAll().where('job_id', '=', jobId).orderBy('seq'),
+  events: (db: Db, jobId: string, after: number, limit: number) =>
+    db
+      .selectFrom('job_events')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(limit),
+  eventCount: (db: Db, jobId: string) =>
+    db
+      .selectFrom('job_events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('job_id', '=', jobId),
 
   insertLog: (db: Db, jobId: string, offset: number, data: Buffer) =>
     db.insertInto('job_log').values({ job_id: jobId, offset, data }),

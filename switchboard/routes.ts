@@ -28,7 +28,8 @@ import {
   type ApiSupervisorStatusExt,
 } from '../protocol/switchboard-api.js';
 import { ValidationError, isUuid } from '../protocol/validation.js';
-import { parseJobRequest, type JobRequest, type RunningJobState } from '../protocol/job.js';
+import { parseJobRequest, type ImageSpec, type JobRequest, type RunningJobState } from '../protocol/job.js';
+import { EVENTS_PAGE_LIMIT, JOB_LIST_LIMIT, parseEventsQuery, parseJobListQuery } from '../protocol/job-query.js';
 import {
   bearerToken,
   hashPassword,
@@ -158,7 +159,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return name;
   };
 
-  const summary = (job: JobRow, req: StoredJobRequest): JobSummaryExtensions => ({
+  const summary = (job: JobRow): JobSummaryExtensions => ({
     job_id: job.id,
     owner: ownerName(job.owner_id),
     status_message: job.status_message,
@@ -166,9 +167,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     exit_message: job.exit_message,
     supervisor_name: supervisorName(job.supervisor_id),
     tag_config: job.tag_config,
-    init_spec: req.init_spec,
-    restart_of: req.restart_of ?? null,
-    timeout_seconds: req.override_timeout,
+    init_spec: JSON.parse(job.init_spec) as ImageSpec,
+    restart_of: job.restart_of,
+    timeout_seconds: job.override_timeout,
     queued_at: iso(job.queued_at)!,
     scheduled_at: iso(job.scheduled_at),
     updated_at: iso(job.updated_at)!,
@@ -178,10 +179,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   /** A job as `GET /jobs/:id/status` shows it; list entries leave out parameters and SSH keys. */
   const jobStatus = (job: JobRow, asOf: string, detail: boolean): JobStatus => {
-    const req = jobs.request(job);
-    const ext: JobSummaryExtensions | JobDetailExtensions = detail
-      ? { ...summary(job, req), parameters: maskParameters(req.parameters), ssh_keys: req.ssh_keys }
-      : summary(job, req);
+    let ext: JobSummaryExtensions | JobDetailExtensions = summary(job);
+    if (detail) {
+      const req = jobs.request(job);
+      ext = { ...ext, parameters: maskParameters(req.parameters), ssh_keys: req.ssh_keys };
+    }
     return { state: extendedState(job), as_of: asOf, ...ext };
   };
 
@@ -245,15 +247,42 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return { type: 'ok', job_id: r.job.id };
   });
 
-  app.get<{ Querystring: { limit?: string } }>(`${API_PREFIX}/jobs`, async (req): Promise<JobListAnswer> => {
-    const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10000)
-      throw new ApiError('bad_request', 'limit must be an integer from 1 to 10000');
+  app.get<{ Querystring: Record<string, unknown> }>(`${API_PREFIX}/jobs`, async (req): Promise<JobListAnswer> => {
+    const q = parseJobListQuery(req.query);
     const user = userOf(req);
-    const asOf = new Date().toISOString();
+    const limit = q.limit ?? JOB_LIST_LIMIT.default;
     const list: JobListAnswer['jobs'] = {};
-    for (const job of db.jobs(user.is_admin ? null : user.id, limit)) list[job.id] = jobStatus(job, asOf, false);
-    return { type: 'ok', jobs: list };
+    const asOf = new Date().toISOString();
+    let supervisorId: string | undefined;
+    if (q.supervisor !== undefined) {
+      const wanted = q.supervisor.toLowerCase();
+      supervisorId = db.supervisors().find((s) => s.id === wanted || s.name === q.supervisor)?.id;
+      if (supervisorId === undefined) return { type: 'ok', jobs: list, next_cursor: null };
+    }
+    const filter = {
+      ...(user.is_admin ? {} : { ownerId: user.id }),
+      ...(q.state !== undefined && { state: q.state }),
+      ...(q.exit_status !== undefined && { exitStatus: q.exit_status }),
+      ...(supervisorId !== undefined && { supervisorId }),
+      ...(q.since !== undefined && { queuedFrom: Date.parse(q.since) }),
+    };
+    // The tag is checked here (tags are ;-separated text in the row): read on until the page is
+    // full, in batches, so a rare tag costs time but never memory.
+    let beforeSeq = q.cursor === undefined ? undefined : Number(q.cursor);
+    let count = 0;
+    let last: number | undefined;
+    for (;;) {
+      const rows = db.jobPage({ ...filter, limit: limit + 1, ...(beforeSeq !== undefined && { beforeSeq }) });
+      for (const job of rows) {
+        beforeSeq = job.seq;
+        if (q.tag !== undefined && !parseTags(job.tag_config).includes(q.tag)) continue;
+        if (count === limit) return { type: 'ok', jobs: list, next_cursor: String(last) };
+        list[job.id] = jobStatus(job, asOf, false);
+        count++;
+        last = job.seq;
+      }
+      if (rows.length <= limit) return { type: 'ok', jobs: list, next_cursor: null };
+    }
   });
 
   app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/status`, async (req): Promise<JobStatusAnswer> => {
@@ -267,19 +296,26 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return { type: 'ok', job_status: jobStatus(r.job, new Date().toISOString(), true) };
   });
 
-  app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/events`, async (req): Promise<JobEventsAnswer> => {
-    const job = visibleJob(req);
-    const events = db.events(job.id).map((e) => ({
-      at: iso(e.at)!,
-      kind: e.kind,
-      by: e.by,
-      state: e.state,
-      stage: e.stage,
-      status_message: e.status_message,
-      exit_status: e.exit_status,
-    }));
-    return { type: 'ok', events };
-  });
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    `${API_PREFIX}/jobs/:id/events`,
+    async (req): Promise<JobEventsAnswer> => {
+      const job = visibleJob(req);
+      const q = parseEventsQuery(req.query);
+      const limit = q.limit ?? EVENTS_PAGE_LIMIT.default;
+      const rows = db.events(job.id, q.after ?? 0, limit);
+      const events = rows.map((e) => ({
+        seq: e.seq,
+        at: iso(e.at)!,
+        kind: e.kind,
+        by: e.by,
+        state: e.state,
+        stage: e.stage,
+        status_message: e.status_message,
+        exit_status: e.exit_status,
+      }));
+      return { type: 'ok', events, next: rows.length === limit ? rows.at(-1)!.seq : null };
+    },
+  );
 
   app.get<{ Params: { id: string }; Querystring: { offset?: string; follow?: string } }>(
     `${API_PREFIX}/jobs/:id/log`,

@@ -47,6 +47,10 @@ export interface JobsTable {
   terminated_at: number | null;
   log_start: Generated<number>;
   log_end: Generated<number>;
+  /** From the request, so listings need not read it: the image spec (JSON), restart_of, override_timeout. */
+  init_spec: string;
+  restart_of: string | null;
+  override_timeout: number | null;
 }
 
 export interface JobEventsTable {

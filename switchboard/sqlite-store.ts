@@ -22,6 +22,7 @@ import {
   StoreConflict,
   StoreOpenError,
   type ActiveJobRow,
+  type JobPageQuery,
   type JobUpdate,
   type LogChunk,
   type NewJobEvent,
@@ -218,6 +219,9 @@ export class SqliteStore implements SwitchboardStore {
         scheduled_at: null,
         updated_at: now,
         terminated_at: null,
+        init_spec: JSON.stringify(request.init_spec),
+        restart_of: request.restart_of ?? null,
+        override_timeout: request.override_timeout,
       }),
     );
   }
@@ -235,8 +239,8 @@ export class SqliteStore implements SwitchboardStore {
     return this.all(q.activeJobs(builder));
   }
 
-  jobs(ownerId: string | null, limit: number): JobRow[] {
-    return this.all(q.jobs(builder, ownerId, limit));
+  jobPage(query: JobPageQuery): JobRow[] {
+    return this.all(q.jobPage(builder, query));
   }
 
   updateJob(update: JobUpdate): void {
@@ -247,8 +251,12 @@ export class SqliteStore implements SwitchboardStore {
     this.run(q.insertEvent(builder, e));
   }
 
-  events(jobId: string): JobEventRow[] {
-    return this.all(q.events(builder, jobId));
+  events(jobId: string, after = 0, limit = Number.MAX_SAFE_INTEGER): JobEventRow[] {
+    return this.all(q.events(builder, jobId, after, limit));
+  }
+
+  eventCount(jobId: string): number {
+    return this.first(q.eventCount(builder, jobId))?.n ?? 0;
   }
 
   // -- console log --

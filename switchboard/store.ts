@@ -44,6 +44,19 @@ export interface ActiveJobRow extends JobRow {
   request_bytes: number;
 }
 
+/** Which jobs a listing shows; every filter is optional. */
+export interface JobPageQuery {
+  limit: number;
+  /** Only jobs enqueued before the one with this `seq` (the last of the page before). */
+  beforeSeq?: number;
+  ownerId?: string;
+  state?: ExecutionState;
+  exitStatus?: ExitStatus;
+  supervisorId?: string;
+  /** Only jobs queued at or after this time (ms since the epoch). */
+  queuedFrom?: number;
+}
+
 export type NewJobEvent = Omit<JobEventRow, 'seq'>;
 
 export interface LogChunk {
@@ -81,11 +94,13 @@ export interface SwitchboardStore {
   jobRequest(id: string): StoredJobRequest | undefined;
   /** Jobs that are not terminated, in enqueue order, each with the size of its stored request. */
   activeJobs(): ActiveJobRow[];
-  /** The newest `limit` jobs, of one owner or (null) of all. */
-  jobs(ownerId: string | null, limit: number): JobRow[];
+  /** Up to `limit` jobs that pass the query's filters, newest first. */
+  jobPage(query: JobPageQuery): JobRow[];
   updateJob(update: JobUpdate): void;
   insertEvent(event: NewJobEvent): void;
-  events(jobId: string): JobEventRow[];
+  /** A job's events in the order they were written: those after sequence number `after`, at most `limit`. */
+  events(jobId: string, after?: number, limit?: number): JobEventRow[];
+  eventCount(jobId: string): number;
 
   // -- console log: chunks keyed by absolute byte offset; only the newest `keep` bytes are kept --
   /** Appends `data` at `logEnd`, drops chunks older than the newest `keep` bytes, returns the new bounds. */

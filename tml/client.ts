@@ -13,21 +13,16 @@ import {
   type JobStatus,
   type LoginResponse,
   type SupervisorFilter,
+  parseEventsPage,
+  parseJobListPage,
+  type EventsPage,
+  type JobListPage,
 } from '../protocol/switchboard-api.js';
 import type { JobRequestBody } from '../protocol/job.js';
 import { ValidationError } from '../protocol/validation.js';
 import type { Dispatcher } from 'undici';
-import {
-  jobListQueryString,
-  parseEventsPage,
-  parseJobListPage,
-  parseSupervisorListFull,
-  parseSupervisorStatusFullAnswer,
-  type EventsPage,
-  type JobListPage,
-  type JobListQuery,
-  type SupervisorStatusFull,
-} from './api-ext.js';
+import { parseSupervisorListFull, parseSupervisorStatusFullAnswer, type SupervisorStatusFull } from './api-ext.js';
+import { eventsQueryString, jobListQueryString, type JobListQuery } from '../protocol/job-query.js';
 import { ApiError, BadAnswerError, NetworkError, describeNetworkError, networkCode } from './errors.js';
 
 type Response = Dispatcher.ResponseData;
@@ -93,7 +88,7 @@ export class SwitchboardClient {
 
   /** Events after sequence number `after` (all of them without it). */
   async eventsPage(jobId: string, after?: number): Promise<EventsPage> {
-    const q = after === undefined ? '' : `?after=${after}`;
+    const q = eventsQueryString(after === undefined ? {} : { after });
     return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/events${q}`, parseEventsPage);
   }
 

@@ -54,8 +54,7 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
-// The image spec alone: a job's request can be large (parameters up to 1 MiB).
-type ListedRow = JobRow & { owner_name: string; supervisor_name: string | null; init_spec: string };
+type ListedRow = JobRow & { owner_name: string; supervisor_name: string | null };
 
 export class SqliteWebData implements WebData {
   private readonly watchers = new Map<string, Set<(e: JobWatchEvent) => void>>();
@@ -138,7 +137,7 @@ export class SqliteWebData implements WebData {
     add('j.queued_at >= @from', 'from', f.queuedFrom);
     add('j.queued_at < @until', 'until', f.queuedUntil);
     const stmt = this.deps.db.sql.prepare(
-      `SELECT ${JOB_COLUMNS.map((c) => `j.${c}`).join(', ')}, json_extract(j.request, '$.init_spec') AS init_spec, u.name AS owner_name, s.name AS supervisor_name FROM jobs j
+      `SELECT ${JOB_COLUMNS.map((c) => `j.${c}`).join(', ')}, u.name AS owner_name, s.name AS supervisor_name FROM jobs j
          JOIN users u ON u.id = j.owner_id LEFT JOIN supervisors s ON s.id = j.supervisor_id
          WHERE j.seq < @cursor ${where.map((w) => `AND ${w}`).join(' ')}
          ORDER BY j.seq DESC LIMIT @batch`,

@@ -92,11 +92,15 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
     const owner = store.addUser('o', null, false).id;
     const req = storedJobRequest({
       tag_config: 'board:x',
+      override_timeout: 60,
+      restart_of: jobId(9),
       parameters: { k: { value: 'v'.repeat(1000), secret: true } },
     });
     store.insertJob(jobId(1), owner, req, 5);
     const job = store.job(jobId(1))!;
     t.like(job, { id: jobId(1), owner_id: owner, state: 'queued', tag_config: 'board:x', queued_at: 5, log_end: 0 });
+    t.like(job, { override_timeout: 60, restart_of: jobId(9) });
+    t.deepEqual(JSON.parse(job.init_spec), req.init_spec);
     t.false('request' in job);
     t.deepEqual(store.jobRequest(jobId(1)), req);
     t.is(store.job(jobId(2)), undefined);
@@ -112,14 +116,14 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
       store.activeJobs().map((j) => j.id),
       [jobId(1), jobId(3), jobId(4)],
     );
-    t.deepEqual(
-      store.jobs(null, 3).map((j) => j.id),
-      [jobId(4), jobId(3), jobId(2)],
-    );
-    t.deepEqual(
-      store.jobs(a, 10).map((j) => j.id),
-      [jobId(3), jobId(1)],
-    );
+    const ids = (query: Parameters<SwitchboardStore['jobPage']>[0]) => store.jobPage(query).map((j) => j.id);
+    t.deepEqual(ids({ limit: 3 }), [jobId(4), jobId(3), jobId(2)]);
+    t.deepEqual(ids({ limit: 10, ownerId: a }), [jobId(3), jobId(1)]);
+    const fourth = store.job(jobId(4))!.seq;
+    t.deepEqual(ids({ limit: 10, beforeSeq: fourth }), [jobId(3), jobId(2), jobId(1)]);
+    t.deepEqual(ids({ limit: 10, state: 'terminated' }), [jobId(2)]);
+    t.deepEqual(ids({ limit: 10, exitStatus: 'job_canceled' }), [jobId(2)]);
+    t.deepEqual(ids({ limit: 10, queuedFrom: 3 }), [jobId(4), jobId(3)]);
     const big = storedJobRequest({ parameters: { k: { value: 'é'.repeat(100), secret: false } } });
     store.insertJob(jobId(5), a, big, 5);
     t.is(store.activeJobs().at(-1)!.request_bytes, Buffer.byteLength(JSON.stringify(big)));
@@ -157,6 +161,16 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
     );
     t.true(events[0]!.seq < events[1]!.seq);
     t.deepEqual(store.events(jobId(2)), []);
+    t.deepEqual(
+      store.events(jobId(1), events[0]!.seq, 10).map((e) => e.seq),
+      [events[1]!.seq],
+    );
+    t.deepEqual(
+      store.events(jobId(1), 0, 1).map((e) => e.seq),
+      [events[0]!.seq],
+    );
+    t.is(store.eventCount(jobId(1)), 2);
+    t.is(store.eventCount(jobId(2)), 0);
   });
 
   withStore('a transaction that throws writes nothing; a nested one joins it', (t, store) => {

@@ -59,6 +59,9 @@ test('a database made by the switchboard before the store opens with its data', 
       p: { value: 'v', secret: false },
       s: { value: 'hidden', secret: true },
     });
+    // What listings show of the request was copied out of it.
+    t.like(store.job(done), { override_timeout: 120, restart_of: null });
+    t.deepEqual(JSON.parse(store.job(done)!.init_spec), { type: 'image', image_id: 'a'.repeat(64) });
     t.deepEqual(
       store.events(done).map((e) => e.kind),
       ['state', 'state', 'state', 'exit_status', 'state'],
@@ -91,7 +94,7 @@ test('a fresh database gets every migration, and opening it again applies none',
   cleanup();
 });
 
-test('a fresh database has the tables, columns and indexes of one made before the store', async (t) => {
+test('a fresh database has the tables, columns and indexes of one made before the store and migrated', async (t) => {
   const { dir, cleanup } = tempDir();
   const old = join(dir, 'old.sqlite');
   copyFileSync(LEGACY, old);
@@ -108,9 +111,9 @@ test('a fresh database has the tables, columns and indexes of one made before th
           .all() as Array<{ name: string }>
       ).map(({ name }) => ({ name, columns: db.pragma(`table_info(${name})`) })),
     );
-  const legacy = new Database(old, { readonly: true });
-  t.deepEqual(schema(fresh.sql), schema(legacy));
-  legacy.close();
+  const legacy = new SqliteStore(old);
+  t.deepEqual(schema(fresh.sql), schema(legacy.sql));
+  await legacy.close();
   await fresh.close();
   cleanup();
 });

@@ -66,7 +66,7 @@ test('a job no registered supervisor could ever run is refused with supervisor_m
     const r = await c.h.api(c.h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x;board:nrf' }));
     t.is(r.status, 404);
     t.like(r.json, { type: 'supervisor_match_error' });
-    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
     t.false(c.fake.received.some((m) => m.type === 'start_job'));
   }));
 
