@@ -10,7 +10,7 @@ import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { isUuid } from '../protocol/validation.js';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.js';
-import { parseTags } from './scheduler.js';
+import { parseTags } from './matcher.js';
 
 class UsageError extends Error {}
 

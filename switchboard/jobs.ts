@@ -38,13 +38,14 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   constructor(
     private readonly store: SwitchboardStore,
     private readonly logKeepBytes = DEFAULT_LOG_KEEP_BYTES,
+    private readonly now: () => number = Date.now,
   ) {
     super();
     this.setMaxListeners(0);
   }
 
   create(id: string, ownerId: string, request: StoredJobRequest): JobRow {
-    const now = Date.now();
+    const now = this.now();
     const job = this.store.transaction(() => {
       this.store.insertJob(id, ownerId, request, now);
       this.store.insertEvent({
@@ -92,7 +93,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       const before = this.get(id);
       if (!before) return { ok: false, reason: 'no such job', job: undefined };
       const job: JobRow = { ...before };
-      const now = Date.now();
+      const now = this.now();
       const events: NewJobEvent[] = [];
       if (change.exitStatus) {
         const by = change.exitStatus.by ?? change.actor;

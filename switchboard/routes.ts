@@ -42,7 +42,8 @@ import {
 import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardStore, UserRow } from './store.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
-import { parseTags, type Scheduler } from './scheduler.js';
+import { parseTags } from './matcher.js';
+import type { Scheduler } from './scheduler.js';
 
 /** An error answer: `{"type": type, "message": message}` with the status of `type`. */
 class ApiError extends Error {
@@ -128,8 +129,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.decorateRequest('user', null);
 
-  app.addHook('onRequest', async (req) => {
-    if (req.method === 'POST' && req.url.split('?')[0] === `${API_PREFIX}/tokens/login`) return;
+  /** The bearer token's user, or an `unauthenticated` refusal. */
+  const authenticate = async (req: FastifyRequest): Promise<void> => {
     const token = bearerToken(req.headers.authorization);
     if (!token) throw new ApiError('unauthenticated', 'missing "Authorization: Bearer <token>" header');
     if (!isWellFormedToken(token)) {
@@ -141,7 +142,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     if (row.expires_at !== null && row.expires_at <= Date.now())
       throw new ApiError('unauthenticated', 'API token has expired');
     req.user = row;
-  });
+  };
 
   const userOf = (req: FastifyRequest): UserRow => req.user!;
   const ownerNames = new Map<string, string>();
@@ -240,145 +241,150 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return { token, expires_at: new Date(expires).toISOString() };
   });
 
-  app.post(`${API_PREFIX}/jobs/new`, async (req): Promise<EnqueueResponse> => {
-    const user = userOf(req);
-    const r = scheduler.enqueue(user.id, storedRequest(user, parseJobRequest(req.body)));
-    if (!r.ok) throw new ApiError(r.reason === 'no_match' ? 'supervisor_match_error' : 'queue_limit', r.message);
-    return { type: 'ok', job_id: r.job.id };
-  });
+  // Every route but login takes a bearer token: the hook holds inside this plugin only.
+  app.register(async (authed) => {
+    authed.addHook('onRequest', authenticate);
+    authed.post(`${API_PREFIX}/jobs/new`, async (req): Promise<EnqueueResponse> => {
+      const user = userOf(req);
+      const r = scheduler.enqueue(user.id, storedRequest(user, parseJobRequest(req.body)));
+      if (!r.ok) throw new ApiError(r.reason === 'no_match' ? 'supervisor_match_error' : 'queue_limit', r.message);
+      return { type: 'ok', job_id: r.job.id };
+    });
 
-  app.get<{ Querystring: Record<string, unknown> }>(`${API_PREFIX}/jobs`, async (req): Promise<JobListAnswer> => {
-    const q = parseJobListQuery(req.query);
-    const user = userOf(req);
-    const limit = q.limit ?? JOB_LIST_LIMIT.default;
-    const list: JobListAnswer['jobs'] = {};
-    const asOf = new Date().toISOString();
-    let supervisorId: string | undefined;
-    if (q.supervisor !== undefined) {
-      const wanted = q.supervisor.toLowerCase();
-      supervisorId = db.supervisors().find((s) => s.id === wanted || s.name === q.supervisor)?.id;
-      if (supervisorId === undefined) return { type: 'ok', jobs: list, next_cursor: null };
-    }
-    const filter = {
-      ...(user.is_admin ? {} : { ownerId: user.id }),
-      ...(q.state !== undefined && { state: q.state }),
-      ...(q.exit_status !== undefined && { exitStatus: q.exit_status }),
-      ...(supervisorId !== undefined && { supervisorId }),
-      ...(q.since !== undefined && { queuedFrom: Date.parse(q.since) }),
-    };
-    // The tag is checked here (tags are ;-separated text in the row): read on until the page is
-    // full, in batches, so a rare tag costs time but never memory.
-    let beforeSeq = q.cursor === undefined ? undefined : Number(q.cursor);
-    let count = 0;
-    let last: number | undefined;
-    for (;;) {
-      const rows = db.jobPage({ ...filter, limit: limit + 1, ...(beforeSeq !== undefined && { beforeSeq }) });
-      for (const job of rows) {
-        beforeSeq = job.seq;
-        if (q.tag !== undefined && !parseTags(job.tag_config).includes(q.tag)) continue;
-        if (count === limit) return { type: 'ok', jobs: list, next_cursor: String(last) };
-        list[job.id] = jobStatus(job, asOf, false);
-        count++;
-        last = job.seq;
+    authed.get<{ Querystring: Record<string, unknown> }>(`${API_PREFIX}/jobs`, async (req): Promise<JobListAnswer> => {
+      const q = parseJobListQuery(req.query);
+      const user = userOf(req);
+      const limit = q.limit ?? JOB_LIST_LIMIT.default;
+      const list: JobListAnswer['jobs'] = {};
+      const asOf = new Date().toISOString();
+      let supervisorId: string | undefined;
+      if (q.supervisor !== undefined) {
+        const wanted = q.supervisor.toLowerCase();
+        supervisorId = db.supervisors().find((s) => s.id === wanted || s.name === q.supervisor)?.id;
+        if (supervisorId === undefined) return { type: 'ok', jobs: list, next_cursor: null };
       }
-      if (rows.length <= limit) return { type: 'ok', jobs: list, next_cursor: null };
-    }
-  });
+      const filter = {
+        ...(user.is_admin ? {} : { ownerId: user.id }),
+        ...(q.state !== undefined && { state: q.state }),
+        ...(q.exit_status !== undefined && { exitStatus: q.exit_status }),
+        ...(supervisorId !== undefined && { supervisorId }),
+        ...(q.since !== undefined && { queuedFrom: Date.parse(q.since) }),
+      };
+      // The tag is checked here (tags are ;-separated text in the row): read on until the page is
+      // full, in batches, so a rare tag costs time but never memory.
+      let beforeSeq = q.cursor === undefined ? undefined : Number(q.cursor);
+      let count = 0;
+      let last: number | undefined;
+      for (;;) {
+        const rows = db.jobPage({ ...filter, limit: limit + 1, ...(beforeSeq !== undefined && { beforeSeq }) });
+        for (const job of rows) {
+          beforeSeq = job.seq;
+          if (q.tag !== undefined && !parseTags(job.tag_config).includes(q.tag)) continue;
+          if (count === limit) return { type: 'ok', jobs: list, next_cursor: String(last) };
+          list[job.id] = jobStatus(job, asOf, false);
+          count++;
+          last = job.seq;
+        }
+        if (rows.length <= limit) return { type: 'ok', jobs: list, next_cursor: null };
+      }
+    });
 
-  app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/status`, async (req): Promise<JobStatusAnswer> => {
-    return { type: 'ok', job_status: jobStatus(visibleJob(req), new Date().toISOString(), true) };
-  });
+    authed.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/status`, async (req): Promise<JobStatusAnswer> => {
+      return { type: 'ok', job_status: jobStatus(visibleJob(req), new Date().toISOString(), true) };
+    });
 
-  app.delete<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id`, async (req): Promise<CancelAnswer> => {
-    const job = visibleJob(req);
-    const r = scheduler.cancel(job.id, userOf(req).name);
-    if (!r.ok) throw new ApiError('invalid', r.message);
-    return { type: 'ok', job_status: jobStatus(r.job, new Date().toISOString(), true) };
-  });
-
-  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
-    `${API_PREFIX}/jobs/:id/events`,
-    async (req): Promise<JobEventsAnswer> => {
+    authed.delete<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id`, async (req): Promise<CancelAnswer> => {
       const job = visibleJob(req);
-      const q = parseEventsQuery(req.query);
-      const limit = q.limit ?? EVENTS_PAGE_LIMIT.default;
-      const rows = db.events(job.id, q.after ?? 0, limit);
-      const events = rows.map((e) => ({
-        seq: e.seq,
-        at: iso(e.at)!,
-        kind: e.kind,
-        by: e.by,
-        state: e.state,
-        stage: e.stage,
-        status_message: e.status_message,
-        exit_status: e.exit_status,
-      }));
-      return { type: 'ok', events, next: rows.length === limit ? rows.at(-1)!.seq : null };
-    },
-  );
+      const r = scheduler.cancel(job.id, userOf(req).name);
+      if (!r.ok) throw new ApiError('invalid', `no job ${job.id} visible to you`);
+      return { type: 'ok', job_status: jobStatus(r.job, new Date().toISOString(), true) };
+    });
 
-  app.get<{ Params: { id: string }; Querystring: { offset?: string; follow?: string } }>(
-    `${API_PREFIX}/jobs/:id/log`,
-    async (req, reply) => {
-      const job = visibleJob(req);
-      const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
-      if (!Number.isSafeInteger(offset) || offset < 0)
-        throw new ApiError('bad_request', 'offset must be a non-negative integer');
-      const follow = req.query.follow === '1' || req.query.follow === 'true';
-      const start = Math.min(Math.max(offset, job.log_start), job.log_end);
-      reply.header('content-type', 'application/octet-stream').header('x-log-offset', String(start));
-      if (!follow) {
-        const { data, next } = readLog(db, job.id, start, maxLogResponse);
-        reply
-          .header('x-log-next-offset', String(next))
-          .header('x-job-terminated', job.state === 'terminated' ? '1' : '0');
-        return data;
-      }
-      // Headers go out at once, so a follower knows it is connected before any output exists.
-      reply.hijack();
-      reply.raw.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'x-log-offset': String(start),
-        'cache-control': 'no-store',
-      });
-      reply.raw.flushHeaders();
-      followLog(reply, jobs, db, job.id, start).pipe(reply.raw);
-      return reply;
-    },
-  );
+    authed.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+      `${API_PREFIX}/jobs/:id/events`,
+      async (req): Promise<JobEventsAnswer> => {
+        const job = visibleJob(req);
+        const q = parseEventsQuery(req.query);
+        const limit = q.limit ?? EVENTS_PAGE_LIMIT.default;
+        const rows = db.events(job.id, q.after ?? 0, limit);
+        const events = rows.map((e) => ({
+          seq: e.seq,
+          at: iso(e.at)!,
+          kind: e.kind,
+          by: e.by,
+          state: e.state,
+          stage: e.stage,
+          status_message: e.status_message,
+          exit_status: e.exit_status,
+        }));
+        return { type: 'ok', events, next: rows.length === limit ? rows.at(-1)!.seq : null };
+      },
+    );
 
-  app.get<{ Querystring: Record<string, unknown> }>(
-    `${API_PREFIX}/supervisors`,
-    async (req): Promise<SupervisorListAnswer> => {
-      const filter = parseSupervisorFilter(req.query);
-      const list: SupervisorListAnswer['supervisors'] = {};
-      for (const row of db.supervisors()) {
-        const s = supervisorStatus(row);
-        const busy = s.status === 'busy' || s.status === 'busy_disconnected';
-        const connected = s.status === 'busy' || s.status === 'idle';
-        if (filter.work !== null && (filter.work === 'busy') !== busy) continue;
-        if (filter.conn !== null && (filter.conn === 'connected') !== connected) continue;
-        list[row.id] = s;
-      }
-      return { type: 'ok', supervisors: list };
-    },
-  );
+    authed.get<{ Params: { id: string }; Querystring: { offset?: string; follow?: string } }>(
+      `${API_PREFIX}/jobs/:id/log`,
+      async (req, reply) => {
+        const job = visibleJob(req);
+        const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
+        if (!Number.isSafeInteger(offset) || offset < 0)
+          throw new ApiError('bad_request', 'offset must be a non-negative integer');
+        const follow = req.query.follow === '1' || req.query.follow === 'true';
+        const start = Math.min(Math.max(offset, job.log_start), job.log_end);
+        reply.header('content-type', 'application/octet-stream').header('x-log-offset', String(start));
+        if (!follow) {
+          const { data, next } = readLog(db, job.id, start, maxLogResponse);
+          reply
+            .header('x-log-next-offset', String(next))
+            .header('x-job-terminated', job.state === 'terminated' ? '1' : '0');
+          return data;
+        }
+        // Headers go out at once, so a follower knows it is connected before any output exists.
+        reply.hijack();
+        reply.raw.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'x-log-offset': String(start),
+          'cache-control': 'no-store',
+        });
+        reply.raw.flushHeaders();
+        followLog(reply, jobs, db, job.id, start).pipe(reply.raw);
+        return reply;
+      },
+    );
 
-  app.get<{ Params: { id: string } }>(
-    `${API_PREFIX}/supervisors/:id/status`,
-    async (req): Promise<SupervisorStatusAnswer> => {
-      const row = isUuid(req.params.id) ? db.supervisorById(req.params.id) : undefined;
-      if (!row) throw new ApiError('invalid', `no supervisor ${req.params.id.slice(0, 64)}`);
-      return { type: 'ok', status: supervisorStatus(row) };
-    },
-  );
+    authed.get<{ Querystring: Record<string, unknown> }>(
+      `${API_PREFIX}/supervisors`,
+      async (req): Promise<SupervisorListAnswer> => {
+        const filter = parseSupervisorFilter(req.query);
+        const list: SupervisorListAnswer['supervisors'] = {};
+        for (const row of db.supervisors()) {
+          const s = supervisorStatus(row);
+          const busy = s.status === 'busy' || s.status === 'busy_disconnected';
+          const connected = s.status === 'busy' || s.status === 'idle';
+          if (filter.work !== null && (filter.work === 'busy') !== busy) continue;
+          if (filter.conn !== null && (filter.conn === 'connected') !== connected) continue;
+          list[row.id] = s;
+        }
+        return { type: 'ok', supervisors: list };
+      },
+    );
 
-  // A plain GET reaches this route; WebSocket upgrades are taken by the supervisor hub first.
-  app.get(`${API_PREFIX}/supervisors/:id/connect`, async () => {
-    throw new ApiError('upgrade_required', 'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1');
+    authed.get<{ Params: { id: string } }>(
+      `${API_PREFIX}/supervisors/:id/status`,
+      async (req): Promise<SupervisorStatusAnswer> => {
+        const row = isUuid(req.params.id) ? db.supervisorById(req.params.id) : undefined;
+        if (!row) throw new ApiError('invalid', `no supervisor ${req.params.id.slice(0, 64)}`);
+        return { type: 'ok', status: supervisorStatus(row) };
+      },
+    );
+
+    // A plain GET reaches this route; WebSocket upgrades are taken by the supervisor hub first.
+    authed.get(`${API_PREFIX}/supervisors/:id/connect`, async () => {
+      throw new ApiError('upgrade_required', 'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1');
+    });
   });
 
-  app.setNotFoundHandler(async (req) => {
+  // No route is shown to a caller without a token either: it learns no more than 401.
+  app.setNotFoundHandler({ preHandler: authenticate }, async (req) => {
     throw new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
   });
 

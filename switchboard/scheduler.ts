@@ -7,14 +7,16 @@ import type { ExitStatus, RunningJobState } from '../protocol/job.js';
 import {
   CLOSE_CODES,
   type JobError,
-  type JobErrorKind,
   type JobEvent,
   type SupervisorStatus,
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
 import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardStore } from './store.js';
+import { Deadlines, systemClock, type Clock } from './deadlines.js';
 import type { JobStore } from './jobs.js';
+import { USER_EXIT_STATUS, errorIsNoFailure, exitStatusForError, exitStatusOnSupervisorMove } from './lifecycle.js';
+import { parseTags, tagsMatch } from './matcher.js';
 import type { Logger } from './logger.js';
 
 export interface SchedulerConfig {
@@ -40,19 +42,6 @@ export interface SupervisorLink {
   close(code: number, reason: string): void;
 }
 
-/** The tags of a `;`-separated tag_config; blanks are ignored. */
-export function parseTags(tagConfig: string): string[] {
-  return tagConfig
-    .split(';')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-}
-
-/** A job may run on a supervisor whose tag set contains all of the job's tags. */
-export function tagsMatch(jobTags: readonly string[], supervisorTags: ReadonlySet<string>): boolean {
-  return jobTags.every((t) => supervisorTags.has(t));
-}
-
 interface Session {
   link: SupervisorLink;
   name: string;
@@ -70,7 +59,7 @@ export type EnqueueResult =
   | { ok: false; reason: 'no_match' | 'queue_limit'; message: string };
 
 /** A cancel request for an existing job always succeeds: the job is, or already was, on its way out. */
-export type CancelResult = { ok: true; job: JobRow } | { ok: false; message: string };
+export type CancelResult = { ok: true; job: JobRow } | { ok: false; outcome: 'not_found' };
 
 /** What the REST API tells about a supervisor's connection and work. */
 export interface SupervisorLoad {
@@ -81,28 +70,6 @@ export interface SupervisorLoad {
   foreign: boolean;
 }
 
-// setTimeout's longest delay; longer deadlines re-arm.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-const USER_EXIT: Record<'success' | 'error' | 'unknown', ExitStatus> = {
-  success: 'workload_finished_success',
-  error: 'workload_finished_error',
-  unknown: 'workload_finished_unknown',
-};
-
-/** The exit status a supervisor's error sets: a bad or unusable image failed the host's start. */
-export function exitStatusForError(kind: JobErrorKind): 'supervisor_host_start_failure' | 'internal_supervisor_error' {
-  return kind === 'ImageNotFound' || kind === 'ImageInvalid' || kind === 'ImageNotCompatible'
-    ? 'supervisor_host_start_failure'
-    : 'internal_supervisor_error';
-}
-
-// A request refused because the job already is as asked: the job itself is fine.
-const NOT_A_FAILURE: ReadonlySet<JobErrorKind> = new Set(['AlreadyRunning', 'AlreadyStopping']);
-
-/** Output of a job its supervisor ended without declaring how the workload went (upstream's never do). */
-export const NO_STATUS_DECLARED = 'the supervisor ended the job without declaring an exit status';
-
 export class Scheduler {
   private readonly sessions = new Map<string, Session>();
   /** supervisor id -> jobs dispatched to it and not terminated */
@@ -111,7 +78,7 @@ export class Scheduler {
   private readonly queue = new Map<string, QueuedJob>();
   /** owner id -> what its queued jobs count against its limits */
   private readonly usage = new Map<string, { jobs: number; bytes: number }>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly deadlines: Deadlines;
   private readonly onChanged = (job: JobRow) => this.jobChanged(job);
   private stopped = false;
 
@@ -120,7 +87,10 @@ export class Scheduler {
     private readonly jobs: JobStore,
     private readonly config: SchedulerConfig,
     private readonly log: Logger,
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.deadlines = new Deadlines(clock);
+  }
 
   /** Picks up where the database left off: queued jobs, running jobs and their supervisors. */
   start(): void {
@@ -149,8 +119,7 @@ export class Scheduler {
     // Connections closing during shutdown must not arm timers that outlive the database.
     this.stopped = true;
     this.jobs.off('changed', this.onChanged);
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.deadlines.stop();
   }
 
   // -- users --
@@ -192,7 +161,7 @@ export class Scheduler {
 
   cancel(jobId: string, by: string): CancelResult {
     const job = this.jobs.get(jobId);
-    if (!job) return { ok: false, message: `job ${jobId} not found` };
+    if (!job) return { ok: false, outcome: 'not_found' };
     if (job.state === 'terminated' || job.exit_status === 'job_canceled') return { ok: true, job };
     const message = `canceled by ${by}`;
     if (job.state === 'queued') {
@@ -227,7 +196,7 @@ export class Scheduler {
   supervisorConnected(row: SupervisorRow, link: SupervisorLink): void {
     const old = this.sessions.get(row.id);
     if (old) old.link.close(CLOSE_CODES.superseded, 'superseded by a newer connection of the same supervisor');
-    this.clearTimer(`grace:${row.id}`);
+    this.deadlines.clear(`grace:${row.id}`);
     const session: Session = {
       link,
       name: row.name,
@@ -322,7 +291,7 @@ export class Scheduler {
         this.supervisorState(session, jobId, event.new_state, event.status_message);
         return;
       case 'declare_exit_status':
-        this.supervisorExitStatus(session, jobId, USER_EXIT[event.user_exit_status], event.host_output);
+        this.supervisorExitStatus(session, jobId, USER_EXIT_STATUS[event.user_exit_status], event.host_output);
         return;
       case 'error':
         this.supervisorError(session, jobId, event.error);
@@ -341,7 +310,7 @@ export class Scheduler {
    */
   private supervisorError(session: Session, jobId: string, error: JobError): void {
     const message = `${error.error_kind}: ${error.description}`;
-    if (NOT_A_FAILURE.has(error.error_kind)) {
+    if (errorIsNoFailure(error.error_kind)) {
       this.log.info(`supervisor ${session.name} reports for job ${jobId}: ${message}`);
       return;
     }
@@ -374,12 +343,7 @@ export class Scheduler {
     }
     const r = this.jobs.apply(jobId, {
       actor: 'supervisor',
-      // A job must not end without an exit status. Upstream records JobCanceled here, which blames
-      // a user who canceled nothing; the workload's result is what is unknown.
-      exitStatus:
-        st.state === 'terminated' && job.exit_status === null
-          ? { to: 'workload_finished_unknown', message: NO_STATUS_DECLARED }
-          : undefined,
+      exitStatus: exitStatusOnSupervisorMove(st.state, job.exit_status),
       state: { to: st.state, stage, statusMessage: message },
     });
     if (r.ok)
@@ -410,7 +374,7 @@ export class Scheduler {
 
   private startOn(jobId: string, supervisorId: string, session: Session): void {
     this.removeQueued(jobId);
-    this.clearTimer(`queue:${jobId}`);
+    this.deadlines.clear(`queue:${jobId}`);
     const r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
     if (!r.ok) {
       this.log.warn(`job ${jobId} could not be scheduled: ${r.reason}`);
@@ -447,7 +411,7 @@ export class Scheduler {
     const session = supervisorId ? this.sessions.get(supervisorId) : undefined;
     session?.link.send({ type: 'stop_job', message: { job_id: jobId } });
     // A supervisor that does not confirm the stop within the grace period loses the job.
-    this.armTimer(`stop:${jobId}`, Date.now() + this.config.gracePeriodMs, () => {
+    this.deadlines.at(`stop:${jobId}`, this.clock.now() + this.config.gracePeriodMs, () => {
       const job = this.jobs.get(jobId);
       if (!job || job.state === 'terminated') return;
       const s = supervisorId ? this.sessions.get(supervisorId) : undefined;
@@ -473,13 +437,13 @@ export class Scheduler {
   private jobChanged(job: JobRow): void {
     if (job.state !== 'terminated') return;
     this.removeQueued(job.id);
-    for (const key of [`queue:${job.id}`, `job:${job.id}`, `stop:${job.id}`]) this.clearTimer(key);
+    for (const key of [`queue:${job.id}`, `job:${job.id}`, `stop:${job.id}`]) this.deadlines.clear(key);
     if (job.supervisor_id) {
       const set = this.assigned.get(job.supervisor_id);
       set?.delete(job.id);
       if (set && set.size === 0) {
         this.assigned.delete(job.supervisor_id);
-        this.clearTimer(`grace:${job.supervisor_id}`);
+        this.deadlines.clear(`grace:${job.supervisor_id}`);
       }
       this.log.info(`job ${job.id} terminated: ${job.exit_status}`);
       this.dispatch();
@@ -508,7 +472,7 @@ export class Scheduler {
   }
 
   private armQueueTimeout(job: JobRow): void {
-    this.armTimer(`queue:${job.id}`, job.queued_at + this.config.queueTimeoutMs, () => {
+    this.deadlines.at(`queue:${job.id}`, job.queued_at + this.config.queueTimeoutMs, () => {
       if (this.jobs.get(job.id)?.state !== 'queued') return;
       const r = this.jobs.apply(job.id, {
         actor: 'switchboard',
@@ -525,7 +489,7 @@ export class Scheduler {
   private armJobTimeout(job: JobRow): void {
     const req = this.jobs.request(job);
     const timeoutMs = req.override_timeout !== null ? req.override_timeout * 1000 : this.config.jobTimeoutMs;
-    this.armTimer(`job:${job.id}`, (job.scheduled_at ?? Date.now()) + timeoutMs, () => {
+    this.deadlines.at(`job:${job.id}`, (job.scheduled_at ?? this.clock.now()) + timeoutMs, () => {
       const now = this.jobs.get(job.id);
       if (!now || now.state === 'terminated' || now.state === 'queued') return;
       const r = this.stopJob(job.id, 'job_timeout', `job exceeded its timeout of ${timeoutMs} ms`);
@@ -534,35 +498,11 @@ export class Scheduler {
   }
 
   private armGrace(supervisorId: string): void {
-    this.armTimer(`grace:${supervisorId}`, Date.now() + this.config.gracePeriodMs, () => {
+    this.deadlines.at(`grace:${supervisorId}`, this.clock.now() + this.config.gracePeriodMs, () => {
       if (this.sessions.has(supervisorId)) return;
       for (const jobId of [...(this.assigned.get(supervisorId) ?? [])]) {
         this.drop(jobId, `supervisor stayed away longer than the ${this.config.gracePeriodMs} ms grace period`);
       }
     });
-  }
-
-  private armTimer(key: string, deadline: number, fire: () => void): void {
-    this.clearTimer(key);
-    if (this.stopped) return;
-    const delay = Math.max(0, deadline - Date.now());
-    const t = setTimeout(
-      () => {
-        this.timers.delete(key);
-        if (delay > MAX_TIMER_MS) this.armTimer(key, deadline, fire);
-        else fire();
-      },
-      Math.min(delay, MAX_TIMER_MS),
-    );
-    t.unref();
-    this.timers.set(key, t);
-  }
-
-  private clearTimer(key: string): void {
-    const t = this.timers.get(key);
-    if (t) {
-      clearTimeout(t);
-      this.timers.delete(key);
-    }
   }
 }

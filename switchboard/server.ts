@@ -3,6 +3,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { SqliteStore } from './sqlite-store.js';
+import { systemClock, type Clock } from './deadlines.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
 import type { Logger } from './logger.js';
@@ -24,6 +25,8 @@ export interface SwitchboardOptions extends Omit<SchedulerConfig, 'maxQueuedJobs
   logKeepBytes?: number;
   /** Largest request body accepted. */
   bodyLimitBytes?: number;
+  /** The clock of timestamps and deadlines (the system's unless given). */
+  clock?: Clock;
   /** The web console (on unless false). */
   web?: boolean | Partial<Omit<WebConsoleOptions, 'data' | 'log'>>;
 }
@@ -56,7 +59,8 @@ export class Switchboard {
       throw new Error('the keepalive must be longer than the ping interval, and both positive');
     }
     this.db = new SqliteStore(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
-    this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES);
+    const clock = opts.clock ?? systemClock;
+    this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES, () => clock.now());
     this.scheduler = new Scheduler(
       this.db,
       this.jobs,
@@ -66,6 +70,7 @@ export class Switchboard {
         maxQueuedBytesPerUser: opts.maxQueuedBytesPerUser ?? DEFAULTS.maxQueuedBytesPerUser,
       },
       opts.log,
+      clock,
     );
     this.app = Fastify({
       logger: false,

@@ -10,7 +10,8 @@ import type { ImageSpec } from '../../protocol/job.js';
 import type { JobRow } from '../store.js';
 import type { JobStore } from '../jobs.js';
 import type { Logger } from '../logger.js';
-import { parseTags, type Scheduler } from '../scheduler.js';
+import { parseTags } from '../matcher.js';
+import type { Scheduler } from '../scheduler.js';
 import type {
   ActionResult,
   ApiTokenInfo,
@@ -297,7 +298,7 @@ export class SqliteWebData implements WebData {
 
   async cancelJob(id: string, by: WebUser): Promise<ActionResult> {
     const r = this.deps.scheduler.cancel(id, by.name);
-    return r.ok ? { ok: true } : { ok: false, message: r.message };
+    return r.ok ? { ok: true } : { ok: false, message: `job ${id} not found` };
   }
 
   async runAgain(id: string, as: WebUser): Promise<ActionResult<{ jobId: string }>> {

@@ -11,7 +11,6 @@ import {
 } from '../../switchboard/auth.js';
 import { parseDuration } from '../../protocol/duration.js';
 import { EXIT_CODES, bookName } from '../../tml/outcome.js';
-import { parseTags, tagsMatch } from '../../switchboard/scheduler.js';
 
 for (const [text, ms] of [
   ['90', 90_000],
@@ -30,20 +29,6 @@ for (const bad of ['', 'm', '5 minutes', '-1s', '1w', '1e3']) {
     t.throws(() => parseDuration(bad), { message: /invalid duration/ });
   });
 }
-
-test('tag configs split on ";" and ignore blanks', (t) => {
-  t.deepEqual(parseTags(' board:x ;; site:y;'), ['board:x', 'site:y']);
-  t.deepEqual(parseTags(''), []);
-});
-
-test("a supervisor matches when its tags contain all of the job's", (t) => {
-  const sup = new Set(['board:x', 'site:y']);
-  t.true(tagsMatch(['board:x'], sup));
-  t.true(tagsMatch(['site:y', 'board:x'], sup));
-  t.true(tagsMatch([], sup));
-  t.false(tagsMatch(['board:x', 'board:z'], sup));
-  t.false(tagsMatch(['board'], sup));
-});
 
 test('passwords verify against their scrypt hash only', async (t) => {
   const h = hashPassword('correct horse');
