@@ -45,6 +45,7 @@ export const ERROR_STATUS = {
   upgrade_required: 426,
   queue_limit: 429,
   internal: 500,
+  storage_full: 507,
 } as const;
 export type ApiErrorType = keyof typeof ERROR_STATUS;
 

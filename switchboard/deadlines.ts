@@ -24,11 +24,18 @@ export const systemClock: Clock = {
   },
 };
 
+/** What to do when a deadline's action throws: retry it after this many ms, or (null) give it up. */
+export type OnDeadlineFailure = (key: string, err: unknown) => number | null;
+
 export class Deadlines {
   private readonly pending = new Map<string, () => void>();
   private stopped = false;
 
-  constructor(readonly clock: Clock) {}
+  /** An action that throws never escapes to the timer (that would end the process): `onFailure` decides. */
+  constructor(
+    readonly clock: Clock,
+    private readonly onFailure: OnDeadlineFailure,
+  ) {}
 
   /** Calls `fire` at time `deadline` (ms since the epoch), replacing any deadline of that key. */
   at(key: string, deadline: number, fire: () => void): void {
@@ -36,7 +43,12 @@ export class Deadlines {
     if (this.stopped) return;
     const cancel = this.clock.schedule(Math.max(0, deadline - this.clock.now()), () => {
       this.pending.delete(key);
-      fire();
+      try {
+        fire();
+      } catch (err) {
+        const retryMs = this.onFailure(key, err);
+        if (retryMs !== null) this.at(key, this.clock.now() + retryMs, fire);
+      }
     });
     this.pending.set(key, cancel);
   }

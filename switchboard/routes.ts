@@ -39,7 +39,14 @@ import {
   tokenMatches,
   verifyPassword,
 } from './auth.js';
-import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardStore, UserRow } from './store.js';
+import {
+  StoreUnavailable,
+  type JobRow,
+  type StoredJobRequest,
+  type SupervisorRow,
+  type SwitchboardStore,
+  type UserRow,
+} from './store.js';
 import type { JobStore } from './jobs.js';
 import type { Logger } from './logger.js';
 import { parseTags } from './matcher.js';
@@ -392,7 +399,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     let type: ApiErrorType;
     let message = err.message;
     if (err instanceof ApiError) type = err.type;
-    else if (err instanceof ValidationError) type = 'bad_request';
+    else if (err instanceof StoreUnavailable) {
+      type = err.kind === 'full' ? 'storage_full' : 'internal';
+      message =
+        err.kind === 'full'
+          ? 'the switchboard cannot store anything now: its disk is full'
+          : 'the database is unavailable';
+      log.error(`${req.method} ${req.url.split('?')[0]} failed: ${err.message}`);
+    } else if (err instanceof ValidationError) type = 'bad_request';
     else if (err.statusCode === 413) type = 'payload_too_large';
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       type = 'bad_request';

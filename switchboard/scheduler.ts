@@ -12,7 +12,13 @@ import {
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
-import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardStore } from './store.js';
+import {
+  StoreUnavailable,
+  type JobRow,
+  type StoredJobRequest,
+  type SupervisorRow,
+  type SwitchboardStore,
+} from './store.js';
 import { Deadlines, systemClock, type Clock } from './deadlines.js';
 import type { JobStore } from './jobs.js';
 import { USER_EXIT_STATUS, errorIsNoFailure, exitStatusForError, exitStatusOnSupervisorMove } from './lifecycle.js';
@@ -70,6 +76,9 @@ export interface SupervisorLoad {
   foreign: boolean;
 }
 
+/** How long a deadline whose action found the database unavailable waits before trying again. */
+const STORE_RETRY_MS = 1000;
+
 export class Scheduler {
   private readonly sessions = new Map<string, Session>();
   /** supervisor id -> jobs dispatched to it and not terminated */
@@ -89,7 +98,14 @@ export class Scheduler {
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
   ) {
-    this.deadlines = new Deadlines(clock);
+    this.deadlines = new Deadlines(clock, (key, err) => {
+      if (err instanceof StoreUnavailable) {
+        this.log.error(`${key}: ${err.message}; trying again in ${STORE_RETRY_MS} ms`);
+        return STORE_RETRY_MS;
+      }
+      this.log.error(`${key} failed: ${(err as Error).stack ?? String(err)}`);
+      return null;
+    });
   }
 
   /** Picks up where the database left off: queued jobs, running jobs and their supervisors. */
@@ -155,7 +171,13 @@ export class Scheduler {
     );
     this.addQueued(id, { tags, owner: ownerId, bytes });
     this.armQueueTimeout(job);
-    this.dispatch();
+    try {
+      this.dispatch();
+    } catch (err) {
+      // The job is queued (committed); the next dispatch takes it.
+      if (!(err instanceof StoreUnavailable)) throw err;
+      this.log.error(`job ${id} is queued, but dispatching failed: ${err.message}`);
+    }
     return { ok: true, job: this.jobs.get(id) ?? job };
   }
 
@@ -373,9 +395,10 @@ export class Scheduler {
   }
 
   private startOn(jobId: string, supervisorId: string, session: Session): void {
+    // Out of the queue only once the store has it scheduled: a failing write leaves it queued.
+    const r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
     this.removeQueued(jobId);
     this.deadlines.clear(`queue:${jobId}`);
-    const r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
     if (!r.ok) {
       this.log.warn(`job ${jobId} could not be scheduled: ${r.reason}`);
       return;

@@ -21,6 +21,7 @@ import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, Tables, User
 import {
   StoreConflict,
   StoreOpenError,
+  StoreUnavailable,
   type ActiveJobRow,
   type JobPageQuery,
   type JobUpdate,
@@ -45,6 +46,26 @@ const builder = new Kysely<Tables>({
     createQueryCompiler: () => new SqliteQueryCompiler(),
   },
 });
+
+// SQLite's result codes for a database that cannot be used now, whatever was asked of it.
+const UNAVAILABLE = /^SQLITE_(?:FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN|NOMEM)/;
+
+/** Runs `fn`; an I/O failure of SQLite becomes StoreUnavailable, anything else passes through. */
+function unavailableOnIo<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof StoreUnavailable) throw err;
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE.test(code)) {
+      throw new StoreUnavailable(
+        code.startsWith('SQLITE_FULL') ? 'full' : 'unavailable',
+        `database: ${(err as Error).message} (${code})`,
+      );
+    }
+    throw err;
+  }
+}
 
 export class SqliteStore implements SwitchboardStore {
   /** The connection, for the web console's own tables (web/adapter.ts) and storage-level tests. */
@@ -103,7 +124,7 @@ export class SqliteStore implements SwitchboardStore {
   }
 
   private exec(c: CompiledQuery): number {
-    return this.statement(c).run(...c.parameters).changes;
+    return unavailableOnIo(() => this.statement(c).run(...c.parameters).changes);
   }
 
   private run(query: Compilable): number {
@@ -112,12 +133,12 @@ export class SqliteStore implements SwitchboardStore {
 
   private all<R>(query: Compilable<R>): R[] {
     const c = query.compile();
-    return this.statement(c).all(...c.parameters) as R[];
+    return unavailableOnIo(() => this.statement(c).all(...c.parameters) as R[]);
   }
 
   private first<R>(query: Compilable<R>): R | undefined {
     const c = query.compile();
-    return this.statement(c).get(...c.parameters) as R | undefined;
+    return unavailableOnIo(() => this.statement(c).get(...c.parameters) as R | undefined);
   }
 
   /** Stops the checkpoint worker, then closes (the last connection's close checkpoints the WAL). */
@@ -134,7 +155,7 @@ export class SqliteStore implements SwitchboardStore {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.sql.transaction(fn)();
+    return unavailableOnIo(() => this.sql.transaction(fn)());
   }
 
   // -- users and tokens --

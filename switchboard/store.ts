@@ -15,6 +15,20 @@ export class StoreConflict extends Error {
   override name = 'StoreConflict';
 }
 
+/**
+ * The database could not do what was asked for a reason outside the request: its disk is full
+ * (`full`), or it cannot be read or written now (`unavailable`). Nothing of the call was kept.
+ */
+export class StoreUnavailable extends Error {
+  override name = 'StoreUnavailable';
+  constructor(
+    readonly kind: 'full' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The database could not be opened or read as a switchboard database. */
 export class StoreOpenError extends Error {
   override name = 'StoreOpenError';

@@ -20,7 +20,7 @@ import {
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
 import { bearerToken, tokenMatches } from './auth.js';
-import type { SupervisorRow, SwitchboardStore } from './store.js';
+import { StoreUnavailable, type SupervisorRow, type SwitchboardStore } from './store.js';
 import type { Logger } from './logger.js';
 import type { Scheduler, SupervisorLink } from './scheduler.js';
 
@@ -37,7 +37,15 @@ interface Pending {
   row: SupervisorRow;
   link: SupervisorLink;
   msg: ToSwitchboard;
+  bytes: number;
 }
+
+// Messages kept while the database cannot take them. Upstream's protocol (and so ours) has no
+// acknowledgements, so a supervisor cannot resend what it sent: the hub keeps it and retries, in
+// order. Past this, a supervisor's connection is closed; on reconnect its status is reconciled.
+const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 5000;
 
 interface Connection {
   ws: WebSocket;
@@ -86,6 +94,9 @@ export class SupervisorHub {
   /** Ids whose newcomer waits for the old connection's answer to a ping. */
   private readonly admitting = new Set<string>();
   private pending: Pending[] = [];
+  private pendingBytes = 0;
+  private retry: NodeJS.Timeout | null = null;
+  private retryMs = 0;
   private readonly pinger: NodeJS.Timeout;
   private readonly socketConfig: string;
   private closed = false;
@@ -125,37 +136,60 @@ export class SupervisorHub {
     }
   }
 
-  /**
-   * Messages that arrive together (one socket read often holds a host's whole burst of events) are
-   * handled in one database transaction: one commit instead of one per message.
-   */
+  /** Messages are handled in arrival order, each in its own transaction, after the current tick. */
   private enqueue(item: Pending): void {
+    if (this.pendingBytes + item.bytes > MAX_PENDING_BYTES) {
+      this.log.error(
+        `supervisor ${item.row.name}: ${this.pendingBytes} bytes of messages wait for the database; closing its connection`,
+      );
+      this.pending = this.pending.filter((p) => p.link !== item.link);
+      this.pendingBytes = this.pending.reduce((n, p) => n + p.bytes, 0);
+      item.link.close(1013, 'the switchboard cannot store events now; reconnect later');
+      return;
+    }
     this.pending.push(item);
-    if (this.pending.length === 1) setImmediate(() => this.flush());
+    this.pendingBytes += item.bytes;
+    if (this.pending.length === 1 && this.retry === null) setImmediate(() => this.flush());
   }
 
+  /**
+   * Handles what is pending. A message the database cannot take (disk full) is not acknowledged
+   * in any way the supervisor could see and is not dropped: it and everything after it wait, and
+   * the hub tries again with a growing pause. The process never exits for it.
+   */
   private flush(): void {
-    const batch = this.pending;
-    this.pending = [];
-    // Emptied by close(): the database may be gone.
-    if (batch.length === 0) return;
-    // A failing commit (disk full) throws out of here and ends the process: in-memory state may
-    // then be ahead of the database, and a restart rebuilds it from what was committed.
-    this.db.transaction(() => {
-      for (const { row, link, msg } of batch) {
-        try {
-          this.scheduler.supervisorMessage(row.id, link, msg);
-        } catch (err) {
-          this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
+    let done = 0;
+    for (; done < this.pending.length && !this.closed; done++) {
+      const { row, link, msg } = this.pending[done]!;
+      try {
+        this.scheduler.supervisorMessage(row.id, link, msg);
+      } catch (err) {
+        if (err instanceof StoreUnavailable) {
+          this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs === 0 ? FIRST_RETRY_MS : this.retryMs * 2);
+          this.log.error(
+            `supervisor ${row.name}: ${msg.type} not stored: ${err.message}; ${this.pending.length - done} messages wait, next try in ${this.retryMs} ms`,
+          );
+          this.retry = setTimeout(() => {
+            this.retry = null;
+            this.flush();
+          }, this.retryMs);
+          break;
         }
+        this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
       }
-    });
+    }
+    for (const p of this.pending.splice(0, done)) this.pendingBytes -= p.bytes;
+    if (this.retry === null && this.retryMs !== 0) {
+      this.log.info('the database takes writes again; every waiting supervisor message was handled');
+      this.retryMs = 0;
+    }
   }
 
   close(): void {
     this.closed = true;
     clearInterval(this.pinger);
     this.pending = [];
+    if (this.retry) clearTimeout(this.retry);
     this.server.off('upgrade', this.onUpgrade);
     for (const conn of this.connections.values()) conn.ws.close(1001, 'switchboard shutting down');
     this.wss.close();
@@ -280,7 +314,7 @@ export class SupervisorHub {
         this.log.warn(`supervisor ${row.name}: refused malformed message: ${why}`);
         return;
       }
-      this.enqueue({ row, link, msg });
+      this.enqueue({ row, link, msg, bytes: (data as Buffer).length });
     });
     ws.on('close', (code, reason) => {
       this.forget(conn);
