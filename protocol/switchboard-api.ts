@@ -49,6 +49,22 @@ export const ERROR_STATUS = {
 } as const;
 export type ApiErrorType = keyof typeof ERROR_STATUS;
 
+/**
+ * Why the switchboard refused a supervisor's WebSocket upgrade, with its HTTP status: the `code` of
+ * the refusal's body `{"error": {"code", "message"}}`. A supervisor tells an id the switchboard does
+ * not know (`unknown_supervisor`) from a wrong token (`wrong_token`) by either.
+ */
+export const CONNECT_REFUSAL_STATUS = {
+  bad_request: 400,
+  unauthenticated: 401,
+  wrong_token: 403,
+  unknown_supervisor: 404,
+  not_found: 404,
+  already_connected: 409,
+  internal: 500,
+} as const;
+export type ConnectRefusal = keyof typeof CONNECT_REFUSAL_STATUS;
+
 /** An error answer: upstream's unit variant plus a human `message` (an extra key clients may ignore). */
 export interface ApiErrorBody {
   type: ApiErrorType;

@@ -7,7 +7,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { API_PREFIX } from '../protocol/switchboard-api.js';
+import { API_PREFIX, CONNECT_REFUSAL_STATUS, type ConnectRefusal } from '../protocol/switchboard-api.js';
 import { ValidationError } from '../protocol/validation.js';
 import {
   CLOSE_CODES,
@@ -60,7 +60,7 @@ export interface HubOptions {
 
 class Refusal extends Error {
   constructor(
-    readonly status: number,
+    readonly code: ConnectRefusal,
     message: string,
   ) {
     super(message);
@@ -75,10 +75,10 @@ export function connectPathId(url: string): string | null {
   try {
     id = decodeURIComponent(m[1]!);
   } catch {
-    throw new Refusal(400, 'the supervisor id in the path holds a malformed %-escape');
+    throw new Refusal('bad_request', 'the supervisor id in the path holds a malformed %-escape');
   }
   id = id.toLowerCase();
-  if (!UUID_RE.test(id)) throw new Refusal(400, 'the supervisor id in the path is not a UUID');
+  if (!UUID_RE.test(id)) throw new Refusal('bad_request', 'the supervisor id in the path is not a UUID');
   return id;
 }
 
@@ -104,7 +104,7 @@ export class SupervisorHub {
     this.upgrade(req, socket, head).catch((err: unknown) => {
       // One bad request must never end the process.
       this.log.error(`supervisor connection from ${req.socket.remoteAddress}: ${(err as Error).message}`);
-      reject(socket, 500, 'internal error while admitting the supervisor');
+      reject(socket, 'internal', 'internal error while admitting the supervisor');
     });
   };
 
@@ -206,7 +206,7 @@ export class SupervisorHub {
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       this.log.warn(`refused a supervisor connection from ${address}: ${err.message}`);
-      return reject(socket, err.status, err.message);
+      return reject(socket, err.code, err.message);
     } finally {
       socket.off('error', ignore);
     }
@@ -217,22 +217,25 @@ export class SupervisorHub {
   /** The supervisor a request may connect as; throws Refusal with the HTTP status to answer. */
   private async admit(req: IncomingMessage, address: string): Promise<SupervisorRow> {
     const id = connectPathId(req.url ?? '');
-    if (id === null) throw new Refusal(404, 'no WebSocket endpoint here');
+    if (id === null) throw new Refusal('not_found', 'no WebSocket endpoint here');
     const header = req.headers.authorization;
-    if (header === undefined) throw new Refusal(401, 'missing Authorization: Bearer <supervisor token> header');
+    if (header === undefined)
+      throw new Refusal('unauthenticated', 'missing Authorization: Bearer <supervisor token> header');
     const token = bearerToken(header);
-    if (token === null) throw new Refusal(401, 'the Authorization header is not "Bearer <supervisor token>"');
+    if (token === null)
+      throw new Refusal('unauthenticated', 'the Authorization header is not "Bearer <supervisor token>"');
     const row = this.db.supervisorById(id);
     if (!row) {
       throw new Refusal(
-        404,
+        'unknown_supervisor',
         `no supervisor with id ${id} is registered; register it with tml-switchboard supervisor add NAME --id ${id} --token-file FILE`,
       );
     }
-    if (!tokenMatches(token, row.token_hash)) throw new Refusal(403, `wrong token for supervisor ${row.name} (${id})`);
+    if (!tokenMatches(token, row.token_hash))
+      throw new Refusal('wrong_token', `wrong token for supervisor ${row.name} (${id})`);
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!protocols.includes(WEBSOCKET_SUBPROTOCOL))
-      throw new Refusal(400, `subprotocol ${WEBSOCKET_SUBPROTOCOL} required`);
+      throw new Refusal('bad_request', `subprotocol ${WEBSOCKET_SUBPROTOCOL} required`);
     await this.onlyConnection(row, address);
     return row;
   }
@@ -244,7 +247,7 @@ export class SupervisorHub {
   private async onlyConnection(row: SupervisorRow, address: string): Promise<void> {
     const held = (other: string) =>
       new Refusal(
-        409,
+        'already_connected',
         `supervisor ${row.name} (${row.id}) is already connected from ${other}: another tml-supervisor instance holds this id`,
       );
     if (this.admitting.has(row.id)) throw held('a connection being admitted');
@@ -335,11 +338,11 @@ const REASONS: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
-function reject(socket: Duplex, status: number, message: string): void {
+function reject(socket: Duplex, code: ConnectRefusal, message: string): void {
   if (socket.destroyed) return;
-  const reason = REASONS[status] ?? 'Error';
-  const body = JSON.stringify({ error: { code: reason.toLowerCase().replace(/ /g, '_'), message } });
+  const status = CONNECT_REFUSAL_STATUS[code];
+  const body = JSON.stringify({ error: { code, message } });
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

@@ -431,10 +431,13 @@ test('only the newest console output is kept when a job writes more than the lim
     );
   }));
 
-test('a supervisor with a wrong token is refused with 403, as upstream does', (t) =>
+test('a supervisor with a wrong token is refused with 403, as upstream does, code wrong_token', (t) =>
   withSupervisor({}, async (c) => {
-    const err = await t.throwsAsync(FakeSupervisor.connect(c.h.url, c.sup.id, 'wrong-token'));
-    t.is(err?.message, 'HTTP 403');
+    const err = (await t.throwsAsync(FakeSupervisor.connect(c.h.url, c.sup.id, 'wrong-token'))) as Error & {
+      body: string;
+    };
+    t.is(err.message, 'HTTP 403');
+    t.is(JSON.parse(err.body).error.code, 'wrong_token');
   }));
 
 test('a supervisor id the switchboard does not know is refused with 404 naming the id', (t) =>
@@ -444,7 +447,19 @@ test('a supervisor id the switchboard does not know is refused with 404 naming t
       body: string;
     };
     t.is(err.message, 'HTTP 404');
+    t.is(JSON.parse(err.body).error.code, 'unknown_supervisor');
     t.regex(JSON.parse(err.body).error.message, new RegExp(`no supervisor with id ${unknown} is registered`));
+  }));
+
+test('a plain GET of /connect is 401 without a token and 426 upgrade_required with a user token, as documented', (t) =>
+  withSupervisor({}, async (c) => {
+    const path = `/supervisors/${c.sup.id}/connect`;
+    const anonymous = await c.h.api(null, 'GET', path);
+    t.is(anonymous.status, 401);
+    t.is(anonymous.json.type, 'unauthenticated');
+    const user = await c.h.api(c.h.tokens.alice, 'GET', path);
+    t.is(user.status, 426);
+    t.is(user.json.type, 'upgrade_required');
   }));
 
 test('a supervisor connection without the treadmillv1 subprotocol is refused', (t) =>
