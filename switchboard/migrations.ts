@@ -140,4 +140,6 @@ export const MIGRATIONS: readonly Step[] = [
       })
       .compile(),
   ],
+  // `tml-switchboard user lock`.
+  (db) => [db.schema.alterTable('users').addColumn('locked_at', 'integer').compile()],
 ];

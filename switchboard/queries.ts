@@ -40,7 +40,20 @@ export const queries = {
       .where((eb) => eb(eb.fn('lower', ['email']), '=', eb.fn('lower', [eb.val(email)]))),
   userById: (db: Db, id: string) => db.selectFrom('users').selectAll().where('id', '=', id),
 
+  users: (db: Db) => db.selectFrom('users').selectAll().orderBy('name'),
+  jobsOfOwner: (db: Db, ownerId: string) => db.selectFrom('jobs').select('id').where('owner_id', '=', ownerId).limit(1),
+  deleteUser: (db: Db, id: string) => db.deleteFrom('users').where('id', '=', id),
+  setUserLocked: (db: Db, id: string, at: number | null) =>
+    db.updateTable('users').set({ locked_at: at }).where('id', '=', id),
   insertToken: (db: Db, row: Tables['api_tokens']) => db.insertInto('api_tokens').values(row),
+  tokens: (db: Db) =>
+    db
+      .selectFrom('api_tokens as t')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .select(['t.token_hash', 't.user_id', 'u.name as user_name', 't.created_at', 't.expires_at'])
+      .orderBy('t.created_at', 'desc')
+      .orderBy('t.token_hash'),
+  deleteToken: (db: Db, hash: Buffer) => db.deleteFrom('api_tokens').where('token_hash', '=', hash),
   tokenByHash: (db: Db, hash: Buffer) =>
     db
       .selectFrom('api_tokens as t')
@@ -55,6 +68,18 @@ export const queries = {
   supervisors: (db: Db) => db.selectFrom('supervisors').selectAll().orderBy('name'),
   supervisorById: (db: Db, id: string) => db.selectFrom('supervisors').selectAll().where('id', '=', id),
   supervisorByName: (db: Db, name: string) => db.selectFrom('supervisors').selectAll().where('name', '=', name),
+  activeJobOn: (db: Db, supervisorId: string) =>
+    db
+      .selectFrom('jobs')
+      .select('id')
+      .where('supervisor_id', '=', supervisorId)
+      .where('state', '<>', 'terminated')
+      .limit(1),
+  forgetSupervisor: (db: Db, supervisorId: string) =>
+    db.updateTable('jobs').set({ supervisor_id: null }).where('supervisor_id', '=', supervisorId),
+  deleteSupervisor: (db: Db, id: string) => db.deleteFrom('supervisors').where('id', '=', id),
+  setSupervisorTags: (db: Db, id: string, tags: string) =>
+    db.updateTable('supervisors').set({ tags }).where('id', '=', id),
 
   insertJob: (db: Db, row: Omit<Tables['jobs'], 'seq' | 'log_start' | 'log_end'>) => db.insertInto('jobs').values(row),
   jobById: (db: Db, id: string) => db.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id),

@@ -148,6 +148,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     if (!row || !tokenMatches(token, row.token_hash)) throw new ApiError('unauthenticated', 'invalid API token');
     if (row.expires_at !== null && row.expires_at <= Date.now())
       throw new ApiError('unauthenticated', 'API token has expired');
+    if (row.locked_at !== null) throw new ApiError('unauthenticated', 'this user is locked; ask an admin');
     req.user = row;
   };
 
@@ -240,6 +241,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       log.info(`failed login for ${JSON.stringify(body.user_identifier.slice(0, 64))}`);
       throw new ApiError('unauthorized', 'wrong user name, e-mail address or password');
     }
+    if (user.locked_at !== null) throw new ApiError('unauthorized', 'this user is locked; ask an admin');
     db.pruneExpiredTokens();
     const { token, hash } = newToken();
     const expires = Date.now() + deps.loginTokenLifetimeMs;

@@ -12,6 +12,8 @@ export interface UsersTable {
   password_hash: string | null;
   is_admin: number;
   created_at: number;
+  /** When an admin locked the user out (no login, no token works), else null. */
+  locked_at: number | null;
 }
 
 export interface ApiTokensTable {

@@ -28,6 +28,7 @@ import {
   type LogChunk,
   type NewJobEvent,
   type SwitchboardStore,
+  type TokenInfo,
   type TokenOwner,
 } from './store.js';
 
@@ -172,6 +173,7 @@ export class SqliteStore implements SwitchboardStore {
       password_hash: passwordHash,
       is_admin: isAdmin ? 1 : 0,
       created_at: Date.now(),
+      locked_at: null,
     };
     this.run(q.insertUser(builder, row));
     return row;
@@ -187,6 +189,31 @@ export class SqliteStore implements SwitchboardStore {
 
   userById(id: string): UserRow | undefined {
     return this.first(q.userById(builder, id));
+  }
+
+  users(): UserRow[] {
+    return this.all(q.users(builder));
+  }
+
+  removeUser(id: string): 'removed' | 'has_jobs' | 'not_found' {
+    return this.transaction(() => {
+      if (!this.userById(id)) return 'not_found';
+      if (this.first(q.jobsOfOwner(builder, id))) return 'has_jobs';
+      this.run(q.deleteUser(builder, id));
+      return 'removed';
+    });
+  }
+
+  setUserLocked(id: string, at: number | null): void {
+    this.run(q.setUserLocked(builder, id, at));
+  }
+
+  tokens(): TokenInfo[] {
+    return this.all(q.tokens(builder));
+  }
+
+  removeToken(hash: Buffer): boolean {
+    return this.run(q.deleteToken(builder, hash)) > 0;
   }
 
   addToken(hash: Buffer, userId: string, expiresAt: number | null): void {
@@ -219,6 +246,20 @@ export class SqliteStore implements SwitchboardStore {
 
   supervisorById(id: string): SupervisorRow | undefined {
     return this.first(q.supervisorById(builder, id));
+  }
+
+  removeSupervisor(id: string): 'removed' | 'has_active_jobs' | 'not_found' {
+    return this.transaction(() => {
+      if (!this.supervisorById(id)) return 'not_found';
+      if (this.first(q.activeJobOn(builder, id))) return 'has_active_jobs';
+      this.run(q.forgetSupervisor(builder, id));
+      this.run(q.deleteSupervisor(builder, id));
+      return 'removed';
+    });
+  }
+
+  setSupervisorTags(id: string, tags: string): void {
+    this.run(q.setSupervisorTags(builder, id, tags));
   }
 
   // -- jobs --

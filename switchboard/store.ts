@@ -39,6 +39,14 @@ export interface TokenOwner extends UserRow {
   expires_at: number | null;
 }
 
+export interface TokenInfo {
+  token_hash: Buffer;
+  user_id: string;
+  user_name: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
 /** The columns of a job that change after it is queued. */
 export interface JobUpdate {
   id: string;
@@ -90,7 +98,17 @@ export interface SwitchboardStore {
   /** The user with this name, else the one with this e-mail address (ASCII case-insensitive). */
   userByIdentifier(identifier: string): UserRow | undefined;
   userById(id: string): UserRow | undefined;
+  /** Every user, by name. */
+  users(): UserRow[];
+  /** Removes a user who owns no job (with their tokens and sessions); `has_jobs` otherwise. */
+  removeUser(id: string): 'removed' | 'has_jobs' | 'not_found';
+  /** Locks a user out (at `at`) or, with null, lets them in again. */
+  setUserLocked(id: string, at: number | null): void;
   addToken(hash: Buffer, userId: string, expiresAt: number | null): void;
+  /** Every API token (its hash, never the token), newest first. */
+  tokens(): TokenInfo[];
+  /** Deletes the token with this hash; false if there was none. */
+  removeToken(hash: Buffer): boolean;
   tokenByHash(hash: Buffer): TokenOwner | undefined;
   /** Deletes expired tokens; returns how many. */
   pruneExpiredTokens(now?: number): number;
@@ -100,6 +118,9 @@ export interface SwitchboardStore {
   addSupervisor(name: string, tags: string, tokenHash: Buffer, id?: string): SupervisorRow;
   supervisors(): SupervisorRow[];
   supervisorById(id: string): SupervisorRow | undefined;
+  /** Removes a supervisor with no job in progress; its past jobs no longer name it. */
+  removeSupervisor(id: string): 'removed' | 'has_active_jobs' | 'not_found';
+  setSupervisorTags(id: string, tags: string): void;
 
   // -- jobs --
   insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): void;

@@ -95,7 +95,7 @@ export class SqliteWebData implements WebData {
         'INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
       ),
       session: s.prepare(
-        'SELECT s.expires_at, u.id, u.name, u.is_admin FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?',
+        'SELECT s.expires_at, u.id, u.name, u.is_admin FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.locked_at IS NULL',
       ),
       deleteSession: s.prepare('DELETE FROM web_sessions WHERE token_hash = ?'),
       pruneSessions: s.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
@@ -351,7 +351,7 @@ export class SqliteWebData implements WebData {
     // Unknown users cost one scrypt too, so timing does not tell which user names exist.
     this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
     const ok = await verifyPassword(password, user?.password_hash ?? this.dummyHash);
-    if (!user || user.password_hash === null || !ok) return null;
+    if (!user || user.password_hash === null || !ok || user.locked_at !== null) return null;
     return { id: user.id, name: user.name, isAdmin: user.is_admin === 1 };
   }
 

@@ -74,6 +74,59 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
     t.truthy(store.tokenByHash(Buffer.alloc(32, 1)));
   });
 
+  withStore('users are listed, locked and removed; one who owns jobs is not removed', (t, store) => {
+    const a = store.addUser('a', null, false);
+    const b = store.addUser('b', null, false);
+    store.addToken(Buffer.alloc(32, 1), b.id, null);
+    store.insertJob(jobId(1), a.id, storedJobRequest(), 1);
+    t.deepEqual(
+      store.users().map((u) => u.name),
+      ['a', 'b'],
+    );
+    store.setUserLocked(a.id, 42);
+    t.is(store.userById(a.id)?.locked_at, 42);
+    t.is(store.tokenByHash(Buffer.alloc(32, 1))?.locked_at, null);
+    store.setUserLocked(a.id, null);
+    t.is(store.userById(a.id)?.locked_at, null);
+    t.is(store.removeUser(a.id), 'has_jobs');
+    t.is(store.removeUser(b.id), 'removed');
+    t.is(store.removeUser(b.id), 'not_found');
+    t.is(store.tokenByHash(Buffer.alloc(32, 1)), undefined);
+  });
+
+  withStore('tokens are listed with their owners, newest first, and removed by hash', (t, store) => {
+    const u = store.addUser('u', null, false);
+    store.addToken(Buffer.alloc(32, 1), u.id, 5);
+    const listed = store.tokens();
+    t.is(listed.length, 1);
+    t.like(listed[0], { user_id: u.id, user_name: 'u', expires_at: 5 });
+    t.true(listed[0]!.token_hash.equals(Buffer.alloc(32, 1)));
+    t.true(store.removeToken(Buffer.alloc(32, 1)));
+    t.false(store.removeToken(Buffer.alloc(32, 1)));
+    t.deepEqual(store.tokens(), []);
+  });
+
+  withStore('a supervisor is retagged; removed only with no job in progress, its past jobs kept', (t, store) => {
+    const owner = store.addUser('o', null, false).id;
+    const s = store.addSupervisor('s', 'a', Buffer.alloc(32, 1));
+    store.setSupervisorTags(s.id, 'b;c');
+    t.is(store.supervisorById(s.id)?.tags, 'b;c');
+    store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    store.updateJob({
+      ...ended(jobId(1), 2),
+      state: 'ready',
+      terminated_at: null,
+      exit_status: null,
+      supervisor_id: s.id,
+    });
+    t.is(store.removeSupervisor(s.id), 'has_active_jobs');
+    store.updateJob({ ...ended(jobId(1), 3), supervisor_id: s.id });
+    t.is(store.removeSupervisor(s.id), 'removed');
+    t.is(store.supervisorById(s.id), undefined);
+    t.like(store.job(jobId(1)), { state: 'terminated', supervisor_id: null });
+    t.is(store.removeSupervisor(s.id), 'not_found');
+  });
+
   withStore('supervisors are listed by name; a second name or id is refused', (t, store) => {
     const b = store.addSupervisor('b', 'x;y', Buffer.alloc(32, 1));
     store.addSupervisor('a', '', Buffer.alloc(32, 2), '11111111-2222-4333-8444-555555555555');
