@@ -902,11 +902,7 @@ test('any connect path gives a supervisor id, no id, or a refusal; never another
           const id = connectPathId(path);
           if (id !== null && !/^[0-9a-f-]{36}$/.test(id)) throw new Error(`bad id ${id}`);
         } catch (err) {
-          if (!(
-            typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status === 400
-          )) {
-            throw err;
-          }
+          if ((err as { code?: unknown }).code !== 'bad_request') throw err;
         }
       },
     ),
