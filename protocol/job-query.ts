@@ -37,6 +37,14 @@ export interface EventsQuery {
   limit?: number;
 }
 
+/** Query of `GET /jobs/:id/log`. */
+export interface LogQuery {
+  /** Absolute byte offset to start at (default 0). */
+  offset?: number;
+  /** Stream as output arrives until the job has terminated. */
+  follow?: boolean;
+}
+
 const JOB_QUERY_KEYS = ['limit', 'cursor', 'state', 'exit_status', 'tag', 'supervisor', 'since'] as const;
 const EVENTS_QUERY_KEYS = ['after', 'limit'] as const;
 
@@ -53,6 +61,9 @@ function queryString<K extends string>(keys: readonly K[], q: Partial<Record<K, 
 export const jobListQueryString = (q: JobListQuery): string => queryString(JOB_QUERY_KEYS, q);
 
 export const eventsQueryString = (q: EventsQuery): string => queryString(EVENTS_QUERY_KEYS, q);
+
+export const logQueryString = (q: LogQuery): string =>
+  queryString(['offset', 'follow'], { offset: q.offset, follow: q.follow ? 1 : undefined });
 
 /** A cursor is the position of the last job of a page: digits only, opaque to clients. */
 const CURSOR = /^\d{1,15}$/;
@@ -124,5 +135,19 @@ export function parseEventsQuery(query: Record<string, unknown>): EventsQuery {
   if (after !== undefined) q.after = after;
   const limit = integer(single(query, 'limit'), 'limit', EVENTS_PAGE_LIMIT.min, EVENTS_PAGE_LIMIT.max);
   if (limit !== undefined) q.limit = limit;
+  return q;
+}
+
+/** The server's reading of `GET /jobs/:id/log`'s query (`follow` is `1` or `true`; other keys are ignored). */
+export function parseLogQuery(query: Record<string, unknown>): LogQuery {
+  const q: LogQuery = {};
+  const offset = single(query, 'offset');
+  if (offset !== undefined) {
+    const n = /^\d{1,15}$/.test(offset) ? Number(offset) : NaN;
+    if (!Number.isSafeInteger(n)) throw new ValidationError('offset must be a non-negative integer');
+    q.offset = n;
+  }
+  const follow = single(query, 'follow');
+  if (follow !== undefined) q.follow = follow === '1' || follow === 'true';
   return q;
 }

@@ -29,7 +29,13 @@ import {
 } from '../protocol/switchboard-api.js';
 import { ValidationError, isUuid } from '../protocol/validation.js';
 import { parseJobRequest, type ImageSpec, type JobRequest, type RunningJobState } from '../protocol/job.js';
-import { EVENTS_PAGE_LIMIT, JOB_LIST_LIMIT, parseEventsQuery, parseJobListQuery } from '../protocol/job-query.js';
+import {
+  EVENTS_PAGE_LIMIT,
+  JOB_LIST_LIMIT,
+  parseEventsQuery,
+  parseJobListQuery,
+  parseLogQuery,
+} from '../protocol/job-query.js';
 import {
   bearerToken,
   hashPassword,
@@ -330,14 +336,13 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       },
     );
 
-    authed.get<{ Params: { id: string }; Querystring: { offset?: string; follow?: string } }>(
+    authed.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
       `${API_PREFIX}/jobs/:id/log`,
       async (req, reply) => {
         const job = visibleJob(req);
-        const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
-        if (!Number.isSafeInteger(offset) || offset < 0)
-          throw new ApiError('bad_request', 'offset must be a non-negative integer');
-        const follow = req.query.follow === '1' || req.query.follow === 'true';
+        const q = parseLogQuery(req.query);
+        const offset = q.offset ?? 0;
+        const follow = q.follow === true;
         const start = Math.min(Math.max(offset, job.log_start), job.log_end);
         reply.header('content-type', 'application/octet-stream').header('x-log-offset', String(start));
         if (!follow) {

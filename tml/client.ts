@@ -22,7 +22,7 @@ import type { JobRequestBody } from '../protocol/job.js';
 import { ValidationError } from '../protocol/validation.js';
 import type { Dispatcher } from 'undici';
 import { parseSupervisorListFull, parseSupervisorStatusFullAnswer, type SupervisorStatusFull } from './api-ext.js';
-import { eventsQueryString, jobListQueryString, type JobListQuery } from '../protocol/job-query.js';
+import { eventsQueryString, jobListQueryString, logQueryString, type JobListQuery } from '../protocol/job-query.js';
 import { ApiError, BadAnswerError, NetworkError, describeNetworkError, networkCode } from './errors.js';
 
 type Response = Dispatcher.ResponseData;
@@ -106,7 +106,7 @@ export class SwitchboardClient {
 
   /** Console bytes from `offset` as stored now; `next` is where to continue. */
   async log(jobId: string, offset = 0): Promise<{ data: Buffer; offset: number; next: number; terminated: boolean }> {
-    const path = `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`;
+    const path = `/jobs/${encodeURIComponent(jobId)}/log${logQueryString({ offset })}`;
     const res = await this.request('GET', path);
     const data = await this.read(path, async () => Buffer.from(await res.body.arrayBuffer()));
     return {
@@ -129,7 +129,7 @@ export class SwitchboardClient {
     // A followed log may be quiet for hours: no time limit between its parts.
     const res = await this.request(
       'GET',
-      `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}&follow=1`,
+      `/jobs/${encodeURIComponent(jobId)}/log${logQueryString({ offset, follow: true })}`,
       undefined,
       signal,
       0,
