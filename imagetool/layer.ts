@@ -16,7 +16,6 @@ import { readManifest } from './store.js';
 import { asWriter } from './store-markers.js';
 import { newTempPath, removeStaleTemps } from './temp-files.js';
 
-
 export interface LayerInput {
   baseId: string;
   overlayPath: string;

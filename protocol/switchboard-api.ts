@@ -24,6 +24,7 @@ import {
   isUuid,
   oneOf,
   rejectUnknownKeys,
+  typeName,
 } from './validation.js';
 
 export const API_PREFIX = '/api/v1';
@@ -43,9 +44,27 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   upgrade_required: 426,
   too_many_requests: 429,
+  queue_limit: 429,
   internal: 500,
+  storage_full: 507,
 } as const;
 export type ApiErrorType = keyof typeof ERROR_STATUS;
+
+/**
+ * Why the switchboard refused a supervisor's WebSocket upgrade, with its HTTP status: the `code` of
+ * the refusal's body `{"error": {"code", "message"}}`. A supervisor tells an id the switchboard does
+ * not know (`unknown_supervisor`) from a wrong token (`wrong_token`) by either.
+ */
+export const CONNECT_REFUSAL_STATUS = {
+  bad_request: 400,
+  unauthenticated: 401,
+  wrong_token: 403,
+  unknown_supervisor: 404,
+  not_found: 404,
+  already_connected: 409,
+  internal: 500,
+} as const;
+export type ConnectRefusal = keyof typeof CONNECT_REFUSAL_STATUS;
 
 /** An error answer: upstream's unit variant plus a human `message` (an extra key clients may ignore). */
 export interface ApiErrorBody {
@@ -141,7 +160,8 @@ export interface JobStatus extends Partial<JobDetailExtensions> {
 
 export type JobStatusAnswer = Ok<{ job_status: JobStatus }>;
 /** `GET /jobs`: a map keyed by job id (newest first in ours). */
-export type JobListAnswer = Ok<{ jobs: Record<string, JobStatus> }>;
+/** `next_cursor` (an extension): the `cursor` of the next page, null on the last one. */
+export type JobListAnswer = Ok<{ jobs: Record<string, JobStatus>; next_cursor?: string | null }>;
 /** `DELETE /jobs/:id`; `job_status` (the job after the request) is our extension. */
 export type CancelAnswer = Ok<{ job_status?: JobStatus }>;
 
@@ -157,7 +177,8 @@ export interface JobEventRecord {
   status_message: string | null;
   exit_status: ExitStatus | null;
 }
-export type JobEventsAnswer = Ok<{ events: JobEventRecord[] }>;
+/** Our answer numbers each event (`seq`) and says where the next page starts (`next`, null on the last). */
+export type JobEventsAnswer = Ok<{ events: Array<JobEventRecord & { seq?: number }>; next?: number | null }>;
 
 // -- supervisors --
 
@@ -415,5 +436,50 @@ export function errorBodyOf(value: unknown): { type: string | null; message: str
   return {
     type: typeof value.type === 'string' ? value.type : null,
     message: typeof value.message === 'string' ? value.message : null,
+  };
+}
+
+export interface JobListPage {
+  jobs: Record<string, JobStatus>;
+  /** Where the next page starts, null on the last page; undefined from a switchboard without pages. */
+  next_cursor: string | null | undefined;
+}
+
+export function parseJobListPage(value: unknown): JobListPage {
+  const { jobs } = parseJobListAnswer(value);
+  const raw = (value as Record<string, unknown>).next_cursor;
+  if (raw !== undefined && raw !== null && typeof raw !== 'string') {
+    throw new ValidationError(`next_cursor must be a string or null, got ${typeName(raw)}`);
+  }
+  return { jobs, next_cursor: raw as string | null | undefined };
+}
+
+/** An event with its sequence number (null from a switchboard that does not number them). */
+export interface SeqEvent extends JobEventRecord {
+  seq: number | null;
+}
+
+export interface EventsPage {
+  events: SeqEvent[];
+  /** `after` for the next page, null when this page was the last; undefined without pages. */
+  next: number | null | undefined;
+}
+
+function seqOf(value: unknown, where: string): number | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new ValidationError(`${where} must be a non-negative integer, got ${typeName(value)}`);
+  }
+  return value;
+}
+
+export function parseEventsPage(value: unknown): EventsPage {
+  const { events } = parseJobEventsAnswer(value);
+  const obj = expectObject(value, 'events answer');
+  const raw = obj.events as unknown[];
+  const next = obj.next === null ? null : obj.next === undefined ? undefined : seqOf(obj.next, 'next');
+  return {
+    events: events.map((e, i) => ({ ...e, seq: isObject(raw[i]) ? seqOf(raw[i].seq, `events[${i}].seq`) : null })),
+    next,
   };
 }

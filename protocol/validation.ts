@@ -36,6 +36,14 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** "a number", "an array", "null": what a value is, never what it says (it may be a secret). */
+export function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  const t = typeof v;
+  return t === 'object' ? 'an object' : t === 'undefined' ? 'nothing' : `a ${t}`;
+}
+
 export function expectObject(value: unknown, where: string): Record<string, unknown> {
   if (!isObject(value)) throw new ValidationError(`${where} must be an object`);
   return value;

@@ -5,13 +5,14 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hashPassword, newToken, tokenHash } from './auth.js';
-import type { SwitchboardDb } from './db.js';
 import { DEFAULT_DEVICE_FLOW } from './device-flow.js';
+import type { SqliteStore } from './sqlite-store.js';
+import type { SupervisorRow, SwitchboardStore, TokenInfo, UserRow } from './store.js';
 import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { isUuid } from '../protocol/validation.js';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.js';
-import { parseTags } from './scheduler.js';
+import { parseTags } from './matcher.js';
 
 class UsageError extends Error {}
 
@@ -33,6 +34,23 @@ function duration(text: string | undefined, fallback: number, flag: string): num
   } catch (err) {
     throw new UsageError(`--${flag}: ${(err as Error).message}`);
   }
+}
+
+/** A count of bytes: an integer, optionally with a binary suffix (64M = 64 MiB). */
+function size(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  const m = /^(\d{1,15})([KMG]i?B?)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`--${flag}: "${text.slice(0, 32)}" is not a size (e.g. 1048576, 512K, 64M, 1G)`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').charAt(0).toLowerCase()]!;
+  return Number(m[1]) * unit;
+}
+
+function count(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(text.trim()) || Number(text) < 1) {
+    throw new UsageError(`--${flag}: "${text.slice(0, 32)}" is not a positive whole number`);
+  }
+  return Number(text);
 }
 
 function parseListen(text: string): { host: string; port: number } {
@@ -84,15 +102,71 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function withDb<T>(path: string | undefined, fn: (db: SwitchboardDb) => T): Promise<T> {
+async function withDb<T>(path: string | undefined, fn: (db: SqliteStore) => T): Promise<T> {
   // loaded here, so that --help starts without SQLite
-  const { SwitchboardDb } = await import('./db.js');
-  const db = new SwitchboardDb(dbPath(path));
+  const { SqliteStore } = await import('./sqlite-store.js');
+  const db = new SqliteStore(dbPath(path));
   try {
     return fn(db);
   } finally {
     await db.close();
   }
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+const userJson = (u: UserRow) => ({
+  id: u.id,
+  name: u.name,
+  email: u.email,
+  admin: u.is_admin === 1,
+  locked_at: iso(u.locked_at),
+  created_at: iso(u.created_at)!,
+});
+
+const tokenJson = (tk: TokenInfo) => ({
+  id: tk.token_hash.toString('hex'),
+  user: tk.user_name,
+  created_at: iso(tk.created_at)!,
+  expires_at: iso(tk.expires_at),
+});
+
+const supervisorJson = (r: SupervisorRow) => ({
+  id: r.id,
+  name: r.name,
+  tags: parseTags(r.tags),
+  created_at: iso(r.created_at)!,
+});
+
+/** `value` as one line of JSON, or `text` as it is. */
+function print(json: boolean, value: unknown, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : text);
+}
+
+/** Columns padded to their widest cell, a header row first. */
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows]
+    .map(
+      (r) =>
+        `${r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}\n`,
+    )
+    .join('');
+}
+
+function userNamed(db: SwitchboardStore, name: string): UserRow {
+  const user = db.userByName(name);
+  if (!user) throw new Error(`no user named "${name.slice(0, 64)}"`);
+  return user;
+}
+
+function supervisorNamed(db: SwitchboardStore, nameOrId: string): SupervisorRow {
+  const s = db.supervisors().find((r) => r.name === nameOrId || r.id === nameOrId.toLowerCase());
+  if (!s) throw new Error(`no supervisor named or with id "${nameOrId.slice(0, 64)}"`);
+  return s;
 }
 
 async function serve(argv: {
@@ -104,6 +178,8 @@ async function serve(argv: {
   pingInterval?: string;
   keepalive?: string;
   deviceCodeLifetime?: string;
+  maxQueuedJobs?: string;
+  maxQueuedBytes?: string;
   logLevel: string;
   web: boolean;
 }): Promise<void> {
@@ -122,6 +198,8 @@ async function serve(argv: {
     queueTimeoutMs: duration(argv.queueTimeout, DEFAULTS.queueTimeoutMs, 'queue-timeout'),
     jobTimeoutMs: duration(argv.jobTimeout, DEFAULTS.jobTimeoutMs, 'job-timeout'),
     gracePeriodMs: duration(argv.gracePeriod, DEFAULTS.gracePeriodMs, 'grace-period'),
+    maxQueuedJobsPerUser: count(argv.maxQueuedJobs, DEFAULTS.maxQueuedJobsPerUser, 'max-queued-jobs'),
+    maxQueuedBytesPerUser: size(argv.maxQueuedBytes, DEFAULTS.maxQueuedBytesPerUser, 'max-queued-bytes'),
     pingIntervalMs,
     keepaliveMs,
     web: argv.web,
@@ -185,6 +263,14 @@ async function main(): Promise<void> {
             type: 'string',
             describe: 'how long a tml login --device code waits for approval (default 10m)',
           })
+          .option('max-queued-jobs', {
+            type: 'string',
+            describe: 'most jobs one user may have queued at once (default 1000)',
+          })
+          .option('max-queued-bytes', {
+            type: 'string',
+            describe: 'most bytes of job requests one user may have queued at once, e.g. 64M (default 64M)',
+          })
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as const })
           .option('web', {
             type: 'boolean',
@@ -203,7 +289,8 @@ async function main(): Promise<void> {
               .positional('name', { type: 'string', demandOption: true })
               .option('admin', { type: 'boolean', default: false, describe: 'may see and cancel every job' })
               .option('email', { type: 'string', describe: 'e-mail address; logging in takes it instead of the name' })
-              .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' }),
+              .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' })
+              .option('json', { type: 'boolean', default: false, describe: 'print the user as JSON on stdout' }),
           async (argv) => {
             const name = String(argv.name);
             if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new UsageError('user name: 1-64 letters, digits, _ . @ -');
@@ -218,12 +305,84 @@ async function main(): Promise<void> {
               hash = hashPassword(pw);
             }
             const row = await withDb(argv.db, (db) => db.addUser(name, hash, argv.admin, email));
-            process.stderr.write(
-              `added ${argv.admin ? 'admin ' : ''}user ${name}${email ? ` <${email}>` : ''} (${row.id})\n`,
+            if (argv.json) print(true, userJson(row), '');
+            else {
+              process.stderr.write(
+                `added ${argv.admin ? 'admin ' : ''}user ${name}${email ? ` <${email}>` : ''} (${row.id})\n`,
+              );
+            }
+          },
+        )
+        .command(
+          'list',
+          'List users',
+          (yy) => yy.option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const users = (await withDb(argv.db, (db) => db.users())).map(userJson);
+            print(
+              argv.json,
+              users,
+              table(
+                ['NAME', 'ADMIN', 'LOCKED', 'EMAIL', 'ID'],
+                users.map((u) => [u.name, u.admin ? 'yes' : 'no', u.locked_at ? 'yes' : 'no', u.email ?? '-', u.id]),
+              ),
             );
           },
         )
-        .demandCommand(1, 'give a subcommand: add'),
+        .command(
+          'remove <name>',
+          'Remove a user who owns no job (their tokens and sessions go too); lock one who does',
+          (yy) =>
+            yy
+              .positional('name', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const user = await withDb(argv.db, (db) => {
+              const u = userNamed(db, String(argv.name));
+              const r = db.removeUser(u.id);
+              if (r === 'has_jobs') {
+                throw new Error(
+                  `user ${u.name} owns jobs, which keep their owner: lock the user instead (user lock ${u.name})`,
+                );
+              }
+              return u;
+            });
+            print(argv.json, userJson(user), `removed user ${user.name} (${user.id})\n`);
+          },
+        )
+        .command(
+          'lock <name>',
+          'Lock a user out: no login, no API token or web session works until unlocked; their jobs stay',
+          (yy) =>
+            yy
+              .positional('name', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const user = await withDb(argv.db, (db) => {
+              const u = userNamed(db, String(argv.name));
+              if (u.locked_at === null) db.setUserLocked(u.id, Date.now());
+              return db.userById(u.id)!;
+            });
+            print(argv.json, userJson(user), `locked user ${user.name}\n`);
+          },
+        )
+        .command(
+          'unlock <name>',
+          'Let a locked user in again',
+          (yy) =>
+            yy
+              .positional('name', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const user = await withDb(argv.db, (db) => {
+              const u = userNamed(db, String(argv.name));
+              db.setUserLocked(u.id, null);
+              return db.userById(u.id)!;
+            });
+            print(argv.json, userJson(user), `unlocked user ${user.name}\n`);
+          },
+        )
+        .demandCommand(1, 'give a subcommand: add, list, remove, lock or unlock'),
     )
     .command('token <action>', 'Manage API tokens', (y) =>
       y
@@ -233,22 +392,75 @@ async function main(): Promise<void> {
           (yy) =>
             yy
               .option('user', { type: 'string', demandOption: true })
-              .option('expires', { type: 'string', default: '30d', describe: 'lifetime, e.g. 12h, 30d, or "never"' }),
+              .option('expires', { type: 'string', default: '30d', describe: 'lifetime, e.g. 12h, 30d, or "never"' })
+              .option('json', {
+                type: 'boolean',
+                default: false,
+                describe: 'print {"token", "id", "user", "expires_at"} instead of the token alone',
+              }),
           async (argv) => {
             const lifetime = argv.expires === 'never' ? null : duration(argv.expires, 0, 'expires');
             if (lifetime === 0) throw new UsageError('--expires: a token must live longer than 0 (or "never")');
             const expiresAt = lifetime === null ? null : Date.now() + lifetime;
-            const token = await withDb(argv.db, (db) => {
-              const user = db.userByName(argv.user);
-              if (!user) throw new Error(`no user named "${argv.user}"`);
-              const t = newToken();
-              db.addToken(t.hash, user.id, expiresAt);
-              return t.token;
+            const t = await withDb(argv.db, (db) => {
+              const user = userNamed(db, argv.user);
+              const made = newToken();
+              db.addToken(made.hash, user.id, expiresAt);
+              return made;
             });
-            process.stdout.write(`${token}\n`);
+            const shown = {
+              token: t.token,
+              id: t.hash.toString('hex'),
+              user: argv.user,
+              expires_at: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+            };
+            print(argv.json, shown, `${t.token}\n`);
           },
         )
-        .demandCommand(1, 'give a subcommand: create'),
+        .command(
+          'list',
+          'List API tokens (their ids, never the tokens)',
+          (yy) =>
+            yy
+              .option('user', { type: 'string', describe: "only this user's tokens" })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            let tokens = (await withDb(argv.db, (db) => db.tokens())).map(tokenJson);
+            if (argv.user !== undefined) tokens = tokens.filter((tk) => tk.user === argv.user);
+            print(
+              argv.json,
+              tokens,
+              table(
+                ['ID', 'USER', 'CREATED', 'EXPIRES'],
+                tokens.map((tk) => [tk.id.slice(0, 16), tk.user, tk.created_at, tk.expires_at ?? 'never']),
+              ),
+            );
+          },
+        )
+        .command(
+          'revoke <id>',
+          'Revoke an API token by its id or an unambiguous prefix of it (at least 6 characters)',
+          (yy) =>
+            yy
+              .positional('id', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const prefix = String(argv.id).toLowerCase();
+            if (!/^[0-9a-f]{6,64}$/.test(prefix)) {
+              throw new UsageError(`token id: "${prefix.slice(0, 70)}" is not 6 to 64 hex digits (see token list)`);
+            }
+            const revoked = await withDb(argv.db, (db) => {
+              const matches = db.tokens().filter((tk) => tk.token_hash.toString('hex').startsWith(prefix));
+              if (matches.length === 0) throw new Error(`no API token with id ${prefix}`);
+              if (matches.length > 1)
+                throw new Error(`${matches.length} API tokens have ids starting ${prefix}: give more of it`);
+              db.removeToken(matches[0]!.token_hash);
+              return tokenJson(matches[0]!);
+            });
+            print(argv.json, revoked, `revoked API token ${revoked.id.slice(0, 16)} of user ${revoked.user}\n`);
+          },
+        )
+        .demandCommand(1, 'give a subcommand: create, list or revoke'),
     )
     .command('supervisor <action>', 'Manage supervisors', (y) =>
       y
@@ -300,17 +512,52 @@ async function main(): Promise<void> {
           (yy) => yy.option('json', { type: 'boolean', default: false }),
           async (argv) => {
             const rows = await withDb(argv.db, (db) => db.supervisors());
-            const list = rows.map((r) => ({
-              id: r.id,
-              name: r.name,
-              tags: parseTags(r.tags),
-              created_at: new Date(r.created_at).toISOString(),
-            }));
+            const list = rows.map(supervisorJson);
             if (argv.json) process.stdout.write(`${JSON.stringify(list)}\n`);
             else for (const s of list) process.stdout.write(`${s.id}  ${s.name}  ${s.tags.join(';')}\n`);
           },
         )
-        .demandCommand(1, 'give a subcommand: add or list'),
+        .command(
+          'remove <supervisor>',
+          'Remove a supervisor (by name or id) that runs no job; its next connection is refused',
+          (yy) =>
+            yy
+              .positional('supervisor', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const row = await withDb(argv.db, (db) => {
+              const s = supervisorNamed(db, String(argv.supervisor));
+              if (db.removeSupervisor(s.id) === 'has_active_jobs') {
+                throw new Error(`supervisor ${s.name} has a job in progress: cancel it or wait for it to end`);
+              }
+              return s;
+            });
+            print(argv.json, supervisorJson(row), `removed supervisor ${row.name} (${row.id})\n`);
+          },
+        )
+        .command(
+          'retag <supervisor>',
+          "Replace a supervisor's tags (by name or id); a serving switchboard uses them from its next connection",
+          (yy) =>
+            yy
+              .positional('supervisor', { type: 'string', demandOption: true })
+              .option('tags', {
+                type: 'string',
+                demandOption: true,
+                describe: '";"-separated tags, e.g. "board:x;site:y"',
+              })
+              .option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const tags = parseSupervisorTags(single(argv.tags, 'tags') ?? '');
+            const row = await withDb(argv.db, (db) => {
+              const s = supervisorNamed(db, String(argv.supervisor));
+              db.setSupervisorTags(s.id, tags.join(';'));
+              return db.supervisorById(s.id)!;
+            });
+            print(argv.json, supervisorJson(row), `supervisor ${row.name}: tags ${tags.join(';') || '(none)'}\n`);
+          },
+        )
+        .demandCommand(1, 'give a subcommand: add, list, remove or retag'),
     )
     .demandCommand(1, 'give a command: serve, user, token or supervisor')
     .strict()

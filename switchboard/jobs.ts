@@ -4,7 +4,8 @@
 
 import { EventEmitter } from 'node:events';
 import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
-import type { JobRow, StoredJobRequest, SwitchboardDb } from './db.js';
+import type { JobRow, NewJobEvent, StoredJobRequest, SwitchboardStore } from './store.js';
+import { MAX_EVENTS_PER_JOB, MAX_EXIT_MESSAGE_BYTES, MAX_STATUS_MESSAGE_BYTES, capNullable } from './caps.js';
 import { type Actor, checkExitStatus, checkStateTransition } from './lifecycle.js';
 
 export interface JobChange {
@@ -27,24 +28,27 @@ export interface JobStoreEvents {
 }
 
 export class JobStore extends EventEmitter<JobStoreEvents> {
-  // Jobs that are not terminated, as last committed: this process is the only writer of jobs,
-  // so the hot path (supervisor events, console output) needs no read queries.
+  // Jobs that are not terminated, as last committed, without their requests (read when needed):
+  // this process is the only writer of jobs, so the hot path (supervisor events, console output)
+  // needs no read queries, and memory does not grow with what users send.
   private readonly active = new Map<string, JobRow>();
-  private readonly requests = new Map<string, StoredJobRequest>();
+  /** Events stored so far, of active jobs that have had a change here. */
+  private readonly eventCounts = new Map<string, number>();
 
   constructor(
-    readonly db: SwitchboardDb,
+    private readonly store: SwitchboardStore,
     private readonly logKeepBytes = DEFAULT_LOG_KEEP_BYTES,
+    private readonly now: () => number = Date.now,
   ) {
     super();
     this.setMaxListeners(0);
   }
 
   create(id: string, ownerId: string, request: StoredJobRequest): JobRow {
-    const now = Date.now();
-    const job = this.db.transaction(() => {
-      this.db.insertJob(id, ownerId, request, now);
-      this.db.insertEvent({
+    const now = this.now();
+    const job = this.store.transaction(() => {
+      this.store.insertJob(id, ownerId, request, now);
+      this.store.insertEvent({
         job_id: id,
         at: now,
         kind: 'state',
@@ -54,34 +58,30 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         status_message: null,
         exit_status: null,
       });
-      return this.db.job(id)!;
+      return this.store.job(id)!;
     });
     this.remember(job);
-    this.requests.set(id, request);
     return job;
   }
 
   get(id: string): JobRow | undefined {
     const cached = this.active.get(id);
     if (cached) return cached;
-    const job = this.db.job(id);
+    const job = this.store.job(id);
     if (job) this.remember(job);
     return job;
   }
 
+  /** The request of a job that exists (read from the store each time). */
   request(job: JobRow): StoredJobRequest {
-    let req = this.requests.get(job.id);
-    if (!req) {
-      req = JSON.parse(job.request) as StoredJobRequest;
-      if (job.state !== 'terminated') this.requests.set(job.id, req);
-    }
+    const req = this.store.jobRequest(job.id);
+    if (!req) throw new Error(`job ${job.id} has no stored request`);
     return req;
   }
 
   private remember(job: JobRow): void {
     if (job.state === 'terminated') {
       this.active.delete(job.id);
-      this.requests.delete(job.id);
     } else {
       this.active.set(job.id, job);
     }
@@ -89,18 +89,18 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   /** Applies `change` to job `id` if the lifecycle allows all of it; otherwise changes nothing. */
   apply(id: string, change: JobChange): ChangeResult {
-    const result = this.db.transaction((): ChangeResult => {
+    const result = this.store.transaction((): ChangeResult => {
       const before = this.get(id);
       if (!before) return { ok: false, reason: 'no such job', job: undefined };
       const job: JobRow = { ...before };
-      const now = Date.now();
-      const events: Array<Parameters<SwitchboardDb['insertEvent']>[0]> = [];
+      const now = this.now();
+      const events: NewJobEvent[] = [];
       if (change.exitStatus) {
         const by = change.exitStatus.by ?? change.actor;
         const why = checkExitStatus(by, job.state, job.exit_status, change.exitStatus.to);
         if (why) return { ok: false, reason: why, job: before };
         job.exit_status = change.exitStatus.to;
-        job.exit_message = change.exitStatus.message;
+        job.exit_message = capNullable(change.exitStatus.message, MAX_EXIT_MESSAGE_BYTES);
         events.push({
           job_id: id,
           at: now,
@@ -108,7 +108,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
           by,
           state: job.state,
           stage: job.stage,
-          status_message: change.exitStatus.message,
+          status_message: job.exit_message,
           exit_status: job.exit_status,
         });
       }
@@ -117,7 +117,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         if (why) return { ok: false, reason: why, job: before };
         job.state = change.state.to;
         job.stage = change.state.stage ?? null;
-        job.status_message = change.state.statusMessage ?? null;
+        job.status_message = capNullable(change.state.statusMessage, MAX_STATUS_MESSAGE_BYTES);
         if (change.state.supervisorId !== undefined) job.supervisor_id = change.state.supervisorId;
         if (job.state === 'scheduled') job.scheduled_at = now;
         if (job.state === 'terminated') job.terminated_at = now;
@@ -135,7 +135,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       if (change.subState) {
         if (job.state === 'terminated') return { ok: false, reason: 'job is terminated', job: before };
         job.stage = change.subState.stage;
-        job.status_message = change.subState.statusMessage;
+        job.status_message = capNullable(change.subState.statusMessage, MAX_STATUS_MESSAGE_BYTES);
         events.push({
           job_id: id,
           at: now,
@@ -148,8 +148,15 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         });
       }
       job.updated_at = now;
-      this.db.updateJob(job);
-      for (const e of events) this.db.insertEvent(e);
+      this.store.updateJob(job);
+      let count = this.eventCounts.get(id) ?? this.store.eventCount(id);
+      for (const e of events) {
+        if (count >= MAX_EVENTS_PER_JOB && e.state !== 'terminated') continue;
+        this.store.insertEvent(e);
+        count++;
+      }
+      if (job.state === 'terminated') this.eventCounts.delete(id);
+      else this.eventCounts.set(id, count);
       return { ok: true, job };
     });
     if (result.ok) {
@@ -163,8 +170,8 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (data.length === 0) return true;
     const job = this.get(id);
     if (!job || job.state === 'terminated') return false;
-    const { start, end } = this.db.transaction(() =>
-      this.db.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes),
+    const { start, end } = this.store.transaction(() =>
+      this.store.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes),
     );
     this.remember({ ...job, log_start: start, log_end: end });
     this.emit('log', id, end);

@@ -4,6 +4,7 @@
 // queued, and says a workload result may be set more than once).
 
 import type { ExecutionState, ExitStatus } from '../protocol/job.js';
+import type { JobErrorKind } from '../protocol/switchboard-ws.js';
 
 export type Actor = 'switchboard' | 'supervisor';
 
@@ -129,4 +130,42 @@ export function checkExitStatus(
   }
   if (BOOK_EXIT_STATUS_TRANSITIONS[fg][tg] !== 1) return `exit status ${from} may not change to ${to}`;
   return null;
+}
+
+// -- what the lifecycle makes of what supervisors report --
+
+/** The exit status a workload's declared result sets (the puppet's `job finish --status`). */
+export const USER_EXIT_STATUS: Record<'success' | 'error' | 'unknown', ExitStatus> = {
+  success: 'workload_finished_success',
+  error: 'workload_finished_error',
+  unknown: 'workload_finished_unknown',
+};
+
+/** The exit status a supervisor's error sets: a bad or unusable image failed the host's start. */
+export function exitStatusForError(kind: JobErrorKind): 'supervisor_host_start_failure' | 'internal_supervisor_error' {
+  return kind === 'ImageNotFound' || kind === 'ImageInvalid' || kind === 'ImageNotCompatible'
+    ? 'supervisor_host_start_failure'
+    : 'internal_supervisor_error';
+}
+
+/** A request refused because the job already is as asked: the job itself is fine. */
+export function errorIsNoFailure(kind: JobErrorKind): boolean {
+  return kind === 'AlreadyRunning' || kind === 'AlreadyStopping';
+}
+
+/** Output of a job its supervisor ended without declaring how the workload went (upstream's never do). */
+export const NO_STATUS_DECLARED = 'the supervisor ended the job without declaring an exit status';
+
+/**
+ * The exit status to set with a supervisor's move of a job to `to`, if any: a job must not end
+ * without one. Upstream records JobCanceled here, which blames a user who canceled nothing; the
+ * workload's result is what is unknown.
+ */
+export function exitStatusOnSupervisorMove(
+  to: ExecutionState,
+  current: ExitStatus | null,
+): { to: ExitStatus; message: string } | undefined {
+  return to === 'terminated' && current === null
+    ? { to: 'workload_finished_unknown', message: NO_STATUS_DECLARED }
+    : undefined;
 }

@@ -28,7 +28,14 @@ import {
   type ApiSupervisorStatusExt,
 } from '../protocol/switchboard-api.js';
 import { ValidationError, isUuid } from '../protocol/validation.js';
-import { parseJobRequest, type JobRequest, type RunningJobState } from '../protocol/job.js';
+import { parseJobRequest, type ImageSpec, type JobRequest, type RunningJobState } from '../protocol/job.js';
+import {
+  EVENTS_PAGE_LIMIT,
+  JOB_LIST_LIMIT,
+  parseEventsQuery,
+  parseJobListQuery,
+  parseLogQuery,
+} from '../protocol/job-query.js';
 import {
   bearerToken,
   hashPassword,
@@ -38,12 +45,20 @@ import {
   tokenMatches,
   verifyPassword,
 } from './auth.js';
-import type { JobRow, StoredJobRequest, SupervisorRow, SwitchboardDb, UserRow } from './db.js';
 import type { InteractiveJobs } from './interactive.js';
+import {
+  StoreUnavailable,
+  type JobRow,
+  type StoredJobRequest,
+  type SupervisorRow,
+  type SwitchboardStore,
+  type UserRow,
+} from './store.js';
 import type { JobStore } from './jobs.js';
 import { limitMessage, retryAfterSeconds, type LoginLimits } from './login-limits.js';
 import type { Logger } from './logger.js';
-import { parseTags, type Scheduler } from './scheduler.js';
+import { parseTags } from './matcher.js';
+import type { Scheduler } from './scheduler.js';
 
 /** An error answer: `{"type": type, "message": message}` with the status of `type`. */
 class ApiError extends Error {
@@ -56,7 +71,7 @@ class ApiError extends Error {
 }
 
 export interface RouteDeps {
-  db: SwitchboardDb;
+  db: SwitchboardStore;
   jobs: JobStore;
   scheduler: Scheduler;
   log: Logger;
@@ -132,8 +147,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   app.decorateRequest('user', null);
 
-  app.addHook('onRequest', async (req) => {
-    if (req.method === 'POST' && req.url.split('?')[0] === `${API_PREFIX}/tokens/login`) return;
+  /** The bearer token's user, or an `unauthenticated` refusal. */
+  const authenticate = async (req: FastifyRequest): Promise<void> => {
     const token = bearerToken(req.headers.authorization);
     if (!token) throw new ApiError('unauthenticated', 'missing "Authorization: Bearer <token>" header');
     if (!isWellFormedToken(token)) {
@@ -144,8 +159,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     if (!row || !tokenMatches(token, row.token_hash)) throw new ApiError('unauthenticated', 'invalid API token');
     if (row.expires_at !== null && row.expires_at <= Date.now())
       throw new ApiError('unauthenticated', 'API token has expired');
+    if (row.locked_at !== null) throw new ApiError('unauthenticated', 'this user is locked; ask an admin');
     req.user = row;
-  });
+  };
 
   const userOf = (req: FastifyRequest): UserRow => req.user!;
   const ownerNames = new Map<string, string>();
@@ -163,7 +179,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return name;
   };
 
-  const summary = (job: JobRow, req: StoredJobRequest): JobSummaryExtensions => ({
+  const summary = (job: JobRow): JobSummaryExtensions => ({
     job_id: job.id,
     owner: ownerName(job.owner_id),
     status_message: job.status_message,
@@ -171,9 +187,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     exit_message: job.exit_message,
     supervisor_name: supervisorName(job.supervisor_id),
     tag_config: job.tag_config,
-    init_spec: req.init_spec,
-    restart_of: req.restart_of ?? null,
-    timeout_seconds: req.override_timeout,
+    init_spec: JSON.parse(job.init_spec) as ImageSpec,
+    restart_of: job.restart_of,
+    timeout_seconds: job.override_timeout,
     queued_at: iso(job.queued_at)!,
     scheduled_at: iso(job.scheduled_at),
     updated_at: iso(job.updated_at)!,
@@ -183,10 +199,11 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   /** A job as `GET /jobs/:id/status` shows it; list entries leave out parameters and SSH keys. */
   const jobStatus = (job: JobRow, asOf: string, detail: boolean): JobStatus => {
-    const req = jobs.request(job);
-    const ext: JobSummaryExtensions | JobDetailExtensions = detail
-      ? { ...summary(job, req), parameters: maskParameters(req.parameters), ssh_keys: req.ssh_keys }
-      : summary(job, req);
+    let ext: JobSummaryExtensions | JobDetailExtensions = summary(job);
+    if (detail) {
+      const req = jobs.request(job);
+      ext = { ...ext, parameters: maskParameters(req.parameters), ssh_keys: req.ssh_keys };
+    }
     return { state: { ...extendedState(job), ...deps.interactive?.ssh(job) }, as_of: asOf, ...ext };
   };
 
@@ -241,6 +258,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       deps.loginLimits.failed(body.user_identifier, req.ip);
       throw new ApiError('unauthorized', 'wrong user name, e-mail address or password');
     }
+    if (user.locked_at !== null) throw new ApiError('unauthorized', 'this user is locked; ask an admin');
     deps.loginLimits.succeeded(body.user_identifier);
     db.pruneExpiredTokens();
     const { token, hash } = newToken();
@@ -250,111 +268,149 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     return { token, expires_at: new Date(expires).toISOString() };
   });
 
-  app.post(`${API_PREFIX}/jobs/new`, async (req): Promise<EnqueueResponse> => {
-    const user = userOf(req);
-    const r = scheduler.enqueue(user.id, storedRequest(user, parseJobRequest(req.body)));
-    if (!r.ok) throw new ApiError('supervisor_match_error', r.message);
-    return { type: 'ok', job_id: r.job.id };
-  });
+  // Every route but login takes a bearer token: the hook holds inside this plugin only.
+  app.register(async (authed) => {
+    authed.addHook('onRequest', authenticate);
+    authed.post(`${API_PREFIX}/jobs/new`, async (req): Promise<EnqueueResponse> => {
+      const user = userOf(req);
+      const r = scheduler.enqueue(user.id, storedRequest(user, parseJobRequest(req.body)));
+      if (!r.ok) throw new ApiError(r.reason === 'no_match' ? 'supervisor_match_error' : 'queue_limit', r.message);
+      return { type: 'ok', job_id: r.job.id };
+    });
 
-  app.get<{ Querystring: { limit?: string } }>(`${API_PREFIX}/jobs`, async (req): Promise<JobListAnswer> => {
-    const limit = req.query.limit === undefined ? 200 : Number(req.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10000)
-      throw new ApiError('bad_request', 'limit must be an integer from 1 to 10000');
-    const user = userOf(req);
-    const asOf = new Date().toISOString();
-    const list: JobListAnswer['jobs'] = {};
-    for (const job of db.jobs(user.is_admin ? null : user.id, limit)) list[job.id] = jobStatus(job, asOf, false);
-    return { type: 'ok', jobs: list };
-  });
+    authed.get<{ Querystring: Record<string, unknown> }>(`${API_PREFIX}/jobs`, async (req): Promise<JobListAnswer> => {
+      const q = parseJobListQuery(req.query);
+      const user = userOf(req);
+      const limit = q.limit ?? JOB_LIST_LIMIT.default;
+      const list: JobListAnswer['jobs'] = {};
+      const asOf = new Date().toISOString();
+      let supervisorId: string | undefined;
+      if (q.supervisor !== undefined) {
+        const wanted = q.supervisor.toLowerCase();
+        supervisorId = db.supervisors().find((s) => s.id === wanted || s.name === q.supervisor)?.id;
+        if (supervisorId === undefined) return { type: 'ok', jobs: list, next_cursor: null };
+      }
+      const filter = {
+        ...(user.is_admin ? {} : { ownerId: user.id }),
+        ...(q.state !== undefined && { state: q.state }),
+        ...(q.exit_status !== undefined && { exitStatus: q.exit_status }),
+        ...(supervisorId !== undefined && { supervisorId }),
+        ...(q.since !== undefined && { queuedFrom: Date.parse(q.since) }),
+      };
+      // The tag is checked here (tags are ;-separated text in the row): read on until the page is
+      // full, in batches, so a rare tag costs time but never memory.
+      let beforeSeq = q.cursor === undefined ? undefined : Number(q.cursor);
+      let count = 0;
+      let last: number | undefined;
+      for (;;) {
+        const rows = db.jobPage({ ...filter, limit: limit + 1, ...(beforeSeq !== undefined && { beforeSeq }) });
+        for (const job of rows) {
+          beforeSeq = job.seq;
+          if (q.tag !== undefined && !parseTags(job.tag_config).includes(q.tag)) continue;
+          if (count === limit) return { type: 'ok', jobs: list, next_cursor: String(last) };
+          list[job.id] = jobStatus(job, asOf, false);
+          count++;
+          last = job.seq;
+        }
+        if (rows.length <= limit) return { type: 'ok', jobs: list, next_cursor: null };
+      }
+    });
 
-  app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/status`, async (req): Promise<JobStatusAnswer> => {
-    return { type: 'ok', job_status: jobStatus(visibleJob(req), new Date().toISOString(), true) };
-  });
+    authed.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/status`, async (req): Promise<JobStatusAnswer> => {
+      return { type: 'ok', job_status: jobStatus(visibleJob(req), new Date().toISOString(), true) };
+    });
 
-  app.delete<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id`, async (req): Promise<CancelAnswer> => {
-    const job = visibleJob(req);
-    const r = scheduler.cancel(job.id, userOf(req).name);
-    if (!r.ok) throw new ApiError('invalid', r.message);
-    return { type: 'ok', job_status: jobStatus(r.job, new Date().toISOString(), true) };
-  });
-
-  app.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/events`, async (req): Promise<JobEventsAnswer> => {
-    const job = visibleJob(req);
-    const events = db.events(job.id).map((e) => ({
-      at: iso(e.at)!,
-      kind: e.kind,
-      by: e.by,
-      state: e.state,
-      stage: e.stage,
-      status_message: e.status_message,
-      exit_status: e.exit_status,
-    }));
-    return { type: 'ok', events };
-  });
-
-  app.get<{ Params: { id: string }; Querystring: { offset?: string; follow?: string } }>(
-    `${API_PREFIX}/jobs/:id/log`,
-    async (req, reply) => {
+    authed.delete<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id`, async (req): Promise<CancelAnswer> => {
       const job = visibleJob(req);
-      const offset = req.query.offset === undefined ? 0 : Number(req.query.offset);
-      if (!Number.isSafeInteger(offset) || offset < 0)
-        throw new ApiError('bad_request', 'offset must be a non-negative integer');
-      const follow = req.query.follow === '1' || req.query.follow === 'true';
-      const start = Math.min(Math.max(offset, job.log_start), job.log_end);
-      reply.header('content-type', 'application/octet-stream').header('x-log-offset', String(start));
-      if (!follow) {
-        const { data, next } = readLog(db, job.id, start, maxLogResponse);
-        reply
-          .header('x-log-next-offset', String(next))
-          .header('x-job-terminated', job.state === 'terminated' ? '1' : '0');
-        return data;
-      }
-      // Headers go out at once, so a follower knows it is connected before any output exists.
-      reply.hijack();
-      reply.raw.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'x-log-offset': String(start),
-        'cache-control': 'no-store',
-      });
-      reply.raw.flushHeaders();
-      followLog(reply, jobs, db, job.id, start).pipe(reply.raw);
-      return reply;
-    },
-  );
+      const r = scheduler.cancel(job.id, userOf(req).name);
+      if (!r.ok) throw new ApiError('invalid', `no job ${job.id} visible to you`);
+      return { type: 'ok', job_status: jobStatus(r.job, new Date().toISOString(), true) };
+    });
 
-  app.get<{ Querystring: Record<string, unknown> }>(
-    `${API_PREFIX}/supervisors`,
-    async (req): Promise<SupervisorListAnswer> => {
-      const filter = parseSupervisorFilter(req.query);
-      const list: SupervisorListAnswer['supervisors'] = {};
-      for (const row of db.supervisors()) {
-        const s = supervisorStatus(row);
-        const busy = s.status === 'busy' || s.status === 'busy_disconnected';
-        const connected = s.status === 'busy' || s.status === 'idle';
-        if (filter.work !== null && (filter.work === 'busy') !== busy) continue;
-        if (filter.conn !== null && (filter.conn === 'connected') !== connected) continue;
-        list[row.id] = s;
-      }
-      return { type: 'ok', supervisors: list };
-    },
-  );
+    authed.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+      `${API_PREFIX}/jobs/:id/events`,
+      async (req): Promise<JobEventsAnswer> => {
+        const job = visibleJob(req);
+        const q = parseEventsQuery(req.query);
+        const limit = q.limit ?? EVENTS_PAGE_LIMIT.default;
+        const rows = db.events(job.id, q.after ?? 0, limit);
+        const events = rows.map((e) => ({
+          seq: e.seq,
+          at: iso(e.at)!,
+          kind: e.kind,
+          by: e.by,
+          state: e.state,
+          stage: e.stage,
+          status_message: e.status_message,
+          exit_status: e.exit_status,
+        }));
+        return { type: 'ok', events, next: rows.length === limit ? rows.at(-1)!.seq : null };
+      },
+    );
 
-  app.get<{ Params: { id: string } }>(
-    `${API_PREFIX}/supervisors/:id/status`,
-    async (req): Promise<SupervisorStatusAnswer> => {
-      const row = isUuid(req.params.id) ? db.supervisorById(req.params.id) : undefined;
-      if (!row) throw new ApiError('invalid', `no supervisor ${req.params.id.slice(0, 64)}`);
-      return { type: 'ok', status: supervisorStatus(row) };
-    },
-  );
+    authed.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+      `${API_PREFIX}/jobs/:id/log`,
+      async (req, reply) => {
+        const job = visibleJob(req);
+        const q = parseLogQuery(req.query);
+        const offset = q.offset ?? 0;
+        const follow = q.follow === true;
+        const start = Math.min(Math.max(offset, job.log_start), job.log_end);
+        reply.header('content-type', 'application/octet-stream').header('x-log-offset', String(start));
+        if (!follow) {
+          const { data, next } = readLog(db, job.id, start, maxLogResponse);
+          reply
+            .header('x-log-next-offset', String(next))
+            .header('x-job-terminated', job.state === 'terminated' ? '1' : '0');
+          return data;
+        }
+        // Headers go out at once, so a follower knows it is connected before any output exists.
+        reply.hijack();
+        reply.raw.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'x-log-offset': String(start),
+          'cache-control': 'no-store',
+        });
+        reply.raw.flushHeaders();
+        followLog(reply, jobs, db, job.id, start).pipe(reply.raw);
+        return reply;
+      },
+    );
 
-  // A plain GET reaches this route; WebSocket upgrades are taken by the supervisor hub first.
-  app.get(`${API_PREFIX}/supervisors/:id/connect`, async () => {
-    throw new ApiError('upgrade_required', 'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1');
+    authed.get<{ Querystring: Record<string, unknown> }>(
+      `${API_PREFIX}/supervisors`,
+      async (req): Promise<SupervisorListAnswer> => {
+        const filter = parseSupervisorFilter(req.query);
+        const list: SupervisorListAnswer['supervisors'] = {};
+        for (const row of db.supervisors()) {
+          const s = supervisorStatus(row);
+          const busy = s.status === 'busy' || s.status === 'busy_disconnected';
+          const connected = s.status === 'busy' || s.status === 'idle';
+          if (filter.work !== null && (filter.work === 'busy') !== busy) continue;
+          if (filter.conn !== null && (filter.conn === 'connected') !== connected) continue;
+          list[row.id] = s;
+        }
+        return { type: 'ok', supervisors: list };
+      },
+    );
+
+    authed.get<{ Params: { id: string } }>(
+      `${API_PREFIX}/supervisors/:id/status`,
+      async (req): Promise<SupervisorStatusAnswer> => {
+        const row = isUuid(req.params.id) ? db.supervisorById(req.params.id) : undefined;
+        if (!row) throw new ApiError('invalid', `no supervisor ${req.params.id.slice(0, 64)}`);
+        return { type: 'ok', status: supervisorStatus(row) };
+      },
+    );
+
+    // A plain GET reaches this route; WebSocket upgrades are taken by the supervisor hub first.
+    authed.get(`${API_PREFIX}/supervisors/:id/connect`, async () => {
+      throw new ApiError('upgrade_required', 'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1');
+    });
   });
 
-  app.setNotFoundHandler(async (req) => {
+  // No route is shown to a caller without a token either: it learns no more than 401.
+  app.setNotFoundHandler({ preHandler: authenticate }, async (req) => {
     throw new ApiError('not_found', `no route ${req.method} ${req.url.split('?')[0]}`);
   });
 
@@ -362,7 +418,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     let type: ApiErrorType;
     let message = err.message;
     if (err instanceof ApiError) type = err.type;
-    else if (err instanceof ValidationError) type = 'bad_request';
+    else if (err instanceof StoreUnavailable) {
+      type = err.kind === 'full' ? 'storage_full' : 'internal';
+      message =
+        err.kind === 'full'
+          ? 'the switchboard cannot store anything now: its disk is full'
+          : 'the database is unavailable';
+      log.error(`${req.method} ${req.url.split('?')[0]} failed: ${err.message}`);
+    } else if (err instanceof ValidationError) type = 'bad_request';
     else if (err.statusCode === 413) type = 'payload_too_large';
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       type = 'bad_request';
@@ -377,7 +440,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 }
 
-function readLog(db: SwitchboardDb, jobId: string, start: number, maxBytes: number): { data: Buffer; next: number } {
+function readLog(db: SwitchboardStore, jobId: string, start: number, maxBytes: number): { data: Buffer; next: number } {
   const parts: Buffer[] = [];
   let pos = start;
   let size = 0;
@@ -396,7 +459,13 @@ function readLog(db: SwitchboardDb, jobId: string, start: number, maxBytes: numb
 }
 
 /** Streams the log from `start` as it grows, until the job has terminated and everything is sent. */
-function followLog(reply: FastifyReply, jobs: JobStore, db: SwitchboardDb, jobId: string, start: number): PassThrough {
+function followLog(
+  reply: FastifyReply,
+  jobs: JobStore,
+  db: SwitchboardStore,
+  jobId: string,
+  start: number,
+): PassThrough {
   const out = new PassThrough();
   const gone = new AbortController();
   let wake: (() => void) | null = null;

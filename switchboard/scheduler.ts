@@ -7,14 +7,22 @@ import type { ExitStatus, RunningJobState } from '../protocol/job.js';
 import {
   CLOSE_CODES,
   type JobError,
-  type JobErrorKind,
   type JobEvent,
   type SupervisorStatus,
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
-import type { JobRow, StoredJobRequest, SupervisorRow } from './db.js';
+import {
+  StoreUnavailable,
+  type JobRow,
+  type StoredJobRequest,
+  type SupervisorRow,
+  type SwitchboardStore,
+} from './store.js';
+import { Deadlines, systemClock, type Clock } from './deadlines.js';
 import type { JobStore } from './jobs.js';
+import { USER_EXIT_STATUS, errorIsNoFailure, exitStatusForError, exitStatusOnSupervisorMove } from './lifecycle.js';
+import { parseTags, tagsMatch } from './matcher.js';
 import type { Logger } from './logger.js';
 import { matchTags } from './named-system.js';
 
@@ -23,24 +31,22 @@ export interface SchedulerConfig {
   jobTimeoutMs: number;
   /** How long a disconnected supervisor (or one that ignores stop_job) keeps its job. */
   gracePeriodMs: number;
+  /** Most jobs one user may have queued at once. */
+  maxQueuedJobsPerUser: number;
+  /** Most bytes of requests (as stored) one user may have queued at once. */
+  maxQueuedBytesPerUser: number;
+}
+
+/** A queued job as scheduling sees it: everything else stays in the database. */
+interface QueuedJob {
+  tags: string[];
+  owner: string;
+  bytes: number;
 }
 
 export interface SupervisorLink {
   send(msg: ToSupervisor): void;
   close(code: number, reason: string): void;
-}
-
-/** The tags of a `;`-separated tag_config; blanks are ignored. */
-export function parseTags(tagConfig: string): string[] {
-  return tagConfig
-    .split(';')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-}
-
-/** A job may run on a supervisor whose tag set contains all of the job's tags. */
-export function tagsMatch(jobTags: readonly string[], supervisorTags: ReadonlySet<string>): boolean {
-  return jobTags.every((t) => supervisorTags.has(t));
 }
 
 interface Session {
@@ -54,10 +60,13 @@ interface Session {
   foreign: Set<string>;
 }
 
-export type EnqueueResult = { ok: true; job: JobRow } | { ok: false; message: string };
+export type EnqueueResult =
+  | { ok: true; job: JobRow }
+  /** `no_match`: no registered supervisor has the tags; `queue_limit`: the owner has queued too much. */
+  | { ok: false; reason: 'no_match' | 'queue_limit'; message: string };
 
 /** A cancel request for an existing job always succeeds: the job is, or already was, on its way out. */
-export type CancelResult = { ok: true; job: JobRow } | { ok: false; message: string };
+export type CancelResult = { ok: true; job: JobRow } | { ok: false; outcome: 'not_found' };
 
 /** What the REST API tells about a supervisor's connection and work. */
 export interface SupervisorLoad {
@@ -68,49 +77,43 @@ export interface SupervisorLoad {
   foreign: boolean;
 }
 
-// setTimeout's longest delay; longer deadlines re-arm.
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-const USER_EXIT: Record<'success' | 'error' | 'unknown', ExitStatus> = {
-  success: 'workload_finished_success',
-  error: 'workload_finished_error',
-  unknown: 'workload_finished_unknown',
-};
-
-/** The exit status a supervisor's error sets: a bad or unusable image failed the host's start. */
-export function exitStatusForError(kind: JobErrorKind): 'supervisor_host_start_failure' | 'internal_supervisor_error' {
-  return kind === 'ImageNotFound' || kind === 'ImageInvalid' || kind === 'ImageNotCompatible'
-    ? 'supervisor_host_start_failure'
-    : 'internal_supervisor_error';
-}
-
-// A request refused because the job already is as asked: the job itself is fine.
-const NOT_A_FAILURE: ReadonlySet<JobErrorKind> = new Set(['AlreadyRunning', 'AlreadyStopping']);
-
-/** Output of a job its supervisor ended without declaring how the workload went (upstream's never do). */
-export const NO_STATUS_DECLARED = 'the supervisor ended the job without declaring an exit status';
+/** How long a deadline whose action found the database unavailable waits before trying again. */
+const STORE_RETRY_MS = 1000;
 
 export class Scheduler {
   private readonly sessions = new Map<string, Session>();
   /** supervisor id -> jobs dispatched to it and not terminated */
   private readonly assigned = new Map<string, Set<string>>();
-  /** queued job id -> its tags, in enqueue order */
-  private readonly queue = new Map<string, string[]>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** queued jobs by id, in enqueue order */
+  private readonly queue = new Map<string, QueuedJob>();
+  /** owner id -> what its queued jobs count against its limits */
+  private readonly usage = new Map<string, { jobs: number; bytes: number }>();
+  private readonly deadlines: Deadlines;
   private readonly onChanged = (job: JobRow) => this.jobChanged(job);
   private stopped = false;
 
   constructor(
+    private readonly store: SwitchboardStore,
     private readonly jobs: JobStore,
     private readonly config: SchedulerConfig,
     private readonly log: Logger,
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.deadlines = new Deadlines(clock, (key, err) => {
+      if (err instanceof StoreUnavailable) {
+        this.log.error(`${key}: ${err.message}; trying again in ${STORE_RETRY_MS} ms`);
+        return STORE_RETRY_MS;
+      }
+      this.log.error(`${key} failed: ${(err as Error).stack ?? String(err)}`);
+      return null;
+    });
+  }
 
   /** Picks up where the database left off: queued jobs, running jobs and their supervisors. */
   start(): void {
-    for (const job of this.jobs.db.activeJobs()) {
+    for (const job of this.store.activeJobs()) {
       if (job.state === 'queued') {
-        this.queue.set(job.id, parseTags(job.tag_config));
+        this.addQueued(job.id, { tags: parseTags(job.tag_config), owner: job.owner_id, bytes: job.request_bytes });
         this.armQueueTimeout(job);
       } else if (job.supervisor_id) {
         this.assign(job.supervisor_id, job.id);
@@ -133,8 +136,7 @@ export class Scheduler {
     // Connections closing during shutdown must not arm timers that outlive the database.
     this.stopped = true;
     this.jobs.off('changed', this.onChanged);
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.deadlines.stop();
   }
 
   // -- users --
@@ -145,26 +147,44 @@ export class Scheduler {
    */
   enqueue(ownerId: string, request: StoredJobRequest): EnqueueResult {
     const tags = parseTags(request.tag_config);
-    const supervisors = this.jobs.db.supervisors();
+    const supervisors = this.store.supervisors();
     if (!supervisors.some((s) => tagsMatch(tags, matchTags(s, parseTags(s.tags))))) {
       const message = `no registered supervisor has all of the tags "${request.tag_config}"`;
       this.log.info(`refused a job: ${message}`);
-      return { ok: false, message };
+      return { ok: false, reason: 'no_match', message };
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(request));
+    const used = this.usage.get(ownerId) ?? { jobs: 0, bytes: 0 };
+    const over =
+      used.jobs + 1 > this.config.maxQueuedJobsPerUser
+        ? `${used.jobs} jobs queued, the most one user may have is ${this.config.maxQueuedJobsPerUser}`
+        : used.bytes + bytes > this.config.maxQueuedBytesPerUser
+          ? `${used.bytes} bytes of requests queued; this one (${bytes} bytes) would pass the limit of ${this.config.maxQueuedBytesPerUser} bytes per user`
+          : null;
+    if (over !== null) {
+      this.log.info(`refused a job of user ${ownerId}: ${over}`);
+      return { ok: false, reason: 'queue_limit', message: `${over}; wait for queued jobs to start or cancel some` };
     }
     const id = randomUUID();
     const job = this.jobs.create(id, ownerId, request);
     this.log.info(
       `job ${id} enqueued (tags "${request.tag_config}")${request.restart_of ? `, restarting job ${request.restart_of}` : ''}`,
     );
-    this.queue.set(id, tags);
+    this.addQueued(id, { tags, owner: ownerId, bytes });
     this.armQueueTimeout(job);
-    this.dispatch();
+    try {
+      this.dispatch();
+    } catch (err) {
+      // The job is queued (committed); the next dispatch takes it.
+      if (!(err instanceof StoreUnavailable)) throw err;
+      this.log.error(`job ${id} is queued, but dispatching failed: ${err.message}`);
+    }
     return { ok: true, job: this.jobs.get(id) ?? job };
   }
 
   cancel(jobId: string, by: string): CancelResult {
     const job = this.jobs.get(jobId);
-    if (!job) return { ok: false, message: `job ${jobId} not found` };
+    if (!job) return { ok: false, outcome: 'not_found' };
     if (job.state === 'terminated' || job.exit_status === 'job_canceled') return { ok: true, job };
     const message = `canceled by ${by}`;
     if (job.state === 'queued') {
@@ -199,7 +219,7 @@ export class Scheduler {
   supervisorConnected(row: SupervisorRow, link: SupervisorLink): void {
     const old = this.sessions.get(row.id);
     if (old) old.link.close(CLOSE_CODES.superseded, 'superseded by a newer connection of the same supervisor');
-    this.clearTimer(`grace:${row.id}`);
+    this.deadlines.clear(`grace:${row.id}`);
     const session: Session = {
       link,
       name: row.name,
@@ -294,7 +314,7 @@ export class Scheduler {
         this.supervisorState(session, jobId, event.new_state, event.status_message);
         return;
       case 'declare_exit_status':
-        this.supervisorExitStatus(session, jobId, USER_EXIT[event.user_exit_status], event.host_output);
+        this.supervisorExitStatus(session, jobId, USER_EXIT_STATUS[event.user_exit_status], event.host_output);
         return;
       case 'error':
         this.supervisorError(session, jobId, event.error);
@@ -313,7 +333,7 @@ export class Scheduler {
    */
   private supervisorError(session: Session, jobId: string, error: JobError): void {
     const message = `${error.error_kind}: ${error.description}`;
-    if (NOT_A_FAILURE.has(error.error_kind)) {
+    if (errorIsNoFailure(error.error_kind)) {
       this.log.info(`supervisor ${session.name} reports for job ${jobId}: ${message}`);
       return;
     }
@@ -346,12 +366,7 @@ export class Scheduler {
     }
     const r = this.jobs.apply(jobId, {
       actor: 'supervisor',
-      // A job must not end without an exit status. Upstream records JobCanceled here, which blames
-      // a user who canceled nothing; the workload's result is what is unknown.
-      exitStatus:
-        st.state === 'terminated' && job.exit_status === null
-          ? { to: 'workload_finished_unknown', message: NO_STATUS_DECLARED }
-          : undefined,
+      exitStatus: exitStatusOnSupervisorMove(st.state, job.exit_status),
       state: { to: st.state, stage, statusMessage: message },
     });
     if (r.ok)
@@ -371,7 +386,7 @@ export class Scheduler {
       if (s.reconciled && s.foreign.size === 0 && !this.assigned.get(id)?.size) idle.push([id, s]);
     }
     if (idle.length === 0) return;
-    for (const [jobId, tags] of this.queue) {
+    for (const [jobId, { tags }] of this.queue) {
       const i = idle.findIndex(([, s]) => tagsMatch(tags, s.tags));
       if (i < 0) continue;
       const [supervisorId, session] = idle.splice(i, 1)[0]!;
@@ -381,9 +396,10 @@ export class Scheduler {
   }
 
   private startOn(jobId: string, supervisorId: string, session: Session): void {
-    this.queue.delete(jobId);
-    this.clearTimer(`queue:${jobId}`);
+    // Out of the queue only once the store has it scheduled: a failing write leaves it queued.
     const r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
+    this.removeQueued(jobId);
+    this.deadlines.clear(`queue:${jobId}`);
     if (!r.ok) {
       this.log.warn(`job ${jobId} could not be scheduled: ${r.reason}`);
       return;
@@ -419,7 +435,7 @@ export class Scheduler {
     const session = supervisorId ? this.sessions.get(supervisorId) : undefined;
     session?.link.send({ type: 'stop_job', message: { job_id: jobId } });
     // A supervisor that does not confirm the stop within the grace period loses the job.
-    this.armTimer(`stop:${jobId}`, Date.now() + this.config.gracePeriodMs, () => {
+    this.deadlines.at(`stop:${jobId}`, this.clock.now() + this.config.gracePeriodMs, () => {
       const job = this.jobs.get(jobId);
       if (!job || job.state === 'terminated') return;
       const s = supervisorId ? this.sessions.get(supervisorId) : undefined;
@@ -444,18 +460,33 @@ export class Scheduler {
 
   private jobChanged(job: JobRow): void {
     if (job.state !== 'terminated') return;
-    this.queue.delete(job.id);
-    for (const key of [`queue:${job.id}`, `job:${job.id}`, `stop:${job.id}`]) this.clearTimer(key);
+    this.removeQueued(job.id);
+    for (const key of [`queue:${job.id}`, `job:${job.id}`, `stop:${job.id}`]) this.deadlines.clear(key);
     if (job.supervisor_id) {
       const set = this.assigned.get(job.supervisor_id);
       set?.delete(job.id);
       if (set && set.size === 0) {
         this.assigned.delete(job.supervisor_id);
-        this.clearTimer(`grace:${job.supervisor_id}`);
+        this.deadlines.clear(`grace:${job.supervisor_id}`);
       }
       this.log.info(`job ${job.id} terminated: ${job.exit_status}`);
       this.dispatch();
     }
+  }
+
+  private addQueued(id: string, job: QueuedJob): void {
+    this.queue.set(id, job);
+    const used = this.usage.get(job.owner) ?? { jobs: 0, bytes: 0 };
+    this.usage.set(job.owner, { jobs: used.jobs + 1, bytes: used.bytes + job.bytes });
+  }
+
+  private removeQueued(id: string): void {
+    const job = this.queue.get(id);
+    if (!job) return;
+    this.queue.delete(id);
+    const used = this.usage.get(job.owner)!;
+    if (used.jobs === 1) this.usage.delete(job.owner);
+    else this.usage.set(job.owner, { jobs: used.jobs - 1, bytes: used.bytes - job.bytes });
   }
 
   private assign(supervisorId: string, jobId: string): void {
@@ -465,7 +496,7 @@ export class Scheduler {
   }
 
   private armQueueTimeout(job: JobRow): void {
-    this.armTimer(`queue:${job.id}`, job.queued_at + this.config.queueTimeoutMs, () => {
+    this.deadlines.at(`queue:${job.id}`, job.queued_at + this.config.queueTimeoutMs, () => {
       if (this.jobs.get(job.id)?.state !== 'queued') return;
       const r = this.jobs.apply(job.id, {
         actor: 'switchboard',
@@ -482,7 +513,7 @@ export class Scheduler {
   private armJobTimeout(job: JobRow): void {
     const req = this.jobs.request(job);
     const timeoutMs = req.override_timeout !== null ? req.override_timeout * 1000 : this.config.jobTimeoutMs;
-    this.armTimer(`job:${job.id}`, (job.scheduled_at ?? Date.now()) + timeoutMs, () => {
+    this.deadlines.at(`job:${job.id}`, (job.scheduled_at ?? this.clock.now()) + timeoutMs, () => {
       const now = this.jobs.get(job.id);
       if (!now || now.state === 'terminated' || now.state === 'queued') return;
       const r = this.stopJob(job.id, 'job_timeout', `job exceeded its timeout of ${timeoutMs} ms`);
@@ -491,35 +522,11 @@ export class Scheduler {
   }
 
   private armGrace(supervisorId: string): void {
-    this.armTimer(`grace:${supervisorId}`, Date.now() + this.config.gracePeriodMs, () => {
+    this.deadlines.at(`grace:${supervisorId}`, this.clock.now() + this.config.gracePeriodMs, () => {
       if (this.sessions.has(supervisorId)) return;
       for (const jobId of [...(this.assigned.get(supervisorId) ?? [])]) {
         this.drop(jobId, `supervisor stayed away longer than the ${this.config.gracePeriodMs} ms grace period`);
       }
     });
-  }
-
-  private armTimer(key: string, deadline: number, fire: () => void): void {
-    this.clearTimer(key);
-    if (this.stopped) return;
-    const delay = Math.max(0, deadline - Date.now());
-    const t = setTimeout(
-      () => {
-        this.timers.delete(key);
-        if (delay > MAX_TIMER_MS) this.armTimer(key, deadline, fire);
-        else fire();
-      },
-      Math.min(delay, MAX_TIMER_MS),
-    );
-    t.unref();
-    this.timers.set(key, t);
-  }
-
-  private clearTimer(key: string): void {
-    const t = this.timers.get(key);
-    if (t) {
-      clearTimeout(t);
-      this.timers.delete(key);
-    }
   }
 }

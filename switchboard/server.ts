@@ -1,8 +1,9 @@
-// Assembles a switchboard: database, job store, scheduler, REST routes and the supervisor hub.
+// Assembles a switchboard: store (SQLite), job store, scheduler, REST routes and the supervisor hub.
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { SwitchboardDb } from './db.js';
+import { SqliteStore } from './sqlite-store.js';
+import { systemClock, type Clock } from './deadlines.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
 import type { Logger } from './logger.js';
@@ -17,7 +18,9 @@ import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
 import { SqliteWebData, webConsole, type WebConsoleOptions } from './web/index.js';
 
-export interface SwitchboardOptions extends SchedulerConfig {
+export interface SwitchboardOptions extends Omit<SchedulerConfig, 'maxQueuedJobsPerUser' | 'maxQueuedBytesPerUser'> {
+  maxQueuedJobsPerUser?: number;
+  maxQueuedBytesPerUser?: number;
   dbPath: string;
   log: Logger;
   /** How often supervisors are pinged. */
@@ -32,6 +35,8 @@ export interface SwitchboardOptions extends SchedulerConfig {
   logKeepBytes?: number;
   /** Largest request body accepted. */
   bodyLimitBytes?: number;
+  /** The clock of timestamps and deadlines (the system's unless given). */
+  clock?: Clock;
   /** The web console (on unless false). */
   web?: boolean | Partial<Omit<WebConsoleOptions, 'data' | 'log'>>;
 }
@@ -40,6 +45,8 @@ export const DEFAULTS = {
   queueTimeoutMs: 3_600_000,
   jobTimeoutMs: 3_600_000,
   gracePeriodMs: 60_000,
+  maxQueuedJobsPerUser: 1000,
+  maxQueuedBytesPerUser: 64 * 1024 * 1024,
   pingIntervalMs: DEFAULT_KEEPALIVE.pingIntervalMs,
   keepaliveMs: DEFAULT_KEEPALIVE.keepaliveMs,
   loginTokenLifetimeMs: 7 * 86_400_000,
@@ -48,7 +55,7 @@ export const DEFAULTS = {
 
 export class Switchboard {
   readonly app: FastifyInstance;
-  readonly db: SwitchboardDb;
+  readonly db: SqliteStore;
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
   private readonly hub: SupervisorHub;
@@ -62,9 +69,20 @@ export class Switchboard {
     if (!(keepalive.pingIntervalMs > 0 && keepalive.keepaliveMs > keepalive.pingIntervalMs)) {
       throw new Error('the keepalive must be longer than the ping interval, and both positive');
     }
-    this.db = new SwitchboardDb(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
-    this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES);
-    this.scheduler = new Scheduler(this.jobs, opts, opts.log);
+    this.db = new SqliteStore(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
+    const clock = opts.clock ?? systemClock;
+    this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES, () => clock.now());
+    this.scheduler = new Scheduler(
+      this.db,
+      this.jobs,
+      {
+        ...opts,
+        maxQueuedJobsPerUser: opts.maxQueuedJobsPerUser ?? DEFAULTS.maxQueuedJobsPerUser,
+        maxQueuedBytesPerUser: opts.maxQueuedBytesPerUser ?? DEFAULTS.maxQueuedBytesPerUser,
+      },
+      opts.log,
+      clock,
+    );
     this.interactive = new InteractiveJobs(this.jobs, opts.log);
     this.app = Fastify({
       logger: false,

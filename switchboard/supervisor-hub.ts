@@ -7,7 +7,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { API_PREFIX } from '../protocol/switchboard-api.js';
+import { API_PREFIX, CONNECT_REFUSAL_STATUS, type ConnectRefusal } from '../protocol/switchboard-api.js';
 import { ValidationError } from '../protocol/validation.js';
 import {
   CLOSE_CODES,
@@ -22,7 +22,7 @@ import {
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
 import { bearerToken, tokenMatches } from './auth.js';
-import type { SupervisorRow, SwitchboardDb } from './db.js';
+import { StoreUnavailable, type SupervisorRow, type SwitchboardStore } from './store.js';
 import type { ExtensionLink, InteractiveJobs } from './interactive.js';
 import type { Logger } from './logger.js';
 import type { Scheduler, SupervisorLink } from './scheduler.js';
@@ -40,7 +40,15 @@ interface Pending {
   row: SupervisorRow;
   link: SupervisorLink;
   msg: ToSwitchboard;
+  bytes: number;
 }
+
+// Messages kept while the database cannot take them. Upstream's protocol (and so ours) has no
+// acknowledgements, so a supervisor cannot resend what it sent: the hub keeps it and retries, in
+// order. Past this, a supervisor's connection is closed; on reconnect its status is reconciled.
+const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 5000;
 
 interface Connection {
   ws: WebSocket;
@@ -57,7 +65,7 @@ export interface HubOptions {
 
 class Refusal extends Error {
   constructor(
-    readonly status: number,
+    readonly code: ConnectRefusal,
     message: string,
   ) {
     super(message);
@@ -72,10 +80,10 @@ export function connectPathId(url: string): string | null {
   try {
     id = decodeURIComponent(m[1]!);
   } catch {
-    throw new Refusal(400, 'the supervisor id in the path holds a malformed %-escape');
+    throw new Refusal('bad_request', 'the supervisor id in the path holds a malformed %-escape');
   }
   id = id.toLowerCase();
-  if (!UUID_RE.test(id)) throw new Refusal(400, 'the supervisor id in the path is not a UUID');
+  if (!UUID_RE.test(id)) throw new Refusal('bad_request', 'the supervisor id in the path is not a UUID');
   return id;
 }
 
@@ -91,6 +99,9 @@ export class SupervisorHub {
   /** Ids whose newcomer waits for the old connection's answer to a ping. */
   private readonly admitting = new Set<string>();
   private pending: Pending[] = [];
+  private pendingBytes = 0;
+  private retry: NodeJS.Timeout | null = null;
+  private retryMs = 0;
   private readonly pinger: NodeJS.Timeout;
   private readonly socketConfig: string;
   private closed = false;
@@ -98,13 +109,13 @@ export class SupervisorHub {
     this.upgrade(req, socket, head).catch((err: unknown) => {
       // One bad request must never end the process.
       this.log.error(`supervisor connection from ${req.socket.remoteAddress}: ${(err as Error).message}`);
-      reject(socket, 500, 'internal error while admitting the supervisor');
+      reject(socket, 'internal', 'internal error while admitting the supervisor');
     });
   };
 
   constructor(
     private readonly server: Server,
-    private readonly db: SwitchboardDb,
+    private readonly db: SwitchboardStore,
     private readonly scheduler: Scheduler,
     private readonly log: Logger,
     private readonly opts: HubOptions,
@@ -133,37 +144,60 @@ export class SupervisorHub {
     }
   }
 
-  /**
-   * Messages that arrive together (one socket read often holds a host's whole burst of events) are
-   * handled in one database transaction: one commit instead of one per message.
-   */
+  /** Messages are handled in arrival order, each in its own transaction, after the current tick. */
   private enqueue(item: Pending): void {
+    if (this.pendingBytes + item.bytes > MAX_PENDING_BYTES) {
+      this.log.error(
+        `supervisor ${item.row.name}: ${this.pendingBytes} bytes of messages wait for the database; closing its connection`,
+      );
+      this.pending = this.pending.filter((p) => p.link !== item.link);
+      this.pendingBytes = this.pending.reduce((n, p) => n + p.bytes, 0);
+      item.link.close(1013, 'the switchboard cannot store events now; reconnect later');
+      return;
+    }
     this.pending.push(item);
-    if (this.pending.length === 1) setImmediate(() => this.flush());
+    this.pendingBytes += item.bytes;
+    if (this.pending.length === 1 && this.retry === null) setImmediate(() => this.flush());
   }
 
+  /**
+   * Handles what is pending. A message the database cannot take (disk full) is not acknowledged
+   * in any way the supervisor could see and is not dropped: it and everything after it wait, and
+   * the hub tries again with a growing pause. The process never exits for it.
+   */
   private flush(): void {
-    const batch = this.pending;
-    this.pending = [];
-    // Emptied by close(): the database may be gone.
-    if (batch.length === 0) return;
-    // A failing commit (disk full) throws out of here and ends the process: in-memory state may
-    // then be ahead of the database, and a restart rebuilds it from what was committed.
-    this.db.transaction(() => {
-      for (const { row, link, msg } of batch) {
-        try {
-          this.scheduler.supervisorMessage(row.id, link, msg);
-        } catch (err) {
-          this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
+    let done = 0;
+    for (; done < this.pending.length && !this.closed; done++) {
+      const { row, link, msg } = this.pending[done]!;
+      try {
+        this.scheduler.supervisorMessage(row.id, link, msg);
+      } catch (err) {
+        if (err instanceof StoreUnavailable) {
+          this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs === 0 ? FIRST_RETRY_MS : this.retryMs * 2);
+          this.log.error(
+            `supervisor ${row.name}: ${msg.type} not stored: ${err.message}; ${this.pending.length - done} messages wait, next try in ${this.retryMs} ms`,
+          );
+          this.retry = setTimeout(() => {
+            this.retry = null;
+            this.flush();
+          }, this.retryMs);
+          break;
         }
+        this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
       }
-    });
+    }
+    for (const p of this.pending.splice(0, done)) this.pendingBytes -= p.bytes;
+    if (this.retry === null && this.retryMs !== 0) {
+      this.log.info('the database takes writes again; every waiting supervisor message was handled');
+      this.retryMs = 0;
+    }
   }
 
   close(): void {
     this.closed = true;
     clearInterval(this.pinger);
     this.pending = [];
+    if (this.retry) clearTimeout(this.retry);
     this.server.off('upgrade', this.onUpgrade);
     for (const conn of this.connections.values()) conn.ws.close(1001, 'switchboard shutting down');
     this.wss.close();
@@ -180,7 +214,7 @@ export class SupervisorHub {
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       this.log.warn(`refused a supervisor connection from ${address}: ${err.message}`);
-      return reject(socket, err.status, err.message);
+      return reject(socket, err.code, err.message);
     } finally {
       socket.off('error', ignore);
     }
@@ -192,22 +226,25 @@ export class SupervisorHub {
   /** The supervisor a request may connect as; throws Refusal with the HTTP status to answer. */
   private async admit(req: IncomingMessage, address: string): Promise<SupervisorRow> {
     const id = connectPathId(req.url ?? '');
-    if (id === null) throw new Refusal(404, 'no WebSocket endpoint here');
+    if (id === null) throw new Refusal('not_found', 'no WebSocket endpoint here');
     const header = req.headers.authorization;
-    if (header === undefined) throw new Refusal(401, 'missing Authorization: Bearer <supervisor token> header');
+    if (header === undefined)
+      throw new Refusal('unauthenticated', 'missing Authorization: Bearer <supervisor token> header');
     const token = bearerToken(header);
-    if (token === null) throw new Refusal(401, 'the Authorization header is not "Bearer <supervisor token>"');
+    if (token === null)
+      throw new Refusal('unauthenticated', 'the Authorization header is not "Bearer <supervisor token>"');
     const row = this.db.supervisorById(id);
     if (!row) {
       throw new Refusal(
-        404,
+        'unknown_supervisor',
         `no supervisor with id ${id} is registered; register it with tml-switchboard supervisor add NAME --id ${id} --token-file FILE`,
       );
     }
-    if (!tokenMatches(token, row.token_hash)) throw new Refusal(403, `wrong token for supervisor ${row.name} (${id})`);
+    if (!tokenMatches(token, row.token_hash))
+      throw new Refusal('wrong_token', `wrong token for supervisor ${row.name} (${id})`);
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!protocols.includes(WEBSOCKET_SUBPROTOCOL))
-      throw new Refusal(400, `subprotocol ${WEBSOCKET_SUBPROTOCOL} required`);
+      throw new Refusal('bad_request', `subprotocol ${WEBSOCKET_SUBPROTOCOL} required`);
     await this.onlyConnection(row, address);
     return row;
   }
@@ -219,7 +256,7 @@ export class SupervisorHub {
   private async onlyConnection(row: SupervisorRow, address: string): Promise<void> {
     const held = (other: string) =>
       new Refusal(
-        409,
+        'already_connected',
         `supervisor ${row.name} (${row.id}) is already connected from ${other}: another tml-supervisor instance holds this id`,
       );
     if (this.admitting.has(row.id)) throw held('a connection being admitted');
@@ -298,7 +335,7 @@ export class SupervisorHub {
         this.log.warn(`supervisor ${row.name}: refused malformed message: ${why}`);
         return;
       }
-      this.enqueue({ row, link, msg });
+      this.enqueue({ row, link, msg, bytes: (data as Buffer).length });
     });
     ws.on('close', (code, reason) => {
       this.forget(conn);
@@ -320,11 +357,11 @@ const REASONS: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
-function reject(socket: Duplex, status: number, message: string): void {
+function reject(socket: Duplex, code: ConnectRefusal, message: string): void {
   if (socket.destroyed) return;
-  const reason = REASONS[status] ?? 'Error';
-  const body = JSON.stringify({ error: { code: reason.toLowerCase().replace(/ /g, '_'), message } });
+  const status = CONNECT_REFUSAL_STATUS[code];
+  const body = JSON.stringify({ error: { code, message } });
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

@@ -13,22 +13,17 @@ import {
   type JobStatus,
   type LoginResponse,
   type SupervisorFilter,
+  parseEventsPage,
+  parseJobListPage,
+  type EventsPage,
+  type JobListPage,
 } from '../protocol/switchboard-api.js';
 import { parseConsoleInputAnswer } from '../protocol/console-input-api.js';
 import type { JobRequestBody } from '../protocol/job.js';
 import { ValidationError, attempt, parseJson } from '../protocol/validation.js';
 import type { Dispatcher } from 'undici';
-import {
-  jobListQueryString,
-  parseEventsPage,
-  parseJobListPage,
-  parseSupervisorListFull,
-  parseSupervisorStatusFullAnswer,
-  type EventsPage,
-  type JobListPage,
-  type JobListQuery,
-  type SupervisorStatusFull,
-} from './api-ext.js';
+import { parseSupervisorListFull, parseSupervisorStatusFullAnswer, type SupervisorStatusFull } from './api-ext.js';
+import { eventsQueryString, jobListQueryString, logQueryString, type JobListQuery } from '../protocol/job-query.js';
 import { ApiError, BadAnswerError, NetworkError, describeNetworkError, networkCode } from './errors.js';
 
 type Response = Dispatcher.ResponseData;
@@ -100,7 +95,7 @@ export class SwitchboardClient {
 
   /** Events after sequence number `after` (all of them without it). */
   async eventsPage(jobId: string, after?: number): Promise<EventsPage> {
-    const q = after === undefined ? '' : `?after=${after}`;
+    const q = eventsQueryString(after === undefined ? {} : { after });
     return this.json('GET', `/jobs/${encodeURIComponent(jobId)}/events${q}`, parseEventsPage);
   }
 
@@ -118,7 +113,7 @@ export class SwitchboardClient {
 
   /** Console bytes from `offset` as stored now; `next` is where to continue. */
   async log(jobId: string, offset = 0): Promise<{ data: Buffer; offset: number; next: number; terminated: boolean }> {
-    const path = `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}`;
+    const path = `/jobs/${encodeURIComponent(jobId)}/log${logQueryString({ offset })}`;
     const res = await this.request('GET', path);
     const data = await this.read(path, async () => Buffer.from(await res.body.arrayBuffer()));
     return {
@@ -141,7 +136,7 @@ export class SwitchboardClient {
     // A followed log may be quiet for hours: no time limit between its parts.
     const res = await this.request(
       'GET',
-      `/jobs/${encodeURIComponent(jobId)}/log?offset=${offset}&follow=1`,
+      `/jobs/${encodeURIComponent(jobId)}/log${logQueryString({ offset, follow: true })}`,
       undefined,
       signal,
       0,

@@ -4,7 +4,7 @@
 // had reached, so nothing is missed and nothing is printed twice.
 
 import type { JobStatus } from '../protocol/switchboard-api.js';
-import type { SeqEvent } from './api-ext.js';
+import type { SeqEvent } from '../protocol/switchboard-api.js';
 import type { SwitchboardClient } from './client.js';
 import { NetworkError, isMissingRoute } from './errors.js';
 

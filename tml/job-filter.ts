@@ -7,7 +7,8 @@ import { parseDuration } from '../protocol/duration.js';
 import { EXECUTION_STATES, EXIT_STATUSES } from '../protocol/job.js';
 import type { JobStatus } from '../protocol/switchboard-api.js';
 import { isUuid } from '../protocol/validation.js';
-import { isExecutionState, JOB_LIST_LIMIT, type JobListQuery } from './api-ext.js';
+import { isExecutionState } from './api-ext.js';
+import { JOB_LIST_LIMIT, type JobListQuery } from '../protocol/job-query.js';
 import { outcomeOf } from './format.js';
 import { bookName } from './outcome.js';
 

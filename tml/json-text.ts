@@ -176,10 +176,4 @@ export function parseJsonText(text: string, flag: string): unknown {
   }
 }
 
-/** "a number", "an array", "null": what a value is, never what it says (it may be a secret). */
-export function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  const t = typeof v;
-  return t === 'object' ? 'an object' : t === 'undefined' ? 'nothing' : `a ${t}`;
-}
+export { typeName } from '../protocol/validation.js';

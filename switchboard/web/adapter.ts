@@ -1,13 +1,17 @@
-// WebData over today's SQLite switchboard: JobStore, SwitchboardDb and Scheduler. This is the
+// WebData over today's SQLite switchboard: JobStore, SqliteStore and Scheduler. This is the
 // only web file that knows how the switchboard stores things; it goes when the storage layer is
 // replaced. Its own two tables (sessions, console receive times) are created here.
 
 import { randomBytes } from 'node:crypto';
 import { hashPassword, newToken, verifyPassword } from '../auth.js';
-import type { JobRow, StoredJobRequest, SwitchboardDb } from '../db.js';
+import { JOB_COLUMNS } from '../queries.js';
+import type { SqliteStore } from '../sqlite-store.js';
+import type { ImageSpec } from '../../protocol/job.js';
+import type { JobRow } from '../store.js';
 import type { JobStore } from '../jobs.js';
 import type { Logger } from '../logger.js';
-import { parseTags, type Scheduler } from '../scheduler.js';
+import { parseTags } from '../matcher.js';
+import type { Scheduler } from '../scheduler.js';
 import type {
   ActionResult,
   ApiTokenInfo,
@@ -26,7 +30,7 @@ import type {
 } from './data.js';
 
 export interface AdapterDeps {
-  db: SwitchboardDb;
+  db: SqliteStore;
   jobs: JobStore;
   scheduler: Scheduler;
   log: Logger;
@@ -91,7 +95,7 @@ export class SqliteWebData implements WebData {
         'INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
       ),
       session: s.prepare(
-        'SELECT s.expires_at, u.id, u.name, u.is_admin FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?',
+        'SELECT s.expires_at, u.id, u.name, u.is_admin FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.locked_at IS NULL',
       ),
       deleteSession: s.prepare('DELETE FROM web_sessions WHERE token_hash = ?'),
       pruneSessions: s.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
@@ -134,7 +138,7 @@ export class SqliteWebData implements WebData {
     add('j.queued_at >= @from', 'from', f.queuedFrom);
     add('j.queued_at < @until', 'until', f.queuedUntil);
     const stmt = this.deps.db.sql.prepare(
-      `SELECT j.*, u.name AS owner_name, s.name AS supervisor_name FROM jobs j
+      `SELECT ${JOB_COLUMNS.map((c) => `j.${c}`).join(', ')}, u.name AS owner_name, s.name AS supervisor_name FROM jobs j
          JOIN users u ON u.id = j.owner_id LEFT JOIN supervisors s ON s.id = j.supervisor_id
          WHERE j.seq < @cursor ${where.map((w) => `AND ${w}`).join(' ')}
          ORDER BY j.seq DESC LIMIT @batch`,
@@ -150,7 +154,7 @@ export class SqliteWebData implements WebData {
         cursor = row.seq;
         if (f.tag !== undefined && !parseTags(row.tag_config).includes(f.tag)) continue;
         if (jobs.length === q.limit) return { jobs, next: String(lastSeq) };
-        jobs.push(this.summary(row, row.owner_name, row.supervisor_name));
+        jobs.push(this.summary(row, row.owner_name, row.supervisor_name, JSON.parse(row.init_spec) as ImageSpec));
         lastSeq = row.seq;
       }
       if (rows.length < batch) return { jobs, next: null };
@@ -164,7 +168,7 @@ export class SqliteWebData implements WebData {
     const owner = this.deps.db.userById(row.owner_id)?.name ?? row.owner_id;
     const sup = row.supervisor_id ? (this.deps.db.supervisorById(row.supervisor_id)?.name ?? row.supervisor_id) : null;
     return {
-      ...this.summary(row, owner, sup, req),
+      ...this.summary(row, owner, sup, req.init_spec),
       parameters: Object.entries(req.parameters)
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([name, p]) => (p.secret ? { name, secret: true } : { name, secret: false, value: p.value })),
@@ -174,12 +178,7 @@ export class SqliteWebData implements WebData {
     };
   }
 
-  private summary(
-    row: JobRow,
-    owner: string,
-    supervisor: string | null,
-    req: StoredJobRequest = JSON.parse(row.request) as StoredJobRequest,
-  ): JobSummary {
+  private summary(row: JobRow, owner: string, supervisor: string | null, initSpec: ImageSpec): JobSummary {
     return {
       id: row.id,
       owner: { id: row.owner_id, name: owner },
@@ -191,7 +190,7 @@ export class SqliteWebData implements WebData {
       supervisor: row.supervisor_id ? { id: row.supervisor_id, name: supervisor ?? row.supervisor_id } : null,
       tagConfig: row.tag_config,
       tags: parseTags(row.tag_config),
-      initSpec: req.init_spec,
+      initSpec,
       queuedAt: row.queued_at,
       scheduledAt: row.scheduled_at,
       updatedAt: row.updated_at,
@@ -299,7 +298,7 @@ export class SqliteWebData implements WebData {
 
   async cancelJob(id: string, by: WebUser): Promise<ActionResult> {
     const r = this.deps.scheduler.cancel(id, by.name);
-    return r.ok ? { ok: true } : { ok: false, message: r.message };
+    return r.ok ? { ok: true } : { ok: false, message: `job ${id} not found` };
   }
 
   async runAgain(id: string, as: WebUser): Promise<ActionResult<{ jobId: string }>> {
@@ -352,7 +351,7 @@ export class SqliteWebData implements WebData {
     // Unknown users cost one scrypt too, so timing does not tell which user names exist.
     this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
     const ok = await verifyPassword(password, user?.password_hash ?? this.dummyHash);
-    if (!user || user.password_hash === null || !ok) return null;
+    if (!user || user.password_hash === null || !ok || user.locked_at !== null) return null;
     return { id: user.id, name: user.name, isAdmin: user.is_admin === 1 };
   }
 

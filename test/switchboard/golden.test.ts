@@ -218,6 +218,7 @@ test('golden: GET /jobs (entries without parameters and SSH keys)', (t) =>
           ...QUEUED_EXTENSIONS,
         },
       },
+      next_cursor: null,
     });
   }));
 
@@ -262,6 +263,7 @@ test('golden: GET /jobs/:id/events (an extension)', (t) =>
       type: 'ok',
       events: [
         {
+          seq: 1,
           at: '<time>',
           kind: 'state',
           by: 'switchboard',
@@ -271,6 +273,7 @@ test('golden: GET /jobs/:id/events (an extension)', (t) =>
           exit_status: null,
         },
         {
+          seq: 2,
           at: '<time>',
           kind: 'state',
           by: 'switchboard',
@@ -280,6 +283,7 @@ test('golden: GET /jobs/:id/events (an extension)', (t) =>
           exit_status: null,
         },
         {
+          seq: 3,
           at: '<time>',
           kind: 'state',
           by: 'supervisor',
@@ -289,6 +293,7 @@ test('golden: GET /jobs/:id/events (an extension)', (t) =>
           exit_status: null,
         },
       ],
+      next: null,
     });
   }));
 

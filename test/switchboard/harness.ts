@@ -16,7 +16,7 @@ import {
 } from '../../protocol/switchboard-ws.js';
 import { type JobRequestBody, type RunningJobState } from '../../protocol/job.js';
 import { newToken } from '../../switchboard/auth.js';
-import type { JobRow, StoredJobRequest } from '../../switchboard/db.js';
+import type { JobRow, StoredJobRequest } from '../../switchboard/store.js';
 import { createLogger, type Logger } from '../../switchboard/logger.js';
 import { Switchboard, type SwitchboardOptions } from '../../switchboard/server.js';
 

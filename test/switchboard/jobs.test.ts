@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { join } from 'node:path';
 import { EXIT_STATUSES, INIT_STAGES, type ExecutionState } from '../../protocol/job.js';
-import { SwitchboardDb } from '../../switchboard/db.js';
+import { SqliteStore } from '../../switchboard/sqlite-store.js';
 import { JobStore, type JobChange } from '../../switchboard/jobs.js';
 import { BOOK_STATE_TRANSITIONS, checkExitStatus } from '../../switchboard/lifecycle.js';
 import { storedJobRequest, tempDir } from './harness.js';
@@ -21,7 +21,7 @@ const changeArb: fc.Arbitrary<JobChange> = fc.record(
 
 test("whatever anyone asks, the stored history follows the book's tables", async (t) => {
   const { dir, cleanup } = tempDir();
-  const db = new SwitchboardDb(join(dir, 'p.sqlite'));
+  const db = new SqliteStore(join(dir, 'p.sqlite'));
   const owner = db.addUser('p', null, false).id;
   const store = new JobStore(db);
   let n = 0;
@@ -59,7 +59,7 @@ test("whatever anyone asks, the stored history follows the book's tables", async
 
 test('a refused change writes nothing', async (t) => {
   const { dir, cleanup } = tempDir();
-  const db = new SwitchboardDb(join(dir, 'r.sqlite'));
+  const db = new SqliteStore(join(dir, 'r.sqlite'));
   const store = new JobStore(db);
   const id = '00000000-0000-4000-8000-000000000001';
   store.create(id, db.addUser('r', null, false).id, storedJobRequest());
@@ -75,41 +75,4 @@ test('a refused change writes nothing', async (t) => {
   t.is(db.events(id).length, 1);
   await db.close();
   cleanup();
-});
-
-test('the console log keeps the newest bytes and reads back exactly from any kept offset', async (t) => {
-  const { dir, cleanup } = tempDir();
-  const db = new SwitchboardDb(join(dir, 'l.sqlite'));
-  const owner = db.addUser('l', null, false).id;
-  let n = 0;
-  try {
-    fc.assert(
-      fc.property(
-        fc.array(fc.uint8Array({ minLength: 1, maxLength: 50 }), { minLength: 1, maxLength: 40 }),
-        fc.integer({ min: 1, max: 300 }),
-        fc.nat(),
-        (chunks, keep, pick) => {
-          const id = `00000000-0000-4000-8000-${String(n++).padStart(12, '0')}`;
-          db.insertJob(id, owner, storedJobRequest(), Date.now());
-          let start = 0;
-          let end = 0;
-          for (const c of chunks) ({ start, end } = db.appendLog(id, start, end, Buffer.from(c), keep));
-          const all = Buffer.concat(chunks.map((c) => Buffer.from(c)));
-          if (end !== all.length || end - start < Math.min(keep, end)) return false;
-          // Whatever is kept may exceed `keep` by less than one chunk.
-          if (end - start >= keep + 50) return false;
-          const from = start + (pick % (end - start + 1));
-          const got = Buffer.concat(
-            db.readLog(id, from, 1000).map((c) => c.data.subarray(Math.max(0, from - c.offset))),
-          );
-          return got.equals(all.subarray(from));
-        },
-      ),
-      { numRuns: 200 },
-    );
-    t.pass();
-  } finally {
-    await db.close();
-    cleanup();
-  }
 });

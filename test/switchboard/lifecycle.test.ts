@@ -5,8 +5,13 @@ import {
   BOOK_EXIT_STATUS_TRANSITIONS,
   BOOK_STATE_TRANSITIONS,
   checkExitStatus,
+  NO_STATUS_DECLARED,
+  USER_EXIT_STATUS,
   checkStateTransition,
+  errorIsNoFailure,
+  exitStatusForError,
   exitStatusGroup,
+  exitStatusOnSupervisorMove,
 } from '../../switchboard/lifecycle.js';
 
 // The three tables as printed in the book (treadmill-book.txt, "Job Lifecycle"), copied verbatim.
@@ -212,4 +217,24 @@ test('a terminated job keeps its exit status', (t) => {
       t.not(checkExitStatus('supervisor', 'terminated', from, to), null);
     }
   }
+});
+
+test('a supervisor ending a job without an exit status makes it workload_finished_unknown; with one, keeps it', (t) => {
+  t.deepEqual(exitStatusOnSupervisorMove('terminated', null), {
+    to: 'workload_finished_unknown',
+    message: NO_STATUS_DECLARED,
+  });
+  t.is(exitStatusOnSupervisorMove('terminated', 'job_canceled'), undefined);
+  t.is(exitStatusOnSupervisorMove('ready', null), undefined);
+});
+
+test('image errors fail the host start; other supervisor errors are internal; already-so is no failure', (t) => {
+  for (const kind of ['ImageNotFound', 'ImageInvalid', 'ImageNotCompatible'] as const) {
+    t.is(exitStatusForError(kind), 'supervisor_host_start_failure');
+  }
+  t.is(exitStatusForError('InternalError'), 'internal_supervisor_error');
+  t.true(errorIsNoFailure('AlreadyRunning'));
+  t.true(errorIsNoFailure('AlreadyStopping'));
+  t.false(errorIsNoFailure('ImageNotFound'));
+  t.is(USER_EXIT_STATUS.error, 'workload_finished_error');
 });

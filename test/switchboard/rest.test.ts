@@ -137,7 +137,7 @@ test("another user's job is invalid (404) to them, as upstream answers it", (t) 
       t.is(r.status, 404, `${method} ${path}`);
       t.is(r.json.type, 'invalid');
     }
-    t.deepEqual((await h.api(h.tokens.bob, 'GET', '/jobs')).json, { type: 'ok', jobs: {} });
+    t.deepEqual((await h.api(h.tokens.bob, 'GET', '/jobs')).json, { type: 'ok', jobs: {}, next_cursor: null });
     t.is(h.sb.jobs.get(id)!.state, 'queued');
   }));
 
@@ -179,7 +179,7 @@ test('a job no registered supervisor could ever match is refused with 404 and no
     t.is(r.status, 404);
     t.is(r.json.type, 'supervisor_match_error');
     t.regex(r.json.message, /board:y/);
-    t.is(h.sb.db.jobs(null, 10).length, 0);
+    t.is(h.sb.db.jobPage({ limit: 10 }).length, 0);
     t.deepEqual((await h.api(h.tokens.alice, 'GET', '/jobs')).json.jobs, {});
   }));
 
@@ -267,7 +267,7 @@ test('two parameter names that map to one file name are refused, naming the file
     t.is(r.status, 400);
     t.is(r.json.type, 'bad_request');
     t.regex(r.json.message, /"apikey" and "api\.key" both map to the file name "apikey"/);
-    t.is(h.sb.db.jobs(null, 10).length, 0);
+    t.is(h.sb.db.jobPage({ limit: 10 }).length, 0);
   }));
 
 test('names that differ only past 128 kept characters collide too', (t) =>
@@ -338,7 +338,7 @@ for (const type of ['restart_job', 'resume_job'] as const) {
       );
       t.is(r.status, 404);
       t.is(r.json.type, 'invalid');
-      t.is(h.sb.db.jobs(null, 10).length, 0);
+      t.is(h.sb.db.jobPage({ limit: 10 }).length, 0);
     }));
 
   test(`${type} of another user's job is refused with 403 unauthorized`, (t) =>
@@ -348,7 +348,7 @@ for (const type of ['restart_job', 'resume_job'] as const) {
       const r = await h.api(h.tokens.bob, 'POST', '/jobs/new', jobRequest({ init_spec: { type, job_id: theirs } }));
       t.is(r.status, 403);
       t.is(r.json.type, 'unauthorized');
-      t.is(h.sb.db.jobs(null, 10).length, 1);
+      t.is(h.sb.db.jobPage({ limit: 10 }).length, 1);
     }));
 
   test(`an admin may ${type} another user's job`, (t) =>
@@ -415,7 +415,7 @@ for (const [what, body, message] of BAD_BODIES) {
       t.is(r.status, 400);
       t.is(r.json.type, 'bad_request');
       t.regex(r.json.message, message);
-      t.is(h.sb.db.jobs(null, 10).length, 0);
+      t.is(h.sb.db.jobPage({ limit: 10 }).length, 0);
     }));
 }
 

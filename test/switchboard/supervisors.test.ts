@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { SwitchboardOptions } from '../../switchboard/server.js';
 import { connectPathId } from '../../switchboard/supervisor-hub.js';
+import { FakeClock } from './fake-clock.js';
 import { FakeSupervisor, jobRequest, startHarness, tempDir, type Harness } from './harness.js';
 import { admin, adminOk, serve } from './process.js';
 
@@ -66,7 +67,7 @@ test('a job no registered supervisor could ever run is refused with supervisor_m
     const r = await c.h.api(c.h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x;board:nrf' }));
     t.is(r.status, 404);
     t.like(r.json, { type: 'supervisor_match_error' });
-    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
     t.false(c.fake.received.some((m) => m.type === 'start_job'));
   }));
 
@@ -192,31 +193,45 @@ test('events for a job that is not running on the supervisor are refused', (t) =
     await fakeB.close();
   }));
 
-test('QueueTimeout ends a job no supervisor took in time', (t) =>
-  withSupervisor({ queueTimeoutMs: 200 }, async (c) => {
+test('QueueTimeout ends a job no supervisor took in time', (t) => {
+  const clock = new FakeClock();
+  return withSupervisor({ queueTimeoutMs: 3_600_000, clock }, async (c) => {
     await c.fake.close();
     const id = await c.enqueue();
+    clock.advance(3_599_999);
+    t.is(c.h.sb.jobs.get(id)!.state, 'queued');
+    clock.advance(1);
     const job = await terminated(c, id);
     t.is(job.exit_status, 'queue_timeout');
-  }));
+  });
+});
 
-test('JobTimeout stops a job that runs too long', (t) =>
-  withSupervisor({ jobTimeoutMs: 200 }, async (c) => {
+test('JobTimeout stops a job that runs too long', (t) => {
+  const clock = new FakeClock();
+  return withSupervisor({ jobTimeoutMs: 3_600_000, clock }, async (c) => {
     const id = await c.started();
     c.fake.transition(id, { state: 'ready' });
+    await c.h.waitJob(id, (j) => j.state === 'ready');
+    clock.advance(3_600_000);
     await c.fake.next('stop_job', (m) => m.message.job_id === id);
     t.is(c.h.sb.jobs.get(id)!.exit_status, 'job_timeout');
     c.fake.transition(id, { state: 'terminating' });
     c.fake.transition(id, { state: 'terminated' });
     t.is((await terminated(c, id)).exit_status, 'job_timeout');
-  }));
+  });
+});
 
-test('override_timeout replaces the default job timeout', (t) =>
-  withSupervisor({ jobTimeoutMs: 3_600_000 }, async (c) => {
-    const id = await c.started({ override_timeout: '1s' });
+test('override_timeout replaces the default job timeout', (t) => {
+  const clock = new FakeClock();
+  return withSupervisor({ jobTimeoutMs: 3_600_000, clock }, async (c) => {
+    const id = await c.started({ override_timeout: '90s' });
+    clock.advance(89_999);
+    t.is(c.h.sb.jobs.get(id)!.exit_status, null);
+    clock.advance(1);
     await c.fake.next('stop_job', (m) => m.message.job_id === id);
     t.is(c.h.sb.jobs.get(id)!.exit_status, 'job_timeout');
-  }));
+  });
+});
 
 test('canceling a queued job ends it at once', (t) =>
   withSupervisor({}, async (c) => {
@@ -263,10 +278,15 @@ test('canceling a terminated job answers ok and changes nothing, as upstream', (
     t.is(c.h.sb.jobs.get(id)!.exit_status, 'workload_finished_success');
   }));
 
-test('a supervisor that ignores stop_job loses the job after the grace period', (t) =>
-  withSupervisor({ gracePeriodMs: 200 }, async (c) => {
+test('a supervisor that ignores stop_job loses the job after the grace period', (t) => {
+  const clock = new FakeClock();
+  return withSupervisor({ gracePeriodMs: 60_000, clock }, async (c) => {
     const id = await c.started();
     await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
+    await c.fake.next('stop_job', (m) => m.message.job_id === id);
+    clock.advance(59_999);
+    t.is(c.h.sb.jobs.get(id)!.state, 'scheduled');
+    clock.advance(1);
     const job = await terminated(c, id);
     t.is(job.exit_status, 'job_canceled');
     t.like((await c.h.api(c.h.tokens.alice, 'GET', `/supervisors/${c.sup.id}/status`)).json.status, {
@@ -274,17 +294,24 @@ test('a supervisor that ignores stop_job loses the job after the grace period', 
       job_id: id,
       job_state: { state: 'terminating' },
     });
-  }));
+  });
+});
 
-test('a supervisor that stays away past the grace period loses its job: SupervisorDroppedJob', (t) =>
-  withSupervisor({ gracePeriodMs: 200 }, async (c) => {
+test('a supervisor that stays away past the grace period loses its job: SupervisorDroppedJob', (t) => {
+  const clock = new FakeClock();
+  return withSupervisor({ gracePeriodMs: 60_000, jobTimeoutMs: 3_600_000, clock }, async (c) => {
     const id = await c.started();
     c.fake.transition(id, { state: 'ready' });
     await c.h.waitJob(id, (j) => j.state === 'ready');
     await c.fake.close();
+    while (c.h.sb.scheduler.supervisorLoad(c.sup.id).connected) await new Promise((r) => setTimeout(r, 5));
+    clock.advance(59_999);
+    t.is(c.h.sb.jobs.get(id)!.state, 'ready');
+    clock.advance(1);
     const job = await terminated(c, id);
     t.is(job.exit_status, 'supervisor_dropped_job');
-  }));
+  });
+});
 
 test('a supervisor that reconnects within the grace period still running the job keeps it', (t) =>
   withSupervisor({ gracePeriodMs: 60_000 }, async (c) => {
@@ -404,10 +431,13 @@ test('only the newest console output is kept when a job writes more than the lim
     );
   }));
 
-test('a supervisor with a wrong token is refused with 403, as upstream does', (t) =>
+test('a supervisor with a wrong token is refused with 403, as upstream does, code wrong_token', (t) =>
   withSupervisor({}, async (c) => {
-    const err = await t.throwsAsync(FakeSupervisor.connect(c.h.url, c.sup.id, 'wrong-token'));
-    t.is(err?.message, 'HTTP 403');
+    const err = (await t.throwsAsync(FakeSupervisor.connect(c.h.url, c.sup.id, 'wrong-token'))) as Error & {
+      body: string;
+    };
+    t.is(err.message, 'HTTP 403');
+    t.is(JSON.parse(err.body).error.code, 'wrong_token');
   }));
 
 test('a supervisor id the switchboard does not know is refused with 404 naming the id', (t) =>
@@ -417,7 +447,19 @@ test('a supervisor id the switchboard does not know is refused with 404 naming t
       body: string;
     };
     t.is(err.message, 'HTTP 404');
+    t.is(JSON.parse(err.body).error.code, 'unknown_supervisor');
     t.regex(JSON.parse(err.body).error.message, new RegExp(`no supervisor with id ${unknown} is registered`));
+  }));
+
+test('a plain GET of /connect is 401 without a token and 426 upgrade_required with a user token, as documented', (t) =>
+  withSupervisor({}, async (c) => {
+    const path = `/supervisors/${c.sup.id}/connect`;
+    const anonymous = await c.h.api(null, 'GET', path);
+    t.is(anonymous.status, 401);
+    t.is(anonymous.json.type, 'unauthenticated');
+    const user = await c.h.api(c.h.tokens.alice, 'GET', path);
+    t.is(user.status, 426);
+    t.is(user.json.type, 'upgrade_required');
   }));
 
 test('a supervisor connection without the treadmillv1 subprotocol is refused', (t) =>
@@ -860,11 +902,7 @@ test('any connect path gives a supervisor id, no id, or a refusal; never another
           const id = connectPathId(path);
           if (id !== null && !/^[0-9a-f-]{36}$/.test(id)) throw new Error(`bad id ${id}`);
         } catch (err) {
-          if (!(
-            typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status === 400
-          )) {
-            throw err;
-          }
+          if ((err as { code?: unknown }).code !== 'bad_request') throw err;
         }
       },
     ),

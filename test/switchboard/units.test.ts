@@ -1,6 +1,4 @@
 import test from 'ava';
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { ValidationError } from '../../protocol/validation.js';
 import { parseToSwitchboard } from '../../protocol/switchboard-ws.js';
 import {
@@ -11,12 +9,8 @@ import {
   tokenMatches,
   verifyPassword,
 } from '../../switchboard/auth.js';
-import { SwitchboardDb } from '../../switchboard/db.js';
 import { parseDuration } from '../../protocol/duration.js';
-import { MIGRATIONS } from '../../switchboard/migrations.js';
 import { EXIT_CODES, bookName } from '../../tml/outcome.js';
-import { parseTags, tagsMatch } from '../../switchboard/scheduler.js';
-import { tempDir } from './harness.js';
 
 for (const [text, ms] of [
   ['90', 90_000],
@@ -35,20 +29,6 @@ for (const bad of ['', 'm', '5 minutes', '-1s', '1w', '1e3']) {
     t.throws(() => parseDuration(bad), { message: /invalid duration/ });
   });
 }
-
-test('tag configs split on ";" and ignore blanks', (t) => {
-  t.deepEqual(parseTags(' board:x ;; site:y;'), ['board:x', 'site:y']);
-  t.deepEqual(parseTags(''), []);
-});
-
-test("a supervisor matches when its tags contain all of the job's", (t) => {
-  const sup = new Set(['board:x', 'site:y']);
-  t.true(tagsMatch(['board:x'], sup));
-  t.true(tagsMatch(['site:y', 'board:x'], sup));
-  t.true(tagsMatch([], sup));
-  t.false(tagsMatch(['board:x', 'board:z'], sup));
-  t.false(tagsMatch(['board'], sup));
-});
 
 test('passwords verify against their scrypt hash only', async (t) => {
   const h = hashPassword('correct horse');
@@ -82,48 +62,12 @@ test('only the canonical base64 of exactly 128 bytes is a well-formed token', (t
   t.false(isWellFormedToken(`${canonical.slice(0, -2)}x=`));
 });
 
-test('a user name or e-mail address names one user; both are taken at add', async (t) => {
-  const { dir, cleanup } = tempDir();
-  const db = new SwitchboardDb(join(dir, 'u.sqlite'));
-  const carol = db.addUser('carol', null, false, 'carol@example.org');
-  t.is(db.userByIdentifier('carol')?.id, carol.id);
-  t.is(db.userByIdentifier('CAROL@example.org')?.id, carol.id);
-  t.is(db.userByIdentifier('nobody'), undefined);
-  t.throws(() => db.addUser('carol@example.org', null, false), { message: /already exists/ });
-  t.throws(() => db.addUser('dave', null, false, 'Carol@Example.org'), { message: /already taken/ });
-  t.throws(() => db.addUser('erin', null, false, 'carol'), { message: /already taken/ });
-  await db.close();
-  cleanup();
-});
-
 test('bearer tokens come only from a well-formed Authorization header', (t) => {
   t.is(bearerToken('Bearer abc'), 'abc');
   t.is(bearerToken('bearer abc '), 'abc');
   t.is(bearerToken('Basic abc'), null);
   t.is(bearerToken('Bearer a b'), null);
   t.is(bearerToken(undefined), null);
-});
-
-test('a fresh database gets every migration', async (t) => {
-  const { dir, cleanup } = tempDir();
-  const db = new SwitchboardDb(join(dir, 'a.sqlite'));
-  t.is(db.sql.pragma('user_version', { simple: true }), MIGRATIONS.length);
-  t.is(db.sql.pragma('journal_mode', { simple: true }), 'wal');
-  await db.close();
-  // Opening it again applies nothing and keeps the data.
-  const again = new SwitchboardDb(join(dir, 'a.sqlite'));
-  t.is(again.sql.pragma('user_version', { simple: true }), MIGRATIONS.length);
-  await again.close();
-  cleanup();
-});
-
-test('a database from a newer switchboard is refused', (t) => {
-  const { dir, cleanup } = tempDir();
-  const raw = new Database(join(dir, 'b.sqlite'));
-  raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
-  raw.close();
-  t.throws(() => new SwitchboardDb(join(dir, 'b.sqlite')), { message: /newer than this switchboard/ });
-  cleanup();
 });
 
 const BAD_SUPERVISOR_MESSAGES: Array<[string, string, RegExp]> = [

@@ -1,12 +1,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ValidationError } from '../../protocol/validation.js';
-import {
-  parseEventsPage,
-  parseJobListPage,
-  parseSupervisorListFull,
-  parseSupervisorStatusFullAnswer,
-} from '../../tml/api-ext.js';
+import { parseEventsPage, parseJobListPage } from '../../protocol/switchboard-api.js';
+import { parseSupervisorListFull, parseSupervisorStatusFullAnswer } from '../../tml/api-ext.js';
 import { AS_OF, jobStatus } from './fake-switchboard.js';
 
 const JOB = '11111111-2222-4333-8444-555555555555';

@@ -2,7 +2,7 @@
 
 import test from 'ava';
 import { getEventListeners } from 'node:events';
-import type { SeqEvent } from '../../tml/api-ext.js';
+import type { SeqEvent } from '../../protocol/switchboard-api.js';
 import { ApiError, NetworkError } from '../../tml/errors.js';
 import { NoConsoleLog, Outage, followConsole, followEvents, sleep, waitForJob } from '../../tml/follow.js';
 import { jobStatus } from './fake-switchboard.js';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { filterJobs, listQuery } from '../../tml/job-filter.js';
-import { jobListQueryString } from '../../tml/api-ext.js';
+import { jobListQueryString } from '../../protocol/job-query.js';
 import { jobStatus } from './fake-switchboard.js';
 
 const NOW = Date.parse('2025-10-31T12:00:00Z');

@@ -126,7 +126,7 @@ test('a --parameters-file that is not JSON is refused without quoting it', (t) =
     t.is(r.status, EXIT_CODES.usage);
     t.regex(r.stderr, /^tml: --parameters-file: invalid JSON at line 1, column 1: expected a value/);
     t.false(r.stderr.includes('hunter2'));
-    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
   }));
 
 test('job enqueue sends --timeout as a duration string and --restart-count', (t) =>
@@ -157,7 +157,7 @@ test('job enqueue and job run exit 7 when no supervisor could ever run the job; 
       t.regex(r.stderr, /^tml: SupervisorMatchError: no registered supervisor has all of the tags "board:none"\n$/);
       t.is(r.stdout, '');
     }
-    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
   }));
 
 const USAGE: Array<[string, string[], RegExp]> = [
@@ -232,7 +232,7 @@ for (const [what, args, message] of USAGE) {
       t.is(r.status, EXIT_CODES.usage);
       t.regex(r.stderr, message);
       t.true(oneLine(r.stderr), r.stderr);
-      t.is(c.h.sb.db.jobs(null, 10).length, 0);
+      t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
     }));
 }
 
@@ -595,5 +595,5 @@ test('job run with an unwritable --log file is a usage error and enqueues nothin
     const r = await c.run(['job', 'run', IMAGE_ID, '--log', join(c.h.dir, 'missing-dir', 'x.log')]);
     t.is(r.status, EXIT_CODES.usage);
     t.regex(r.stderr, /--log .*ENOENT/);
-    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
   }));

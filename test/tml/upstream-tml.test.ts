@@ -143,7 +143,7 @@ test('tml job enqueue for tags no supervisor has: 404 supervisor_match_error, no
     t.is(r.status, 404);
     parses(t, SubmitResponse, r.json, 'match error');
     t.is((r.json as { type: string }).type, 'supervisor_match_error');
-    t.is(c.h.sb.db.jobs(null, 10).length, 0);
+    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
   }));
 
 test('tml job status and tml job list read every state, with dispatched_to_supervisor where list unwraps it', (t) =>

@@ -4,7 +4,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { hashPassword } from '../../../switchboard/auth.js';
 import type { SwitchboardOptions } from '../../../switchboard/server.js';
-import type { StoredJobRequest } from '../../../switchboard/db.js';
+import type { StoredJobRequest } from '../../../switchboard/store.js';
 import type { EnqueueResult } from '../../../switchboard/scheduler.js';
 import { startHarness, storedJobRequest, type Harness } from '../harness.js';
 

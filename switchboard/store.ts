@@ -1,0 +1,151 @@
+// What the scheduler, the job store, the routes, the supervisor hub and the admin CLI need from a
+// database, and nothing of how it is kept. sqlite-store.ts implements it; every implementation
+// passes the same conformance suite (test/switchboard/store-conformance.ts).
+//
+// The calls are synchronous: the scheduler's in-memory view and the committed rows change in the
+// same turn of the event loop, so no other message can see one without the other.
+
+import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
+import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, UserRow } from './schema.js';
+
+export type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, UserRow } from './schema.js';
+
+/** A refusal the store states in words (a name or e-mail address taken, a duplicate id). */
+export class StoreConflict extends Error {
+  override name = 'StoreConflict';
+}
+
+/**
+ * The database could not do what was asked for a reason outside the request: its disk is full
+ * (`full`), or it cannot be read or written now (`unavailable`). Nothing of the call was kept.
+ */
+export class StoreUnavailable extends Error {
+  override name = 'StoreUnavailable';
+  constructor(
+    readonly kind: 'full' | 'unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The database could not be opened or read as a switchboard database. */
+export class StoreOpenError extends Error {
+  override name = 'StoreOpenError';
+}
+
+export interface TokenOwner extends UserRow {
+  token_hash: Buffer;
+  expires_at: number | null;
+}
+
+export interface TokenInfo {
+  token_hash: Buffer;
+  user_id: string;
+  user_name: string;
+  created_at: number;
+  expires_at: number | null;
+}
+
+/** The columns of a job that change after it is queued. */
+export interface JobUpdate {
+  id: string;
+  state: ExecutionState;
+  stage: InitStage | null;
+  status_message: string | null;
+  exit_status: ExitStatus | null;
+  exit_message: string | null;
+  supervisor_id: string | null;
+  scheduled_at: number | null;
+  updated_at: number;
+  terminated_at: number | null;
+}
+
+export interface ActiveJobRow extends JobRow {
+  /** Bytes of the request as stored (its JSON in UTF-8): what a queued job counts against its owner's limit. */
+  request_bytes: number;
+}
+
+/** Which jobs a listing shows; every filter is optional. */
+export interface JobPageQuery {
+  limit: number;
+  /** Only jobs enqueued before the one with this `seq` (the last of the page before). */
+  beforeSeq?: number;
+  ownerId?: string;
+  state?: ExecutionState;
+  exitStatus?: ExitStatus;
+  supervisorId?: string;
+  /** Only jobs queued at or after this time (ms since the epoch). */
+  queuedFrom?: number;
+}
+
+export type NewJobEvent = Omit<JobEventRow, 'seq'>;
+
+export interface LogChunk {
+  offset: number;
+  data: Buffer;
+}
+
+export interface SwitchboardStore {
+  /** Runs `fn` in one transaction: all of its writes commit, or none (nested calls join it). */
+  transaction<T>(fn: () => T): T;
+  close(): Promise<void>;
+
+  // -- users and tokens --
+  /** Names and e-mail addresses share one space, so a login identifier names one user. */
+  addUser(name: string, passwordHash: string | null, isAdmin: boolean, email?: string | null): UserRow;
+  userByName(name: string): UserRow | undefined;
+  /** The user with this name, else the one with this e-mail address (ASCII case-insensitive). */
+  userByIdentifier(identifier: string): UserRow | undefined;
+  userById(id: string): UserRow | undefined;
+  /** Every user, by name. */
+  users(): UserRow[];
+  /** Removes a user who owns no job (with their tokens and sessions); `has_jobs` otherwise. */
+  removeUser(id: string): 'removed' | 'has_jobs' | 'not_found';
+  /** Locks a user out (at `at`) or, with null, lets them in again. */
+  setUserLocked(id: string, at: number | null): void;
+  addToken(hash: Buffer, userId: string, expiresAt: number | null): void;
+  /** Every API token (its hash, never the token), newest first. */
+  tokens(): TokenInfo[];
+  /** Deletes the token with this hash; false if there was none. */
+  removeToken(hash: Buffer): boolean;
+  tokenByHash(hash: Buffer): TokenOwner | undefined;
+  /** Deletes expired tokens; returns how many. */
+  pruneExpiredTokens(now?: number): number;
+
+  // -- supervisors --
+  /** `id` is given when the supervisor already has one (upstream supervisors carry it in their config). */
+  addSupervisor(name: string, tags: string, tokenHash: Buffer, id?: string): SupervisorRow;
+  supervisors(): SupervisorRow[];
+  supervisorById(id: string): SupervisorRow | undefined;
+  /** Removes a supervisor with no job in progress; its past jobs no longer name it. */
+  removeSupervisor(id: string): 'removed' | 'has_active_jobs' | 'not_found';
+  setSupervisorTags(id: string, tags: string): void;
+
+  // -- jobs --
+  insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): void;
+  job(id: string): JobRow | undefined;
+  /** The request a job was queued with (parsed from its stored JSON). */
+  jobRequest(id: string): StoredJobRequest | undefined;
+  /** Jobs that are not terminated, in enqueue order, each with the size of its stored request. */
+  activeJobs(): ActiveJobRow[];
+  /** Up to `limit` jobs that pass the query's filters, newest first. */
+  jobPage(query: JobPageQuery): JobRow[];
+  updateJob(update: JobUpdate): void;
+  insertEvent(event: NewJobEvent): void;
+  /** A job's events in the order they were written: those after sequence number `after`, at most `limit`. */
+  events(jobId: string, after?: number, limit?: number): JobEventRow[];
+  eventCount(jobId: string): number;
+
+  // -- console log: chunks keyed by absolute byte offset; only the newest `keep` bytes are kept --
+  /** Appends `data` at `logEnd`, drops chunks older than the newest `keep` bytes, returns the new bounds. */
+  appendLog(
+    jobId: string,
+    logStart: number,
+    logEnd: number,
+    data: Buffer,
+    keep: number,
+  ): { start: number; end: number };
+  /** Up to `maxChunks` stored chunks that hold bytes at or after `offset`. */
+  readLog(jobId: string, offset: number, maxChunks: number): LogChunk[];
+}

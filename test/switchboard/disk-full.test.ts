@@ -1,0 +1,50 @@
+import test from 'ava';
+import { StoreUnavailable } from '../../switchboard/store.js';
+import { FakeSupervisor, jobRequest, startHarness } from './harness.js';
+
+test('a database that cannot write keeps supervisor events waiting, REST answering, and loses nothing once it can', async (t) => {
+  const h = await startHarness();
+  const sup = h.addSupervisor('sup', 'board:x');
+  const fake = await FakeSupervisor.connect(h.url, sup.id, sup.token);
+  try {
+    const id = (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }))).json
+      .job_id as string;
+    await fake.next('start_job', (m) => m.message.job_id === id);
+    // The disk fills: every write fails as SQLite's SQLITE_FULL does.
+    const store = h.sb.db;
+    const transaction = store.transaction.bind(store);
+    let full = true;
+    store.transaction = <T>(fn: () => T): T => {
+      if (full) throw new StoreUnavailable('full', 'database: database or disk is full (SQLITE_FULL)');
+      return transaction(fn);
+    };
+    fake.transition(id, { state: 'ready' });
+    fake.console(id, 'hello\n');
+    fake.declare(id, 'success', 'all good');
+    fake.transition(id, { state: 'terminated' });
+    while (!h.logLines.some((l) => /not stored: database: database or disk is full/.test(l))) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    t.is(h.sb.jobs.get(id)!.state, 'scheduled');
+    const status = await h.api(h.tokens.alice, 'GET', `/jobs/${id}/status`);
+    t.is(status.status, 200);
+    const refused = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }));
+    t.is(refused.status, 507);
+    t.is(refused.json.type, 'storage_full');
+    // Space again: the waiting events are stored, in order.
+    full = false;
+    const job = await h.waitJob(id, (j) => j.state === 'terminated');
+    t.is(job.exit_status, 'workload_finished_success');
+    t.is(job.exit_message, 'all good');
+    t.is(job.log_end, 6);
+    t.deepEqual(
+      h.sb.db.events(id).map((e) => e.state),
+      ['queued', 'scheduled', 'ready', 'ready', 'terminated'],
+    );
+    t.true(h.logLines.some((l) => /the database takes writes again/.test(l)));
+  } finally {
+    await fake.close();
+    await h.close();
+  }
+});
