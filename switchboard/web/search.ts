@@ -26,9 +26,10 @@ export interface SearchOptions {
 
 // A line whose bytes are printable ASCII, SGR sequences (`ESC [ digits ; m`, style only: the
 // renderer takes up to 63 parameter bytes) and carriage returns just before its newline renders
-// to its printable bytes, in order. This finds the first byte of a line that is not like that.
-// Each line searched here ends with a newline, so `\r(?!\r*\n)` is a carriage return mid-line.
-const NOT_SIMPLE = /[\x00-\x09\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\xff]|\x1b(?!\[[0-9;]{0,63}m)|\r(?!\r*\n)/g;
+// to its printable bytes, in order. These find the bytes of lines that are not like that: other
+// controls and non-ASCII, other escape sequences, carriage returns mid-line (each line searched
+// here ends with a newline). Three simple patterns scan faster than one with all three.
+const NOT_SIMPLE = [/[\x00-\x09\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\xff]/g, /\x1b(?!\[[0-9;]{0,63}m)/g, /\r(?!\r*\n)/g];
 const SGR_RUN = '(?:\\x1b\\[[0-9;]{0,63}m)*';
 
 /** Up to SNIPPET characters of `text` around the match at `at`. */
@@ -93,33 +94,50 @@ async function* renderedLines(src: ConsoleSource): AsyncGenerator<Line> {
  * text it has in a rendering of the whole console.
  */
 async function* candidateLines(src: ConsoleSource, needle: string, caseSensitive: boolean): AsyncGenerator<Line> {
-  const inStyled = new RegExp([...needle].map((c) => c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')).join(SGR_RUN), 'g');
+  // The needle's characters with any style sequences between them. Ignoring case this way (for
+  // ASCII, as lower-casing does) skips lower-casing the bytes.
+  const pattern = [...needle].map((c) => c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&')).join(SGR_RUN);
+  const inStyled = new RegExp(pattern, caseSensitive ? 'g' : 'gi');
   // The unfinished line: its bytes so far, or, once it is too long to hold, a renderer fed as it streams.
   let carry = Buffer.alloc(0);
   let carryAt = src.start;
   let long: ConsoleRenderer | null = null;
   for await (const { offset, data } of slices(src)) {
     let d = data;
-    if (long) {
-      const nl = d.indexOf(0x0a);
-      yield* long.push(nl < 0 ? d : d.subarray(0, nl + 1));
-      if (nl < 0) continue;
+    let at = offset;
+    const nl = d.indexOf(0x0a);
+    if (long || carry.length > 0) {
+      // The first newline ends the unfinished line.
+      const head = nl < 0 ? d : d.subarray(0, nl + 1);
+      if (long) {
+        yield* long.push(head);
+      } else if (nl >= 0) {
+        yield* candidatesIn(Buffer.concat([carry, head]), carryAt, inStyled);
+      } else {
+        carry = Buffer.concat([carry, head]);
+      }
+      if (nl < 0) {
+        if (!long && carry.length >= MAX_LINE_BYTES) {
+          long = new ConsoleRenderer(carryAt);
+          yield* long.push(carry);
+          carry = Buffer.alloc(0);
+        }
+        continue;
+      }
       long = null;
-      d = d.subarray(nl + 1);
-      carryAt = offset + nl + 1;
-    }
-    const buf = carry.length > 0 ? Buffer.concat([carry, d]) : d;
-    const last = buf.lastIndexOf(0x0a);
-    if (last >= 0) yield* candidatesIn(buf.subarray(0, last + 1), carryAt, needle, inStyled, caseSensitive);
-    const rest = buf.subarray(last + 1);
-    const restAt = carryAt + last + 1;
-    if (rest.length >= MAX_LINE_BYTES) {
-      long = new ConsoleRenderer(restAt);
-      yield* long.push(rest);
       carry = Buffer.alloc(0);
+      d = d.subarray(nl + 1);
+      at += nl + 1;
+    }
+    const last = d.lastIndexOf(0x0a);
+    if (last >= 0) yield* candidatesIn(d.subarray(0, last + 1), at, inStyled);
+    const rest = d.subarray(last + 1);
+    carryAt = at + last + 1;
+    if (rest.length >= MAX_LINE_BYTES) {
+      long = new ConsoleRenderer(carryAt);
+      yield* long.push(rest);
     } else {
       carry = Buffer.from(rest);
-      carryAt = restAt;
     }
   }
   const last = long ? long.pending() : null;
@@ -128,34 +146,19 @@ async function* candidateLines(src: ConsoleSource, needle: string, caseSensitive
 }
 
 /** The candidate lines of `region` (whole lines, starting at absolute offset `base`), rendered. */
-function* candidatesIn(
-  region: Buffer,
-  base: number,
-  needle: string,
-  inStyled: RegExp,
-  caseSensitive: boolean,
-): Generator<Line> {
+function* candidatesIn(region: Buffer, base: number, inStyled: RegExp): Generator<Line> {
   // Latin-1 maps each byte to one character, so string positions are byte positions.
   const text = region.toString('latin1');
-  const hay = caseSensitive ? text : text.toLowerCase();
   const starts: number[] = [];
-  // Neither pattern matches a newline, so the line of a match is the one around its first byte.
-  const each = (re: RegExp, s: string) => {
+  // No pattern matches a newline, so the line of a match is the one around its first byte.
+  for (const re of [inStyled, ...NOT_SIMPLE]) {
     re.lastIndex = 0;
-    for (let m = re.exec(s); m; m = re.exec(s)) {
+    for (let m = re.exec(text); m; m = re.exec(text)) {
       starts.push(text.lastIndexOf('\n', m.index) + 1);
       // One candidate per line is enough: go on after this line's newline.
       re.lastIndex = text.indexOf('\n', m.index) + 1;
     }
-  };
-  if (text.includes('\x1b')) {
-    each(inStyled, hay);
-  } else {
-    for (let at = hay.indexOf(needle); at >= 0; at = hay.indexOf(needle, text.indexOf('\n', at) + 1)) {
-      starts.push(text.lastIndexOf('\n', at) + 1);
-    }
   }
-  each(NOT_SIMPLE, text);
   starts.sort((a, b) => a - b);
   let prev = -1;
   for (const start of starts) {
