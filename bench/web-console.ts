@@ -28,7 +28,7 @@ import { WEBSOCKET_SUBPROTOCOL, parseToSupervisor, type ToSwitchboard } from '..
 const MIB = 1024 * 1024;
 const BIG_MB = Number(process.env.BENCH_CONSOLE_MB ?? 100);
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 200);
-const PAGE_RUNS = 15;
+const PAGE_RUNS = 21;
 const LIVE_SECONDS = 5;
 const QUERY = 'general protection';
 const CLI = fileURLToPath(new URL('../switchboard/cli.js', import.meta.url));
@@ -229,6 +229,8 @@ async function login(url: string, agent: Agent): Promise<string> {
 }
 
 interface PageTimes {
+  /** Characters of HTML. */
+  bytes: number;
   ttfb: number;
   tail: number;
   rssGrowth: number;
@@ -240,7 +242,7 @@ async function loadPage(
   agent: Agent,
   cookie: string,
   job: string,
-): Promise<{ ttfb: number; tail: number }> {
+): Promise<{ ttfb: number; tail: number; bytes: number }> {
   const t0 = performance.now();
   const res = await request(`${url}/jobs/${job}`, { dispatcher: agent, headers: { cookie } });
   let ttfb = -1;
@@ -252,7 +254,7 @@ async function loadPage(
     if (tail < 0 && body.includes(TAIL)) tail = performance.now() - t0;
   }
   if (res.statusCode !== 200 || tail < 0) throw new Error(`job page ${res.statusCode} without its tail`);
-  return { ttfb, tail };
+  return { ttfb, tail, bytes: body.length };
 }
 
 /**
@@ -262,7 +264,7 @@ async function loadPage(
  */
 async function pageTimes(url: string, agent: Agent, cookie: string, jobs: string[], pid: number): Promise<PageTimes[]> {
   for (const job of jobs) await loadPage(url, agent, cookie, job);
-  const runs = jobs.map(() => ({ ttfb: [] as number[], tail: [] as number[], rssGrowth: 0 }));
+  const runs = jobs.map(() => ({ ttfb: [] as number[], tail: [] as number[], rssGrowth: 0, bytes: 0 }));
   for (let i = 0; i < PAGE_RUNS; i++) {
     for (const [j, job] of jobs.entries()) {
       const before = rssMiB(pid);
@@ -271,9 +273,10 @@ async function pageTimes(url: string, agent: Agent, cookie: string, jobs: string
       runs[j]!.rssGrowth = Math.max(runs[j]!.rssGrowth, stop() - before);
       runs[j]!.ttfb.push(t.ttfb);
       runs[j]!.tail.push(t.tail);
+      runs[j]!.bytes = t.bytes;
     }
   }
-  return runs.map((r) => ({ ttfb: median(r.ttfb), tail: median(r.tail), rssGrowth: r.rssGrowth }));
+  return runs.map((r) => ({ bytes: r.bytes, ttfb: median(r.ttfb), tail: median(r.tail), rssGrowth: r.rssGrowth }));
 }
 
 /** WATCHERS SSE streams of `job` while `produce` runs; console events and lines they got. */
@@ -445,7 +448,7 @@ async function main(): Promise<void> {
         verdict(ttfbRatio <= 1.2, 'the big page waits for more than its tail window'),
       ],
       [
-        `job page, time to the tail shown (${BIG_MB} MB vs 1 MB console)`,
+        `job page, time to the tail shown (${BIG_MB} MB vs 1 MB console; ${(bigPage.bytes / 1024).toFixed(0)} vs ${(smallPage.bytes / 1024).toFixed(0)} KiB of HTML)`,
         ms(bigPage.tail),
         ms(smallPage.tail),
         tailRatio.toFixed(2),
