@@ -124,6 +124,9 @@ export function applySgr(style: number, params: readonly number[]): number {
   return s;
 }
 
+/** One-character strings of the bytes 0-127. */
+const ASCII = Array.from({ length: 128 }, (_, b) => String.fromCharCode(b));
+
 const enum P {
   Ground,
   Esc,
@@ -184,7 +187,24 @@ export class ConsoleRenderer {
 
   /** Consumes bytes and returns the lines they completed, in order. */
   push(bytes: Uint8Array): Line[] {
-    for (let i = 0; i < bytes.length; i++) this.byte(bytes[i]!);
+    const n = bytes.length;
+    let i = 0;
+    while (i < n) {
+      // Runs of printable ASCII in plain text, most of any console, skip the byte-at-a-time path;
+      // a run stops where byte() would break the line.
+      const room = MAX_LINE_BYTES - (this.pos - this.lineStart);
+      if (this.needed === 0 && this.p === P.Ground && room > 0) {
+        const stop = Math.min(n, i + room);
+        let j = i;
+        while (j < stop && bytes[j]! >= 0x20 && bytes[j]! <= 0x7e) j++;
+        if (j > i) {
+          this.putAscii(bytes, i, j);
+          i = j;
+          continue;
+        }
+      }
+      this.byte(bytes[i++]!);
+    }
     const done = this.out;
     this.out = [];
     return done;
@@ -319,6 +339,19 @@ export class ConsoleRenderer {
         // C1 controls show as replacement characters; other C0 controls (BEL, NUL, ...) do nothing.
         if (c >= 0x80) this.put('\ufffd');
     }
+  }
+
+  /** put() of each byte of bytes[from, to), all printable ASCII. */
+  private putAscii(bytes: Uint8Array, from: number, to: number): void {
+    const { chars, styles, style } = this;
+    while (chars.length < this.cursor) this.cell(chars.length, ' ', DEFAULT_STYLE);
+    let c = this.cursor;
+    for (let k = from; k < to; k++, c++) {
+      chars[c] = ASCII[bytes[k]!]!;
+      styles[c] = style;
+    }
+    this.cursor = c;
+    this.pos += to - from;
   }
 
   private put(ch: string): void {

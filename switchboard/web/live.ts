@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { ConsoleRenderer, type Line } from './console-render.js';
 import { WARMUP_BYTES, lineStartAtOrBefore, wireLines, type ConsoleSource } from './console-window.js';
-import type { JobDetail, JobEvent, WebData } from './data.js';
+import type { JobDetail, JobEvent, JobWatchEvent, WebData } from './data.js';
 import type { Redactor } from './redact.js';
 import type { ConsoleEvent, GapEvent, JobUpdateEvent, WireJobEvent } from './wire.js';
 
@@ -54,14 +54,20 @@ export async function streamJob(res: ServerResponse, o: LiveOptions): Promise<vo
   res.on('close', () => gone.abort());
   let wake: (() => void) | null = null;
   let dirty = true;
-  const poke = () => {
+  // Console output alone brings only a new end: the job is read again (for every watcher of a
+  // busy job, many times a second) only when it changed.
+  let changed = true;
+  let consoleEnd = o.job.console.end;
+  const poke = (e?: JobWatchEvent) => {
+    if (e?.kind === 'console') consoleEnd = Math.max(consoleEnd, e.end);
+    else changed = true;
     dirty = true;
     const w = wake;
     wake = null;
     w?.();
   };
   const unwatch = data.watch(id, poke);
-  gone.signal.addEventListener('abort', poke);
+  gone.signal.addEventListener('abort', () => poke());
   const heartbeat = setInterval(() => {
     void o.stillAllowed().then(
       (ok) => (ok ? write(': keep-alive\n\n') : gone.abort()),
@@ -125,10 +131,17 @@ export async function streamJob(res: ServerResponse, o: LiveOptions): Promise<vo
     }
     while (!gone.signal.aborted) {
       dirty = false;
-      const fresh = await data.job(id);
-      if (!fresh) break;
-      job = fresh;
-      await sendJob();
+      if (changed) {
+        changed = false;
+        const fresh = await data.job(id);
+        if (!fresh) break;
+        job = fresh;
+        await sendJob();
+      }
+      if (consoleEnd > job.console.end) {
+        // Bytes dropped from the start meanwhile show as a gap when read below.
+        job = { ...job, console: { start: job.console.start, end: consoleEnd } };
+      }
       if (r.offset < job.console.start) {
         // This stream fell behind the stored window: say so and go on from what is kept.
         await write(sseMessage('gap', { from: r.resumeOffset, to: job.console.start } satisfies GapEvent));
