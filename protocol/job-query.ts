@@ -66,7 +66,7 @@ export const logQueryString = (q: LogQuery): string =>
   queryString(['offset', 'follow'], { offset: q.offset, follow: q.follow ? 1 : undefined });
 
 /** A cursor is the position of the last job of a page: digits only, opaque to clients. */
-const CURSOR = /^\d{1,15}$/;
+const CURSOR = /^\d{1,16}$/;
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)$/i;
 
 function single(query: Record<string, unknown>, key: string): string | undefined {
@@ -78,7 +78,7 @@ function single(query: Record<string, unknown>, key: string): string | undefined
 
 function integer(text: string | undefined, key: string, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
-  const n = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+  const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
   if (!(n >= min && n <= max)) throw new ValidationError(`${key} must be an integer from ${min} to ${max}`);
   return n;
 }
@@ -143,7 +143,7 @@ export function parseLogQuery(query: Record<string, unknown>): LogQuery {
   const q: LogQuery = {};
   const offset = single(query, 'offset');
   if (offset !== undefined) {
-    const n = /^\d{1,15}$/.test(offset) ? Number(offset) : NaN;
+    const n = /^\d{1,16}$/.test(offset) ? Number(offset) : NaN;
     if (!Number.isSafeInteger(n)) throw new ValidationError('offset must be a non-negative integer');
     q.offset = n;
   }

@@ -45,6 +45,7 @@ import {
   tokenMatches,
   verifyPassword,
 } from './auth.js';
+import { registerConsoleInputRoute } from './console-input-route.js';
 import type { InteractiveJobs } from './interactive.js';
 import {
   StoreUnavailable,
@@ -407,6 +408,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     authed.get(`${API_PREFIX}/supervisors/:id/connect`, async () => {
       throw new ApiError('upgrade_required', 'this endpoint takes a WebSocket upgrade with subprotocol treadmillv1');
     });
+
+    if (deps.interactive) registerConsoleInputRoute(authed, { jobs, interactive: deps.interactive });
   });
 
   // No route is shown to a caller without a token either: it learns no more than 401.

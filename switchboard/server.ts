@@ -11,7 +11,6 @@ import { DEFAULT_DEVICE_FLOW, DeviceAuthorizations, type DeviceFlowConfig } from
 import { deviceRoutes } from './device-routes.js';
 import { healthRoutes } from './health.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimits, type LoginLimitConfig } from './login-limits.js';
-import { registerConsoleInputRoute } from './console-input-route.js';
 import { InteractiveJobs } from './interactive.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
@@ -104,7 +103,6 @@ export class Switchboard {
         loginLimits,
         interactive: this.interactive,
       });
-      registerConsoleInputRoute(api, { jobs: this.jobs, interactive: this.interactive });
     });
     this.app.register(healthRoutes, { checkDatabase: () => this.db.sql.prepare('SELECT 1').get(), log: opts.log });
     if (opts.web !== false) {

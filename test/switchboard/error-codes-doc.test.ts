@@ -6,7 +6,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEVICE_ERROR_STATUS } from '../../protocol/device-flow.js';
-import { ERROR_STATUS } from '../../protocol/switchboard-api.js';
+import { CONNECT_REFUSAL_STATUS, ERROR_STATUS } from '../../protocol/switchboard-api.js';
 import { CLOSE_CODES, JOB_ERROR_KINDS } from '../../protocol/switchboard-ws.js';
 
 // Tests run from dist/test/switchboard/; the docs stay in the source tree.
@@ -96,6 +96,12 @@ test('a code missing from the list, a wrong status and a code that no longer exi
     'job error kind ImageInvalid is not documented',
     'close code 4003 is documented as replaced, but is superseded',
   ]);
+});
+
+test('docs/switchboard.md lists every refusal code of the supervisor WebSocket upgrade with its status', (t) => {
+  for (const [code, status] of Object.entries(CONNECT_REFUSAL_STATUS)) {
+    t.regex(doc, new RegExp(`^\\| ${status} \`${code}\` \\|`, 'm'), code);
+  }
 });
 
 test('a doc without the delimited section fails as a whole', (t) => {
