@@ -24,15 +24,7 @@ import { ValidationError, attempt, parseJson } from '../protocol/validation.js';
 import { parseSupervisorListFull, parseSupervisorStatusFullAnswer, type SupervisorStatusFull } from './api-ext.js';
 import { eventsQueryString, jobListQueryString, logQueryString, type JobListQuery } from '../protocol/job-query.js';
 import { ApiError, BadAnswerError, NetworkError, describeNetworkError, networkCode } from './errors.js';
-import {
-  AnswerTooLargeError,
-  headerOf,
-  httpRequest,
-  keepAliveAgents,
-  readBody,
-  type Agents,
-  type HttpAnswer,
-} from './http.js';
+import { AnswerTooLargeError, headerOf, httpRequest, readBody, Agents, type HttpAnswer } from './http.js';
 
 export interface ClientOptions {
   /** Time to open a connection. */
@@ -54,7 +46,7 @@ const seconds = (ms: number) => `${ms / 1000} s`;
 
 export class SwitchboardClient {
   readonly base: string;
-  private agents: Agents | null = null;
+  private readonly agents = new Agents();
 
   constructor(
     baseUrl: string,
@@ -232,7 +224,6 @@ export class SwitchboardClient {
     signal: AbortSignal | undefined,
     bodyTimeoutMs: number,
   ): Promise<HttpAnswer> {
-    this.agents ??= keepAliveAgents();
     try {
       return await httpRequest(new URL(url), this.agents, {
         method,

@@ -45,14 +45,16 @@ export interface HttpRequest {
   bodyTimeoutMs: number;
 }
 
-/** Keep-alive agents, one per scheme: a client's calls share their connections. */
-export interface Agents {
-  http: http.Agent;
-  https: https.Agent;
-}
+/** Keep-alive agents, one per scheme, made on first use (node:https loads TLS and crypto): a
+ * client's calls share their connections. */
+export class Agents {
+  private plain: http.Agent | null = null;
+  private secure: https.Agent | null = null;
 
-export function keepAliveAgents(): Agents {
-  return { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  for(url: URL): http.Agent {
+    if (url.protocol === 'https:') return (this.secure ??= new https.Agent({ keepAlive: true }));
+    return (this.plain ??= new http.Agent({ keepAlive: true }));
+  }
 }
 
 /** Resolves at the answer's headers; the body is left to the caller to read. */
@@ -62,7 +64,7 @@ export function httpRequest(url: URL, agents: Agents, r: HttpRequest): Promise<H
     const req = (secure ? https : http).request(url, {
       method: r.method,
       headers: r.body === undefined ? r.headers : { ...r.headers, 'content-length': String(Buffer.byteLength(r.body)) },
-      agent: secure ? agents.https : agents.http,
+      agent: agents.for(url),
       signal: r.signal,
     });
     let connectTimer: NodeJS.Timeout | undefined;

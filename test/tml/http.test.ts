@@ -1,7 +1,7 @@
 import test from 'ava';
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { AnswerTooLargeError, HttpTimeoutError, httpRequest, keepAliveAgents, readBody } from '../../tml/http.js';
+import { AnswerTooLargeError, HttpTimeoutError, httpRequest, readBody, Agents } from '../../tml/http.js';
 
 const LIMITS = { connectTimeoutMs: 1000, headersTimeoutMs: 1000, bodyTimeoutMs: 1000 };
 
@@ -22,7 +22,7 @@ async function withServer(server: net.Server, fn: (url: string) => Promise<void>
 }
 
 const get = (url: string, limits = LIMITS, signal?: AbortSignal) =>
-  httpRequest(new URL(url), keepAliveAgents(), { method: 'GET', headers: {}, ...limits, ...(signal && { signal }) });
+  httpRequest(new URL(url), new Agents(), { method: 'GET', headers: {}, ...limits, ...(signal && { signal }) });
 
 test('an answer is read whole, with its status and headers', (t) =>
   withServer(
@@ -41,7 +41,7 @@ test('a body is sent with its length', (t) =>
       void readBody(req, 1000).then((b) => res.end(`${req.headers['content-length']} ${b.toString()}`));
     }),
     async (addr) => {
-      const res = await httpRequest(new URL(`http://${addr}/`), keepAliveAgents(), {
+      const res = await httpRequest(new URL(`http://${addr}/`), new Agents(), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: '{"é":1}',
@@ -74,7 +74,7 @@ test('calls of one client share a kept-alive connection', async (t) => {
   const server = http.createServer((_req, res) => res.end('ok'));
   server.on('connection', () => connections++);
   await withServer(server, async (addr) => {
-    const agents = keepAliveAgents();
+    const agents = new Agents();
     for (let i = 0; i < 3; i++) {
       const res = await httpRequest(new URL(`http://${addr}/`), agents, { method: 'GET', headers: {}, ...LIMITS });
       await readBody(res.body, 10);
