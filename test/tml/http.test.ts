@@ -120,10 +120,10 @@ test('a body time-out of 0 lets a body be quiet longer than the headers time-out
     http.createServer((_req, res) => {
       res.writeHead(200);
       res.write('one ');
-      setTimeout(() => res.end('two'), 300);
+      setTimeout(() => res.end('two'), 1500);
     }),
     async (addr) => {
-      const res = await get(`http://${addr}/`, { ...LIMITS, headersTimeoutMs: 100, bodyTimeoutMs: 0 });
+      const res = await get(`http://${addr}/`, { ...LIMITS, headersTimeoutMs: 500, bodyTimeoutMs: 0 });
       t.is((await readBody(res.body, 100)).toString(), 'one two');
     },
   ));
