@@ -128,7 +128,7 @@ async function fixtures(): Promise<Command[]> {
     cmd('tml', 'tml', ['job', 'status', jobId], {
       label: 'tml job status ID',
       env: tmlEnv,
-      work: "loads undici's whole index (fetch, cookies, WebSocket, HTTP/2, mocks, caches) and compiles its WebAssembly HTTP parser, then asks the switchboard",
+      work: 'loads node:http, opens a connection and waits for the switchboard to answer',
     }),
   ];
 }

@@ -1,6 +1,6 @@
 // A small typed client of the switchboard's REST API. It reads upstream's answers as well as ours:
 // our extra keys are optional in every type it returns. Every call has a connect and a request
-// time-out; undici is loaded on the first call, so commands that make none start faster.
+// time-out, and every answer read whole has a cap.
 
 import {
   API_PREFIX,
@@ -21,12 +21,10 @@ import {
 import { parseConsoleInputAnswer } from '../protocol/console-input-api.js';
 import type { JobRequestBody } from '../protocol/job.js';
 import { ValidationError, attempt, parseJson } from '../protocol/validation.js';
-import type { Dispatcher } from 'undici';
 import { parseSupervisorListFull, parseSupervisorStatusFullAnswer, type SupervisorStatusFull } from './api-ext.js';
 import { eventsQueryString, jobListQueryString, logQueryString, type JobListQuery } from '../protocol/job-query.js';
 import { ApiError, BadAnswerError, NetworkError, describeNetworkError, networkCode } from './errors.js';
-
-type Response = Dispatcher.ResponseData;
+import { AnswerTooLargeError, headerOf, httpRequest, readBody, Agents, type HttpAnswer } from './http.js';
 
 export interface ClientOptions {
   /** Time to open a connection. */
@@ -39,22 +37,16 @@ export const DEFAULT_CLIENT_OPTIONS: ClientOptions = { connectTimeoutMs: 10_000,
 
 /** Longest error text kept from a body that is not a JSON error object. */
 const MAX_ERROR_TEXT = 200;
-
-function header(res: Response, name: string): string | undefined {
-  const value = res.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
+/** Longest answer read whole (a JSON answer, a page of log): a peer cannot fill our memory. */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+/** Longest error answer read; a longer one is told by its status alone. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 const seconds = (ms: number) => `${ms / 1000} s`;
 
-// undici's request, not fetch: fetch refuses the Fetch standard's "bad ports" (6000, 6665-6669, ...),
-// which are ordinary ports for a switchboard.
-let undici: Promise<typeof import('undici')> | null = null;
-const loadUndici = () => (undici ??= import('undici'));
-
 export class SwitchboardClient {
   readonly base: string;
-  private dispatcher: Dispatcher | null = null;
+  private readonly agents = new Agents();
 
   constructor(
     baseUrl: string,
@@ -115,12 +107,12 @@ export class SwitchboardClient {
   async log(jobId: string, offset = 0): Promise<{ data: Buffer; offset: number; next: number; terminated: boolean }> {
     const path = `/jobs/${encodeURIComponent(jobId)}/log${logQueryString({ offset })}`;
     const res = await this.request('GET', path);
-    const data = await this.read(path, async () => Buffer.from(await res.body.arrayBuffer()));
+    const data = await this.read(path, () => readBody(res.body, MAX_ANSWER_BYTES));
     return {
       data,
-      offset: Number(header(res, 'x-log-offset') ?? offset),
-      next: Number(header(res, 'x-log-next-offset') ?? offset + data.length),
-      terminated: header(res, 'x-job-terminated') === '1',
+      offset: Number(headerOf(res.headers, 'x-log-offset') ?? offset),
+      next: Number(headerOf(res.headers, 'x-log-next-offset') ?? offset + data.length),
+      terminated: headerOf(res.headers, 'x-job-terminated') === '1',
     };
   }
 
@@ -141,11 +133,11 @@ export class SwitchboardClient {
       signal,
       0,
     );
-    const start = Number(header(res, 'x-log-offset') ?? offset);
+    const start = Number(headerOf(res.headers, 'x-log-offset') ?? offset);
     const base = this.base;
     async function* chunks(): AsyncGenerator<Buffer> {
       try {
-        for await (const chunk of res.body as AsyncIterable<Uint8Array>) yield Buffer.from(chunk);
+        for await (const chunk of res.body as AsyncIterable<Buffer>) yield chunk;
       } catch (err) {
         if (signal?.aborted) return;
         throw new NetworkError(`lost the console stream from ${base}: ${describeNetworkError(err)}`);
@@ -157,9 +149,9 @@ export class SwitchboardClient {
   /** `GET /healthz` or `/readyz` (no token): the status, or null when the switchboard has no such route. */
   async health(path: '/healthz' | '/readyz'): Promise<{ ok: boolean; status: number } | null> {
     const res = await this.send('GET', `${this.base}${path}`, undefined, undefined, this.options.requestTimeoutMs);
-    await res.body.dump().catch(() => {});
-    if (res.statusCode === 404) return null;
-    return { ok: res.statusCode >= 200 && res.statusCode < 300, status: res.statusCode };
+    res.body.resume();
+    if (res.status === 404) return null;
+    return { ok: res.status >= 200 && res.status < 300, status: res.status };
   }
 
   /** A JSON POST outside the API's envelope (device login answers as RFC 8628 says): status and body. */
@@ -167,17 +159,22 @@ export class SwitchboardClient {
     const res = await this.send('POST', `${this.base}${path}`, body, undefined, this.options.requestTimeoutMs);
     let text: string;
     try {
-      text = await res.body.text();
+      text = (await readBody(res.body, MAX_ANSWER_BYTES)).toString('utf8');
     } catch (err) {
+      if (err instanceof AnswerTooLargeError) {
+        throw new BadAnswerError(`the answer from ${this.base}${path} is longer than ${err.maxBytes} bytes`);
+      }
       throw new NetworkError(`lost the answer from the switchboard at ${this.base}: ${describeNetworkError(err)}`);
     }
     const parsed = attempt(() => parseJson(text, 'answer'));
-    return { status: res.statusCode, body: parsed.ok ? parsed.value : null };
+    return { status: res.status, body: parsed.ok ? parsed.value : null };
   }
 
   private async json<T>(method: string, path: string, parse: (v: unknown) => T, body?: unknown): Promise<T> {
     const res = await this.request(method, path, body);
-    const value = await this.read(path, () => res.body.json());
+    const value = await this.read(path, async () =>
+      JSON.parse((await readBody(res.body, MAX_ANSWER_BYTES)).toString('utf8')),
+    );
     try {
       return parse(value);
     } catch (err) {
@@ -194,7 +191,12 @@ export class SwitchboardClient {
       if (err instanceof SyntaxError) {
         throw new BadAnswerError(`the answer from ${this.base}${API_PREFIX}${path} is not JSON`);
       }
-      if (networkCode(err) === 'UND_ERR_BODY_TIMEOUT') {
+      if (err instanceof AnswerTooLargeError) {
+        throw new BadAnswerError(
+          `the answer from ${this.base}${API_PREFIX}${path} is longer than ${err.maxBytes} bytes`,
+        );
+      }
+      if (networkCode(err) === 'BODY_TIMEOUT') {
         throw new NetworkError(
           `the answer from the switchboard at ${this.base} stopped for ${seconds(this.options.requestTimeoutMs)} (--request-timeout)`,
         );
@@ -209,9 +211,9 @@ export class SwitchboardClient {
     body?: unknown,
     signal?: AbortSignal,
     bodyTimeoutMs = this.options.requestTimeoutMs,
-  ): Promise<Response> {
+  ): Promise<HttpAnswer> {
     const res = await this.send(method, `${this.base}${API_PREFIX}${path}`, body, signal, bodyTimeoutMs);
-    if (res.statusCode < 200 || res.statusCode > 299) throw await apiError(res);
+    if (res.status < 200 || res.status > 299) throw await apiError(res);
     return res;
   }
 
@@ -221,31 +223,29 @@ export class SwitchboardClient {
     body: unknown,
     signal: AbortSignal | undefined,
     bodyTimeoutMs: number,
-  ): Promise<Response> {
-    const { request, Agent } = await loadUndici();
-    this.dispatcher ??= new Agent({ connect: { timeout: this.options.connectTimeoutMs } });
+  ): Promise<HttpAnswer> {
     try {
-      return await request(url, {
-        method: method as Dispatcher.HttpMethod,
+      return await httpRequest(new URL(url), this.agents, {
+        method,
         headers: {
           ...(this.token === null ? {} : { authorization: `Bearer ${this.token}` }),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-        dispatcher: this.dispatcher,
-        headersTimeout: this.options.requestTimeoutMs,
-        bodyTimeout: bodyTimeoutMs,
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+        ...(signal !== undefined && { signal }),
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        headersTimeoutMs: this.options.requestTimeoutMs,
+        bodyTimeoutMs,
       });
     } catch (err) {
       if (signal?.aborted) throw err;
       const code = networkCode(err);
-      if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+      if (code === 'CONNECT_TIMEOUT') {
         throw new NetworkError(
           `cannot connect to the switchboard at ${this.base} within ${seconds(this.options.connectTimeoutMs)} (--connect-timeout)`,
         );
       }
-      if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+      if (code === 'HEADERS_TIMEOUT') {
         throw new NetworkError(
           `no answer from the switchboard at ${this.base} within ${seconds(this.options.requestTimeoutMs)} (--request-timeout)`,
         );
@@ -256,12 +256,12 @@ export class SwitchboardClient {
 }
 
 /** Our error answers are `{"type", "message"}`; upstream's are sometimes empty or plain text. */
-async function apiError(res: Response): Promise<ApiError> {
+async function apiError(res: HttpAnswer): Promise<ApiError> {
   let text = '';
   try {
-    text = await res.body.text();
+    text = (await readBody(res.body, MAX_ERROR_BODY_BYTES)).toString('utf8');
   } catch {
-    // the body broke off: the status alone has to do
+    // the body broke off or is too long: the status alone has to do
   }
   let type: string | null = null;
   let message: string | null = null;
@@ -271,5 +271,5 @@ async function apiError(res: Response): Promise<ApiError> {
     const line = text.trim().split('\n')[0] ?? '';
     if (line !== '') message = line.slice(0, MAX_ERROR_TEXT);
   }
-  return new ApiError(res.statusCode, type, message ?? type ?? `HTTP ${res.statusCode}`);
+  return new ApiError(res.status, type, message ?? type ?? `HTTP ${res.status}`);
 }

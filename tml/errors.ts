@@ -51,14 +51,12 @@ const NETWORK_WORDS: Record<string, string> = {
   ENOTFOUND: 'host name not found',
   EAI_AGAIN: 'host name lookup failed',
   EPIPE: 'the connection was closed',
-  UND_ERR_SOCKET: 'the connection was closed',
-  UND_ERR_CLOSED: 'the connection was closed',
-  UND_ERR_CONNECT_TIMEOUT: 'no connection',
-  UND_ERR_HEADERS_TIMEOUT: 'no answer',
-  UND_ERR_BODY_TIMEOUT: 'the answer stopped',
+  CONNECT_TIMEOUT: 'no connection',
+  HEADERS_TIMEOUT: 'no answer',
+  BODY_TIMEOUT: 'the answer stopped',
 };
 
-/** The code of a network error (undici wraps the system's in `cause`). */
+/** The code of a network error, or of its `cause` when it wraps the system's. */
 export function networkCode(err: unknown): string | null {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
   const code = e?.cause?.code ?? e?.code;

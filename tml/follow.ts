@@ -54,7 +54,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Runs `fn` with a signal of its own that aborts with `parent`: a call that leaves a listener on
- * its signal (undici's request does until its body is done) leaves it on this one, not on the
+ * its signal (an HTTP request does until its answer is read) leaves it on this one, not on the
  * long-lived parent, which would collect one per retry (MaxListenersExceededWarning).
  */
 async function withChildSignal<T>(

@@ -117,7 +117,7 @@ test('tml job logs --follow rides out a switchboard restart (kill -9): no gap, n
     t.is(r.stdout, 'part one\npart two\n');
     t.regex(
       r.stderr,
-      /^tml: lost the console stream from http:\S+: the connection was closed \(UND_ERR_SOCKET\); retrying for up to 60 s$/m,
+      /^tml: lost the console stream from http:\S+: the connection was reset \(ECONNRESET\); retrying for up to 60 s$/m,
     );
     t.regex(r.stderr, /reachable again/);
   } finally {
