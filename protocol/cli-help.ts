@@ -21,7 +21,8 @@ export function manualPath(page: string): string {
 }
 
 export function exitsText(exits: Exits): string {
-  return `Exit codes:\n${exits.map(([code, what]) => `  ${String(code).padStart(3)}  ${what}`).join('\n')}`;
+  const width = Math.max(3, ...exits.map(([code]) => String(code).length));
+  return `Exit codes:\n${exits.map(([code, what]) => `  ${String(code).padStart(width)}  ${what}`).join('\n')}`;
 }
 
 export interface Teaching {
