@@ -237,7 +237,8 @@ function jobCommands(y: Argv): Argv {
             ['$0 job run --substate testing -- ./run-tests.sh --fast', ''],
           ],
           [
-            ['CMD', "CMD's exit code (0 when it succeeded)"],
+            [0, 'CMD exited 0, and its success was reported'],
+            ['CMD', "CMD's exit code when it failed (reported as error)"],
             ['128+N', 'signal N ended CMD (e.g. 143 for SIGTERM)'],
             [127, 'CMD could not be started (said on stderr, and reported as error)'],
             [1, `${UNREACHABLE}; CMD is not run if that is known before it starts`],
