@@ -354,7 +354,7 @@ function parser(args: string[]): Argv {
           'Add a user (no password unless --password-stdin; use `token create` for API tokens)',
           (yy) =>
             taught(yy, 'user add')
-              .positional('name', { type: 'string', demandOption: true, describe: 'the user' })
+              .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
               .option('admin', { type: 'boolean', default: false, describe: 'may see and cancel every job' })
               .option('email', { type: 'string', describe: 'e-mail address; logging in takes it instead of the name' })
               .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' })
@@ -402,7 +402,7 @@ function parser(args: string[]): Argv {
           'Remove a user who owns no job (their tokens and sessions go too); lock one who does',
           (yy) =>
             taught(yy, 'user remove')
-              .positional('name', { type: 'string', demandOption: true, describe: 'the user' })
+              .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
               .option('json', JSON_OPTION),
           async (argv) => {
             const user = await withDb(argv.db, (db) => {
@@ -423,7 +423,7 @@ function parser(args: string[]): Argv {
           'Lock a user out: no login, no API token or web session works until unlocked; their jobs stay',
           (yy) =>
             taught(yy, 'user lock')
-              .positional('name', { type: 'string', demandOption: true, describe: 'the user' })
+              .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
               .option('json', JSON_OPTION),
           async (argv) => {
             const user = await withDb(argv.db, (db) => {
@@ -439,7 +439,7 @@ function parser(args: string[]): Argv {
           'Let a locked user in again',
           (yy) =>
             taught(yy, 'user unlock')
-              .positional('name', { type: 'string', demandOption: true, describe: 'the user' })
+              .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
               .option('json', JSON_OPTION),
           async (argv) => {
             const user = await withDb(argv.db, (db) => {
@@ -541,7 +541,11 @@ function parser(args: string[]): Argv {
           'Register a supervisor; print its id, and the token when it is generated (shown only once)',
           (yy) =>
             taught(yy, 'supervisor add')
-              .positional('name', { type: 'string', demandOption: true, describe: 'the user' })
+              .positional('name', {
+                type: 'string',
+                demandOption: true,
+                describe: 'its name: letters, digits and _.@:- (up to 64)',
+              })
               .option('tags', {
                 type: 'string',
                 demandOption: true,

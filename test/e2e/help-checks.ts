@@ -1,12 +1,12 @@
 // What every CLI's help must teach, checked through the CLI a user types: each command's --help
-// describes each flag and gives an example, its exit codes and its manual (a docs/ page naming the
+// describes each flag and argument and gives an example, its exit codes and its manual (a docs/ page naming the
 // command and its flags); `completion bash|zsh` prints scripts bash and zsh accept and that complete commands.
 
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cliPath } from '../../scripts/child-processes.js';
-import { helpLevels, parseHelp } from '../../protocol/cli-help.js';
+import { annotationsOff, helpLevels, parseHelp } from '../../protocol/cli-help.js';
 import { program, testWith } from '../helpers/tools.js';
 
 function run(cli: string, words: string[], env: NodeJS.ProcessEnv = {}) {
@@ -38,6 +38,9 @@ export function helpTests(
         if (/^--(?!no-|help$|version$)/.test(f.flag))
           t.true(pages.includes(f.flag), `the docs name ${where} ${f.flag}`);
       }
+      const positionals = /\nPositionals:\n([\s\S]*?)\n\n/.exec(text)?.[1] ?? '';
+      for (const m of positionals.matchAll(/^ {2}(\S+)(.*)$/gm))
+        t.true(annotationsOff(m[2]!).length > 3, `${where}: <${m[1]}> described`);
       t.regex(text, /\nExamples:\n {2}\S/, `${where}: an example`);
       t.regex(text, /\nExit codes:\n(.*\n)* +0 {2}\S/, `${where}: exit 0`);
       t.regex(text, /\n +2 {2}usage error/, `${where}: exit 2`);
