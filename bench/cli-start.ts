@@ -110,7 +110,7 @@ async function fixtures(): Promise<Command[]> {
     cmd('tml-imagetool', 'imagetool', ['--help']),
     cmd('tml-imagetool', 'imagetool', ['list', '--store', store], {
       label: 'tml-imagetool list --store STORE',
-      work: "hashes 3 manifests (node:crypto); cli.ts imports every command's modules, so node:stream loads for tar-dir.ts",
+      work: 'hashes 3 manifests (node:crypto) and prints to stdout, for which Node loads node:stream and node:net',
     }),
     cmd('tml-puppet', 'puppet', ['--help']),
     cmd('tml-puppet', 'puppet', ['parameter', 'get', 'board'], {

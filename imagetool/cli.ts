@@ -4,6 +4,18 @@ import { resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT, ExitWith, runCli, UsageError } from '../protocol/cli.js';
+import {
+  COMPLETION_HELP,
+  completionScript,
+  completionShell,
+  helpLevels,
+  helpOf,
+  manualPath,
+  exitsText,
+  teach,
+  USAGE_EXIT,
+  type Exits,
+} from '../protocol/cli-help.js';
 import type { BlobSource, CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { parseMirrorUrl } from './mirror-url.js';
@@ -146,6 +158,67 @@ const jsonOpt = {
   json: { type: 'boolean', default: false, describe: 'print a machine-readable JSON result' },
 } as const;
 
+const MANUAL = 'imagetool.md';
+const FAILED = 'the operation failed: a bad input file, an I/O error, an invalid manifest, ...';
+const exits = (ok: string, failed = FAILED): Exits => [[0, ok], [1, failed], USAGE_EXIT];
+
+/** Each command's examples and exit codes, shown by its --help (and in docs/imagetool.md). */
+const HELP: Record<string, { examples: Array<[string, string]>; exits: Exits }> = {
+  root: {
+    examples: [
+      ['$0 build image.toml --store STORE', 'build an image from a spec file; prints its ID'],
+      ['$0 verify --store STORE', 'check every image and blob of a store'],
+    ],
+    exits: exits('done; for verify, the store (or the given images) is sound', `${FAILED}, or verify found problems`),
+  },
+  create: {
+    examples: [['$0 create --label "My image" --blob boot=boot.sh --attr k=v --store STORE', 'prints the image ID']],
+    exits: exits('created (or already there); the image ID is on stdout'),
+  },
+  build: {
+    examples: [['$0 build examples/imagetool/image.toml --store STORE', 'prints the image ID']],
+    exits: exits('built (or already there); the image ID is on stdout', `${FAILED}, or a bad spec file`),
+  },
+  verify: {
+    examples: [
+      ['$0 verify --store STORE', 'the whole store'],
+      ['$0 verify 1f2e --json', 'one image, by an ID prefix, as JSON'],
+    ],
+    exits: exits('the store (or the given images) is sound', `verify found problems (one line each), or ${FAILED}`),
+  },
+  index: { examples: [['$0 index --store STORE', 'before an rsync to a mirror']], exits: exits('all.txt written') },
+  list: { examples: [['$0 list --json', 'every image, as JSON']], exits: exits('listed') },
+  show: {
+    examples: [
+      ['$0 show 1f2e', "an image's manifest, by an ID prefix"],
+      ['$0 show 1f2e --raw', 'the manifest bytes as stored'],
+    ],
+    exits: exits('shown', `${FAILED}, or no image (or more than one) has that ID prefix`),
+  },
+  copy: { examples: [['$0 copy 1f2e --to /srv/mirror', 'with its blobs, each verified']], exits: exits('copied') },
+  gc: {
+    examples: [
+      ['$0 gc --dry-run', 'what would be removed'],
+      ['$0 gc', 'remove it'],
+    ],
+    exits: exits('done (or, with --dry-run, listed)'),
+  },
+  pull: {
+    examples: [
+      ['$0 pull https://mirror.example/store/ --all', 'everything the mirror has'],
+      ['$0 pull https://mirror.example/store/ 1f2e -j 8', 'one image, 8 downloads at once'],
+    ],
+    exits: exits('pulled, every file verified', `${FAILED}, or a download failed or did not match its hash`),
+  },
+  rm: { examples: [['$0 rm 1f2e && $0 gc', 'remove an image, then its blobs']], exits: exits('removed') },
+  layer: {
+    examples: [['$0 layer --base 1f2e --blob overlay.qcow2 --label "With tools"', 'prints the new image ID']],
+    exits: exits('layered; the new image ID is on stdout', `${FAILED}, or the base is not a layered image`),
+  },
+};
+
+const taught = <T>(y: Argv<T>, name: string): Argv<T> => teach(y, { ...HELP[name]!, manual: MANUAL });
+
 function cli(argv: string[]): Argv<Common> {
   return yargs(argv)
     .scriptName('tml-imagetool')
@@ -167,7 +240,7 @@ function cli(argv: string[]): Argv<Common> {
       'create',
       'add blobs and a manifest; print the image ID',
       (y) =>
-        y
+        taught(y, 'create')
           .option('label', { type: 'string', demandOption: true, describe: 'image label (<= 64 bytes)' })
           .option('revision', { type: 'string', describe: 'revision number (default 0)' })
           .option('description', { type: 'string', describe: 'description text (Markdown)' })
@@ -210,7 +283,11 @@ function cli(argv: string[]): Argv<Common> {
       'build <spec>',
       'create an image from a TOML spec file; print the image ID',
       (y) =>
-        y.positional('spec', { type: 'string', demandOption: true, describe: 'spec file (see docs/imagetool.md)' }),
+        taught(y, 'build').positional('spec', {
+          type: 'string',
+          demandOption: true,
+          describe: 'spec file (see docs/imagetool.md)',
+        }),
       async (args) => {
         const { readSpec } = await import('./spec-file.js');
         const input = await readSpec(args.spec);
@@ -221,7 +298,7 @@ function cli(argv: string[]): Argv<Common> {
       'verify [ids..]',
       'check the whole store, or the given images and their blobs; exit 1 on any finding',
       (y) =>
-        y
+        taught(y, 'verify')
           .positional('ids', {
             type: 'string',
             array: true,
@@ -263,7 +340,7 @@ function cli(argv: string[]): Argv<Common> {
     .command(
       'index',
       'write all.txt (the file list mirrors fetch), atomically',
-      (y) => y.options(jsonOpt),
+      (y) => taught(y, 'index').options(jsonOpt),
       async (args) => {
         const store = await existingStore(args.store);
         const { writeIndex } = await import('./all-txt.js');
@@ -280,7 +357,7 @@ function cli(argv: string[]): Argv<Common> {
     .command(
       'list',
       'list images: ID, revision, blob count, total size, label',
-      (y) => y.options(jsonOpt),
+      (y) => taught(y, 'list').options(jsonOpt),
       async (args) => {
         const store = await existingStore(args.store);
         const images: ImageSummary[] = [];
@@ -301,7 +378,7 @@ function cli(argv: string[]): Argv<Common> {
       'show <id>',
       "show an image's manifest",
       (y) =>
-        y
+        taught(y, 'show')
           .positional('id', { type: 'string', demandOption: true, describe: 'image ID or unambiguous prefix' })
           .option('raw', { type: 'boolean', default: false, describe: 'print the manifest bytes as stored' })
           .options(jsonOpt),
@@ -323,7 +400,7 @@ function cli(argv: string[]): Argv<Common> {
       'copy <ids..>',
       'copy images and their blobs into another store, verifying what is copied',
       (y) =>
-        y
+        taught(y, 'copy')
           .positional('ids', {
             type: 'string',
             array: true,
@@ -357,7 +434,7 @@ function cli(argv: string[]): Argv<Common> {
       'gc',
       'remove blobs no manifest references and temporary leftovers',
       (y) =>
-        y
+        taught(y, 'gc')
           .option('dry-run', {
             alias: 'n',
             type: 'boolean',
@@ -386,7 +463,7 @@ function cli(argv: string[]): Argv<Common> {
       'pull <url> [ids..]',
       "fetch images (manifest, then blobs) or --all of a mirror's all.txt into the store, verifying every file",
       (y) =>
-        y
+        taught(y, 'pull')
           .positional('url', {
             type: 'string',
             demandOption: true,
@@ -452,7 +529,7 @@ function cli(argv: string[]): Argv<Common> {
       'rm <ids..>',
       'remove images from the store (their blobs go with the next gc)',
       (y) =>
-        y
+        taught(y, 'rm')
           .positional('ids', {
             type: 'string',
             array: true,
@@ -480,7 +557,7 @@ function cli(argv: string[]): Argv<Common> {
       'layer',
       'add a qcow2 overlay on a layered QEMU or netboot base image as a new image; print its ID',
       (y) =>
-        y
+        taught(y, 'layer')
           .option('base', { type: 'string', demandOption: true, describe: 'base image ID or unambiguous prefix' })
           .option('blob', { type: 'string', demandOption: true, describe: 'qcow2 overlay file (left unmodified)' })
           .option('label', { type: 'string', demandOption: true, describe: 'label of the new image' })
@@ -513,6 +590,19 @@ function cli(argv: string[]): Argv<Common> {
         );
       },
     )
+    .command(
+      'completion [shell]',
+      'print a completion script for bash or zsh',
+      (y) =>
+        teach(y, COMPLETION_HELP('tml-imagetool', MANUAL)).positional('shell', {
+          choices: ['bash', 'zsh'],
+          describe: 'bash or zsh (default: from $SHELL)',
+        }),
+      async (args) => {
+        const shell = completionShell('tml-imagetool', args.shell);
+        out(completionScript('tml-imagetool', shell, await helpLevels('tml-imagetool', (w) => helpOf(cli, w))));
+      },
+    )
     .demandCommand(1, 'give a command')
     .recommendCommands()
     .strict()
@@ -521,6 +611,8 @@ function cli(argv: string[]): Argv<Common> {
     .version('version', 'show the version', `tml-imagetool ${version()}`)
     .alias('version', 'V')
     .wrap(Math.min(110, process.stdout.columns || 80))
+    .example(HELP.root!.examples)
+    .epilogue(`${exitsText(HELP.root!.exits)}\n\nManual: ${manualPath(MANUAL)}`)
     .fail((msg, err) => {
       if (err) throw err;
       // yargs's own complaints (unknown flag, missing argument) get the pointer; ours name their fix.

@@ -4,6 +4,18 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
+import {
+  COMPLETION_HELP,
+  completionScript,
+  completionShell,
+  exitsText,
+  helpLevels,
+  helpOf,
+  manualPath,
+  teach,
+  USAGE_EXIT,
+  type Exits,
+} from '../protocol/cli-help.js';
 import { ClientError, callDaemon, socketPath } from './client.js';
 import { DEFAULT_PARAMETERS_DIR, PARAMETERS_DIR_ENV } from '../protocol/paths.js';
 import { Daemon } from './daemon.js';
@@ -138,6 +150,22 @@ async function jobRun(command: string[], substate: string | undefined, terminate
   return outcome.exitCode;
 }
 
+const MANUAL = 'puppet.md';
+const UNREACHABLE = 'the daemon is unreachable, or refused the report (one line on stderr)';
+const exits = (ok: string, failed = UNREACHABLE): Exits => [[0, ok], [1, failed], USAGE_EXIT];
+const ROOT_EXITS: Exits = [
+  [0, 'done'],
+  [1, 'a runtime failure: daemon unreachable, report refused, missing parameter, a daemon that cannot start'],
+  USAGE_EXIT,
+  ['CMD', "job run: the workload's own exit code (see tml-puppet job run --help)"],
+];
+
+/** A command's help: its examples, then its exit codes and the manual. */
+const taught = <T>(y: Argv<T>, examples: Array<[string, string]>, exitCodes: Exits): Argv<T> =>
+  teach(y, { examples, exits: exitCodes, manual: MANUAL });
+
+const jsonOption = { type: 'boolean', default: false, describe: 'print the result as JSON' } as const;
+
 /** What a command that ends with a code of its own (`daemon`, `job run`) resolved with. */
 let exitCode = 0;
 
@@ -151,7 +179,14 @@ function jobCommands(y: Argv): Argv {
       'finish',
       'report how the workload ended (declareworkloadexitstatus)',
       (c) =>
-        c
+        taught(
+          c,
+          [
+            ['$0 job finish --status success', 'the workload passed'],
+            ['make test 2>&1 | $0 job finish --status error --output-file /dev/stdin', 'with its output'],
+          ],
+          exits('reported'),
+        )
           .option('status', {
             choices: ['success', 'error', 'unknown'] as const,
             demandOption: true,
@@ -183,22 +218,40 @@ function jobCommands(y: Argv): Argv {
     .command(
       'substate <text>',
       'report what the job is doing now (reportsubstate)',
-      (c) => c.positional('text', { type: 'string', demandOption: true }),
+      (c) =>
+        taught(c, [['$0 job substate "flashing the board"', '']], exits('reported')).positional('text', {
+          type: 'string',
+          demandOption: true,
+          describe: 'what the job is doing, e.g. "flashing"',
+        }),
       async (argv) => warnIfQueued(await callDaemon(socketPath(), { op: 'substate', substate: String(argv.text) })),
     )
     .command(
       'run [command..]',
       'run a command (after --), report success/error/unknown from how it ended, exit with its code',
       (c) =>
-        c
-          .positional('command', { type: 'string', array: true })
+        taught(
+          c,
+          [
+            ['$0 job run --terminate -- make test', 'run the tests, report how they ended, then end the job'],
+            ['$0 job run --substate testing -- ./run-tests.sh --fast', ''],
+          ],
+          [
+            [0, 'CMD exited 0, and its success was reported'],
+            ['CMD', "CMD's exit code when it failed (reported as error)"],
+            ['128+N', 'signal N ended CMD (e.g. 143 for SIGTERM)'],
+            [127, 'CMD could not be started (said on stderr, and reported as error)'],
+            [1, `${UNREACHABLE}; CMD is not run if that is known before it starts`],
+            USAGE_EXIT,
+          ],
+        )
+          .positional('command', { type: 'string', array: true, describe: 'the command and its arguments (after --)' })
           .option('terminate', {
             type: 'boolean',
             default: false,
             describe: 'then ask the supervisor to terminate the job',
           })
-          .option('substate', { type: 'string', describe: 'report this sub-state before starting' })
-          .example('$0 job run --terminate -- make test', ''),
+          .option('substate', { type: 'string', describe: 'report this sub-state before starting' }),
       async (argv) => {
         const command = [
           ...((argv.command as string[] | undefined) ?? []),
@@ -211,13 +264,13 @@ function jobCommands(y: Argv): Argv {
     .command(
       'terminate',
       'ask the supervisor to terminate this job (terminatejob)',
-      (c) => c,
+      (c) => taught(c, [['$0 job terminate', '']], exits('asked')),
       async () => warnIfQueued(await callDaemon(socketPath(), { op: 'terminate' })),
     )
     .command(
       'info',
       "this job's id and host id",
-      (c) => c.option('json', { type: 'boolean', default: false }),
+      (c) => taught(c, [['$0 job info --json', '']], exits('printed')).option('json', jsonOption),
       async (argv) => {
         const r = await callDaemon(socketPath(), { op: 'jobinfo' });
         const host = r.host_id ?? null;
@@ -233,7 +286,12 @@ function parameterCommands(y: Argv): Argv {
     .command(
       'get <name>',
       "print a parameter's value (exactly, no newline added)",
-      (c) => c.positional('name', { type: 'string', demandOption: true }),
+      (c) =>
+        taught(
+          c,
+          [['BOARD=$($0 parameter get board)', 'in a boot script']],
+          exits('printed', 'no such parameter, or it is secret and not readable by this user'),
+        ).positional('name', { type: 'string', demandOption: true, describe: 'the parameter name' }),
       async (argv) => {
         const dir = parametersDir();
         const name = String(argv.name);
@@ -255,7 +313,12 @@ function parameterCommands(y: Argv): Argv {
     .command(
       'list',
       'list the parameter names',
-      (c) => c.option('json', { type: 'boolean', default: false }),
+      (c) =>
+        taught(
+          c,
+          [['$0 parameter list --json', '']],
+          exits('listed', 'the parameters directory cannot be read'),
+        ).option('json', jsonOption),
       async (argv) => {
         const dir = parametersDir();
         let names: string[];
@@ -284,48 +347,93 @@ async function main(): Promise<number> {
   }
   // loaded only when needed: see daemon-options.ts
   const { default: yargs } = await import('yargs');
-  await yargs(args)
-    .scriptName('tml-puppet')
-    .parserConfiguration({ 'populate--': true })
-    .usage(
-      '$0 <command>\n\nTreadmill in-host puppet: the daemon, and the commands a job uses to read parameters and report.',
-    )
-    .command(
-      'daemon',
-      'run the puppet daemon (connects to the supervisor, serves the local commands)',
-      (c) => c.options(DAEMON_OPTIONS),
-      async (argv) => {
-        exitCode = await runDaemon(argv as DaemonArgs);
-      },
-    )
-    .command('job', 'report on the job: finish, substate, run, terminate, info', jobCommands)
-    .command('parameter', "read the job's parameters: get, list", parameterCommands)
-    .command('host', 'describe this host', (y) =>
-      y
-        .command(
-          'info',
-          "the host's OS, CPU, memory, network interfaces and USB devices",
-          (c) => c.option('json', { type: 'boolean', default: false }),
-          async (argv) => {
-            const { collectHostInfo, formatHostInfo } = await import('./host-info.js');
-            const info = await collectHostInfo();
-            process.stdout.write(argv.json ? `${JSON.stringify(info, null, 2)}\n` : formatHostInfo(info));
-          },
-        )
-        .demandCommand(1, 'host needs a subcommand: info'),
-    )
-    .demandCommand(1, 'a command is needed: daemon, job, parameter or host')
-    .strict()
-    .help()
-    .version(version())
-    // wrapping help text costs ~20 ms on every run (yargs renders it eagerly); only pay it for --help
-    .wrap(args.includes('--help') ? Math.min(100, process.stdout.columns || 80) : null)
-    .fail((msg, err) => {
-      if (err) throw err;
-      throw new UsageError(`${msg} (see tml-puppet --help)`);
-    })
-    .parseAsync();
+  await parser(yargs, args).parseAsync();
   return exitCode;
+}
+
+/** The command line parser; the daemon's flags are also read without it (see main). */
+function parser(yargs: (args: string[]) => Argv, args: string[]): Argv {
+  return (
+    yargs(args)
+      .scriptName('tml-puppet')
+      .parserConfiguration({ 'populate--': true })
+      .usage(
+        '$0 <command>\n\nTreadmill in-host puppet: the daemon, and the commands a job uses to read parameters and report.',
+      )
+      .command(
+        'daemon',
+        'run the puppet daemon (connects to the supervisor, serves the local commands)',
+        (c) =>
+          taught(
+            c,
+            [
+              ['$0 daemon --tcp-control-socket-addr 10.0.2.2:3859', 'as a local host starts it'],
+              ['$0 daemon --transport auto_discover --parameters-dir /run/tml/parameters', 'in a QEMU guest'],
+            ],
+            [
+              [0, 'stopped by a signal, or the supervisor ended the job'],
+              [1, 'cannot start (socket, supervisor unreachable) or stopped on a fatal error (see its log)'],
+              USAGE_EXIT,
+            ],
+          ).options(DAEMON_OPTIONS),
+        async (argv) => {
+          exitCode = await runDaemon(argv as DaemonArgs);
+        },
+      )
+      .command('job', 'report on the job: finish, substate, run, terminate, info', (y) =>
+        taught(jobCommands(y), [['$0 job run -- make test', '']], ROOT_EXITS),
+      )
+      .command('parameter', "read the job's parameters: get, list", (y) =>
+        taught(parameterCommands(y), [['$0 parameter get board', '']], ROOT_EXITS),
+      )
+      .command('host', 'describe this host', (y) =>
+        taught(y, [['$0 host info', '']], ROOT_EXITS)
+          .command(
+            'info',
+            "the host's OS, CPU, memory, network interfaces and USB devices",
+            (c) =>
+              taught(c, [['$0 host info --json', '']], exits('printed', 'the host could not be described')).option(
+                'json',
+                jsonOption,
+              ),
+            async (argv) => {
+              const { collectHostInfo, formatHostInfo } = await import('./host-info.js');
+              const info = await collectHostInfo();
+              process.stdout.write(argv.json ? `${JSON.stringify(info, null, 2)}\n` : formatHostInfo(info));
+            },
+          )
+          .demandCommand(1, 'host needs a subcommand: info'),
+      )
+      .command(
+        'completion [shell]',
+        'print a completion script for bash or zsh',
+        (c) =>
+          teach(c, COMPLETION_HELP('tml-puppet', MANUAL)).positional('shell', {
+            choices: ['bash', 'zsh'],
+            describe: 'bash or zsh (default: from $SHELL)',
+          }),
+        async (argv) => {
+          const shell = completionShell('tml-puppet', argv.shell);
+          const levels = await helpLevels('tml-puppet', (w) => helpOf((words) => parser(yargs, words), w));
+          process.stdout.write(completionScript('tml-puppet', shell, levels));
+        },
+      )
+      .demandCommand(1, 'a command is needed: daemon, job, parameter or host')
+      .strict()
+      .help()
+      .version(version())
+      .example([
+        ['$0 parameter get board', "a job's parameter, in a boot script"],
+        ['$0 job run --terminate -- make test', 'run the workload and report how it ended'],
+      ])
+      .epilogue(`${exitsText(ROOT_EXITS)}\n\nManual: ${manualPath(MANUAL)}`)
+      // wrapping help text costs ~20 ms on every run (yargs renders it eagerly); only pay it for --help
+      .wrap(args.includes('--help') ? Math.min(100, process.stdout.columns || 80) : null)
+      .fail((msg, err) => {
+        if (err) throw err;
+        throw new UsageError(`${msg} (see tml-puppet --help)`);
+      })
+  );
 }
 
 runCli('tml-puppet', main);

@@ -3,7 +3,7 @@
 // Settings come from flags, or from upstream's supervisor TOML (--config); flags win.
 
 import { readFileSync, statSync } from 'node:fs';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { ConfigError, loadSupervisorConfig, type ConfigTable, type SupervisorConfig } from './config.js';
@@ -11,6 +11,7 @@ import type { HostBackend } from './hosts/host.js';
 import { findPuppet } from './hosts/puppet-command.js';
 import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
 import { ExitWith, runCli, UsageError } from '../protocol/cli.js';
+import { COMPLETION_HELP, completionScript, completionShell, helpLevels, helpOf, teach } from '../protocol/cli-help.js';
 import { createLogger, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../protocol/log.js';
 import { logTo, type Log } from './logger.js';
 import type { Supervisor } from './supervisor.js';
@@ -65,8 +66,30 @@ function flagToken(token: string): string {
   return canonicalSupervisorToken(token) ?? token;
 }
 
-async function main(): Promise<number> {
-  const argv = await yargs(hideBin(process.argv))
+const MANUAL = 'supervisor.md';
+
+/** What `completion` printed, when that was the command: the supervisor then does not start. */
+let completion: Promise<void> | null = null;
+
+const HELP = {
+  examples: [
+    [
+      '$0 --switchboard http://127.0.0.1:8080 --id UUID --store STORE',
+      'a local host; the token in $TML_SUPERVISOR_TOKEN',
+    ],
+    ['$0 --config supervisor.toml --host qemu', "upstream's configuration file, QEMU hosts"],
+  ] as Array<[string, string]>,
+  exits: [
+    [0, 'stopped by SIGTERM or SIGINT, after ending the job it ran'],
+    [1, 'a runtime failure, or the switchboard refused this supervisor for good (one line naming the cause)'],
+    [2, 'usage error: a bad flag, a missing setting, a bad config file or id (one line on stderr)'],
+    [130, 'a second signal: stopped at once'],
+  ] as Array<[number, string]>,
+  manual: MANUAL,
+};
+
+function parser(args: string[]) {
+  return teach(yargs(args), HELP)
     .scriptName('tml-supervisor')
     .usage(
       '$0 [--config FILE] [--switchboard URL --id ID --store DIR] [options]\n\nRuns jobs from a Treadmill switchboard, one at a time.',
@@ -96,20 +119,47 @@ async function main(): Promise<number> {
       default: [] as string[],
       describe: 'pull images missing from --store from this mirror (http(s)://HOST/PATH; repeatable, tried in order)',
     })
-    .option('log-level', { type: 'string', choices: LOG_LEVELS, default: 'info' })
+    .option('log-level', {
+      type: 'string',
+      choices: LOG_LEVELS,
+      default: 'info',
+      describe: 'least severe level logged (stderr)',
+    })
     .option('log-format', {
       type: 'string',
       choices: LOG_FORMATS,
       default: 'text',
       describe: 'text lines, or json (one object per line) for log collectors',
     })
+    .command(
+      'completion [shell]',
+      'print a completion script for bash or zsh (and do not start)',
+      (y) =>
+        teach(y, COMPLETION_HELP('tml-supervisor', MANUAL)).positional('shell', {
+          choices: ['bash', 'zsh'],
+          describe: 'bash or zsh (default: from $SHELL)',
+        }),
+      (argv) => {
+        const shell = completionShell('tml-supervisor', argv.shell);
+        completion = helpLevels('tml-supervisor', (w) => helpOf(parser as (w: string[]) => Argv, w)).then((levels) => {
+          process.stdout.write(completionScript('tml-supervisor', shell, levels));
+        });
+      },
+    )
     .strict()
     .version(version())
     .help()
     .fail((msg, err) => {
       throw new UsageError(err?.message ?? msg);
-    })
-    .parse();
+    });
+}
+
+async function main(): Promise<number> {
+  const argv = await parser(hideBin(process.argv)).parse();
+  if (completion !== null) {
+    await completion;
+    return 0;
+  }
 
   // What only a running supervisor needs (the HTTP and WebSocket clients, the image library, the
   // hosts) is loaded once the command line is read, so that --help and --version start fast.

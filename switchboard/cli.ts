@@ -2,19 +2,30 @@
 // tml-switchboard: `serve` and the admin commands that work on the same database.
 
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hashPassword, newToken, tokenHash } from './auth.js';
 import { DEFAULT_DEVICE_FLOW } from './device-flow.js';
 import type { SqliteStore } from './sqlite-store.js';
 import type { SupervisorRow, SwitchboardStore, TokenInfo, UserRow } from './store.js';
+import {
+  COMPLETION_HELP,
+  completionScript,
+  completionShell,
+  exitsText,
+  helpLevels,
+  helpOf,
+  manualPath,
+  teach,
+  USAGE_EXIT,
+  type Exits,
+} from '../protocol/cli-help.js';
+import { UsageError } from '../protocol/cli.js';
 import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { isUuid } from '../protocol/validation.js';
 import { LOG_LEVELS, createLogger, type LogLevel } from './logger.js';
 import { parseTags } from './matcher.js';
-
-class UsageError extends Error {}
 
 function fail(message: string, code: number): never {
   process.stderr.write(`tml-switchboard: ${message}\n`);
@@ -230,8 +241,61 @@ async function serve(argv: {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
+const MANUAL = 'switchboard.md';
+const JSON_OPTION = { type: 'boolean', default: false, describe: 'print the result as JSON on stdout' } as const;
+const ADMIN_EXITS: Exits = [
+  [0, 'done'],
+  [1, 'failed: an unknown or duplicate user, token or supervisor, one still in use, an unusable database'],
+  USAGE_EXIT,
+];
+
+/** Each command's examples, shown by its --help with the exit codes (and in docs/switchboard.md). */
+const EXAMPLES: Record<string, Array<[string, string]>> = {
+  root: [
+    ['$0 serve --db sb.sqlite --listen 127.0.0.1:8080', 'the switchboard, its API and web console'],
+    ['$0 --db sb.sqlite user add alice --password-stdin', 'a user who logs in with a password'],
+  ],
+  serve: [
+    ['$0 serve --db sb.sqlite --listen 0.0.0.0:8080', ''],
+    ['$0 serve --db sb.sqlite --listen 127.0.0.1:0 --no-web --job-timeout 2h', 'API only, a free port'],
+  ],
+  user: [['$0 --db sb.sqlite user list', '']],
+  'user add': [
+    ['echo "$PASSWORD" | $0 --db sb.sqlite user add alice --password-stdin', ''],
+    ['$0 --db sb.sqlite user add root --admin', 'an admin without a password (give it a token)'],
+  ],
+  'user list': [['$0 --db sb.sqlite user list --json', '']],
+  'user remove': [['$0 --db sb.sqlite user remove alice', '']],
+  'user lock': [['$0 --db sb.sqlite user lock alice', '']],
+  'user unlock': [['$0 --db sb.sqlite user unlock alice', '']],
+  token: [['$0 --db sb.sqlite token list --user alice', '']],
+  'token create': [['$0 --db sb.sqlite token create --user alice --expires 12h', 'prints the token, once']],
+  'token list': [['$0 --db sb.sqlite token list --user alice --json', '']],
+  'token revoke': [['$0 --db sb.sqlite token revoke 3f9a1c', 'by an id prefix']],
+  supervisor: [['$0 --db sb.sqlite supervisor list', '']],
+  'supervisor add': [
+    ['$0 --db sb.sqlite supervisor add rpi-1 --tags "board:rpi4;site:lab"', 'prints its id and token, once'],
+  ],
+  'supervisor list': [['$0 --db sb.sqlite supervisor list --json', '']],
+  'supervisor remove': [['$0 --db sb.sqlite supervisor remove rpi-1', '']],
+  'supervisor retag': [['$0 --db sb.sqlite supervisor retag rpi-1 --tags "board:rpi5"', '']],
+};
+
+const SERVE_EXITS: Exits = [
+  [0, 'stopped by SIGTERM or SIGINT, after closing connections'],
+  [1, 'cannot listen, an unusable database, or the shutdown failed'],
+  USAGE_EXIT,
+];
+
+const taught = <T>(y: Argv<T>, name: string): Argv<T> =>
+  teach(y, { examples: EXAMPLES[name]!, exits: name === 'serve' ? SERVE_EXITS : ADMIN_EXITS, manual: MANUAL });
+
 async function main(): Promise<void> {
-  await yargs(hideBin(process.argv))
+  await parser(hideBin(process.argv)).parseAsync();
+}
+
+function parser(args: string[]): Argv {
+  return yargs(args)
     .scriptName('tml-switchboard')
     .usage('$0 <command>\n\nThe Treadmill switchboard: queues jobs and runs them on supervisors.')
     .option('db', { type: 'string', describe: 'SQLite database file (default $TML_SWITCHBOARD_DB)', global: true })
@@ -239,7 +303,7 @@ async function main(): Promise<void> {
       'serve',
       'Serve the REST API, the supervisor WebSocket and the web console',
       (y) =>
-        y
+        taught(y, 'serve')
           .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT (port 0 picks a free port)' })
           .option('queue-timeout', {
             type: 'string',
@@ -271,7 +335,11 @@ async function main(): Promise<void> {
             type: 'string',
             describe: 'most bytes of job requests one user may have queued at once, e.g. 64M (default 64M)',
           })
-          .option('log-level', { choices: LOG_LEVELS, default: 'info' as const })
+          .option('log-level', {
+            choices: LOG_LEVELS,
+            default: 'info' as const,
+            describe: 'least severe level logged (stderr)',
+          })
           .option('web', {
             type: 'boolean',
             default: true,
@@ -280,13 +348,13 @@ async function main(): Promise<void> {
       (argv) => serve(argv as Parameters<typeof serve>[0]),
     )
     .command('user <action>', 'Manage users', (y) =>
-      y
+      taught(y, 'user')
         .command(
           'add <name>',
           'Add a user (no password unless --password-stdin; use `token create` for API tokens)',
           (yy) =>
-            yy
-              .positional('name', { type: 'string', demandOption: true })
+            taught(yy, 'user add')
+              .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
               .option('admin', { type: 'boolean', default: false, describe: 'may see and cancel every job' })
               .option('email', { type: 'string', describe: 'e-mail address; logging in takes it instead of the name' })
               .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' })
@@ -316,7 +384,7 @@ async function main(): Promise<void> {
         .command(
           'list',
           'List users',
-          (yy) => yy.option('json', { type: 'boolean', default: false }),
+          (yy) => taught(yy, 'user list').option('json', JSON_OPTION),
           async (argv) => {
             const users = (await withDb(argv.db, (db) => db.users())).map(userJson);
             print(
@@ -333,9 +401,9 @@ async function main(): Promise<void> {
           'remove <name>',
           'Remove a user who owns no job (their tokens and sessions go too); lock one who does',
           (yy) =>
-            yy
-              .positional('name', { type: 'string', demandOption: true })
-              .option('json', { type: 'boolean', default: false }),
+            taught(yy, 'user remove')
+              .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
+              .option('json', JSON_OPTION),
           async (argv) => {
             const user = await withDb(argv.db, (db) => {
               const u = userNamed(db, String(argv.name));
@@ -354,9 +422,9 @@ async function main(): Promise<void> {
           'lock <name>',
           'Lock a user out: no login, no API token or web session works until unlocked; their jobs stay',
           (yy) =>
-            yy
-              .positional('name', { type: 'string', demandOption: true })
-              .option('json', { type: 'boolean', default: false }),
+            taught(yy, 'user lock')
+              .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
+              .option('json', JSON_OPTION),
           async (argv) => {
             const user = await withDb(argv.db, (db) => {
               const u = userNamed(db, String(argv.name));
@@ -370,9 +438,9 @@ async function main(): Promise<void> {
           'unlock <name>',
           'Let a locked user in again',
           (yy) =>
-            yy
-              .positional('name', { type: 'string', demandOption: true })
-              .option('json', { type: 'boolean', default: false }),
+            taught(yy, 'user unlock')
+              .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
+              .option('json', JSON_OPTION),
           async (argv) => {
             const user = await withDb(argv.db, (db) => {
               const u = userNamed(db, String(argv.name));
@@ -385,13 +453,13 @@ async function main(): Promise<void> {
         .demandCommand(1, 'give a subcommand: add, list, remove, lock or unlock'),
     )
     .command('token <action>', 'Manage API tokens', (y) =>
-      y
+      taught(y, 'token')
         .command(
           'create',
           'Create an API token for a user and print it (shown only once)',
           (yy) =>
-            yy
-              .option('user', { type: 'string', demandOption: true })
+            taught(yy, 'token create')
+              .option('user', { type: 'string', demandOption: true, describe: 'the user the token is for' })
               .option('expires', { type: 'string', default: '30d', describe: 'lifetime, e.g. 12h, 30d, or "never"' })
               .option('json', {
                 type: 'boolean',
@@ -421,9 +489,9 @@ async function main(): Promise<void> {
           'list',
           'List API tokens (their ids, never the tokens)',
           (yy) =>
-            yy
+            taught(yy, 'token list')
               .option('user', { type: 'string', describe: "only this user's tokens" })
-              .option('json', { type: 'boolean', default: false }),
+              .option('json', JSON_OPTION),
           async (argv) => {
             let tokens = (await withDb(argv.db, (db) => db.tokens())).map(tokenJson);
             if (argv.user !== undefined) tokens = tokens.filter((tk) => tk.user === argv.user);
@@ -441,9 +509,13 @@ async function main(): Promise<void> {
           'revoke <id>',
           'Revoke an API token by its id or an unambiguous prefix of it (at least 6 characters)',
           (yy) =>
-            yy
-              .positional('id', { type: 'string', demandOption: true })
-              .option('json', { type: 'boolean', default: false }),
+            taught(yy, 'token revoke')
+              .positional('id', {
+                type: 'string',
+                demandOption: true,
+                describe: 'the token id, or a prefix of 6 or more characters',
+              })
+              .option('json', JSON_OPTION),
           async (argv) => {
             const prefix = String(argv.id).toLowerCase();
             if (!/^[0-9a-f]{6,64}$/.test(prefix)) {
@@ -463,13 +535,17 @@ async function main(): Promise<void> {
         .demandCommand(1, 'give a subcommand: create, list or revoke'),
     )
     .command('supervisor <action>', 'Manage supervisors', (y) =>
-      y
+      taught(y, 'supervisor')
         .command(
           'add <name>',
           'Register a supervisor; print its id, and the token when it is generated (shown only once)',
           (yy) =>
-            yy
-              .positional('name', { type: 'string', demandOption: true })
+            taught(yy, 'supervisor add')
+              .positional('name', {
+                type: 'string',
+                demandOption: true,
+                describe: 'its name: letters, digits and _.@:- (up to 64)',
+              })
               .option('tags', {
                 type: 'string',
                 demandOption: true,
@@ -484,7 +560,7 @@ async function main(): Promise<void> {
                 describe:
                   "a file holding its existing token (base64 of 128 bytes, as upstream's token_file); - for stdin",
               })
-              .option('json', { type: 'boolean', default: false }),
+              .option('json', JSON_OPTION),
           async (argv) => {
             const name = String(argv.name);
             if (!/^[A-Za-z0-9_.@:-]{1,64}$/.test(name))
@@ -509,7 +585,7 @@ async function main(): Promise<void> {
         .command(
           'list',
           'List registered supervisors',
-          (yy) => yy.option('json', { type: 'boolean', default: false }),
+          (yy) => taught(yy, 'supervisor list').option('json', JSON_OPTION),
           async (argv) => {
             const rows = await withDb(argv.db, (db) => db.supervisors());
             const list = rows.map(supervisorJson);
@@ -521,9 +597,9 @@ async function main(): Promise<void> {
           'remove <supervisor>',
           'Remove a supervisor (by name or id) that runs no job; its next connection is refused',
           (yy) =>
-            yy
-              .positional('supervisor', { type: 'string', demandOption: true })
-              .option('json', { type: 'boolean', default: false }),
+            taught(yy, 'supervisor remove')
+              .positional('supervisor', { type: 'string', demandOption: true, describe: 'its name or id' })
+              .option('json', JSON_OPTION),
           async (argv) => {
             const row = await withDb(argv.db, (db) => {
               const s = supervisorNamed(db, String(argv.supervisor));
@@ -539,14 +615,14 @@ async function main(): Promise<void> {
           'retag <supervisor>',
           "Replace a supervisor's tags (by name or id); a serving switchboard uses them from its next connection",
           (yy) =>
-            yy
-              .positional('supervisor', { type: 'string', demandOption: true })
+            taught(yy, 'supervisor retag')
+              .positional('supervisor', { type: 'string', demandOption: true, describe: 'its name or id' })
               .option('tags', {
                 type: 'string',
                 demandOption: true,
                 describe: '";"-separated tags, e.g. "board:x;site:y"',
               })
-              .option('json', { type: 'boolean', default: false }),
+              .option('json', JSON_OPTION),
           async (argv) => {
             const tags = parseSupervisorTags(single(argv.tags, 'tags') ?? '');
             const row = await withDb(argv.db, (db) => {
@@ -559,14 +635,31 @@ async function main(): Promise<void> {
         )
         .demandCommand(1, 'give a subcommand: add, list, remove or retag'),
     )
+    .command(
+      'completion [shell]',
+      'Print a completion script for bash or zsh',
+      (y) =>
+        teach(y, COMPLETION_HELP('tml-switchboard', MANUAL)).positional('shell', {
+          choices: ['bash', 'zsh'],
+          describe: 'bash or zsh (default: from $SHELL)',
+        }),
+      async (argv) => {
+        const shell = completionShell('tml-switchboard', argv.shell);
+        const levels = await helpLevels('tml-switchboard', (w) => helpOf(parser, w));
+        process.stdout.write(completionScript('tml-switchboard', shell, levels));
+      },
+    )
     .demandCommand(1, 'give a command: serve, user, token or supervisor')
     .strict()
     .help()
+    .example(EXAMPLES.root!)
+    .epilogue(
+      `${exitsText([[0, 'done (serve: stopped by SIGTERM or SIGINT)'], ...ADMIN_EXITS.slice(1)])}\n\nManual: ${manualPath(MANUAL)}`,
+    )
     .fail((msg, err) => {
       if (err) throw err;
       fail(msg, 2);
-    })
-    .parseAsync();
+    });
 }
 
 main().catch((err: Error) => fail(err.message, err instanceof UsageError ? 2 : 1));

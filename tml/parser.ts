@@ -2,24 +2,16 @@
 // error, said by usage.ts), one spelling of each flag, and a help page per command with every
 // flag described, an example, its exit codes and where the manual is.
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import yargs, { type Argv } from 'yargs';
 import { ExitWith, UsageError } from '../protocol/cli.js';
+import { exitsText, manualPath as manualOf } from '../protocol/cli-help.js';
 import { GLOBAL_OPTIONS, TABLE, type CommandSpec } from './commands.js';
 import type { Args } from './context.js';
 import { usageMessage } from './usage.js';
 import { version } from './version.js';
 
 /** Where the manual is: docs/tml.md of this checkout or package. */
-export function manualPath(): string {
-  const path = fileURLToPath(new URL('../../docs/tml.md', import.meta.url));
-  return existsSync(path) ? path : 'docs/tml.md of the treadmill-ts sources';
-}
-
-function exitsText(exits: Array<[number, string]>): string {
-  return `Exit codes:\n${exits.map(([code, what]) => `  ${String(code).padStart(3)}  ${what}`).join('\n')}`;
-}
+export const manualPath = (): string => manualOf('tml.md');
 
 const ROOT_EPILOGUE = `Settings, first found wins:
   switchboard  -u/--api-url, TML_SWITCHBOARD_URL, the profile's [api] url, the file's [api] url, https://swb.treadmill.ci

@@ -1,0 +1,3 @@
+import { helpTests } from './help-checks.js';
+
+helpTests('tml-imagetool', 'imagetool/cli.js', 'imagetool.md', ['tml-imagetool ve', 'verify']);
