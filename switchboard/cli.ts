@@ -11,7 +11,7 @@ import type { SupervisorRow, SwitchboardStore, TokenInfo, UserRow } from './stor
 import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { isUuid } from '../protocol/validation.js';
-import { LOG_LEVELS, createLogger, type LogLevel } from './logger.js';
+import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel } from '../protocol/log.js';
 import { parseTags } from './matcher.js';
 
 class UsageError extends Error {}
@@ -181,6 +181,7 @@ async function serve(argv: {
   maxQueuedJobs?: string;
   maxQueuedBytes?: string;
   logLevel: string;
+  logFormat: string;
   web: boolean;
 }): Promise<void> {
   const { host, port } = parseListen(argv.listen);
@@ -191,7 +192,7 @@ async function serve(argv: {
   }
   // Loaded here so the admin commands start without the HTTP stack.
   const { DEFAULTS, Switchboard } = await import('./server.js');
-  const log = createLogger(argv.logLevel as LogLevel);
+  const log = createLogger({ level: argv.logLevel as LogLevel, format: argv.logFormat as LogFormat });
   const sb = new Switchboard({
     dbPath: dbPath(argv.db),
     log,
@@ -272,6 +273,11 @@ async function main(): Promise<void> {
             describe: 'most bytes of job requests one user may have queued at once, e.g. 64M (default 64M)',
           })
           .option('log-level', { choices: LOG_LEVELS, default: 'info' as const })
+          .option('log-format', {
+            choices: LOG_FORMATS,
+            default: 'text' as const,
+            describe: 'text lines, or json (one object per line) for log collectors',
+          })
           .option('web', {
             type: 'boolean',
             default: true,

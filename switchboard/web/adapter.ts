@@ -9,7 +9,7 @@ import type { SqliteStore } from '../sqlite-store.js';
 import type { ImageSpec } from '../../protocol/job.js';
 import type { JobRow } from '../store.js';
 import type { JobStore } from '../jobs.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../protocol/log.js';
 import { parseTags } from '../matcher.js';
 import type { Scheduler } from '../scheduler.js';
 import type {

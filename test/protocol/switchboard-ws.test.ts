@@ -9,6 +9,7 @@ import {
   parseToSupervisorForJob,
   parseToSwitchboard,
   parseWireDuration,
+  startJobMessage,
 } from '../../protocol/switchboard-ws.js';
 import { ValidationError } from '../../protocol/validation.js';
 import { JOB_ID, startMessage } from '../supervisor/fakes.js';
@@ -275,4 +276,18 @@ test('a well-formed status response parses', (t) => {
     response_to_request_id: '11111111-2222-4333-8444-555555555555',
     message: { type: 'ongoing_job', job_id: '11111111-2222-4333-8444-555555555556', job_state: { state: 'ready' } },
   });
+});
+
+test("a job's start_job is built from its request with upstream's keys in serde's order", (t) => {
+  const message = startJobMessage(JOB_ID, {
+    init_spec: { type: 'resume_job', job_id: JOB_ID },
+    ssh_keys: ['ssh-ed25519 AAAA me'],
+    restart_policy: { remaining_restart_count: 1 },
+    parameters: { k: { value: 'v', secret: true } },
+  });
+  t.is(
+    JSON.stringify(message),
+    `{"job_id":"${JOB_ID}","image_spec":{"type":"resume_job","job_id":"${JOB_ID}"},"ssh_keys":["ssh-ed25519 AAAA me"],` +
+      `"restart_policy":{"remaining_restart_count":1},"ssh_rendezvous_servers":[],"parameters":{"k":{"value":"v","secret":true}}}`,
+  );
 });
