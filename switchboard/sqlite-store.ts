@@ -159,6 +159,10 @@ export class SqliteStore implements SwitchboardStore {
     return unavailableOnIo(() => this.sql.transaction(fn)());
   }
 
+  ping(): void {
+    unavailableOnIo(() => this.sql.prepare('SELECT 1').get());
+  }
+
   // -- users and tokens --
 
   addUser(name: string, passwordHash: string | null, isAdmin: boolean, email: string | null = null): UserRow {

@@ -92,6 +92,9 @@ export interface SwitchboardStore {
   close(): Promise<void>;
 
   // -- users and tokens --
+  /** Throws (StoreUnavailable, or the driver's error) when the database does not answer a trivial query. */
+  ping(): void;
+
   /** Names and e-mail addresses share one space, so a login identifier names one user. */
   addUser(name: string, passwordHash: string | null, isAdmin: boolean, email?: string | null): UserRow;
   userByName(name: string): UserRow | undefined;

@@ -38,6 +38,10 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
       }
     });
 
+  withStore('an open store answers a ping', (t, store) => {
+    t.notThrows(() => store.ping());
+  });
+
   withStore('a user name or e-mail address names one user; both are taken at add', (t, store) => {
     const carol = store.addUser('carol', null, false, 'carol@example.org');
     t.is(store.userByIdentifier('carol')?.id, carol.id);
