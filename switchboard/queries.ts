@@ -61,6 +61,17 @@ export const queries = {
       .selectAll('u')
       .select(['t.token_hash', 't.expires_at'])
       .where('t.token_hash', '=', hash),
+  userTokens: (db: Db, userId: string, now: number, limit: number) =>
+    db
+      .selectFrom('api_tokens')
+      .select(['token_hash', 'created_at', 'expires_at'])
+      .where('user_id', '=', userId)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .orderBy('created_at', 'desc')
+      .orderBy('token_hash')
+      .limit(limit),
+  deleteUserToken: (db: Db, userId: string, hash: Buffer) =>
+    db.deleteFrom('api_tokens').where('user_id', '=', userId).where('token_hash', '=', hash),
   pruneTokens: (db: Db, now: number) =>
     db.deleteFrom('api_tokens').where('expires_at', 'is not', null).where('expires_at', '<=', now),
 
@@ -68,6 +79,13 @@ export const queries = {
   supervisors: (db: Db) => db.selectFrom('supervisors').selectAll().orderBy('name'),
   supervisorById: (db: Db, id: string) => db.selectFrom('supervisors').selectAll().where('id', '=', id),
   supervisorByName: (db: Db, name: string) => db.selectFrom('supervisors').selectAll().where('name', '=', name),
+  supervisorLastSeen: (db: Db, id: string) =>
+    db
+      .selectFrom('job_events as e')
+      .innerJoin('jobs as j', 'j.id', 'e.job_id')
+      .select((eb) => eb.fn.max<number | null>('e.at').as('at'))
+      .where('j.supervisor_id', '=', id)
+      .where('e.by', '=', 'supervisor'),
   activeJobOn: (db: Db, supervisorId: string) =>
     db
       .selectFrom('jobs')

@@ -29,6 +29,7 @@ import {
   type NewJobEvent,
   type SwitchboardStore,
   type TokenInfo,
+  type UserTokenInfo,
   type TokenOwner,
 } from './store.js';
 
@@ -220,10 +221,20 @@ export class SqliteStore implements SwitchboardStore {
     return this.run(q.deleteToken(builder, hash)) > 0;
   }
 
-  addToken(hash: Buffer, userId: string, expiresAt: number | null): void {
+  addToken(hash: Buffer, userId: string, expiresAt: number | null): number {
+    const createdAt = Date.now();
     this.run(
-      q.insertToken(builder, { token_hash: hash, user_id: userId, created_at: Date.now(), expires_at: expiresAt }),
+      q.insertToken(builder, { token_hash: hash, user_id: userId, created_at: createdAt, expires_at: expiresAt }),
     );
+    return createdAt;
+  }
+
+  userTokens(userId: string, now: number, limit: number): UserTokenInfo[] {
+    return this.all(q.userTokens(builder, userId, now, limit));
+  }
+
+  removeUserToken(userId: string, hash: Buffer): boolean {
+    return this.run(q.deleteUserToken(builder, userId, hash)) > 0;
   }
 
   tokenByHash(hash: Buffer): TokenOwner | undefined {
@@ -235,6 +246,10 @@ export class SqliteStore implements SwitchboardStore {
   }
 
   // -- supervisors --
+
+  supervisorLastSeen(id: string): number | null {
+    return this.first(q.supervisorLastSeen(builder, id))?.at ?? null;
+  }
 
   addSupervisor(name: string, tags: string, tokenHash: Buffer, id: string = randomUUID()): SupervisorRow {
     if (this.first(q.supervisorByName(builder, name))) throw new StoreConflict(`supervisor "${name}" already exists`);

@@ -47,6 +47,9 @@ export interface TokenInfo {
   expires_at: number | null;
 }
 
+/** One of a user's own API tokens (its hash, never the token). */
+export type UserTokenInfo = Pick<TokenInfo, 'token_hash' | 'created_at' | 'expires_at'>;
+
 /** The columns of a job that change after it is queued. */
 export interface JobUpdate {
   id: string;
@@ -107,12 +110,17 @@ export interface SwitchboardStore {
   removeUser(id: string): 'removed' | 'has_jobs' | 'not_found';
   /** Locks a user out (at `at`) or, with null, lets them in again. */
   setUserLocked(id: string, at: number | null): void;
-  addToken(hash: Buffer, userId: string, expiresAt: number | null): void;
+  /** Stores a token's hash; returns when it was created. */
+  addToken(hash: Buffer, userId: string, expiresAt: number | null): number;
   /** Every API token (its hash, never the token), newest first. */
   tokens(): TokenInfo[];
   /** Deletes the token with this hash; false if there was none. */
   removeToken(hash: Buffer): boolean;
   tokenByHash(hash: Buffer): TokenOwner | undefined;
+  /** A user's tokens that have not expired at `now`, newest first, at most `limit`. */
+  userTokens(userId: string, now: number, limit: number): UserTokenInfo[];
+  /** Deletes the token with this hash if this user holds it; false otherwise. */
+  removeUserToken(userId: string, hash: Buffer): boolean;
   /** Deletes expired tokens; returns how many. */
   pruneExpiredTokens(now?: number): number;
 
@@ -124,6 +132,8 @@ export interface SwitchboardStore {
   /** Removes a supervisor with no job in progress; its past jobs no longer name it. */
   removeSupervisor(id: string): 'removed' | 'has_active_jobs' | 'not_found';
   setSupervisorTags(id: string, tags: string): void;
+  /** When the supervisor last sent an event for one of its jobs; null if it never did. */
+  supervisorLastSeen(id: string): number | null;
 
   // -- jobs --
   insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): void;

@@ -36,6 +36,9 @@ export interface AdapterDeps {
   log: Logger;
 }
 
+/** Most API tokens the token page lists. */
+const MAX_LISTED_TOKENS = 1000;
+
 /** Console chunks that arrive within this long of the last recorded one share its time mark. */
 const TIME_MARK_MS = 50;
 
@@ -87,10 +90,6 @@ export class SqliteWebData implements WebData {
            COALESCE((SELECT MAX(offset) FROM web_console_times WHERE job_id = @job AND offset <= @from), 0)
            AND offset < @to ORDER BY offset LIMIT 100000`,
       ),
-      supervisorLastSeen: s.prepare(
-        `SELECT MAX(e.at) AS at FROM job_events e JOIN jobs j ON j.id = e.job_id
-           WHERE j.supervisor_id = ? AND e.by = 'supervisor'`,
-      ),
       insertSession: s.prepare(
         'INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
       ),
@@ -99,12 +98,6 @@ export class SqliteWebData implements WebData {
       ),
       deleteSession: s.prepare('DELETE FROM web_sessions WHERE token_hash = ?'),
       pruneSessions: s.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
-      tokens: s.prepare(
-        `SELECT token_hash, created_at, expires_at FROM api_tokens WHERE user_id = ?
-           AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, token_hash LIMIT 1000`,
-      ),
-      deleteToken: s.prepare('DELETE FROM api_tokens WHERE user_id = ? AND token_hash = ?'),
-      tokenCreated: s.prepare('SELECT created_at FROM api_tokens WHERE token_hash = ?'),
     };
     deps.jobs.on('changed', this.onChanged);
     deps.jobs.on('log', this.onLog);
@@ -330,10 +323,7 @@ export class SqliteWebData implements WebData {
     };
     // The switchboard records no connection times; a disconnected supervisor was last heard
     // from in the newest event it sent for one of its jobs.
-    const lastSeenAt =
-      info.status === 'disconnected'
-        ? ((this.stmt.supervisorLastSeen.get(id) as { at: number | null }).at ?? null)
-        : Date.now();
+    const lastSeenAt = info.status === 'disconnected' ? this.deps.db.supervisorLastSeen(id) : Date.now();
     return {
       id,
       name: info.name,
@@ -374,22 +364,17 @@ export class SqliteWebData implements WebData {
 
   async createApiToken(userId: string, expiresAt: number | null): Promise<{ token: string; info: ApiTokenInfo }> {
     const t = newToken();
-    this.deps.db.addToken(t.hash, userId, expiresAt);
-    const created = (this.stmt.tokenCreated.get(t.hash) as { created_at: number }).created_at;
+    const created = this.deps.db.addToken(t.hash, userId, expiresAt);
     return { token: t.token, info: { id: t.hash.toString('hex'), createdAt: created, expiresAt } };
   }
 
   async apiTokens(userId: string): Promise<ApiTokenInfo[]> {
-    const rows = this.stmt.tokens.all(userId, Date.now()) as Array<{
-      token_hash: Buffer;
-      created_at: number;
-      expires_at: number | null;
-    }>;
+    const rows = this.deps.db.userTokens(userId, Date.now(), MAX_LISTED_TOKENS);
     return rows.map((r) => ({ id: r.token_hash.toString('hex'), createdAt: r.created_at, expiresAt: r.expires_at }));
   }
 
   async revokeApiToken(userId: string, id: string): Promise<boolean> {
     if (!/^[0-9a-f]{64}$/.test(id)) return false;
-    return this.stmt.deleteToken.run(userId, Buffer.from(id, 'hex')).changes > 0;
+    return this.deps.db.removeUserToken(userId, Buffer.from(id, 'hex'));
   }
 }

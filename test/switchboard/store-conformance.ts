@@ -131,6 +131,52 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
     t.is(store.removeSupervisor(s.id), 'not_found');
   });
 
+  withStore(
+    "a user's own tokens are listed unexpired, up to the limit, and removed only by their holder",
+    (t, store) => {
+      const u = store.addUser('u', null, false);
+      const other = store.addUser('other', null, false);
+      const created = store.addToken(Buffer.alloc(32, 1), u.id, null);
+      store.addToken(Buffer.alloc(32, 2), u.id, 3000);
+      store.addToken(Buffer.alloc(32, 3), u.id, 1000);
+      store.addToken(Buffer.alloc(32, 4), other.id, null);
+      const mine = store.userTokens(u.id, 2000, 10);
+      t.deepEqual(mine.map((r) => r.token_hash[0]).sort(), [1, 2]);
+      t.deepEqual(
+        mine.find((r) => r.token_hash[0] === 1),
+        { token_hash: Buffer.alloc(32, 1), created_at: created, expires_at: null },
+      );
+      t.is(store.userTokens(u.id, 2000, 1).length, 1);
+      t.false(store.removeUserToken(other.id, Buffer.alloc(32, 1)));
+      t.true(store.removeUserToken(u.id, Buffer.alloc(32, 1)));
+      t.false(store.removeUserToken(u.id, Buffer.alloc(32, 1)));
+      t.deepEqual(
+        store.userTokens(u.id, 2000, 10).map((r) => r.token_hash[0]),
+        [2],
+      );
+      t.truthy(store.tokenByHash(Buffer.alloc(32, 4)));
+    },
+  );
+
+  withStore('a supervisor was last seen at the newest event it sent for one of its jobs', (t, store) => {
+    const owner = store.addUser('o', null, false).id;
+    const s = store.addSupervisor('s', 'a', Buffer.alloc(32, 1));
+    t.is(store.supervisorLastSeen(s.id), null);
+    store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    store.updateJob({
+      ...ended(jobId(1), 2),
+      state: 'ready',
+      terminated_at: null,
+      exit_status: null,
+      supervisor_id: s.id,
+    });
+    const event = { job_id: jobId(1), stage: null, exit_status: null, kind: 'state' as const, status_message: null };
+    store.insertEvent({ ...event, by: 'supervisor', at: 5, state: 'initializing' });
+    store.insertEvent({ ...event, by: 'supervisor', at: 7, state: 'ready' });
+    store.insertEvent({ ...event, by: 'switchboard', at: 9, state: 'terminating' });
+    t.is(store.supervisorLastSeen(s.id), 7);
+  });
+
   withStore('supervisors are listed by name; a second name or id is refused', (t, store) => {
     const b = store.addSupervisor('b', 'x;y', Buffer.alloc(32, 1));
     store.addSupervisor('a', '', Buffer.alloc(32, 2), '11111111-2222-4333-8444-555555555555');
