@@ -75,6 +75,18 @@ export const queries = {
   pruneTokens: (db: Db, now: number) =>
     db.deleteFrom('api_tokens').where('expires_at', 'is not', null).where('expires_at', '<=', now),
 
+  insertSession: (db: Db, row: Tables['web_sessions']) => db.insertInto('web_sessions').values(row),
+  session: (db: Db, hash: Buffer) =>
+    db
+      .selectFrom('web_sessions as s')
+      .innerJoin('users as u', 'u.id', 's.user_id')
+      .selectAll('u')
+      .select(['s.token_hash', 's.expires_at'])
+      .where('s.token_hash', '=', hash)
+      .where('u.locked_at', 'is', null),
+  deleteSession: (db: Db, hash: Buffer) => db.deleteFrom('web_sessions').where('token_hash', '=', hash),
+  pruneSessions: (db: Db, now: number) => db.deleteFrom('web_sessions').where('expires_at', '<=', now),
+
   insertSupervisor: (db: Db, row: Tables['supervisors']) => db.insertInto('supervisors').values(row),
   supervisors: (db: Db) => db.selectFrom('supervisors').selectAll().orderBy('name'),
   supervisorById: (db: Db, id: string) => db.selectFrom('supervisors').selectAll().where('id', '=', id),
@@ -189,6 +201,47 @@ export const queries = {
         ),
       )
       .where((eb) => eb(eb('offset', '+', eb.fn<number>('length', ['data'])), '>', pos))
+      .orderBy('offset')
+      .limit(limit),
+  lastLogOffset: (db: Db, jobId: string) =>
+    db
+      .selectFrom('job_log')
+      .select((eb) => eb.fn.max<number | null>('offset').as('o'))
+      .where('job_id', '=', jobId),
+
+  // Console time marks, keyed like the chunks: the mark in force at byte N is the last at or before N.
+  putConsoleTime: (db: Db, row: Tables['web_console_times']) =>
+    db
+      .insertInto('web_console_times')
+      .values(row)
+      .onConflict((oc) => oc.columns(['job_id', 'offset']).doUpdateSet({ at: row.at })),
+  pruneConsoleTimes: (db: Db, jobId: string, start: number) =>
+    db
+      .deleteFrom('web_console_times')
+      .where('job_id', '=', jobId)
+      .where('offset', '<', (eb) =>
+        eb
+          .selectFrom('web_console_times')
+          .select((e) => e.fn.max('offset').as('o'))
+          .where('job_id', '=', jobId)
+          .where('offset', '<=', start),
+      ),
+  consoleTimes: (db: Db, jobId: string, from: number, to: number, limit: number) =>
+    db
+      .selectFrom('web_console_times')
+      .select(['offset', 'at'])
+      .where('job_id', '=', jobId)
+      .where('offset', '>=', (eb) =>
+        eb.fn.coalesce(
+          eb
+            .selectFrom('web_console_times')
+            .select((e) => e.fn.max('offset').as('o'))
+            .where('job_id', '=', jobId)
+            .where('offset', '<=', from),
+          eb.lit(0),
+        ),
+      )
+      .where('offset', '<', to)
       .orderBy('offset')
       .limit(limit),
 };

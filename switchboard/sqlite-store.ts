@@ -23,10 +23,12 @@ import {
   StoreOpenError,
   StoreUnavailable,
   type ActiveJobRow,
+  type ConsoleTimeRow,
   type JobPageQuery,
   type JobUpdate,
   type LogChunk,
   type NewJobEvent,
+  type SessionOwner,
   type SwitchboardStore,
   type TokenInfo,
   type UserTokenInfo,
@@ -364,5 +366,37 @@ export class SqliteStore implements SwitchboardStore {
 
   readLog(jobId: string, offset: number, maxChunks: number): LogChunk[] {
     return this.all(q.readLog(builder, jobId, offset, maxChunks));
+  }
+
+  lastLogOffset(jobId: string): number | undefined {
+    return this.first(q.lastLogOffset(builder, jobId))?.o ?? undefined;
+  }
+
+  // -- the web console --
+
+  addSession(hash: Buffer, userId: string, now: number, expiresAt: number): void {
+    this.transaction(() => {
+      this.run(q.pruneSessions(builder, now));
+      this.run(q.insertSession(builder, { token_hash: hash, user_id: userId, created_at: now, expires_at: expiresAt }));
+    });
+  }
+
+  session(hash: Buffer): SessionOwner | undefined {
+    return this.first(q.session(builder, hash));
+  }
+
+  removeSession(hash: Buffer): void {
+    this.run(q.deleteSession(builder, hash));
+  }
+
+  putConsoleTime(jobId: string, offset: number, at: number, start: number): void {
+    this.transaction(() => {
+      this.run(q.putConsoleTime(builder, { job_id: jobId, offset, at }));
+      if (start > 0) this.run(q.pruneConsoleTimes(builder, jobId, start));
+    });
+  }
+
+  consoleTimes(jobId: string, from: number, to: number, limit: number): ConsoleTimeRow[] {
+    return this.all(q.consoleTimes(builder, jobId, from, to, limit));
   }
 }

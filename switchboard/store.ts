@@ -50,6 +50,18 @@ export interface TokenInfo {
 /** One of a user's own API tokens (its hash, never the token). */
 export type UserTokenInfo = Pick<TokenInfo, 'token_hash' | 'created_at' | 'expires_at'>;
 
+/** A web console session and the user it logs in (only while that user is not locked out). */
+export interface SessionOwner extends UserRow {
+  token_hash: Buffer;
+  expires_at: number;
+}
+
+/** When the console chunk at `offset` arrived. */
+export interface ConsoleTimeRow {
+  offset: number;
+  at: number;
+}
+
 /** The columns of a job that change after it is queued. */
 export interface JobUpdate {
   id: string;
@@ -161,4 +173,17 @@ export interface SwitchboardStore {
   ): { start: number; end: number };
   /** Up to `maxChunks` stored chunks that hold bytes at or after `offset`. */
   readLog(jobId: string, offset: number, maxChunks: number): LogChunk[];
+  /** The offset of the newest stored chunk; undefined when the job has none. */
+  lastLogOffset(jobId: string): number | undefined;
+
+  // -- the web console: sessions, and when console chunks arrived --
+  /** Stores a session's hash (after removing sessions expired at `now`). */
+  addSession(hash: Buffer, userId: string, now: number, expiresAt: number): void;
+  /** The session with this hash and its user, unless the user is locked out (expiry is the caller's check). */
+  session(hash: Buffer): SessionOwner | undefined;
+  removeSession(hash: Buffer): void;
+  /** Records (or moves) the time of the chunk at `offset`; marks before the one in force at `start` go. */
+  putConsoleTime(jobId: string, offset: number, at: number, start: number): void;
+  /** The marks in force for bytes `from` to `to` (the one at or before `from` first), at most `limit`. */
+  consoleTimes(jobId: string, from: number, to: number, limit: number): ConsoleTimeRow[];
 }

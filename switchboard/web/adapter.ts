@@ -1,6 +1,6 @@
 // WebData over today's SQLite switchboard: JobStore, SqliteStore and Scheduler. This is the
-// only web file that knows how the switchboard stores things; it goes when the storage layer is
-// replaced. Its own two tables (sessions, console receive times) are created here.
+// only web file that knows the switchboard's parts; its storage is the store's (sessions and
+// console receive times included), but for the job list's query below.
 
 import { randomBytes } from 'node:crypto';
 import { hashPassword, newToken, verifyPassword } from '../auth.js';
@@ -36,34 +36,20 @@ export interface AdapterDeps {
   log: Logger;
 }
 
+/** Most time marks one console window reads. */
+const MAX_TIME_MARKS = 100_000;
+
 /** Most API tokens the token page lists. */
 const MAX_LISTED_TOKENS = 1000;
 
 /** Console chunks that arrive within this long of the last recorded one share its time mark. */
 const TIME_MARK_MS = 50;
 
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS web_sessions (
-    token_hash BLOB PRIMARY KEY,
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
-  ) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_id);
-  CREATE TABLE IF NOT EXISTS web_console_times (
-    job_id TEXT NOT NULL,
-    offset INTEGER NOT NULL,
-    at INTEGER NOT NULL,
-    PRIMARY KEY (job_id, offset)
-  ) WITHOUT ROWID;
-`;
-
 type ListedRow = JobRow & { owner_name: string; supervisor_name: string | null };
 
 export class SqliteWebData implements WebData {
   private readonly watchers = new Map<string, Set<(e: JobWatchEvent) => void>>();
   private readonly lastMark = new Map<string, number>();
-  private readonly stmt;
   private dummyHash: string | null = null;
   private readonly onChanged = (job: JobRow) => {
     if (job.state === 'terminated') this.lastMark.delete(job.id);
@@ -75,30 +61,6 @@ export class SqliteWebData implements WebData {
   };
 
   constructor(private readonly deps: AdapterDeps) {
-    const s = deps.db.sql;
-    s.exec(SCHEMA);
-    this.stmt = {
-      events: s.prepare('SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      lastChunk: s.prepare('SELECT offset FROM job_log WHERE job_id = ? ORDER BY offset DESC LIMIT 1'),
-      insertMark: s.prepare('INSERT OR REPLACE INTO web_console_times (job_id, offset, at) VALUES (?, ?, ?)'),
-      pruneMarks: s.prepare(
-        `DELETE FROM web_console_times WHERE job_id = @job AND offset <
-           (SELECT MAX(offset) FROM web_console_times WHERE job_id = @job AND offset <= @start)`,
-      ),
-      marks: s.prepare(
-        `SELECT offset, at FROM web_console_times WHERE job_id = @job AND offset >=
-           COALESCE((SELECT MAX(offset) FROM web_console_times WHERE job_id = @job AND offset <= @from), 0)
-           AND offset < @to ORDER BY offset LIMIT 100000`,
-      ),
-      insertSession: s.prepare(
-        'INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
-      ),
-      session: s.prepare(
-        'SELECT s.expires_at, u.id, u.name, u.is_admin FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.locked_at IS NULL',
-      ),
-      deleteSession: s.prepare('DELETE FROM web_sessions WHERE token_hash = ?'),
-      pruneSessions: s.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
-    };
     deps.jobs.on('changed', this.onChanged);
     deps.jobs.on('log', this.onLog);
   }
@@ -193,17 +155,7 @@ export class SqliteWebData implements WebData {
   }
 
   async jobEvents(id: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
-    const rows = this.stmt.events.all(id, afterSeq, limit) as Array<{
-      seq: number;
-      at: number;
-      kind: JobEvent['kind'];
-      by: JobEvent['by'];
-      state: JobEvent['state'];
-      stage: JobEvent['stage'];
-      status_message: string | null;
-      exit_status: JobEvent['exitStatus'];
-    }>;
-    return rows.map((e) => ({
+    return this.deps.db.events(id, afterSeq, limit).map((e) => ({
       seq: e.seq,
       at: e.at,
       kind: e.kind,
@@ -238,8 +190,7 @@ export class SqliteWebData implements WebData {
   }
 
   async consoleTimes(id: string, from: number, to: number): Promise<ConsoleTimeMark[]> {
-    const rows = this.stmt.marks.all({ job: id, from, to }) as Array<{ offset: number; at: number }>;
-    return rows.map((r) => ({ offset: r.offset, time: r.at }));
+    return this.deps.db.consoleTimes(id, from, to, MAX_TIME_MARKS).map((r) => ({ offset: r.offset, time: r.at }));
   }
 
   /** Records when the chunk just appended to job `id` arrived (see TIME_MARK_MS). */
@@ -248,11 +199,9 @@ export class SqliteWebData implements WebData {
     const last = this.lastMark.get(id);
     if (last !== undefined && now - last < TIME_MARK_MS) return;
     try {
-      const chunk = this.stmt.lastChunk.get(id) as { offset: number } | undefined;
-      if (!chunk) return;
-      this.stmt.insertMark.run(id, chunk.offset, now);
-      const start = this.deps.jobs.get(id)?.log_start ?? 0;
-      if (start > 0) this.stmt.pruneMarks.run({ job: id, start });
+      const offset = this.deps.db.lastLogOffset(id);
+      if (offset === undefined) return;
+      this.deps.db.putConsoleTime(id, offset, now, this.deps.jobs.get(id)?.log_start ?? 0);
       this.lastMark.set(id, now);
     } catch (err) {
       this.deps.log.warn(`web console: cannot record console receive time of job ${id}: ${(err as Error).message}`);
@@ -346,20 +295,17 @@ export class SqliteWebData implements WebData {
   }
 
   async createSession(tokenHash: Buffer, userId: string, expiresAt: number): Promise<void> {
-    const now = Date.now();
-    this.stmt.pruneSessions.run(now);
-    this.stmt.insertSession.run(tokenHash, userId, now, expiresAt);
+    this.deps.db.addSession(tokenHash, userId, Date.now(), expiresAt);
   }
 
   async session(tokenHash: Buffer): Promise<SessionRecord | null> {
-    const row = this.stmt.session.get(tokenHash) as
-      { expires_at: number; id: string; name: string; is_admin: number } | undefined;
+    const row = this.deps.db.session(tokenHash);
     if (!row || row.expires_at <= Date.now()) return null;
     return { user: { id: row.id, name: row.name, isAdmin: row.is_admin === 1 }, expiresAt: row.expires_at };
   }
 
   async deleteSession(tokenHash: Buffer): Promise<void> {
-    this.stmt.deleteSession.run(tokenHash);
+    this.deps.db.removeSession(tokenHash);
   }
 
   async createApiToken(userId: string, expiresAt: number | null): Promise<{ token: string; info: ApiTokenInfo }> {

@@ -293,6 +293,57 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
     t.truthy(store.userByName('kept'));
   });
 
+  withStore("the newest chunk's offset is known; a job without log has none", (t, store) => {
+    const owner = store.addUser('l', null, false).id;
+    store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    t.is(store.lastLogOffset(jobId(1)), undefined);
+    const first = store.appendLog(jobId(1), 0, 0, Buffer.from('abc'), 100);
+    store.appendLog(jobId(1), first.start, first.end, Buffer.from('de'), 100);
+    t.is(store.lastLogOffset(jobId(1)), 3);
+  });
+
+  withStore('a session logs its user in until removed, and not while the user is locked out', (t, store) => {
+    const u = store.addUser('u', null, true);
+    store.addSession(Buffer.alloc(32, 1), u.id, 100, 200);
+    t.like(store.session(Buffer.alloc(32, 1)), { id: u.id, name: 'u', is_admin: 1, expires_at: 200 });
+    t.is(store.session(Buffer.alloc(32, 2)), undefined);
+    store.setUserLocked(u.id, 150);
+    t.is(store.session(Buffer.alloc(32, 1)), undefined);
+    store.setUserLocked(u.id, null);
+    store.removeSession(Buffer.alloc(32, 1));
+    t.is(store.session(Buffer.alloc(32, 1)), undefined);
+  });
+
+  withStore('adding a session removes those expired by then', (t, store) => {
+    const u = store.addUser('u', null, false);
+    store.addSession(Buffer.alloc(32, 1), u.id, 100, 200);
+    store.addSession(Buffer.alloc(32, 2), u.id, 200, 300);
+    t.is(store.session(Buffer.alloc(32, 1)), undefined);
+    t.truthy(store.session(Buffer.alloc(32, 2)));
+  });
+
+  withStore(
+    'console time marks: the one in force at a window start comes first; older ones go as the log is cut',
+    (t, store) => {
+      const id = jobId(1);
+      store.putConsoleTime(id, 0, 10, 0);
+      store.putConsoleTime(id, 100, 20, 0);
+      store.putConsoleTime(id, 200, 30, 0);
+      store.putConsoleTime(id, 200, 35, 0);
+      t.deepEqual(store.consoleTimes(id, 150, 1000, 10), [
+        { offset: 100, at: 20 },
+        { offset: 200, at: 35 },
+      ]);
+      t.deepEqual(store.consoleTimes(id, 0, 150, 1), [{ offset: 0, at: 10 }]);
+      store.putConsoleTime(id, 300, 40, 250);
+      t.deepEqual(
+        store.consoleTimes(id, 0, 1000, 10).map((m) => m.offset),
+        [200, 300],
+      );
+      t.deepEqual(store.consoleTimes(jobId(2), 0, 1000, 10), []);
+    },
+  );
+
   withStore('the console log keeps the newest bytes and reads back exactly from any kept offset', (t, store) => {
     const owner = store.addUser('l', null, false).id;
     let n = 0;
