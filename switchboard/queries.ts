@@ -1,11 +1,14 @@
 // Every query of the switchboard's store, built with Kysely so that each dialect compiles the same
 // query to its own SQL. A store executes what these return; none of them holds SQL text.
 
-import type { Kysely } from 'kysely';
-import type { JobPageQuery, JobUpdate, NewJobEvent } from './store.js';
+import { sql, type Kysely } from 'kysely';
+import type { JobPageQuery, JobUpdate, ListedJobsQuery, NewJobEvent } from './store.js';
 import type { Tables } from './schema.js';
 
 type Db = Kysely<Tables>;
+
+/** A LIKE pattern for values that hold `text`, its %, _ and backslash taken literally (with ESCAPE backslash). */
+const containing = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** Every column of a job but its request. */
 export const JOB_COLUMNS = [
@@ -130,6 +133,31 @@ export const queries = {
     if (p.supervisorId !== undefined) q = q.where('supervisor_id', '=', p.supervisorId);
     if (p.queuedFrom !== undefined) q = q.where('queued_at', '>=', p.queuedFrom);
     return q.orderBy('seq', 'desc').limit(p.limit);
+  },
+  listedJobs: (db: Db, p: ListedJobsQuery) => {
+    let q = db
+      .selectFrom('jobs as j')
+      .innerJoin('users as u', 'u.id', 'j.owner_id')
+      .leftJoin('supervisors as s', 's.id', 'j.supervisor_id')
+      .select(JOB_COLUMNS.map((c) => `j.${c}` as const))
+      .select(['u.name as owner_name', 's.name as supervisor_name']);
+    if (p.beforeSeq !== undefined) q = q.where('j.seq', '<', p.beforeSeq);
+    if (p.ownerId !== undefined) q = q.where('j.owner_id', '=', p.ownerId);
+    if (p.ownerName !== undefined) q = q.where('u.name', '=', p.ownerName);
+    if (p.state !== undefined) q = q.where('j.state', '=', p.state);
+    if (p.exitStatus !== undefined) q = q.where('j.exit_status', '=', p.exitStatus);
+    const sup = p.supervisor;
+    if (sup !== undefined) q = q.where((eb) => eb.or([eb('j.supervisor_id', '=', sup), eb('s.name', '=', sup)]));
+    if (p.tagText !== undefined)
+      q = q.where(sql<boolean>`${sql.ref('j.tag_config')} like ${containing(p.tagText)} escape '\\'`);
+    // init_spec is the JSON.stringify of the image spec, so an image id follows its key directly.
+    if (p.imagePrefix !== undefined)
+      q = q.where(
+        sql<boolean>`${sql.ref('j.init_spec')} like ${containing(`"image_id":"${p.imagePrefix}`)} escape '\\'`,
+      );
+    if (p.queuedFrom !== undefined) q = q.where('j.queued_at', '>=', p.queuedFrom);
+    if (p.queuedUntil !== undefined) q = q.where('j.queued_at', '<', p.queuedUntil);
+    return q.orderBy('j.seq', 'desc').limit(p.limit);
   },
   // Named one by one: a caller may pass a whole row, whose log bounds must not be written back.
   updateJob: (db: Db, u: JobUpdate) =>

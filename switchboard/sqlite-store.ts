@@ -26,6 +26,8 @@ import {
   type ConsoleTimeRow,
   type JobPageQuery,
   type JobUpdate,
+  type ListedJobRow,
+  type ListedJobsQuery,
   type LogChunk,
   type NewJobEvent,
   type SessionOwner,
@@ -324,6 +326,10 @@ export class SqliteStore implements SwitchboardStore {
 
   jobPage(query: JobPageQuery): JobRow[] {
     return this.all(q.jobPage(builder, query));
+  }
+
+  listedJobs(query: ListedJobsQuery): ListedJobRow[] {
+    return this.all(q.listedJobs(builder, query));
   }
 
   updateJob(update: JobUpdate): void {

@@ -94,6 +94,29 @@ export interface JobPageQuery {
   queuedFrom?: number;
 }
 
+/** The web console's job list: the filters of JobPageQuery and a few more. */
+export interface ListedJobsQuery {
+  limit: number;
+  beforeSeq?: number;
+  ownerId?: string;
+  /** The owner's user name. */
+  ownerName?: string;
+  state?: ExecutionState;
+  exitStatus?: ExitStatus;
+  /** A supervisor's id or name. */
+  supervisor?: string;
+  /** Jobs whose tag_config holds this text (the caller matches whole tags). */
+  tagText?: string;
+  /** Jobs started from an image whose id starts with these hex digits. */
+  imagePrefix?: string;
+  queuedFrom?: number;
+  /** Only jobs queued before this time. */
+  queuedUntil?: number;
+}
+
+/** A listed job with its owner's and supervisor's names. */
+export type ListedJobRow = JobRow & { owner_name: string; supervisor_name: string | null };
+
 export type NewJobEvent = Omit<JobEventRow, 'seq'>;
 
 export interface LogChunk {
@@ -156,6 +179,8 @@ export interface SwitchboardStore {
   activeJobs(): ActiveJobRow[];
   /** Up to `limit` jobs that pass the query's filters, newest first. */
   jobPage(query: JobPageQuery): JobRow[];
+  /** As jobPage, for the web console's filters, with the owner's and supervisor's names. */
+  listedJobs(query: ListedJobsQuery): ListedJobRow[];
   updateJob(update: JobUpdate): void;
   insertEvent(event: NewJobEvent): void;
   /** A job's events in the order they were written: those after sequence number `after`, at most `limit`. */

@@ -1,13 +1,11 @@
-// WebData over today's SQLite switchboard: JobStore, SqliteStore and Scheduler. This is the
-// only web file that knows the switchboard's parts; its storage is the store's (sessions and
-// console receive times included), but for the job list's query below.
+// WebData over the switchboard's parts: JobStore, SwitchboardStore and Scheduler. This is the
+// only web file that knows the switchboard's parts; what it reads and writes goes through the
+// store (SwitchboardStore), sessions and console receive times included.
 
 import { randomBytes } from 'node:crypto';
 import { hashPassword, newToken, verifyPassword } from '../auth.js';
-import { JOB_COLUMNS } from '../queries.js';
-import type { SqliteStore } from '../sqlite-store.js';
 import type { ImageSpec } from '../../protocol/job.js';
-import type { JobRow } from '../store.js';
+import type { JobRow, SwitchboardStore } from '../store.js';
 import type { JobStore } from '../jobs.js';
 import type { Logger } from '../../protocol/log.js';
 import { parseTags } from '../matcher.js';
@@ -30,7 +28,7 @@ import type {
 } from './data.js';
 
 export interface AdapterDeps {
-  db: SqliteStore;
+  db: SwitchboardStore;
   jobs: JobStore;
   scheduler: Scheduler;
   log: Logger;
@@ -44,8 +42,6 @@ const MAX_LISTED_TOKENS = 1000;
 
 /** Console chunks that arrive within this long of the last recorded one share its time mark. */
 const TIME_MARK_MS = 50;
-
-type ListedRow = JobRow & { owner_name: string; supervisor_name: string | null };
 
 export class SqliteWebData implements WebData {
   private readonly watchers = new Map<string, Set<(e: JobWatchEvent) => void>>();
@@ -75,36 +71,25 @@ export class SqliteWebData implements WebData {
 
   async listJobs(q: JobQuery): Promise<JobPage> {
     const f = q.filter;
-    const where: string[] = [];
-    const args: Record<string, string | number> = {};
-    const add = (clause: string, name: string, value: string | number | undefined) => {
-      if (value === undefined) return;
-      where.push(clause);
-      args[name] = value;
+    const query = {
+      ...(q.ownerId !== null && { ownerId: q.ownerId }),
+      ...(f.owner !== undefined && { ownerName: f.owner }),
+      ...(f.state !== undefined && { state: f.state }),
+      ...(f.exitStatus !== undefined && { exitStatus: f.exitStatus }),
+      ...(f.supervisor !== undefined && { supervisor: f.supervisor }),
+      // The tag is matched exactly below; the store's text match only narrows the rows read.
+      ...(f.tag !== undefined && { tagText: f.tag }),
+      ...(f.image !== undefined && { imagePrefix: f.image }),
+      ...(f.queuedFrom !== undefined && { queuedFrom: f.queuedFrom }),
+      ...(f.queuedUntil !== undefined && { queuedUntil: f.queuedUntil }),
     };
-    add('j.owner_id = @ownerId', 'ownerId', q.ownerId ?? undefined);
-    add('j.state = @state', 'state', f.state);
-    add('j.exit_status = @exitStatus', 'exitStatus', f.exitStatus);
-    add('u.name = @owner', 'owner', f.owner);
-    add('(j.supervisor_id = @supervisor OR s.name = @supervisor)', 'supervisor', f.supervisor);
-    // The tag is matched exactly below; instr() only narrows the rows read.
-    add('instr(j.tag_config, @tag) > 0', 'tag', f.tag);
-    add("substr(json_extract(j.request, '$.init_spec.image_id'), 1, length(@image)) = @image", 'image', f.image);
-    add('j.queued_at >= @from', 'from', f.queuedFrom);
-    add('j.queued_at < @until', 'until', f.queuedUntil);
-    const stmt = this.deps.db.sql.prepare(
-      `SELECT ${JOB_COLUMNS.map((c) => `j.${c}`).join(', ')}, u.name AS owner_name, s.name AS supervisor_name FROM jobs j
-         JOIN users u ON u.id = j.owner_id LEFT JOIN supervisors s ON s.id = j.supervisor_id
-         WHERE j.seq < @cursor ${where.map((w) => `AND ${w}`).join(' ')}
-         ORDER BY j.seq DESC LIMIT @batch`,
-    );
     const jobs: JobSummary[] = [];
     let lastSeq = 0;
     let cursor = q.cursor !== null && /^\d{1,15}$/.test(q.cursor) ? Number(q.cursor) : Number.MAX_SAFE_INTEGER;
     const batch = q.limit + 1;
     // Rows the tag check refuses are skipped; read on until the page is full or no rows are left.
     while (true) {
-      const rows = stmt.all({ ...args, cursor, batch }) as ListedRow[];
+      const rows = this.deps.db.listedJobs({ ...query, beforeSeq: cursor, limit: batch });
       for (const row of rows) {
         cursor = row.seq;
         if (f.tag !== undefined && !parseTags(row.tag_config).includes(f.tag)) continue;

@@ -3,7 +3,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { StoreConflict, type JobUpdate, type SwitchboardStore } from '../../switchboard/store.js';
+import { StoreConflict, type JobUpdate, type ListedJobsQuery, type SwitchboardStore } from '../../switchboard/store.js';
 import { storedJobRequest } from './harness.js';
 
 export interface OpenedStore {
@@ -246,6 +246,34 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
       log_start: 0,
       log_end: 5,
     });
+  });
+
+  withStore("the web console's job list filters by each field, with the owner's and supervisor's names", (t, store) => {
+    const alice = store.addUser('alice', null, false).id;
+    const bob = store.addUser('bob', null, false).id;
+    const sup = store.addSupervisor('rack-1', '', Buffer.alloc(32, 1));
+    store.insertJob(jobId(1), alice, storedJobRequest({ tag_config: 'board:nrf;site:lab' }), 10);
+    store.insertJob(jobId(2), bob, storedJobRequest({ init_spec: { type: 'image', image_id: 'cd'.repeat(32) } }), 20);
+    store.insertJob(jobId(3), bob, storedJobRequest({ tag_config: 'x_y%z' }), 30);
+    store.updateJob({ ...ended(jobId(2), 25), supervisor_id: sup.id });
+    const ids = (query: Partial<ListedJobsQuery>) =>
+      store.listedJobs({ limit: 10, ...query }).map((r) => Number(r.id.slice(-1)));
+    t.deepEqual(ids({}), [3, 2, 1]);
+    t.like(store.listedJobs({ limit: 10, ownerName: 'bob', supervisor: 'rack-1' }), [
+      { id: jobId(2), owner_name: 'bob', supervisor_name: 'rack-1' },
+    ]);
+    t.deepEqual(ids({ supervisor: sup.id }), [2]);
+    t.deepEqual(ids({ ownerId: alice }), [1]);
+    t.deepEqual(ids({ state: 'terminated', exitStatus: 'job_canceled' }), [2]);
+    t.deepEqual(ids({ tagText: 'nrf;site' }), [1]);
+    // %, _ and backslash in the text are literal characters, not patterns.
+    t.deepEqual(ids({ tagText: '_y%' }), [3]);
+    t.deepEqual(ids({ tagText: 'x%z' }), []);
+    t.deepEqual(ids({ imagePrefix: 'cdcd' }), [2]);
+    t.deepEqual(ids({ imagePrefix: 'ab' }), [3, 1]);
+    t.deepEqual(ids({ queuedFrom: 20, queuedUntil: 30 }), [2]);
+    t.deepEqual(ids({ beforeSeq: store.job(jobId(3))!.seq, limit: 1 }), [2]);
+    t.is(store.listedJobs({ limit: 10 })[2]!.supervisor_name, null);
   });
 
   withStore('events read back in the order they were written', (t, store) => {
