@@ -391,7 +391,9 @@ test('golden REST answer: every error type has its status and the body {"type","
     payload_too_large: 413,
     upgrade_required: 426,
     too_many_requests: 429,
+    queue_limit: 429,
     internal: 500,
+    storage_full: 507,
   });
   for (const type of Object.keys(ERROR_STATUS)) {
     const golden = `{"type":"${type}","message":"why"}`;
