@@ -122,7 +122,7 @@ async function fixtures(): Promise<Command[]> {
     cmd('tml-switchboard', 'switchboard', ['--help']),
     cmd('tml-switchboard', 'switchboard', ['supervisor', 'list', '--db', db], {
       label: 'tml-switchboard supervisor list --db DB',
-      work: 'loads SQLite (a native addon), opens the database, checks its schema and prepares its statements',
+      work: 'loads SQLite (a native addon) and Kysely, opens the database and checks its schema (statements are prepared on first use)',
     }),
     cmd('tml', 'tml', ['--help']),
     cmd('tml', 'tml', ['job', 'status', jobId], {

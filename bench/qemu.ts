@@ -5,6 +5,7 @@
 // Usage: node dist/bench/qemu.js [--runs N]
 
 import { execFile } from 'node:child_process';
+import { silentLogger } from '../protocol/log.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
     qemuBinary: cfg.qemuBinary,
     firmwareCode: cfg.firmwareCode,
     firmwareVars: cfg.firmwareVars,
-    log: () => {},
+    log: silentLogger,
   });
   const rows: Row[] = [];
   const baseSize = (await import('node:fs')).statSync(base.disk).size / 1024 ** 2;

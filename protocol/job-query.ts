@@ -4,7 +4,7 @@
 // sends with the query-string functions and checks its flags against the same bounds.
 
 import { EXECUTION_STATES, EXIT_STATUSES, type ExecutionState, type ExitStatus } from './job.js';
-import { ValidationError, oneOf } from './validation.js';
+import { ValidationError, isOneOf, oneOf } from './validation.js';
 
 /** Bounds of `GET /jobs?limit=`. */
 export const JOB_LIST_LIMIT = { min: 1, max: 10_000, default: 200 } as const;
@@ -94,7 +94,7 @@ function filterText(text: string | undefined, key: string): string | undefined {
 /** The server's reading of `GET /jobs`'s query (a parsed query-string object); unknown keys are refused. */
 export function parseJobListQuery(query: Record<string, unknown>): JobListQuery {
   for (const key of Object.keys(query)) {
-    if (!(JOB_QUERY_KEYS as readonly string[]).includes(key)) {
+    if (!isOneOf(key, JOB_QUERY_KEYS)) {
       throw new ValidationError(`unknown query parameter "${key.slice(0, 32)}" (known: ${JOB_QUERY_KEYS.join(', ')})`);
     }
   }
@@ -126,7 +126,7 @@ export function parseJobListQuery(query: Record<string, unknown>): JobListQuery 
 /** The server's reading of `GET /jobs/:id/events`'s query. */
 export function parseEventsQuery(query: Record<string, unknown>): EventsQuery {
   for (const key of Object.keys(query)) {
-    if (!(EVENTS_QUERY_KEYS as readonly string[]).includes(key)) {
+    if (!isOneOf(key, EVENTS_QUERY_KEYS)) {
       throw new ValidationError(`unknown query parameter "${key.slice(0, 32)}" (known: after, limit)`);
     }
   }

@@ -5,13 +5,15 @@
 //
 // The default sink is stderr, the only I/O in protocol/: a log format is of no use without one.
 
+import { isOneOf } from './validation.js';
+
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export function isLogLevel(value: unknown): value is LogLevel {
-  return typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value);
+  return isOneOf(value, LOG_LEVELS);
 }
 
 export interface Logger {
@@ -78,3 +80,19 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 
 /** A logger that drops everything (libraries used without one). */
 export const silentLogger: Logger = createLogger({ write: () => {}, level: 'error' });
+
+/**
+ * A view of `logger` (children included) that writes `from` records at `to`: the routine records
+ * of a part whose owner logs a summary of its own (a host's control socket, say).
+ */
+export function demoted(logger: Logger, from: LogLevel, to: LogLevel): Logger {
+  const log = (level: LogLevel, message: string): void => logger.log(level === from ? to : level, message);
+  return {
+    log,
+    debug: (m) => log('debug', m),
+    info: (m) => log('info', m),
+    warn: (m) => log('warn', m),
+    error: (m) => log('error', m),
+    child: (p) => demoted(logger.child(p), from, to),
+  };
+}

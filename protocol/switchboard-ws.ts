@@ -71,6 +71,27 @@ export interface StartJobMessage {
   parameters: Parameters;
 }
 
+/** What of a job request a supervisor is sent (a `restart_job` spec already resolved to an image spec). */
+export interface StartableRequest {
+  init_spec: ImageSpec;
+  ssh_keys: string[];
+  restart_policy: RestartPolicy;
+  parameters: Parameters;
+}
+
+/** The `start_job` message for job `jobId`: the one place it is built from a request. */
+export function startJobMessage(jobId: string, req: StartableRequest): StartJobMessage {
+  return {
+    job_id: jobId,
+    image_spec: req.init_spec,
+    ssh_keys: req.ssh_keys,
+    restart_policy: req.restart_policy,
+    // Late-2024 supervisors refuse a start_job without it.
+    ssh_rendezvous_servers: [],
+    parameters: req.parameters,
+  };
+}
+
 export type SupervisorStatus = { type: 'idle' } | { type: 'ongoing_job'; job_id: string; job_state: RunningJobState };
 
 /** Messages the switchboard sends on the supervisor WebSocket. */

@@ -65,8 +65,13 @@ export function rejectUnknownKeys(obj: Record<string, unknown>, allowed: readonl
   }
 }
 
+/** Whether `value` is one of a closed union's members (`EXECUTION_STATES`, `LOG_LEVELS`, ...). */
+export function isOneOf<T extends string>(value: unknown, options: readonly T[]): value is T {
+  return typeof value === 'string' && (options as readonly string[]).includes(value);
+}
+
 export function oneOf<T extends string>(value: unknown, options: readonly T[], where: string): T {
-  if (typeof value !== 'string' || !(options as readonly string[]).includes(value)) {
+  if (!isOneOf(value, options)) {
     throw new ValidationError(`${where} must be one of ${options.join(', ')}`);
   }
   return value as T;

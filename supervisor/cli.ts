@@ -12,15 +12,15 @@ import { findPuppet } from './hosts/puppet-command.js';
 import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
 import { ExitWith, runCli, UsageError } from '../protocol/cli.js';
 import { COMPLETION_HELP, completionScript, completionShell, helpLevels, helpOf, teach } from '../protocol/cli-help.js';
-import { createLogger, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../protocol/log.js';
-import { logTo, type Log } from './logger.js';
+import { isUuid } from '../protocol/validation.js';
+import { createLogger, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat, type Logger } from '../protocol/log.js';
 import type { Supervisor } from './supervisor.js';
 
 interface HostContext {
   /** The backend's section of the config file, when it has one and the file holds it. */
   section: ConfigTable | undefined;
   argv: Record<string, unknown>;
-  log: Log;
+  log: Logger;
 }
 
 /** Host backends: each may own a section of the config file, which only its own parser reads. */
@@ -58,8 +58,6 @@ function version(): string {
     return 'unknown';
   }
 }
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A token as given on the command line; a 128-byte one is sent as upstream sends it (padded). */
 function flagToken(token: string): string {
@@ -170,7 +168,7 @@ async function main(): Promise<number> {
   ]);
   const logLevel = argv['log-level'];
   if (!isLogLevel(logLevel)) throw new UsageError(`invalid --log-level ${logLevel}`);
-  const log = logTo(createLogger({ level: logLevel, format: argv['log-format'] as LogFormat }));
+  const log = createLogger({ level: logLevel, format: argv['log-format'] as LogFormat });
 
   let file: SupervisorConfig = { hostSections: {}, notes: [] };
   if (argv.config !== undefined) {
@@ -180,7 +178,7 @@ async function main(): Promise<number> {
       if (err instanceof ConfigError) throw new UsageError(`--config: ${err.message}`);
       throw err;
     }
-    for (const note of file.notes) log('info', note);
+    for (const note of file.notes) log.info(note);
   }
   const fromFile = argv.config === undefined ? '' : ` or set it in ${argv.config}`;
 
@@ -190,7 +188,7 @@ async function main(): Promise<number> {
   }
   const id = (argv.id ?? file.supervisorId)?.toLowerCase();
   if (id === undefined) throw new UsageError(`no supervisor id: pass --id UUID${fromFile} ([base] supervisor_id)`);
-  if (!UUID_RE.test(id)) throw new UsageError(`--id: ${JSON.stringify(id)} is not a UUID`);
+  if (!isUuid(id)) throw new UsageError(`--id: ${JSON.stringify(id)} is not a UUID`);
   const given = argv.token ?? process.env.TML_SUPERVISOR_TOKEN;
   const token = given !== undefined && given !== '' ? flagToken(given) : file.token;
   if (token === undefined) {
@@ -217,7 +215,7 @@ async function main(): Promise<number> {
   const choice = HOSTS[argv.host]!;
   for (const [name, backend] of Object.entries(HOSTS)) {
     if (name !== argv.host && backend.section !== undefined && file.hostSections[backend.section] !== undefined) {
-      log('info', `${argv.config}: [${backend.section}] is used only with --host ${name}; ignored`);
+      log.info(`${argv.config}: [${backend.section}] is used only with --host ${name}; ignored`);
     }
   }
   let host: HostBackend;
@@ -254,13 +252,13 @@ async function main(): Promise<number> {
     log,
     onFatal: (err) => fatal(err),
   });
-  log('info', `supervisor ${id} started (host ${argv.host}, store ${store})`);
+  log.info(`supervisor ${id} started (host ${argv.host}, store ${store})`);
 
   const stopped = new Promise<number>((resolve, reject) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
       if (++signals > 1) reject(new ExitWith(130));
-      log('info', `${signal}: stopping`);
+      log.info(`${signal}: stopping`);
       supervisor.close().then(
         () => resolve(0),
         (err: unknown) => reject(new Error(`shutdown failed: ${(err as Error).message}`)),

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
 import { canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
+import { isOneOf, isUuid } from '../protocol/validation.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -32,7 +33,6 @@ export interface SupervisorConfig {
 
 // Upstream's other connectors and supervisors; their sections are someone else's.
 const CONNECTORS = ['ws_connector', 'rest_sse_connector', 'cli_connector'] as const;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function table(value: unknown, where: string): ConfigTable {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) {
@@ -105,11 +105,11 @@ export async function parseSupervisorConfig(
     const base = table(doc.base, '[base]');
     onlyKeys(base, ['supervisor_id', 'coord_connector'], '[base]');
     const id = str(base, 'supervisor_id', '[base]')?.toLowerCase();
-    if (id !== undefined && !UUID_RE.test(id)) throw new ConfigError(`[base].supervisor_id must be a UUID`);
+    if (id !== undefined && !isUuid(id)) throw new ConfigError(`[base].supervisor_id must be a UUID`);
     config.supervisorId = id;
     const connector = str(base, 'coord_connector', '[base]');
     if (connector !== undefined && connector !== 'ws_connector') {
-      const known = (CONNECTORS as readonly string[]).includes(connector);
+      const known = isOneOf(connector, CONNECTORS);
       throw new ConfigError(
         `[base].coord_connector = "${connector}"${known ? ' is not supported by tml-supervisor' : ' is unknown'}; use "ws_connector"`,
       );

@@ -4,7 +4,7 @@
 // hold more than `maxPendingBytes`; what does not fit is dropped and said so in the log once.
 
 import type { Writable } from 'node:stream';
-import type { Log } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 
 export const DEFAULT_MAX_PENDING_INPUT_BYTES = 64 * 1024;
 
@@ -30,7 +30,7 @@ export class ConsoleInput {
   private warned = false;
 
   constructor(
-    private readonly log: Log,
+    private readonly log: Logger,
     private readonly maxPendingBytes = DEFAULT_MAX_PENDING_INPUT_BYTES,
   ) {}
 
@@ -39,7 +39,7 @@ export class ConsoleInput {
     this.stream = stream;
     // A reader that went away (EPIPE) ends the input; it must not end the supervisor.
     stream?.on('error', (err) => {
-      this.log('debug', `console input closed: ${err.message}`);
+      this.log.debug(`console input closed: ${err.message}`);
       if (this.stream === stream) this.stream = null;
     });
   }
@@ -49,7 +49,7 @@ export class ConsoleInput {
     if (s === null || s.destroyed || !s.writable) return 'no_input';
     if (s.writableLength + data.length > this.maxPendingBytes) {
       if (!this.warned)
-        this.log('warn', `the host reads no console input; dropping input beyond ${this.maxPendingBytes} bytes`);
+        this.log.warn(`the host reads no console input; dropping input beyond ${this.maxPendingBytes} bytes`);
       this.warned = true;
       return 'dropped';
     }

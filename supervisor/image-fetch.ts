@@ -2,7 +2,7 @@
 // the supervisor's mirrors before the host starts, with progress as the job's status message.
 
 import { parseMirrorUrl, pullImages, SharedDownloads, type PullPlan, type RetryPolicy } from '../imagetool/index.js';
-import type { Log } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 
 /** Status messages are sent at most this often: a job's event stream is not a progress bar. */
 const STATUS_EVERY_MS = 1000;
@@ -35,7 +35,7 @@ export interface ImageFetcherOptions {
   storeDir: string;
   /** mirror base URLs, tried in order */
   mirrors: string[];
-  log: Log;
+  log: Logger;
   /** downloads in parallel per pull (default: the library's) */
   jobs?: number;
   /** retries of transient failures (default: the library's, about 8 s of backoff) */
@@ -65,7 +65,7 @@ export class ImageFetcher {
         lastSent = now;
         onStatus?.(fetchStatus(done, plan.bytes));
       };
-      this.opts.log('info', `image ${imageId}: fetching from ${mirror}`);
+      this.opts.log.info(`image ${imageId}: fetching from ${mirror}`);
       try {
         const result = await pullImages(this.opts.storeDir, mirror, [imageId], {
           jobs: this.opts.jobs,
@@ -81,17 +81,16 @@ export class ImageFetcher {
             done += bytes;
             report(false);
           },
-          onRetry: (rel, reason) => this.opts.log('warn', `image ${imageId}: ${rel}: ${reason}; retrying`),
+          onRetry: (rel, reason) => this.opts.log.warn(`image ${imageId}: ${rel}: ${reason}; retrying`),
         });
-        this.opts.log(
-          'info',
+        this.opts.log.info(
           `image ${imageId}: fetched ${result.blobsFetched} blob(s), ${(result.bytesFetched / MiB).toFixed(1)} MiB, from ${mirror}`,
         );
         return;
       } catch (err) {
         if (this.abort.signal.aborted) throw new ImageFetchError(`fetching image ${imageId} was stopped`);
         const reason = err instanceof Error ? err.message : String(err);
-        this.opts.log('warn', `image ${imageId}: ${mirror}: ${reason}`);
+        this.opts.log.warn(`image ${imageId}: ${mirror}: ${reason}`);
         reasons.push(this.opts.mirrors.length > 1 ? `${mirror}: ${reason}` : reason);
       }
     }

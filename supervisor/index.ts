@@ -39,4 +39,3 @@ export type {
   StopMode,
 } from './hosts/host.js';
 export { createLogger, type Logger, type LogLevel } from '../protocol/log.js';
-export { logTo, type Log } from './logger.js';

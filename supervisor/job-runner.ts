@@ -11,7 +11,7 @@ import type { Host, HostBackend, HostExit, ReadyInfo, StopMode } from './hosts/h
 import { ImageUnavailableError } from './image-loader.js';
 import { capJobEvent } from './job-event-caps.js';
 import { MAX_STATUS_MESSAGE_BYTES, capText } from '../protocol/text-caps.js';
-import type { Log } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 
 export interface JobRunnerDeps {
   send(jobId: string, event: JobEvent): void;
@@ -25,7 +25,7 @@ export interface JobRunnerDeps {
   releaseJobDir(dir: string): Promise<void>;
   host: HostBackend;
   storeDir: string;
-  log: Log;
+  log: Logger;
   console?: { maxBytes?: number; delayMs?: number };
   /** True while the link to the switchboard is backed up; the host's console is paused meanwhile. */
   congested?(): boolean;
@@ -86,7 +86,7 @@ export class JobRunner extends EventEmitter {
       // Upstream's answers: the same job again is AlreadyRunning (the job itself goes on), another
       // one is beyond this supervisor's one job at a time.
       if (busy.id === msg.job_id) {
-        this.deps.log('info', `job ${msg.job_id}: start_job repeated for the running job; ignored`);
+        this.deps.log.info(`job ${msg.job_id}: start_job repeated for the running job; ignored`);
         this.deps.send(msg.job_id, {
           type: 'error',
           error: {
@@ -96,7 +96,7 @@ export class JobRunner extends EventEmitter {
         });
         return;
       }
-      this.deps.log('warn', `job ${msg.job_id}: refused, still running job ${busy.id}`);
+      this.deps.log.warn(`job ${msg.job_id}: refused, still running job ${busy.id}`);
       this.rejectStart(
         msg.job_id,
         `this supervisor runs one job at a time and is busy with job ${busy.id}`,
@@ -119,7 +119,7 @@ export class JobRunner extends EventEmitter {
     };
     this.current = job;
     this.run(job, msg).catch((err: unknown) => {
-      this.deps.log('error', `job ${job.id}: internal error: ${errorMessage(err)}`);
+      this.deps.log.error(`job ${job.id}: internal error: ${errorMessage(err)}`);
       this.fail(job, 'InternalError', `internal supervisor error: ${errorMessage(err)}`);
     });
   }
@@ -137,13 +137,13 @@ export class JobRunner extends EventEmitter {
   consoleInput(jobId: string, data: Buffer): void {
     const host = this.current?.id === jobId ? this.current.host : null;
     const result = host?.consoleInput?.(data) ?? 'no_input';
-    if (result !== 'written') this.deps.log('debug', `job ${jobId}: ${data.length} bytes of console input: ${result}`);
+    if (result !== 'written') this.deps.log.debug(`job ${jobId}: ${data.length} bytes of console input: ${result}`);
   }
 
   stop(jobId: string): void {
     const job = this.current;
     if (job === null || job.id !== jobId) {
-      this.deps.log('warn', `job ${jobId}: stop_job for a job this supervisor is not running`);
+      this.deps.log.warn(`job ${jobId}: stop_job for a job this supervisor is not running`);
       this.deps.send(jobId, {
         type: 'error',
         error: { error_kind: 'JobNotFound', description: `job ${jobId} is not running on this supervisor` },
@@ -157,7 +157,7 @@ export class JobRunner extends EventEmitter {
       });
       return;
     }
-    this.deps.log('info', `job ${jobId}: stop requested by the switchboard`);
+    this.deps.log.info(`job ${jobId}: stop requested by the switchboard`);
     this.end(job, 'stopped', 'stop requested by the switchboard');
   }
 
@@ -170,7 +170,7 @@ export class JobRunner extends EventEmitter {
   }
 
   private async run(job: ActiveJob, msg: StartJobMessage): Promise<void> {
-    this.deps.log('info', `job ${job.id}: starting`);
+    this.deps.log.info(`job ${job.id}: starting`);
     this.transition(job, { state: 'initializing', stage: 'starting' }, null);
     if (msg.image_spec.type !== 'image') {
       this.fail(job, 'CannotResume', `the ${this.deps.host.name} host cannot resume jobs (image_spec resume_job)`);
@@ -226,7 +226,7 @@ export class JobRunner extends EventEmitter {
         },
         onRebooting: (message) => {
           if (!this.live(job) || job.state.state !== 'ready') return;
-          this.deps.log('info', `job ${job.id}: ${message}`);
+          this.deps.log.info(`job ${job.id}: ${message}`);
           this.transition(job, { state: 'initializing', stage: 'booting' }, message);
         },
         onPuppetEvent: (event) => this.onPuppetEvent(job, event),
@@ -251,15 +251,14 @@ export class JobRunner extends EventEmitter {
     }
     switch (event.type) {
       case 'reportsubstate':
-        this.deps.log(
-          'info',
+        this.deps.log.info(
           `job ${job.id}: substate ${JSON.stringify(capText(event.substate, MAX_STATUS_MESSAGE_BYTES))}`,
         );
         this.transition(job, job.state, event.substate);
         return;
       case 'declareworkloadexitstatus': {
         if (!USER_EXIT_STATUSES.includes(event.workload_exit_status)) return;
-        this.deps.log('info', `job ${job.id}: workload declared ${event.workload_exit_status}`);
+        this.deps.log.info(`job ${job.id}: workload declared ${event.workload_exit_status}`);
         job.declared = true;
         this.send(job, {
           type: 'declare_exit_status',
@@ -276,10 +275,10 @@ export class JobRunner extends EventEmitter {
         return;
       case 'reboot':
         // A host that can reboot reports it through onRebooting; the others carry on as before.
-        this.deps.log('info', `job ${job.id}: the host announced a reboot`);
+        this.deps.log.info(`job ${job.id}: the host announced a reboot`);
         return;
       default:
-        this.deps.log('debug', `job ${job.id}: puppet event ${event.type}`);
+        this.deps.log.debug(`job ${job.id}: puppet event ${event.type}`);
     }
   }
 
@@ -311,7 +310,7 @@ export class JobRunner extends EventEmitter {
    */
   private fail(job: ActiveJob, kind: JobErrorKind, message: string): void {
     if (this.current !== job || job.ending !== null) return;
-    this.deps.log('warn', `job ${job.id}: ${kind}: ${message}`);
+    this.deps.log.warn(`job ${job.id}: ${kind}: ${message}`);
     job.console.flush();
     this.send(job, { type: 'error', error: { error_kind: kind, description: message } });
     job.endKind = 'failed';
@@ -320,7 +319,7 @@ export class JobRunner extends EventEmitter {
 
   private end(job: ActiveJob, kind: EndKind, reason: string): void {
     if (this.current !== job || job.ending !== null) return;
-    this.deps.log('info', `job ${job.id}: terminating: ${reason}`);
+    this.deps.log.info(`job ${job.id}: terminating: ${reason}`);
     this.transition(job, { state: 'terminating' }, reason);
     job.endKind = kind;
     job.ending = (async () => {
@@ -351,7 +350,7 @@ export class JobRunner extends EventEmitter {
     try {
       await job.host.stop(mode);
     } catch (err) {
-      this.deps.log('error', `job ${job.id}: stopping the host failed: ${errorMessage(err)}`);
+      this.deps.log.error(`job ${job.id}: stopping the host failed: ${errorMessage(err)}`);
     }
   }
 
@@ -360,12 +359,12 @@ export class JobRunner extends EventEmitter {
       try {
         await this.deps.releaseJobDir(job.jobDir);
       } catch (err) {
-        this.deps.log('warn', `job ${job.id}: removing ${job.jobDir} failed: ${errorMessage(err)}`);
+        this.deps.log.warn(`job ${job.id}: removing ${job.jobDir} failed: ${errorMessage(err)}`);
       }
     }
     this.transition(job, { state: 'terminated' }, message);
     this.deps.onSshAccess?.(job.id, null);
-    this.deps.log('info', `job ${job.id}: terminated`);
+    this.deps.log.info(`job ${job.id}: terminated`);
     this.current = null;
     this.emit('idle');
   }

@@ -9,7 +9,7 @@ import { loadVerifiedImage } from './image-loader.js';
 import { SshAccessReporter, SUPERVISOR_EXTENSIONS } from './interactive.js';
 import { JobRunner } from './job-runner.js';
 import { claimJobDir, removeLeftovers } from './leftovers.js';
-import type { Log } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 import { connectUrl, SwitchboardConnection } from './switchboard-connection.js';
 
 /** Console output beyond this much unsent data waits, so a chatty job cannot fill the supervisor's memory. */
@@ -24,7 +24,7 @@ export interface SupervisorOptions {
   host: HostBackend;
   /** Job directories are created here; default: a temporary directory removed on close. */
   workDir?: string;
-  log: Log;
+  log: Logger;
   /** Called when the switchboard refuses this supervisor for good (wrong id or token). */
   onFatal?: (err: Error) => void;
   /** Mirrors to pull missing images from, tried in order (`--image-mirror`; see parseImageMirrors). */
@@ -50,8 +50,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     // Before the switchboard hears `idle`: a job an earlier run left behind is not running.
     const left = await removeLeftovers(workDir, (name) => name.startsWith(JOB_DIR_PREFIX));
     if (left.removed.length > 0) {
-      opts.log(
-        'info',
+      opts.log.info(
         `removed ${left.removed.length} job director${left.removed.length > 1 ? 'ies' : 'y'} left by an earlier run in ${workDir} (killed ${left.killedGroups} process group${left.killedGroups === 1 ? '' : 's'})`,
       );
     }
@@ -97,7 +96,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   connection.on('connected', () => sshAccess.resend());
   connection.on('fatal', (err: Error) => {
     if (opts.onFatal !== undefined) opts.onFatal(err);
-    else opts.log('error', err.message);
+    else opts.log.error(err.message);
   });
   connection.start();
 

@@ -23,7 +23,7 @@ import {
   type WsExtension,
 } from '../protocol/switchboard-ws.js';
 import { ValidationError, attempt } from '../protocol/validation.js';
-import type { Log } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 
 export interface SwitchboardHandlers {
   status(): SupervisorStatus;
@@ -41,7 +41,7 @@ export interface SwitchboardConnectionOptions {
   supervisorId: string;
   token: string;
   handlers: SwitchboardHandlers;
-  log: Log;
+  log: Logger;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /**
@@ -175,8 +175,7 @@ export class SwitchboardConnection extends EventEmitter {
     if (this.queue.length >= max) {
       const isConsole = message.type === 'supervisor_event' && message.message.event.type === 'console_log';
       if (isConsole) {
-        if (!this.droppedConsole)
-          this.opts.log('warn', 'switchboard unreachable and queue full: dropping console output');
+        if (!this.droppedConsole) this.opts.log.warn('switchboard unreachable and queue full: dropping console output');
         this.droppedConsole = true;
         return;
       }
@@ -190,7 +189,7 @@ export class SwitchboardConnection extends EventEmitter {
 
   private connect(): void {
     if (this.stopped) return;
-    this.opts.log('debug', `connecting to ${this.url}`);
+    this.opts.log.debug(`connecting to ${this.url}`);
     const extensions = this.opts.extensions ?? [];
     const ws = new WebSocket(this.url, WEBSOCKET_SUBPROTOCOL, {
       headers: {
@@ -221,7 +220,7 @@ export class SwitchboardConnection extends EventEmitter {
         keepaliveMs = parseSocketConfig(header).keepaliveMs;
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
-        this.opts.log('warn', `ignored the switchboard's ${SOCKET_CONFIG_HEADER} header: ${err.message}`);
+        this.opts.log.warn(`ignored the switchboard's ${SOCKET_CONFIG_HEADER} header: ${err.message}`);
       }
     });
     ws.on('unexpected-response', (_req, res) => {
@@ -250,8 +249,7 @@ export class SwitchboardConnection extends EventEmitter {
     ws.on('open', () => {
       this.droppedConsole = false;
       this.lastHeard = Date.now();
-      this.opts.log(
-        'info',
+      this.opts.log.info(
         `connected to the switchboard at ${this.url}${keepaliveMs === null ? '' : ` (reconnecting after ${keepaliveMs} ms without its ping)`}`,
       );
       const pending = this.queue;
@@ -266,7 +264,7 @@ export class SwitchboardConnection extends EventEmitter {
     ws.on('message', (data, isBinary) => {
       prove();
       if (isBinary) {
-        this.opts.log('warn', 'ignored a binary message from the switchboard');
+        this.opts.log.warn('ignored a binary message from the switchboard');
         return;
       }
       this.receive(data.toString());
@@ -290,7 +288,7 @@ export class SwitchboardConnection extends EventEmitter {
           : wasOpen
             ? `connection closed (code ${code}${text ? `: ${text}` : ''})`
             : `cannot connect (${lastError ?? `code ${code}`})`;
-      this.opts.log('warn', `switchboard ${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
+      this.opts.log.warn(`switchboard ${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
       this.reconnectTimer = setTimeout(() => {
         this.reconnectTimer = null;
         this.connect();
@@ -312,7 +310,7 @@ export class SwitchboardConnection extends EventEmitter {
     this.heartbeat = setInterval(
       () => {
         if (Date.now() - this.lastHeard <= keepaliveMs) return;
-        this.opts.log('warn', `no ping from the switchboard for ${keepaliveMs} ms; reconnecting`);
+        this.opts.log.warn(`no ping from the switchboard for ${keepaliveMs} ms; reconnecting`);
         ws.terminate();
       },
       Math.max(10, Math.min(1000, keepaliveMs / 4)),
@@ -329,7 +327,7 @@ export class SwitchboardConnection extends EventEmitter {
     ws.on('ping', () => (alive = true));
     this.heartbeat = setInterval(() => {
       if (!alive) {
-        this.opts.log('warn', 'the switchboard stopped answering pings; reconnecting');
+        this.opts.log.warn('the switchboard stopped answering pings; reconnecting');
         ws.terminate();
         return;
       }
@@ -346,7 +344,7 @@ export class SwitchboardConnection extends EventEmitter {
   private receive(text: string): void {
     const ext = attempt(() => parseExtToSupervisor(text));
     if (!ext.ok) {
-      this.opts.log('warn', `ignored an extension message from the switchboard: ${ext.error.message}`);
+      this.opts.log.warn(`ignored an extension message from the switchboard: ${ext.error.message}`);
       return;
     }
     if (ext.value !== null) {
@@ -357,7 +355,7 @@ export class SwitchboardConnection extends EventEmitter {
     const parsed = parseToSupervisorForJob(text);
     const h = this.opts.handlers;
     if (!parsed.ok) {
-      this.opts.log('warn', `ignored a message from the switchboard: ${parsed.error}`);
+      this.opts.log.warn(`ignored a message from the switchboard: ${parsed.error}`);
       if (parsed.jobId !== undefined)
         h.rejectStart(parsed.jobId, `the supervisor could not use start_job: ${parsed.error}`);
       return;

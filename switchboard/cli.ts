@@ -24,7 +24,7 @@ import { UsageError } from '../protocol/cli.js';
 import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { isUuid } from '../protocol/validation.js';
-import { LOG_LEVELS, createLogger, type LogLevel } from './logger.js';
+import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel } from '../protocol/log.js';
 import { parseTags } from './matcher.js';
 
 function fail(message: string, code: number): never {
@@ -192,6 +192,7 @@ async function serve(argv: {
   maxQueuedJobs?: string;
   maxQueuedBytes?: string;
   logLevel: string;
+  logFormat: string;
   web: boolean;
 }): Promise<void> {
   const { host, port } = parseListen(argv.listen);
@@ -202,7 +203,7 @@ async function serve(argv: {
   }
   // Loaded here so the admin commands start without the HTTP stack.
   const { DEFAULTS, Switchboard } = await import('./server.js');
-  const log = createLogger(argv.logLevel as LogLevel);
+  const log = createLogger({ level: argv.logLevel as LogLevel, format: argv.logFormat as LogFormat });
   const sb = new Switchboard({
     dbPath: dbPath(argv.db),
     log,
@@ -339,6 +340,11 @@ function parser(args: string[]): Argv {
             choices: LOG_LEVELS,
             default: 'info' as const,
             describe: 'least severe level logged (stderr)',
+          })
+          .option('log-format', {
+            choices: LOG_FORMATS,
+            default: 'text' as const,
+            describe: 'text lines, or json (one object per line) for log collectors',
           })
           .option('web', {
             type: 'boolean',

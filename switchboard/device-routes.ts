@@ -19,7 +19,7 @@ import {
 } from '../protocol/device-flow.js';
 import { ValidationError } from '../protocol/validation.js';
 import type { DeviceAuthorizations } from './device-flow.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 import { retryAfterSeconds, waitText } from './login-limits.js';
 
 export interface DeviceRouteOptions {

@@ -2,7 +2,7 @@
 // that its database does too. Neither needs a token, and neither says more than ok or why not.
 
 import type { FastifyInstance } from 'fastify';
-import type { Logger } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 
 export interface HealthOptions {
   /** Throws (or rejects) when the database does not answer a trivial query. */

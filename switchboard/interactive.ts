@@ -11,7 +11,7 @@ import {
   type WsExtension,
 } from '../protocol/switchboard-ws.js';
 import { ValidationError } from '../protocol/validation.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 
 /** What this module needs to know of a job (the job store's row has more). */
 export interface JobView {

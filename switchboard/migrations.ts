@@ -142,4 +142,28 @@ export const MIGRATIONS: readonly Step[] = [
   ],
   // `tml-switchboard user lock`.
   (db) => [db.schema.alterTable('users').addColumn('locked_at', 'integer').compile()],
+  // The web console's tables, which it created itself before the store had them (hence IF NOT EXISTS).
+  (db, d) => [
+    clustered(
+      db.schema
+        .createTable('web_sessions')
+        .ifNotExists()
+        .addColumn('token_hash', d.bytes, (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'integer', (c) => c.notNull()),
+      d,
+    ).compile(),
+    db.schema.createIndex('web_sessions_user').ifNotExists().on('web_sessions').column('user_id').compile(),
+    clustered(
+      db.schema
+        .createTable('web_console_times')
+        .ifNotExists()
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('offset', 'integer', (c) => c.notNull())
+        .addColumn('at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('web_console_times_pk', ['job_id', 'offset']),
+      d,
+    ).compile(),
+  ],
 ];

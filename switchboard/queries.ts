@@ -1,11 +1,14 @@
 // Every query of the switchboard's store, built with Kysely so that each dialect compiles the same
 // query to its own SQL. A store executes what these return; none of them holds SQL text.
 
-import type { Kysely } from 'kysely';
-import type { JobPageQuery, JobUpdate, NewJobEvent } from './store.js';
+import { sql, type Kysely } from 'kysely';
+import type { JobPageQuery, JobUpdate, ListedJobsQuery, NewJobEvent } from './store.js';
 import type { Tables } from './schema.js';
 
 type Db = Kysely<Tables>;
+
+/** A LIKE pattern for values that hold `text`, its %, _ and backslash taken literally (with ESCAPE backslash). */
+const containing = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** Every column of a job but its request. */
 export const JOB_COLUMNS = [
@@ -61,13 +64,43 @@ export const queries = {
       .selectAll('u')
       .select(['t.token_hash', 't.expires_at'])
       .where('t.token_hash', '=', hash),
+  userTokens: (db: Db, userId: string, now: number, limit: number) =>
+    db
+      .selectFrom('api_tokens')
+      .select(['token_hash', 'created_at', 'expires_at'])
+      .where('user_id', '=', userId)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .orderBy('created_at', 'desc')
+      .orderBy('token_hash')
+      .limit(limit),
+  deleteUserToken: (db: Db, userId: string, hash: Buffer) =>
+    db.deleteFrom('api_tokens').where('user_id', '=', userId).where('token_hash', '=', hash),
   pruneTokens: (db: Db, now: number) =>
     db.deleteFrom('api_tokens').where('expires_at', 'is not', null).where('expires_at', '<=', now),
+
+  insertSession: (db: Db, row: Tables['web_sessions']) => db.insertInto('web_sessions').values(row),
+  session: (db: Db, hash: Buffer) =>
+    db
+      .selectFrom('web_sessions as s')
+      .innerJoin('users as u', 'u.id', 's.user_id')
+      .selectAll('u')
+      .select(['s.token_hash', 's.expires_at'])
+      .where('s.token_hash', '=', hash)
+      .where('u.locked_at', 'is', null),
+  deleteSession: (db: Db, hash: Buffer) => db.deleteFrom('web_sessions').where('token_hash', '=', hash),
+  pruneSessions: (db: Db, now: number) => db.deleteFrom('web_sessions').where('expires_at', '<=', now),
 
   insertSupervisor: (db: Db, row: Tables['supervisors']) => db.insertInto('supervisors').values(row),
   supervisors: (db: Db) => db.selectFrom('supervisors').selectAll().orderBy('name'),
   supervisorById: (db: Db, id: string) => db.selectFrom('supervisors').selectAll().where('id', '=', id),
   supervisorByName: (db: Db, name: string) => db.selectFrom('supervisors').selectAll().where('name', '=', name),
+  supervisorLastSeen: (db: Db, id: string) =>
+    db
+      .selectFrom('job_events as e')
+      .innerJoin('jobs as j', 'j.id', 'e.job_id')
+      .select((eb) => eb.fn.max<number | null>('e.at').as('at'))
+      .where('j.supervisor_id', '=', id)
+      .where('e.by', '=', 'supervisor'),
   activeJobOn: (db: Db, supervisorId: string) =>
     db
       .selectFrom('jobs')
@@ -100,6 +133,31 @@ export const queries = {
     if (p.supervisorId !== undefined) q = q.where('supervisor_id', '=', p.supervisorId);
     if (p.queuedFrom !== undefined) q = q.where('queued_at', '>=', p.queuedFrom);
     return q.orderBy('seq', 'desc').limit(p.limit);
+  },
+  listedJobs: (db: Db, p: ListedJobsQuery) => {
+    let q = db
+      .selectFrom('jobs as j')
+      .innerJoin('users as u', 'u.id', 'j.owner_id')
+      .leftJoin('supervisors as s', 's.id', 'j.supervisor_id')
+      .select(JOB_COLUMNS.map((c) => `j.${c}` as const))
+      .select(['u.name as owner_name', 's.name as supervisor_name']);
+    if (p.beforeSeq !== undefined) q = q.where('j.seq', '<', p.beforeSeq);
+    if (p.ownerId !== undefined) q = q.where('j.owner_id', '=', p.ownerId);
+    if (p.ownerName !== undefined) q = q.where('u.name', '=', p.ownerName);
+    if (p.state !== undefined) q = q.where('j.state', '=', p.state);
+    if (p.exitStatus !== undefined) q = q.where('j.exit_status', '=', p.exitStatus);
+    const sup = p.supervisor;
+    if (sup !== undefined) q = q.where((eb) => eb.or([eb('j.supervisor_id', '=', sup), eb('s.name', '=', sup)]));
+    if (p.tagText !== undefined)
+      q = q.where(sql<boolean>`${sql.ref('j.tag_config')} like ${containing(p.tagText)} escape '\\'`);
+    // init_spec is the JSON.stringify of the image spec, so an image id follows its key directly.
+    if (p.imagePrefix !== undefined)
+      q = q.where(
+        sql<boolean>`${sql.ref('j.init_spec')} like ${containing(`"image_id":"${p.imagePrefix}`)} escape '\\'`,
+      );
+    if (p.queuedFrom !== undefined) q = q.where('j.queued_at', '>=', p.queuedFrom);
+    if (p.queuedUntil !== undefined) q = q.where('j.queued_at', '<', p.queuedUntil);
+    return q.orderBy('j.seq', 'desc').limit(p.limit);
   },
   // Named one by one: a caller may pass a whole row, whose log bounds must not be written back.
   updateJob: (db: Db, u: JobUpdate) =>
@@ -171,6 +229,47 @@ export const queries = {
         ),
       )
       .where((eb) => eb(eb('offset', '+', eb.fn<number>('length', ['data'])), '>', pos))
+      .orderBy('offset')
+      .limit(limit),
+  lastLogOffset: (db: Db, jobId: string) =>
+    db
+      .selectFrom('job_log')
+      .select((eb) => eb.fn.max<number | null>('offset').as('o'))
+      .where('job_id', '=', jobId),
+
+  // Console time marks, keyed like the chunks: the mark in force at byte N is the last at or before N.
+  putConsoleTime: (db: Db, row: Tables['web_console_times']) =>
+    db
+      .insertInto('web_console_times')
+      .values(row)
+      .onConflict((oc) => oc.columns(['job_id', 'offset']).doUpdateSet({ at: row.at })),
+  pruneConsoleTimes: (db: Db, jobId: string, start: number) =>
+    db
+      .deleteFrom('web_console_times')
+      .where('job_id', '=', jobId)
+      .where('offset', '<', (eb) =>
+        eb
+          .selectFrom('web_console_times')
+          .select((e) => e.fn.max('offset').as('o'))
+          .where('job_id', '=', jobId)
+          .where('offset', '<=', start),
+      ),
+  consoleTimes: (db: Db, jobId: string, from: number, to: number, limit: number) =>
+    db
+      .selectFrom('web_console_times')
+      .select(['offset', 'at'])
+      .where('job_id', '=', jobId)
+      .where('offset', '>=', (eb) =>
+        eb.fn.coalesce(
+          eb
+            .selectFrom('web_console_times')
+            .select((e) => e.fn.max('offset').as('o'))
+            .where('job_id', '=', jobId)
+            .where('offset', '<=', from),
+          eb.lit(0),
+        ),
+      )
+      .where('offset', '<', to)
       .orderBy('offset')
       .limit(limit),
 };

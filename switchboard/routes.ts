@@ -57,7 +57,7 @@ import {
 } from './store.js';
 import type { JobStore } from './jobs.js';
 import { limitMessage, retryAfterSeconds, type LoginLimits } from './login-limits.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 import { parseTags } from './matcher.js';
 import type { Scheduler } from './scheduler.js';
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { ExitStatus, RunningJobState } from '../protocol/job.js';
 import {
   CLOSE_CODES,
+  startJobMessage,
   type JobError,
   type JobEvent,
   type SupervisorStatus,
@@ -23,7 +24,7 @@ import { Deadlines, systemClock, type Clock } from './deadlines.js';
 import type { JobStore } from './jobs.js';
 import { USER_EXIT_STATUS, errorIsNoFailure, exitStatusForError, exitStatusOnSupervisorMove } from './lifecycle.js';
 import { parseTags, tagsMatch } from './matcher.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 import { matchTags } from './named-system.js';
 
 export interface SchedulerConfig {
@@ -406,19 +407,7 @@ export class Scheduler {
     }
     this.assign(supervisorId, jobId);
     this.armJobTimeout(r.job);
-    const req = this.jobs.request(r.job);
-    session.link.send({
-      type: 'start_job',
-      message: {
-        job_id: jobId,
-        image_spec: req.init_spec,
-        ssh_keys: req.ssh_keys,
-        restart_policy: req.restart_policy,
-        // Late-2024 supervisors refuse a start_job without it.
-        ssh_rendezvous_servers: [],
-        parameters: req.parameters,
-      },
-    });
+    session.link.send({ type: 'start_job', message: startJobMessage(jobId, this.jobs.request(r.job)) });
     this.log.info(`job ${jobId} scheduled on supervisor ${session.name}`);
   }
 

@@ -73,12 +73,29 @@ export interface JobLogTable {
   data: Buffer;
 }
 
+/** A web console login: the SHA-256 of its cookie's token. */
+export interface WebSessionsTable {
+  token_hash: Buffer;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
+/** When the console chunk at `offset` of a job arrived (the web console's time marks). */
+export interface WebConsoleTimesTable {
+  job_id: string;
+  offset: number;
+  at: number;
+}
+
 export interface Tables {
   users: UsersTable;
   api_tokens: ApiTokensTable;
   supervisors: SupervisorsTable;
   jobs: JobsTable;
   job_events: JobEventsTable;
+  web_sessions: WebSessionsTable;
+  web_console_times: WebConsoleTimesTable;
   job_log: JobLogTable;
 }
 

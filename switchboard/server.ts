@@ -6,7 +6,7 @@ import { SqliteStore } from './sqlite-store.js';
 import { systemClock, type Clock } from './deadlines.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 import { DEFAULT_DEVICE_FLOW, DeviceAuthorizations, type DeviceFlowConfig } from './device-flow.js';
 import { deviceRoutes } from './device-routes.js';
 import { healthRoutes } from './health.js';
@@ -104,7 +104,7 @@ export class Switchboard {
         interactive: this.interactive,
       });
     });
-    this.app.register(healthRoutes, { checkDatabase: () => this.db.sql.prepare('SELECT 1').get(), log: opts.log });
+    this.app.register(healthRoutes, { checkDatabase: () => this.db.ping(), log: opts.log });
     if (opts.web !== false) {
       const data = new SqliteWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
       const devices = new DeviceAuthorizations({ ...DEFAULT_DEVICE_FLOW, ...opts.deviceFlow });

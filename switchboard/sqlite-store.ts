@@ -23,12 +23,17 @@ import {
   StoreOpenError,
   StoreUnavailable,
   type ActiveJobRow,
+  type ConsoleTimeRow,
   type JobPageQuery,
   type JobUpdate,
+  type ListedJobRow,
+  type ListedJobsQuery,
   type LogChunk,
   type NewJobEvent,
+  type SessionOwner,
   type SwitchboardStore,
   type TokenInfo,
+  type UserTokenInfo,
   type TokenOwner,
 } from './store.js';
 
@@ -159,6 +164,10 @@ export class SqliteStore implements SwitchboardStore {
     return unavailableOnIo(() => this.sql.transaction(fn)());
   }
 
+  ping(): void {
+    unavailableOnIo(() => this.sql.prepare('SELECT 1').get());
+  }
+
   // -- users and tokens --
 
   addUser(name: string, passwordHash: string | null, isAdmin: boolean, email: string | null = null): UserRow {
@@ -216,10 +225,20 @@ export class SqliteStore implements SwitchboardStore {
     return this.run(q.deleteToken(builder, hash)) > 0;
   }
 
-  addToken(hash: Buffer, userId: string, expiresAt: number | null): void {
+  addToken(hash: Buffer, userId: string, expiresAt: number | null): number {
+    const createdAt = Date.now();
     this.run(
-      q.insertToken(builder, { token_hash: hash, user_id: userId, created_at: Date.now(), expires_at: expiresAt }),
+      q.insertToken(builder, { token_hash: hash, user_id: userId, created_at: createdAt, expires_at: expiresAt }),
     );
+    return createdAt;
+  }
+
+  userTokens(userId: string, now: number, limit: number): UserTokenInfo[] {
+    return this.all(q.userTokens(builder, userId, now, limit));
+  }
+
+  removeUserToken(userId: string, hash: Buffer): boolean {
+    return this.run(q.deleteUserToken(builder, userId, hash)) > 0;
   }
 
   tokenByHash(hash: Buffer): TokenOwner | undefined {
@@ -231,6 +250,10 @@ export class SqliteStore implements SwitchboardStore {
   }
 
   // -- supervisors --
+
+  supervisorLastSeen(id: string): number | null {
+    return this.first(q.supervisorLastSeen(builder, id))?.at ?? null;
+  }
 
   addSupervisor(name: string, tags: string, tokenHash: Buffer, id: string = randomUUID()): SupervisorRow {
     if (this.first(q.supervisorByName(builder, name))) throw new StoreConflict(`supervisor "${name}" already exists`);
@@ -305,6 +328,10 @@ export class SqliteStore implements SwitchboardStore {
     return this.all(q.jobPage(builder, query));
   }
 
+  listedJobs(query: ListedJobsQuery): ListedJobRow[] {
+    return this.all(q.listedJobs(builder, query));
+  }
+
   updateJob(update: JobUpdate): void {
     this.run(q.updateJob(builder, update));
   }
@@ -345,5 +372,37 @@ export class SqliteStore implements SwitchboardStore {
 
   readLog(jobId: string, offset: number, maxChunks: number): LogChunk[] {
     return this.all(q.readLog(builder, jobId, offset, maxChunks));
+  }
+
+  lastLogOffset(jobId: string): number | undefined {
+    return this.first(q.lastLogOffset(builder, jobId))?.o ?? undefined;
+  }
+
+  // -- the web console --
+
+  addSession(hash: Buffer, userId: string, now: number, expiresAt: number): void {
+    this.transaction(() => {
+      this.run(q.pruneSessions(builder, now));
+      this.run(q.insertSession(builder, { token_hash: hash, user_id: userId, created_at: now, expires_at: expiresAt }));
+    });
+  }
+
+  session(hash: Buffer): SessionOwner | undefined {
+    return this.first(q.session(builder, hash));
+  }
+
+  removeSession(hash: Buffer): void {
+    this.run(q.deleteSession(builder, hash));
+  }
+
+  putConsoleTime(jobId: string, offset: number, at: number, start: number): void {
+    this.transaction(() => {
+      this.run(q.putConsoleTime(builder, { job_id: jobId, offset, at }));
+      if (start > 0) this.run(q.pruneConsoleTimes(builder, jobId, start));
+    });
+  }
+
+  consoleTimes(jobId: string, from: number, to: number, limit: number): ConsoleTimeRow[] {
+    return this.all(q.consoleTimes(builder, jobId, from, to, limit));
   }
 }

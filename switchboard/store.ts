@@ -47,6 +47,21 @@ export interface TokenInfo {
   expires_at: number | null;
 }
 
+/** One of a user's own API tokens (its hash, never the token). */
+export type UserTokenInfo = Pick<TokenInfo, 'token_hash' | 'created_at' | 'expires_at'>;
+
+/** A web console session and the user it logs in (only while that user is not locked out). */
+export interface SessionOwner extends UserRow {
+  token_hash: Buffer;
+  expires_at: number;
+}
+
+/** When the console chunk at `offset` arrived. */
+export interface ConsoleTimeRow {
+  offset: number;
+  at: number;
+}
+
 /** The columns of a job that change after it is queued. */
 export interface JobUpdate {
   id: string;
@@ -79,6 +94,29 @@ export interface JobPageQuery {
   queuedFrom?: number;
 }
 
+/** The web console's job list: the filters of JobPageQuery and a few more. */
+export interface ListedJobsQuery {
+  limit: number;
+  beforeSeq?: number;
+  ownerId?: string;
+  /** The owner's user name. */
+  ownerName?: string;
+  state?: ExecutionState;
+  exitStatus?: ExitStatus;
+  /** A supervisor's id or name. */
+  supervisor?: string;
+  /** Jobs whose tag_config holds this text (the caller matches whole tags). */
+  tagText?: string;
+  /** Jobs started from an image whose id starts with these hex digits. */
+  imagePrefix?: string;
+  queuedFrom?: number;
+  /** Only jobs queued before this time. */
+  queuedUntil?: number;
+}
+
+/** A listed job with its owner's and supervisor's names. */
+export type ListedJobRow = JobRow & { owner_name: string; supervisor_name: string | null };
+
 export type NewJobEvent = Omit<JobEventRow, 'seq'>;
 
 export interface LogChunk {
@@ -92,6 +130,9 @@ export interface SwitchboardStore {
   close(): Promise<void>;
 
   // -- users and tokens --
+  /** Throws (StoreUnavailable, or the driver's error) when the database does not answer a trivial query. */
+  ping(): void;
+
   /** Names and e-mail addresses share one space, so a login identifier names one user. */
   addUser(name: string, passwordHash: string | null, isAdmin: boolean, email?: string | null): UserRow;
   userByName(name: string): UserRow | undefined;
@@ -104,12 +145,17 @@ export interface SwitchboardStore {
   removeUser(id: string): 'removed' | 'has_jobs' | 'not_found';
   /** Locks a user out (at `at`) or, with null, lets them in again. */
   setUserLocked(id: string, at: number | null): void;
-  addToken(hash: Buffer, userId: string, expiresAt: number | null): void;
+  /** Stores a token's hash; returns when it was created. */
+  addToken(hash: Buffer, userId: string, expiresAt: number | null): number;
   /** Every API token (its hash, never the token), newest first. */
   tokens(): TokenInfo[];
   /** Deletes the token with this hash; false if there was none. */
   removeToken(hash: Buffer): boolean;
   tokenByHash(hash: Buffer): TokenOwner | undefined;
+  /** A user's tokens that have not expired at `now`, newest first, at most `limit`. */
+  userTokens(userId: string, now: number, limit: number): UserTokenInfo[];
+  /** Deletes the token with this hash if this user holds it; false otherwise. */
+  removeUserToken(userId: string, hash: Buffer): boolean;
   /** Deletes expired tokens; returns how many. */
   pruneExpiredTokens(now?: number): number;
 
@@ -121,6 +167,8 @@ export interface SwitchboardStore {
   /** Removes a supervisor with no job in progress; its past jobs no longer name it. */
   removeSupervisor(id: string): 'removed' | 'has_active_jobs' | 'not_found';
   setSupervisorTags(id: string, tags: string): void;
+  /** When the supervisor last sent an event for one of its jobs; null if it never did. */
+  supervisorLastSeen(id: string): number | null;
 
   // -- jobs --
   insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): void;
@@ -131,6 +179,8 @@ export interface SwitchboardStore {
   activeJobs(): ActiveJobRow[];
   /** Up to `limit` jobs that pass the query's filters, newest first. */
   jobPage(query: JobPageQuery): JobRow[];
+  /** As jobPage, for the web console's filters, with the owner's and supervisor's names. */
+  listedJobs(query: ListedJobsQuery): ListedJobRow[];
   updateJob(update: JobUpdate): void;
   insertEvent(event: NewJobEvent): void;
   /** A job's events in the order they were written: those after sequence number `after`, at most `limit`. */
@@ -148,4 +198,17 @@ export interface SwitchboardStore {
   ): { start: number; end: number };
   /** Up to `maxChunks` stored chunks that hold bytes at or after `offset`. */
   readLog(jobId: string, offset: number, maxChunks: number): LogChunk[];
+  /** The offset of the newest stored chunk; undefined when the job has none. */
+  lastLogOffset(jobId: string): number | undefined;
+
+  // -- the web console: sessions, and when console chunks arrived --
+  /** Stores a session's hash (after removing sessions expired at `now`). */
+  addSession(hash: Buffer, userId: string, now: number, expiresAt: number): void;
+  /** The session with this hash and its user, unless the user is locked out (expiry is the caller's check). */
+  session(hash: Buffer): SessionOwner | undefined;
+  removeSession(hash: Buffer): void;
+  /** Records (or moves) the time of the chunk at `offset`; marks before the one in force at `start` go. */
+  putConsoleTime(jobId: string, offset: number, at: number, start: number): void;
+  /** The marks in force for bytes `from` to `to` (the one at or before `from` first), at most `limit`. */
+  consoleTimes(jobId: string, from: number, to: number, limit: number): ConsoleTimeRow[];
 }

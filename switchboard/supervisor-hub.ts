@@ -8,7 +8,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX, CONNECT_REFUSAL_STATUS, type ConnectRefusal } from '../protocol/switchboard-api.js';
-import { ValidationError } from '../protocol/validation.js';
+import { ValidationError, isUuid } from '../protocol/validation.js';
 import {
   CLOSE_CODES,
   EXTENSIONS_HEADER,
@@ -24,11 +24,10 @@ import {
 import { bearerToken, tokenMatches } from './auth.js';
 import { StoreUnavailable, type SupervisorRow, type SwitchboardStore } from './store.js';
 import type { ExtensionLink, InteractiveJobs } from './interactive.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../protocol/log.js';
 import type { Scheduler, SupervisorLink } from './scheduler.js';
 
 const CONNECT_PATH = new RegExp(`^${API_PREFIX}/supervisors/([^/?]*)/connect(?:\\?.*)?$`);
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 // Console messages carry up to 64 KiB as a JSON array of numbers (up to 4 characters a byte).
 const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -83,7 +82,7 @@ export function connectPathId(url: string): string | null {
     throw new Refusal('bad_request', 'the supervisor id in the path holds a malformed %-escape');
   }
   id = id.toLowerCase();
-  if (!UUID_RE.test(id)) throw new Refusal('bad_request', 'the supervisor id in the path is not a UUID');
+  if (!isUuid(id)) throw new Refusal('bad_request', 'the supervisor id in the path is not a UUID');
   return id;
 }
 

@@ -4,8 +4,7 @@
 // answer without them (upstream's, or an older switchboard's) and says so by `undefined`.
 
 import { parseSupervisorStatus, type ApiSupervisorStatusExt } from '../protocol/switchboard-api.js';
-import { EXECUTION_STATES, type ExecutionState } from '../protocol/job.js';
-import { ValidationError, expectObject } from '../protocol/validation.js';
+import { ValidationError, expectObject, isUuid } from '../protocol/validation.js';
 import { typeName } from './json-text.js';
 
 /** A job tag that only the supervisor of that name or id matches: a "named system" (mq's `-s`). */
@@ -45,7 +44,7 @@ export function parseSupervisorListFull(value: unknown): Record<string, Supervis
   const map = expectObject(obj.supervisors, 'supervisors');
   const out: Record<string, SupervisorStatusFull> = {};
   for (const [id, s] of Object.entries(map)) {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) {
+    if (!isUuid(id)) {
       throw new ValidationError('supervisors key must be a UUID');
     }
     out[id] = parseSupervisorStatusFull(s, `supervisors.${id}`);
@@ -57,8 +56,4 @@ export function parseSupervisorStatusFullAnswer(value: unknown): SupervisorStatu
   const obj = expectObject(value, 'supervisor status answer');
   if (obj.type !== 'ok') throw new ValidationError(`supervisor status answer has type ${JSON.stringify(obj.type)}`);
   return parseSupervisorStatusFull(obj.status);
-}
-
-export function isExecutionState(v: string): v is ExecutionState {
-  return (EXECUTION_STATES as readonly string[]).includes(v);
 }

@@ -6,8 +6,7 @@ import { UsageError } from '../protocol/cli.js';
 import { parseDuration } from '../protocol/duration.js';
 import { EXECUTION_STATES, EXIT_STATUSES } from '../protocol/job.js';
 import type { JobStatus } from '../protocol/switchboard-api.js';
-import { isUuid } from '../protocol/validation.js';
-import { isExecutionState } from './api-ext.js';
+import { isOneOf, isUuid } from '../protocol/validation.js';
 import { JOB_LIST_LIMIT, type JobListQuery } from '../protocol/job-query.js';
 import { outcomeOf } from './format.js';
 import { bookName } from './outcome.js';
@@ -60,7 +59,7 @@ export function listQuery(f: ListFlags, now: number): JobListQuery {
   q.limit = limit;
   if (f.cursor !== undefined) q.cursor = f.cursor;
   if (f.state !== undefined) {
-    if (!isExecutionState(f.state)) {
+    if (!isOneOf(f.state, EXECUTION_STATES)) {
       throw new UsageError(`--state must be one of ${EXECUTION_STATES.join(', ')}, got "${f.state}"`);
     }
     q.state = f.state;

@@ -2,7 +2,7 @@
 // validator per direction. Validators return fresh objects holding only the spec's keys, in the
 // spec's order, so a validated message re-encodes to the canonical JSON.
 
-import { ValidationError, expectObject, expectString, isObject, oneOf } from '../validation.js';
+import { ValidationError, expectObject, expectString, isObject, isOneOf, oneOf } from '../validation.js';
 
 // ---- puppet -> supervisor -------------------------------------------------------------------
 
@@ -199,9 +199,8 @@ function typeOf(o: Obj, what: string): string {
 function puppetRequest(v: unknown): PuppetReq {
   const o = expectObject(v, 'request');
   const type = typeOf(o, 'request');
-  if (!(PUPPET_REQUEST_TYPES as readonly string[]).includes(type))
-    throw new UnknownTypeError(`unknown request type ${typeNameForLog(type)}`);
-  return { type: type as PuppetRequestType };
+  if (!isOneOf(type, PUPPET_REQUEST_TYPES)) throw new UnknownTypeError(`unknown request type ${typeNameForLog(type)}`);
+  return { type };
 }
 
 function puppetEvent(v: unknown): PuppetEvent {

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { FrameDecoder, decodeFrameBody, encodeFrame } from '../../protocol/control-socket/framing.js';
 import { decodeRunCommandOutput, type DecodedOutput } from '../../protocol/control-socket/output-codec.js';
 import { attempt } from '../../protocol/validation.js';
-import type { Log } from '../logger.js';
+import { silentLogger, type Logger } from '../../protocol/log.js';
 import {
   ControlMessageError,
   EXTENSIONS,
@@ -47,7 +47,7 @@ export interface ListenOptions {
   host?: string;
   port?: number;
   context: JobContext;
-  log?: Log;
+  log?: Logger;
 }
 
 /**
@@ -86,14 +86,14 @@ export class ControlSocketServer extends EventEmitter {
   readonly port: number;
   #server: net.Server;
   #context: JobContext;
-  #log: Log;
+  #log: Logger;
   #socket: net.Socket | null = null;
   #nextEventId = 0;
   #held: Buffer[] = [];
   #commands = new Map<number, Command>();
   #sockets = new Set<net.Socket>();
 
-  private constructor(server: net.Server, host: string, port: number, context: JobContext, log: Log) {
+  private constructor(server: net.Server, host: string, port: number, context: JobContext, log: Logger) {
     super();
     this.#server = server;
     this.host = host;
@@ -114,7 +114,7 @@ export class ControlSocketServer extends EventEmitter {
       });
     });
     const address = server.address() as net.AddressInfo;
-    return new ControlSocketServer(server, host, address.port, structuredClone(opts.context), opts.log ?? (() => {}));
+    return new ControlSocketServer(server, host, address.port, structuredClone(opts.context), opts.log ?? silentLogger);
   }
 
   get connected(): boolean {
@@ -129,7 +129,7 @@ export class ControlSocketServer extends EventEmitter {
   sendEvent(event: SupervisorEvent): number {
     const id = this.#nextEventId++;
     const frame = encodeFrame({ supervisor_event_id: id, event } satisfies SupervisorMessage);
-    this.#log('debug', `control socket: sending event ${id} (${event.type})`);
+    this.#log.debug(`control socket: sending event ${id} (${event.type})`);
     if (this.#socket) this.#socket.write(frame);
     else this.#held.push(frame);
     return id;
@@ -156,11 +156,11 @@ export class ControlSocketServer extends EventEmitter {
     this.#sockets.add(socket);
     const previous = this.#socket;
     if (previous) {
-      this.#log('warn', 'control socket: a new puppet connection replaces the current one');
+      this.#log.warn('control socket: a new puppet connection replaces the current one');
       this.#drop(previous);
     }
     this.#socket = socket;
-    this.#log('info', `control socket: puppet connected from ${socket.remoteAddress}:${socket.remotePort}`);
+    this.#log.info(`control socket: puppet connected from ${socket.remoteAddress}:${socket.remotePort}`);
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
       const { frames, error } = decoder.push(chunk);
@@ -169,11 +169,11 @@ export class ControlSocketServer extends EventEmitter {
         this.#handleFrame(socket, frame);
       }
       if (error !== null) {
-        this.#log('warn', `control socket: protocol error, dropping connection: ${error}`);
+        this.#log.warn(`control socket: protocol error, dropping connection: ${error}`);
         socket.destroy();
       }
     });
-    socket.on('error', (err) => this.#log('debug', `control socket: connection error: ${err.message}`));
+    socket.on('error', (err) => this.#log.debug(`control socket: connection error: ${err.message}`));
     socket.on('close', () => {
       this.#sockets.delete(socket);
       if (this.#socket === socket) this.#drop(socket);
@@ -188,7 +188,7 @@ export class ControlSocketServer extends EventEmitter {
     socket.destroy();
     if (this.#socket !== socket) return;
     this.#socket = null;
-    this.#log('info', 'control socket: puppet disconnected');
+    this.#log.info('control socket: puppet disconnected');
     this.emit('disconnect');
   }
 
@@ -204,7 +204,7 @@ export class ControlSocketServer extends EventEmitter {
     }
     const json = attempt(() => decodeFrameBody(body));
     if (!json.ok) {
-      this.#log('warn', `control socket: ${json.error.message}`);
+      this.#log.warn(`control socket: ${json.error.message}`);
       this.#send(socket, { message: json.error.message });
       return;
     }
@@ -214,19 +214,19 @@ export class ControlSocketServer extends EventEmitter {
       const context = parsed.error instanceof ControlMessageError ? parsed.error : null;
       if (context?.requestId !== undefined) {
         // answering keeps a puppet that waits for this request from hanging
-        this.#log('warn', `control socket: request ${context.requestId}: ${message}`);
+        this.#log.warn(`control socket: request ${context.requestId}: ${message}`);
         this.#send(socket, { request_id: context.requestId, response: { type: 'unsupportedrequest' } });
       } else if (context?.unknownType === true) {
-        this.#log('warn', `control socket: ignoring ${message}`);
+        this.#log.warn(`control socket: ignoring ${message}`);
       } else {
-        this.#log('warn', `control socket: invalid message: ${message}`);
+        this.#log.warn(`control socket: invalid message: ${message}`);
         this.#send(socket, { message: `invalid message: ${message}` });
       }
       return;
     }
     const msg = parsed.value;
     if ('request' in msg) {
-      this.#log('debug', `control socket: request ${msg.request_id} (${msg.request.type})`);
+      this.#log.debug(`control socket: request ${msg.request_id} (${msg.request.type})`);
       this.#send(socket, { request_id: msg.request_id, response: this.#answer(msg.request) });
     } else {
       this.#onEvent(msg.event, msg.puppet_event_id);
@@ -274,7 +274,7 @@ export class ControlSocketServer extends EventEmitter {
 
   #onEvent(event: PuppetEvent, puppetEventId: number): void {
     if (event.type !== 'runcommandoutput') {
-      this.#log('info', `control socket: puppet event ${puppetEventId}: ${describe(event)}`);
+      this.#log.info(`control socket: puppet event ${puppetEventId}: ${describe(event)}`);
     }
     this.emit('puppet-event', event, puppetEventId);
     switch (event.type) {

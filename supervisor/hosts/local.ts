@@ -14,7 +14,7 @@ import { type PuppetEvent } from '../../protocol/control-socket/messages.js';
 import { PARAMETERS_DIR_ENV, PUPPET_SOCKET_ENV } from '../../protocol/paths.js';
 import { recordProcessGroup } from '../leftovers.js';
 import { ConsoleInput, crToLf } from '../console-input.js';
-import type { Log } from '../logger.js';
+import { demoted, type Logger } from '../../protocol/log.js';
 import {
   HostStartError,
   type Host,
@@ -33,7 +33,7 @@ const INHERITED_ENV = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_A
 
 export interface LocalHostOptions {
   puppet: PuppetCommand;
-  log: Log;
+  log: Logger;
   /** How long the puppet may take from spawn to `ready`. */
   readyTimeoutMs?: number;
   /** How long processes get after SIGTERM before SIGKILL. */
@@ -127,7 +127,7 @@ class LocalHost implements Host {
   private failed = false;
   private readyTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
-  private readonly log: Log;
+  private readonly log: Logger;
   private readonly watchdog = new GroupWatchdog();
   private readonly input: ConsoleInput;
 
@@ -136,7 +136,7 @@ class LocalHost implements Host {
     private readonly cb: HostCallbacks,
     private readonly opts: LocalHostOptions,
   ) {
-    this.log = (level, line) => opts.log(level, `job ${spec.jobId}: local host: ${line}`);
+    this.log = opts.log.child(`job ${spec.jobId}`).child('local host');
     this.input = new ConsoleInput(this.log);
   }
 
@@ -170,7 +170,7 @@ class LocalHost implements Host {
           networkConfig: null,
           parameters: this.spec.parameters,
         },
-        log: (level, line) => this.log(level === 'info' ? 'debug' : level, line),
+        log: demoted(this.log, 'info', 'debug'),
       });
       if (this.stopping !== null) {
         await server.close();
@@ -254,7 +254,7 @@ class LocalHost implements Host {
     const puppet = spawnGroup(this.opts.puppet.command, args, { cwd: this.spec.jobDir, env: this.environment({}) });
     this.puppet = puppet;
     this.outlive(puppet);
-    const tail = new TailLines((line) => this.log('debug', `puppet: ${line}`));
+    const tail = new TailLines((line) => this.log.debug(`puppet: ${line}`));
     puppet.child.stdout!.on('data', (chunk: Buffer) => tail.push(chunk));
     puppet.child.stderr!.on('data', (chunk: Buffer) => tail.push(chunk));
     puppet.child.once('error', (err) =>
@@ -268,7 +268,7 @@ class LocalHost implements Host {
         );
         return;
       }
-      this.log('warn', `the puppet exited (${signal ?? `code ${code}`})`);
+      this.log.warn(`the puppet exited (${signal ?? `code ${code}`})`);
       this.cb.onExit({ kind: 'puppet', code, signal });
     });
     const timeoutMs = this.opts.readyTimeoutMs ?? 30_000;
@@ -355,17 +355,17 @@ class LocalHost implements Host {
     for (const g of groups) signalGroup(g, 'SIGTERM');
     const all = Promise.all(groups.map((g) => g.closed));
     if ((await Promise.race([all, delay(this.opts.stopGraceMs ?? 2000)])) === 'timeout') {
-      this.log('warn', 'processes still running after SIGTERM; sending SIGKILL');
+      this.log.warn('processes still running after SIGTERM; sending SIGKILL');
     }
     // Also reaches what the leaders left behind in their groups after exiting.
     for (const g of groups) signalGroup(g, 'SIGKILL');
     if ((await Promise.race([all, delay(2000)])) === 'timeout') {
-      this.log('error', 'processes survived SIGKILL (a child left its process group?)');
+      this.log.error('processes survived SIGKILL (a child left its process group?)');
     }
     this.watchdog.release();
     const drainMs = this.opts.drainMs ?? 10_000;
     if ((await Promise.race([drained, delay(drainMs)])) === 'timeout') {
-      this.log('warn', `the puppet's control connection did not end within ${drainMs / 1000} s; dropping the rest`);
+      this.log.warn(`the puppet's control connection did not end within ${drainMs / 1000} s; dropping the rest`);
     }
     await server?.close();
   }

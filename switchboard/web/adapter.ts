@@ -1,15 +1,13 @@
-// WebData over today's SQLite switchboard: JobStore, SqliteStore and Scheduler. This is the
-// only web file that knows how the switchboard stores things; it goes when the storage layer is
-// replaced. Its own two tables (sessions, console receive times) are created here.
+// WebData over the switchboard's parts: JobStore, SwitchboardStore and Scheduler. This is the
+// only web file that knows the switchboard's parts; what it reads and writes goes through the
+// store (SwitchboardStore), sessions and console receive times included.
 
 import { randomBytes } from 'node:crypto';
 import { hashPassword, newToken, verifyPassword } from '../auth.js';
-import { JOB_COLUMNS } from '../queries.js';
-import type { SqliteStore } from '../sqlite-store.js';
 import type { ImageSpec } from '../../protocol/job.js';
-import type { JobRow } from '../store.js';
+import type { JobRow, SwitchboardStore } from '../store.js';
 import type { JobStore } from '../jobs.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../protocol/log.js';
 import { parseTags } from '../matcher.js';
 import type { Scheduler } from '../scheduler.js';
 import type {
@@ -30,37 +28,24 @@ import type {
 } from './data.js';
 
 export interface AdapterDeps {
-  db: SqliteStore;
+  db: SwitchboardStore;
   jobs: JobStore;
   scheduler: Scheduler;
   log: Logger;
 }
 
+/** Most time marks one console window reads. */
+const MAX_TIME_MARKS = 100_000;
+
+/** Most API tokens the token page lists. */
+const MAX_LISTED_TOKENS = 1000;
+
 /** Console chunks that arrive within this long of the last recorded one share its time mark. */
 const TIME_MARK_MS = 50;
-
-const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS web_sessions (
-    token_hash BLOB PRIMARY KEY,
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
-  ) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS web_sessions_user ON web_sessions(user_id);
-  CREATE TABLE IF NOT EXISTS web_console_times (
-    job_id TEXT NOT NULL,
-    offset INTEGER NOT NULL,
-    at INTEGER NOT NULL,
-    PRIMARY KEY (job_id, offset)
-  ) WITHOUT ROWID;
-`;
-
-type ListedRow = JobRow & { owner_name: string; supervisor_name: string | null };
 
 export class SqliteWebData implements WebData {
   private readonly watchers = new Map<string, Set<(e: JobWatchEvent) => void>>();
   private readonly lastMark = new Map<string, number>();
-  private readonly stmt;
   private dummyHash: string | null = null;
   private readonly onChanged = (job: JobRow) => {
     if (job.state === 'terminated') this.lastMark.delete(job.id);
@@ -72,40 +57,6 @@ export class SqliteWebData implements WebData {
   };
 
   constructor(private readonly deps: AdapterDeps) {
-    const s = deps.db.sql;
-    s.exec(SCHEMA);
-    this.stmt = {
-      events: s.prepare('SELECT * FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
-      lastChunk: s.prepare('SELECT offset FROM job_log WHERE job_id = ? ORDER BY offset DESC LIMIT 1'),
-      insertMark: s.prepare('INSERT OR REPLACE INTO web_console_times (job_id, offset, at) VALUES (?, ?, ?)'),
-      pruneMarks: s.prepare(
-        `DELETE FROM web_console_times WHERE job_id = @job AND offset <
-           (SELECT MAX(offset) FROM web_console_times WHERE job_id = @job AND offset <= @start)`,
-      ),
-      marks: s.prepare(
-        `SELECT offset, at FROM web_console_times WHERE job_id = @job AND offset >=
-           COALESCE((SELECT MAX(offset) FROM web_console_times WHERE job_id = @job AND offset <= @from), 0)
-           AND offset < @to ORDER BY offset LIMIT 100000`,
-      ),
-      supervisorLastSeen: s.prepare(
-        `SELECT MAX(e.at) AS at FROM job_events e JOIN jobs j ON j.id = e.job_id
-           WHERE j.supervisor_id = ? AND e.by = 'supervisor'`,
-      ),
-      insertSession: s.prepare(
-        'INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
-      ),
-      session: s.prepare(
-        'SELECT s.expires_at, u.id, u.name, u.is_admin FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND u.locked_at IS NULL',
-      ),
-      deleteSession: s.prepare('DELETE FROM web_sessions WHERE token_hash = ?'),
-      pruneSessions: s.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
-      tokens: s.prepare(
-        `SELECT token_hash, created_at, expires_at FROM api_tokens WHERE user_id = ?
-           AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, token_hash LIMIT 1000`,
-      ),
-      deleteToken: s.prepare('DELETE FROM api_tokens WHERE user_id = ? AND token_hash = ?'),
-      tokenCreated: s.prepare('SELECT created_at FROM api_tokens WHERE token_hash = ?'),
-    };
     deps.jobs.on('changed', this.onChanged);
     deps.jobs.on('log', this.onLog);
   }
@@ -120,36 +71,25 @@ export class SqliteWebData implements WebData {
 
   async listJobs(q: JobQuery): Promise<JobPage> {
     const f = q.filter;
-    const where: string[] = [];
-    const args: Record<string, string | number> = {};
-    const add = (clause: string, name: string, value: string | number | undefined) => {
-      if (value === undefined) return;
-      where.push(clause);
-      args[name] = value;
+    const query = {
+      ...(q.ownerId !== null && { ownerId: q.ownerId }),
+      ...(f.owner !== undefined && { ownerName: f.owner }),
+      ...(f.state !== undefined && { state: f.state }),
+      ...(f.exitStatus !== undefined && { exitStatus: f.exitStatus }),
+      ...(f.supervisor !== undefined && { supervisor: f.supervisor }),
+      // The tag is matched exactly below; the store's text match only narrows the rows read.
+      ...(f.tag !== undefined && { tagText: f.tag }),
+      ...(f.image !== undefined && { imagePrefix: f.image }),
+      ...(f.queuedFrom !== undefined && { queuedFrom: f.queuedFrom }),
+      ...(f.queuedUntil !== undefined && { queuedUntil: f.queuedUntil }),
     };
-    add('j.owner_id = @ownerId', 'ownerId', q.ownerId ?? undefined);
-    add('j.state = @state', 'state', f.state);
-    add('j.exit_status = @exitStatus', 'exitStatus', f.exitStatus);
-    add('u.name = @owner', 'owner', f.owner);
-    add('(j.supervisor_id = @supervisor OR s.name = @supervisor)', 'supervisor', f.supervisor);
-    // The tag is matched exactly below; instr() only narrows the rows read.
-    add('instr(j.tag_config, @tag) > 0', 'tag', f.tag);
-    add("substr(json_extract(j.request, '$.init_spec.image_id'), 1, length(@image)) = @image", 'image', f.image);
-    add('j.queued_at >= @from', 'from', f.queuedFrom);
-    add('j.queued_at < @until', 'until', f.queuedUntil);
-    const stmt = this.deps.db.sql.prepare(
-      `SELECT ${JOB_COLUMNS.map((c) => `j.${c}`).join(', ')}, u.name AS owner_name, s.name AS supervisor_name FROM jobs j
-         JOIN users u ON u.id = j.owner_id LEFT JOIN supervisors s ON s.id = j.supervisor_id
-         WHERE j.seq < @cursor ${where.map((w) => `AND ${w}`).join(' ')}
-         ORDER BY j.seq DESC LIMIT @batch`,
-    );
     const jobs: JobSummary[] = [];
     let lastSeq = 0;
     let cursor = q.cursor !== null && /^\d{1,15}$/.test(q.cursor) ? Number(q.cursor) : Number.MAX_SAFE_INTEGER;
     const batch = q.limit + 1;
     // Rows the tag check refuses are skipped; read on until the page is full or no rows are left.
     while (true) {
-      const rows = stmt.all({ ...args, cursor, batch }) as ListedRow[];
+      const rows = this.deps.db.listedJobs({ ...query, beforeSeq: cursor, limit: batch });
       for (const row of rows) {
         cursor = row.seq;
         if (f.tag !== undefined && !parseTags(row.tag_config).includes(f.tag)) continue;
@@ -200,17 +140,7 @@ export class SqliteWebData implements WebData {
   }
 
   async jobEvents(id: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
-    const rows = this.stmt.events.all(id, afterSeq, limit) as Array<{
-      seq: number;
-      at: number;
-      kind: JobEvent['kind'];
-      by: JobEvent['by'];
-      state: JobEvent['state'];
-      stage: JobEvent['stage'];
-      status_message: string | null;
-      exit_status: JobEvent['exitStatus'];
-    }>;
-    return rows.map((e) => ({
+    return this.deps.db.events(id, afterSeq, limit).map((e) => ({
       seq: e.seq,
       at: e.at,
       kind: e.kind,
@@ -245,8 +175,7 @@ export class SqliteWebData implements WebData {
   }
 
   async consoleTimes(id: string, from: number, to: number): Promise<ConsoleTimeMark[]> {
-    const rows = this.stmt.marks.all({ job: id, from, to }) as Array<{ offset: number; at: number }>;
-    return rows.map((r) => ({ offset: r.offset, time: r.at }));
+    return this.deps.db.consoleTimes(id, from, to, MAX_TIME_MARKS).map((r) => ({ offset: r.offset, time: r.at }));
   }
 
   /** Records when the chunk just appended to job `id` arrived (see TIME_MARK_MS). */
@@ -255,11 +184,9 @@ export class SqliteWebData implements WebData {
     const last = this.lastMark.get(id);
     if (last !== undefined && now - last < TIME_MARK_MS) return;
     try {
-      const chunk = this.stmt.lastChunk.get(id) as { offset: number } | undefined;
-      if (!chunk) return;
-      this.stmt.insertMark.run(id, chunk.offset, now);
-      const start = this.deps.jobs.get(id)?.log_start ?? 0;
-      if (start > 0) this.stmt.pruneMarks.run({ job: id, start });
+      const offset = this.deps.db.lastLogOffset(id);
+      if (offset === undefined) return;
+      this.deps.db.putConsoleTime(id, offset, now, this.deps.jobs.get(id)?.log_start ?? 0);
       this.lastMark.set(id, now);
     } catch (err) {
       this.deps.log.warn(`web console: cannot record console receive time of job ${id}: ${(err as Error).message}`);
@@ -330,10 +257,7 @@ export class SqliteWebData implements WebData {
     };
     // The switchboard records no connection times; a disconnected supervisor was last heard
     // from in the newest event it sent for one of its jobs.
-    const lastSeenAt =
-      info.status === 'disconnected'
-        ? ((this.stmt.supervisorLastSeen.get(id) as { at: number | null }).at ?? null)
-        : Date.now();
+    const lastSeenAt = info.status === 'disconnected' ? this.deps.db.supervisorLastSeen(id) : Date.now();
     return {
       id,
       name: info.name,
@@ -356,40 +280,32 @@ export class SqliteWebData implements WebData {
   }
 
   async createSession(tokenHash: Buffer, userId: string, expiresAt: number): Promise<void> {
-    const now = Date.now();
-    this.stmt.pruneSessions.run(now);
-    this.stmt.insertSession.run(tokenHash, userId, now, expiresAt);
+    this.deps.db.addSession(tokenHash, userId, Date.now(), expiresAt);
   }
 
   async session(tokenHash: Buffer): Promise<SessionRecord | null> {
-    const row = this.stmt.session.get(tokenHash) as
-      { expires_at: number; id: string; name: string; is_admin: number } | undefined;
+    const row = this.deps.db.session(tokenHash);
     if (!row || row.expires_at <= Date.now()) return null;
     return { user: { id: row.id, name: row.name, isAdmin: row.is_admin === 1 }, expiresAt: row.expires_at };
   }
 
   async deleteSession(tokenHash: Buffer): Promise<void> {
-    this.stmt.deleteSession.run(tokenHash);
+    this.deps.db.removeSession(tokenHash);
   }
 
   async createApiToken(userId: string, expiresAt: number | null): Promise<{ token: string; info: ApiTokenInfo }> {
     const t = newToken();
-    this.deps.db.addToken(t.hash, userId, expiresAt);
-    const created = (this.stmt.tokenCreated.get(t.hash) as { created_at: number }).created_at;
+    const created = this.deps.db.addToken(t.hash, userId, expiresAt);
     return { token: t.token, info: { id: t.hash.toString('hex'), createdAt: created, expiresAt } };
   }
 
   async apiTokens(userId: string): Promise<ApiTokenInfo[]> {
-    const rows = this.stmt.tokens.all(userId, Date.now()) as Array<{
-      token_hash: Buffer;
-      created_at: number;
-      expires_at: number | null;
-    }>;
+    const rows = this.deps.db.userTokens(userId, Date.now(), MAX_LISTED_TOKENS);
     return rows.map((r) => ({ id: r.token_hash.toString('hex'), createdAt: r.created_at, expiresAt: r.expires_at }));
   }
 
   async revokeApiToken(userId: string, id: string): Promise<boolean> {
     if (!/^[0-9a-f]{64}$/.test(id)) return false;
-    return this.stmt.deleteToken.run(userId, Buffer.from(id, 'hex')).changes > 0;
+    return this.deps.db.removeUserToken(userId, Buffer.from(id, 'hex'));
   }
 }

@@ -4,7 +4,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeviceAuthorizations } from '../device-flow.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../protocol/log.js';
 import { limitMessage, retryAfterSeconds, type LoginLimits } from '../login-limits.js';
 import type { WebUser } from './data.js';
 import type { SafeHtml } from './html.js';

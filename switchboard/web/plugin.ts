@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ValidationError, isUuid } from '../../protocol/validation.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../protocol/log.js';
 import { LoginLimits, limitMessage, retryAfterSeconds } from '../login-limits.js';
 import type { DeviceAuthorizations } from '../device-flow.js';
 import { registerDevicePages } from './device-page.js';

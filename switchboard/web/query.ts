@@ -2,8 +2,8 @@
 // written back into links (pagination keeps the filters). Empty fields, as a submitted form
 // sends them, mean "no filter".
 
-import { EXECUTION_STATES, EXIT_STATUSES, type ExecutionState, type ExitStatus } from '../../protocol/job.js';
-import { ValidationError, isObject } from '../../protocol/validation.js';
+import { EXECUTION_STATES, EXIT_STATUSES } from '../../protocol/job.js';
+import { ValidationError, isObject, oneOf } from '../../protocol/validation.js';
 import type { JobFilter } from './data.js';
 
 /** The form's fields as typed, for showing them again. */
@@ -62,16 +62,8 @@ export function parseListQuery(query: unknown): ListQuery {
   const cursorText = field(q, 'cursor');
   if (cursorText !== '' && !/^\d{1,15}$/.test(cursorText)) throw new ValidationError('cursor is not a page cursor');
   const filter: JobFilter = {};
-  if (form.state !== '') {
-    if (!(EXECUTION_STATES as readonly string[]).includes(form.state))
-      throw new ValidationError(`state must be one of ${EXECUTION_STATES.join(', ')}`);
-    filter.state = form.state as ExecutionState;
-  }
-  if (form.exit !== '') {
-    if (!(EXIT_STATUSES as readonly string[]).includes(form.exit))
-      throw new ValidationError(`exit status must be one of ${EXIT_STATUSES.join(', ')}`);
-    filter.exitStatus = form.exit as ExitStatus;
-  }
+  if (form.state !== '') filter.state = oneOf(form.state, EXECUTION_STATES, 'state');
+  if (form.exit !== '') filter.exitStatus = oneOf(form.exit, EXIT_STATUSES, 'exit status');
   if (form.user !== '') filter.owner = form.user;
   if (form.supervisor !== '') filter.supervisor = form.supervisor;
   if (form.tag !== '') filter.tag = form.tag;

@@ -4,6 +4,7 @@
 // supervisor reports reaching `tml job ssh`.
 
 import test from 'ava';
+import { silentLogger } from '../../protocol/log.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -266,7 +267,7 @@ test.serial(
       token: string;
     };
     // A local host that says where its SSH server is, as the qemu host does for its port forward.
-    const local = new LocalHostBackend({ puppet: findPuppet(), log: () => {} });
+    const local = new LocalHostBackend({ puppet: findPuppet(), log: silentLogger });
     const host: HostBackend = {
       name: 'local-with-ssh',
       start: (spec, cb) =>
@@ -281,7 +282,7 @@ test.serial(
       token: added.token,
       storeDir: cluster.store,
       host,
-      log: () => {},
+      log: silentLogger,
     });
     const id = await enqueue('board:ssh');
     const ready = await until('the SSH endpoint in the job status', async () => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { createLogger, escapeLogText } from '../../protocol/log.js';
+import { createLogger, demoted, escapeLogText } from '../../protocol/log.js';
 
 const FIXED = () => new Date('2026-12-01T12:00:00.000Z');
 
@@ -87,4 +87,17 @@ test('without timestamps a record starts with its level (journald stamps lines i
 
 test('escapeLogText leaves printable text alone', (t) => {
   t.is(escapeLogText('flashing board "nrf52840dk" — 50 %'), 'flashing board "nrf52840dk" — 50 %');
+});
+
+test('a demoted view writes one level at another, in its children too, and keeps the rest', (t) => {
+  const { log, records } = capture({ level: 'debug', timestamps: false });
+  const quiet = demoted(log.child('job 1'), 'info', 'debug');
+  quiet.info('puppet connected');
+  quiet.child('socket').log('info', 'frame');
+  quiet.warn('protocol error');
+  t.deepEqual(records, [
+    'debug job 1: puppet connected\n',
+    'debug job 1: socket: frame\n',
+    'warn  job 1: protocol error\n',
+  ]);
 });

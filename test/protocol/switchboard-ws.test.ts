@@ -9,6 +9,7 @@ import {
   parseToSupervisorForJob,
   parseToSwitchboard,
   parseWireDuration,
+  startJobMessage,
 } from '../../protocol/switchboard-ws.js';
 import { ValidationError } from '../../protocol/validation.js';
 import { JOB_ID, startMessage } from '../supervisor/fakes.js';
@@ -228,4 +229,65 @@ test('arbitrary JSON from a peer gives a message or a ValidationError, never ano
     { numRuns: 2000 },
   );
   t.pass();
+});
+
+const BAD_SUPERVISOR_MESSAGES: Array<[string, string, RegExp]> = [
+  ['not JSON', '{', /not valid JSON/],
+  ['an unknown type', '{"type":"reboot","message":{}}', /message.type must be one of/],
+  [
+    'a job event without a UUID',
+    '{"type":"supervisor_event","message":{"type":"job_event","job_id":"x","event":{"type":"console_log","console_bytes":[]}}}',
+    /job_id must be a UUID/,
+  ],
+  [
+    'console bytes out of range',
+    '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"console_log","console_bytes":[256]}}}',
+    /integers from 0 to 255/,
+  ],
+  [
+    'an unknown stage',
+    '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"state_transition","new_state":{"state":"initializing","stage":"dancing"},"status_message":null}}}',
+    /stage must be one of/,
+  ],
+  [
+    'an unknown user exit status',
+    '{"type":"supervisor_event","message":{"type":"job_event","job_id":"11111111-2222-4333-8444-555555555555","event":{"type":"declare_exit_status","user_exit_status":"great","host_output":null}}}',
+    /user_exit_status must be one of/,
+  ],
+];
+
+for (const [what, text, message] of BAD_SUPERVISOR_MESSAGES) {
+  test(`a supervisor message with ${what} is refused`, (t) => {
+    t.throws(() => parseToSwitchboard(text), { instanceOf: ValidationError, message });
+  });
+}
+
+test('a well-formed status response parses', (t) => {
+  const msg = parseToSwitchboard(
+    JSON.stringify({
+      type: 'status_response',
+      message: {
+        response_to_request_id: '11111111-2222-4333-8444-555555555555',
+        message: { type: 'ongoing_job', job_id: '11111111-2222-4333-8444-555555555556', job_state: { state: 'ready' } },
+      },
+    }),
+  );
+  t.deepEqual(msg.message, {
+    response_to_request_id: '11111111-2222-4333-8444-555555555555',
+    message: { type: 'ongoing_job', job_id: '11111111-2222-4333-8444-555555555556', job_state: { state: 'ready' } },
+  });
+});
+
+test("a job's start_job is built from its request with upstream's keys in serde's order", (t) => {
+  const message = startJobMessage(JOB_ID, {
+    init_spec: { type: 'resume_job', job_id: JOB_ID },
+    ssh_keys: ['ssh-ed25519 AAAA me'],
+    restart_policy: { remaining_restart_count: 1 },
+    parameters: { k: { value: 'v', secret: true } },
+  });
+  t.is(
+    JSON.stringify(message),
+    `{"job_id":"${JOB_ID}","image_spec":{"type":"resume_job","job_id":"${JOB_ID}"},"ssh_keys":["ssh-ed25519 AAAA me"],` +
+      `"restart_policy":{"remaining_restart_count":1},"ssh_rendezvous_servers":[],"parameters":{"k":{"value":"v","secret":true}}}`,
+  );
 });

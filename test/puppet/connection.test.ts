@@ -5,7 +5,12 @@ import test from 'ava';
 import { once } from 'node:events';
 import net from 'node:net';
 import { FrameDecoder, encodeFrame } from '../../protocol/control-socket/framing.js';
-import { ExtensionUnsupportedError, SupervisorConnection, type Reply } from '../../puppet/connection.js';
+import {
+  ExtensionUnsupportedError,
+  SupervisorConnection,
+  parseSocketAddress,
+  type Reply,
+} from '../../puppet/connection.js';
 import { createLogger } from '../../protocol/log.js';
 
 interface Script {
@@ -110,4 +115,11 @@ test('a supervisor that lists the extension events is sent them', async (t) => {
   await conn.sendEvent({ type: 'reportsubstate', substate: 'flashing' });
   await new Promise((r) => setTimeout(r, 50));
   t.deepEqual(received.slice(1), [{ puppet_event_id: 0, event: { type: 'reportsubstate', substate: 'flashing' } }]);
+});
+
+test('control socket addresses: IPv4, host names and bracketed IPv6; garbage is an error', (t) => {
+  t.deepEqual(parseSocketAddress('10.0.2.2:4000'), { host: '10.0.2.2', port: 4000 });
+  t.deepEqual(parseSocketAddress('[fd00::1]:22\n'), { host: 'fd00::1', port: 22 });
+  t.deepEqual(parseSocketAddress('supervisor:1'), { host: 'supervisor', port: 1 });
+  for (const bad of ['', '10.0.0.1', '10.0.0.1:0', '10.0.0.1:70000', ':5']) t.throws(() => parseSocketAddress(bad));
 });

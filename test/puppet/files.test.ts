@@ -1,12 +1,30 @@
 // The job's files as published images need them: the authorized keys file keeps the owner and
 // mode the image gave it, and the workload user (uid 1000 here, `tml` in the images) reads the
 // keys and the secret parameters. Ownership needs root, which CI and this machine's tests have.
+// The pure parts (name sanitizing, atomic writes, the parameter set, authorized_keys) follow.
 import test from 'ava';
+import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, chownSync, promises as fs, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  promises as fs,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
-import { AUTHORIZED_KEYS_HEADER } from '../../puppet/files.js';
+import {
+  AUTHORIZED_KEYS_HEADER,
+  ParameterFiles,
+  acceptableSshKeys,
+  authorizedKeysContent,
+  sanitizeParameterName,
+  writeFileAtomicSync,
+} from '../../puppet/files.js';
 import { baseContext, startJob, tempDir, type Job } from './harness.js';
 
 const WORKLOAD_UID = 1000;
@@ -137,4 +155,109 @@ test('SSH keys holding a line break are left out, so they cannot add lines of th
   );
   t.regex(job.daemonLog(), /SSH key 2 of 4 holds a line break or NUL byte; left out/);
   t.regex(job.daemonLog(), /SSH key 3 of 4 holds a line break or NUL byte; left out/);
+});
+
+test('parameter names keep only ASCII alphanumerics, space, - and _', (t) => {
+  t.is(sanitizeParameterName('../../etc/passwd'), 'etcpasswd');
+  t.is(sanitizeParameterName('my param-1_x'), 'my param-1_x');
+  t.is(sanitizeParameterName('ünïcødé.txt'), 'ncdtxt');
+  t.is(sanitizeParameterName('...'), '');
+});
+
+test('sanitized parameter names never contain a path separator or dot and are at most 128 chars', (t) => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (name) => {
+      const s = sanitizeParameterName(name);
+      return s.length <= 128 && /^[A-Za-z0-9 _-]*$/.test(s);
+    }),
+  );
+  t.is(sanitizeParameterName('a'.repeat(300)).length, 128);
+});
+
+test('atomic writes leave no temporary file and set the exact mode despite the umask', async (t) => {
+  const dir = tempDir(t);
+  const old = process.umask(0o077);
+  try {
+    writeFileAtomicSync(path.join(dir, 'f'), 'v', { mode: 0o644 });
+  } finally {
+    process.umask(old);
+  }
+  t.deepEqual(readdirSync(dir), ['f']);
+  t.is(statSync(path.join(dir, 'f')).mode & 0o777, 0o644);
+});
+
+test('parameter files: a rewrite in the same run removes only names this instance wrote before', async (t) => {
+  const dir = tempDir(t);
+  const files = new ParameterFiles(dir);
+  await files.write({ a: { value: '1', secret: false }, b: { value: '2', secret: true } });
+  await fs.writeFile(path.join(dir, 'unrelated'), 'keep me');
+  const r = await files.write({ a: { value: '3', secret: false } });
+  t.deepEqual(r.removed, ['b']);
+  t.deepEqual(readdirSync(dir).sort(), ['a', 'unrelated']);
+  t.is(await fs.readFile(path.join(dir, 'a'), 'utf8'), '3');
+});
+
+test('parameter files: the first write of a run removes files an earlier run left and replaces those in the set', async (t) => {
+  const dir = tempDir(t);
+  await fs.writeFile(path.join(dir, 'stale'), 'from an earlier run');
+  await fs.writeFile(path.join(dir, '.board.1234.0.tmp'), 'temporary of a crashed write');
+  await fs.writeFile(path.join(dir, 'board'), 'old value');
+  const r = await new ParameterFiles(dir).write({ board: { value: 'nrf52840dk', secret: false } });
+  t.deepEqual(r.removed.sort(), ['.board.1234.0.tmp', 'stale']);
+  t.deepEqual(readdirSync(dir), ['board']);
+  t.is(await fs.readFile(path.join(dir, 'board'), 'utf8'), 'nrf52840dk');
+});
+
+test('parameter files: the start-up sweep leaves directories and symbolic links, and what links point to, alone', async (t) => {
+  const dir = tempDir(t);
+  const outside = tempDir(t);
+  await fs.writeFile(path.join(outside, 'precious'), 'not a parameter');
+  await fs.symlink(path.join(outside, 'precious'), path.join(dir, 'link'));
+  await fs.symlink(outside, path.join(dir, 'linkdir'));
+  await fs.mkdir(path.join(dir, 'subdir'));
+  await fs.writeFile(path.join(dir, 'subdir', 'inner'), 'x');
+  const r = await new ParameterFiles(dir).write({ a: { value: '1', secret: false } });
+  t.deepEqual(r.removed, []);
+  t.deepEqual(readdirSync(dir).sort(), ['a', 'link', 'linkdir', 'subdir']);
+  t.deepEqual(readdirSync(path.join(dir, 'subdir')), ['inner']);
+  t.is(await fs.readFile(path.join(outside, 'precious'), 'utf8'), 'not a parameter');
+});
+
+test('parameter files: names that sanitize to nothing are skipped, collisions reported', async (t) => {
+  const dir = tempDir(t);
+  const r = await new ParameterFiles(dir).write({
+    '...': { value: 'x', secret: false },
+    'a.b': { value: 'first', secret: false },
+    ab: { value: 'second', secret: false },
+  });
+  t.deepEqual(r.skipped, ['...']);
+  t.is(r.collisions.length, 1);
+  t.deepEqual(readdirSync(dir), ['ab']);
+});
+
+test("authorized_keys: upstream's three-line header, keys joined by newlines, final newline", (t) => {
+  t.is(
+    authorizedKeysContent(['k1', 'k2']),
+    '# WARNING: this file is managed by tml-puppet and may be overwritten.\n' +
+      '# Please add your own SSH keys to an alternative authorized_keys file\n' +
+      '# (such as ~/.ssh/authorized_keys2)\n' +
+      'k1\nk2\n',
+  );
+});
+
+test('SSH keys: any key set yields only keys without line breaks or NULs, in order, and the indexes left out', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 40 }), { maxLength: 10 }), (keys) => {
+      const r = acceptableSshKeys(keys);
+      const lines = authorizedKeysContent(r.keys).split('\n');
+      // the header's three lines, one line per accepted key, and the final newline: nothing more
+      return (
+        r.keys.every((k) => !/[\r\n\0]/.test(k)) &&
+        r.keys.length + r.refused.length === keys.length &&
+        r.refused.every((i) => /[\r\n\0]/.test(keys[i]!)) &&
+        lines.length === 3 + Math.max(r.keys.length, 1) + 1
+      );
+    }),
+  );
+  t.deepEqual(acceptableSshKeys(['a', 'b\nc', 'd']), { keys: ['a', 'd'], refused: [1] });
 });

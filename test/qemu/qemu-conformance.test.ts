@@ -2,6 +2,7 @@
 // the test image, to keep the suite's wall time down; the UEFI path is covered in qemu-jobs).
 
 import test from 'ava';
+import { recordingLogger } from '../helpers/log.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,9 +33,9 @@ if (vmTestsCanRun(test, 'qemu host conformance tests')) {
         readyTimeoutMs: 120_000,
         shutdownTimeoutMs: 15_000,
       },
-      log: (level, line) => {
+      log: recordingLogger((level, line) => {
         if (level !== 'debug') console.error(line);
-      },
+      }),
     });
     await backend.accelerator();
     setup = {

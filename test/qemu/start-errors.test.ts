@@ -2,6 +2,7 @@
 // A tiny real image (one empty qcow2 layer) passes the chain check; QEMU itself is never booted.
 
 import test from 'ava';
+import { silentLogger } from '../../protocol/log.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -28,7 +29,7 @@ async function startError(config: Partial<QemuConfig>): Promise<{ message: strin
   const stateDir = join(dir, `state-${Math.random().toString(16).slice(2)}`);
   const backend = new QemuHostBackend({
     config: { ...defaultQemuConfig(), stateDir, ...config },
-    log: () => {},
+    log: silentLogger,
     accel: { ...TCG, reason: 'test' },
   });
   const jobId = '00000000-0000-4000-8000-00000000e001';

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { recordingLogger } from '../helpers/log.js';
 import { attempt } from '../../protocol/validation.js';
 import net from 'node:net';
 import { once } from 'node:events';
@@ -54,7 +55,7 @@ async function setup(t: import('ava').ExecutionContext, ctx: JobContext = contex
   const logs: string[] = [];
   const server = await ControlSocketServer.listen({
     context: ctx,
-    log: (level, line) => logs.push(`${level} ${line}`),
+    log: recordingLogger((level, line) => logs.push(`${level} ${line}`)),
   });
   t.teardown(() => server.close());
   return { server, logs };

@@ -1,9 +1,10 @@
 // Test doubles for the job runner: a host backend driven by the test, and a recorder of job events.
 
 import type { Manifest } from '../../imagetool/index.js';
+import { silentLogger } from '../../protocol/log.js';
 import type { Host, HostBackend, HostCallbacks, HostSpec, StopMode } from '../../supervisor/hosts/host.js';
 import type { JobRunnerDeps } from '../../supervisor/job-runner.js';
-import type { JobEvent, StartJobMessage } from '../../protocol/switchboard-ws.js';
+import { startJobMessage, type JobEvent, type StartJobMessage } from '../../protocol/switchboard-ws.js';
 
 export const JOB_ID = '6f1c2a4e-0d0b-4c57-9a53-2f1d4c5e6a7b';
 export const OTHER_JOB_ID = '0b9e3f44-7c1d-4b7e-8f0a-1c2d3e4f5a6b';
@@ -11,12 +12,12 @@ export const IMAGE_ID = 'a'.repeat(64);
 
 export function startMessage(overrides: Partial<StartJobMessage> = {}): StartJobMessage {
   return {
-    job_id: JOB_ID,
-    image_spec: { type: 'image', image_id: IMAGE_ID },
-    ssh_keys: [],
-    restart_policy: { remaining_restart_count: 0 },
-    ssh_rendezvous_servers: [],
-    parameters: { greeting: { value: 'hello', secret: false } },
+    ...startJobMessage(JOB_ID, {
+      init_spec: { type: 'image', image_id: IMAGE_ID },
+      ssh_keys: [],
+      restart_policy: { remaining_restart_count: 0 },
+      parameters: { greeting: { value: 'hello', secret: false } },
+    }),
     ...overrides,
   };
 }
@@ -123,7 +124,7 @@ export function fakeDeps(overrides: Partial<JobRunnerDeps> = {}): {
     },
     host: backend,
     storeDir: '/fake/store',
-    log: () => {},
+    log: silentLogger,
     ...overrides,
   };
   return { deps, recorder, backend, released };

@@ -2,6 +2,7 @@
 // with progress as fetching_image status messages; a failing mirror ends the job with the reason.
 
 import test, { type ExecutionContext } from 'ava';
+import { silentLogger } from '../../protocol/log.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -46,7 +47,7 @@ function runner(store: string, fetcher: ImageFetcher, host = new FakeBackend() a
     releaseJobDir: (d) => rm(d, { recursive: true, force: true }),
     host,
     storeDir: store,
-    log: () => {},
+    log: silentLogger,
   });
   return { recorder, jobs };
 }
@@ -55,8 +56,8 @@ test('a job whose image is not in the store has it fetched, with progress as fet
   const m = await mirrorWithImage(t);
   // Slow enough for more than one progress message (they are sent at most once a second).
   m.server.fault(`/${m.dataRel}`, { bytesPerSecond: 1.5 * MiB }, 1);
-  const fetcher = new ImageFetcher({ storeDir: m.store, mirrors: [m.server.url], log: () => {} });
-  const host = new LocalHostBackend({ puppet: findPuppet(), log: () => {}, stopGraceMs: 500 });
+  const fetcher = new ImageFetcher({ storeDir: m.store, mirrors: [m.server.url], log: silentLogger });
+  const host = new LocalHostBackend({ puppet: findPuppet(), log: silentLogger, stopGraceMs: 500 });
   const { recorder, jobs } = runner(m.store, fetcher, host);
   jobs.start(startMessage({ image_spec: { type: 'image', image_id: m.imageId } }));
   await recorder.untilState('terminated');
@@ -72,7 +73,7 @@ test('a job whose image is not in the store has it fetched, with progress as fet
 test('a mirror that cannot provide the image ends the job ImageNotFound (SupervisorHostStartError) with the reason, no host started', async (t) => {
   const m = await mirrorWithImage(t);
   m.server.fault(`/${imageRelPath(m.imageId)}`, { status: 404 });
-  const fetcher = new ImageFetcher({ storeDir: m.store, mirrors: [m.server.url], log: () => {} });
+  const fetcher = new ImageFetcher({ storeDir: m.store, mirrors: [m.server.url], log: silentLogger });
   const backend = new FakeBackend();
   const { recorder, jobs } = runner(m.store, fetcher, backend);
   jobs.start(startMessage({ image_spec: { type: 'image', image_id: m.imageId } }));
@@ -90,7 +91,7 @@ test('a mirror that cannot provide the image ends the job ImageNotFound (Supervi
 
 test('a job whose image is already in the store fetches nothing', async (t) => {
   const m = await mirrorWithImage(t);
-  const fetcher = new ImageFetcher({ storeDir: m.store, mirrors: [m.server.url], log: () => {} });
+  const fetcher = new ImageFetcher({ storeDir: m.store, mirrors: [m.server.url], log: silentLogger });
   await loadVerifiedImage(m.store, m.imageId, { fetcher });
   const before = m.server.log.length;
   t.truthy(await loadVerifiedImage(m.store, m.imageId, { fetcher }));
@@ -100,7 +101,7 @@ test('a job whose image is already in the store fetches nothing', async (t) => {
 test('two jobs needing the same image at once download each blob once', async (t) => {
   const m = await mirrorWithImage(t);
   m.server.fault(`/${m.dataRel}`, { bytesPerSecond: 4 * MiB }, 1);
-  const fetcher = new ImageFetcher({ storeDir: m.store, mirrors: [m.server.url], log: () => {} });
+  const fetcher = new ImageFetcher({ storeDir: m.store, mirrors: [m.server.url], log: silentLogger });
   const [a, b] = await Promise.all([
     loadVerifiedImage(m.store, m.imageId, { fetcher }),
     loadVerifiedImage(m.store, m.imageId, { fetcher }),
@@ -114,7 +115,7 @@ test('the second mirror is tried when the first fails, and both reasons are name
   const fetcher = new ImageFetcher({
     storeDir: m.store,
     mirrors: ['http://127.0.0.1:9/', m.server.url],
-    log: () => {},
+    log: silentLogger,
     retry: { attempts: 1, baseDelayMs: 10 },
   });
   t.truthy(await loadVerifiedImage(m.store, m.imageId, { fetcher }));

@@ -1,6 +1,7 @@
 // The host-backend conformance suite against the local host.
 
 import test from 'ava';
+import { silentLogger } from '../../protocol/log.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ test.before(async () => {
     return { storeDir: f.storeDir, imageId: f.imageId, manifest: await readManifest(f.storeDir, f.imageId) };
   };
   setup = {
-    backend: new LocalHostBackend({ puppet: findPuppet(), log: () => {}, stopGraceMs: 500 }),
+    backend: new LocalHostBackend({ puppet: findPuppet(), log: silentLogger, stopGraceMs: 500 }),
     image: (script) => image(script),
     // No entrypoint attribute: the local host has nothing to run.
     unstartableImage: () => image('#!/bin/sh\n', false),

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { silentLogger } from '../../protocol/log.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PuppetEvent } from '../../protocol/control-socket/messages.js';
@@ -49,7 +50,7 @@ function spec(f: Fixture, parameters: HostSpec['parameters'] = {}): HostSpec {
   };
 }
 
-const backend = new LocalHostBackend({ puppet: findPuppet(), log: () => {}, stopGraceMs: 500 });
+const backend = new LocalHostBackend({ puppet: findPuppet(), log: silentLogger, stopGraceMs: 500 });
 
 test('the boot script runs after ready with the puppet, its socket and the parameters at hand', async (t) => {
   const f = await imageWithBootScript(`#!/bin/sh
@@ -138,7 +139,7 @@ test('a puppet that cannot start is a start error that says why', async (t) => {
   const r = recorder();
   const broken = new LocalHostBackend({
     puppet: { command: process.execPath, args: ['-e', 'console.error("no puppet here"); process.exit(3)'] },
-    log: () => {},
+    log: silentLogger,
   });
   const host = broken.start(spec(f), r.cb);
   t.teardown(() => host.stop());

@@ -3,6 +3,7 @@
 // and exits at once, the job ends with that result, not `unknown`.
 
 import test from 'ava';
+import { silentLogger } from '../../protocol/log.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalHostBackend } from '../../supervisor/hosts/local.js';
@@ -58,9 +59,9 @@ exit 0
       loadImage: (id) => loadVerifiedImage(f.storeDir, id),
       allocateJobDir: (jobId) => mkdtemp(join(workDir, `job-${jobId.slice(0, 8)}-`)),
       releaseJobDir: (jobDir) => rm(jobDir, { recursive: true, force: true }),
-      host: new LocalHostBackend({ puppet: findPuppet(), log: () => {}, stopGraceMs: 500 }),
+      host: new LocalHostBackend({ puppet: findPuppet(), log: silentLogger, stopGraceMs: 500 }),
       storeDir: f.storeDir,
-      log: () => {},
+      log: silentLogger,
     });
     runner.start(startMessage({ image_spec: { type: 'image', image_id: f.imageId } }));
     await recorder.untilState('terminated');

@@ -2,6 +2,7 @@
 // and the real puppet. Only the switchboard is replaced by a recorder.
 
 import test from 'ava';
+import { silentLogger } from '../../protocol/log.js';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blobPath } from '../../imagetool/index.js';
@@ -20,9 +21,9 @@ async function runnerFor(f: Fixture) {
     loadImage: (id) => loadVerifiedImage(f.storeDir, id),
     allocateJobDir: (jobId) => mkdtemp(join(workDir, `job-${jobId.slice(0, 8)}-`)),
     releaseJobDir: (dir) => rm(dir, { recursive: true, force: true }),
-    host: new LocalHostBackend({ puppet: findPuppet(), log: () => {}, stopGraceMs: 500 }),
+    host: new LocalHostBackend({ puppet: findPuppet(), log: silentLogger, stopGraceMs: 500 }),
     storeDir: f.storeDir,
-    log: () => {},
+    log: silentLogger,
   });
   return { recorder, runner, workDir };
 }

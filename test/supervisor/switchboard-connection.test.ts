@@ -1,4 +1,6 @@
 import test from 'ava';
+import { recordingLogger } from '../helpers/log.js';
+import { silentLogger } from '../../protocol/log.js';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
@@ -116,7 +118,7 @@ test('connects to the supervisor endpoint with its token and answers status requ
     supervisorId: SUPERVISOR_ID,
     token: 'sekrit',
     handlers: h,
-    log: () => {},
+    log: silentLogger,
   });
   t.teardown(async () => {
     await conn.close();
@@ -146,7 +148,7 @@ test('start_job and stop_job reach the runner; a broken start_job that names its
     supervisorId: SUPERVISOR_ID,
     token: 'sekrit',
     handlers: h,
-    log: (_l, line) => lines.push(line),
+    log: recordingLogger((_l, line) => lines.push(line)),
   });
   t.teardown(async () => {
     await conn.close();
@@ -177,7 +179,7 @@ test('events sent while the switchboard is away are delivered in order after rec
     supervisorId: SUPERVISOR_ID,
     token: 'sekrit',
     handlers: h,
-    log: () => {},
+    log: silentLogger,
     initialBackoffMs: 10,
     maxBackoffMs: 20,
   });
@@ -216,7 +218,7 @@ test('a rejected token is fatal and not retried', async (t) => {
     supervisorId: SUPERVISOR_ID,
     token: 'wrong',
     handlers: h,
-    log: () => {},
+    log: silentLogger,
     initialBackoffMs: 1,
   });
   t.teardown(async () => {
@@ -242,7 +244,7 @@ test('an unreachable switchboard is retried until it appears', async (t) => {
     supervisorId: SUPERVISOR_ID,
     token: 'sekrit',
     handlers: h,
-    log: () => {},
+    log: silentLogger,
     initialBackoffMs: 5,
     maxBackoffMs: 20,
   });
@@ -277,7 +279,7 @@ function connection(url: string, extra: Partial<ConstructorParameters<typeof Swi
     supervisorId: SUPERVISOR_ID,
     token: 'sekrit',
     handlers: handlers().h,
-    log: (_l, line) => lines.push(line),
+    log: recordingLogger((_l, line) => lines.push(line)),
     initialBackoffMs: 10,
     maxBackoffMs: 40,
     ...extra,

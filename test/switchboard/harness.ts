@@ -17,7 +17,7 @@ import {
 import { type JobRequestBody, type RunningJobState } from '../../protocol/job.js';
 import { newToken } from '../../switchboard/auth.js';
 import type { JobRow, StoredJobRequest } from '../../switchboard/store.js';
-import { createLogger, type Logger } from '../../switchboard/logger.js';
+import { createLogger, type Logger } from '../../protocol/log.js';
 import { Switchboard, type SwitchboardOptions } from '../../switchboard/server.js';
 
 export const IMAGE_ID = 'ab'.repeat(32);
@@ -75,7 +75,7 @@ export interface Harness {
 export async function startHarness(opts: Partial<SwitchboardOptions> = {}, listen = true): Promise<Harness> {
   const { dir, cleanup } = tempDir();
   const logLines: string[] = [];
-  const log: Logger = createLogger('debug', (l) => logLines.push(l));
+  const log: Logger = createLogger({ level: 'debug', write: (l) => logLines.push(l) });
   const sb = new Switchboard({
     dbPath: join(dir, 'sb.sqlite'),
     log,

@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { healthRoutes } from '../../switchboard/health.js';
-import { createLogger } from '../../switchboard/logger.js';
+import { createLogger, silentLogger } from '../../protocol/log.js';
 import { startHarness } from './harness.js';
 
 function get(url: string): Promise<{ status: number; body: string }> {
@@ -36,7 +36,7 @@ test('readyz answers 503 while the database does not answer, and healthz still 2
     checkDatabase: () => {
       if (broken) throw new Error('SQLITE_IOERR: disk I/O error at /secret/path');
     },
-    log: createLogger('debug', (l) => lines.push(l)),
+    log: createLogger({ level: 'debug', write: (l) => lines.push(l) }),
   });
   t.teardown(() => app.close());
   const ready = await app.inject({ method: 'GET', url: '/readyz' });
@@ -53,7 +53,7 @@ test('readyz waits for an asynchronous database check and fails when it rejects'
   const app = Fastify();
   await app.register(healthRoutes, {
     checkDatabase: () => Promise.reject(new Error('connection refused')),
-    log: createLogger('error', () => {}),
+    log: silentLogger,
   });
   t.teardown(() => app.close());
   t.is((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);

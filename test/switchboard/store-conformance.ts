@@ -3,7 +3,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { StoreConflict, type JobUpdate, type SwitchboardStore } from '../../switchboard/store.js';
+import { StoreConflict, type JobUpdate, type ListedJobsQuery, type SwitchboardStore } from '../../switchboard/store.js';
 import { storedJobRequest } from './harness.js';
 
 export interface OpenedStore {
@@ -37,6 +37,10 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
         await dispose();
       }
     });
+
+  withStore('an open store answers a ping', (t, store) => {
+    t.notThrows(() => store.ping());
+  });
 
   withStore('a user name or e-mail address names one user; both are taken at add', (t, store) => {
     const carol = store.addUser('carol', null, false, 'carol@example.org');
@@ -127,6 +131,52 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
     t.is(store.removeSupervisor(s.id), 'not_found');
   });
 
+  withStore(
+    "a user's own tokens are listed unexpired, up to the limit, and removed only by their holder",
+    (t, store) => {
+      const u = store.addUser('u', null, false);
+      const other = store.addUser('other', null, false);
+      const created = store.addToken(Buffer.alloc(32, 1), u.id, null);
+      store.addToken(Buffer.alloc(32, 2), u.id, 3000);
+      store.addToken(Buffer.alloc(32, 3), u.id, 1000);
+      store.addToken(Buffer.alloc(32, 4), other.id, null);
+      const mine = store.userTokens(u.id, 2000, 10);
+      t.deepEqual(mine.map((r) => r.token_hash[0]).sort(), [1, 2]);
+      t.deepEqual(
+        mine.find((r) => r.token_hash[0] === 1),
+        { token_hash: Buffer.alloc(32, 1), created_at: created, expires_at: null },
+      );
+      t.is(store.userTokens(u.id, 2000, 1).length, 1);
+      t.false(store.removeUserToken(other.id, Buffer.alloc(32, 1)));
+      t.true(store.removeUserToken(u.id, Buffer.alloc(32, 1)));
+      t.false(store.removeUserToken(u.id, Buffer.alloc(32, 1)));
+      t.deepEqual(
+        store.userTokens(u.id, 2000, 10).map((r) => r.token_hash[0]),
+        [2],
+      );
+      t.truthy(store.tokenByHash(Buffer.alloc(32, 4)));
+    },
+  );
+
+  withStore('a supervisor was last seen at the newest event it sent for one of its jobs', (t, store) => {
+    const owner = store.addUser('o', null, false).id;
+    const s = store.addSupervisor('s', 'a', Buffer.alloc(32, 1));
+    t.is(store.supervisorLastSeen(s.id), null);
+    store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    store.updateJob({
+      ...ended(jobId(1), 2),
+      state: 'ready',
+      terminated_at: null,
+      exit_status: null,
+      supervisor_id: s.id,
+    });
+    const event = { job_id: jobId(1), stage: null, exit_status: null, kind: 'state' as const, status_message: null };
+    store.insertEvent({ ...event, by: 'supervisor', at: 5, state: 'initializing' });
+    store.insertEvent({ ...event, by: 'supervisor', at: 7, state: 'ready' });
+    store.insertEvent({ ...event, by: 'switchboard', at: 9, state: 'terminating' });
+    t.is(store.supervisorLastSeen(s.id), 7);
+  });
+
   withStore('supervisors are listed by name; a second name or id is refused', (t, store) => {
     const b = store.addSupervisor('b', 'x;y', Buffer.alloc(32, 1));
     store.addSupervisor('a', '', Buffer.alloc(32, 2), '11111111-2222-4333-8444-555555555555');
@@ -198,6 +248,34 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
     });
   });
 
+  withStore("the web console's job list filters by each field, with the owner's and supervisor's names", (t, store) => {
+    const alice = store.addUser('alice', null, false).id;
+    const bob = store.addUser('bob', null, false).id;
+    const sup = store.addSupervisor('rack-1', '', Buffer.alloc(32, 1));
+    store.insertJob(jobId(1), alice, storedJobRequest({ tag_config: 'board:nrf;site:lab' }), 10);
+    store.insertJob(jobId(2), bob, storedJobRequest({ init_spec: { type: 'image', image_id: 'cd'.repeat(32) } }), 20);
+    store.insertJob(jobId(3), bob, storedJobRequest({ tag_config: 'x_y%z' }), 30);
+    store.updateJob({ ...ended(jobId(2), 25), supervisor_id: sup.id });
+    const ids = (query: Partial<ListedJobsQuery>) =>
+      store.listedJobs({ limit: 10, ...query }).map((r) => Number(r.id.slice(-1)));
+    t.deepEqual(ids({}), [3, 2, 1]);
+    t.like(store.listedJobs({ limit: 10, ownerName: 'bob', supervisor: 'rack-1' }), [
+      { id: jobId(2), owner_name: 'bob', supervisor_name: 'rack-1' },
+    ]);
+    t.deepEqual(ids({ supervisor: sup.id }), [2]);
+    t.deepEqual(ids({ ownerId: alice }), [1]);
+    t.deepEqual(ids({ state: 'terminated', exitStatus: 'job_canceled' }), [2]);
+    t.deepEqual(ids({ tagText: 'nrf;site' }), [1]);
+    // %, _ and backslash in the text are literal characters, not patterns.
+    t.deepEqual(ids({ tagText: '_y%' }), [3]);
+    t.deepEqual(ids({ tagText: 'x%z' }), []);
+    t.deepEqual(ids({ imagePrefix: 'cdcd' }), [2]);
+    t.deepEqual(ids({ imagePrefix: 'ab' }), [3, 1]);
+    t.deepEqual(ids({ queuedFrom: 20, queuedUntil: 30 }), [2]);
+    t.deepEqual(ids({ beforeSeq: store.job(jobId(3))!.seq, limit: 1 }), [2]);
+    t.is(store.listedJobs({ limit: 10 })[2]!.supervisor_name, null);
+  });
+
   withStore('events read back in the order they were written', (t, store) => {
     const owner = store.addUser('o', null, false).id;
     store.insertJob(jobId(1), owner, storedJobRequest(), 1);
@@ -242,6 +320,57 @@ export function storeConformance(name: string, open: () => OpenedStore): void {
     );
     t.truthy(store.userByName('kept'));
   });
+
+  withStore("the newest chunk's offset is known; a job without log has none", (t, store) => {
+    const owner = store.addUser('l', null, false).id;
+    store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    t.is(store.lastLogOffset(jobId(1)), undefined);
+    const first = store.appendLog(jobId(1), 0, 0, Buffer.from('abc'), 100);
+    store.appendLog(jobId(1), first.start, first.end, Buffer.from('de'), 100);
+    t.is(store.lastLogOffset(jobId(1)), 3);
+  });
+
+  withStore('a session logs its user in until removed, and not while the user is locked out', (t, store) => {
+    const u = store.addUser('u', null, true);
+    store.addSession(Buffer.alloc(32, 1), u.id, 100, 200);
+    t.like(store.session(Buffer.alloc(32, 1)), { id: u.id, name: 'u', is_admin: 1, expires_at: 200 });
+    t.is(store.session(Buffer.alloc(32, 2)), undefined);
+    store.setUserLocked(u.id, 150);
+    t.is(store.session(Buffer.alloc(32, 1)), undefined);
+    store.setUserLocked(u.id, null);
+    store.removeSession(Buffer.alloc(32, 1));
+    t.is(store.session(Buffer.alloc(32, 1)), undefined);
+  });
+
+  withStore('adding a session removes those expired by then', (t, store) => {
+    const u = store.addUser('u', null, false);
+    store.addSession(Buffer.alloc(32, 1), u.id, 100, 200);
+    store.addSession(Buffer.alloc(32, 2), u.id, 200, 300);
+    t.is(store.session(Buffer.alloc(32, 1)), undefined);
+    t.truthy(store.session(Buffer.alloc(32, 2)));
+  });
+
+  withStore(
+    'console time marks: the one in force at a window start comes first; older ones go as the log is cut',
+    (t, store) => {
+      const id = jobId(1);
+      store.putConsoleTime(id, 0, 10, 0);
+      store.putConsoleTime(id, 100, 20, 0);
+      store.putConsoleTime(id, 200, 30, 0);
+      store.putConsoleTime(id, 200, 35, 0);
+      t.deepEqual(store.consoleTimes(id, 150, 1000, 10), [
+        { offset: 100, at: 20 },
+        { offset: 200, at: 35 },
+      ]);
+      t.deepEqual(store.consoleTimes(id, 0, 150, 1), [{ offset: 0, at: 10 }]);
+      store.putConsoleTime(id, 300, 40, 250);
+      t.deepEqual(
+        store.consoleTimes(id, 0, 1000, 10).map((m) => m.offset),
+        [200, 300],
+      );
+      t.deepEqual(store.consoleTimes(jobId(2), 0, 1000, 10), []);
+    },
+  );
 
   withStore('the console log keeps the newest bytes and reads back exactly from any kept offset', (t, store) => {
     const owner = store.addUser('l', null, false).id;

@@ -4,6 +4,7 @@
 // console_input to its handler.
 
 import test from 'ava';
+import { silentLogger } from '../../protocol/log.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -48,7 +49,7 @@ async function connect(url: string, consoleInput: (jobId: string, data: Buffer) 
     url,
     supervisorId: SUPERVISOR,
     token: 'sekrit',
-    log: () => {},
+    log: silentLogger,
     extensions: ['ssh_endpoints', 'console_input'],
     handlers: {
       status: () => ({ type: 'idle' }),

@@ -3,6 +3,7 @@
 // the supervisor's bounded console input and endpoint reports, and tml's input splitting.
 
 import test from 'ava';
+import { createLogger, silentLogger } from '../../protocol/log.js';
 import fc from 'fast-check';
 import { PassThrough, Writable } from 'node:stream';
 import { parseConsoleInputRequest } from '../../protocol/console-input-api.js';
@@ -19,7 +20,6 @@ import { ValidationError } from '../../protocol/validation.js';
 import { ConsoleInput, crToLf } from '../../supervisor/console-input.js';
 import { parseQemuConfig } from '../../supervisor/hosts/qemu/config.js';
 import { SshAccessReporter } from '../../supervisor/interactive.js';
-import { createLogger } from '../../switchboard/logger.js';
 import { InteractiveJobs, type ExtensionLink, type JobView } from '../../switchboard/interactive.js';
 import { matchTags } from '../../switchboard/named-system.js';
 import { DETACH_BYTE, InputSender, splitInput } from '../../tml/console-attach.js';
@@ -135,7 +135,7 @@ function switchboardSide(job: JobView) {
   const sent: ExtToSupervisor[] = [];
   const interactive = new InteractiveJobs(
     { get: (id) => jobs.get(id) },
-    createLogger('debug', (l) => lines.push(l)),
+    createLogger({ level: 'debug', write: (l) => lines.push(l) }),
   );
   const link = (extensions: Array<'ssh_endpoints' | 'console_input'>): ExtensionLink => ({
     extensions: new Set(extensions),
@@ -192,7 +192,7 @@ test('console input goes to the supervisor that named console_input, only while 
 // -- the supervisor's side --
 
 test('console input is written to the host in order and dropped beyond the pending limit', (t) => {
-  const input = new ConsoleInput(() => {}, 8);
+  const input = new ConsoleInput(silentLogger, 8);
   t.is(input.write(Buffer.from('a')), 'no_input');
   const received: Buffer[] = [];
   // A reader that never takes its data: writes stay pending.

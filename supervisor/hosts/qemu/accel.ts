@@ -9,7 +9,7 @@ import { constants } from 'node:fs';
 import { access, copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Log } from '../../logger.js';
+import type { Logger } from '../../../protocol/log.js';
 import type { Accel } from './config.js';
 
 export interface AccelChoice {
@@ -31,7 +31,7 @@ export interface ProbeOptions {
   firmwareCode: string;
   firmwareVars: string;
   timeoutMs?: number;
-  log: Log;
+  log: Logger;
   kvmDevice?: string;
 }
 

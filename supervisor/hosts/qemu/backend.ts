@@ -14,7 +14,7 @@ import type { PuppetEvent } from '../../../protocol/control-socket/messages.js';
 import { ControlSocketServer } from '../../control-socket/server.js';
 import { claimJobDir, removeLeftoverJobDirs } from '../../leftovers.js';
 import { ConsoleInput } from '../../console-input.js';
-import type { Log } from '../../logger.js';
+import { demoted, type Logger } from '../../../protocol/log.js';
 import {
   HostStartError,
   type Host,
@@ -43,7 +43,7 @@ import { createOverlay, qemuImgInfo, runStartScript, type ScriptRun } from './to
 
 export interface QemuHostOptions {
   config: QemuConfig;
-  log: Log;
+  log: Logger;
   /** The accelerator to use instead of probing (tests, benchmarks). */
   accel?: AccelChoice;
 }
@@ -96,12 +96,11 @@ export class QemuHostBackend implements HostBackend {
     this.cleaned = removeLeftoverJobDirs(jobsDir).then(
       (removed) => {
         if (removed.length > 0)
-          opts.log(
-            'info',
+          opts.log.info(
             `qemu host: removed ${removed.length} leftover job director${removed.length > 1 ? 'ies' : 'y'} in ${jobsDir}`,
           );
       },
-      (err: unknown) => opts.log('warn', `qemu host: cannot clean ${jobsDir}: ${errorMessage(err)}`),
+      (err: unknown) => opts.log.warn(`qemu host: cannot clean ${jobsDir}: ${errorMessage(err)}`),
     );
   }
 
@@ -123,7 +122,7 @@ export class QemuHostBackend implements HostBackend {
       firmwareVars: this.opts.config.firmwareVars,
       log: this.opts.log,
     }).then((choice) => {
-      this.opts.log('info', `qemu host: using ${choice.name.toUpperCase()} (${choice.reason})`);
+      this.opts.log.info(`qemu host: using ${choice.name.toUpperCase()} (${choice.reason})`);
       return choice;
     });
     return this.accel;
@@ -155,7 +154,7 @@ class Tail {
 
 class QemuHost implements Host {
   private readonly config: QemuConfig;
-  private readonly log: Log;
+  private readonly log: Logger;
   private readonly workdir: string;
   private server: ControlSocketServer | null = null;
   private qemu: ChildProcess | null = null;
@@ -176,10 +175,10 @@ class QemuHost implements Host {
     private readonly backend: QemuHostBackend,
     private readonly spec: HostSpec,
     private readonly cb: HostCallbacks,
-    log: Log,
+    log: Logger,
   ) {
     this.config = backend.config;
-    this.log = (level, line) => log(level, `job ${spec.jobId}: qemu host: ${line}`);
+    this.log = log.child(`job ${spec.jobId}`).child('qemu host');
     this.workdir = join(this.config.stateDir, 'jobs', spec.jobId);
     this.input = new ConsoleInput(this.log);
   }
@@ -229,7 +228,7 @@ class QemuHost implements Host {
         throw new HostStartError(err.kind, `image ${spec.imageId} failed the layer chain check: ${err.message}`);
       throw err;
     }
-    this.log('debug', `chain ok: ${chain.layers.join(' -> ')}`);
+    this.log.debug(`chain ok: ${chain.layers.join(' -> ')}`);
     const path = join(this.workdir, 'disk.qcow2');
     const started = performance.now();
     await createOverlay(config.qemuImgBinary, chain.headPath, path, config.workingDiskMaxBytes).catch(
@@ -237,7 +236,7 @@ class QemuHost implements Host {
         throw new Error(`cannot create the job's disk overlay: ${errorMessage(err)}`);
       },
     );
-    this.log('debug', `overlay ${path} on ${chain.headPath} created in ${(performance.now() - started).toFixed(0)} ms`);
+    this.log.debug(`overlay ${path} on ${chain.headPath} created in ${(performance.now() - started).toFixed(0)} ms`);
     return { path, chain };
   }
 
@@ -286,7 +285,7 @@ class QemuHost implements Host {
         networkConfig: { hostname: `job-${spec.jobId.slice(0, 10)}`, interface: null, ipv4: null, ipv6: null },
         parameters: spec.parameters,
       },
-      log: (level, line) => this.log(level === 'info' ? 'debug' : level, line),
+      log: demoted(this.log, 'info', 'debug'),
     }).catch((err: unknown) => {
       throw new Error(
         `cannot listen for the control socket on ${config.tcpControlSocketListenAddr.host}:${config.tcpControlSocketListenAddr.port}: ${errorMessage(err)}`,
@@ -303,11 +302,11 @@ class QemuHost implements Host {
       const upper: Record<string, string> = {};
       for (const key of ['job_id', 'job_workdir', 'main_disk_image']) upper[`TML_${key.toUpperCase()}`] = vars[key]!;
       this.script = runStartScript(config.startScript, upper, config.startScriptTimeoutMs, (line) =>
-        this.log('info', `start script: ${line}`),
+        this.log.info(`start script: ${line}`),
       );
       const parsed = parseStartScriptOutput(await this.script.done);
       this.script = null;
-      for (const line of parsed.malformed) this.log('warn', `start script: malformed ${JSON.stringify(line)}`);
+      for (const line of parsed.malformed) this.log.warn(`start script: malformed ${JSON.stringify(line)}`);
       Object.assign(vars, parsed.vars);
       if (this.stopping !== null) return;
     }
@@ -344,7 +343,7 @@ class QemuHost implements Host {
 
   private spawnQemu(args: string[], accel: AccelChoice): void {
     const { config } = this;
-    this.log('info', `starting ${config.qemuBinary} (${accel.name}) ${args.join(' ')}`);
+    this.log.info(`starting ${config.qemuBinary} (${accel.name}) ${args.join(' ')}`);
     const [command, argv] =
       SETPRIV === undefined
         ? [config.qemuBinary, args]
@@ -367,7 +366,7 @@ class QemuHost implements Host {
     child.stderr!.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       this.stderr.push(text);
-      for (const line of text.split('\n')) if (line.trim() !== '') this.log('info', `qemu: ${line.trim()}`);
+      for (const line of text.split('\n')) if (line.trim() !== '') this.log.info(`qemu: ${line.trim()}`);
     });
     child.once('error', (err) => {
       const hint =
@@ -393,17 +392,17 @@ class QemuHost implements Host {
         const port = sshForwardPort(await qmp.hmp('info usernet'));
         if (port !== null) {
           this.sshEndpoints = [{ host: this.config.sshHost, port }];
-          this.log('info', `guest SSH forwarded from ${this.config.sshHost}:${port}`);
+          this.log.info(`guest SSH forwarded from ${this.config.sshHost}:${port}`);
         }
       }
     } catch (err) {
       if (this.stopping === null && this.qemu?.exitCode === null)
-        this.log('warn', `no QMP (${errorMessage(err)}): guest resets go unnoticed and stopping kills QEMU`);
+        this.log.warn(`no QMP (${errorMessage(err)}): guest resets go unnoticed and stopping kills QEMU`);
     }
   }
 
   private onQmpEvent(e: QmpEvent): void {
-    this.log('debug', `qmp event ${e.event} ${JSON.stringify(e.data)}`);
+    this.log.debug(`qmp event ${e.event} ${JSON.stringify(e.data)}`);
     if (e.event === 'SHUTDOWN' && e.data.guest === true) this.guestPoweredOff = true;
     if (e.event === 'RESET' && e.data.guest === true && this.stopping === null && !this.failed) {
       if (this.ready) {
@@ -450,7 +449,7 @@ class QemuHost implements Host {
     }
     const reason =
       this.guestPoweredOff && code === 0 ? 'the guest powered off' : `QEMU ${how}${detail ? `: ${detail}` : ''}`;
-    this.log('info', reason);
+    this.log.info(reason);
     this.cb.onExit({ kind: 'machine', reason });
   }
 
@@ -476,7 +475,7 @@ class QemuHost implements Host {
       const graceful = mode === 'graceful' && !this.failed && (this.ready || this.server?.connected === true);
       if (graceful) await this.shutDownGuest();
       if (qemu.exitCode === null && qemu.signalCode === null) {
-        if (graceful) this.log('warn', 'the guest did not power off in time; killing QEMU');
+        if (graceful) this.log.warn('the guest did not power off in time; killing QEMU');
         qemu.kill('SIGKILL');
       }
     }
@@ -496,11 +495,11 @@ class QemuHost implements Host {
     const acpi = async () => {
       if (acpiSent || this.qmp === null) return;
       acpiSent = true;
-      this.log('info', 'asking the guest to power off (ACPI power button)');
+      this.log.info('asking the guest to power off (ACPI power button)');
       await this.qmp.execute('system_powerdown').catch(() => {});
     };
     if (this.server?.connected === true) {
-      this.log('info', 'asking the guest to power off (shutdownreq to the puppet)');
+      this.log.info('asking the guest to power off (shutdownreq to the puppet)');
       this.server.sendEvent({ type: 'shutdownreq' });
     } else {
       await acpi();

@@ -5,7 +5,7 @@
 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ValidationError, expectObject, rejectUnknownKeys } from '../../../protocol/validation.js';
+import { ValidationError, expectObject, expectString, rejectUnknownKeys } from '../../../protocol/validation.js';
 
 export type Accel = 'auto' | 'kvm' | 'tcg';
 
@@ -117,8 +117,8 @@ export const QEMU_CONFIG_KEYS = [
 const MAX_ARGS = 1024;
 const MAX_STRING = 4096;
 
-function str(value: unknown, key: string): string {
-  if (typeof value !== 'string') throw new ValidationError(`qemu.${key} must be a string`);
+function str(raw: unknown, key: string): string {
+  const value = expectString(raw, `qemu.${key}`);
   if (value === '') throw new ValidationError(`qemu.${key} must not be empty`);
   if (value.length > MAX_STRING) throw new ValidationError(`qemu.${key} is longer than ${MAX_STRING} characters`);
   if (value.includes('\0')) throw new ValidationError(`qemu.${key} must not contain NUL`);
@@ -159,8 +159,8 @@ export function parseQemuConfig(value: unknown, env: NodeJS.ProcessEnv = process
     const args = obj.qemu_args;
     if (!Array.isArray(args)) throw new ValidationError('qemu.qemu_args must be an array of strings');
     if (args.length > MAX_ARGS) throw new ValidationError(`qemu.qemu_args has more than ${MAX_ARGS} entries`);
-    c.qemuArgs = args.map((a, i) => {
-      if (typeof a !== 'string') throw new ValidationError(`qemu.qemu_args[${i}] must be a string`);
+    c.qemuArgs = args.map((raw, i) => {
+      const a = expectString(raw, `qemu.qemu_args[${i}]`);
       if (a.length > MAX_STRING || a.includes('\0'))
         throw new ValidationError(`qemu.qemu_args[${i}] is too long or contains NUL`);
       return a;
