@@ -6,6 +6,7 @@ import { commitBlob } from './blob-writer.js';
 import { CHUNK_SIZE, type ProgressFn } from './digest.js';
 import { describeFsError, DownloadError, ImageToolError } from './errors.js';
 import { HashingWriter } from './hashing-writer.js';
+import type { StreamHasher } from './stream-hasher.js';
 import {
   backoffMs,
   get,
@@ -50,6 +51,8 @@ export interface DownloadContext {
   /** called once the size of a file whose size no manifest gave is known from the server */
   onSizeLearned?: (bytes: number) => void;
   onRetry?: (rel: string, reason: string) => void;
+  /** hashes downloads on a worker thread; without it they are hashed on this one */
+  hasher?: StreamHasher;
 }
 
 const MANIFEST_MAX_BYTES = 16 << 20;
@@ -88,7 +91,7 @@ async function absorbExisting(fh: FileHandle, writer: HashingWriter, length: num
   while (done < length) {
     const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK_SIZE, length - done), done);
     if (bytesRead === 0) throw new Error('partial file shrank while it was read');
-    writer.absorb(buf.subarray(0, bytesRead));
+    await writer.absorb(buf.subarray(0, bytesRead));
     done += bytesRead;
   }
 }
@@ -231,7 +234,7 @@ export async function downloadBlob(
       await fh.truncate(0);
       resumed = 0;
     }
-    let writer = new HashingWriter(fh, resumed);
+    let writer = new HashingWriter(fh, resumed, ctx.hasher?.stream());
     writerOf = writer;
     await absorbExisting(fh, writer, resumed);
     ctx.onProgress?.(resumed);
@@ -254,7 +257,7 @@ export async function downloadBlob(
         ctx.onProgress?.(-writer.size);
         await writer.abandon();
         await fh.truncate(0);
-        writer = writerOf = new HashingWriter(fh, 0);
+        writer = writerOf = new HashingWriter(fh, 0, ctx.hasher?.stream());
         freshStart = true;
         continue;
       }
@@ -277,7 +280,7 @@ export async function downloadBlob(
           // The bytes we resumed from may be what is wrong: one more try from nothing decides.
           ctx.onProgress?.(-result.size);
           await fh.truncate(0);
-          writer = writerOf = new HashingWriter(fh, 0);
+          writer = writerOf = new HashingWriter(fh, 0, ctx.hasher?.stream());
           freshStart = true;
           continue;
         }
@@ -298,6 +301,7 @@ export async function downloadBlob(
     if (err instanceof ImageToolError || ctx.signal.aborted) throw err;
     throw describeFsError(err, 'store', rel);
   } finally {
+    if (!committed) await writerOf?.abandon();
     await fh?.close().catch(() => {});
     if (!committed) {
       // Kept bytes become a released partial for the next pull; anything else (or nothing) is removed.
