@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { commitBlob } from './blob-writer.js';
 import { CHUNK_SIZE, type ProgressFn } from './digest.js';
@@ -163,7 +164,7 @@ async function attempt(
   }
   const limit = expectedSize ?? total ?? Infinity;
   try {
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    await eachChunk(res.body, (chunk) => {
       if (writer.size + chunk.length > limit) {
         throw new DownloadError(
           rel,
@@ -171,12 +172,18 @@ async function attempt(
           `the mirror sent more than the ${limit} bytes ${expectedSize === undefined ? 'it announced' : 'the manifest says'}`,
         );
       }
-      await writer.write(chunk).catch((err: unknown) => {
-        throw new LocalWriteError(err);
-      });
       progress.received += chunk.length;
       ctx.onProgress?.(chunk.length);
-    }
+      let written: Promise<void> | void;
+      try {
+        written = writer.write(chunk);
+      } catch (err) {
+        throw new LocalWriteError(err);
+      }
+      return written?.catch((err: unknown) => {
+        throw new LocalWriteError(err);
+      });
+    });
   } catch (err) {
     res.body.destroy();
     if (err instanceof LocalWriteError) throw err.cause;
@@ -185,6 +192,65 @@ async function attempt(
   }
   if (total !== null && writer.size < total) throw new TransientError('the connection closed before the end');
   return 'done';
+}
+
+/**
+ * Feeds the body's chunks to `onChunk` as they arrive, pausing the body while the promise `onChunk`
+ * returns (if any) is pending. 'data' events instead of `for await`: most chunks need no await, and a
+ * promise per 64 KiB chunk cost a quarter of the CPU time of receiving (measured on loopback).
+ */
+function eachChunk(body: Readable, onChunk: (chunk: Buffer) => Promise<void> | void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let busy = false;
+    let ended = false;
+    let settled = false;
+    let deferred: { err: unknown } | undefined;
+    const settle = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData).off('end', onEnd).off('error', fail).off('close', onClose);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    // A write in flight is waited for before the failure is reported: the caller's next attempt must
+    // see every byte received so far in the file.
+    const fail = (err: unknown): void => {
+      if (busy) deferred ??= { err };
+      else settle(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      let pending: Promise<void> | void;
+      try {
+        pending = onChunk(chunk);
+      } catch (err) {
+        settle(err);
+        return;
+      }
+      if (pending === undefined) return;
+      busy = true;
+      body.pause();
+      pending.then(
+        () => {
+          busy = false;
+          if (deferred !== undefined) settle(deferred.err);
+          else if (ended) settle();
+          else if (!settled) body.resume();
+        },
+        (err: unknown) => {
+          busy = false;
+          settle(err);
+        },
+      );
+    };
+    const onEnd = (): void => {
+      ended = true;
+      if (!busy) settle();
+    };
+    const onClose = (): void => {
+      if (!ended) fail(new Error('the connection closed before the end'));
+    };
+    body.on('data', onData).on('end', onEnd).on('error', fail).on('close', onClose);
+  });
 }
 
 /** A failure writing our own file (a full disk): never retried, never blamed on the network. */
@@ -295,7 +361,10 @@ export async function downloadBlob(
   } catch (err) {
     if (ctx.signal.aborted && !(err instanceof DownloadError)) {
       keep = true;
-      await writerOf?.flushQueued().catch(() => {});
+      // On a full disk (another download filled it) nothing is kept, as for the download that hit it.
+      await writerOf?.flushQueued().catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code === 'ENOSPC') keep = false;
+      });
     }
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') keep = false;
     if (err instanceof ImageToolError || ctx.signal.aborted) throw err;

@@ -44,11 +44,12 @@ export class HashingWriter {
     return this.position + this.pendingBytes;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  /** Returns a promise only when the chunk filled a write: most chunks cost no await. */
+  write(chunk: Uint8Array): Promise<void> | undefined {
     this.hash?.update(chunk);
     this.pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.pendingBytes += chunk.byteLength;
-    if (this.pendingBytes >= WRITE_SIZE) await this.drain();
+    return this.pendingBytes >= WRITE_SIZE ? this.drain() : undefined;
   }
 
   private async drain(): Promise<void> {
