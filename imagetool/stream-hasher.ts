@@ -5,7 +5,7 @@ export type StreamHashRequest =
 export type StreamHashReply = { id: number; hashed: number; buffer: ArrayBuffer } | { id: number; digest: string };
 
 /** Bytes posted to the worker and not hashed yet, over all streams: the bound on its queue. */
-const MAX_QUEUED = 4 << 20;
+const MAX_QUEUED = 2 << 20;
 /** Writes are gathered to about 1 MiB (hashing-writer.ts); a buffer this large takes any of them. */
 const BUFFER_SIZE = (1 << 20) + (256 << 10);
 
@@ -25,7 +25,10 @@ export class StreamHasher {
   private readonly free: ArrayBuffer[] = [];
 
   constructor() {
-    this.worker = new Worker(new URL('./stream-hash-worker.js', import.meta.url));
+    this.worker = new Worker(new URL('./stream-hash-worker.js', import.meta.url), {
+      // It holds no data of its own: a small heap keeps the pull's memory down.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
+    });
     this.worker.on('message', (reply: StreamHashReply) => {
       if ('hashed' in reply) {
         this.queued -= reply.hashed;
