@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { DigestResult } from './digest.js';
+import type { HashStream } from './stream-hasher.js';
 
 /** Small chunks (tar headers, network reads of 16-64 KiB) are gathered into writes of this size. */
 const WRITE_SIZE = 1 << 20;
@@ -10,10 +11,11 @@ const FLUSH_EVERY = 64 << 20;
 /**
  * The sink of a blob produced as a stream (a tar archive being packed, a download): every byte is hashed
  * as it is written to the temp file, so a blob is read or received exactly once. Memory is one write's
- * worth; the caller awaits each `write`, which is the backpressure.
+ * worth; the caller awaits each `write`, which is the backpressure. With a `HashStream` the hashing is
+ * done on a worker thread, one write's worth at a time, while this thread receives and writes.
  */
 export class HashingWriter {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private position: number;
@@ -24,14 +26,17 @@ export class HashingWriter {
   constructor(
     private readonly fh: FileHandle,
     position = 0,
+    private readonly offThread?: HashStream,
   ) {
     this.position = position;
     this.flushedAt = position;
+    if (offThread === undefined) this.hash = createHash('sha256');
   }
 
   /** Hashes bytes that are already in the file (the start of a resumed download) without writing them. */
-  absorb(chunk: Uint8Array): void {
-    this.hash.update(chunk);
+  async absorb(chunk: Uint8Array): Promise<void> {
+    if (this.offThread !== undefined) await this.offThread.update([chunk], chunk.byteLength);
+    else this.hash!.update(chunk);
   }
 
   /** Bytes hashed and written (or queued) so far, absorbed ones included. */
@@ -39,11 +44,12 @@ export class HashingWriter {
     return this.position + this.pendingBytes;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    this.hash.update(chunk);
+  /** Returns a promise only when the chunk filled a write: most chunks cost no await. */
+  write(chunk: Uint8Array): Promise<void> | undefined {
+    this.hash?.update(chunk);
     this.pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     this.pendingBytes += chunk.byteLength;
-    if (this.pendingBytes >= WRITE_SIZE) await this.drain();
+    return this.pendingBytes >= WRITE_SIZE ? this.drain() : undefined;
   }
 
   private async drain(): Promise<void> {
@@ -52,6 +58,9 @@ export class HashingWriter {
     const length = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
+    // The copy for the worker is taken before the write, so nothing the write holds is handed over.
+    const hashed = this.offThread?.update(bufs, length);
+    hashed?.catch(() => {}); // awaited below, after the write
     // One gathered write, no copy; a short write (rare for files) is completed piece by piece.
     let done = (await this.fh.writev(bufs, this.position)).bytesWritten;
     if (done < length) {
@@ -59,6 +68,7 @@ export class HashingWriter {
       while (done < length) done += (await this.fh.write(rest, done, length - done, this.position + done)).bytesWritten;
     }
     this.position += length;
+    await hashed;
     if (this.position - this.flushedAt >= FLUSH_EVERY && this.flushing === undefined) {
       this.flushedAt = this.position;
       this.flushing = this.fh.datasync().finally(() => {
@@ -77,11 +87,16 @@ export class HashingWriter {
     await this.drain();
     await this.flushing;
     await this.fh.sync();
-    return { digest: this.hash.digest('hex'), size: this.position };
+    const digest = this.offThread !== undefined ? await this.offThread.digest() : this.hash!.digest('hex');
+    return { digest, size: this.position };
   }
 
-  /** Lets a background flush settle before the caller closes or removes the file after a failure. */
+  /**
+   * Lets a background flush settle before the caller closes or removes the file after a failure, and
+   * forgets the hash.
+   */
   async abandon(): Promise<void> {
+    this.offThread?.drop();
     await this.flushing?.catch(() => {});
   }
 }

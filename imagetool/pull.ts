@@ -15,6 +15,7 @@ import {
 } from './download.js';
 import { describeFsError, DownloadError, ImageToolError } from './errors.js';
 import { httpClient, mirrorFileUrl, parseMirrorUrl } from './http.js';
+import { StreamHasher } from './stream-hasher.js';
 import { parseManifest, type Manifest } from './manifest.js';
 import { ALL_TXT, blobRelPath, DIGEST_RE, imageRelPath, PARTIAL_DIR } from './paths.js';
 import { readManifest } from './store.js';
@@ -160,11 +161,13 @@ export async function pullImages(
       const onOuterAbort = (): void => abort.abort();
       opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
       const client = httpClient(jobs);
+      const hasher = new StreamHasher();
       try {
-        return await pull(storeDir, mirror, what, jobs, abort, client, opts);
+        return await pull(storeDir, mirror, what, jobs, abort, client, hasher, opts);
       } finally {
         opts.signal?.removeEventListener('abort', onOuterAbort);
         await client.close();
+        await hasher.close();
       }
     },
     opts.onWaitForGc,
@@ -178,6 +181,7 @@ async function pull(
   jobs: number,
   abort: AbortController,
   client: ReturnType<typeof httpClient>,
+  hasher: StreamHasher,
   opts: PullOptions,
 ): Promise<PullResult> {
   const result: PullResult = {
@@ -196,6 +200,7 @@ async function pull(
     storeDir,
     mirror,
     client,
+    hasher,
     retry: opts.retry ?? DEFAULT_RETRY,
     signal: abort.signal,
     onProgress: opts.onProgress,
