@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT, ExitWith, runCli, UsageError } from '../protocol/cli.js';
+import { EXIT, ExitWith, runCli, typingMistake, UsageError } from '../protocol/cli.js';
 import {
   COMPLETION_HELP,
   completionScript,
@@ -616,8 +616,7 @@ function cli(argv: string[]): Argv<Common> {
     .fail((msg, err) => {
       if (err) throw err;
       // yargs's own complaints (unknown flag, missing argument) get the pointer; ours name their fix.
-      const suggestion = /^Did you mean (\S+)\?$/.exec(msg);
-      throw new UsageError(`${suggestion ? `unknown command, did you mean ${suggestion[1]}?` : msg} (see --help)`);
+      throw new UsageError(`${typingMistake(msg, argv)} (see --help)`);
     }) as unknown as Argv<Common>;
 }
 

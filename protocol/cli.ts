@@ -49,3 +49,27 @@ export function runCli(program: string, main: () => Promise<number | void>): voi
     },
   );
 }
+
+const camelCase = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * yargs' complaint about what was typed, said once and plainly: a mistyped command with the one
+ * yargs recommends, each unknown flag once (yargs also lists its camelCase spelling: `tag-confg,
+ * tagConfg`), and a stray word as an unexpected argument. `words` are the arguments as typed.
+ */
+export function typingMistake(message: string, words: readonly string[]): string {
+  const guess = /^Did you mean (\S+)\?$/.exec(message);
+  if (guess) return `unknown command, did you mean ${guess[1]}?`;
+  const unknown = /^Unknown arguments?: (.*)$/.exec(message);
+  if (!unknown) return message;
+  const names = unknown[1]!.split(', ');
+  const typedAsFlag = (n: string) =>
+    words.some((w) => w === `--${n}` || w.startsWith(`--${n}=`) || w === `-${n}` || w === `--no-${n}`);
+  const flags = names.filter(typedAsFlag);
+  const spellings = new Set(flags.map(camelCase));
+  const strays = names.filter((n) => !typedAsFlag(n) && !spellings.has(n));
+  return [
+    ...flags.map((f) => `unknown option ${f.length === 1 ? '-' : '--'}${f}`),
+    ...strays.map((s) => `unexpected argument "${s}"`),
+  ].join('; ');
+}

@@ -23,7 +23,7 @@ import { DAEMON_OPTIONS, parseDaemonArgs, parseFileMode, parseSeconds, type Daem
 import { sanitizeParameterName } from './files.js';
 import { runForeground } from './job-run.js';
 import { version } from './version.js';
-import { ExitWith, runCli, UsageError } from '../protocol/cli.js';
+import { ExitWith, runCli, typingMistake, UsageError } from '../protocol/cli.js';
 import { resolveGroup } from './local-socket.js';
 import { createLogger, type LogFormat, type LogLevel } from '../protocol/log.js';
 import type { WorkloadExitStatus } from '../protocol/control-socket/messages.js';
@@ -419,6 +419,7 @@ function parser(yargs: (args: string[]) => Argv, args: string[]): Argv {
         },
       )
       .demandCommand(1, 'a command is needed: daemon, job, parameter or host')
+      .recommendCommands()
       .strict()
       .help()
       .version(version())
@@ -431,7 +432,7 @@ function parser(yargs: (args: string[]) => Argv, args: string[]): Argv {
       .wrap(args.includes('--help') ? Math.min(100, process.stdout.columns || 80) : null)
       .fail((msg, err) => {
         if (err) throw err;
-        throw new UsageError(`${msg} (see tml-puppet --help)`);
+        throw new UsageError(`${typingMistake(msg, args)} (see tml-puppet --help)`);
       })
   );
 }

@@ -10,7 +10,7 @@ import { ConfigError, loadSupervisorConfig, type ConfigTable, type SupervisorCon
 import type { HostBackend } from './hosts/host.js';
 import { findPuppet } from './hosts/puppet-command.js';
 import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
-import { ExitWith, runCli, UsageError } from '../protocol/cli.js';
+import { ExitWith, runCli, typingMistake, UsageError } from '../protocol/cli.js';
 import { COMPLETION_HELP, completionScript, completionShell, helpLevels, helpOf, teach } from '../protocol/cli-help.js';
 import { isUuid } from '../protocol/validation.js';
 import { createLogger, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat, type Logger } from '../protocol/log.js';
@@ -148,7 +148,7 @@ function parser(args: string[]) {
     .version(version())
     .help()
     .fail((msg, err) => {
-      throw new UsageError(err?.message ?? msg);
+      throw new UsageError(err?.message ?? typingMistake(msg, args));
     });
 }
 

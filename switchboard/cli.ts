@@ -20,7 +20,7 @@ import {
   USAGE_EXIT,
   type Exits,
 } from '../protocol/cli-help.js';
-import { UsageError } from '../protocol/cli.js';
+import { typingMistake, UsageError } from '../protocol/cli.js';
 import { parseDuration } from '../protocol/duration.js';
 import { DEFAULT_KEEPALIVE, canonicalSupervisorToken } from '../protocol/switchboard-ws.js';
 import { isUuid } from '../protocol/validation.js';
@@ -656,6 +656,7 @@ function parser(args: string[]): Argv {
       },
     )
     .demandCommand(1, 'give a command: serve, user, token or supervisor')
+    .recommendCommands()
     .strict()
     .help()
     .example(EXAMPLES.root!)
@@ -664,7 +665,7 @@ function parser(args: string[]): Argv {
     )
     .fail((msg, err) => {
       if (err) throw err;
-      fail(msg, 2);
+      fail(typingMistake(msg, args), 2);
     });
 }
 

@@ -17,7 +17,7 @@ for (const flag of ['--version', '-V']) {
 
 const pointed: Array<[string, string[], string]> = [
   ['no command', [], 'give a command (see --help)'],
-  ['an unknown flag', ['list', '--bogus'], 'Unknown argument: bogus (see --help)'],
+  ['an unknown flag', ['list', '--bogus'], 'unknown option --bogus (see --help)'],
   ['a mistyped command', ['verfy'], 'unknown command, did you mean verify? (see --help)'],
   ['a missing required flag', ['create', '--blob', 'a=/dev/null'], 'Missing required argument: label (see --help)'],
 ];

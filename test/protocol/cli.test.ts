@@ -1,7 +1,7 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ExitWith, UsageError, failureOf, oneLine } from '../../protocol/cli.js';
+import { ExitWith, UsageError, failureOf, oneLine, typingMistake } from '../../protocol/cli.js';
 
 const run = promisify(execFile);
 
@@ -54,4 +54,21 @@ test('runCli exits with the resolved code, and prints no stack trace for a failu
   t.deepEqual(await program('return 5;'), { code: 5, stderr: '' });
   t.deepEqual(await program("throw new UsageError('bad flag');"), { code: 2, stderr: 'prog: bad flag\n' });
   t.deepEqual(await program("throw new TypeError('x is undefined');"), { code: 1, stderr: 'prog: x is undefined\n' });
+});
+
+test("yargs' recommended command becomes one line naming it", (t) => {
+  t.is(typingMistake('Did you mean verify?', ['verfy']), 'unknown command, did you mean verify?');
+});
+
+test('an unknown flag is named once, without the camelCase spelling yargs adds', (t) => {
+  t.is(typingMistake('Unknown arguments: tag-confg, tagConfg', ['--tag-confg', 'x']), 'unknown option --tag-confg');
+  t.is(typingMistake('Unknown argument: q', ['-q']), 'unknown option -q');
+});
+
+test('a word that is not a flag is an unexpected argument; other messages pass through', (t) => {
+  t.is(
+    typingMistake('Unknown arguments: bogus-flgg, bogusFlgg, lsit', ['lsit', '--bogus-flgg']),
+    'unknown option --bogus-flgg; unexpected argument "lsit"',
+  );
+  t.is(typingMistake('Missing required argument: tags', []), 'Missing required argument: tags');
 });

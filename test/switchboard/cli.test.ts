@@ -81,7 +81,7 @@ const FAILURES: Array<[string, string[], number, RegExp]> = [
     2,
     /--job-timeout: invalid duration/,
   ],
-  ['an unknown command', ['frobnicate'], 2, /Unknown argument: frobnicate/],
+  ['an unknown command', ['frobnicate'], 2, /unexpected argument "frobnicate"/],
   ['a supervisor without --tags', ['supervisor', 'add', 'x'], 2, /Missing required argument: tags/],
 ];
 
