@@ -66,7 +66,11 @@ test.before(async (t) => {
   };
 });
 
+/** Every `tml` session a test started: killed at the end, so a failed test cannot leave one waiting. */
+const sessions = new Set<ChildProcessWithoutNullStreams>();
+
 test.after.always(async () => {
+  for (const child of sessions) child.kill('SIGKILL');
   await sshSupervisor?.close();
   await cluster?.close();
 });
@@ -107,6 +111,8 @@ function interactive(args: string[]) {
     env,
     stdio: 'pipe',
   });
+  sessions.add(child);
+  child.once('close', () => sessions.delete(child));
   const io = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8').on('data', (s: string) => (io.stdout += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (io.stderr += s));
