@@ -5,16 +5,13 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT, ExitWith, runCli, typingMistake, UsageError } from '../protocol/cli.js';
 import {
-  COMPLETION_HELP,
-  completionScript,
-  completionShell,
-  helpLevels,
-  helpOf,
-  manualPath,
+  completionArgs,
+  completionFromHelp,
+  type Exits,
   exitsText,
+  manualPath,
   teach,
   USAGE_EXIT,
-  type Exits,
 } from '../protocol/cli-help.js';
 import type { BlobSource, CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
@@ -593,14 +590,9 @@ function cli(argv: string[]): Argv<Common> {
     .command(
       'completion [shell]',
       'print a completion script for bash or zsh',
-      (y) =>
-        teach(y, COMPLETION_HELP('tml-imagetool', MANUAL)).positional('shell', {
-          choices: ['bash', 'zsh'],
-          describe: 'bash or zsh (default: from $SHELL)',
-        }),
+      (y) => completionArgs(y, 'tml-imagetool', MANUAL),
       async (args) => {
-        const shell = completionShell('tml-imagetool', args.shell);
-        out(completionScript('tml-imagetool', shell, await helpLevels('tml-imagetool', (w) => helpOf(cli, w))));
+        out(await completionFromHelp('tml-imagetool', args.shell, cli));
       },
     )
     .demandCommand(1, 'give a command')

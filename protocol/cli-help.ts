@@ -112,6 +112,24 @@ export function completionShell(program: string, given: unknown): 'bash' | 'zsh'
   );
 }
 
+/** The `completion [shell]` command's argument and help, the same for every CLI read from yargs. */
+export function completionArgs<T>(y: Argv<T>, program: string, manual: string) {
+  return teach(y, COMPLETION_HELP(program, manual)).positional('shell', {
+    choices: ['bash', 'zsh'],
+    describe: 'bash or zsh (default: from $SHELL)',
+  });
+}
+
+/** The completion script of a CLI whose levels are read from its own --help pages. */
+export async function completionFromHelp(
+  program: string,
+  shell: unknown,
+  parser: (words: string[]) => Argv,
+): Promise<string> {
+  const which = completionShell(program, shell);
+  return completionScript(program, which, await helpLevels(program, (w) => helpOf(parser, w)));
+}
+
 /** The completion command's help, the same for every CLI. */
 export const COMPLETION_HELP = (program: string, manual: string): Teaching => ({
   examples: [

@@ -5,16 +5,13 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import {
-  COMPLETION_HELP,
-  completionScript,
-  completionShell,
+  completionArgs,
+  completionFromHelp,
+  type Exits,
   exitsText,
-  helpLevels,
-  helpOf,
   manualPath,
   teach,
   USAGE_EXIT,
-  type Exits,
 } from '../protocol/cli-help.js';
 import { ClientError, callDaemon, socketPath } from './client.js';
 import { DEFAULT_PARAMETERS_DIR, PARAMETERS_DIR_ENV } from '../protocol/paths.js';
@@ -407,15 +404,9 @@ function parser(yargs: (args: string[]) => Argv, args: string[]): Argv {
       .command(
         'completion [shell]',
         'print a completion script for bash or zsh',
-        (c) =>
-          teach(c, COMPLETION_HELP('tml-puppet', MANUAL)).positional('shell', {
-            choices: ['bash', 'zsh'],
-            describe: 'bash or zsh (default: from $SHELL)',
-          }),
+        (c) => completionArgs(c, 'tml-puppet', MANUAL),
         async (argv) => {
-          const shell = completionShell('tml-puppet', argv.shell);
-          const levels = await helpLevels('tml-puppet', (w) => helpOf((words) => parser(yargs, words), w));
-          process.stdout.write(completionScript('tml-puppet', shell, levels));
+          process.stdout.write(await completionFromHelp('tml-puppet', argv.shell, (words) => parser(yargs, words)));
         },
       )
       .demandCommand(1, 'a command is needed: daemon, job, parameter or host')

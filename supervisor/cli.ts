@@ -11,7 +11,7 @@ import type { HostBackend } from './hosts/host.js';
 import { findPuppet } from './hosts/puppet-command.js';
 import { QEMU_FLAGS, qemuConfigFromFlags } from './hosts/qemu/flags.js';
 import { ExitWith, runCli, typingMistake, UsageError } from '../protocol/cli.js';
-import { COMPLETION_HELP, completionScript, completionShell, helpLevels, helpOf, teach } from '../protocol/cli-help.js';
+import { completionArgs, completionFromHelp, teach } from '../protocol/cli-help.js';
 import { isUuid } from '../protocol/validation.js';
 import { createLogger, isLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat, type Logger } from '../protocol/log.js';
 import type { Supervisor } from './supervisor.js';
@@ -132,16 +132,13 @@ function parser(args: string[]) {
     .command(
       'completion [shell]',
       'print a completion script for bash or zsh (and do not start)',
-      (y) =>
-        teach(y, COMPLETION_HELP('tml-supervisor', MANUAL)).positional('shell', {
-          choices: ['bash', 'zsh'],
-          describe: 'bash or zsh (default: from $SHELL)',
-        }),
+      (y) => completionArgs(y, 'tml-supervisor', MANUAL),
       (argv) => {
-        const shell = completionShell('tml-supervisor', argv.shell);
-        completion = helpLevels('tml-supervisor', (w) => helpOf(parser as (w: string[]) => Argv, w)).then((levels) => {
-          process.stdout.write(completionScript('tml-supervisor', shell, levels));
-        });
+        completion = completionFromHelp('tml-supervisor', argv.shell, parser as (w: string[]) => Argv).then(
+          (script) => {
+            process.stdout.write(script);
+          },
+        );
       },
     )
     .strict()

@@ -9,16 +9,13 @@ import { DEFAULT_DEVICE_FLOW } from './device-flow.js';
 import type { SqliteStore } from './sqlite-store.js';
 import type { SupervisorRow, SwitchboardStore, TokenInfo, UserRow } from './store.js';
 import {
-  COMPLETION_HELP,
-  completionScript,
-  completionShell,
+  completionArgs,
+  completionFromHelp,
+  type Exits,
   exitsText,
-  helpLevels,
-  helpOf,
   manualPath,
   teach,
   USAGE_EXIT,
-  type Exits,
 } from '../protocol/cli-help.js';
 import { typingMistake, UsageError } from '../protocol/cli.js';
 import { parseDuration } from '../protocol/duration.js';
@@ -644,15 +641,9 @@ function parser(args: string[]): Argv {
     .command(
       'completion [shell]',
       'Print a completion script for bash or zsh',
-      (y) =>
-        teach(y, COMPLETION_HELP('tml-switchboard', MANUAL)).positional('shell', {
-          choices: ['bash', 'zsh'],
-          describe: 'bash or zsh (default: from $SHELL)',
-        }),
+      (y) => completionArgs(y, 'tml-switchboard', MANUAL),
       async (argv) => {
-        const shell = completionShell('tml-switchboard', argv.shell);
-        const levels = await helpLevels('tml-switchboard', (w) => helpOf(parser, w));
-        process.stdout.write(completionScript('tml-switchboard', shell, levels));
+        process.stdout.write(await completionFromHelp('tml-switchboard', argv.shell, parser));
       },
     )
     .demandCommand(1, 'give a command: serve, user, token or supervisor')
