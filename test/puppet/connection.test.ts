@@ -51,6 +51,12 @@ async function scripted(t: import('ava').ExecutionContext, script: Script) {
   return { conn, received, logged, sockets };
 }
 
+/** Waits until `n` frames have arrived: events go out in order, so nothing sent before is missing. */
+async function framesArrived(received: unknown[], n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (received.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
 const refusal = { message: 'Error("data did not match any variant of untagged enum PuppetMsg", line: 0, column: 0)' };
 
 test('a refusal without a request id refuses the oldest outstanding request, at once', async (t) => {
@@ -93,7 +99,7 @@ test('the capability request goes first, and a supervisor that refuses it gets n
   t.deepEqual([...conn.extensions!], []);
   t.throws(() => conn.sendEvent({ type: 'reportsubstate', substate: 'x' }), { instanceOf: ExtensionUnsupportedError });
   await conn.sendEvent({ type: 'terminatejob', supervisor_event_id: null });
-  await new Promise((r) => setTimeout(r, 50));
+  await framesArrived(received, 2);
   t.deepEqual(
     received.slice(1),
     [{ puppet_event_id: 0, event: { type: 'terminatejob', supervisor_event_id: null } }],
@@ -113,7 +119,7 @@ test('a supervisor that lists the extension events is sent them', async (t) => {
       : [],
   );
   await conn.sendEvent({ type: 'reportsubstate', substate: 'flashing' });
-  await new Promise((r) => setTimeout(r, 50));
+  await framesArrived(received, 2);
   t.deepEqual(received.slice(1), [{ puppet_event_id: 0, event: { type: 'reportsubstate', substate: 'flashing' } }]);
 });
 
