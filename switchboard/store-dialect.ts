@@ -1,0 +1,22 @@
+// What one database engine does its own way under the one store (db-store.ts): how the schema
+// version is kept, how replicas starting together take turns to migrate, and which of its errors
+// mean "the database cannot be used now". Everything else (queries, migrations, transactions) is
+// Kysely's and the same for every engine.
+
+import type { Transaction } from 'kysely';
+import type { MigrationDialect } from './migrations.js';
+import type { Tables } from './schema.js';
+
+export interface StoreDialect {
+  readonly name: 'sqlite' | 'postgres';
+  readonly migrations: MigrationDialect;
+  /** Whether `SELECT ... FOR UPDATE` locks rows (PostgreSQL); SQLite's transactions are serial anyway. */
+  readonly rowLocks: boolean;
+  /** Holds off every other store on the database until the transaction ends (replicas migrating at once). */
+  lockForMigration(trx: Transaction<Tables>): Promise<void>;
+  /** The schema version the database is at (0 for an empty one). */
+  readVersion(trx: Transaction<Tables>): Promise<number>;
+  writeVersion(trx: Transaction<Tables>, version: number): Promise<void>;
+  /** `full` or `unavailable` for a driver error that means the database cannot be used now; null otherwise. */
+  unavailableKind(err: unknown): 'full' | 'unavailable' | null;
+}
