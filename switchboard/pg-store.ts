@@ -94,6 +94,22 @@ export interface PostgresConnectOptions {
   onWarning?: (message: string) => void;
 }
 
+/** Whether `--db` names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(?:ql)?:\/\//i.test(db);
+}
+
+/** `url` without its password, for logs and messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
 /** Where `url` points, for messages (never its password), or a StoreOpenError for a URL that is none. */
 function serverOf(url: string): { where: string; password: string } {
   let u: URL;

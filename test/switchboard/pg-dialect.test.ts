@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createServer } from 'node:net';
-import { connectPostgres, postgresDialect } from '../../switchboard/pg-store.js';
+import { connectPostgres, isPostgresUrl, postgresDialect, redactedUrl } from '../../switchboard/pg-store.js';
 import { StoreOpenError } from '../../switchboard/store.js';
 import { postgresTest, postgresUrl } from './postgres.js';
 
@@ -27,6 +27,15 @@ test('a constraint violation, a syntax error or a bug is not the database being 
     t.is(postgresDialect.unavailableKind(withCode(code)), null);
   t.is(postgresDialect.unavailableKind(new TypeError('x is undefined')), null);
   t.is(postgresDialect.unavailableKind('a string'), null);
+});
+
+test('a --db of postgres:// or postgresql:// is PostgreSQL, and its password never reaches a log', (t) => {
+  t.true(isPostgresUrl('postgres://u@h/db'));
+  t.true(isPostgresUrl('postgresql://u@h/db'));
+  t.false(isPostgresUrl('/var/lib/tml/switchboard.sqlite'));
+  t.false(isPostgresUrl('postgres.sqlite'));
+  t.is(redactedUrl('postgres://tml:s3cret@db.example.org:5433/tml'), 'postgres://tml:***@db.example.org:5433/tml');
+  t.is(redactedUrl('postgres://tml@127.0.0.1/tml'), 'postgres://tml@127.0.0.1/tml');
 });
 
 async function closedPort(): Promise<number> {
