@@ -130,8 +130,9 @@ function serverOf(url: string): { where: string; password: string } {
 function reason(err: unknown, password: string): string {
   const code = codeOf(err);
   if (code !== undefined && code in UNREACHABLE) return UNREACHABLE[code]!;
-  if (err instanceof Error && /^Connection terminated/.test(err.message)) return 'the server closed the connection';
+  // pg's connection timeout is "Connection terminated due to connection timeout".
   if (err instanceof Error && /timeout/i.test(err.message)) return 'timed out';
+  if (err instanceof Error && /^Connection terminated/.test(err.message)) return 'the server closed the connection';
   const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
   return password ? message.split(password).join('***') : message;
 }
