@@ -14,6 +14,9 @@ const MIGRATION_LOCK = 0x746d6c5f7362;
 
 const INT8_OID = 20;
 
+/** How long opening a connection (or waiting for a free one) may take. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 // count(*), max() of a bigint column and bigint columns themselves (times in ms, byte offsets) come
 // as int8, which pg gives as strings lest it lose precision past 2^53; ours never get there.
 const types: pg.CustomTypesConfig = {
@@ -130,7 +133,6 @@ function serverOf(url: string): { where: string; password: string } {
 function reason(err: unknown, password: string): string {
   const code = codeOf(err);
   if (code !== undefined && code in UNREACHABLE) return UNREACHABLE[code]!;
-  // pg's connection timeout is "Connection terminated due to connection timeout".
   if (err instanceof Error && /timeout/i.test(err.message)) return 'timed out';
   if (err instanceof Error && /^Connection terminated/.test(err.message)) return 'the server closed the connection';
   const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
@@ -148,11 +150,12 @@ export async function connectPostgres(url: string, opts: PostgresConnectOptions 
     max: opts.maxConnections ?? 10,
     types,
     // A request waits this long for a connection; past it the store is unavailable, not hung.
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: 'tml-switchboard',
   });
   // An idle connection's error is emitted on the pool, and an unheard 'error' ends the process.
   pool.on('error', (err) => opts.onWarning?.(`PostgreSQL at ${where}: ${reason(err, password)}`));
+  const started = Date.now();
   try {
     const client = await pool.connect();
     try {
@@ -166,7 +169,12 @@ export async function connectPostgres(url: string, opts: PostgresConnectOptions 
     }
   } catch (err) {
     await pool.end().catch(() => {});
-    throw new StoreOpenError(`cannot connect to PostgreSQL at ${where}: ${reason(err, password)}`);
+    // A pool's connection timeout ends the connection, and pg reports only that it ended.
+    const why =
+      Date.now() - started >= CONNECT_TIMEOUT_MS
+        ? `no answer in ${CONNECT_TIMEOUT_MS / 1000} s`
+        : reason(err, password);
+    throw new StoreOpenError(`cannot connect to PostgreSQL at ${where}: ${why}`);
   }
   return new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
 }
