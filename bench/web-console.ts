@@ -103,8 +103,8 @@ function* consoleChunks(size: number, chunk: number, seed: number): Generator<Bu
 
 async function serveForBench(db: string): Promise<void> {
   const { DEFAULTS, Switchboard } = await import('../switchboard/server.js');
-  const sb = new Switchboard({
-    dbPath: db,
+  const sb = await Switchboard.open({
+    db,
     log: createLogger({ level: 'warn' }),
     queueTimeoutMs: DEFAULTS.queueTimeoutMs,
     jobTimeoutMs: DEFAULTS.jobTimeoutMs,
@@ -115,8 +115,8 @@ async function serveForBench(db: string): Promise<void> {
   process.stdout.write(`listening on ${url}\n`);
   // Seeding a console through the WebSocket would cost minutes of JSON; the bytes go into the job
   // store the way the supervisor hub puts them, in 64 KiB chunks (a busy supervisor's batch size).
-  process.on('message', (m: { job: string; bytes: number; seed: number }) => {
-    for (const c of consoleChunks(m.bytes, 64 * 1024, m.seed)) sb.jobs.appendLog(m.job, c);
+  process.on('message', async (m: { job: string; bytes: number; seed: number }) => {
+    for (const c of consoleChunks(m.bytes, 64 * 1024, m.seed)) await sb.jobs.appendLog(m.job, c);
     (globalThis as { gc?: () => void }).gc?.();
     process.send!({ done: m.job });
   });

@@ -6,7 +6,6 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { hashPassword, newToken, tokenHash } from './auth.js';
 import { DEFAULT_DEVICE_FLOW } from './device-flow.js';
-import type { SqliteStore } from './sqlite-store.js';
 import type { SupervisorRow, SwitchboardStore, TokenInfo, UserRow } from './store.js';
 import {
   completionArgs,
@@ -110,12 +109,12 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function withDb<T>(path: string | undefined, fn: (db: SqliteStore) => T): Promise<T> {
-  // loaded here, so that --help starts without SQLite
-  const { SqliteStore } = await import('./sqlite-store.js');
-  const db = new SqliteStore(dbPath(path));
+async function withDb<T>(path: string | undefined, fn: (db: SwitchboardStore) => Promise<T>): Promise<T> {
+  // loaded here, so that --help starts without a database driver
+  const { openStore } = await import('./open-store.js');
+  const db = await openStore(dbPath(path));
   try {
-    return fn(db);
+    return await fn(db);
   } finally {
     await db.close();
   }
@@ -165,14 +164,14 @@ function table(header: string[], rows: string[][]): string {
     .join('');
 }
 
-function userNamed(db: SwitchboardStore, name: string): UserRow {
-  const user = db.userByName(name);
+async function userNamed(db: SwitchboardStore, name: string): Promise<UserRow> {
+  const user = await db.userByName(name);
   if (!user) throw new Error(`no user named "${name.slice(0, 64)}"`);
   return user;
 }
 
-function supervisorNamed(db: SwitchboardStore, nameOrId: string): SupervisorRow {
-  const s = db.supervisors().find((r) => r.name === nameOrId || r.id === nameOrId.toLowerCase());
+async function supervisorNamed(db: SwitchboardStore, nameOrId: string): Promise<SupervisorRow> {
+  const s = (await db.supervisors()).find((r) => r.name === nameOrId || r.id === nameOrId.toLowerCase());
   if (!s) throw new Error(`no supervisor named or with id "${nameOrId.slice(0, 64)}"`);
   return s;
 }
@@ -201,8 +200,8 @@ async function serve(argv: {
   // Loaded here so the admin commands start without the HTTP stack.
   const { DEFAULTS, Switchboard } = await import('./server.js');
   const log = createLogger({ level: argv.logLevel as LogLevel, format: argv.logFormat as LogFormat });
-  const sb = new Switchboard({
-    dbPath: dbPath(argv.db),
+  const sb = await Switchboard.open({
+    db: dbPath(argv.db),
     log,
     queueTimeoutMs: duration(argv.queueTimeout, DEFAULTS.queueTimeoutMs, 'queue-timeout'),
     jobTimeoutMs: duration(argv.jobTimeout, DEFAULTS.jobTimeoutMs, 'job-timeout'),
@@ -408,9 +407,9 @@ function parser(args: string[]): Argv {
               .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
               .option('json', JSON_OPTION),
           async (argv) => {
-            const user = await withDb(argv.db, (db) => {
-              const u = userNamed(db, String(argv.name));
-              const r = db.removeUser(u.id);
+            const user = await withDb(argv.db, async (db) => {
+              const u = await userNamed(db, String(argv.name));
+              const r = await db.removeUser(u.id);
               if (r === 'has_jobs') {
                 throw new Error(
                   `user ${u.name} owns jobs, which keep their owner: lock the user instead (user lock ${u.name})`,
@@ -429,10 +428,10 @@ function parser(args: string[]): Argv {
               .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
               .option('json', JSON_OPTION),
           async (argv) => {
-            const user = await withDb(argv.db, (db) => {
-              const u = userNamed(db, String(argv.name));
-              if (u.locked_at === null) db.setUserLocked(u.id, Date.now());
-              return db.userById(u.id)!;
+            const user = await withDb(argv.db, async (db) => {
+              const u = await userNamed(db, String(argv.name));
+              if (u.locked_at === null) await db.setUserLocked(u.id, Date.now());
+              return (await db.userById(u.id))!;
             });
             print(argv.json, userJson(user), `locked user ${user.name}\n`);
           },
@@ -445,10 +444,10 @@ function parser(args: string[]): Argv {
               .positional('name', { type: 'string', demandOption: true, describe: 'the user name' })
               .option('json', JSON_OPTION),
           async (argv) => {
-            const user = await withDb(argv.db, (db) => {
-              const u = userNamed(db, String(argv.name));
-              db.setUserLocked(u.id, null);
-              return db.userById(u.id)!;
+            const user = await withDb(argv.db, async (db) => {
+              const u = await userNamed(db, String(argv.name));
+              await db.setUserLocked(u.id, null);
+              return (await db.userById(u.id))!;
             });
             print(argv.json, userJson(user), `unlocked user ${user.name}\n`);
           },
@@ -473,10 +472,10 @@ function parser(args: string[]): Argv {
             const lifetime = argv.expires === 'never' ? null : duration(argv.expires, 0, 'expires');
             if (lifetime === 0) throw new UsageError('--expires: a token must live longer than 0 (or "never")');
             const expiresAt = lifetime === null ? null : Date.now() + lifetime;
-            const t = await withDb(argv.db, (db) => {
-              const user = userNamed(db, argv.user);
+            const t = await withDb(argv.db, async (db) => {
+              const user = await userNamed(db, argv.user);
               const made = newToken();
-              db.addToken(made.hash, user.id, expiresAt);
+              await db.addToken(made.hash, user.id, expiresAt);
               return made;
             });
             const shown = {
@@ -524,12 +523,12 @@ function parser(args: string[]): Argv {
             if (!/^[0-9a-f]{6,64}$/.test(prefix)) {
               throw new UsageError(`token id: "${prefix.slice(0, 70)}" is not 6 to 64 hex digits (see token list)`);
             }
-            const revoked = await withDb(argv.db, (db) => {
-              const matches = db.tokens().filter((tk) => tk.token_hash.toString('hex').startsWith(prefix));
+            const revoked = await withDb(argv.db, async (db) => {
+              const matches = (await db.tokens()).filter((tk) => tk.token_hash.toString('hex').startsWith(prefix));
               if (matches.length === 0) throw new Error(`no API token with id ${prefix}`);
               if (matches.length > 1)
                 throw new Error(`${matches.length} API tokens have ids starting ${prefix}: give more of it`);
-              db.removeToken(matches[0]!.token_hash);
+              await db.removeToken(matches[0]!.token_hash);
               return tokenJson(matches[0]!);
             });
             print(argv.json, revoked, `revoked API token ${revoked.id.slice(0, 16)} of user ${revoked.user}\n`);
@@ -604,9 +603,9 @@ function parser(args: string[]): Argv {
               .positional('supervisor', { type: 'string', demandOption: true, describe: 'its name or id' })
               .option('json', JSON_OPTION),
           async (argv) => {
-            const row = await withDb(argv.db, (db) => {
-              const s = supervisorNamed(db, String(argv.supervisor));
-              if (db.removeSupervisor(s.id) === 'has_active_jobs') {
+            const row = await withDb(argv.db, async (db) => {
+              const s = await supervisorNamed(db, String(argv.supervisor));
+              if ((await db.removeSupervisor(s.id)) === 'has_active_jobs') {
                 throw new Error(`supervisor ${s.name} has a job in progress: cancel it or wait for it to end`);
               }
               return s;
@@ -628,10 +627,10 @@ function parser(args: string[]): Argv {
               .option('json', JSON_OPTION),
           async (argv) => {
             const tags = parseSupervisorTags(single(argv.tags, 'tags') ?? '');
-            const row = await withDb(argv.db, (db) => {
-              const s = supervisorNamed(db, String(argv.supervisor));
-              db.setSupervisorTags(s.id, tags.join(';'));
-              return db.supervisorById(s.id)!;
+            const row = await withDb(argv.db, async (db) => {
+              const s = await supervisorNamed(db, String(argv.supervisor));
+              await db.setSupervisorTags(s.id, tags.join(';'));
+              return (await db.supervisorById(s.id))!;
             });
             print(argv.json, supervisorJson(row), `supervisor ${row.name}: tags ${tags.join(';') || '(none)'}\n`);
           },

@@ -9,7 +9,7 @@ import { isUuid } from '../protocol/validation.js';
 import type { InteractiveJobs, JobView } from './interactive.js';
 
 export interface ConsoleInputRouteDeps {
-  jobs: { get(id: string): JobView | undefined };
+  jobs: { get(id: string): Promise<JobView | undefined> };
   interactive: InteractiveJobs;
 }
 
@@ -26,7 +26,7 @@ export function registerConsoleInputRoute(app: FastifyInstance, deps: ConsoleInp
     { bodyLimit: BODY_LIMIT },
     async (req, reply): Promise<ConsoleInputAnswer | FastifyReply> => {
       const id = req.params.id;
-      const job = isUuid(id) ? deps.jobs.get(id) : undefined;
+      const job = isUuid(id) ? await deps.jobs.get(id) : undefined;
       const user = req.user;
       // As the other job routes: a job of another user is "not found", not "forbidden".
       if (!job || !user || (job.owner_id !== user.id && user.is_admin !== 1)) {

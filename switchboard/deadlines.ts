@@ -38,16 +38,21 @@ export class Deadlines {
   ) {}
 
   /** Calls `fire` at time `deadline` (ms since the epoch), replacing any deadline of that key. */
-  at(key: string, deadline: number, fire: () => void): void {
+  at(key: string, deadline: number, fire: () => unknown): void {
     this.clear(key);
     if (this.stopped) return;
+    const failed = (err: unknown) => {
+      const retryMs = this.onFailure(key, err);
+      // A deadline of this key armed while the action ran is newer than the retry.
+      if (retryMs !== null && !this.pending.has(key)) this.at(key, this.clock.now() + retryMs, fire);
+    };
     const cancel = this.clock.schedule(Math.max(0, deadline - this.clock.now()), () => {
       this.pending.delete(key);
       try {
-        fire();
+        const done = fire();
+        if (done instanceof Promise) done.catch(failed);
       } catch (err) {
-        const retryMs = this.onFailure(key, err);
-        if (retryMs !== null) this.at(key, this.clock.now() + retryMs, fire);
+        failed(err);
       }
     });
     this.pending.set(key, cancel);

@@ -46,7 +46,7 @@ export class InteractiveJobs {
   private readonly access = new Map<string, JobSshAccess>();
 
   constructor(
-    private readonly jobs: { get(id: string): JobView | undefined },
+    private readonly jobs: { get(id: string): Promise<JobView | undefined> },
     private readonly log: Logger,
   ) {}
 
@@ -59,29 +59,34 @@ export class InteractiveJobs {
   }
 
   /**
-   * Handles a supervisor's message if it is one of our extensions, and says whether it was (the
-   * hub hands the others to upstream's parser). A malformed one is refused and logged.
+   * Handles a supervisor's message if it is one of our extensions: false when it is not (the hub
+   * hands those to upstream's parser), else when it has been handled. A malformed one is refused
+   * and logged.
    */
-  message(supervisorId: string, supervisorName: string, text: string): boolean {
+  message(supervisorId: string, supervisorName: string, text: string): false | Promise<void> {
     let msg;
     try {
       msg = parseExtToSwitchboard(text);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       this.log.warn(`supervisor ${supervisorName}: refused a malformed extension message: ${err.message}`);
-      return true;
+      return Promise.resolve();
     }
     if (msg === null) return false;
-    const access = msg.message;
-    const job = this.jobs.get(access.job_id);
+    return this.record(supervisorId, supervisorName, msg.message).catch((err: unknown) =>
+      this.log.error(`supervisor ${supervisorName}: ssh_endpoints not recorded: ${(err as Error).message}`),
+    );
+  }
+
+  private async record(supervisorId: string, supervisorName: string, access: JobSshAccess): Promise<void> {
+    const job = await this.jobs.get(access.job_id);
     if (!job || job.supervisor_id !== supervisorId || job.state === 'terminated') {
       this.log.debug(`supervisor ${supervisorName}: ignored ssh_endpoints for job ${access.job_id}, not running on it`);
-      return true;
+      return;
     }
     if (access.ssh_endpoints.length === 0) this.access.delete(supervisorId);
     else this.access.set(supervisorId, access);
     this.log.debug(`job ${access.job_id}: ${access.ssh_endpoints.length} SSH endpoint(s) from ${supervisorName}`);
-    return true;
   }
 
   /** A job's SSH endpoints while it runs, as its supervisor last reported them. */

@@ -44,11 +44,11 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     this.setMaxListeners(0);
   }
 
-  create(id: string, ownerId: string, request: StoredJobRequest): JobRow {
+  async create(id: string, ownerId: string, request: StoredJobRequest): Promise<JobRow> {
     const now = this.now();
-    const job = this.store.transaction(() => {
-      this.store.insertJob(id, ownerId, request, now);
-      this.store.insertEvent({
+    const job = await this.store.transaction(async (tx) => {
+      await tx.insertJob(id, ownerId, request, now);
+      await tx.insertEvent({
         job_id: id,
         at: now,
         kind: 'state',
@@ -58,23 +58,23 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         status_message: null,
         exit_status: null,
       });
-      return this.store.job(id)!;
+      return (await tx.job(id))!;
     });
     this.remember(job);
     return job;
   }
 
-  get(id: string): JobRow | undefined {
+  async get(id: string): Promise<JobRow | undefined> {
     const cached = this.active.get(id);
     if (cached) return cached;
-    const job = this.store.job(id);
+    const job = await this.store.job(id);
     if (job) this.remember(job);
     return job;
   }
 
   /** The request of a job that exists (read from the store each time). */
-  request(job: JobRow): StoredJobRequest {
-    const req = this.store.jobRequest(job.id);
+  async request(job: JobRow): Promise<StoredJobRequest> {
+    const req = await this.store.jobRequest(job.id);
     if (!req) throw new Error(`job ${job.id} has no stored request`);
     return req;
   }
@@ -88,9 +88,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   }
 
   /** Applies `change` to job `id` if the lifecycle allows all of it; otherwise changes nothing. */
-  apply(id: string, change: JobChange): ChangeResult {
-    const result = this.store.transaction((): ChangeResult => {
-      const before = this.get(id);
+  async apply(id: string, change: JobChange): Promise<ChangeResult> {
+    const result = await this.store.transaction(async (tx): Promise<ChangeResult> => {
+      // Read in the transaction (and locked, where rows lock): what another writer committed counts.
+      const before = await tx.jobForUpdate(id);
       if (!before) return { ok: false, reason: 'no such job', job: undefined };
       const job: JobRow = { ...before };
       const now = this.now();
@@ -148,11 +149,11 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         });
       }
       job.updated_at = now;
-      this.store.updateJob(job);
-      let count = this.eventCounts.get(id) ?? this.store.eventCount(id);
+      await tx.updateJob(job);
+      let count = this.eventCounts.get(id) ?? (await tx.eventCount(id));
       for (const e of events) {
         if (count >= MAX_EVENTS_PER_JOB && e.state !== 'terminated') continue;
-        this.store.insertEvent(e);
+        await tx.insertEvent(e);
         count++;
       }
       if (job.state === 'terminated') this.eventCounts.delete(id);
@@ -166,14 +167,14 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     return result;
   }
 
-  appendLog(id: string, data: Buffer): boolean {
+  async appendLog(id: string, data: Buffer): Promise<boolean> {
     if (data.length === 0) return true;
-    const job = this.get(id);
+    const job = await this.get(id);
     if (!job || job.state === 'terminated') return false;
-    const { start, end } = this.store.transaction(() =>
-      this.store.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes),
-    );
-    this.remember({ ...job, log_start: start, log_end: end });
+    const { start, end } = await this.store.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes);
+    // Onto the row as it is now: a change committed while the chunk was written stays.
+    const now = this.active.get(id);
+    if (now) this.active.set(id, { ...now, log_start: start, log_end: end });
     this.emit('log', id, end);
     return true;
   }

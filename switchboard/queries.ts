@@ -37,6 +37,7 @@ export const JOB_COLUMNS = [
 ] as const;
 
 export const queries = {
+  ping: (db: Db) => db.selectNoFrom(sql<number>`1`.as('one')),
   insertUser: (db: Db, row: Tables['users']) => db.insertInto('users').values(row),
   userByName: (db: Db, name: string) => db.selectFrom('users').selectAll().where('name', '=', name),
   userByEmail: (db: Db, email: string) =>

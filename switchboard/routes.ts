@@ -156,7 +156,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       throw new ApiError('unauthenticated', 'an API token is the standard base64 of 128 bytes; this one is not');
     }
     const hash = tokenHash(token);
-    const row = db.tokenByHash(hash);
+    const row = await db.tokenByHash(hash);
     if (!row || !tokenMatches(token, row.token_hash)) throw new ApiError('unauthenticated', 'invalid API token');
     if (row.expires_at !== null && row.expires_at <= Date.now())
       throw new ApiError('unauthenticated', 'API token has expired');
@@ -166,27 +166,27 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
   const userOf = (req: FastifyRequest): UserRow => req.user!;
   const ownerNames = new Map<string, string>();
-  const ownerName = (id: string): string => {
+  const ownerName = async (id: string): Promise<string> => {
     let name = ownerNames.get(id);
-    if (name === undefined) ownerNames.set(id, (name = db.userById(id)?.name ?? id));
+    if (name === undefined) ownerNames.set(id, (name = (await db.userById(id))?.name ?? id));
     return name;
   };
 
   const supervisorNames = new Map<string, string>();
-  const supervisorName = (id: string | null): string | null => {
+  const supervisorName = async (id: string | null): Promise<string | null> => {
     if (id === null) return null;
     let name = supervisorNames.get(id);
-    if (name === undefined) supervisorNames.set(id, (name = db.supervisorById(id)?.name ?? id));
+    if (name === undefined) supervisorNames.set(id, (name = (await db.supervisorById(id))?.name ?? id));
     return name;
   };
 
-  const summary = (job: JobRow): JobSummaryExtensions => ({
+  const summary = async (job: JobRow): Promise<JobSummaryExtensions> => ({
     job_id: job.id,
-    owner: ownerName(job.owner_id),
+    owner: await ownerName(job.owner_id),
     status_message: job.status_message,
     exit_status: job.exit_status,
     exit_message: job.exit_message,
-    supervisor_name: supervisorName(job.supervisor_id),
+    supervisor_name: await supervisorName(job.supervisor_id),
     tag_config: job.tag_config,
     init_spec: JSON.parse(job.init_spec) as ImageSpec,
     restart_of: job.restart_of,
@@ -199,10 +199,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 
   /** A job as `GET /jobs/:id/status` shows it; list entries leave out parameters and SSH keys. */
-  const jobStatus = (job: JobRow, asOf: string, detail: boolean): JobStatus => {
-    let ext: JobSummaryExtensions | JobDetailExtensions = summary(job);
+  const jobStatus = async (job: JobRow, asOf: string, detail: boolean): Promise<JobStatus> => {
+    let ext: JobSummaryExtensions | JobDetailExtensions = await summary(job);
     if (detail) {
-      const req = jobs.request(job);
+      const req = await jobs.request(job);
       ext = { ...ext, parameters: maskParameters(req.parameters), ssh_keys: req.ssh_keys };
     }
     return { state: { ...extendedState(job), ...deps.interactive?.ssh(job) }, as_of: asOf, ...ext };
@@ -211,35 +211,35 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   const mayAccess = (user: UserRow, job: JobRow) => job.owner_id === user.id || user.is_admin === 1;
 
   /** The job of `:id`, if the caller may see it; otherwise `invalid`, as upstream answers both cases. */
-  const visibleJob = (req: FastifyRequest<{ Params: { id: string } }>): JobRow => {
+  const visibleJob = async (req: FastifyRequest<{ Params: { id: string } }>): Promise<JobRow> => {
     const id = req.params.id;
-    const job = isUuid(id) ? jobs.get(id) : undefined;
+    const job = isUuid(id) ? await jobs.get(id) : undefined;
     if (!job || !mayAccess(userOf(req), job)) throw new ApiError('invalid', `no job ${id.slice(0, 64)} visible to you`);
     return job;
   };
 
   /** Resolves resume_job / restart_job against an earlier job of the caller's. */
-  const storedRequest = (user: UserRow, request: JobRequest): StoredJobRequest => {
+  const storedRequest = async (user: UserRow, request: JobRequest): Promise<StoredJobRequest> => {
     const spec = request.init_spec;
     if (spec.type === 'image') return { ...request, init_spec: spec };
-    const earlier = jobs.get(spec.job_id);
+    const earlier = await jobs.get(spec.job_id);
     if (!earlier) throw new ApiError('invalid', `init_spec.job_id: job ${spec.job_id} does not exist`);
     if (!mayAccess(user, earlier)) {
       throw new ApiError('unauthorized', `init_spec.job_id: job ${spec.job_id} belongs to another user`);
     }
     if (spec.type === 'resume_job') return { ...request, init_spec: spec };
     // As upstream: the new job runs what the earlier one ran; everything else is this request's.
-    return { ...request, init_spec: jobs.request(earlier).init_spec, restart_of: earlier.id };
+    return { ...request, init_spec: (await jobs.request(earlier)).init_spec, restart_of: earlier.id };
   };
 
-  const supervisorStatus = (row: SupervisorRow): ApiSupervisorStatusExt => {
+  const supervisorStatus = async (row: SupervisorRow): Promise<ApiSupervisorStatusExt> => {
     const load = scheduler.supervisorLoad(row.id);
     const ext = { id: row.id, name: row.name, tags: parseTags(row.tags) };
     if (load.jobId === null) return { status: load.connected ? 'idle' : 'disconnected', ...ext };
     return {
       status: load.connected ? 'busy' : 'busy_disconnected',
       job_id: load.jobId,
-      job_state: runningState(jobs.get(load.jobId), load.foreign),
+      job_state: runningState(await jobs.get(load.jobId), load.foreign),
       ...ext,
     };
   };
@@ -251,7 +251,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       reply.header('retry-after', String(retryAfterSeconds(limit.retryAfterMs)));
       throw new ApiError('too_many_requests', limitMessage(limit));
     }
-    const user = db.userByIdentifier(body.user_identifier);
+    const user = await db.userByIdentifier(body.user_identifier);
     // Unknown users cost one scrypt too, so timing does not tell which names exist.
     const ok = await verifyPassword(body.password, user?.password_hash ?? dummyHash());
     if (!user || user.password_hash === null || !ok) {
@@ -261,10 +261,10 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     }
     if (user.locked_at !== null) throw new ApiError('unauthorized', 'this user is locked; ask an admin');
     deps.loginLimits.succeeded(body.user_identifier);
-    db.pruneExpiredTokens();
+    await db.pruneExpiredTokens();
     const { token, hash } = newToken();
     const expires = Date.now() + deps.loginTokenLifetimeMs;
-    db.addToken(hash, user.id, expires);
+    await db.addToken(hash, user.id, expires);
     log.info(`user ${user.name} logged in`);
     return { token, expires_at: new Date(expires).toISOString() };
   });
@@ -274,7 +274,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     authed.addHook('onRequest', authenticate);
     authed.post(`${API_PREFIX}/jobs/new`, async (req): Promise<EnqueueResponse> => {
       const user = userOf(req);
-      const r = scheduler.enqueue(user.id, storedRequest(user, parseJobRequest(req.body)));
+      const r = await scheduler.enqueue(user.id, await storedRequest(user, parseJobRequest(req.body)));
       if (!r.ok) throw new ApiError(r.reason === 'no_match' ? 'supervisor_match_error' : 'queue_limit', r.message);
       return { type: 'ok', job_id: r.job.id };
     });
@@ -288,7 +288,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       let supervisorId: string | undefined;
       if (q.supervisor !== undefined) {
         const wanted = q.supervisor.toLowerCase();
-        supervisorId = db.supervisors().find((s) => s.id === wanted || s.name === q.supervisor)?.id;
+        supervisorId = (await db.supervisors()).find((s) => s.id === wanted || s.name === q.supervisor)?.id;
         if (supervisorId === undefined) return { type: 'ok', jobs: list, next_cursor: null };
       }
       const filter = {
@@ -304,12 +304,12 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       let count = 0;
       let last: number | undefined;
       for (;;) {
-        const rows = db.jobPage({ ...filter, limit: limit + 1, ...(beforeSeq !== undefined && { beforeSeq }) });
+        const rows = await db.jobPage({ ...filter, limit: limit + 1, ...(beforeSeq !== undefined && { beforeSeq }) });
         for (const job of rows) {
           beforeSeq = job.seq;
           if (q.tag !== undefined && !parseTags(job.tag_config).includes(q.tag)) continue;
           if (count === limit) return { type: 'ok', jobs: list, next_cursor: String(last) };
-          list[job.id] = jobStatus(job, asOf, false);
+          list[job.id] = await jobStatus(job, asOf, false);
           count++;
           last = job.seq;
         }
@@ -318,23 +318,23 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     });
 
     authed.get<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id/status`, async (req): Promise<JobStatusAnswer> => {
-      return { type: 'ok', job_status: jobStatus(visibleJob(req), new Date().toISOString(), true) };
+      return { type: 'ok', job_status: await jobStatus(await visibleJob(req), new Date().toISOString(), true) };
     });
 
     authed.delete<{ Params: { id: string } }>(`${API_PREFIX}/jobs/:id`, async (req): Promise<CancelAnswer> => {
-      const job = visibleJob(req);
-      const r = scheduler.cancel(job.id, userOf(req).name);
+      const job = await visibleJob(req);
+      const r = await scheduler.cancel(job.id, userOf(req).name);
       if (!r.ok) throw new ApiError('invalid', `no job ${job.id} visible to you`);
-      return { type: 'ok', job_status: jobStatus(r.job, new Date().toISOString(), true) };
+      return { type: 'ok', job_status: await jobStatus(r.job, new Date().toISOString(), true) };
     });
 
     authed.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
       `${API_PREFIX}/jobs/:id/events`,
       async (req): Promise<JobEventsAnswer> => {
-        const job = visibleJob(req);
+        const job = await visibleJob(req);
         const q = parseEventsQuery(req.query);
         const limit = q.limit ?? EVENTS_PAGE_LIMIT.default;
-        const rows = db.events(job.id, q.after ?? 0, limit);
+        const rows = await db.events(job.id, q.after ?? 0, limit);
         const events = rows.map((e) => ({
           seq: e.seq,
           at: iso(e.at)!,
@@ -352,14 +352,14 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     authed.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
       `${API_PREFIX}/jobs/:id/log`,
       async (req, reply) => {
-        const job = visibleJob(req);
+        const job = await visibleJob(req);
         const q = parseLogQuery(req.query);
         const offset = q.offset ?? 0;
         const follow = q.follow === true;
         const start = Math.min(Math.max(offset, job.log_start), job.log_end);
         reply.header('content-type', 'application/octet-stream').header('x-log-offset', String(start));
         if (!follow) {
-          const { data, next } = readLog(db, job.id, start, maxLogResponse);
+          const { data, next } = await readLog(db, job.id, start, maxLogResponse);
           reply
             .header('x-log-next-offset', String(next))
             .header('x-job-terminated', job.state === 'terminated' ? '1' : '0');
@@ -383,8 +383,8 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       async (req): Promise<SupervisorListAnswer> => {
         const filter = parseSupervisorFilter(req.query);
         const list: SupervisorListAnswer['supervisors'] = {};
-        for (const row of db.supervisors()) {
-          const s = supervisorStatus(row);
+        for (const row of await db.supervisors()) {
+          const s = await supervisorStatus(row);
           const busy = s.status === 'busy' || s.status === 'busy_disconnected';
           const connected = s.status === 'busy' || s.status === 'idle';
           if (filter.work !== null && (filter.work === 'busy') !== busy) continue;
@@ -398,9 +398,9 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
     authed.get<{ Params: { id: string } }>(
       `${API_PREFIX}/supervisors/:id/status`,
       async (req): Promise<SupervisorStatusAnswer> => {
-        const row = isUuid(req.params.id) ? db.supervisorById(req.params.id) : undefined;
+        const row = isUuid(req.params.id) ? await db.supervisorById(req.params.id) : undefined;
         if (!row) throw new ApiError('invalid', `no supervisor ${req.params.id.slice(0, 64)}`);
-        return { type: 'ok', status: supervisorStatus(row) };
+        return { type: 'ok', status: await supervisorStatus(row) };
       },
     );
 
@@ -443,12 +443,17 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
   });
 }
 
-function readLog(db: SwitchboardStore, jobId: string, start: number, maxBytes: number): { data: Buffer; next: number } {
+async function readLog(
+  db: SwitchboardStore,
+  jobId: string,
+  start: number,
+  maxBytes: number,
+): Promise<{ data: Buffer; next: number }> {
   const parts: Buffer[] = [];
   let pos = start;
   let size = 0;
   while (size < maxBytes) {
-    const chunks = db.readLog(jobId, pos, 64);
+    const chunks = await db.readLog(jobId, pos, 64);
     if (chunks.length === 0) break;
     for (const c of chunks) {
       const slice = c.data.subarray(Math.max(0, pos - c.offset), Math.max(0, pos - c.offset) + (maxBytes - size));
@@ -471,12 +476,15 @@ function followLog(
 ): PassThrough {
   const out = new PassThrough();
   const gone = new AbortController();
+  // Set by every change of the job, so one that lands while the loop reads is not missed.
+  let changed = false;
   let wake: (() => void) | null = null;
   const poke = (id: string) => {
-    if (id !== jobId || !wake) return;
+    if (id !== jobId) return;
+    changed = true;
     const w = wake;
     wake = null;
-    w();
+    w?.();
   };
   const onLog = (id: string) => poke(id);
   const onChanged = (job: JobRow) => poke(job.id);
@@ -490,12 +498,13 @@ function followLog(
     let pos = start;
     try {
       while (!gone.signal.aborted) {
-        const job = jobs.get(jobId);
+        changed = false;
+        const job = await jobs.get(jobId);
         if (!job) break;
         // A reader that fell behind the kept window skips to its start.
         if (pos < job.log_start) pos = job.log_start;
         if (pos < job.log_end) {
-          for (const c of db.readLog(jobId, pos, 16)) {
+          for (const c of await db.readLog(jobId, pos, 16)) {
             const slice = c.data.subarray(Math.max(0, pos - c.offset));
             pos = c.offset + c.data.length;
             if (!out.write(slice)) await once(out, 'drain', { signal: gone.signal });
@@ -503,7 +512,7 @@ function followLog(
           continue;
         }
         if (job.state === 'terminated') break;
-        await new Promise<void>((resolve) => (wake = resolve));
+        if (!changed) await new Promise<void>((resolve) => (wake = resolve));
       }
     } catch {
       // the client went away

@@ -1,6 +1,9 @@
 // Decides which job runs where and when jobs end for reasons outside the host: matching, the
 // queue and job timeouts, cancellation, and supervisors that vanish. Supervisor connections are
 // abstract links here (supervisor-hub.ts owns the WebSocket side), so this runs without sockets.
+//
+// Its operations (a request, a supervisor's message, a deadline) run one at a time, in the order
+// they arrived: each sees the in-memory view and the database as the one before it left them.
 
 import { randomUUID } from 'node:crypto';
 import type { ExitStatus, RunningJobState } from '../protocol/job.js';
@@ -92,6 +95,8 @@ export class Scheduler {
   private readonly deadlines: Deadlines;
   private readonly onChanged = (job: JobRow) => this.jobChanged(job);
   private stopped = false;
+  /** The end of the last operation queued (see serial). */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: SwitchboardStore,
@@ -110,17 +115,32 @@ export class Scheduler {
     });
   }
 
+  /** Runs `op` once every operation queued before it has ended. */
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(op);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  /** As serial, for operations nobody waits for: a failure is logged. */
+  private background(what: string, op: () => Promise<void>): void {
+    this.serial(op).catch((err: unknown) => {
+      if (err instanceof StoreUnavailable) this.log.error(`${what}: ${err.message}`);
+      else this.log.error(`${what} failed: ${(err as Error).stack ?? String(err)}`);
+    });
+  }
+
   /** Picks up where the database left off: queued jobs, running jobs and their supervisors. */
-  start(): void {
-    for (const job of this.store.activeJobs()) {
+  async start(): Promise<void> {
+    for (const job of await this.store.activeJobs()) {
       if (job.state === 'queued') {
         this.addQueued(job.id, { tags: parseTags(job.tag_config), owner: job.owner_id, bytes: job.request_bytes });
         this.armQueueTimeout(job);
       } else if (job.supervisor_id) {
         this.assign(job.supervisor_id, job.id);
-        this.armJobTimeout(job);
+        await this.armJobTimeout(job);
       } else {
-        this.drop(job.id, 'job was dispatched to no supervisor');
+        await this.drop(job.id, 'job was dispatched to no supervisor');
       }
     }
     // Nobody is connected yet: supervisors that had jobs get the grace period to come back.
@@ -146,9 +166,13 @@ export class Scheduler {
    * Queues a job, unless no registered supervisor (connected or not) has all of its tags: then
    * nothing is created and the request is refused (upstream's `supervisor_match_error`).
    */
-  enqueue(ownerId: string, request: StoredJobRequest): EnqueueResult {
+  enqueue(ownerId: string, request: StoredJobRequest): Promise<EnqueueResult> {
+    return this.serial(() => this.enqueueNow(ownerId, request));
+  }
+
+  private async enqueueNow(ownerId: string, request: StoredJobRequest): Promise<EnqueueResult> {
     const tags = parseTags(request.tag_config);
-    const supervisors = this.store.supervisors();
+    const supervisors = await this.store.supervisors();
     if (!supervisors.some((s) => tagsMatch(tags, matchTags(s, parseTags(s.tags))))) {
       const message = `no registered supervisor has all of the tags "${request.tag_config}"`;
       this.log.info(`refused a job: ${message}`);
@@ -167,29 +191,33 @@ export class Scheduler {
       return { ok: false, reason: 'queue_limit', message: `${over}; wait for queued jobs to start or cancel some` };
     }
     const id = randomUUID();
-    const job = this.jobs.create(id, ownerId, request);
+    const job = await this.jobs.create(id, ownerId, request);
     this.log.info(
       `job ${id} enqueued (tags "${request.tag_config}")${request.restart_of ? `, restarting job ${request.restart_of}` : ''}`,
     );
     this.addQueued(id, { tags, owner: ownerId, bytes });
     this.armQueueTimeout(job);
     try {
-      this.dispatch();
+      await this.dispatch();
     } catch (err) {
       // The job is queued (committed); the next dispatch takes it.
       if (!(err instanceof StoreUnavailable)) throw err;
       this.log.error(`job ${id} is queued, but dispatching failed: ${err.message}`);
     }
-    return { ok: true, job: this.jobs.get(id) ?? job };
+    return { ok: true, job: (await this.jobs.get(id)) ?? job };
   }
 
-  cancel(jobId: string, by: string): CancelResult {
-    const job = this.jobs.get(jobId);
+  cancel(jobId: string, by: string): Promise<CancelResult> {
+    return this.serial(() => this.cancelNow(jobId, by));
+  }
+
+  private async cancelNow(jobId: string, by: string): Promise<CancelResult> {
+    const job = await this.jobs.get(jobId);
     if (!job) return { ok: false, outcome: 'not_found' };
     if (job.state === 'terminated' || job.exit_status === 'job_canceled') return { ok: true, job };
     const message = `canceled by ${by}`;
     if (job.state === 'queued') {
-      const r = this.jobs.apply(jobId, {
+      const r = await this.jobs.apply(jobId, {
         actor: 'switchboard',
         exitStatus: { to: 'job_canceled', message },
         state: { to: 'terminated' },
@@ -198,7 +226,7 @@ export class Scheduler {
       this.log.info(`job ${jobId} ${message} while queued`);
       return { ok: true, job: r.job };
     }
-    const r = this.stopJob(jobId, 'job_canceled', message);
+    const r = await this.stopJob(jobId, 'job_canceled', message);
     // The exit status it has (a timeout, a supervisor error) is final: the job is ending already.
     if (!r.ok) return { ok: true, job };
     return { ok: true, job: r.job };
@@ -218,6 +246,10 @@ export class Scheduler {
   // -- supervisors --
 
   supervisorConnected(row: SupervisorRow, link: SupervisorLink): void {
+    this.background(`supervisor ${row.name} connecting`, async () => this.connected(row, link));
+  }
+
+  private connected(row: SupervisorRow, link: SupervisorLink): void {
     const old = this.sessions.get(row.id);
     if (old) old.link.close(CLOSE_CODES.superseded, 'superseded by a newer connection of the same supervisor');
     this.deadlines.clear(`grace:${row.id}`);
@@ -242,6 +274,10 @@ export class Scheduler {
   }
 
   supervisorDisconnected(supervisorId: string, link: SupervisorLink): void {
+    this.background(`supervisor ${supervisorId} disconnecting`, async () => this.disconnected(supervisorId, link));
+  }
+
+  private disconnected(supervisorId: string, link: SupervisorLink): void {
     const session = this.sessions.get(supervisorId);
     if (this.stopped || !session || session.link !== link) return;
     this.sessions.delete(supervisorId);
@@ -252,7 +288,12 @@ export class Scheduler {
     if (running) this.armGrace(supervisorId);
   }
 
-  supervisorMessage(supervisorId: string, link: SupervisorLink, msg: ToSwitchboard): void {
+  /** Rejects with StoreUnavailable when the database could not take what the message changes. */
+  supervisorMessage(supervisorId: string, link: SupervisorLink, msg: ToSwitchboard): Promise<void> {
+    return this.serial(() => this.message(supervisorId, link, msg));
+  }
+
+  private async message(supervisorId: string, link: SupervisorLink, msg: ToSwitchboard): Promise<void> {
     const session = this.sessions.get(supervisorId);
     if (this.stopped || !session || session.link !== link) return;
     if (msg.type === 'status_response') {
@@ -262,23 +303,23 @@ export class Scheduler {
         );
         return;
       }
-      this.reconcile(supervisorId, session, msg.message.message);
+      await this.reconcile(supervisorId, session, msg.message.message);
       return;
     }
-    this.jobEvent(supervisorId, session, msg.message.job_id, msg.message.event);
+    await this.jobEvent(supervisorId, session, msg.message.job_id, msg.message.event);
   }
 
-  private reconcile(supervisorId: string, session: Session, status: SupervisorStatus): void {
+  private async reconcile(supervisorId: string, session: Session, status: SupervisorStatus): Promise<void> {
     session.reconciled = true;
     session.foreign.clear();
     const mine = [...(this.assigned.get(supervisorId) ?? [])];
     const ongoing = status.type === 'ongoing_job' ? status.job_id : null;
     for (const jobId of mine) {
-      if (jobId !== ongoing) this.drop(jobId, `supervisor ${session.name} no longer runs the job`);
+      if (jobId !== ongoing) await this.drop(jobId, `supervisor ${session.name} no longer runs the job`);
     }
     if (status.type === 'ongoing_job') {
       if (mine.includes(status.job_id)) {
-        this.supervisorState(session, status.job_id, status.job_state, null);
+        await this.supervisorState(session, status.job_id, status.job_state, null);
       } else {
         this.log.warn(`supervisor ${session.name} runs job ${status.job_id}, which is not running here: stopping it`);
         session.foreign.add(status.job_id);
@@ -288,10 +329,10 @@ export class Scheduler {
     this.log.info(
       `supervisor ${session.name} reconciled: ${status.type === 'idle' ? 'idle' : `running job ${status.job_id}`}`,
     );
-    this.dispatch();
+    await this.dispatch();
   }
 
-  private jobEvent(supervisorId: string, session: Session, jobId: string, event: JobEvent): void {
+  private async jobEvent(supervisorId: string, session: Session, jobId: string, event: JobEvent): Promise<void> {
     if (!this.assigned.get(supervisorId)?.has(jobId)) {
       const gone =
         (event.type === 'state_transition' && event.new_state.state === 'terminated') ||
@@ -299,11 +340,11 @@ export class Scheduler {
       if (session.foreign.has(jobId) && gone) {
         session.foreign.delete(jobId);
         this.log.info(`supervisor ${session.name} stopped job ${jobId}`);
-        this.dispatch();
+        await this.dispatch();
         return;
       }
       // Our own supervisors still report the teardown of a job that ended here on their error.
-      const endedHere = this.jobs.get(jobId)?.supervisor_id === supervisorId;
+      const endedHere = (await this.jobs.get(jobId))?.supervisor_id === supervisorId;
       const level = event.type === 'console_log' || session.foreign.has(jobId) || endedHere ? 'debug' : 'warn';
       this.log[level](
         `refused ${event.type} from supervisor ${session.name} for job ${jobId}: the job is not running on it`,
@@ -312,16 +353,16 @@ export class Scheduler {
     }
     switch (event.type) {
       case 'state_transition':
-        this.supervisorState(session, jobId, event.new_state, event.status_message);
+        await this.supervisorState(session, jobId, event.new_state, event.status_message);
         return;
       case 'declare_exit_status':
-        this.supervisorExitStatus(session, jobId, USER_EXIT_STATUS[event.user_exit_status], event.host_output);
+        await this.supervisorExitStatus(session, jobId, USER_EXIT_STATUS[event.user_exit_status], event.host_output);
         return;
       case 'error':
-        this.supervisorError(session, jobId, event.error);
+        await this.supervisorError(session, jobId, event.error);
         return;
       case 'console_log':
-        this.jobs.appendLog(jobId, Buffer.from(event.console_bytes));
+        await this.jobs.appendLog(jobId, Buffer.from(event.console_bytes));
         return;
     }
   }
@@ -332,40 +373,50 @@ export class Scheduler {
    * is asked for its status, which ends a job it no longer runs and keeps it from new work while
    * it still tears one down.
    */
-  private supervisorError(session: Session, jobId: string, error: JobError): void {
+  private async supervisorError(session: Session, jobId: string, error: JobError): Promise<void> {
     const message = `${error.error_kind}: ${error.description}`;
     if (errorIsNoFailure(error.error_kind)) {
       this.log.info(`supervisor ${session.name} reports for job ${jobId}: ${message}`);
       return;
     }
-    this.supervisorExitStatus(session, jobId, exitStatusForError(error.error_kind), message);
+    await this.supervisorExitStatus(session, jobId, exitStatusForError(error.error_kind), message);
     this.requestStatus(session);
-    const job = this.jobs.get(jobId);
+    const job = await this.jobs.get(jobId);
     if (job?.state !== 'scheduled' && job?.state !== 'initializing') return;
-    const r = this.jobs.apply(jobId, {
+    const r = await this.jobs.apply(jobId, {
       actor: 'switchboard',
       state: { to: 'terminated', statusMessage: `the supervisor could not start the job: ${message}` },
     });
     if (!r.ok) this.log.error(`job ${jobId} could not be ended after its supervisor's error: ${r.reason}`);
   }
 
-  private supervisorExitStatus(session: Session, jobId: string, to: ExitStatus, message: string | null): void {
-    const r = this.jobs.apply(jobId, { actor: 'supervisor', exitStatus: { to, message } });
+  private async supervisorExitStatus(
+    session: Session,
+    jobId: string,
+    to: ExitStatus,
+    message: string | null,
+  ): Promise<void> {
+    const r = await this.jobs.apply(jobId, { actor: 'supervisor', exitStatus: { to, message } });
     if (r.ok) this.log.info(`job ${jobId}: exit status ${to} from supervisor ${session.name}`);
     else this.log.warn(`refused exit status ${to} from supervisor ${session.name} for job ${jobId}: ${r.reason}`);
   }
 
-  private supervisorState(session: Session, jobId: string, st: RunningJobState, message: string | null): void {
-    const job = this.jobs.get(jobId);
+  private async supervisorState(
+    session: Session,
+    jobId: string,
+    st: RunningJobState,
+    message: string | null,
+  ): Promise<void> {
+    const job = await this.jobs.get(jobId);
     if (!job) return;
     const stage = st.state === 'initializing' ? st.stage : null;
     if (st.state === job.state) {
       if (stage === job.stage && message === null) return;
-      const r = this.jobs.apply(jobId, { actor: 'supervisor', subState: { stage, statusMessage: message } });
+      const r = await this.jobs.apply(jobId, { actor: 'supervisor', subState: { stage, statusMessage: message } });
       if (r.ok) this.log.debug(`job ${jobId}: ${st.state}${stage ? `/${stage}` : ''}${message ? `: ${message}` : ''}`);
       return;
     }
-    const r = this.jobs.apply(jobId, {
+    const r = await this.jobs.apply(jobId, {
       actor: 'supervisor',
       exitStatus: exitStatusOnSupervisorMove(st.state, job.exit_status),
       state: { to: st.state, stage, statusMessage: message },
@@ -380,7 +431,7 @@ export class Scheduler {
 
   // -- dispatch and endings --
 
-  private dispatch(): void {
+  private async dispatch(): Promise<void> {
     if (this.queue.size === 0) return;
     const idle: Array<[string, Session]> = [];
     for (const [id, s] of this.sessions) {
@@ -391,14 +442,14 @@ export class Scheduler {
       const i = idle.findIndex(([, s]) => tagsMatch(tags, s.tags));
       if (i < 0) continue;
       const [supervisorId, session] = idle.splice(i, 1)[0]!;
-      this.startOn(jobId, supervisorId, session);
+      await this.startOn(jobId, supervisorId, session);
       if (idle.length === 0) break;
     }
   }
 
-  private startOn(jobId: string, supervisorId: string, session: Session): void {
+  private async startOn(jobId: string, supervisorId: string, session: Session): Promise<void> {
     // Out of the queue only once the store has it scheduled: a failing write leaves it queued.
-    const r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
+    const r = await this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
     this.removeQueued(jobId);
     this.deadlines.clear(`queue:${jobId}`);
     if (!r.ok) {
@@ -406,43 +457,47 @@ export class Scheduler {
       return;
     }
     this.assign(supervisorId, jobId);
-    this.armJobTimeout(r.job);
-    session.link.send({ type: 'start_job', message: startJobMessage(jobId, this.jobs.request(r.job)) });
+    const request = await this.jobs.request(r.job);
+    await this.armJobTimeout(r.job, request);
+    session.link.send({ type: 'start_job', message: startJobMessage(jobId, request) });
     this.log.info(`job ${jobId} scheduled on supervisor ${session.name}`);
   }
 
   /** Sets a switchboard exit status on a dispatched job and asks its supervisor to stop it. */
-  private stopJob(
+  private async stopJob(
     jobId: string,
     status: ExitStatus,
     message: string,
-  ): { ok: true; job: JobRow } | { ok: false; reason: string } {
-    const r = this.jobs.apply(jobId, { actor: 'switchboard', exitStatus: { to: status, message } });
+  ): Promise<{ ok: true; job: JobRow } | { ok: false; reason: string }> {
+    const r = await this.jobs.apply(jobId, { actor: 'switchboard', exitStatus: { to: status, message } });
     if (!r.ok) return { ok: false, reason: r.reason };
     this.log.info(`job ${jobId}: ${status} (${message}); stopping it`);
     const supervisorId = r.job.supervisor_id;
     const session = supervisorId ? this.sessions.get(supervisorId) : undefined;
     session?.link.send({ type: 'stop_job', message: { job_id: jobId } });
     // A supervisor that does not confirm the stop within the grace period loses the job.
-    this.deadlines.at(`stop:${jobId}`, this.clock.now() + this.config.gracePeriodMs, () => {
-      const job = this.jobs.get(jobId);
-      if (!job || job.state === 'terminated') return;
-      const s = supervisorId ? this.sessions.get(supervisorId) : undefined;
-      // It may still be running the host: keep it busy until it reports the job ended.
-      s?.foreign.add(jobId);
-      this.drop(jobId, `supervisor did not stop the job within ${this.config.gracePeriodMs} ms`);
-    });
+    this.deadlines.at(`stop:${jobId}`, this.clock.now() + this.config.gracePeriodMs, () =>
+      this.serial(async () => {
+        const job = await this.jobs.get(jobId);
+        if (!job || job.state === 'terminated') return;
+        const s = supervisorId ? this.sessions.get(supervisorId) : undefined;
+        // It may still be running the host: keep it busy until it reports the job ended.
+        s?.foreign.add(jobId);
+        await this.drop(jobId, `supervisor did not stop the job within ${this.config.gracePeriodMs} ms`);
+      }),
+    );
     return { ok: true, job: r.job };
   }
 
   /** Ends a job the switchboard can no longer see running: Terminated, SupervisorDroppedJob unless already final. */
-  private drop(jobId: string, why: string): void {
-    let r = this.jobs.apply(jobId, {
+  private async drop(jobId: string, why: string): Promise<void> {
+    let r = await this.jobs.apply(jobId, {
       actor: 'switchboard',
       exitStatus: { to: 'supervisor_dropped_job', message: why },
       state: { to: 'terminated', statusMessage: why },
     });
-    if (!r.ok) r = this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'terminated', statusMessage: why } });
+    if (!r.ok)
+      r = await this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'terminated', statusMessage: why } });
     if (r.ok) this.log.warn(`job ${jobId} terminated (${r.job.exit_status}): ${why}`);
     else this.log.error(`job ${jobId} could not be dropped: ${r.reason}`);
   }
@@ -459,7 +514,7 @@ export class Scheduler {
         this.deadlines.clear(`grace:${job.supervisor_id}`);
       }
       this.log.info(`job ${job.id} terminated: ${job.exit_status}`);
-      this.dispatch();
+      this.background('dispatching', () => this.dispatch());
     }
   }
 
@@ -485,37 +540,44 @@ export class Scheduler {
   }
 
   private armQueueTimeout(job: JobRow): void {
-    this.deadlines.at(`queue:${job.id}`, job.queued_at + this.config.queueTimeoutMs, () => {
-      if (this.jobs.get(job.id)?.state !== 'queued') return;
-      const r = this.jobs.apply(job.id, {
-        actor: 'switchboard',
-        exitStatus: {
-          to: 'queue_timeout',
-          message: `no matching supervisor became free within ${this.config.queueTimeoutMs} ms`,
-        },
-        state: { to: 'terminated' },
-      });
-      if (r.ok) this.log.info(`job ${job.id}: queue_timeout`);
-    });
+    this.deadlines.at(`queue:${job.id}`, job.queued_at + this.config.queueTimeoutMs, () =>
+      this.serial(async () => {
+        if ((await this.jobs.get(job.id))?.state !== 'queued') return;
+        const r = await this.jobs.apply(job.id, {
+          actor: 'switchboard',
+          exitStatus: {
+            to: 'queue_timeout',
+            message: `no matching supervisor became free within ${this.config.queueTimeoutMs} ms`,
+          },
+          state: { to: 'terminated' },
+        });
+        if (r.ok) this.log.info(`job ${job.id}: queue_timeout`);
+      }),
+    );
   }
 
-  private armJobTimeout(job: JobRow): void {
-    const req = this.jobs.request(job);
+  /** `request` is the job's, when the caller has read it already. */
+  private async armJobTimeout(job: JobRow, request?: StoredJobRequest): Promise<void> {
+    const req = request ?? (await this.jobs.request(job));
     const timeoutMs = req.override_timeout !== null ? req.override_timeout * 1000 : this.config.jobTimeoutMs;
-    this.deadlines.at(`job:${job.id}`, (job.scheduled_at ?? this.clock.now()) + timeoutMs, () => {
-      const now = this.jobs.get(job.id);
-      if (!now || now.state === 'terminated' || now.state === 'queued') return;
-      const r = this.stopJob(job.id, 'job_timeout', `job exceeded its timeout of ${timeoutMs} ms`);
-      if (!r.ok) this.log.info(`job ${job.id} timed out but keeps its exit status: ${r.reason}`);
-    });
+    this.deadlines.at(`job:${job.id}`, (job.scheduled_at ?? this.clock.now()) + timeoutMs, () =>
+      this.serial(async () => {
+        const now = await this.jobs.get(job.id);
+        if (!now || now.state === 'terminated' || now.state === 'queued') return;
+        const r = await this.stopJob(job.id, 'job_timeout', `job exceeded its timeout of ${timeoutMs} ms`);
+        if (!r.ok) this.log.info(`job ${job.id} timed out but keeps its exit status: ${r.reason}`);
+      }),
+    );
   }
 
   private armGrace(supervisorId: string): void {
-    this.deadlines.at(`grace:${supervisorId}`, this.clock.now() + this.config.gracePeriodMs, () => {
-      if (this.sessions.has(supervisorId)) return;
-      for (const jobId of [...(this.assigned.get(supervisorId) ?? [])]) {
-        this.drop(jobId, `supervisor stayed away longer than the ${this.config.gracePeriodMs} ms grace period`);
-      }
-    });
+    this.deadlines.at(`grace:${supervisorId}`, this.clock.now() + this.config.gracePeriodMs, () =>
+      this.serial(async () => {
+        if (this.sessions.has(supervisorId)) return;
+        for (const jobId of [...(this.assigned.get(supervisorId) ?? [])]) {
+          await this.drop(jobId, `supervisor stayed away longer than the ${this.config.gracePeriodMs} ms grace period`);
+        }
+      }),
+    );
   }
 }

@@ -1,8 +1,10 @@
-// Assembles a switchboard: store (SQLite), job store, scheduler, REST routes and the supervisor hub.
+// Assembles a switchboard: store (SQLite or PostgreSQL), job store, scheduler, REST routes and the
+// supervisor hub.
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { SqliteStore } from './sqlite-store.js';
+import { openStore } from './open-store.js';
+import type { DbStore } from './db-store.js';
 import { systemClock, type Clock } from './deadlines.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
 import { DEFAULT_KEEPALIVE } from '../protocol/switchboard-ws.js';
@@ -15,12 +17,13 @@ import { InteractiveJobs } from './interactive.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
-import { SqliteWebData, webConsole, type WebConsoleOptions } from './web/index.js';
+import { StoreWebData, webConsole, type WebConsoleOptions } from './web/index.js';
 
 export interface SwitchboardOptions extends Omit<SchedulerConfig, 'maxQueuedJobsPerUser' | 'maxQueuedBytesPerUser'> {
   maxQueuedJobsPerUser?: number;
   maxQueuedBytesPerUser?: number;
-  dbPath: string;
+  /** A SQLite file, or a postgres:// URL. */
+  db: string;
   log: Logger;
   /** How often supervisors are pinged. */
   pingIntervalMs?: number;
@@ -54,13 +57,29 @@ export const DEFAULTS = {
 
 export class Switchboard {
   readonly app: FastifyInstance;
-  readonly db: SqliteStore;
+  readonly db: DbStore;
   readonly jobs: JobStore;
   readonly scheduler: Scheduler;
   private readonly hub: SupervisorHub;
   private readonly interactive: InteractiveJobs;
 
-  constructor(readonly opts: SwitchboardOptions) {
+  /** Opens the database (migrating it), then assembles the switchboard and resumes its jobs. */
+  static async open(opts: SwitchboardOptions): Promise<Switchboard> {
+    const db = await openStore(opts.db, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
+    try {
+      const sb = new Switchboard(opts, db);
+      await sb.scheduler.start();
+      return sb;
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+
+  private constructor(
+    readonly opts: SwitchboardOptions,
+    db: DbStore,
+  ) {
     const keepalive = {
       pingIntervalMs: opts.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
       keepaliveMs: opts.keepaliveMs ?? DEFAULTS.keepaliveMs,
@@ -68,7 +87,7 @@ export class Switchboard {
     if (!(keepalive.pingIntervalMs > 0 && keepalive.keepaliveMs > keepalive.pingIntervalMs)) {
       throw new Error('the keepalive must be longer than the ping interval, and both positive');
     }
-    this.db = new SqliteStore(opts.dbPath, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
+    this.db = db;
     const clock = opts.clock ?? systemClock;
     this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES, () => clock.now());
     this.scheduler = new Scheduler(
@@ -106,7 +125,7 @@ export class Switchboard {
     });
     this.app.register(healthRoutes, { checkDatabase: () => this.db.ping(), log: opts.log });
     if (opts.web !== false) {
-      const data = new SqliteWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
+      const data = new StoreWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
       const devices = new DeviceAuthorizations({ ...DEFAULT_DEVICE_FLOW, ...opts.deviceFlow });
       const tokenMs = opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs;
       const issueToken = async (userId: string) => {
@@ -126,7 +145,6 @@ export class Switchboard {
       keepalive,
       interactive: this.interactive,
     });
-    this.scheduler.start();
   }
 
   /** Listens on host:port (port 0 picks a free one) and returns the base URL. */

@@ -19,4 +19,6 @@ export interface StoreDialect {
   writeVersion(trx: Transaction<Tables>, version: number): Promise<void>;
   /** `full` or `unavailable` for a driver error that means the database cannot be used now; null otherwise. */
   unavailableKind(err: unknown): 'full' | 'unavailable' | null;
+  /** Whether a driver error is a unique or primary key violation (two writers claimed one name or id). */
+  isConflict(err: unknown): boolean;
 }

@@ -2,8 +2,8 @@
 // database, and nothing of how it is kept. sqlite-store.ts implements it; every implementation
 // passes the same conformance suite (test/switchboard/store-conformance.ts).
 //
-// The calls are synchronous: the scheduler's in-memory view and the committed rows change in the
-// same turn of the event loop, so no other message can see one without the other.
+// Every call is asynchronous, as PostgreSQL's driver is; what must not interleave (a job's change
+// and its events) runs in one transaction.
 
 import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
 import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, UserRow } from './schema.js';
@@ -125,67 +125,76 @@ export interface LogChunk {
 }
 
 export interface SwitchboardStore {
-  /** Runs `fn` in one transaction: all of its writes commit, or none (nested calls join it). */
-  transaction<T>(fn: () => T): T;
+  /**
+   * Runs `fn` in one transaction: all of its writes through `tx` commit, or none. Within it, `tx`
+   * is the store (its own `transaction` joins the one open); calls on the outer store wait for it
+   * on SQLite and run beside it on PostgreSQL.
+   */
+  transaction<T>(fn: (tx: SwitchboardStore) => Promise<T>): Promise<T>;
+  /**
+   * The job, its row locked until the transaction ends where the engine locks rows: two
+   * switchboards changing one job take turns, each seeing what the other committed.
+   */
+  jobForUpdate(id: string): Promise<JobRow | undefined>;
   close(): Promise<void>;
 
   // -- users and tokens --
   /** Throws (StoreUnavailable, or the driver's error) when the database does not answer a trivial query. */
-  ping(): void;
+  ping(): Promise<void>;
 
   /** Names and e-mail addresses share one space, so a login identifier names one user. */
-  addUser(name: string, passwordHash: string | null, isAdmin: boolean, email?: string | null): UserRow;
-  userByName(name: string): UserRow | undefined;
+  addUser(name: string, passwordHash: string | null, isAdmin: boolean, email?: string | null): Promise<UserRow>;
+  userByName(name: string): Promise<UserRow | undefined>;
   /** The user with this name, else the one with this e-mail address (ASCII case-insensitive). */
-  userByIdentifier(identifier: string): UserRow | undefined;
-  userById(id: string): UserRow | undefined;
+  userByIdentifier(identifier: string): Promise<UserRow | undefined>;
+  userById(id: string): Promise<UserRow | undefined>;
   /** Every user, by name. */
-  users(): UserRow[];
+  users(): Promise<UserRow[]>;
   /** Removes a user who owns no job (with their tokens and sessions); `has_jobs` otherwise. */
-  removeUser(id: string): 'removed' | 'has_jobs' | 'not_found';
+  removeUser(id: string): Promise<'removed' | 'has_jobs' | 'not_found'>;
   /** Locks a user out (at `at`) or, with null, lets them in again. */
-  setUserLocked(id: string, at: number | null): void;
+  setUserLocked(id: string, at: number | null): Promise<void>;
   /** Stores a token's hash; returns when it was created. */
-  addToken(hash: Buffer, userId: string, expiresAt: number | null): number;
+  addToken(hash: Buffer, userId: string, expiresAt: number | null): Promise<number>;
   /** Every API token (its hash, never the token), newest first. */
-  tokens(): TokenInfo[];
+  tokens(): Promise<TokenInfo[]>;
   /** Deletes the token with this hash; false if there was none. */
-  removeToken(hash: Buffer): boolean;
-  tokenByHash(hash: Buffer): TokenOwner | undefined;
+  removeToken(hash: Buffer): Promise<boolean>;
+  tokenByHash(hash: Buffer): Promise<TokenOwner | undefined>;
   /** A user's tokens that have not expired at `now`, newest first, at most `limit`. */
-  userTokens(userId: string, now: number, limit: number): UserTokenInfo[];
+  userTokens(userId: string, now: number, limit: number): Promise<UserTokenInfo[]>;
   /** Deletes the token with this hash if this user holds it; false otherwise. */
-  removeUserToken(userId: string, hash: Buffer): boolean;
+  removeUserToken(userId: string, hash: Buffer): Promise<boolean>;
   /** Deletes expired tokens; returns how many. */
-  pruneExpiredTokens(now?: number): number;
+  pruneExpiredTokens(now?: number): Promise<number>;
 
   // -- supervisors --
   /** `id` is given when the supervisor already has one (upstream supervisors carry it in their config). */
-  addSupervisor(name: string, tags: string, tokenHash: Buffer, id?: string): SupervisorRow;
-  supervisors(): SupervisorRow[];
-  supervisorById(id: string): SupervisorRow | undefined;
+  addSupervisor(name: string, tags: string, tokenHash: Buffer, id?: string): Promise<SupervisorRow>;
+  supervisors(): Promise<SupervisorRow[]>;
+  supervisorById(id: string): Promise<SupervisorRow | undefined>;
   /** Removes a supervisor with no job in progress; its past jobs no longer name it. */
-  removeSupervisor(id: string): 'removed' | 'has_active_jobs' | 'not_found';
-  setSupervisorTags(id: string, tags: string): void;
+  removeSupervisor(id: string): Promise<'removed' | 'has_active_jobs' | 'not_found'>;
+  setSupervisorTags(id: string, tags: string): Promise<void>;
   /** When the supervisor last sent an event for one of its jobs; null if it never did. */
-  supervisorLastSeen(id: string): number | null;
+  supervisorLastSeen(id: string): Promise<number | null>;
 
   // -- jobs --
-  insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): void;
-  job(id: string): JobRow | undefined;
+  insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<void>;
+  job(id: string): Promise<JobRow | undefined>;
   /** The request a job was queued with (parsed from its stored JSON). */
-  jobRequest(id: string): StoredJobRequest | undefined;
+  jobRequest(id: string): Promise<StoredJobRequest | undefined>;
   /** Jobs that are not terminated, in enqueue order, each with the size of its stored request. */
-  activeJobs(): ActiveJobRow[];
+  activeJobs(): Promise<ActiveJobRow[]>;
   /** Up to `limit` jobs that pass the query's filters, newest first. */
-  jobPage(query: JobPageQuery): JobRow[];
+  jobPage(query: JobPageQuery): Promise<JobRow[]>;
   /** As jobPage, for the web console's filters, with the owner's and supervisor's names. */
-  listedJobs(query: ListedJobsQuery): ListedJobRow[];
-  updateJob(update: JobUpdate): void;
-  insertEvent(event: NewJobEvent): void;
+  listedJobs(query: ListedJobsQuery): Promise<ListedJobRow[]>;
+  updateJob(update: JobUpdate): Promise<void>;
+  insertEvent(event: NewJobEvent): Promise<void>;
   /** A job's events in the order they were written: those after sequence number `after`, at most `limit`. */
-  events(jobId: string, after?: number, limit?: number): JobEventRow[];
-  eventCount(jobId: string): number;
+  events(jobId: string, after?: number, limit?: number): Promise<JobEventRow[]>;
+  eventCount(jobId: string): Promise<number>;
 
   // -- console log: chunks keyed by absolute byte offset; only the newest `keep` bytes are kept --
   /** Appends `data` at `logEnd`, drops chunks older than the newest `keep` bytes, returns the new bounds. */
@@ -195,20 +204,20 @@ export interface SwitchboardStore {
     logEnd: number,
     data: Buffer,
     keep: number,
-  ): { start: number; end: number };
+  ): Promise<{ start: number; end: number }>;
   /** Up to `maxChunks` stored chunks that hold bytes at or after `offset`. */
-  readLog(jobId: string, offset: number, maxChunks: number): LogChunk[];
+  readLog(jobId: string, offset: number, maxChunks: number): Promise<LogChunk[]>;
   /** The offset of the newest stored chunk; undefined when the job has none. */
-  lastLogOffset(jobId: string): number | undefined;
+  lastLogOffset(jobId: string): Promise<number | undefined>;
 
   // -- the web console: sessions, and when console chunks arrived --
   /** Stores a session's hash (after removing sessions expired at `now`). */
-  addSession(hash: Buffer, userId: string, now: number, expiresAt: number): void;
+  addSession(hash: Buffer, userId: string, now: number, expiresAt: number): Promise<void>;
   /** The session with this hash and its user, unless the user is locked out (expiry is the caller's check). */
-  session(hash: Buffer): SessionOwner | undefined;
-  removeSession(hash: Buffer): void;
+  session(hash: Buffer): Promise<SessionOwner | undefined>;
+  removeSession(hash: Buffer): Promise<void>;
   /** Records (or moves) the time of the chunk at `offset`; marks before the one in force at `start` go. */
-  putConsoleTime(jobId: string, offset: number, at: number, start: number): void;
+  putConsoleTime(jobId: string, offset: number, at: number, start: number): Promise<void>;
   /** The marks in force for bytes `from` to `to` (the one at or before `from` first), at most `limit`. */
-  consoleTimes(jobId: string, from: number, to: number, limit: number): ConsoleTimeRow[];
+  consoleTimes(jobId: string, from: number, to: number, limit: number): Promise<ConsoleTimeRow[]>;
 }

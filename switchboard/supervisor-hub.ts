@@ -101,6 +101,8 @@ export class SupervisorHub {
   private pendingBytes = 0;
   private retry: NodeJS.Timeout | null = null;
   private retryMs = 0;
+  /** A flush is under way (it takes what is queued meanwhile too). */
+  private flushing = false;
   private readonly pinger: NodeJS.Timeout;
   private readonly socketConfig: string;
   private closed = false;
@@ -156,39 +158,50 @@ export class SupervisorHub {
     }
     this.pending.push(item);
     this.pendingBytes += item.bytes;
-    if (this.pending.length === 1 && this.retry === null) setImmediate(() => this.flush());
+    if (this.retry === null) setImmediate(() => void this.flush());
   }
 
   /**
-   * Handles what is pending. A message the database cannot take (disk full) is not acknowledged
-   * in any way the supervisor could see and is not dropped: it and everything after it wait, and
-   * the hub tries again with a growing pause. The process never exits for it.
+   * Handles what is pending, one message after the other. A message the database cannot take
+   * (disk full) is not acknowledged in any way the supervisor could see and is not dropped: it and
+   * everything after it wait, and the hub tries again with a growing pause. The process never
+   * exits for it.
    */
-  private flush(): void {
-    let done = 0;
-    for (; done < this.pending.length && !this.closed; done++) {
-      const { row, link, msg } = this.pending[done]!;
-      try {
-        this.scheduler.supervisorMessage(row.id, link, msg);
-      } catch (err) {
-        if (err instanceof StoreUnavailable) {
-          this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs === 0 ? FIRST_RETRY_MS : this.retryMs * 2);
-          this.log.error(
-            `supervisor ${row.name}: ${msg.type} not stored: ${err.message}; ${this.pending.length - done} messages wait, next try in ${this.retryMs} ms`,
-          );
-          this.retry = setTimeout(() => {
-            this.retry = null;
-            this.flush();
-          }, this.retryMs);
-          break;
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0 && !this.closed) {
+        const item = this.pending[0]!;
+        const { row, link, msg } = item;
+        try {
+          await this.scheduler.supervisorMessage(row.id, link, msg);
+        } catch (err) {
+          if (err instanceof StoreUnavailable) {
+            this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs === 0 ? FIRST_RETRY_MS : this.retryMs * 2);
+            this.log.error(
+              `supervisor ${row.name}: ${msg.type} not stored: ${err.message}; ${this.pending.length} messages wait, next try in ${this.retryMs} ms`,
+            );
+            this.retry = setTimeout(() => {
+              this.retry = null;
+              void this.flush();
+            }, this.retryMs);
+            return;
+          }
+          this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
         }
-        this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
+        // A connection closed for too much waiting took its messages out meanwhile.
+        if (this.pending[0] === item) {
+          this.pending.shift();
+          this.pendingBytes -= item.bytes;
+        }
       }
-    }
-    for (const p of this.pending.splice(0, done)) this.pendingBytes -= p.bytes;
-    if (this.retry === null && this.retryMs !== 0) {
-      this.log.info('the database takes writes again; every waiting supervisor message was handled');
-      this.retryMs = 0;
+      if (this.retryMs !== 0) {
+        this.log.info('the database takes writes again; every waiting supervisor message was handled');
+        this.retryMs = 0;
+      }
+    } finally {
+      this.flushing = false;
     }
   }
 
@@ -232,7 +245,7 @@ export class SupervisorHub {
     const token = bearerToken(header);
     if (token === null)
       throw new Refusal('unauthenticated', 'the Authorization header is not "Bearer <supervisor token>"');
-    const row = this.db.supervisorById(id);
+    const row = await this.db.supervisorById(id);
     if (!row) {
       throw new Refusal(
         'unknown_supervisor',
@@ -325,7 +338,7 @@ export class SupervisorHub {
         return;
       }
       const text = data.toString();
-      if (this.opts.interactive?.message(row.id, row.name, text) === true) return;
+      if (this.opts.interactive && this.opts.interactive.message(row.id, row.name, text) !== false) return;
       let msg;
       try {
         msg = parseToSwitchboard(text);

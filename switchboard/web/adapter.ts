@@ -43,7 +43,7 @@ const MAX_LISTED_TOKENS = 1000;
 /** Console chunks that arrive within this long of the last recorded one share its time mark. */
 const TIME_MARK_MS = 50;
 
-export class SqliteWebData implements WebData {
+export class StoreWebData implements WebData {
   private readonly watchers = new Map<string, Set<(e: JobWatchEvent) => void>>();
   private readonly lastMark = new Map<string, number>();
   private dummyHash: string | null = null;
@@ -52,7 +52,7 @@ export class SqliteWebData implements WebData {
     this.notify(job.id, { kind: 'changed' });
   };
   private readonly onLog = (id: string, end: number) => {
-    this.markTime(id);
+    void this.markTime(id);
     this.notify(id, { kind: 'console', end });
   };
 
@@ -89,7 +89,7 @@ export class SqliteWebData implements WebData {
     const batch = q.limit + 1;
     // Rows the tag check refuses are skipped; read on until the page is full or no rows are left.
     while (true) {
-      const rows = this.deps.db.listedJobs({ ...query, beforeSeq: cursor, limit: batch });
+      const rows = await this.deps.db.listedJobs({ ...query, beforeSeq: cursor, limit: batch });
       for (const row of rows) {
         cursor = row.seq;
         if (f.tag !== undefined && !parseTags(row.tag_config).includes(f.tag)) continue;
@@ -102,11 +102,13 @@ export class SqliteWebData implements WebData {
   }
 
   async job(id: string): Promise<JobDetail | null> {
-    const row = this.deps.jobs.get(id);
+    const row = await this.deps.jobs.get(id);
     if (!row) return null;
-    const req = this.deps.jobs.request(row);
-    const owner = this.deps.db.userById(row.owner_id)?.name ?? row.owner_id;
-    const sup = row.supervisor_id ? (this.deps.db.supervisorById(row.supervisor_id)?.name ?? row.supervisor_id) : null;
+    const req = await this.deps.jobs.request(row);
+    const owner = (await this.deps.db.userById(row.owner_id))?.name ?? row.owner_id;
+    const sup = row.supervisor_id
+      ? ((await this.deps.db.supervisorById(row.supervisor_id))?.name ?? row.supervisor_id)
+      : null;
     return {
       ...this.summary(row, owner, sup, req.init_spec),
       parameters: Object.entries(req.parameters)
@@ -140,7 +142,7 @@ export class SqliteWebData implements WebData {
   }
 
   async jobEvents(id: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
-    return this.deps.db.events(id, afterSeq, limit).map((e) => ({
+    return (await this.deps.db.events(id, afterSeq, limit)).map((e) => ({
       seq: e.seq,
       at: e.at,
       kind: e.kind,
@@ -153,14 +155,14 @@ export class SqliteWebData implements WebData {
   }
 
   async readConsole(id: string, offset: number, maxBytes: number): Promise<ConsoleSlice> {
-    const job = this.deps.jobs.get(id);
+    const job = await this.deps.jobs.get(id);
     if (!job) return { offset, data: Buffer.alloc(0) };
     const from = Math.min(Math.max(offset, job.log_start), job.log_end);
     const parts: Buffer[] = [];
     let pos = from;
     let size = 0;
     while (size < maxBytes && pos < job.log_end) {
-      const chunks = this.deps.db.readLog(id, pos, 16);
+      const chunks = await this.deps.db.readLog(id, pos, 16);
       if (chunks.length === 0) break;
       for (const c of chunks) {
         const skip = Math.max(0, pos - c.offset);
@@ -175,28 +177,32 @@ export class SqliteWebData implements WebData {
   }
 
   async consoleTimes(id: string, from: number, to: number): Promise<ConsoleTimeMark[]> {
-    return this.deps.db.consoleTimes(id, from, to, MAX_TIME_MARKS).map((r) => ({ offset: r.offset, time: r.at }));
+    return (await this.deps.db.consoleTimes(id, from, to, MAX_TIME_MARKS)).map((r) => ({
+      offset: r.offset,
+      time: r.at,
+    }));
   }
 
   /** Records when the chunk just appended to job `id` arrived (see TIME_MARK_MS). */
-  private markTime(id: string): void {
+  private async markTime(id: string): Promise<void> {
     const now = Date.now();
     const last = this.lastMark.get(id);
     if (last !== undefined && now - last < TIME_MARK_MS) return;
+    // Taken before the writes, so chunks arriving meanwhile do not start marks of their own.
+    this.lastMark.set(id, now);
     try {
-      const offset = this.deps.db.lastLogOffset(id);
+      const offset = await this.deps.db.lastLogOffset(id);
       if (offset === undefined) return;
-      this.deps.db.putConsoleTime(id, offset, now, this.deps.jobs.get(id)?.log_start ?? 0);
-      this.lastMark.set(id, now);
+      await this.deps.db.putConsoleTime(id, offset, now, (await this.deps.jobs.get(id))?.log_start ?? 0);
     } catch (err) {
       this.deps.log.warn(`web console: cannot record console receive time of job ${id}: ${(err as Error).message}`);
     }
   }
 
   async secretValues(id: string): Promise<string[]> {
-    const row = this.deps.jobs.get(id);
+    const row = await this.deps.jobs.get(id);
     if (!row) return [];
-    return Object.values(this.deps.jobs.request(row).parameters)
+    return Object.values((await this.deps.jobs.request(row)).parameters)
       .filter((p) => p.secret)
       .map((p) => p.value);
   }
@@ -224,29 +230,30 @@ export class SqliteWebData implements WebData {
   }
 
   async cancelJob(id: string, by: WebUser): Promise<ActionResult> {
-    const r = this.deps.scheduler.cancel(id, by.name);
+    const r = await this.deps.scheduler.cancel(id, by.name);
     return r.ok ? { ok: true } : { ok: false, message: `job ${id} not found` };
   }
 
   async runAgain(id: string, as: WebUser): Promise<ActionResult<{ jobId: string }>> {
-    const row = this.deps.jobs.get(id);
+    const row = await this.deps.jobs.get(id);
     if (!row) return { ok: false, message: `job ${id} not found` };
-    const r = this.deps.scheduler.enqueue(as.id, this.deps.jobs.request(row));
+    const r = await this.deps.scheduler.enqueue(as.id, await this.deps.jobs.request(row));
     return r.ok ? { ok: true, jobId: r.job.id } : { ok: false, message: r.message };
   }
 
   // -- supervisors --
 
   async supervisors(): Promise<SupervisorSummary[]> {
-    return this.deps.db.supervisors().map((row) => this.supervisorSummary(row.id)!);
+    const rows = await this.deps.db.supervisors();
+    return Promise.all(rows.map(async (row) => (await this.supervisorSummary(row.id))!));
   }
 
   async supervisor(id: string): Promise<SupervisorSummary | null> {
     return this.supervisorSummary(id);
   }
 
-  private supervisorSummary(id: string): SupervisorSummary | null {
-    const row = this.deps.db.supervisorById(id);
+  private async supervisorSummary(id: string): Promise<SupervisorSummary | null> {
+    const row = await this.deps.db.supervisorById(id);
     if (!row) return null;
     const load = this.deps.scheduler.supervisorLoad(id);
     const info = {
@@ -257,7 +264,7 @@ export class SqliteWebData implements WebData {
     };
     // The switchboard records no connection times; a disconnected supervisor was last heard
     // from in the newest event it sent for one of its jobs.
-    const lastSeenAt = info.status === 'disconnected' ? this.deps.db.supervisorLastSeen(id) : Date.now();
+    const lastSeenAt = info.status === 'disconnected' ? await this.deps.db.supervisorLastSeen(id) : Date.now();
     return {
       id,
       name: info.name,
@@ -271,7 +278,7 @@ export class SqliteWebData implements WebData {
   // -- users, sessions, tokens --
 
   async checkPassword(name: string, password: string): Promise<WebUser | null> {
-    const user = this.deps.db.userByName(name);
+    const user = await this.deps.db.userByName(name);
     // Unknown users cost one scrypt too, so timing does not tell which user names exist.
     this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
     const ok = await verifyPassword(password, user?.password_hash ?? this.dummyHash);
@@ -280,27 +287,27 @@ export class SqliteWebData implements WebData {
   }
 
   async createSession(tokenHash: Buffer, userId: string, expiresAt: number): Promise<void> {
-    this.deps.db.addSession(tokenHash, userId, Date.now(), expiresAt);
+    await this.deps.db.addSession(tokenHash, userId, Date.now(), expiresAt);
   }
 
   async session(tokenHash: Buffer): Promise<SessionRecord | null> {
-    const row = this.deps.db.session(tokenHash);
+    const row = await this.deps.db.session(tokenHash);
     if (!row || row.expires_at <= Date.now()) return null;
     return { user: { id: row.id, name: row.name, isAdmin: row.is_admin === 1 }, expiresAt: row.expires_at };
   }
 
   async deleteSession(tokenHash: Buffer): Promise<void> {
-    this.deps.db.removeSession(tokenHash);
+    await this.deps.db.removeSession(tokenHash);
   }
 
   async createApiToken(userId: string, expiresAt: number | null): Promise<{ token: string; info: ApiTokenInfo }> {
     const t = newToken();
-    const created = this.deps.db.addToken(t.hash, userId, expiresAt);
+    const created = await this.deps.db.addToken(t.hash, userId, expiresAt);
     return { token: t.token, info: { id: t.hash.toString('hex'), createdAt: created, expiresAt } };
   }
 
   async apiTokens(userId: string): Promise<ApiTokenInfo[]> {
-    const rows = this.deps.db.userTokens(userId, Date.now(), MAX_LISTED_TOKENS);
+    const rows = await this.deps.db.userTokens(userId, Date.now(), MAX_LISTED_TOKENS);
     return rows.map((r) => ({ id: r.token_hash.toString('hex'), createdAt: r.created_at, expiresAt: r.expires_at }));
   }
 

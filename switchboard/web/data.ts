@@ -1,6 +1,6 @@
 // Everything the web console needs from the rest of the switchboard, as one narrow interface.
 // The pages, the live console and the sessions talk to the switchboard only through WebData;
-// adapter.ts implements it over today's JobStore, SqliteStore and Scheduler, and is the one
+// adapter.ts implements it over today's JobStore, SwitchboardStore and Scheduler, and is the one
 // file to rewrite when the storage layer changes. Times are milliseconds since the epoch; console
 // offsets are absolute byte offsets into the job's console (see docs/switchboard.md).
 

@@ -138,7 +138,7 @@ test('a supervisor id the switchboard does not know is named as such, exit 1', a
 test('a second tml-supervisor for a connected id exits 1 saying another instance holds it; both sides log it', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const sup = h.addSupervisor('rack-1', 'board:x');
+  const sup = await h.addSupervisor('rack-1', 'board:x');
   const first = await FakeSupervisor.connect(h.url, sup.id, sup.token);
   t.teardown(() => first.close());
   const { code, stderr } = await run(

@@ -23,29 +23,31 @@ test('a capped text fits its cap, starts as the original did and says it was cut
 });
 
 test('a flood of large sub-states keeps bounded texts and a bounded number of events; the end is still recorded', async (t) => {
-  const store = new SqliteStore(':memory:');
+  const store = await SqliteStore.open(':memory:');
   const jobs = new JobStore(store);
   const id = '00000000-0000-4000-8000-000000000001';
-  jobs.create(id, store.addUser('u', null, false).id, storedJobRequest());
-  jobs.apply(id, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: undefined } });
+  await jobs.create(id, (await store.addUser('u', null, false)).id, storedJobRequest());
+  await jobs.apply(id, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: undefined } });
   const big = 'x'.repeat(100_000);
   for (let i = 0; i < MAX_EVENTS_PER_JOB + 100; i++) {
-    t.true(jobs.apply(id, { actor: 'supervisor', subState: { stage: null, statusMessage: `${i} ${big}` } }).ok);
+    t.true((await jobs.apply(id, { actor: 'supervisor', subState: { stage: null, statusMessage: `${i} ${big}` } })).ok);
   }
-  const job = jobs.get(id)!;
+  const job = (await jobs.get(id))!;
   t.true(job.status_message!.startsWith(`${MAX_EVENTS_PER_JOB + 99} xxx`));
   t.true(Buffer.byteLength(job.status_message!) <= MAX_STATUS_MESSAGE_BYTES);
   t.regex(job.status_message!, /truncated: 1000\d+ bytes in all\]$/);
-  t.is(store.eventCount(id), MAX_EVENTS_PER_JOB);
-  t.true(store.events(id).every((e) => e.status_message === null || Buffer.byteLength(e.status_message) <= 4096));
-  jobs.apply(id, {
+  t.is(await store.eventCount(id), MAX_EVENTS_PER_JOB);
+  t.true(
+    (await store.events(id)).every((e) => e.status_message === null || Buffer.byteLength(e.status_message) <= 4096),
+  );
+  await jobs.apply(id, {
     actor: 'supervisor',
     exitStatus: { to: 'workload_finished_success', message: 'y'.repeat(200_000) },
     state: { to: 'terminated' },
   });
-  const events = store.events(id);
+  const events = await store.events(id);
   t.is(events.length, MAX_EVENTS_PER_JOB + 1);
   t.like(events.at(-1), { kind: 'state', state: 'terminated', exit_status: 'workload_finished_success' });
-  t.true(Buffer.byteLength(jobs.get(id)!.exit_message!) <= 64 * 1024);
+  t.true(Buffer.byteLength((await jobs.get(id))!.exit_message!) <= 64 * 1024);
   await store.close();
 });

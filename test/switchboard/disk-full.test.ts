@@ -1,10 +1,11 @@
+import type { DbStore } from '../../switchboard/db-store.js';
 import test from 'ava';
 import { StoreUnavailable } from '../../switchboard/store.js';
 import { FakeSupervisor, jobRequest, startHarness } from './harness.js';
 
 test('a database that cannot write keeps supervisor events waiting, REST answering, and loses nothing once it can', async (t) => {
   const h = await startHarness();
-  const sup = h.addSupervisor('sup', 'board:x');
+  const sup = await h.addSupervisor('sup', 'board:x');
   const fake = await FakeSupervisor.connect(h.url, sup.id, sup.token);
   try {
     const id = (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }))).json
@@ -14,7 +15,7 @@ test('a database that cannot write keeps supervisor events waiting, REST answeri
     const store = h.sb.db;
     const transaction = store.transaction.bind(store);
     let full = true;
-    store.transaction = <T>(fn: () => T): T => {
+    store.transaction = async <T>(fn: (tx: DbStore) => Promise<T>): Promise<T> => {
       if (full) throw new StoreUnavailable('full', 'database: database or disk is full (SQLITE_FULL)');
       return transaction(fn);
     };
@@ -26,7 +27,7 @@ test('a database that cannot write keeps supervisor events waiting, REST answeri
       await new Promise((r) => setTimeout(r, 10));
     }
     await new Promise((r) => setTimeout(r, 300));
-    t.is(h.sb.jobs.get(id)!.state, 'scheduled');
+    t.is((await h.sb.jobs.get(id))!.state, 'scheduled');
     const status = await h.api(h.tokens.alice, 'GET', `/jobs/${id}/status`);
     t.is(status.status, 200);
     const refused = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }));
@@ -39,7 +40,7 @@ test('a database that cannot write keeps supervisor events waiting, REST answeri
     t.is(job.exit_message, 'all good');
     t.is(job.log_end, 6);
     t.deepEqual(
-      h.sb.db.events(id).map((e) => e.state),
+      (await h.sb.db.events(id)).map((e) => e.state),
       ['queued', 'scheduled', 'ready', 'ready', 'terminated'],
     );
     t.true(h.logLines.some((l) => /the database takes writes again/.test(l)));

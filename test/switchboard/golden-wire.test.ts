@@ -234,7 +234,7 @@ test('a late-2024 start_job with init_spec and without ssh_rendezvous_servers va
 
 test('the switchboard sends status_request, start_job and stop_job exactly in the golden shapes', async (t) => {
   const h = await startHarness();
-  const sup = h.addSupervisor('rpi-1', 'board:x');
+  const sup = await h.addSupervisor('rpi-1', 'board:x');
   const fake = await FakeSupervisor.connect(h.url, sup.id, sup.token);
   t.teardown(async () => {
     await fake.close();
@@ -442,7 +442,7 @@ function upgradeStatus(url: string, headers: Record<string, string>): Promise<nu
 test('a supervisor WebSocket upgrade without an Authorization header is refused with 401', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const sup = h.addSupervisor('rpi-1', 'board:x');
+  const sup = await h.addSupervisor('rpi-1', 'board:x');
   const url = `${h.url.replace(/^http/, 'ws')}${API_PREFIX}/supervisors/${sup.id}/connect`;
   t.is(await upgradeStatus(url, {}), 401);
   t.is(await upgradeStatus(url, { authorization: '' }), 401);

@@ -46,8 +46,8 @@ interface Ctx {
 
 async function withSwitchboard(fn: (c: Ctx) => Promise<void>): Promise<void> {
   const h = await startHarness();
-  const sup = h.addSupervisor('rpi-1', 'board:x;site:lab');
-  const offline = h.addSupervisor('rpi-2', 'board:y').id;
+  const sup = await h.addSupervisor('rpi-1', 'board:x;site:lab');
+  const offline = (await h.addSupervisor('rpi-2', 'board:y')).id;
   const fake = await FakeSupervisor.connect(h.url, sup.id, sup.token);
   const names: Record<string, string> = { [sup.id]: '<supervisor>', [offline]: '<offline>', [IMAGE_ID]: '<image>' };
   const send: Ctx['send'] = async (method, path, body, token = h.tokens.alice) => {
@@ -92,7 +92,7 @@ const QUEUED_EXTENSIONS = {
 
 test('golden: POST /tokens/login', (t) =>
   withSwitchboard(async (c) => {
-    c.h.sb.db.addUser('carol', hashPassword('pw'), false, 'carol@example.org');
+    await c.h.sb.db.addUser('carol', hashPassword('pw'), false, 'carol@example.org');
     const ok = await c.send('POST', '/tokens/login', { user_identifier: 'carol', password: 'pw' }, null);
     t.is(ok.status, 200);
     same(t, ok.body, { token: '<token>', expires_at: '<time>' });

@@ -60,7 +60,7 @@ export interface Harness {
   /** Every log line the switchboard wrote. */
   logLines: string[];
   tokens: { alice: string; bob: string; admin: string; expired: string };
-  addSupervisor(name: string, tags: string): { id: string; token: string };
+  addSupervisor(name: string, tags: string): Promise<{ id: string; token: string }>;
   /** REST call with a user's token. */
   api(
     token: string | null,
@@ -76,8 +76,8 @@ export async function startHarness(opts: Partial<SwitchboardOptions> = {}, liste
   const { dir, cleanup } = tempDir();
   const logLines: string[] = [];
   const log: Logger = createLogger({ level: 'debug', write: (l) => logLines.push(l) });
-  const sb = new Switchboard({
-    dbPath: join(dir, 'sb.sqlite'),
+  const sb = await Switchboard.open({
+    db: join(dir, 'sb.sqlite'),
     log,
     queueTimeoutMs: 60_000,
     jobTimeoutMs: 60_000,
@@ -86,19 +86,19 @@ export async function startHarness(opts: Partial<SwitchboardOptions> = {}, liste
     keepaliveMs: 120_000,
     ...opts,
   });
-  const token = (user: string, expiresAt: number | null) => {
+  const token = async (user: string, expiresAt: number | null) => {
     const t = newToken();
-    sb.db.addToken(t.hash, sb.db.userByName(user)!.id, expiresAt);
+    await sb.db.addToken(t.hash, (await sb.db.userByName(user))!.id, expiresAt);
     return t.token;
   };
-  sb.db.addUser('alice', null, false);
-  sb.db.addUser('bob', null, false);
-  sb.db.addUser('admin', null, true);
+  await sb.db.addUser('alice', null, false);
+  await sb.db.addUser('bob', null, false);
+  await sb.db.addUser('admin', null, true);
   const tokens = {
-    alice: token('alice', null),
-    bob: token('bob', Date.now() + 3_600_000),
-    admin: token('admin', null),
-    expired: token('alice', Date.now() - 1000),
+    alice: await token('alice', null),
+    bob: await token('bob', Date.now() + 3_600_000),
+    admin: await token('admin', null),
+    expired: await token('alice', Date.now() - 1000),
   };
   const url = listen ? await sb.listen('127.0.0.1', 0) : '';
   return {
@@ -107,9 +107,9 @@ export async function startHarness(opts: Partial<SwitchboardOptions> = {}, liste
     dir,
     logLines,
     tokens,
-    addSupervisor(name, tags) {
+    async addSupervisor(name, tags) {
       const t = newToken();
-      const row = sb.db.addSupervisor(name, tags, t.hash);
+      const row = await sb.db.addSupervisor(name, tags, t.hash);
       return { id: row.id, token: t.token };
     },
     async api(tok, method, path, body) {
@@ -132,19 +132,19 @@ export async function startHarness(opts: Partial<SwitchboardOptions> = {}, liste
     },
     waitJob(id, pred) {
       // Console output announces itself with 'log', every other change with 'changed'.
-      return new Promise((resolve) => {
-        const check = () => {
-          const job = sb.jobs.get(id);
-          if (!job || !pred(job)) return false;
-          sb.jobs.off('changed', check);
-          sb.jobs.off('log', check);
+      return new Promise((resolve, reject) => {
+        const check = async () => {
+          const job = await sb.jobs.get(id);
+          if (!job || !pred(job)) return;
+          sb.jobs.off('changed', onEvent);
+          sb.jobs.off('log', onEvent);
           resolve(job);
-          return true;
         };
-        if (!check()) {
-          sb.jobs.on('changed', check);
-          sb.jobs.on('log', check);
-        }
+        const onEvent = () => void check().catch(reject);
+        // Listening first, so a change while the first check reads is not missed.
+        sb.jobs.on('changed', onEvent);
+        sb.jobs.on('log', onEvent);
+        onEvent();
       });
     },
     async close() {

@@ -66,7 +66,7 @@ test('the real readyz fails once the database connection is gone', async (t) => 
     rmSync(h.dir, { recursive: true, force: true });
   });
   t.is((await h.sb.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
-  h.sb.db.sql.close();
+  await h.sb.db.kysely.destroy();
   t.is((await h.sb.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
   t.is((await h.sb.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
 });

@@ -21,17 +21,17 @@ const changeArb: fc.Arbitrary<JobChange> = fc.record(
 
 test("whatever anyone asks, the stored history follows the book's tables", async (t) => {
   const { dir, cleanup } = tempDir();
-  const db = new SqliteStore(join(dir, 'p.sqlite'));
-  const owner = db.addUser('p', null, false).id;
+  const db = await SqliteStore.open(join(dir, 'p.sqlite'));
+  const owner = (await db.addUser('p', null, false)).id;
   const store = new JobStore(db);
   let n = 0;
   try {
-    fc.assert(
-      fc.property(fc.array(changeArb, { maxLength: 12 }), (changes) => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(changeArb, { maxLength: 12 }), async (changes) => {
         const id = `00000000-0000-4000-8000-${String(n++).padStart(12, '0')}`;
-        store.create(id, owner, storedJobRequest());
-        for (const c of changes) store.apply(id, c);
-        const events = db.events(id);
+        await store.create(id, owner, storedJobRequest());
+        for (const c of changes) await store.apply(id, c);
+        const events = await db.events(id);
         let state: ExecutionState = 'queued';
         let exit: (typeof EXIT_STATUSES)[number] | null = null;
         for (const e of events.slice(1)) {
@@ -45,7 +45,7 @@ test("whatever anyone asks, the stored history follows the book's tables", async
             return false;
           }
         }
-        const row = store.get(id)!;
+        const row = (await store.get(id))!;
         return row.state === state && row.exit_status === exit;
       }),
       { numRuns: 300 },
@@ -59,20 +59,20 @@ test("whatever anyone asks, the stored history follows the book's tables", async
 
 test('a refused change writes nothing', async (t) => {
   const { dir, cleanup } = tempDir();
-  const db = new SqliteStore(join(dir, 'r.sqlite'));
+  const db = await SqliteStore.open(join(dir, 'r.sqlite'));
   const store = new JobStore(db);
   const id = '00000000-0000-4000-8000-000000000001';
-  store.create(id, db.addUser('r', null, false).id, storedJobRequest());
+  await store.create(id, (await db.addUser('r', null, false)).id, storedJobRequest());
   // A legal exit status together with an illegal state change: neither is stored.
-  const r = store.apply(id, {
+  const r = await store.apply(id, {
     actor: 'switchboard',
     exitStatus: { to: 'queue_timeout', message: null },
     state: { to: 'ready' },
   });
   t.false(r.ok);
-  t.is(store.get(id)!.exit_status, null);
-  t.is(db.job(id)!.exit_status, null);
-  t.is(db.events(id).length, 1);
+  t.is((await store.get(id))!.exit_status, null);
+  t.is((await db.job(id))!.exit_status, null);
+  t.is((await db.events(id)).length, 1);
   await db.close();
   cleanup();
 });

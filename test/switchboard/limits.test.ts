@@ -6,7 +6,7 @@ import { adminOk, serve } from './process.js';
 
 test('a user at the queued-jobs limit is refused with 429 queue_limit; other users are not', async (t) => {
   const h = await startHarness({ maxQueuedJobsPerUser: 2 });
-  h.addSupervisor('s', 'board:x');
+  await h.addSupervisor('s', 'board:x');
   const req = jobRequest({ tag_config: 'board:x' });
   const first = await h.api(h.tokens.alice, 'POST', '/jobs/new', req);
   t.is((await h.api(h.tokens.alice, 'POST', '/jobs/new', req)).status, 200);
@@ -23,7 +23,7 @@ test('a user at the queued-jobs limit is refused with 429 queue_limit; other use
 
 test('a job that would pass the queued-bytes limit is refused with 429 queue_limit, naming the sizes', async (t) => {
   const h = await startHarness({ maxQueuedBytesPerUser: 10_000 });
-  h.addSupervisor('s', '');
+  await h.addSupervisor('s', '');
   const big = jobRequest({ parameters: { blob: { value: 'x'.repeat(6000), secret: true } } });
   t.is((await h.api(h.tokens.alice, 'POST', '/jobs/new', big)).status, 200);
   const refused = await h.api(h.tokens.alice, 'POST', '/jobs/new', big);

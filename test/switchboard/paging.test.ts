@@ -18,7 +18,7 @@ async function enqueue(h: Harness, token: string, overrides: Parameters<typeof j
 
 test('GET /jobs pages newest first by cursor until next_cursor is null, each job once', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', 'board:x');
+    await h.addSupervisor('s', 'board:x');
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) ids.push(await enqueue(h, h.tokens.alice, { tag_config: 'board:x' }));
     const seen: string[] = [];
@@ -37,7 +37,7 @@ test('GET /jobs pages newest first by cursor until next_cursor is null, each job
 
 test('GET /jobs filters by state, tag, supervisor and since; a tag matches whole tags only', (t) =>
   withHarness(async (h) => {
-    const s = h.addSupervisor('rack-1', 'board:x;board:xy');
+    const s = await h.addSupervisor('rack-1', 'board:x;board:xy');
     const x = await enqueue(h, h.tokens.alice, { tag_config: 'board:x' });
     const xy = await enqueue(h, h.tokens.alice, { tag_config: 'board:xy' });
     await h.api(h.tokens.alice, 'DELETE', `/jobs/${x}`);
@@ -48,7 +48,7 @@ test('GET /jobs filters by state, tag, supervisor and since; a tag matches whole
     t.deepEqual(await keys(`since=${new Date(Date.now() + 60_000).toISOString()}`), []);
     t.deepEqual(await keys('supervisor=rack-1'), []);
     t.deepEqual(await keys('supervisor=nowhere'), []);
-    h.sb.jobs.apply(xy, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: s.id } });
+    await h.sb.jobs.apply(xy, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: s.id } });
     t.deepEqual(await keys('supervisor=rack-1'), [xy]);
     t.deepEqual(await keys(`supervisor=${s.id}`), [xy]);
   }));
@@ -73,10 +73,10 @@ test('a bad GET /jobs query is a 400 naming the parameter', (t) =>
 
 test('GET /jobs/:id/events pages by after, each event numbered once', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', '');
+    await h.addSupervisor('s', '');
     const id = await enqueue(h, h.tokens.alice);
     for (let i = 0; i < 4; i++) {
-      h.sb.jobs.apply(id, { actor: 'switchboard', subState: { stage: null, statusMessage: `step ${i}` } });
+      await h.sb.jobs.apply(id, { actor: 'switchboard', subState: { stage: null, statusMessage: `step ${i}` } });
     }
     const all = (await h.api(h.tokens.alice, 'GET', `/jobs/${id}/events`)).json;
     t.is(all.events.length, 5);

@@ -55,13 +55,13 @@ test('a request with an expired token gets 401', (t) =>
 
 test('API tokens are the padded standard base64 of 128 random bytes, stored only as a hash', (t) =>
   withHarness(async (h) => {
-    h.sb.db.addUser('carol', hashPassword('pw'), false);
+    await h.sb.db.addUser('carol', hashPassword('pw'), false);
     const { json } = await h.api(null, 'POST', '/tokens/login', { user_identifier: 'carol', password: 'pw' });
     t.regex(json.token, /^[A-Za-z0-9+/]{171}=$/);
     t.is(Buffer.from(json.token, 'base64').length, 128);
-    const stored = h.sb.db.sql.prepare('SELECT token_hash FROM api_tokens').all() as Array<{ token_hash: Buffer }>;
+    const stored = await h.sb.db.kysely.selectFrom('api_tokens').select('token_hash').execute();
     t.true(stored.every((r) => r.token_hash.length === 32));
-    const dump = JSON.stringify(h.sb.db.sql.prepare('SELECT * FROM api_tokens').all());
+    const dump = JSON.stringify(await h.sb.db.kysely.selectFrom('api_tokens').selectAll().execute());
     t.false(dump.includes(json.token));
   }));
 
@@ -69,7 +69,7 @@ test('API tokens are the padded standard base64 of 128 random bytes, stored only
 
 test('login by user name returns a working token with an expiry', (t) =>
   withHarness(async (h) => {
-    h.sb.db.addUser('carol', hashPassword('correct horse'), false, 'carol@example.org');
+    await h.sb.db.addUser('carol', hashPassword('correct horse'), false, 'carol@example.org');
     const r = await h.api(null, 'POST', '/tokens/login', { user_identifier: 'carol', password: 'correct horse' });
     t.is(r.status, 200);
     t.deepEqual(Object.keys(r.json).sort(), ['expires_at', 'token']);
@@ -79,7 +79,7 @@ test('login by user name returns a working token with an expiry', (t) =>
 
 test('login by e-mail address (any case) works as well', (t) =>
   withHarness(async (h) => {
-    h.sb.db.addUser('carol', hashPassword('correct horse'), false, 'Carol@Example.org');
+    await h.sb.db.addUser('carol', hashPassword('correct horse'), false, 'Carol@Example.org');
     const r = await h.api(null, 'POST', '/tokens/login', {
       user_identifier: 'carol@example.ORG',
       password: 'correct horse',
@@ -90,7 +90,7 @@ test('login by e-mail address (any case) works as well', (t) =>
 
 test('login with bad credentials gets 403 unauthorized, and the password is not logged', (t) =>
   withHarness(async (h) => {
-    h.sb.db.addUser('carol', hashPassword('correct horse'), false, 'carol@example.org');
+    await h.sb.db.addUser('carol', hashPassword('correct horse'), false, 'carol@example.org');
     for (const body of [
       { user_identifier: 'carol', password: 'wrong-pw-1' },
       { user_identifier: 'carol@example.org', password: 'wrong-pw-1' },
@@ -106,7 +106,7 @@ test('login with bad credentials gets 403 unauthorized, and the password is not 
 
 test("login takes upstream's user_identifier, not our old user key", (t) =>
   withHarness(async (h) => {
-    h.sb.db.addUser('carol', hashPassword('pw'), false);
+    await h.sb.db.addUser('carol', hashPassword('pw'), false);
     const r = await h.api(null, 'POST', '/tokens/login', { user: 'carol', password: 'pw' });
     t.is(r.status, 400);
     t.is(r.json.type, 'bad_request');
@@ -114,18 +114,18 @@ test("login takes upstream's user_identifier, not our old user key", (t) =>
 
 test('logging in removes expired tokens from the database', (t) =>
   withHarness(async (h) => {
-    h.sb.db.addUser('carol', hashPassword('pw'), false);
-    const count = () => (h.sb.db.sql.prepare('SELECT COUNT(*) AS n FROM api_tokens').get() as { n: number }).n;
-    const before = count();
+    await h.sb.db.addUser('carol', hashPassword('pw'), false);
+    const count = async () => (await h.sb.db.tokens()).length;
+    const before = await count();
     await h.api(null, 'POST', '/tokens/login', { user_identifier: 'carol', password: 'pw' });
-    t.is(count(), before); // one expired token gone, one new token
+    t.is(await count(), before); // one expired token gone, one new token
   }));
 
 // -- access --
 
 test("another user's job is invalid (404) to them, as upstream answers it", (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', 'board:x');
+    await h.addSupervisor('s', 'board:x');
     const id = await enqueue(h, h.tokens.alice, { tag_config: 'board:x' });
     for (const [method, path] of [
       ['GET', `/jobs/${id}/status`],
@@ -138,12 +138,12 @@ test("another user's job is invalid (404) to them, as upstream answers it", (t) 
       t.is(r.json.type, 'invalid');
     }
     t.deepEqual((await h.api(h.tokens.bob, 'GET', '/jobs')).json, { type: 'ok', jobs: {}, next_cursor: null });
-    t.is(h.sb.jobs.get(id)!.state, 'queued');
+    t.is((await h.sb.jobs.get(id))!.state, 'queued');
   }));
 
 test('an admin sees and cancels every job', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', 'board:x');
+    await h.addSupervisor('s', 'board:x');
     const id = await enqueue(h, h.tokens.alice, { tag_config: 'board:x' });
     const list = await h.api(h.tokens.admin, 'GET', '/jobs');
     t.deepEqual(Object.keys(list.json.jobs), [id]);
@@ -174,12 +174,12 @@ test('an unknown route gets a tagged JSON 404', (t) =>
 
 test('a job no registered supervisor could ever match is refused with 404 and not created', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', 'board:x');
+    await h.addSupervisor('s', 'board:x');
     const r = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:y' }));
     t.is(r.status, 404);
     t.is(r.json.type, 'supervisor_match_error');
     t.regex(r.json.message, /board:y/);
-    t.is(h.sb.db.jobPage({ limit: 10 }).length, 0);
+    t.is((await h.sb.db.jobPage({ limit: 10 })).length, 0);
     t.deepEqual((await h.api(h.tokens.alice, 'GET', '/jobs')).json.jobs, {});
   }));
 
@@ -195,23 +195,23 @@ for (const [text, seconds] of [
 ] as const) {
   test(`override_timeout "${text}" is ${seconds} s`, (t) =>
     withHarness(async (h) => {
-      h.addSupervisor('s', '');
+      await h.addSupervisor('s', '');
       const id = await enqueue(h, h.tokens.alice, { override_timeout: text });
-      t.is(h.sb.jobs.request(h.sb.jobs.get(id)!).override_timeout, seconds);
+      t.is((await h.sb.jobs.request((await h.sb.jobs.get(id))!)).override_timeout, seconds);
       t.is((await h.api(h.tokens.alice, 'GET', `/jobs/${id}/status`)).json.job_status.timeout_seconds, seconds);
     }));
 }
 
 test('override_timeout may also be a JSON number of seconds (an extension)', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', '');
+    await h.addSupervisor('s', '');
     const id = await enqueue(h, h.tokens.alice, { override_timeout: 120 as unknown as string });
-    t.is(h.sb.jobs.request(h.sb.jobs.get(id)!).override_timeout, 120);
+    t.is((await h.sb.jobs.request((await h.sb.jobs.get(id))!)).override_timeout, 120);
   }));
 
 test('secret parameter values are stored but never returned or logged', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', 'board:x');
+    await h.addSupervisor('s', 'board:x');
     const secret = 'hunter2-very-secret-value';
     const id = await enqueue(h, h.tokens.alice, {
       tag_config: 'board:x',
@@ -226,13 +226,13 @@ test('secret parameter values are stored but never returned or logged', (t) =>
       t.false((await h.api(h.tokens.admin, 'GET', path)).text.includes(secret), path);
     }
     t.false((await h.api(h.tokens.alice, 'DELETE', `/jobs/${id}`)).text.includes(secret));
-    t.is(h.sb.jobs.request(h.sb.jobs.get(id)!).parameters.token!.value, secret);
+    t.is((await h.sb.jobs.request((await h.sb.jobs.get(id))!)).parameters.token!.value, secret);
     t.false(h.logLines.join('').includes(secret));
   }));
 
 test('job lists leave out parameters and SSH keys', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', '');
+    await h.addSupervisor('s', '');
     const id = await enqueue(h, h.tokens.alice, {
       parameters: { plain: { value: 'visible', secret: false } },
       ssh_keys: ['ssh-ed25519 AAAA me'],
@@ -257,7 +257,7 @@ test('a secret in a rejected request is not echoed in the error', (t) =>
 
 test('two parameter names that map to one file name are refused, naming the file', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', '');
+    await h.addSupervisor('s', '');
     const r = await h.api(
       h.tokens.alice,
       'POST',
@@ -267,7 +267,7 @@ test('two parameter names that map to one file name are refused, naming the file
     t.is(r.status, 400);
     t.is(r.json.type, 'bad_request');
     t.regex(r.json.message, /"apikey" and "api\.key" both map to the file name "apikey"/);
-    t.is(h.sb.db.jobPage({ limit: 10 }).length, 0);
+    t.is((await h.sb.db.jobPage({ limit: 10 })).length, 0);
   }));
 
 test('names that differ only past 128 kept characters collide too', (t) =>
@@ -299,18 +299,18 @@ test('a parameter name that maps to no file name is refused', (t) =>
 
 test("names the puppet cleans up (dots, slashes) are accepted when they stay distinct, as upstream's are", (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', '');
+    await h.addSupervisor('s', '');
     const id = await enqueue(h, h.tokens.alice, {
       parameters: { 'git.ref': { value: 'a', secret: false }, 'dir/name': { value: 'b', secret: false } },
     });
-    t.deepEqual(Object.keys(h.sb.jobs.request(h.sb.jobs.get(id)!).parameters), ['git.ref', 'dir/name']);
+    t.deepEqual(Object.keys((await h.sb.jobs.request((await h.sb.jobs.get(id))!)).parameters), ['git.ref', 'dir/name']);
   }));
 
 // -- restart_job and resume_job --
 
 test('restart_job enqueues a new job that runs the earlier job image with this request', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', 'board:x');
+    await h.addSupervisor('s', 'board:x');
     const first = await enqueue(h, h.tokens.alice, { tag_config: 'board:x' });
     const again = await enqueue(h, h.tokens.alice, {
       init_spec: { type: 'restart_job', job_id: first },
@@ -318,7 +318,7 @@ test('restart_job enqueues a new job that runs the earlier job image with this r
       parameters: { run: { value: '2', secret: false } },
     });
     t.not(again, first);
-    const req = h.sb.jobs.request(h.sb.jobs.get(again)!);
+    const req = await h.sb.jobs.request((await h.sb.jobs.get(again))!);
     t.deepEqual(req.init_spec, { type: 'image', image_id: IMAGE_ID });
     t.is(req.restart_of, first);
     t.deepEqual(req.parameters, { run: { value: '2', secret: false } });
@@ -329,7 +329,7 @@ test('restart_job enqueues a new job that runs the earlier job image with this r
 for (const type of ['restart_job', 'resume_job'] as const) {
   test(`${type} of a job that does not exist is refused with 404 invalid`, (t) =>
     withHarness(async (h) => {
-      h.addSupervisor('s', '');
+      await h.addSupervisor('s', '');
       const r = await h.api(
         h.tokens.alice,
         'POST',
@@ -338,22 +338,22 @@ for (const type of ['restart_job', 'resume_job'] as const) {
       );
       t.is(r.status, 404);
       t.is(r.json.type, 'invalid');
-      t.is(h.sb.db.jobPage({ limit: 10 }).length, 0);
+      t.is((await h.sb.db.jobPage({ limit: 10 })).length, 0);
     }));
 
   test(`${type} of another user's job is refused with 403 unauthorized`, (t) =>
     withHarness(async (h) => {
-      h.addSupervisor('s', '');
+      await h.addSupervisor('s', '');
       const theirs = await enqueue(h, h.tokens.alice);
       const r = await h.api(h.tokens.bob, 'POST', '/jobs/new', jobRequest({ init_spec: { type, job_id: theirs } }));
       t.is(r.status, 403);
       t.is(r.json.type, 'unauthorized');
-      t.is(h.sb.db.jobPage({ limit: 10 }).length, 1);
+      t.is((await h.sb.db.jobPage({ limit: 10 })).length, 1);
     }));
 
   test(`an admin may ${type} another user's job`, (t) =>
     withHarness(async (h) => {
-      h.addSupervisor('s', '');
+      await h.addSupervisor('s', '');
       const theirs = await enqueue(h, h.tokens.alice);
       const r = await h.api(h.tokens.admin, 'POST', '/jobs/new', jobRequest({ init_spec: { type, job_id: theirs } }));
       t.is(r.status, 200);
@@ -362,10 +362,10 @@ for (const type of ['restart_job', 'resume_job'] as const) {
 
 test('resume_job keeps its init_spec: the supervisor is asked to resume', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', '');
+    await h.addSupervisor('s', '');
     const first = await enqueue(h, h.tokens.alice);
     const id = await enqueue(h, h.tokens.alice, { init_spec: { type: 'resume_job', job_id: first } });
-    t.deepEqual(h.sb.jobs.request(h.sb.jobs.get(id)!).init_spec, { type: 'resume_job', job_id: first });
+    t.deepEqual((await h.sb.jobs.request((await h.sb.jobs.get(id))!)).init_spec, { type: 'resume_job', job_id: first });
   }));
 
 // -- malformed requests --
@@ -415,7 +415,7 @@ for (const [what, body, message] of BAD_BODIES) {
       t.is(r.status, 400);
       t.is(r.json.type, 'bad_request');
       t.regex(r.json.message, message);
-      t.is(h.sb.db.jobPage({ limit: 10 }).length, 0);
+      t.is((await h.sb.db.jobPage({ limit: 10 })).length, 0);
     }));
 }
 
@@ -430,7 +430,7 @@ test('an oversized body gets 413', (t) =>
 
 test('a bad log offset gets 400', (t) =>
   withHarness(async (h) => {
-    h.addSupervisor('s', '');
+    await h.addSupervisor('s', '');
     const id = await enqueue(h, h.tokens.alice);
     const r = await h.api(h.tokens.alice, 'GET', `/jobs/${id}/log?offset=-3`);
     t.is(r.status, 400);
@@ -441,7 +441,7 @@ test('a bad log offset gets 400', (t) =>
 
 test('the supervisor list is a map of id to status, with name and tags as extra keys', (t) =>
   withHarness(async (h) => {
-    const s = h.addSupervisor('rpi-1', 'board:x;site:y');
+    const s = await h.addSupervisor('rpi-1', 'board:x;site:y');
     const r = await h.api(h.tokens.alice, 'GET', '/supervisors');
     t.deepEqual(r.json, {
       type: 'ok',
@@ -456,7 +456,7 @@ test('the supervisor list is a map of id to status, with name and tags as extra 
 
 test('the supervisor list filters by work and connection', (t) =>
   withHarness(async (h) => {
-    const s = h.addSupervisor('rpi-1', '');
+    const s = await h.addSupervisor('rpi-1', '');
     const ids = async (q: string) =>
       Object.keys((await h.api(h.tokens.alice, 'GET', `/supervisors${q}`)).json.supervisors);
     t.deepEqual(await ids('?conn=disconnected'), [s.id]);

@@ -9,14 +9,14 @@ import { StoreOpenError } from '../../switchboard/store.js';
 import { storeConformance } from './store-conformance.js';
 import { tempDir } from './harness.js';
 
-storeConformance('SQLite in memory', () => {
-  const store = new SqliteStore(':memory:');
+storeConformance('SQLite in memory', async () => {
+  const store = await SqliteStore.open(':memory:');
   return { store, dispose: () => store.close() };
 });
 
-storeConformance('SQLite file', () => {
+storeConformance('SQLite file', async () => {
   const { dir, cleanup } = tempDir();
-  const store = new SqliteStore(join(dir, 'c.sqlite'));
+  const store = await SqliteStore.open(join(dir, 'c.sqlite'));
   return {
     store,
     dispose: async () => {
@@ -35,45 +35,45 @@ test('a database made by the switchboard before the store opens with its data', 
   const { dir, cleanup } = tempDir();
   const path = join(dir, 'old.sqlite');
   copyFileSync(LEGACY, path);
-  const store = new SqliteStore(path);
+  const store = await SqliteStore.open(path);
   try {
-    const alice = store.userByIdentifier('alice@example.org')!;
+    const alice = (await store.userByIdentifier('alice@example.org'))!;
     t.is(alice.name, 'alice');
     t.is(alice.is_admin, 0);
-    t.is(store.userByName('root')?.is_admin, 1);
-    t.is(store.tokenByHash(Buffer.alloc(32, 1))?.id, alice.id);
-    t.is(store.tokenByHash(Buffer.alloc(32, 2))?.expires_at, 4102444800000);
+    t.is((await store.userByName('root'))?.is_admin, 1);
+    t.is((await store.tokenByHash(Buffer.alloc(32, 1)))?.id, alice.id);
+    t.is((await store.tokenByHash(Buffer.alloc(32, 2)))?.expires_at, 4102444800000);
     t.deepEqual(
-      store.supervisors().map((s) => [s.id, s.name, s.tags]),
+      (await store.supervisors()).map((s) => [s.id, s.name, s.tags]),
       [['11111111-2222-4333-8444-555555555555', 'rack-1', 'board:nrf;site:lab']],
     );
     const done = '00000000-0000-4000-8000-000000000001';
-    t.like(store.job(done), {
+    t.like(await store.job(done), {
       state: 'terminated',
       exit_status: 'workload_finished_success',
       exit_message: 'ok',
       log_start: 6,
       log_end: 2006,
     });
-    t.deepEqual(store.jobRequest(done)?.parameters, {
+    t.deepEqual((await store.jobRequest(done))?.parameters, {
       p: { value: 'v', secret: false },
       s: { value: 'hidden', secret: true },
     });
     // What listings show of the request was copied out of it.
-    t.like(store.job(done), { override_timeout: 120, restart_of: null });
-    t.deepEqual(JSON.parse(store.job(done)!.init_spec), { type: 'image', image_id: 'a'.repeat(64) });
+    t.like(await store.job(done), { override_timeout: 120, restart_of: null });
+    t.deepEqual(JSON.parse((await store.job(done))!.init_spec), { type: 'image', image_id: 'a'.repeat(64) });
     t.deepEqual(
-      store.events(done).map((e) => e.kind),
+      (await store.events(done)).map((e) => e.kind),
       ['state', 'state', 'state', 'exit_status', 'state'],
     );
-    t.deepEqual(Buffer.concat(store.readLog(done, 6, 10).map((c) => c.data)), Buffer.alloc(2000, 0x41));
+    t.deepEqual(Buffer.concat((await store.readLog(done, 6, 10)).map((c) => c.data)), Buffer.alloc(2000, 0x41));
     t.deepEqual(
-      store.activeJobs().map((j) => j.id),
+      (await store.activeJobs()).map((j) => j.id),
       ['00000000-0000-4000-8000-000000000002'],
     );
     // And it takes new rows.
-    store.addUser('bob', null, false, 'bob@example.org');
-    t.throws(() => store.addUser('carl', null, false, 'ALICE@example.org'), { message: /already taken/ });
+    await store.addUser('bob', null, false, 'bob@example.org');
+    await t.throwsAsync(() => store.addUser('carl', null, false, 'ALICE@example.org'), { message: /already taken/ });
   } finally {
     await store.close();
     cleanup();
@@ -82,14 +82,14 @@ test('a database made by the switchboard before the store opens with its data', 
 
 test('a fresh database gets every migration, and opening it again applies none', async (t) => {
   const { dir, cleanup } = tempDir();
-  const store = new SqliteStore(join(dir, 'a.sqlite'));
+  const store = await SqliteStore.open(join(dir, 'a.sqlite'));
   t.is(store.sql.pragma('user_version', { simple: true }), MIGRATIONS.length);
   t.is(store.sql.pragma('journal_mode', { simple: true }), 'wal');
-  store.addUser('kept', null, false);
+  await store.addUser('kept', null, false);
   await store.close();
-  const again = new SqliteStore(join(dir, 'a.sqlite'));
+  const again = await SqliteStore.open(join(dir, 'a.sqlite'));
   t.is(again.sql.pragma('user_version', { simple: true }), MIGRATIONS.length);
-  t.truthy(again.userByName('kept'));
+  t.truthy(await again.userByName('kept'));
   await again.close();
   cleanup();
 });
@@ -98,7 +98,7 @@ test('a fresh database has the tables, columns and indexes of one made before th
   const { dir, cleanup } = tempDir();
   const old = join(dir, 'old.sqlite');
   copyFileSync(LEGACY, old);
-  const fresh = new SqliteStore(join(dir, 'new.sqlite'));
+  const fresh = await SqliteStore.open(join(dir, 'new.sqlite'));
   const schema = (db: Database.Database) =>
     (
       db
@@ -111,19 +111,19 @@ test('a fresh database has the tables, columns and indexes of one made before th
           .all() as Array<{ name: string }>
       ).map(({ name }) => ({ name, columns: db.pragma(`table_info(${name})`) })),
     );
-  const legacy = new SqliteStore(old);
+  const legacy = await SqliteStore.open(old);
   t.deepEqual(schema(fresh.sql), schema(legacy.sql));
   await legacy.close();
   await fresh.close();
   cleanup();
 });
 
-test('a database from a newer switchboard is refused', (t) => {
+test('a database from a newer switchboard is refused', async (t) => {
   const { dir, cleanup } = tempDir();
   const raw = new Database(join(dir, 'b.sqlite'));
   raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
   raw.close();
-  t.throws(() => new SqliteStore(join(dir, 'b.sqlite')), {
+  await t.throwsAsync(() => SqliteStore.open(join(dir, 'b.sqlite')), {
     instanceOf: StoreOpenError,
     message: /newer than this switchboard/,
   });

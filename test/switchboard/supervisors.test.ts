@@ -22,7 +22,7 @@ interface Ctx {
 
 async function withSupervisor(opts: Partial<SwitchboardOptions>, fn: (c: Ctx) => Promise<void>): Promise<void> {
   const h = await startHarness(opts);
-  const sup = h.addSupervisor('sup-a', 'board:x;site:y');
+  const sup = await h.addSupervisor('sup-a', 'board:x;site:y');
   const fake = await FakeSupervisor.connect(h.url, sup.id, sup.token);
   const enqueue = async (tags = 'board:x', extra = {}) => {
     const r = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: tags, ...extra }));
@@ -52,12 +52,12 @@ const terminated = (c: Ctx, id: string) => c.h.waitJob(id, (j) => j.state === 't
 
 test('a job runs on a connected supervisor whose tags contain all of its tags', (t) =>
   withSupervisor({}, async (c) => {
-    const other = c.h.addSupervisor('sup-b', 'board:z');
+    const other = await c.h.addSupervisor('sup-b', 'board:z');
     const fakeB = await FakeSupervisor.connect(c.h.url, other.id, other.token);
     const id = await c.enqueue('site:y;board:x');
     const start = await c.fake.next('start_job', (m) => m.message.job_id === id);
     t.is(start.message.image_spec.type, 'image');
-    t.is(c.h.sb.jobs.get(id)!.supervisor_id, c.sup.id);
+    t.is((await c.h.sb.jobs.get(id))!.supervisor_id, c.sup.id);
     t.false(fakeB.received.some((m) => m.type === 'start_job'));
     await fakeB.close();
   }));
@@ -67,15 +67,15 @@ test('a job no registered supervisor could ever run is refused with supervisor_m
     const r = await c.h.api(c.h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x;board:nrf' }));
     t.is(r.status, 404);
     t.like(r.json, { type: 'supervisor_match_error' });
-    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
+    t.is((await c.h.sb.db.jobPage({ limit: 10 })).length, 0);
     t.false(c.fake.received.some((m) => m.type === 'start_job'));
   }));
 
 test('a job whose only matching supervisor is disconnected waits in the queue', (t) =>
   withSupervisor({}, async (c) => {
-    const other = c.h.addSupervisor('sup-b', 'board:z');
+    const other = await c.h.addSupervisor('sup-b', 'board:z');
     const id = await c.enqueue('board:z');
-    t.is(c.h.sb.jobs.get(id)!.state, 'queued');
+    t.is((await c.h.sb.jobs.get(id))!.state, 'queued');
     const fakeB = await FakeSupervisor.connect(c.h.url, other.id, other.token);
     await fakeB.next('start_job', (m) => m.message.job_id === id);
     await fakeB.close();
@@ -148,15 +148,15 @@ test('an illegal transition from a supervisor is refused, logged and not stored'
     const id = await c.started();
     c.fake.transition(id, { state: 'terminating' });
     await c.h.waitJob(id, (j) => j.state === 'terminating');
-    const before = c.h.sb.db.events(id).length;
+    const before = (await c.h.sb.db.events(id)).length;
     c.fake.transition(id, { state: 'ready' });
     c.fake.transition(id, { state: 'terminated' });
     await terminated(c, id);
     t.true(
       c.h.logLines.some((l) => /refused transition to ready .*terminating -> ready is not a legal transition/.test(l)),
     );
-    t.false(c.h.sb.db.events(id).some((e) => e.state === 'ready'));
-    t.is(c.h.sb.db.events(id).length, before + 2); // the exit status the switchboard supplied, and terminated
+    t.false((await c.h.sb.db.events(id)).some((e) => e.state === 'ready'));
+    t.is((await c.h.sb.db.events(id)).length, before + 2); // the exit status the switchboard supplied, and terminated
   }));
 
 test('a job a supervisor ends without declaring an exit status ends WorkloadFinishedUnknown, saying so', (t) =>
@@ -183,7 +183,7 @@ test('a final exit status is not overwritten by a later workload result', (t) =>
 
 test('events for a job that is not running on the supervisor are refused', (t) =>
   withSupervisor({}, async (c) => {
-    const other = c.h.addSupervisor('sup-b', 'board:x');
+    const other = await c.h.addSupervisor('sup-b', 'board:x');
     const id = await c.started();
     const fakeB = await FakeSupervisor.connect(c.h.url, other.id, other.token);
     fakeB.transition(id, { state: 'terminated' });
@@ -199,7 +199,7 @@ test('QueueTimeout ends a job no supervisor took in time', (t) => {
     await c.fake.close();
     const id = await c.enqueue();
     clock.advance(3_599_999);
-    t.is(c.h.sb.jobs.get(id)!.state, 'queued');
+    t.is((await c.h.sb.jobs.get(id))!.state, 'queued');
     clock.advance(1);
     const job = await terminated(c, id);
     t.is(job.exit_status, 'queue_timeout');
@@ -214,7 +214,7 @@ test('JobTimeout stops a job that runs too long', (t) => {
     await c.h.waitJob(id, (j) => j.state === 'ready');
     clock.advance(3_600_000);
     await c.fake.next('stop_job', (m) => m.message.job_id === id);
-    t.is(c.h.sb.jobs.get(id)!.exit_status, 'job_timeout');
+    t.is((await c.h.sb.jobs.get(id))!.exit_status, 'job_timeout');
     c.fake.transition(id, { state: 'terminating' });
     c.fake.transition(id, { state: 'terminated' });
     t.is((await terminated(c, id)).exit_status, 'job_timeout');
@@ -226,10 +226,10 @@ test('override_timeout replaces the default job timeout', (t) => {
   return withSupervisor({ jobTimeoutMs: 3_600_000, clock }, async (c) => {
     const id = await c.started({ override_timeout: '90s' });
     clock.advance(89_999);
-    t.is(c.h.sb.jobs.get(id)!.exit_status, null);
+    t.is((await c.h.sb.jobs.get(id))!.exit_status, null);
     clock.advance(1);
     await c.fake.next('stop_job', (m) => m.message.job_id === id);
-    t.is(c.h.sb.jobs.get(id)!.exit_status, 'job_timeout');
+    t.is((await c.h.sb.jobs.get(id))!.exit_status, 'job_timeout');
   });
 });
 
@@ -275,7 +275,7 @@ test('canceling a terminated job answers ok and changes nothing, as upstream', (
     t.is(r.status, 200);
     t.is(r.json.type, 'ok');
     t.is(r.json.job_status.state.result.exit_status, 'workload_finished_success');
-    t.is(c.h.sb.jobs.get(id)!.exit_status, 'workload_finished_success');
+    t.is((await c.h.sb.jobs.get(id))!.exit_status, 'workload_finished_success');
   }));
 
 test('a supervisor that ignores stop_job loses the job after the grace period', (t) => {
@@ -285,7 +285,7 @@ test('a supervisor that ignores stop_job loses the job after the grace period', 
     await c.h.api(c.h.tokens.alice, 'DELETE', `/jobs/${id}`);
     await c.fake.next('stop_job', (m) => m.message.job_id === id);
     clock.advance(59_999);
-    t.is(c.h.sb.jobs.get(id)!.state, 'scheduled');
+    t.is((await c.h.sb.jobs.get(id))!.state, 'scheduled');
     clock.advance(1);
     const job = await terminated(c, id);
     t.is(job.exit_status, 'job_canceled');
@@ -306,7 +306,7 @@ test('a supervisor that stays away past the grace period loses its job: Supervis
     await c.fake.close();
     while (c.h.sb.scheduler.supervisorLoad(c.sup.id).connected) await new Promise((r) => setTimeout(r, 5));
     clock.advance(59_999);
-    t.is(c.h.sb.jobs.get(id)!.state, 'ready');
+    t.is((await c.h.sb.jobs.get(id))!.state, 'ready');
     clock.advance(1);
     const job = await terminated(c, id);
     t.is(job.exit_status, 'supervisor_dropped_job');
@@ -353,7 +353,7 @@ test('a supervisor running a job unknown here is told to stop it and gets no wor
     });
     await back.next('stop_job', (m) => m.message.job_id === stray);
     const id = await c.enqueue();
-    t.is(c.h.sb.jobs.get(id)!.state, 'queued');
+    t.is((await c.h.sb.jobs.get(id))!.state, 'queued');
     back.transition(stray, { state: 'terminated' });
     await back.next('start_job', (m) => m.message.job_id === id);
     await back.close();
@@ -523,10 +523,7 @@ test('a ready job may go back to initializing when its host reboots', (t) =>
     c.fake.transition(id, { state: 'terminated' });
     await terminated(c, id);
     t.deepEqual(
-      c.h.sb.db
-        .events(id)
-        .filter((e) => e.kind === 'state')
-        .map((e) => e.state),
+      (await c.h.sb.db.events(id)).filter((e) => e.kind === 'state').map((e) => e.state),
       ['queued', 'scheduled', 'ready', 'initializing', 'ready', 'terminated'],
     );
   }));
@@ -607,7 +604,7 @@ const jobEvent = (jobId: string, event: string) =>
 test("an upstream supervisor's handshake reads tml-socket-config with upstream's default keepalive", async (t) => {
   const h = await startHarness({ pingIntervalMs: undefined, keepaliveMs: undefined });
   t.teardown(() => h.close());
-  const sup = h.addSupervisor('up-1', 'board:x');
+  const sup = await h.addSupervisor('up-1', 'board:x');
   const peer = await upstreamPeer(h.url, sup.id, sup.token);
   t.teardown(() => peer.ws.terminate());
   t.is(peer.socketConfig, '{"keepalive":{"ping_interval":"2s","keepalive":"10s"}}');
@@ -617,7 +614,7 @@ test("an upstream supervisor's handshake reads tml-socket-config with upstream's
 test('the keepalive in tml-socket-config follows the configured one, and pings come every ping_interval', async (t) => {
   const h = await startHarness({ pingIntervalMs: 100, keepaliveMs: 1500 });
   t.teardown(() => h.close());
-  const sup = h.addSupervisor('up-1', 'board:x');
+  const sup = await h.addSupervisor('up-1', 'board:x');
   const peer = await upstreamPeer(h.url, sup.id, sup.token);
   t.teardown(() => peer.ws.terminate());
   t.is(peer.socketConfig, '{"keepalive":{"ping_interval":"100ms","keepalive":"1500ms"}}');
@@ -671,7 +668,7 @@ for (const [kind, status] of FAILING_KINDS) {
   test(`an upstream supervisor's ${kind} error ends its starting job at once with ${status}`, async (t) => {
     const h = await startHarness();
     t.teardown(() => h.close());
-    const sup = h.addSupervisor('up-1', 'board:x');
+    const sup = await h.addSupervisor('up-1', 'board:x');
     const peer = await upstreamPeer(h.url, sup.id, sup.token, { idle: true });
     t.teardown(() => peer.ws.terminate());
     const r = await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }));
@@ -717,13 +714,13 @@ test('an error event of a kind upstream does not have is refused at the edge', (
       c.h.logLines.filter((l) => /refused malformed message: event\.error\.error_kind must be one of/.test(l)).length,
       2,
     );
-    t.is(c.h.sb.jobs.get(id)!.exit_status, null);
+    t.is((await c.h.sb.jobs.get(id))!.exit_status, null);
   }));
 
 test('an error for a ready job sets its exit status and ends it once the supervisor reports idle', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const sup = h.addSupervisor('up-1', 'board:x');
+  const sup = await h.addSupervisor('up-1', 'board:x');
   const peer = await upstreamPeer(h.url, sup.id, sup.token, { idle: true });
   t.teardown(() => peer.ws.terminate());
   const id = (await h.api(h.tokens.alice, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }))).json
@@ -884,7 +881,7 @@ test('after an error ends a starting job, a supervisor still tearing it down get
     t.is(c.fake.received.filter((m) => m.type === 'status_request').length, before + 1);
     const next = await c.enqueue();
     await new Promise((r) => setTimeout(r, 100));
-    t.is(c.h.sb.jobs.get(next)!.state, 'queued');
+    t.is((await c.h.sb.jobs.get(next))!.state, 'queued');
     c.fake.transition(id, { state: 'terminated' });
     await c.fake.next('start_job', (m) => m.message.job_id === next);
   }));

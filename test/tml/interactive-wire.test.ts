@@ -134,7 +134,7 @@ function switchboardSide(job: JobView) {
   const lines: string[] = [];
   const sent: ExtToSupervisor[] = [];
   const interactive = new InteractiveJobs(
-    { get: (id) => jobs.get(id) },
+    { get: async (id) => jobs.get(id) },
     createLogger({ level: 'debug', write: (l) => lines.push(l) }),
   );
   const link = (extensions: Array<'ssh_endpoints' | 'console_input'>): ExtensionLink => ({
@@ -151,10 +151,10 @@ const endpointsMsg = (endpoints: Array<{ host: string; port: number }>) =>
     message: { job_id: JOB, ssh_endpoints: endpoints, ssh_user: 'tml', ssh_host_keys: null },
   });
 
-test("a running job's status shows the SSH endpoints its supervisor reported, until it ends", (t) => {
+test("a running job's status shows the SSH endpoints its supervisor reported, until it ends", async (t) => {
   const { interactive, job } = switchboardSide(running());
   t.deepEqual(interactive.ssh(job), {});
-  t.true(interactive.message(SUP, 'vm-1', endpointsMsg([{ host: '127.0.0.1', port: 40022 }])));
+  t.is(await interactive.message(SUP, 'vm-1', endpointsMsg([{ host: '127.0.0.1', port: 40022 }])), undefined);
   t.deepEqual(interactive.ssh(job), {
     ssh_endpoints: [{ host: '127.0.0.1', port: 40022 }],
     ssh_user: 'tml',
@@ -164,9 +164,12 @@ test("a running job's status shows the SSH endpoints its supervisor reported, un
   t.deepEqual(interactive.ssh(job), {});
 });
 
-test('endpoints from a supervisor the job does not run on are ignored', (t) => {
+test('endpoints from a supervisor the job does not run on are ignored', async (t) => {
   const { interactive, job } = switchboardSide(running());
-  t.true(interactive.message('11111111-2222-4333-8444-555555555555', 'other', endpointsMsg([{ host: 'h', port: 1 }])));
+  t.is(
+    await interactive.message('11111111-2222-4333-8444-555555555555', 'other', endpointsMsg([{ host: 'h', port: 1 }])),
+    undefined,
+  );
   t.deepEqual(interactive.ssh(job), {});
 });
 

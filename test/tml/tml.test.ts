@@ -22,7 +22,7 @@ interface Ctx {
 
 async function withServer(fn: (c: Ctx) => Promise<void>, opts = {}): Promise<void> {
   const h = await startHarness(opts);
-  const sup = h.addSupervisor('rpi-1', 'board:x');
+  const sup = await h.addSupervisor('rpi-1', 'board:x');
   const fake = await FakeSupervisor.connect(h.url, sup.id, sup.token);
   const env = { TML_SWITCHBOARD_URL: h.url, TML_API_TOKEN: h.tokens.alice };
   try {
@@ -70,7 +70,7 @@ test('job enqueue prints {"job_id": ...} and sends tags, parameters, keys and ti
       mode: { value: 'fast', secret: false },
     });
     t.deepEqual(start.message.ssh_keys, ['ssh-ed25519 AAAAC3 me@host']);
-    t.is(c.h.sb.jobs.request(c.h.sb.jobs.get(m![1]!)!).override_timeout, 300);
+    t.is((await c.h.sb.jobs.request((await c.h.sb.jobs.get(m![1]!))!)).override_timeout, 300);
   }));
 
 test('job enqueue --parameters-file reads the parameters from a file', (t) =>
@@ -126,7 +126,7 @@ test('a --parameters-file that is not JSON is refused without quoting it', (t) =
     t.is(r.status, EXIT_CODES.usage);
     t.regex(r.stderr, /^tml: --parameters-file: invalid JSON at line 1, column 1: expected a value/);
     t.false(r.stderr.includes('hunter2'));
-    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
+    t.is((await c.h.sb.db.jobPage({ limit: 10 })).length, 0);
   }));
 
 test('job enqueue sends --timeout as a duration string and --restart-count', (t) =>
@@ -144,7 +144,7 @@ test('job enqueue sends --timeout as a duration string and --restart-count', (t)
     ]);
     t.is(r.status, 0, r.stderr);
     const id = (JSON.parse(r.stdout) as { job_id: string }).job_id;
-    const req = c.h.sb.jobs.request(c.h.sb.jobs.get(id)!);
+    const req = await c.h.sb.jobs.request((await c.h.sb.jobs.get(id))!);
     t.is(req.override_timeout, 90);
     t.deepEqual(req.restart_policy, { remaining_restart_count: 2 });
   }));
@@ -157,7 +157,7 @@ test('job enqueue and job run exit 7 when no supervisor could ever run the job; 
       t.regex(r.stderr, /^tml: SupervisorMatchError: no registered supervisor has all of the tags "board:none"\n$/);
       t.is(r.stdout, '');
     }
-    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
+    t.is((await c.h.sb.db.jobPage({ limit: 10 })).length, 0);
   }));
 
 const USAGE: Array<[string, string[], RegExp]> = [
@@ -232,7 +232,7 @@ for (const [what, args, message] of USAGE) {
       t.is(r.status, EXIT_CODES.usage);
       t.regex(r.stderr, message);
       t.true(oneLine(r.stderr), r.stderr);
-      t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
+      t.is((await c.h.sb.db.jobPage({ limit: 10 })).length, 0);
     }));
 }
 
@@ -328,7 +328,7 @@ test("another user's job and an unknown one are both not found", (t) =>
     const missing = await c.run(['job', 'status', '00000000-0000-4000-8000-000000000000']);
     t.regex(missing.stderr, /^tml: not found: no job 00000000-0000-4000-8000-000000000000 visible to you\n$/);
     t.is(missing.status, 1);
-    t.is(c.h.sb.jobs.get(id)!.exit_status, null);
+    t.is((await c.h.sb.jobs.get(id))!.exit_status, null);
   }));
 
 test('job status shows state and masks secrets; --json gives the API object', (t) =>
@@ -350,7 +350,7 @@ test('job status shows state and masks secrets; --json gives the API object', (t
     const js = JSON.parse((await c.run(['job', 'status', id, '--json'])).stdout);
     t.like(js, {
       job_id: id,
-      state: { type: 'ready', dispatched_to_supervisor: c.h.sb.jobs.get(id)!.supervisor_id, result: null },
+      state: { type: 'ready', dispatched_to_supervisor: (await c.h.sb.jobs.get(id))!.supervisor_id, result: null },
       status_message: 'flashing board',
       parameters: { k: { secret: true } },
     });
@@ -372,7 +372,7 @@ test('job cancel cancels the job', (t) =>
     const r = await c.run(['job', 'cancel', id]);
     t.is(r.status, 0, r.stderr);
     await c.fake.next('stop_job', (m) => m.message.job_id === id);
-    t.is(c.h.sb.jobs.get(id)!.exit_status, 'job_canceled');
+    t.is((await c.h.sb.jobs.get(id))!.exit_status, 'job_canceled');
   }));
 
 test('job logs prints the console; --follow streams it until the job ends', (t) =>
@@ -533,7 +533,7 @@ test('job run stops with success at the completion text and cancels the job', (t
     t.is(r.status, 0, r.stderr);
     t.regex(r.stderr, /completion text found/);
     await c.fake.next('stop_job', (m) => m.message.job_id === jobId);
-    t.is(c.h.sb.jobs.get(jobId)!.exit_status, 'job_canceled');
+    t.is((await c.h.sb.jobs.get(jobId))!.exit_status, 'job_canceled');
   }));
 
 test('job run stops with failure at the error text', (t) =>
@@ -561,7 +561,7 @@ test('job run cancels the job on Ctrl-C and exits 130', (t) =>
     );
     t.is(r.status, 130);
     await c.fake.next('stop_job', (m) => m.message.job_id === jobId);
-    t.is(c.h.sb.jobs.get(jobId)!.exit_status, 'job_canceled');
+    t.is((await c.h.sb.jobs.get(jobId))!.exit_status, 'job_canceled');
   }));
 
 test('supervisor list shows a header row, then names, status and tags', (t) =>
@@ -595,5 +595,5 @@ test('job run with an unwritable --log file is a usage error and enqueues nothin
     const r = await c.run(['job', 'run', IMAGE_ID, '--log', join(c.h.dir, 'missing-dir', 'x.log')]);
     t.is(r.status, EXIT_CODES.usage);
     t.regex(r.stderr, /--log .*ENOENT/);
-    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
+    t.is((await c.h.sb.db.jobPage({ limit: 10 })).length, 0);
   }));

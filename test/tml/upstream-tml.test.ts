@@ -32,7 +32,7 @@ interface Ctx {
 
 async function withUpstreamTml(fn: (c: Ctx) => Promise<void>): Promise<void> {
   const h = await startHarness();
-  const sup = h.addSupervisor('rpi-1', 'board:nrf52840dk');
+  const sup = await h.addSupervisor('rpi-1', 'board:nrf52840dk');
   const fake = await FakeSupervisor.connect(h.url, sup.id, sup.token);
   const call: Ctx['call'] = async (method, path, body, token = h.tokens.alice) => {
     const res = await fetch(`${h.url}/api/v1${path}`, {
@@ -94,7 +94,7 @@ test('the serde model refuses what upstream would: our 2024 shapes do not parse'
 
 test('tml login: user_identifier and password, answered with a 128-byte token it can use', (t) =>
   withUpstreamTml(async (c) => {
-    c.h.sb.db.addUser('carol', hashPassword('pa55'), false, 'carol@example.org');
+    await c.h.sb.db.addUser('carol', hashPassword('pa55'), false, 'carol@example.org');
     for (const who of ['carol', 'carol@example.org']) {
       const r = await c.call('POST', '/tokens/login', `{"user_identifier":"${who}","password":"pa55"}`);
       t.is(r.status, 200);
@@ -117,7 +117,7 @@ test('tml job enqueue: its body is accepted and --timeout 90 ("1m 30s") is 90 se
     t.is(r.status, 200);
     parses(t, SubmitResponse, r.json, 'submit answer');
     const id = (r.json as { job_id: string }).job_id;
-    const req = c.h.sb.jobs.request(c.h.sb.jobs.get(id)!);
+    const req = await c.h.sb.jobs.request((await c.h.sb.jobs.get(id))!);
     t.is(req.override_timeout, 90);
     t.deepEqual(req.ssh_keys, [TML_KEY]);
     const start = await c.fake.next('start_job', (m) => m.message.job_id === id);
@@ -133,7 +133,10 @@ for (const [seconds, sent] of [
     withUpstreamTml(async (c) => {
       const r = await c.call('POST', '/jobs/new', enqueueBody(sent));
       t.is(r.status, 200);
-      t.is(c.h.sb.jobs.request(c.h.sb.jobs.get((r.json as { job_id: string }).job_id)!).override_timeout, seconds);
+      t.is(
+        (await c.h.sb.jobs.request((await c.h.sb.jobs.get((r.json as { job_id: string }).job_id))!)).override_timeout,
+        seconds,
+      );
     }));
 }
 
@@ -143,7 +146,7 @@ test('tml job enqueue for tags no supervisor has: 404 supervisor_match_error, no
     t.is(r.status, 404);
     parses(t, SubmitResponse, r.json, 'match error');
     t.is((r.json as { type: string }).type, 'supervisor_match_error');
-    t.is(c.h.sb.db.jobPage({ limit: 10 }).length, 0);
+    t.is((await c.h.sb.db.jobPage({ limit: 10 })).length, 0);
   }));
 
 test('tml job status and tml job list read every state, with dispatched_to_supervisor where list unwraps it', (t) =>
@@ -204,12 +207,12 @@ test('tml job cancel: DELETE answers ok', (t) =>
     const r = await c.call('DELETE', `/jobs/${id}`);
     t.is(r.status, 200);
     parses(t, StopResponse, r.json, 'stop');
-    t.is(c.h.sb.jobs.get(id)!.exit_status, 'job_canceled');
+    t.is((await c.h.sb.jobs.get(id))!.exit_status, 'job_canceled');
   }));
 
 test('tml supervisor list reads idle, busy and disconnected supervisors', (t) =>
   withUpstreamTml(async (c) => {
-    const off = c.h.addSupervisor('rpi-2', 'board:other');
+    const off = await c.h.addSupervisor('rpi-2', 'board:other');
     const list = async () => {
       const r = await c.call('GET', '/supervisors');
       t.is(r.status, 200);

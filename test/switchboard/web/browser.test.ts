@@ -54,10 +54,10 @@ interface Running {
 /** A logged-in page and a job of alice's running on its own fake supervisor. */
 async function running(console = ''): Promise<Running> {
   const tag = `board:b${n++}`;
-  const s = h.addSupervisor(`sup-${n}`, tag);
+  const s = await h.addSupervisor(`sup-${n}`, tag);
   const sup = await FakeSupervisor.connect(h.url, s.id, s.token);
   const job = enqueued(
-    h.sb.scheduler.enqueue(
+    await h.sb.scheduler.enqueue(
       h.ids.alice,
       storedJobRequest({ tag_config: tag, parameters: { key: { value: SECRET, secret: true } } }),
     ),

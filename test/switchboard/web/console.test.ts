@@ -14,12 +14,12 @@ const lineOf = (i: number) => `line ${String(i).padStart(6, '0')} \x1b[32mok\x1b
 const wireText = (l: WireLine) => l.runs.map(([, t]) => t).join('');
 
 /** A queued job with `n` console lines, appended in chunks like a supervisor sends them. */
-function jobWithConsole(h: WebHarness, n: number): { id: string; bytes: Buffer } {
-  const id = h.job('alice');
+async function jobWithConsole(h: WebHarness, n: number): Promise<{ id: string; bytes: Buffer }> {
+  const id = await h.job('alice');
   const parts: string[] = [];
   for (let i = 0; i < n; i++) parts.push(lineOf(i));
   const bytes = Buffer.from(parts.join(''));
-  for (let o = 0; o < bytes.length; o += 4000) h.sb.jobs.appendLog(id, bytes.subarray(o, o + 4000));
+  for (let o = 0; o < bytes.length; o += 4000) await h.sb.jobs.appendLog(id, bytes.subarray(o, o + 4000));
   return { id, bytes };
 }
 
@@ -27,7 +27,7 @@ const big = { logKeepBytes: 64 * 1024 * 1024 };
 
 test('a job page opens with the tail of a large console and stays small', (t) =>
   withWeb(async (h) => {
-    const { id, bytes } = jobWithConsole(h, 40_000);
+    const { id, bytes } = await jobWithConsole(h, 40_000);
     t.true(bytes.length > 2_500_000);
     const c = await h.login('alice');
     const r = await c.get(`/jobs/${id}`);
@@ -42,7 +42,7 @@ test('a job page opens with the tail of a large console and stays small', (t) =>
 
 test('earlier output loads window by window, each line exactly once, with the ids of the whole rendering', (t) =>
   withWeb(async (h) => {
-    const { id, bytes } = jobWithConsole(h, 8000);
+    const { id, bytes } = await jobWithConsole(h, 8000);
     const c = await h.login('alice');
     const seen: WireLine[] = [];
     let w = (await c.get(`/jobs/${id}/console.json`)).json() as ConsoleWindow;
@@ -69,7 +69,7 @@ test('earlier output loads window by window, each line exactly once, with the id
 
 test('an anchor link opens the page around its line, even far from the tail; the line can be marked', (t) =>
   withWeb(async (h) => {
-    const { id, bytes } = jobWithConsole(h, 10_000);
+    const { id, bytes } = await jobWithConsole(h, 10_000);
     const target = renderAll(bytes)[1234]!;
     const c = await h.login('alice');
     const r = await c.get(`/jobs/${id}?at=${target.start}`);
@@ -87,8 +87,8 @@ test('an anchor link opens the page around its line, even far from the tail; the
 
 test('search covers the whole console, not only what the page shows, and finds lines by their rendered text', (t) =>
   withWeb(async (h) => {
-    const { id, bytes } = jobWithConsole(h, 20_000);
-    h.sb.jobs.appendLog(id, Buffer.from('progress 10%\rprogress 100%\nerr\x1b[31mor: disk\x1b[0m full\n'));
+    const { id, bytes } = await jobWithConsole(h, 20_000);
+    await h.sb.jobs.appendLog(id, Buffer.from('progress 10%\rprogress 100%\nerr\x1b[31mor: disk\x1b[0m full\n'));
     const c = await h.login('alice');
     const r = (await c.get(`/jobs/${id}/search.json?q=LINE%20000017%20OK`)).json() as SearchResult;
     t.deepEqual(
@@ -114,7 +114,7 @@ test('search covers the whole console, not only what the page shows, and finds l
 
 test('the raw download is the whole stored console as an attachment', (t) =>
   withWeb(async (h) => {
-    const { id, bytes } = jobWithConsole(h, 5000);
+    const { id, bytes } = await jobWithConsole(h, 5000);
     const r = await (await h.login('alice')).get(`/jobs/${id}/console.log`);
     t.is(r.statusCode, 200);
     t.is(r.headers['content-disposition'], `attachment; filename="job-${id}.log"`);
@@ -124,7 +124,7 @@ test('the raw download is the whole stored console as an attachment', (t) =>
 test('when old output is no longer stored, the page says so', (t) =>
   withWeb(
     async (h) => {
-      const { id } = jobWithConsole(h, 2000);
+      const { id } = await jobWithConsole(h, 2000);
       const r = await (await h.login('alice')).get(`/jobs/${id}`);
       t.regex(r.body, /no longer stored/);
     },
@@ -133,11 +133,11 @@ test('when old output is no longer stored, the page says so', (t) =>
 
 test('console lines carry the time they were received, shown absolute or relative to the job start', (t) =>
   withWeb(async (h) => {
-    const id = h.job('alice');
+    const id = await h.job('alice');
     const before = Date.now();
-    h.sb.jobs.appendLog(id, Buffer.from('first\n'));
+    await h.sb.jobs.appendLog(id, Buffer.from('first\n'));
     await new Promise((r) => setTimeout(r, 120));
-    h.sb.jobs.appendLog(id, Buffer.from('second\n'));
+    await h.sb.jobs.appendLog(id, Buffer.from('second\n'));
     const w = (await (await h.login('alice')).get(`/jobs/${id}/console.json`)).json() as ConsoleWindow;
     const [a, b] = w.lines;
     t.true(a!.t! >= before && a!.t! <= Date.now());
@@ -205,12 +205,12 @@ function apply(view: Map<number, WireLine>, msgs: SseMessage[]): void {
 test('the live console resumes by Last-Event-ID with no gap and no duplicate, and ends with the job', async (t) => {
   const h = await startWeb({}, true);
   try {
-    const id = h.job('alice');
+    const id = await h.job('alice');
     const c = await h.login('alice');
     const url = `${h.url}/jobs/${id}/live?from=0`;
     const view = new Map<number, WireLine>();
     const text = ['boot: one\n', 'boot: tw', 'o\nprogress 1%\rprogress 50%', '\rprogress 100%\nlogin: '];
-    h.sb.jobs.appendLog(id, Buffer.from(text[0]!));
+    await h.sb.jobs.appendLog(id, Buffer.from(text[0]!));
     // First connection: the first line, then the half line arrives and is sent as partial.
     let sentHalf = false;
     const first = readSse(url, cookieOf(c), {}, (m) => {
@@ -218,7 +218,7 @@ test('the live console resumes by Last-Event-ID with no gap and no duplicate, an
       const ls = (JSON.parse(m.data) as ConsoleEvent).lines;
       if (!sentHalf && ls.some((l) => wireText(l) === 'boot: one')) {
         sentHalf = true;
-        h.sb.jobs.appendLog(id, Buffer.from(text[1]!));
+        void h.sb.jobs.appendLog(id, Buffer.from(text[1]!));
       }
       return ls.some((l) => l.partial && wireText(l) === 'boot: tw');
     });
@@ -228,8 +228,8 @@ test('the live console resumes by Last-Event-ID with no gap and no duplicate, an
     t.is(Number(lastId), Buffer.byteLength(text[0]!), 'resume at the start of the unfinished line');
     t.true([...view.values()].at(-1)!.partial);
     // Output arrives while nobody watches, then a reconnect with Last-Event-ID.
-    h.sb.jobs.appendLog(id, Buffer.from(text[2]!));
-    h.sb.jobs.appendLog(id, Buffer.from(text[3]!));
+    await h.sb.jobs.appendLog(id, Buffer.from(text[2]!));
+    await h.sb.jobs.appendLog(id, Buffer.from(text[3]!));
     const second = readSse(
       url.replace('from=0', 'from=999999'),
       cookieOf(c),
@@ -237,7 +237,7 @@ test('the live console resumes by Last-Event-ID with no gap and no duplicate, an
       (m) => m.event === 'end',
     );
     await new Promise((r) => setTimeout(r, 200));
-    h.sb.scheduler.cancel(id, 'alice');
+    await h.sb.scheduler.cancel(id, 'alice');
     const msgs2 = await second;
     const ids2 = msgs2
       .filter((m) => m.event === 'console')
@@ -266,17 +266,17 @@ test('the live console resumes by Last-Event-ID with no gap and no duplicate, an
 test('a second viewer opening mid-job from the page resume offset sees the same lines as the first', async (t) => {
   const h = await startWeb({}, true);
   try {
-    const id = h.job('alice');
+    const id = await h.job('alice');
     const c = await h.login('alice');
-    h.sb.jobs.appendLog(id, Buffer.from('\x1b[33mamber\nstill amber\x1b[0m\nhalf'));
+    await h.sb.jobs.appendLog(id, Buffer.from('\x1b[33mamber\nstill amber\x1b[0m\nhalf'));
     const page = await c.get(`/jobs/${id}`);
     const resume = Number(/data-resume="(\d+)"/.exec(page.body)![1]);
     t.is(resume, Buffer.byteLength('\x1b[33mamber\nstill amber\x1b[0m\n'));
     const live = readSse(`${h.url}/jobs/${id}/live?from=${resume}`, cookieOf(c), {}, (m) => m.event === 'end');
     await new Promise((r) => setTimeout(r, 150));
-    h.sb.jobs.appendLog(id, Buffer.from(' done\n\x1b[33mafter\n'));
+    await h.sb.jobs.appendLog(id, Buffer.from(' done\n\x1b[33mafter\n'));
     await new Promise((r) => setTimeout(r, 150));
-    h.sb.scheduler.cancel(id, 'alice');
+    await h.sb.scheduler.cancel(id, 'alice');
     const view = new Map<number, WireLine>();
     apply(view, await live);
     t.deepEqual(
@@ -298,11 +298,11 @@ test('a second viewer opening mid-job from the page resume offset sees the same 
 test('a live stream stops when the session is revoked', async (t) => {
   const h = await startWeb({ web: { heartbeatMs: 100 } }, true);
   try {
-    const id = h.job('alice');
+    const id = await h.job('alice');
     const c = await h.login('alice');
     // Once the stream is open, the session goes (as a logout elsewhere would delete it).
     const live = readSse(`${h.url}/jobs/${id}/live?from=0`, cookieOf(c), {}, () => {
-      h.sb.db.sql.prepare('DELETE FROM web_sessions').run();
+      void h.sb.db.kysely.deleteFrom('web_sessions').execute();
       return false;
     });
     const msgs = await live;

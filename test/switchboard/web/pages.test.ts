@@ -13,7 +13,7 @@ test('pages need a login: a page request is sent to the login form, a data reque
     const r = await c.get('/jobs?state=queued');
     t.is(r.statusCode, 303);
     t.is(r.headers.location, '/login?next=%2Fjobs%3Fstate%3Dqueued');
-    const job = h.job('alice');
+    const job = await h.job('alice');
     t.is((await c.get(`/jobs/${job}/console.json`)).statusCode, 401);
     t.is((await c.get(`/jobs/${job}/live`)).statusCode, 401);
     t.is((await c.get('/')).headers.location, '/jobs');
@@ -39,7 +39,7 @@ test('logging in through the form sets an HttpOnly SameSite session cookie and g
     t.regex(page.body, /class="user">alice</);
     // The session is stored as a hash only.
     const token = c.cookies.get(SESSION_COOKIE)!;
-    const rows = h.sb.db.sql.prepare('SELECT token_hash FROM web_sessions').all() as Array<{ token_hash: Buffer }>;
+    const rows = await h.sb.db.kysely.selectFrom('web_sessions').select('token_hash').execute();
     t.is(rows.length, 1);
     t.false(rows[0]!.token_hash.toString('latin1').includes(token));
   }));
@@ -100,7 +100,7 @@ test('logging out revokes the session on the server, so the old cookie no longer
 test('every page carries a strict Content-Security-Policy and is not cached', (t) =>
   withWeb(async (h) => {
     const c = await h.login('alice');
-    const job = h.job('alice');
+    const job = await h.job('alice');
     for (const url of ['/login', '/jobs', `/jobs/${job}`, '/supervisors', '/tokens']) {
       const r = await (url === '/login' ? h.anonymous() : c).get(url);
       t.is(r.statusCode, 200, url);
@@ -125,9 +125,9 @@ test('the REST API is unaffected: it still wants its bearer token, not a session
 
 test('a user lists their own jobs, newest first; an admin lists everyone', (t) =>
   withWeb(async (h) => {
-    const a1 = h.job('alice');
-    const b1 = h.job('bob');
-    const a2 = h.job('alice');
+    const a1 = await h.job('alice');
+    const b1 = await h.job('bob');
+    const a2 = await h.job('alice');
     const ids = (body: string) => [...body.matchAll(/href="\/jobs\/([0-9a-f-]{36})"/g)].map((m) => m[1]);
     t.deepEqual(ids((await (await h.login('alice')).get('/jobs')).body), [a2, a1]);
     t.deepEqual(ids((await (await h.login('bob')).get('/jobs')).body), [b1]);
@@ -136,12 +136,12 @@ test('a user lists their own jobs, newest first; an admin lists everyone', (t) =
 
 test('the job list filters by state, exit status, user, supervisor, tag, image and time', (t) =>
   withWeb(async (h) => {
-    const other = h.addSupervisor('bench-2', 'board:y;site:z');
-    const queued = h.job('alice');
-    const canceled = h.job('alice');
-    h.sb.scheduler.cancel(canceled, 'alice');
-    const onY = h.job('bob', { tag_config: 'board:y', init_spec: { type: 'image', image_id: 'cd'.repeat(32) } });
-    h.sb.jobs.apply(onY, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: other.id } });
+    const other = await h.addSupervisor('bench-2', 'board:y;site:z');
+    const queued = await h.job('alice');
+    const canceled = await h.job('alice');
+    await h.sb.scheduler.cancel(canceled, 'alice');
+    const onY = await h.job('bob', { tag_config: 'board:y', init_spec: { type: 'image', image_id: 'cd'.repeat(32) } });
+    await h.sb.jobs.apply(onY, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: other.id } });
     const admin = await h.login('admin');
     const ids = async (q: string) => {
       const r = await admin.get(`/jobs?${q}`);
@@ -168,8 +168,9 @@ test('the job list filters by state, exit status, user, supervisor, tag, image a
 test('the job list pages with a cursor, keeping the filters', (t) =>
   withWeb(
     async (h) => {
-      const jobs = Array.from({ length: 5 }, () => h.job('alice')).reverse();
-      h.job('bob');
+      const jobs: string[] = [];
+      for (let i = 0; i < 5; i++) jobs.unshift(await h.job('alice'));
+      await h.job('bob');
       const c = await h.login('alice');
       const seen: string[] = [];
       let url: string | null = '/jobs?state=queued';
@@ -187,7 +188,7 @@ test('the job list pages with a cursor, keeping the filters', (t) =>
 
 test("another user's job is refused with 403 as in REST; an unknown one is 404", (t) =>
   withWeb(async (h) => {
-    const job = h.job('alice');
+    const job = await h.job('alice');
     const bob = await h.login('bob');
     for (const url of [
       `/jobs/${job}`,
@@ -204,14 +205,14 @@ test("another user's job is refused with 403 as in REST; an unknown one is 404",
 
 test('the job page shows the request with secret values hidden, tags, supervisor and timeline', (t) =>
   withWeb(async (h) => {
-    const job = h.job('alice', {
+    const job = await h.job('alice', {
       parameters: { token: { value: SECRET, secret: true }, 'plain.name': { value: 'visible-value', secret: false } },
       ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIexample alice@laptop'],
     });
-    const sup = h.sb.db.supervisors()[0]!;
-    h.sb.jobs.apply(job, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: sup.id } });
-    h.sb.jobs.apply(job, { actor: 'supervisor', state: { to: 'initializing', stage: 'booting' } });
-    h.sb.jobs.apply(job, { actor: 'supervisor', subState: { stage: 'booting', statusMessage: 'kernel loaded' } });
+    const sup = (await h.sb.db.supervisors())[0]!;
+    await h.sb.jobs.apply(job, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: sup.id } });
+    await h.sb.jobs.apply(job, { actor: 'supervisor', state: { to: 'initializing', stage: 'booting' } });
+    await h.sb.jobs.apply(job, { actor: 'supervisor', subState: { stage: 'booting', statusMessage: 'kernel loaded' } });
     const r = await (await h.login('alice')).get(`/jobs/${job}`);
     t.is(r.statusCode, 200);
     t.regex(r.body, /plain\.name/);
@@ -231,13 +232,16 @@ test('the job page shows the request with secret values hidden, tags, supervisor
 
 test('hostile parameter names, tags, messages and console bytes are shown as text, and secrets nowhere', (t) =>
   withWeb(async (h) => {
-    h.addSupervisor('evil', `${HOSTILE};board:x`);
-    const job = h.job('alice', {
+    await h.addSupervisor('evil', `${HOSTILE};board:x`);
+    const job = await h.job('alice', {
       tag_config: `board:x;${HOSTILE}`,
       parameters: { [HOSTILE]: { value: HOSTILE, secret: false }, key: { value: SECRET, secret: true } },
     });
-    h.sb.jobs.apply(job, { actor: 'switchboard', subState: { stage: null, statusMessage: `${HOSTILE} ${SECRET}` } });
-    h.sb.jobs.appendLog(
+    await h.sb.jobs.apply(job, {
+      actor: 'switchboard',
+      subState: { stage: null, statusMessage: `${HOSTILE} ${SECRET}` },
+    });
+    await h.sb.jobs.appendLog(
       job,
       Buffer.from(`\x1b[31m${HOSTILE}\x1b]8;;javascript:alert(1)\x07link\x1b[0m\nthe secret is ${SECRET}\n`),
     );
@@ -251,7 +255,7 @@ test('hostile parameter names, tags, messages and console bytes are shown as tex
       (await c.get(`/jobs/${job}/console.log`)).body,
       (await c.get('/supervisors')).body,
     ];
-    h.sb.scheduler.cancel(job, 'alice');
+    await h.sb.scheduler.cancel(job, 'alice');
     bodies.push((await c.get(`/jobs/${job}/live?from=0`)).body);
     for (const b of bodies) t.false(b.includes(SECRET), 'no secret value');
     // The HTML pages (the others are JSON, SSE and the plain-text download, never parsed as HTML).
@@ -267,15 +271,15 @@ test('hostile parameter names, tags, messages and console bytes are shown as tex
 
 test('cancel and run again are forms with CSRF tokens; the owner and admins may use them, others not', (t) =>
   withWeb(async (h) => {
-    const job = h.job('alice');
+    const job = await h.job('alice');
     const bob = await h.login('bob');
     t.is((await bob.submit('/jobs', `/jobs/${job}/cancel`, {})).statusCode, 403);
     const alice = await h.login('alice');
     t.is((await alice.post(`/jobs/${job}/cancel`, {})).statusCode, 403, 'no CSRF token');
-    t.is(h.sb.jobs.get(job)!.state, 'queued');
+    t.is((await h.sb.jobs.get(job))!.state, 'queued');
     const r = await alice.submit(`/jobs/${job}`, `/jobs/${job}/cancel`, {});
     t.is(r.statusCode, 303);
-    t.is(h.sb.jobs.get(job)!.exit_status, 'job_canceled');
+    t.is((await h.sb.jobs.get(job))!.exit_status, 'job_canceled');
     const page = await alice.get(r.headers.location as string);
     t.regex(page.body, /being canceled/);
     t.notRegex(page.body, /Cancel job/);
@@ -283,15 +287,15 @@ test('cancel and run again are forms with CSRF tokens; the owner and admins may 
     t.is(again.statusCode, 303);
     const newId = /\/jobs\/([0-9a-f-]{36})/.exec(again.headers.location as string)![1]!;
     t.not(newId, job);
-    t.is(h.sb.jobs.get(newId)!.owner_id, h.ids.alice);
-    t.is(h.sb.jobs.get(newId)!.state, 'queued');
+    t.is((await h.sb.jobs.get(newId))!.owner_id, h.ids.alice);
+    t.is((await h.sb.jobs.get(newId))!.state, 'queued');
     const admin = await h.login('admin');
     t.is((await admin.submit(`/jobs/${newId}`, `/jobs/${newId}/cancel`, {})).statusCode, 303);
   }));
 
 test("an admin may not run again another user's job that has secrets", (t) =>
   withWeb(async (h) => {
-    const job = h.job('alice', { parameters: { k: { value: SECRET, secret: true } } });
+    const job = await h.job('alice', { parameters: { k: { value: SECRET, secret: true } } });
     const admin = await h.login('admin');
     const page = await admin.get(`/jobs/${job}`);
     t.notRegex(page.body, /Run again/);
@@ -302,7 +306,7 @@ test("an admin may not run again another user's job that has secrets", (t) =>
 test('API tokens: created and shown once, listed, working against the REST API, revoked', (t) =>
   withWeb(async (h) => {
     const c = await h.login('alice');
-    const before = h.sb.db.sql.prepare('SELECT COUNT(*) AS n FROM api_tokens').get() as { n: number };
+    const before = { n: (await h.sb.db.tokens()).length };
     const r = await c.submit('/tokens', '/tokens', { expires: '7d' });
     t.is(r.statusCode, 200);
     const token = /<pre class="mono" id="new-token">([^<]+)<\/pre>/.exec(r.body)![1]!;
@@ -311,7 +315,7 @@ test('API tokens: created and shown once, listed, working against the REST API, 
     t.false(list.body.includes(token));
     const ids = [...list.body.matchAll(/action="\/tokens\/([0-9a-f]{64})\/revoke"/g)].map((m) => m[1]!);
     t.is(ids.length, 2, 'the harness token and the new one');
-    t.is((h.sb.db.sql.prepare('SELECT COUNT(*) AS n FROM api_tokens').get() as { n: number }).n, before.n + 1);
+    t.is((await h.sb.db.tokens()).length, before.n + 1);
     for (const id of ids) t.is((await c.submit('/tokens', `/tokens/${id}/revoke`, {})).statusCode, 200);
     t.is((await h.api(token, 'GET', '/jobs')).status, 401);
     t.is((await (await h.login('bob')).submit('/tokens', `/tokens/${'0'.repeat(64)}/revoke`, {})).statusCode, 404);
@@ -320,11 +324,11 @@ test('API tokens: created and shown once, listed, working against the REST API, 
 
 test('supervisor pages show tags, connection, current job and recent jobs the viewer may see', (t) =>
   withWeb(async (h) => {
-    const sup = h.sb.db.supervisors()[0]!;
-    const mine = h.job('alice');
-    const theirs = h.job('bob');
+    const sup = (await h.sb.db.supervisors())[0]!;
+    const mine = await h.job('alice');
+    const theirs = await h.job('bob');
     for (const j of [mine, theirs])
-      h.sb.jobs.apply(j, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: sup.id } });
+      await h.sb.jobs.apply(j, { actor: 'switchboard', state: { to: 'scheduled', supervisorId: sup.id } });
     const c = await h.login('alice');
     const list = await c.get('/supervisors');
     t.regex(list.body, /bench-1/);
@@ -362,7 +366,7 @@ test('the web console can be turned off', async (t) => {
 test('users without a password cannot log in', async (t) => {
   const h = await startWeb();
   try {
-    h.sb.db.addUser('nopw', null, false);
+    await h.sb.db.addUser('nopw', null, false);
     t.is((await h.anonymous().submit('/login', '/login', { user: 'nopw', password: '' })).statusCode, 401);
   } finally {
     await h.close();

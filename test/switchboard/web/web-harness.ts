@@ -23,19 +23,19 @@ export interface WebHarness extends Harness {
   login(user: 'alice' | 'bob' | 'admin'): Promise<WebClient>;
   anonymous(): WebClient;
   /** Enqueues a job of `user` that stays queued (its supervisor is registered but not connected). */
-  job(user: 'alice' | 'bob' | 'admin', overrides?: Partial<StoredJobRequest>): string;
+  job(user: 'alice' | 'bob' | 'admin', overrides?: Partial<StoredJobRequest>): Promise<string>;
 }
 
 export async function startWeb(opts: Partial<SwitchboardOptions> = {}, listen = false): Promise<WebHarness> {
   // Jobs here stay queued on purpose; long timeouts keep them alive however slow the machine is.
   const h = await startHarness({ queueTimeoutMs: 3_600_000, jobTimeoutMs: 3_600_000, ...opts }, listen);
   passwordHash ??= hashPassword(PASSWORD);
-  h.sb.db.sql.prepare('UPDATE users SET password_hash = ?').run(passwordHash);
-  h.addSupervisor('bench-1', 'board:x');
+  await h.sb.db.kysely.updateTable('users').set({ password_hash: passwordHash }).execute();
+  await h.addSupervisor('bench-1', 'board:x');
   const ids = {
-    alice: h.sb.db.userByName('alice')!.id,
-    bob: h.sb.db.userByName('bob')!.id,
-    admin: h.sb.db.userByName('admin')!.id,
+    alice: (await h.sb.db.userByName('alice'))!.id,
+    bob: (await h.sb.db.userByName('bob'))!.id,
+    admin: (await h.sb.db.userByName('admin'))!.id,
   };
   const web: WebHarness = Object.assign(h, {
     ids,
@@ -46,8 +46,10 @@ export async function startWeb(opts: Partial<SwitchboardOptions> = {}, listen = 
       if (r.statusCode !== 303) throw new Error(`login as ${user} failed: ${r.statusCode} ${r.body}`);
       return c;
     },
-    job(user: 'alice' | 'bob' | 'admin', overrides: Partial<StoredJobRequest> = {}) {
-      return enqueued(h.sb.scheduler.enqueue(ids[user], storedJobRequest({ tag_config: 'board:x', ...overrides })));
+    async job(user: 'alice' | 'bob' | 'admin', overrides: Partial<StoredJobRequest> = {}) {
+      return enqueued(
+        await h.sb.scheduler.enqueue(ids[user], storedJobRequest({ tag_config: 'board:x', ...overrides })),
+      );
     },
   });
   return web;

@@ -1,0 +1,383 @@
+// The switchboard store over any database Kysely drives: the queries of queries.ts and the steps
+// of migrations.ts, run the same way on SQLite and PostgreSQL. What an engine does its own way
+// (the schema version, migration locks, which errors mean "unavailable") is its StoreDialect.
+
+import { randomUUID } from 'node:crypto';
+import type { Compilable, Kysely, Transaction } from 'kysely';
+import { MIGRATIONS } from './migrations.js';
+import { queries as q } from './queries.js';
+import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, Tables, UserRow } from './schema.js';
+import type { StoreDialect } from './store-dialect.js';
+import {
+  StoreConflict,
+  StoreOpenError,
+  StoreUnavailable,
+  type ActiveJobRow,
+  type ConsoleTimeRow,
+  type JobPageQuery,
+  type JobUpdate,
+  type ListedJobRow,
+  type ListedJobsQuery,
+  type LogChunk,
+  type NewJobEvent,
+  type SessionOwner,
+  type SwitchboardStore,
+  type TokenInfo,
+  type TokenOwner,
+  type UserTokenInfo,
+} from './store.js';
+
+type Db = Kysely<Tables>;
+
+export class DbStore implements SwitchboardStore {
+  protected constructor(
+    /** The database, or the transaction this store's calls run in. */
+    protected readonly db: Db,
+    protected readonly dialect: StoreDialect,
+  ) {}
+
+  /** The database itself, for tools that copy whole tables (migrate-db) and storage-level tests. */
+  get kysely(): Db {
+    return this.db;
+  }
+
+  /** A store over `db`, its schema brought up to date first (one store at a time migrates). */
+  static async connect(db: Db, dialect: StoreDialect): Promise<DbStore> {
+    const store = new DbStore(db, dialect);
+    await store.migrate();
+    return store;
+  }
+
+  /** Each step in a transaction of its own, under the dialect's lock: replicas starting together migrate once. */
+  protected async migrate(): Promise<void> {
+    for (;;) {
+      const done = await this.io(() =>
+        this.db.transaction().execute(async (trx) => {
+          await this.dialect.lockForMigration(trx);
+          const v = await this.dialect.readVersion(trx);
+          if (v > MIGRATIONS.length) {
+            throw new StoreOpenError(
+              `database schema version ${v} is newer than this switchboard knows (${MIGRATIONS.length})`,
+            );
+          }
+          if (v === MIGRATIONS.length) return true;
+          for (const c of MIGRATIONS[v]!(trx, this.dialect.migrations)) await trx.executeQuery(c);
+          await this.dialect.writeVersion(trx, v + 1);
+          return false;
+        }),
+      );
+      if (done) return;
+    }
+  }
+
+  /** Runs `fn`; a driver error that says the database cannot be used now becomes StoreUnavailable. */
+  private async io<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StoreUnavailable || err instanceof StoreConflict || err instanceof StoreOpenError) throw err;
+      const kind = this.dialect.unavailableKind(err);
+      if (kind) {
+        const code = (err as { code?: unknown }).code;
+        const named = typeof code === 'string' ? ` (${code})` : '';
+        throw new StoreUnavailable(kind, `database: ${(err as Error).message}${named}`);
+      }
+      throw err;
+    }
+  }
+
+  private async run(query: Compilable): Promise<number> {
+    const r = await this.io(() => this.db.executeQuery(query.compile()));
+    return Number(r.numAffectedRows ?? 0n);
+  }
+
+  private async all<R>(query: Compilable<R>): Promise<R[]> {
+    return (await this.io(() => this.db.executeQuery(query.compile()))).rows;
+  }
+
+  private async first<R>(query: Compilable<R>): Promise<R | undefined> {
+    return (await this.all(query))[0];
+  }
+
+  /** Inserts a row; a unique key already taken (by a writer that raced this one) is a StoreConflict. */
+  private async insert(query: Compilable, conflict: string): Promise<void> {
+    try {
+      await this.run(query);
+    } catch (err) {
+      if (this.dialect.isConflict(err)) throw new StoreConflict(conflict);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  transaction<T>(fn: (tx: DbStore) => Promise<T>): Promise<T> {
+    if (this.db.isTransaction) return fn(this);
+    return this.io(() =>
+      this.db.transaction().execute((trx: Transaction<Tables>) => fn(new DbStore(trx, this.dialect))),
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.first(q.ping(this.db));
+  }
+
+  // -- users and tokens --
+
+  async addUser(
+    name: string,
+    passwordHash: string | null,
+    isAdmin: boolean,
+    email: string | null = null,
+  ): Promise<UserRow> {
+    if (await this.userByIdentifier(name)) throw new StoreConflict(`user "${name}" already exists`);
+    if (email !== null && (await this.userByIdentifier(email))) {
+      throw new StoreConflict(`the e-mail address "${email}" is already taken`);
+    }
+    const row: UserRow = {
+      id: randomUUID(),
+      name,
+      email,
+      password_hash: passwordHash,
+      is_admin: isAdmin ? 1 : 0,
+      created_at: Date.now(),
+      locked_at: null,
+    };
+    await this.insert(q.insertUser(this.db, row), `user "${name}" already exists`);
+    return row;
+  }
+
+  async userByName(name: string): Promise<UserRow | undefined> {
+    return this.first(q.userByName(this.db, name));
+  }
+
+  async userByIdentifier(identifier: string): Promise<UserRow | undefined> {
+    return (await this.userByName(identifier)) ?? (await this.first(q.userByEmail(this.db, identifier)));
+  }
+
+  async userById(id: string): Promise<UserRow | undefined> {
+    return this.first(q.userById(this.db, id));
+  }
+
+  async users(): Promise<UserRow[]> {
+    return this.all(q.users(this.db));
+  }
+
+  removeUser(id: string): Promise<'removed' | 'has_jobs' | 'not_found'> {
+    return this.transaction(async (tx) => {
+      if (!(await tx.userById(id))) return 'not_found';
+      if (await tx.first(q.jobsOfOwner(tx.db, id))) return 'has_jobs';
+      await tx.run(q.deleteUser(tx.db, id));
+      return 'removed';
+    });
+  }
+
+  async setUserLocked(id: string, at: number | null): Promise<void> {
+    await this.run(q.setUserLocked(this.db, id, at));
+  }
+
+  async tokens(): Promise<TokenInfo[]> {
+    return this.all(q.tokens(this.db));
+  }
+
+  async removeToken(hash: Buffer): Promise<boolean> {
+    return (await this.run(q.deleteToken(this.db, hash))) > 0;
+  }
+
+  async addToken(hash: Buffer, userId: string, expiresAt: number | null): Promise<number> {
+    const createdAt = Date.now();
+    await this.run(
+      q.insertToken(this.db, { token_hash: hash, user_id: userId, created_at: createdAt, expires_at: expiresAt }),
+    );
+    return createdAt;
+  }
+
+  async userTokens(userId: string, now: number, limit: number): Promise<UserTokenInfo[]> {
+    return this.all(q.userTokens(this.db, userId, now, limit));
+  }
+
+  async removeUserToken(userId: string, hash: Buffer): Promise<boolean> {
+    return (await this.run(q.deleteUserToken(this.db, userId, hash))) > 0;
+  }
+
+  async tokenByHash(hash: Buffer): Promise<TokenOwner | undefined> {
+    return this.first(q.tokenByHash(this.db, hash));
+  }
+
+  async pruneExpiredTokens(now = Date.now()): Promise<number> {
+    return this.run(q.pruneTokens(this.db, now));
+  }
+
+  // -- supervisors --
+
+  async supervisorLastSeen(id: string): Promise<number | null> {
+    return (await this.first(q.supervisorLastSeen(this.db, id)))?.at ?? null;
+  }
+
+  async addSupervisor(
+    name: string,
+    tags: string,
+    tokenHash: Buffer,
+    id: string = randomUUID(),
+  ): Promise<SupervisorRow> {
+    if (await this.first(q.supervisorByName(this.db, name)))
+      throw new StoreConflict(`supervisor "${name}" already exists`);
+    if (await this.supervisorById(id)) throw new StoreConflict(`a supervisor with id ${id} already exists`);
+    const row: SupervisorRow = { id, name, tags, token_hash: tokenHash, created_at: Date.now() };
+    await this.insert(q.insertSupervisor(this.db, row), `supervisor "${name}" or id ${id} already exists`);
+    return row;
+  }
+
+  async supervisors(): Promise<SupervisorRow[]> {
+    return this.all(q.supervisors(this.db));
+  }
+
+  async supervisorById(id: string): Promise<SupervisorRow | undefined> {
+    return this.first(q.supervisorById(this.db, id));
+  }
+
+  removeSupervisor(id: string): Promise<'removed' | 'has_active_jobs' | 'not_found'> {
+    return this.transaction(async (tx) => {
+      if (!(await tx.supervisorById(id))) return 'not_found';
+      if (await tx.first(q.activeJobOn(tx.db, id))) return 'has_active_jobs';
+      await tx.run(q.forgetSupervisor(tx.db, id));
+      await tx.run(q.deleteSupervisor(tx.db, id));
+      return 'removed';
+    });
+  }
+
+  async setSupervisorTags(id: string, tags: string): Promise<void> {
+    await this.run(q.setSupervisorTags(this.db, id, tags));
+  }
+
+  // -- jobs --
+
+  async insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<void> {
+    await this.insert(
+      q.insertJob(this.db, {
+        id,
+        owner_id: ownerId,
+        request: JSON.stringify(request),
+        tag_config: request.tag_config,
+        state: 'queued',
+        stage: null,
+        status_message: null,
+        exit_status: null,
+        exit_message: null,
+        supervisor_id: null,
+        queued_at: now,
+        scheduled_at: null,
+        updated_at: now,
+        terminated_at: null,
+        init_spec: JSON.stringify(request.init_spec),
+        restart_of: request.restart_of ?? null,
+        override_timeout: request.override_timeout,
+      }),
+      `a job with id ${id} already exists`,
+    );
+  }
+
+  async job(id: string): Promise<JobRow | undefined> {
+    return this.first(q.jobById(this.db, id));
+  }
+
+  async jobForUpdate(id: string): Promise<JobRow | undefined> {
+    const query = q.jobById(this.db, id);
+    return this.first(this.dialect.rowLocks ? query.forUpdate() : query);
+  }
+
+  async jobRequest(id: string): Promise<StoredJobRequest | undefined> {
+    const row = await this.first(q.jobRequest(this.db, id));
+    return row && (JSON.parse(row.request) as StoredJobRequest);
+  }
+
+  async activeJobs(): Promise<ActiveJobRow[]> {
+    return this.all(q.activeJobs(this.db));
+  }
+
+  async jobPage(query: JobPageQuery): Promise<JobRow[]> {
+    return this.all(q.jobPage(this.db, query));
+  }
+
+  async listedJobs(query: ListedJobsQuery): Promise<ListedJobRow[]> {
+    return this.all(q.listedJobs(this.db, query));
+  }
+
+  async updateJob(update: JobUpdate): Promise<void> {
+    await this.run(q.updateJob(this.db, update));
+  }
+
+  async insertEvent(e: NewJobEvent): Promise<void> {
+    await this.run(q.insertEvent(this.db, e));
+  }
+
+  async events(jobId: string, after = 0, limit = Number.MAX_SAFE_INTEGER): Promise<JobEventRow[]> {
+    return this.all(q.events(this.db, jobId, after, limit));
+  }
+
+  async eventCount(jobId: string): Promise<number> {
+    return (await this.first(q.eventCount(this.db, jobId)))?.n ?? 0;
+  }
+
+  // -- console log --
+
+  appendLog(
+    jobId: string,
+    logStart: number,
+    logEnd: number,
+    data: Buffer,
+    keep: number,
+  ): Promise<{ start: number; end: number }> {
+    return this.transaction(async (tx) => {
+      await tx.run(q.insertLog(tx.db, jobId, logEnd, data));
+      const end = logEnd + data.length;
+      let start = logStart;
+      if (end - start > keep) {
+        await tx.run(q.pruneLog(tx.db, jobId, end - keep));
+        start = (await tx.first(q.firstLogOffset(tx.db, jobId)))?.o ?? end;
+      }
+      await tx.run(q.setLogBounds(tx.db, jobId, start, end));
+      return { start, end };
+    });
+  }
+
+  async readLog(jobId: string, offset: number, maxChunks: number): Promise<LogChunk[]> {
+    return this.all(q.readLog(this.db, jobId, offset, maxChunks));
+  }
+
+  async lastLogOffset(jobId: string): Promise<number | undefined> {
+    return (await this.first(q.lastLogOffset(this.db, jobId)))?.o ?? undefined;
+  }
+
+  // -- the web console --
+
+  async addSession(hash: Buffer, userId: string, now: number, expiresAt: number): Promise<void> {
+    await this.transaction(async (tx) => {
+      await tx.run(q.pruneSessions(tx.db, now));
+      await tx.run(
+        q.insertSession(tx.db, { token_hash: hash, user_id: userId, created_at: now, expires_at: expiresAt }),
+      );
+    });
+  }
+
+  async session(hash: Buffer): Promise<SessionOwner | undefined> {
+    return this.first(q.session(this.db, hash));
+  }
+
+  async removeSession(hash: Buffer): Promise<void> {
+    await this.run(q.deleteSession(this.db, hash));
+  }
+
+  async putConsoleTime(jobId: string, offset: number, at: number, start: number): Promise<void> {
+    await this.transaction(async (tx) => {
+      await tx.run(q.putConsoleTime(tx.db, { job_id: jobId, offset, at }));
+      if (start > 0) await tx.run(q.pruneConsoleTimes(tx.db, jobId, start));
+    });
+  }
+
+  async consoleTimes(jobId: string, from: number, to: number, limit: number): Promise<ConsoleTimeRow[]> {
+    return this.all(q.consoleTimes(this.db, jobId, from, to, limit));
+  }
+}
