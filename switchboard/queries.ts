@@ -7,8 +7,11 @@ import type { Tables } from './schema.js';
 
 type Db = Kysely<Tables>;
 
-/** A LIKE pattern for values that hold `text`, its %, _ and backslash taken literally (with ESCAPE backslash). */
-const containing = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** Values of `column` that hold `text`, its %, _ and backslash taken literally. */
+const holds = (column: string, text: string) =>
+  // The escape character is a parameter: as a literal, '\' means one backslash to PostgreSQL only
+  // while standard_conforming_strings is on.
+  sql<boolean>`${sql.ref(column)} like ${`%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape ${'\\'}`;
 
 /** Every column of a job but its request. */
 export const JOB_COLUMNS = [
@@ -149,13 +152,9 @@ export const queries = {
     if (p.exitStatus !== undefined) q = q.where('j.exit_status', '=', p.exitStatus);
     const sup = p.supervisor;
     if (sup !== undefined) q = q.where((eb) => eb.or([eb('j.supervisor_id', '=', sup), eb('s.name', '=', sup)]));
-    if (p.tagText !== undefined)
-      q = q.where(sql<boolean>`${sql.ref('j.tag_config')} like ${containing(p.tagText)} escape '\\'`);
+    if (p.tagText !== undefined) q = q.where(holds('j.tag_config', p.tagText));
     // init_spec is the JSON.stringify of the image spec, so an image id follows its key directly.
-    if (p.imagePrefix !== undefined)
-      q = q.where(
-        sql<boolean>`${sql.ref('j.init_spec')} like ${containing(`"image_id":"${p.imagePrefix}`)} escape '\\'`,
-      );
+    if (p.imagePrefix !== undefined) q = q.where(holds('j.init_spec', `"image_id":"${p.imagePrefix}`));
     if (p.queuedFrom !== undefined) q = q.where('j.queued_at', '>=', p.queuedFrom);
     if (p.queuedUntil !== undefined) q = q.where('j.queued_at', '<', p.queuedUntil);
     return q.orderBy('j.seq', 'desc').limit(p.limit);

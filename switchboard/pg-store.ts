@@ -1,0 +1,180 @@
+// The switchboard store over PostgreSQL (pg): what PostgreSQL does its own way under the one store
+// (the schema version in a table, an advisory lock for replicas migrating at once, which SQLSTATEs
+// mean the database cannot be used now), and opening a pool of connections from a URL.
+
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import { POSTGRES_MIGRATIONS } from './migrations.js';
+import type { Tables } from './schema.js';
+import type { StoreDialect } from './store-dialect.js';
+import { StoreOpenError } from './store.js';
+
+/** The advisory lock key the switchboards of one database migrate under ("tml_sb"). */
+const MIGRATION_LOCK = 0x746d6c5f7362;
+
+const INT8_OID = 20;
+
+/** How long opening a connection (or waiting for a free one) may take. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+// count(*), max() of a bigint column and bigint columns themselves (times in ms, byte offsets) come
+// as int8, which pg gives as strings lest it lose precision past 2^53; ours never get there.
+const types: pg.CustomTypesConfig = {
+  getTypeParser: (oid, format) =>
+    oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format),
+};
+
+// Node's errors for a server that cannot be reached, or that went away.
+const UNREACHABLE: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found (DNS lookup failed)',
+  EPIPE: 'connection closed',
+  ENOENT: 'no server socket there',
+};
+
+// pg's own messages for a connection that broke or never came.
+const CONNECTION_LOST = /^Connection terminated|^timeout exceeded when trying to connect|is not queryable/;
+
+/** The first of `err` and (an AggregateError's) the errors inside it that has a string code. */
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  const inner = (err as { errors?: unknown } | null)?.errors;
+  return Array.isArray(inner) ? inner.map(codeOf).find((c) => c !== undefined) : undefined;
+}
+
+export const postgresDialect: StoreDialect = {
+  name: 'postgres',
+  migrations: POSTGRES_MIGRATIONS,
+  rowLocks: true,
+
+  async lockForMigration(trx: Transaction<Tables>) {
+    await sql`select pg_advisory_xact_lock(${sql.lit(MIGRATION_LOCK)})`.execute(trx);
+  },
+
+  async readVersion(trx: Transaction<Tables>) {
+    // No table yet is a database no switchboard has used: version 0. Asking first keeps a failed
+    // select from aborting the transaction.
+    const { rows } = await sql<{ t: string | null }>`select to_regclass('tml_schema') as t`.execute(trx);
+    if (rows[0]?.t == null) return 0;
+    const version = await sql<{ version: number }>`select version from tml_schema`.execute(trx);
+    return version.rows[0]?.version ?? 0;
+  },
+
+  async writeVersion(trx: Transaction<Tables>, version: number) {
+    // One row, made to stay one: `one` is its key and can only be true.
+    await sql`create table if not exists tml_schema (one boolean primary key default true check (one), version integer not null)`.execute(
+      trx,
+    );
+    await sql`insert into tml_schema (version) values (${version}) on conflict (one) do update set version = excluded.version`.execute(
+      trx,
+    );
+  },
+
+  unavailableKind(err: unknown) {
+    const code = codeOf(err);
+    if (code !== undefined) {
+      if (code === '53100') return 'full'; // disk_full
+      // insufficient resources (memory, connections), connection exceptions, the server shutting
+      // down or starting, system I/O errors, and a read-only server (a standby, or one made read-only).
+      if (/^(?:53|08|58)/.test(code) || ['57P01', '57P02', '57P03', '25006'].includes(code)) return 'unavailable';
+      if (code in UNREACHABLE) return 'unavailable';
+    }
+    if (err instanceof Error && CONNECTION_LOST.test(err.message)) return 'unavailable';
+    return null;
+  },
+};
+
+export interface PostgresConnectOptions {
+  /** Connections the switchboard keeps open at most. */
+  maxConnections?: number;
+  /** Told of errors on idle connections (the server restarted, the network broke). */
+  onWarning?: (message: string) => void;
+}
+
+/** Whether `--db` names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(?:ql)?:\/\//i.test(db);
+}
+
+/** `url` without its password, for logs and messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
+/** Where `url` points, for messages (never its password), or a StoreOpenError for a URL that is none. */
+function serverOf(url: string): { where: string; password: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new StoreOpenError('--db: not a PostgreSQL URL (postgres://USER@HOST[:PORT]/DATABASE)');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new StoreOpenError(`--db: not a PostgreSQL URL (postgres://USER@HOST[:PORT]/DATABASE): ${u.protocol}`);
+  }
+  const socket = u.searchParams.get('host');
+  const where = socket ?? `${u.hostname || 'localhost'}:${u.port || '5432'}`;
+  return { where, password: decodeURIComponent(u.password) };
+}
+
+/** Why a connection failed, in a few words. */
+function reason(err: unknown, password: string): string {
+  const code = codeOf(err);
+  if (code !== undefined && code in UNREACHABLE) return UNREACHABLE[code]!;
+  if (err instanceof Error && /timeout/i.test(err.message)) return 'timed out';
+  if (err instanceof Error && /^Connection terminated/.test(err.message)) return 'the server closed the connection';
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+  return password ? message.split(password).join('***') : message;
+}
+
+/**
+ * A Kysely instance over a pool of connections to the database at `url`, once one connection to it
+ * has worked: an unreachable server or a refused login is a one-line StoreOpenError.
+ */
+export async function connectPostgres(url: string, opts: PostgresConnectOptions = {}): Promise<Kysely<Tables>> {
+  const { where, password } = serverOf(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.maxConnections ?? 10,
+    types,
+    // A request waits this long for a connection; past it the store is unavailable, not hung.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    application_name: 'tml-switchboard',
+  });
+  // An idle connection's error is emitted on the pool, and an unheard 'error' ends the process.
+  pool.on('error', (err) => opts.onWarning?.(`PostgreSQL at ${where}: ${reason(err, password)}`));
+  const started = Date.now();
+  try {
+    const client = await pool.connect();
+    try {
+      const { rows } = await client.query<{ server_version_num: string }>('show server_version_num');
+      const version = Number(rows[0]?.server_version_num);
+      // Identity columns are PostgreSQL 10's.
+      if (version < 100000)
+        throw new Error(`PostgreSQL ${Math.floor(version / 10000)} is too old: 10 or newer is needed`);
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await pool.end().catch(() => {});
+    // A pool's connection timeout ends the connection, and pg reports only that it ended.
+    const why =
+      Date.now() - started >= CONNECT_TIMEOUT_MS
+        ? `no answer in ${CONNECT_TIMEOUT_MS / 1000} s`
+        : reason(err, password);
+    throw new StoreOpenError(`cannot connect to PostgreSQL at ${where}: ${why}`);
+  }
+  return new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+}
