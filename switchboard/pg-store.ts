@@ -88,6 +88,8 @@ export const postgresDialect: StoreDialect = {
     if (err instanceof Error && CONNECTION_LOST.test(err.message)) return 'unavailable';
     return null;
   },
+
+  isConflict: (err: unknown) => codeOf(err) === '23505', // unique_violation
 };
 
 export interface PostgresConnectOptions {
@@ -95,22 +97,6 @@ export interface PostgresConnectOptions {
   maxConnections?: number;
   /** Told of errors on idle connections (the server restarted, the network broke). */
   onWarning?: (message: string) => void;
-}
-
-/** Whether `--db` names a PostgreSQL database rather than a SQLite file. */
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(?:ql)?:\/\//i.test(db);
-}
-
-/** `url` without its password, for logs and messages. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://…';
-  }
 }
 
 /** Where `url` points, for messages (never its password), or a StoreOpenError for a URL that is none. */
