@@ -83,7 +83,10 @@ const HELP = {
   ] as Array<[string, string]>,
   exits: [
     [0, 'stopped by SIGTERM or SIGINT, after ending the job it ran'],
-    [1, 'a runtime failure, or the switchboard refused this supervisor for good (one line naming the cause)'],
+    [
+      1,
+      'a runtime failure, or the switchboard (every --switchboard URL) refused this supervisor for good (one line naming the cause)',
+    ],
     [2, 'usage error: a bad flag, a missing setting, a bad config file or id (one line on stderr)'],
     [130, 'a second signal: stopped at once'],
   ] as Array<[number, string]>,
