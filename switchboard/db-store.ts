@@ -120,6 +120,11 @@ export class DbStore implements SwitchboardStore {
     );
   }
 
+  /** See StoreDialect.notify: other switchboards hear `payload` when this transaction commits. */
+  async notify(payload: string): Promise<void> {
+    await this.io(() => this.dialect.notify(this.db, payload));
+  }
+
   async ping(): Promise<void> {
     await this.first(q.ping(this.db));
   }
@@ -246,6 +251,13 @@ export class DbStore implements SwitchboardStore {
       await tx.run(q.deleteSupervisor(tx.db, id));
       return 'removed';
     });
+  }
+
+  async activeJobOf(supervisorId: string): Promise<string | undefined> {
+    if (this.db.isTransaction && this.dialect.rowLocks) {
+      await this.first(q.supervisorById(this.db, supervisorId).forUpdate());
+    }
+    return (await this.first(q.activeJobOn(this.db, supervisorId)))?.id;
   }
 
   async setSupervisorTags(id: string, tags: string): Promise<void> {

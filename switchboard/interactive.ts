@@ -48,6 +48,11 @@ export class InteractiveJobs {
   constructor(
     private readonly jobs: { get(id: string): Promise<JobView | undefined> },
     private readonly log: Logger,
+    /** The other replicas of the database, when there are any: console input for a supervisor one of them holds goes there. */
+    private readonly replicas: {
+      heldElsewhere(supervisorId: string): boolean;
+      forward(jobId: string, bytes: Buffer): Promise<void>;
+    } | null = null,
   ) {}
 
   connected(supervisorId: string, link: ExtensionLink): void {
@@ -103,6 +108,14 @@ export class InteractiveJobs {
       return { ok: false, reason: 'not_running', message: `job ${job.id} is ${job.state}: its host takes no input` };
     }
     const link = this.links.get(job.supervisor_id);
+    if (link === undefined && this.replicas?.heldElsewhere(job.supervisor_id)) {
+      this.replicas
+        .forward(job.id, bytes)
+        .catch((err: unknown) =>
+          this.log.warn(`job ${job.id}: console input not forwarded: ${(err as Error).message}`),
+        );
+      return { ok: true };
+    }
     if (link === undefined) {
       return {
         ok: false,

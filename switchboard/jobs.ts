@@ -1,9 +1,11 @@
 // Lifecycle-checked changes to jobs. Every change is checked against lifecycle.ts, written with
 // its event records in one transaction, and announced with a 'changed' event; a refused change
-// writes nothing.
+// writes nothing. Where other switchboards share the database, each commit tells them (the change
+// feed), and what they commit is announced here as if it were ours.
 
 import { EventEmitter } from 'node:events';
 import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
+import { encodeNotice, type ChangeFeed, type FeedNotice } from './change-feed.js';
 import type { JobRow, NewJobEvent, StoredJobRequest, SwitchboardStore } from './store.js';
 import { MAX_EVENTS_PER_JOB, MAX_EXIT_MESSAGE_BYTES, MAX_STATUS_MESSAGE_BYTES, capNullable } from './caps.js';
 import { type Actor, checkExitStatus, checkStateTransition } from './lifecycle.js';
@@ -15,6 +17,10 @@ export interface JobChange {
   state?: { to: ExecutionState; stage?: InitStage | null; statusMessage?: string | null; supervisorId?: string };
   /** A sub-state of the current state (a state_transition to the state the job is in). */
   subState?: { stage: InitStage | null; statusMessage: string | null };
+  /** Only if the job is in this state when the change is made (another switchboard may have moved it). */
+  expectState?: ExecutionState;
+  /** Only if this supervisor has no other job in progress (checked with its row locked). */
+  idleSupervisor?: string;
 }
 
 export type ChangeResult = { ok: true; job: JobRow } | { ok: false; reason: string; job: JobRow | undefined };
@@ -28,9 +34,9 @@ export interface JobStoreEvents {
 }
 
 export class JobStore extends EventEmitter<JobStoreEvents> {
-  // Jobs that are not terminated, as last committed, without their requests (read when needed):
-  // this process is the only writer of jobs, so the hot path (supervisor events, console output)
-  // needs no read queries, and memory does not grow with what users send.
+  // Jobs that are not terminated, as last committed here or told by the change feed, without their
+  // requests (read when needed): the hot path (supervisor events, console output) needs no read
+  // queries, and memory does not grow with what users send. Changes read the row afresh.
   private readonly active = new Map<string, JobRow>();
   /** Events stored so far, of active jobs that have had a change here. */
   private readonly eventCounts = new Map<string, number>();
@@ -39,9 +45,33 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     private readonly store: SwitchboardStore,
     private readonly logKeepBytes = DEFAULT_LOG_KEEP_BYTES,
     private readonly now: () => number = Date.now,
+    private readonly feed: ChangeFeed | null = null,
   ) {
     super();
     this.setMaxListeners(0);
+  }
+
+  /** Tells the other switchboards, when `tx` commits. */
+  private async tell(tx: SwitchboardStore, notice: FeedNotice): Promise<void> {
+    if (this.feed) await tx.notify(encodeNotice(this.feed.replica, notice));
+  }
+
+  /** Another switchboard committed a change of job `id`, or more of its console: announced as ours. */
+  async remoteChange(id: string, kind: 'job' | 'log'): Promise<void> {
+    const job = await this.store.job(id);
+    if (!job) return;
+    const known = this.active.get(id);
+    // A notice read late must not take the cache back to an older row.
+    if (known && known.updated_at > job.updated_at && known.log_end >= job.log_end) return;
+    this.remember(job);
+    if (kind === 'log') this.emit('log', id, job.log_end);
+    else this.emit('changed', job);
+  }
+
+  /** After notices may have been missed: every job is read afresh when next asked for. */
+  forgetCached(): void {
+    this.active.clear();
+    this.eventCounts.clear();
   }
 
   async create(id: string, ownerId: string, request: StoredJobRequest): Promise<JobRow> {
@@ -58,6 +88,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         status_message: null,
         exit_status: null,
       });
+      await this.tell(tx, { kind: 'job', id });
       return (await tx.job(id))!;
     });
     this.remember(job);
@@ -93,6 +124,15 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       // Read in the transaction (and locked, where rows lock): what another writer committed counts.
       const before = await tx.jobForUpdate(id);
       if (!before) return { ok: false, reason: 'no such job', job: undefined };
+      if (change.expectState !== undefined && before.state !== change.expectState) {
+        return { ok: false, reason: `job is ${before.state}, not ${change.expectState}`, job: before };
+      }
+      if (change.idleSupervisor !== undefined) {
+        const busy = await tx.activeJobOf(change.idleSupervisor);
+        if (busy !== undefined && busy !== id) {
+          return { ok: false, reason: `supervisor ${change.idleSupervisor} runs job ${busy}`, job: before };
+        }
+      }
       const job: JobRow = { ...before };
       const now = this.now();
       const events: NewJobEvent[] = [];
@@ -158,6 +198,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       }
       if (job.state === 'terminated') this.eventCounts.delete(id);
       else this.eventCounts.set(id, count);
+      await this.tell(tx, { kind: 'job', id });
       return { ok: true, job };
     });
     if (result.ok) {
@@ -171,7 +212,11 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (data.length === 0) return true;
     const job = await this.get(id);
     if (!job || job.state === 'terminated') return false;
-    const { start, end } = await this.store.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes);
+    const { start, end } = await this.store.transaction(async (tx) => {
+      const bounds = await tx.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes);
+      await this.tell(tx, { kind: 'log', id, end: bounds.end });
+      return bounds;
+    });
     // Onto the row as it is now: a change committed while the chunk was written stays.
     const now = this.active.get(id);
     if (now) this.active.set(id, { ...now, log_start: start, log_end: end });

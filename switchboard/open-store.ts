@@ -1,6 +1,7 @@
 // Opens the store a `--db` value names: a postgres:// URL is PostgreSQL, anything else a SQLite
 // file. Each engine's driver loads only when it is used.
 
+import type { ChangeFeed } from './change-feed.js';
 import type { DbStore } from './db-store.js';
 import type { SqliteStoreOptions } from './sqlite-store.js';
 
@@ -39,4 +40,15 @@ export async function openStore(db: string, opts: OpenStoreOptions = {}): Promis
     await kysely.destroy();
     throw err;
   }
+}
+
+/** How the switchboards on the database `db` reach each other; none for a SQLite file (one switchboard). */
+export async function openFeed(
+  db: string,
+  store: DbStore,
+  warn: (message: string) => void,
+): Promise<ChangeFeed | null> {
+  if (!isPostgresUrl(db)) return null;
+  const { PostgresFeed } = await import('./pg-store.js');
+  return PostgresFeed.start(db, store.kysely, warn);
 }

@@ -3,9 +3,12 @@
 // mean the database cannot be used now), and opening a pool of connections from a URL.
 
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import type { Tables } from './schema.js';
+import type { ChangeFeed, FeedMessage, FeedNotice } from './change-feed.js';
+import { encodeNotice, parseNotice } from './change-feed.js';
 import type { StoreDialect } from './store-dialect.js';
 import { StoreOpenError } from './store.js';
 
@@ -13,6 +16,12 @@ import { StoreOpenError } from './store.js';
 const MIGRATION_LOCK = 0x746d6c5f7362;
 
 const INT8_OID = 20;
+
+/** The NOTIFY channel of the change feed (change-feed.ts). */
+const FEED_CHANNEL = 'tml_switchboard';
+
+/** The change feed's connection comes back after this long, doubling to the most. */
+const FEED_RETRY_MS = { first: 250, most: 10_000 };
 
 /** How long opening a connection (or waiting for a free one) may take. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -90,6 +99,10 @@ export const postgresDialect: StoreDialect = {
   },
 
   isConflict: (err: unknown) => codeOf(err) === '23505', // unique_violation
+
+  async notify(db: Kysely<Tables>, payload: string) {
+    await sql`select pg_notify(${FEED_CHANNEL}, ${payload})`.execute(db);
+  },
 };
 
 export interface PostgresConnectOptions {
@@ -163,4 +176,92 @@ export async function connectPostgres(url: string, opts: PostgresConnectOptions 
     throw new StoreOpenError(`cannot connect to PostgreSQL at ${where}: ${why}`);
   }
   return new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * The change feed over LISTEN/NOTIFY: one connection of its own listens; notices go out through
+ * the store's pool. A lost connection is opened again, and its subscriber told to read afresh.
+ */
+export class PostgresFeed implements ChangeFeed {
+  readonly replica = randomUUID();
+  private client: pg.Client | null = null;
+  private closed = false;
+  private retryMs = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private onNotice: (m: FeedMessage) => void = () => {};
+  private onResync: () => void = () => {};
+
+  private constructor(
+    private readonly url: string,
+    private readonly db: Kysely<Tables>,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  /** Listening before it returns, so nothing committed after it is missed. */
+  static async start(url: string, db: Kysely<Tables>, warn: (message: string) => void): Promise<PostgresFeed> {
+    const feed = new PostgresFeed(url, db, warn);
+    await feed.listen();
+    return feed;
+  }
+
+  subscribe(onNotice: (m: FeedMessage) => void, onResync: () => void): void {
+    this.onNotice = onNotice;
+    this.onResync = onResync;
+  }
+
+  async publish(notice: FeedNotice): Promise<void> {
+    await postgresDialect.notify(this.db, encodeNotice(this.replica, notice));
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, application_name: 'tml-switchboard feed' });
+    client.on('notification', (n) => {
+      if (n.channel !== FEED_CHANNEL || n.payload === undefined) return;
+      let m: FeedMessage;
+      try {
+        m = parseNotice(n.payload);
+      } catch (err) {
+        this.warn(`change feed: ignored a notice: ${(err as Error).message}`);
+        return;
+      }
+      if (m.from !== this.replica) this.onNotice(m);
+    });
+    const lost = (why: string) => {
+      if (this.client !== client) return;
+      this.client = null;
+      client.end().catch(() => {});
+      if (this.closed) return;
+      this.warn(`change feed: ${why}; listening again soon`);
+      this.again();
+    };
+    client.on('error', (err) => lost(err.message));
+    client.on('end', () => lost('the connection ended'));
+    await client.connect();
+    await client.query(`listen ${FEED_CHANNEL}`);
+    this.client = client;
+    this.retryMs = 0;
+  }
+
+  private again(): void {
+    this.retryMs = Math.min(FEED_RETRY_MS.most, this.retryMs === 0 ? FEED_RETRY_MS.first : this.retryMs * 2);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.listen().then(
+        () => this.onResync(),
+        (err: unknown) => {
+          this.warn(`change feed: cannot listen: ${(err as Error).message}`);
+          if (!this.closed) this.again();
+        },
+      );
+    }, this.retryMs);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => {});
+  }
 }

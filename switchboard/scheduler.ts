@@ -4,6 +4,12 @@
 //
 // Its operations (a request, a supervisor's message, a deadline) run one at a time, in the order
 // they arrived: each sees the in-memory view and the database as the one before it left them.
+//
+// Several replicas may share one database (PostgreSQL). Each knows every queued and running job
+// (the change feed tells it what the others commit) but holds only its own supervisors'
+// connections: it starts jobs on those alone, and a job is started at most once because the
+// change is made with the job's and the supervisor's rows locked (jobs.ts). Timeouts are armed
+// on every replica; the first to fire makes the change, the others' are refused by the lifecycle.
 
 import { randomUUID } from 'node:crypto';
 import type { ExitStatus, RunningJobState } from '../protocol/job.js';
@@ -24,6 +30,9 @@ import {
   type SwitchboardStore,
 } from './store.js';
 import { Deadlines, systemClock, type Clock } from './deadlines.js';
+import type { ChangeFeed, FeedMessage } from './change-feed.js';
+import { SESSIONS_PER_NOTICE } from './change-feed.js';
+import { HEARTBEAT_MS, Presence } from './presence.js';
 import type { JobStore } from './jobs.js';
 import { USER_EXIT_STATUS, errorIsNoFailure, exitStatusForError, exitStatusOnSupervisorMove } from './lifecycle.js';
 import { parseTags, tagsMatch } from './matcher.js';
@@ -97,6 +106,11 @@ export class Scheduler {
   private stopped = false;
   /** The end of the last operation queued (see serial). */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Supervisors other replicas hold. */
+  private readonly presence = new Presence();
+  /** Jobs whose supervisor has been sent stop_job from here. */
+  private readonly stopsSent = new Set<string>();
+  private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: SwitchboardStore,
@@ -104,6 +118,7 @@ export class Scheduler {
     private readonly config: SchedulerConfig,
     private readonly log: Logger,
     private readonly clock: Clock = systemClock,
+    private readonly feed: ChangeFeed | null = null,
   ) {
     this.deadlines = new Deadlines(clock, (key, err) => {
       if (err instanceof StoreUnavailable) {
@@ -138,14 +153,24 @@ export class Scheduler {
         this.armQueueTimeout(job);
       } else if (job.supervisor_id) {
         this.assign(job.supervisor_id, job.id);
-        await this.armJobTimeout(job);
+        this.armJobTimeout(job);
       } else {
         await this.drop(job.id, 'job was dispatched to no supervisor');
       }
     }
-    // Nobody is connected yet: supervisors that had jobs get the grace period to come back.
+    // Nobody is connected here yet: supervisors that had jobs get the grace period to come back
+    // (to this replica or, as the change feed tells within it, to another).
     for (const supervisorId of this.assigned.keys()) this.armGrace(supervisorId);
     this.jobs.on('changed', this.onChanged);
+    if (this.feed) {
+      this.feed.subscribe(
+        (m) => this.notice(m),
+        () => this.background('reading the database again after the change feed was lost', () => this.resync()),
+      );
+      this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+      this.heartbeat.unref();
+      this.tellSessions();
+    }
     if (this.queue.size > 0 || this.assigned.size > 0) {
       this.log.info(
         `resumed with ${this.queue.size} queued and ${[...this.assigned.values()].reduce((n, s) => n + s.size, 0)} running jobs`,
@@ -158,6 +183,85 @@ export class Scheduler {
     this.stopped = true;
     this.jobs.off('changed', this.onChanged);
     this.deadlines.stop();
+    if (this.heartbeat) clearInterval(this.heartbeat);
+  }
+
+  // -- the other replicas --
+
+  private notice(m: FeedMessage): void {
+    if (this.stopped) return;
+    switch (m.kind) {
+      case 'job':
+        this.background(`job ${m.id} as another switchboard changed it`, () => this.jobs.remoteChange(m.id, 'job'));
+        return;
+      case 'log':
+        this.jobs
+          .remoteChange(m.id, 'log')
+          .catch((err: unknown) => this.log.warn(`job ${m.id}: ${(err as Error).message}`));
+        return;
+      case 'sessions':
+        this.presence.holds(m.from, m.supervisors, this.clock.now());
+        return;
+      case 'connected': {
+        this.presence.connected(m.from, m.supervisor, this.clock.now());
+        this.deadlines.clear(`grace:${m.supervisor}`);
+        const here = this.sessions.get(m.supervisor);
+        if (here) {
+          this.log.info(`supervisor ${here.name} (${m.supervisor}) connected to another switchboard replica`);
+          here.link.close(CLOSE_CODES.superseded, 'superseded by a newer connection of the same supervisor');
+        }
+        return;
+      }
+      case 'console_input':
+        this.onConsoleInput?.(m.job, Buffer.from(m.bytes, 'base64'));
+        return;
+    }
+  }
+
+  /** Where console input for a job whose supervisor this replica holds goes (interactive.ts). */
+  onConsoleInput: ((jobId: string, bytes: Buffer) => void) | null = null;
+
+  /** Whether another replica holds the supervisor's connection. */
+  heldElsewhere(supervisorId: string): boolean {
+    return this.presence.elsewhere(supervisorId);
+  }
+
+  /** Sends console input to the replica that holds the job's supervisor. */
+  async forwardConsoleInput(jobId: string, bytes: Buffer): Promise<void> {
+    await this.feed?.publish({ kind: 'console_input', job: jobId, bytes: bytes.toString('base64') });
+  }
+
+  /** Names this replica's supervisors to the others (a heartbeat, and after each change). */
+  private tellSessions(): void {
+    if (!this.feed) return;
+    const ids = [...this.sessions.keys()];
+    for (let i = 0; i === 0 || i < ids.length; i += SESSIONS_PER_NOTICE) {
+      this.feed
+        .publish({ kind: 'sessions', supervisors: ids.slice(i, i + SESSIONS_PER_NOTICE) })
+        .catch((err: unknown) => this.log.warn(`change feed: ${(err as Error).message}`));
+    }
+  }
+
+  private beat(): void {
+    this.tellSessions();
+    // A replica that fell silent took its supervisors' connections with it: they get the grace
+    // period to come back, to any replica.
+    for (const supervisorId of this.presence.expire(this.clock.now())) {
+      if (!this.sessions.has(supervisorId) && this.assigned.get(supervisorId)?.size) this.armGrace(supervisorId);
+    }
+  }
+
+  /** After notices may have been missed: the queue and who runs what, as the database has them. */
+  private async resync(): Promise<void> {
+    this.jobs.forgetCached();
+    const active = await this.store.activeJobs();
+    const queued = new Set<string>();
+    for (const job of active) {
+      if (job.state === 'queued') queued.add(job.id);
+      this.jobChanged(job);
+    }
+    for (const id of [...this.queue.keys()]) if (!queued.has(id)) this.removeQueued(id);
+    await this.dispatch();
   }
 
   // -- users --
@@ -221,10 +325,17 @@ export class Scheduler {
         actor: 'switchboard',
         exitStatus: { to: 'job_canceled', message },
         state: { to: 'terminated' },
+        expectState: 'queued',
       });
-      if (!r.ok) throw new Error(`job ${jobId} could not be canceled while queued: ${r.reason}`);
-      this.log.info(`job ${jobId} ${message} while queued`);
-      return { ok: true, job: r.job };
+      if (r.ok) {
+        this.log.info(`job ${jobId} ${message} while queued`);
+        return { ok: true, job: r.job };
+      }
+      // Another replica started it meanwhile: it is stopped as a running job is.
+      if (r.job?.state === 'queued' || r.job?.state === 'terminated') {
+        if (r.job.state === 'terminated') return { ok: true, job: r.job };
+        throw new Error(`job ${jobId} could not be canceled while queued: ${r.reason}`);
+      }
     }
     const r = await this.stopJob(jobId, 'job_canceled', message);
     // The exit status it has (a timeout, a supervisor error) is final: the job is ending already.
@@ -237,7 +348,7 @@ export class Scheduler {
     const mine = this.assigned.get(supervisorId)?.values().next().value;
     const foreign = session?.foreign.values().next().value;
     return {
-      connected: session !== undefined,
+      connected: session !== undefined || this.presence.elsewhere(supervisorId),
       jobId: mine ?? foreign ?? null,
       foreign: mine === undefined && foreign !== undefined,
     };
@@ -246,10 +357,17 @@ export class Scheduler {
   // -- supervisors --
 
   supervisorConnected(row: SupervisorRow, link: SupervisorLink): void {
-    this.background(`supervisor ${row.name} connecting`, async () => this.connected(row, link));
+    this.background(`supervisor ${row.name} connecting`, () => this.connected(row, link));
   }
 
-  private connected(row: SupervisorRow, link: SupervisorLink): void {
+  private async connected(row: SupervisorRow, link: SupervisorLink): Promise<void> {
+    if (this.feed) {
+      // It may come from another replica: what it runs is in the database.
+      const active = await this.store.activeJobOf(row.id);
+      if (active !== undefined && !this.assigned.get(row.id)?.has(active)) this.assign(row.id, active);
+      this.presence.connectedHere(row.id);
+      await this.feed.publish({ kind: 'connected', supervisor: row.id });
+    }
     const old = this.sessions.get(row.id);
     if (old) old.link.close(CLOSE_CODES.superseded, 'superseded by a newer connection of the same supervisor');
     this.deadlines.clear(`grace:${row.id}`);
@@ -264,6 +382,7 @@ export class Scheduler {
     this.sessions.set(row.id, session);
     this.log.info(`supervisor ${row.name} (${row.id}) connected`);
     this.requestStatus(session);
+    this.tellSessions();
   }
 
   /** Asks what the supervisor runs; it gets no new job until the answer is reconciled. */
@@ -281,6 +400,7 @@ export class Scheduler {
     const session = this.sessions.get(supervisorId);
     if (this.stopped || !session || session.link !== link) return;
     this.sessions.delete(supervisorId);
+    this.tellSessions();
     const running = this.assigned.get(supervisorId)?.size ?? 0;
     this.log.info(
       `supervisor ${session.name} (${supervisorId}) disconnected${running ? `; its job is kept for the ${this.config.gracePeriodMs} ms grace period` : ''}`,
@@ -441,26 +561,42 @@ export class Scheduler {
     for (const [jobId, { tags }] of this.queue) {
       const i = idle.findIndex(([, s]) => tagsMatch(tags, s.tags));
       if (i < 0) continue;
-      const [supervisorId, session] = idle.splice(i, 1)[0]!;
-      await this.startOn(jobId, supervisorId, session);
+      const [supervisorId, session] = idle[i]!;
+      // A job another replica started first leaves the supervisor free for the next one.
+      if ((await this.startOn(jobId, supervisorId, session)) !== 'job_gone') idle.splice(i, 1);
       if (idle.length === 0) break;
     }
   }
 
-  private async startOn(jobId: string, supervisorId: string, session: Session): Promise<void> {
+  /** `job_gone`: the job was no longer queued; `busy`: the database has the supervisor running another. */
+  private async startOn(
+    jobId: string,
+    supervisorId: string,
+    session: Session,
+  ): Promise<'started' | 'job_gone' | 'busy'> {
     // Out of the queue only once the store has it scheduled: a failing write leaves it queued.
-    const r = await this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'scheduled', supervisorId } });
+    const r = await this.jobs.apply(jobId, {
+      actor: 'switchboard',
+      state: { to: 'scheduled', supervisorId },
+      expectState: 'queued',
+      idleSupervisor: supervisorId,
+    });
+    if (!r.ok) {
+      if (r.job?.state !== 'queued') {
+        this.removeQueued(jobId);
+        this.deadlines.clear(`queue:${jobId}`);
+      }
+      this.log.debug(`job ${jobId} not scheduled on supervisor ${session.name}: ${r.reason}`);
+      return r.job?.state === 'queued' ? 'busy' : 'job_gone';
+    }
     this.removeQueued(jobId);
     this.deadlines.clear(`queue:${jobId}`);
-    if (!r.ok) {
-      this.log.warn(`job ${jobId} could not be scheduled: ${r.reason}`);
-      return;
-    }
     this.assign(supervisorId, jobId);
     const request = await this.jobs.request(r.job);
-    await this.armJobTimeout(r.job, request);
+    this.armJobTimeout(r.job);
     session.link.send({ type: 'start_job', message: startJobMessage(jobId, request) });
     this.log.info(`job ${jobId} scheduled on supervisor ${session.name}`);
+    return 'started';
   }
 
   /** Sets a switchboard exit status on a dispatched job and asks its supervisor to stop it. */
@@ -471,10 +607,9 @@ export class Scheduler {
   ): Promise<{ ok: true; job: JobRow } | { ok: false; reason: string }> {
     const r = await this.jobs.apply(jobId, { actor: 'switchboard', exitStatus: { to: status, message } });
     if (!r.ok) return { ok: false, reason: r.reason };
+    // jobChanged has told the supervisor (or the replica that holds it does).
     this.log.info(`job ${jobId}: ${status} (${message}); stopping it`);
     const supervisorId = r.job.supervisor_id;
-    const session = supervisorId ? this.sessions.get(supervisorId) : undefined;
-    session?.link.send({ type: 'stop_job', message: { job_id: jobId } });
     // A supervisor that does not confirm the stop within the grace period loses the job.
     this.deadlines.at(`stop:${jobId}`, this.clock.now() + this.config.gracePeriodMs, () =>
       this.serial(async () => {
@@ -491,6 +626,8 @@ export class Scheduler {
 
   /** Ends a job the switchboard can no longer see running: Terminated, SupervisorDroppedJob unless already final. */
   private async drop(jobId: string, why: string): Promise<void> {
+    // Another replica may have ended it first.
+    if ((await this.store.job(jobId))?.state === 'terminated') return;
     let r = await this.jobs.apply(jobId, {
       actor: 'switchboard',
       exitStatus: { to: 'supervisor_dropped_job', message: why },
@@ -502,9 +639,31 @@ export class Scheduler {
     else this.log.error(`job ${jobId} could not be dropped: ${r.reason}`);
   }
 
+  /** A job as last committed, here or by another replica: the queue and who runs what follow it. */
   private jobChanged(job: JobRow): void {
-    if (job.state !== 'terminated') return;
-    this.removeQueued(job.id);
+    if (job.state === 'queued') {
+      // Queued by another replica.
+      if (this.queue.has(job.id)) return;
+      this.addQueued(job.id, { tags: parseTags(job.tag_config), owner: job.owner_id, bytes: 0 });
+      this.armQueueTimeout(job);
+      this.background('dispatching', () => this.dispatch());
+      return;
+    }
+    if (this.queue.has(job.id)) {
+      this.removeQueued(job.id);
+      this.deadlines.clear(`queue:${job.id}`);
+    }
+    if (job.state !== 'terminated') {
+      if (job.supervisor_id === null) return;
+      if (!this.assigned.get(job.supervisor_id)?.has(job.id)) {
+        // Started by another replica.
+        this.assign(job.supervisor_id, job.id);
+        this.armJobTimeout(job);
+      }
+      this.stopIfAsked(job);
+      return;
+    }
+    this.stopsSent.delete(job.id);
     for (const key of [`queue:${job.id}`, `job:${job.id}`, `stop:${job.id}`]) this.deadlines.clear(key);
     if (job.supervisor_id) {
       const set = this.assigned.get(job.supervisor_id);
@@ -516,6 +675,18 @@ export class Scheduler {
       this.log.info(`job ${job.id} terminated: ${job.exit_status}`);
       this.background('dispatching', () => this.dispatch());
     }
+  }
+
+  /**
+   * A job the switchboard ends (canceled, timed out) is stopped by its supervisor: the replica
+   * that holds the supervisor tells it, whichever replica decided.
+   */
+  private stopIfAsked(job: JobRow): void {
+    if (job.exit_status !== 'job_canceled' && job.exit_status !== 'job_timeout') return;
+    const session = job.supervisor_id ? this.sessions.get(job.supervisor_id) : undefined;
+    if (!session || this.stopsSent.has(job.id)) return;
+    this.stopsSent.add(job.id);
+    session.link.send({ type: 'stop_job', message: { job_id: job.id } });
   }
 
   private addQueued(id: string, job: QueuedJob): void {
@@ -556,10 +727,8 @@ export class Scheduler {
     );
   }
 
-  /** `request` is the job's, when the caller has read it already. */
-  private async armJobTimeout(job: JobRow, request?: StoredJobRequest): Promise<void> {
-    const req = request ?? (await this.jobs.request(job));
-    const timeoutMs = req.override_timeout !== null ? req.override_timeout * 1000 : this.config.jobTimeoutMs;
+  private armJobTimeout(job: JobRow): void {
+    const timeoutMs = job.override_timeout !== null ? job.override_timeout * 1000 : this.config.jobTimeoutMs;
     this.deadlines.at(`job:${job.id}`, (job.scheduled_at ?? this.clock.now()) + timeoutMs, () =>
       this.serial(async () => {
         const now = await this.jobs.get(job.id);
@@ -573,7 +742,7 @@ export class Scheduler {
   private armGrace(supervisorId: string): void {
     this.deadlines.at(`grace:${supervisorId}`, this.clock.now() + this.config.gracePeriodMs, () =>
       this.serial(async () => {
-        if (this.sessions.has(supervisorId)) return;
+        if (this.sessions.has(supervisorId) || this.presence.elsewhere(supervisorId)) return;
         for (const jobId of [...(this.assigned.get(supervisorId) ?? [])]) {
           await this.drop(jobId, `supervisor stayed away longer than the ${this.config.gracePeriodMs} ms grace period`);
         }

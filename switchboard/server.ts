@@ -3,7 +3,8 @@
 
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { openStore } from './open-store.js';
+import type { ChangeFeed } from './change-feed.js';
+import { openFeed, openStore } from './open-store.js';
 import type { DbStore } from './db-store.js';
 import { systemClock, type Clock } from './deadlines.js';
 import { DEFAULT_LOG_KEEP_BYTES, JobStore } from './jobs.js';
@@ -65,12 +66,16 @@ export class Switchboard {
 
   /** Opens the database (migrating it), then assembles the switchboard and resumes its jobs. */
   static async open(opts: SwitchboardOptions): Promise<Switchboard> {
-    const db = await openStore(opts.db, { backgroundCheckpointMs: 1000, onWarning: (m) => opts.log.warn(m) });
+    const warn = (m: string) => opts.log.warn(m);
+    const db = await openStore(opts.db, { backgroundCheckpointMs: 1000, onWarning: warn });
+    let feed: ChangeFeed | null = null;
     try {
-      const sb = new Switchboard(opts, db);
+      feed = await openFeed(opts.db, db, warn);
+      const sb = new Switchboard(opts, db, feed);
       await sb.scheduler.start();
       return sb;
     } catch (err) {
+      await feed?.close();
       await db.close();
       throw err;
     }
@@ -79,6 +84,7 @@ export class Switchboard {
   private constructor(
     readonly opts: SwitchboardOptions,
     db: DbStore,
+    private readonly feed: ChangeFeed | null,
   ) {
     const keepalive = {
       pingIntervalMs: opts.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
@@ -89,7 +95,7 @@ export class Switchboard {
     }
     this.db = db;
     const clock = opts.clock ?? systemClock;
-    this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES, () => clock.now());
+    this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES, () => clock.now(), feed);
     this.scheduler = new Scheduler(
       this.db,
       this.jobs,
@@ -100,8 +106,27 @@ export class Switchboard {
       },
       opts.log,
       clock,
+      feed,
     );
-    this.interactive = new InteractiveJobs(this.jobs, opts.log);
+    const scheduler = this.scheduler;
+    this.interactive = new InteractiveJobs(
+      this.jobs,
+      opts.log,
+      feed && {
+        heldElsewhere: (supervisorId) => scheduler.heldElsewhere(supervisorId),
+        forward: (jobId, bytes) => scheduler.forwardConsoleInput(jobId, bytes),
+      },
+    );
+    scheduler.onConsoleInput = (jobId, bytes) => {
+      this.jobs.get(jobId).then(
+        (job) => {
+          // Only where this replica holds the job's supervisor; the others drop it.
+          if (job?.supervisor_id && !scheduler.heldElsewhere(job.supervisor_id))
+            this.interactive.consoleInput(job, bytes);
+        },
+        (err: unknown) => opts.log.warn(`job ${jobId}: console input not delivered: ${(err as Error).message}`),
+      );
+    };
     this.app = Fastify({
       logger: false,
       bodyLimit: opts.bodyLimitBytes ?? DEFAULTS.bodyLimitBytes,
@@ -159,6 +184,7 @@ export class Switchboard {
     this.scheduler.stop();
     this.hub.close();
     await this.app.close();
+    await this.feed?.close();
     await this.db.close();
   }
 }

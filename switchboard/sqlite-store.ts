@@ -43,6 +43,8 @@ export const sqliteDialect: StoreDialect = {
     return code.startsWith('SQLITE_FULL') ? 'full' : 'unavailable';
   },
   isConflict: (err) => /^SQLITE_CONSTRAINT_(?:UNIQUE|PRIMARYKEY)$/.test(sqliteCode(err) ?? ''),
+  // A SQLite file has one switchboard: there is nobody to tell.
+  notify: async () => {},
 };
 
 /**

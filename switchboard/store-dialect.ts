@@ -3,7 +3,7 @@
 // mean "the database cannot be used now". Everything else (queries, migrations, transactions) is
 // Kysely's and the same for every engine.
 
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { MigrationDialect } from './migrations.js';
 import type { Tables } from './schema.js';
 
@@ -21,4 +21,9 @@ export interface StoreDialect {
   unavailableKind(err: unknown): 'full' | 'unavailable' | null;
   /** Whether a driver error is a unique or primary key violation (two writers claimed one name or id). */
   isConflict(err: unknown): boolean;
+  /**
+   * Tells the other switchboards on the database (the change feed's channel); in a transaction,
+   * when it commits and only if it does. Nothing where one switchboard has the database alone.
+   */
+  notify(db: Kysely<Tables>, payload: string): Promise<void>;
 }

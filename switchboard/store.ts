@@ -137,6 +137,8 @@ export interface SwitchboardStore {
    */
   jobForUpdate(id: string): Promise<JobRow | undefined>;
   close(): Promise<void>;
+  /** Tells the other switchboards on this database `payload` (a change feed notice) once this commits. */
+  notify(payload: string): Promise<void>;
 
   // -- users and tokens --
   /** Throws (StoreUnavailable, or the driver's error) when the database does not answer a trivial query. */
@@ -176,6 +178,11 @@ export interface SwitchboardStore {
   /** Removes a supervisor with no job in progress; its past jobs no longer name it. */
   removeSupervisor(id: string): Promise<'removed' | 'has_active_jobs' | 'not_found'>;
   setSupervisorTags(id: string, tags: string): Promise<void>;
+  /**
+   * The job in progress on a supervisor, if any. In a transaction, the supervisor's row is locked
+   * first where rows lock: two switchboards starting jobs on one supervisor take turns.
+   */
+  activeJobOf(supervisorId: string): Promise<string | undefined>;
   /** When the supervisor last sent an event for one of its jobs; null if it never did. */
   supervisorLastSeen(id: string): Promise<number | null>;
 
