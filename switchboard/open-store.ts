@@ -11,5 +11,6 @@ export function isPostgresUrl(db: string): boolean {
 }
 
 export async function openStore(db: string, opts: OpenStoreOptions = {}): Promise<DbStore> {
+  if (isPostgresUrl(db)) return (await import('./pg-store.js')).openPostgresStore(db, opts);
   return SqliteStore.open(db, opts);
 }

@@ -4,6 +4,7 @@
 
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
+import { DbStore } from './db-store.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import type { Tables } from './schema.js';
 import type { StoreDialect } from './store-dialect.js';
@@ -88,6 +89,8 @@ export const postgresDialect: StoreDialect = {
     if (err instanceof Error && CONNECTION_LOST.test(err.message)) return 'unavailable';
     return null;
   },
+
+  isConflict: (err) => codeOf(err) === '23505', // unique_violation, primary keys included
 };
 
 export interface PostgresConnectOptions {
@@ -95,11 +98,6 @@ export interface PostgresConnectOptions {
   maxConnections?: number;
   /** Told of errors on idle connections (the server restarted, the network broke). */
   onWarning?: (message: string) => void;
-}
-
-/** Whether `--db` names a PostgreSQL database rather than a SQLite file. */
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(?:ql)?:\/\//i.test(db);
 }
 
 /** `url` without its password, for logs and messages. */
@@ -177,4 +175,22 @@ export async function connectPostgres(url: string, opts: PostgresConnectOptions 
     throw new StoreOpenError(`cannot connect to PostgreSQL at ${where}: ${why}`);
   }
   return new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * The store over the PostgreSQL database at `url`, its schema brought up to date (switchboards
+ * starting together take turns). Whatever stops it is a one-line StoreOpenError.
+ */
+export async function openPostgresStore(url: string, opts: PostgresConnectOptions = {}): Promise<DbStore> {
+  const db = await connectPostgres(url, opts);
+  try {
+    return await DbStore.connect(db, postgresDialect);
+  } catch (err) {
+    await db.destroy();
+    if (err instanceof StoreOpenError) throw err;
+    // Most often the user may not create tables (PostgreSQL 15 lets only the database's owner
+    // create in its public schema).
+    const { where, password } = serverOf(url);
+    throw new StoreOpenError(`cannot migrate the PostgreSQL database at ${where}: ${reason(err, password)}`);
+  }
 }

@@ -76,6 +76,7 @@ const running = {
 // Each query of queries.ts once, in an order the foreign keys allow; `satisfies` makes a new query
 // a compile error here until it is added.
 const calls = {
+  ping: (db: Db) => queries.ping(db),
   insertUser: (db: Db) => queries.insertUser(db, user(ALICE, 'alice', 'Alice@Example.org')),
   userByName: (db: Db) => queries.userByName(db, 'alice'),
   userByEmail: (db: Db) => queries.userByEmail(db, 'alice@example.ORG'),

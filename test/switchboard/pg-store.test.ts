@@ -1,0 +1,74 @@
+// The store over PostgreSQL: the behaviour every store has (store-conformance.ts), and what is
+// PostgreSQL's own about opening one.
+
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { openPostgresStore } from '../../switchboard/pg-store.js';
+import { StoreOpenError } from '../../switchboard/store.js';
+import { createDatabase, freshDatabase, postgresTest, postgresUrl } from './postgres.js';
+import { storeConformance } from './store-conformance.js';
+
+const test = postgresTest();
+
+if (postgresUrl() !== null) {
+  storeConformance('PostgreSQL', async () => {
+    const db = await createDatabase();
+    const store = await openPostgresStore(db.url);
+    return {
+      store,
+      dispose: async () => {
+        await store.close();
+        await db.drop();
+      },
+    };
+  });
+} else {
+  test('PostgreSQL: the store conformance suite', () => {});
+}
+
+async function onServer(statement: string, url = postgresUrl()!): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+test('a database opened again keeps its rows and applies no migration', async (t) => {
+  const url = await freshDatabase(t);
+  const first = await openPostgresStore(url);
+  await first.addUser('kept', null, false);
+  await first.close();
+  const again = await openPostgresStore(url);
+  t.truthy(await again.userByName('kept'));
+  await again.close();
+});
+
+test('switchboards opening one fresh database at once both get the migrated store', async (t) => {
+  const url = await freshDatabase(t);
+  const stores = await Promise.all([openPostgresStore(url), openPostgresStore(url), openPostgresStore(url)]);
+  await stores[0]!.addUser('one', null, false);
+  for (const s of stores) t.truthy(await s.userByName('one'));
+  await Promise.all(stores.map((s) => s.close()));
+});
+
+test('a database from a newer switchboard is refused', async (t) => {
+  const url = await freshDatabase(t);
+  await (await openPostgresStore(url)).close();
+  await onServer('update tml_schema set version = version + 1', url);
+  await t.throwsAsync(openPostgresStore(url), { instanceOf: StoreOpenError, message: /newer than this switchboard/ });
+});
+
+test('a user who may not create tables there is one line saying so', async (t) => {
+  const role = `tml_r_${randomBytes(6).toString('hex')}`;
+  // Teardowns run last first: the role goes after its database.
+  t.teardown(() => onServer(`drop role if exists ${role}`));
+  const url = await freshDatabase(t);
+  await onServer(`create role ${role} login`);
+  const as = new URL(url);
+  as.username = role;
+  const err = await t.throwsAsync(openPostgresStore(as.toString()), { instanceOf: StoreOpenError });
+  t.regex(err.message, /^cannot migrate the PostgreSQL database at [^ ]+: permission denied for schema public$/);
+});
