@@ -72,3 +72,25 @@ test('a user who may not create tables there is one line saying so', async (t) =
   const err = await t.throwsAsync(openPostgresStore(as.toString()), { instanceOf: StoreOpenError });
   t.regex(err.message, /^cannot migrate the PostgreSQL database at [^ ]+: permission denied for schema public$/);
 });
+
+test('names are listed in byte order, as on SQLite, whatever order the database collates text in', async (t) => {
+  // ICU's English puts "a" before "B"; bytes put "B" first.
+  const url = await freshDatabase(t, "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'");
+  const store = await openPostgresStore(url);
+  try {
+    for (const name of ['b', 'a', 'B']) {
+      await store.addUser(name, null, false);
+      await store.addSupervisor(name, '', Buffer.alloc(32, name.charCodeAt(0)));
+    }
+    t.deepEqual(
+      (await store.users()).map((u) => u.name),
+      ['B', 'a', 'b'],
+    );
+    t.deepEqual(
+      (await store.supervisors()).map((s) => s.name),
+      ['B', 'a', 'b'],
+    );
+  } finally {
+    await store.close();
+  }
+});
