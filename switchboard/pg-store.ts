@@ -151,8 +151,11 @@ export async function connectPostgres(url: string, opts: PostgresConnectOptions 
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: 'tml-switchboard',
   });
-  // An idle connection's error is emitted on the pool, and an unheard 'error' ends the process.
+  // An unheard 'error' event ends the process. An idle connection's error is emitted on the pool.
+  // One handed out just before its end reached it has no listener of the pool's: its error reaches
+  // the query it was taken for ("not queryable"), so the listener of its own need not report it.
   pool.on('error', (err) => opts.onWarning?.(`PostgreSQL at ${where}: ${reason(err, password)}`));
+  pool.on('connect', (client) => client.on('error', () => {}));
   const started = Date.now();
   try {
     const client = await pool.connect();

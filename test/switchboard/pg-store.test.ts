@@ -2,9 +2,10 @@
 // PostgreSQL's own about opening one.
 
 import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { openPostgresStore } from '../../switchboard/pg-store.js';
-import { StoreOpenError } from '../../switchboard/store.js';
+import { StoreOpenError, StoreUnavailable } from '../../switchboard/store.js';
 import { createDatabase, freshDatabase, postgresTest, postgresUrl } from './postgres.js';
 import { storeConformance } from './store-conformance.js';
 
@@ -92,5 +93,73 @@ test('names are listed in byte order, as on SQLite, whatever order the database 
     );
   } finally {
     await store.close();
+  }
+});
+
+test('a connection the server ends is replaced: a warning names it, and the next call works', async (t) => {
+  const url = await freshDatabase(t);
+  const warnings: string[] = [];
+  const store = await openPostgresStore(url, { onWarning: (m) => warnings.push(m) });
+  try {
+    await store.addUser('before', null, false);
+    const database = new URL(url).pathname.slice(1);
+    await onServer(
+      `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${database}' and pid <> pg_backend_pid()`,
+    );
+    while (warnings.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    t.regex(warnings[0]!, /^PostgreSQL at \S+: terminating connection due to administrator command$/);
+    t.truthy(await store.userByName('before'));
+  } finally {
+    await store.close();
+  }
+});
+
+/** A TCP relay to the test server that the test can cut off (closing every connection) and bring back. */
+async function relay(
+  target: URL,
+): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let server: Server;
+  let port = 0;
+  const listen = async () => {
+    server = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  };
+  const cut = async () => {
+    const closed = new Promise((resolve) => server.close(resolve));
+    for (const s of sockets) s.destroy();
+    await closed;
+  };
+  await listen();
+  return { port, cut, restore: listen, close: cut };
+}
+
+test('while the server cannot be reached every call is StoreUnavailable, and once it is back the store works', async (t) => {
+  const url = new URL(await freshDatabase(t));
+  const r = await relay(url);
+  const via = new URL(url);
+  via.hostname = '127.0.0.1';
+  via.port = String(r.port);
+  const store = await openPostgresStore(via.toString(), { onWarning: () => {} });
+  try {
+    await store.addUser('kept', null, false);
+    await r.cut();
+    await t.throwsAsync(store.userByName('kept'), { instanceOf: StoreUnavailable, message: /^database: / });
+    await t.throwsAsync(store.addUser('lost', null, false), { instanceOf: StoreUnavailable });
+    await r.restore();
+    t.truthy(await store.userByName('kept'));
+    t.is(await store.userByName('lost'), undefined);
+  } finally {
+    await store.close();
+    await r.close();
   }
 });
