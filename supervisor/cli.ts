@@ -75,11 +75,18 @@ const HELP = {
       '$0 --switchboard http://127.0.0.1:8080 --id UUID --store STORE',
       'a local host; the token in $TML_SUPERVISOR_TOKEN',
     ],
+    [
+      '$0 --switchboard http://sb-1:8080 --switchboard http://sb-2:8080 --id UUID --store STORE',
+      'two replicas of one switchboard: on failure the supervisor moves to the other',
+    ],
     ['$0 --config supervisor.toml --host qemu', "upstream's configuration file, QEMU hosts"],
   ] as Array<[string, string]>,
   exits: [
     [0, 'stopped by SIGTERM or SIGINT, after ending the job it ran'],
-    [1, 'a runtime failure, or the switchboard refused this supervisor for good (one line naming the cause)'],
+    [
+      1,
+      'a runtime failure, or the switchboard (every --switchboard URL) refused this supervisor for good (one line naming the cause)',
+    ],
     [2, 'usage error: a bad flag, a missing setting, a bad config file or id (one line on stderr)'],
     [130, 'a second signal: stopped at once'],
   ] as Array<[number, string]>,
@@ -90,14 +97,19 @@ function parser(args: string[]) {
   return teach(yargs(args), HELP)
     .scriptName('tml-supervisor')
     .usage(
-      '$0 [--config FILE] [--switchboard URL --id ID --store DIR] [options]\n\nRuns jobs from a Treadmill switchboard, one at a time.',
+      '$0 [--config FILE] [--switchboard URL... --id ID --store DIR] [options]\n\nRuns jobs from a Treadmill switchboard, one at a time.',
     )
     .option('config', {
       alias: ['c', 'config-file'],
       type: 'string',
       describe: "upstream's supervisor TOML ([base], [ws_connector], [image_store]); flags override it",
     })
-    .option('switchboard', { type: 'string', describe: 'switchboard base URL, e.g. http://127.0.0.1:8080' })
+    .option('switchboard', {
+      type: 'string',
+      array: true,
+      describe:
+        'switchboard base URL, e.g. http://127.0.0.1:8080; repeatable (or comma-separated) for replicas, tried in turn',
+    })
     .option('id', { type: 'string', describe: "this supervisor's UUID (from `tml-switchboard supervisor add`)" })
     .option('token', {
       type: 'string',
@@ -179,8 +191,9 @@ async function main(): Promise<number> {
   }
   const fromFile = argv.config === undefined ? '' : ` or set it in ${argv.config}`;
 
-  const switchboard = argv.switchboard ?? file.switchboardUrl;
-  if (switchboard === undefined) {
+  const flagUrls = (argv.switchboard ?? []).flatMap((v) => v.split(',')).map((v) => v.trim());
+  const switchboard = flagUrls.length > 0 ? flagUrls.filter((v) => v !== '') : file.switchboardUrls;
+  if (switchboard === undefined || switchboard.length === 0) {
     throw new UsageError(`no switchboard: pass --switchboard URL${fromFile} ([ws_connector] switchboard_uri)`);
   }
   const id = (argv.id ?? file.supervisorId)?.toLowerCase();
@@ -204,7 +217,7 @@ async function main(): Promise<number> {
   }
   if (!storeIsDir) throw new UsageError(`image store ${store} is not a directory`);
   try {
-    connectUrl(switchboard, id);
+    for (const url of switchboard) connectUrl(url, id);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

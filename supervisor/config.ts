@@ -17,8 +17,11 @@ export type ConfigTable = Record<string, unknown>;
 export interface SupervisorConfig {
   /** `[base] supervisor_id`, lower case. */
   supervisorId?: string;
-  /** `[ws_connector] switchboard_uri` (upstream writes ws:// or wss://). */
-  switchboardUrl?: string;
+  /**
+   * `[ws_connector] switchboard_uri` (upstream writes ws:// or wss://): one string as upstream's, or
+   * an array of them (replicas of one switchboard, tried in turn).
+   */
+  switchboardUrls?: string[];
   /** `[ws_connector] token`, or the content of `token_file`: padded standard base64 of 128 bytes. */
   token?: string;
   /** `[image_store] fs_endpoint`: the local image store. */
@@ -54,6 +57,17 @@ function str(t: ConfigTable, key: string, where: string): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v === '') throw new ConfigError(`${where}.${key} must be a non-empty string`);
   return v;
+}
+
+/** A non-empty string, or a non-empty array of them. */
+function strings(t: ConfigTable, key: string, where: string): string[] | undefined {
+  const v = t[key];
+  if (v === undefined) return undefined;
+  const list: unknown[] = Array.isArray(v) ? v : [v];
+  if (list.length === 0 || !list.every((s) => typeof s === 'string' && s !== '')) {
+    throw new ConfigError(`${where}.${key} must be a non-empty string or a non-empty array of them`);
+  }
+  return list as string[];
 }
 
 /** A token as upstream's connector reads `token_file`: whitespace around it is dropped. */
@@ -119,7 +133,7 @@ export async function parseSupervisorConfig(
   if (doc.ws_connector !== undefined) {
     const ws = table(doc.ws_connector, '[ws_connector]');
     onlyKeys(ws, ['switchboard_uri', 'token', 'token_file'], '[ws_connector]');
-    config.switchboardUrl = str(ws, 'switchboard_uri', '[ws_connector]');
+    config.switchboardUrls = strings(ws, 'switchboard_uri', '[ws_connector]');
     const tokenFile = str(ws, 'token_file', '[ws_connector]');
     const token = str(ws, 'token', '[ws_connector]');
     // Upstream's connector takes token_file when both are there.

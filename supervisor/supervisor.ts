@@ -17,7 +17,8 @@ const CONSOLE_BACKLOG_LIMIT = 8 * 1024 * 1024;
 const JOB_DIR_PREFIX = 'job-';
 
 export interface SupervisorOptions {
-  switchboardUrl: string;
+  /** One base URL, or several (replicas of one switchboard) tried in turn. */
+  switchboardUrl: string | readonly string[];
   supervisorId: string;
   token: string;
   storeDir: string;
@@ -25,7 +26,7 @@ export interface SupervisorOptions {
   /** Job directories are created here; default: a temporary directory removed on close. */
   workDir?: string;
   log: Logger;
-  /** Called when the switchboard refuses this supervisor for good (wrong id or token). */
+  /** Called when the switchboard (every URL of it) refuses this supervisor for good (wrong id or token). */
   onFatal?: (err: Error) => void;
   /** Mirrors to pull missing images from, tried in order (`--image-mirror`; see parseImageMirrors). */
   imageMirrors?: string[];
@@ -40,7 +41,9 @@ export interface Supervisor {
 
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
   // A bad URL is reported before anything is created on disk.
-  connectUrl(opts.switchboardUrl, opts.supervisorId);
+  for (const url of typeof opts.switchboardUrl === 'string' ? [opts.switchboardUrl] : opts.switchboardUrl) {
+    connectUrl(url, opts.supervisorId);
+  }
   const mirrors = parseImageMirrors(opts.imageMirrors ?? []);
   let workDir: string;
   let ownWorkDir = false;

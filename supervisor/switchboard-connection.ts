@@ -1,7 +1,8 @@
 // The supervisor's WebSocket link to its switchboard: connects with the supervisor's token, follows
 // the keepalive of the switchboard's `tml-socket-config` header (reconnects when its pings stop),
 // reconnects with capped exponential backoff, answers status requests, and keeps events produced
-// while the link is down (bounded) to deliver them, in order, once it is back.
+// while the link is down (bounded) to deliver them, in order, once it is back. Given several URLs
+// (replicas of one switchboard), each reconnect goes to the next one in turn.
 
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
@@ -36,12 +37,17 @@ export interface SwitchboardHandlers {
 }
 
 export interface SwitchboardConnectionOptions {
-  /** Base URL of the switchboard: http(s)://HOST:PORT or ws(s)://HOST:PORT, optionally with a path prefix. */
-  url: string;
+  /**
+   * Base URL of the switchboard: http(s)://HOST:PORT or ws(s)://HOST:PORT, optionally with a path
+   * prefix; or several (replicas of one switchboard), tried in turn: the first, then on each failure
+   * the next.
+   */
+  url: string | readonly string[];
   supervisorId: string;
   token: string;
   handlers: SwitchboardHandlers;
   log: Logger;
+  /** The backoff grows once per round: a failure moves on to the next URL at once, the last one waits. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /**
@@ -95,7 +101,7 @@ export function connectUrl(base: string, supervisorId: string): string {
   }
   const schemes: Record<string, string> = { 'http:': 'ws:', 'https:': 'wss:', 'ws:': 'ws:', 'wss:': 'wss:' };
   const scheme = schemes[url.protocol];
-  if (scheme === undefined) throw new Error(`switchboard URL must be http(s):// or ws(s)://, got ${url.protocol}//`);
+  if (scheme === undefined) throw new Error(`switchboard URL ${JSON.stringify(base)} must be http(s):// or ws(s)://`);
   url.protocol = scheme;
   url.pathname = `${url.pathname.replace(/\/+$/, '')}${API_PREFIX}/supervisors/${encodeURIComponent(supervisorId)}/connect`;
   url.search = '';
@@ -103,9 +109,20 @@ export function connectUrl(base: string, supervisorId: string): string {
   return url.toString();
 }
 
-/** Emits 'connected', 'disconnected', and 'fatal' (Error) when the switchboard refuses us for good. */
+/**
+ * Emits 'connected', 'disconnected', and 'fatal' (Error) when the switchboard refuses us for good
+ * (with several URLs: when each refused us so on its latest attempt).
+ */
 export class SwitchboardConnection extends EventEmitter {
-  private readonly url: string;
+  /** The base URLs as given (for log lines) and the connect URLs derived from them. */
+  private readonly bases: readonly string[];
+  private readonly urls: readonly string[];
+  /** The URL of the current (or next) connection. */
+  private current = 0;
+  /** Where the current round started: coming back to it is a full round of failures, and backs off. */
+  private roundStart = 0;
+  /** The final refusal each URL gave on its latest attempt; all of them refusing is fatal. */
+  private readonly refusals = new Map<number, string>();
   private ws: WebSocket | null = null;
   private queue: string[] = [];
   private attempt = 0;
@@ -121,7 +138,13 @@ export class SwitchboardConnection extends EventEmitter {
 
   constructor(private readonly opts: SwitchboardConnectionOptions) {
     super();
-    this.url = connectUrl(opts.url, opts.supervisorId);
+    this.bases = typeof opts.url === 'string' ? [opts.url] : [...opts.url];
+    if (this.bases.length === 0) throw new Error('no switchboard URL');
+    this.urls = this.bases.map((base) => connectUrl(base, opts.supervisorId));
+  }
+
+  private get url(): string {
+    return this.urls[this.current]!;
   }
 
   get connected(): boolean {
@@ -210,6 +233,7 @@ export class SwitchboardConnection extends EventEmitter {
       if (proven) return;
       proven = true;
       this.attempt = 0;
+      this.roundStart = this.current;
     };
 
     ws.on('upgrade', (res: IncomingMessage) => {
@@ -249,6 +273,7 @@ export class SwitchboardConnection extends EventEmitter {
     ws.on('open', () => {
       this.droppedConsole = false;
       this.lastHeard = Date.now();
+      this.refusals.delete(this.current);
       this.opts.log.info(
         `connected to the switchboard at ${this.url}${keepaliveMs === null ? '' : ` (reconnecting after ${keepaliveMs} ms without its ping)`}`,
       );
@@ -276,24 +301,46 @@ export class SwitchboardConnection extends EventEmitter {
       if (wasOpen) this.emit('disconnected');
       if (this.stopped) return;
       if (refusal !== null) {
-        this.stopped = true;
-        this.emit('fatal', new Error(`${refusal} at ${this.url}`));
-        return;
+        this.refusals.set(this.current, `${refusal} at ${this.url}`);
+        if (this.refusals.size === this.urls.length) {
+          this.stopped = true;
+          this.emit('fatal', new Error([...this.refusals.values()].join('; ')));
+          return;
+        }
+      } else if (!wasOpen) {
+        this.refusals.delete(this.current);
       }
-      const delay = this.nextDelay();
       const text = reason.toString();
       const why =
-        code === CLOSE_CODES.superseded
-          ? `replaced this connection by a newer one of supervisor id ${this.opts.supervisorId} (${text || 'superseded'})`
-          : wasOpen
-            ? `connection closed (code ${code}${text ? `: ${text}` : ''})`
-            : `cannot connect (${lastError ?? `code ${code}`})`;
-      this.opts.log.warn(`switchboard ${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
-      this.reconnectTimer = setTimeout(() => {
-        this.reconnectTimer = null;
-        this.connect();
-      }, delay);
+        refusal !== null
+          ? refusal
+          : code === CLOSE_CODES.superseded
+            ? `replaced this connection by a newer one of supervisor id ${this.opts.supervisorId} (${text || 'superseded'})`
+            : wasOpen
+              ? `connection closed (code ${code}${text ? `: ${text}` : ''})`
+              : `cannot connect (${lastError ?? `code ${code}`})`;
+      this.moveOn(why);
     });
+  }
+
+  /**
+   * Schedules the next attempt, at the next URL: at once within a round, so a dead replica costs
+   * one failed attempt, and after the backoff when the round comes back to where it started.
+   */
+  private moveOn(why: string): void {
+    const from = this.current;
+    this.current = (from + 1) % this.urls.length;
+    const delay = this.current === this.roundStart ? this.nextDelay() : 0;
+    const seconds = `${(delay / 1000).toFixed(1)} s`;
+    this.opts.log.warn(
+      this.urls.length === 1
+        ? `switchboard ${why}; retrying in ${seconds}`
+        : `switchboard ${this.bases[from]}: ${why}; moving to ${this.bases[this.current]} ${delay === 0 ? 'now' : `in ${seconds}`}`,
+    );
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
   }
 
   private nextDelay(): number {

@@ -199,6 +199,7 @@ async function serve(argv: {
   }
   // Loaded here so the admin commands start without the HTTP stack.
   const { DEFAULTS, Switchboard } = await import('./server.js');
+  const { redactedUrl } = await import('./open-store.js');
   const log = createLogger({ level: argv.logLevel as LogLevel, format: argv.logFormat as LogFormat });
   const sb = await Switchboard.open({
     db: dbPath(argv.db),
@@ -223,7 +224,7 @@ async function serve(argv: {
     throw new Error(`cannot listen on ${argv.listen}: ${(err as Error).message}`);
   }
   process.stdout.write(`listening on ${url}\n`);
-  log.info(`switchboard listening on ${url}, database ${dbPath(argv.db)}`);
+  log.info(`switchboard listening on ${url}, database ${redactedUrl(dbPath(argv.db))}`);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;

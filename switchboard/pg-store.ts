@@ -100,17 +100,6 @@ export interface PostgresConnectOptions {
   onWarning?: (message: string) => void;
 }
 
-/** `url` without its password, for logs and messages. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://…';
-  }
-}
-
 /** Where `url` points, for messages (never its password), or a StoreOpenError for a URL that is none. */
 function serverOf(url: string): { where: string; password: string } {
   let u: URL;

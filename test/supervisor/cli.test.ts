@@ -81,7 +81,7 @@ test('an unusable switchboard URL is refused before anything is created', async 
     { TML_SUPERVISOR_TOKEN: 't' },
   );
   t.is(code, 2);
-  t.is(stderr, 'tml-supervisor: switchboard URL must be http(s):// or ws(s)://, got ftp://\n');
+  t.is(stderr, 'tml-supervisor: switchboard URL "ftp://h" must be http(s):// or ws(s)://\n');
   t.false(existsSync(work));
 });
 
@@ -233,7 +233,7 @@ test('flags override the config file', async (t) => {
   const other = await run(['--config', config, '--store', tmpdir(), '--switchboard', 'ftp://flag'], {
     TML_SUPERVISOR_TOKEN: 't',
   });
-  t.is(other.stderr, 'tml-supervisor: switchboard URL must be http(s):// or ws(s)://, got ftp://\n');
+  t.is(other.stderr, 'tml-supervisor: switchboard URL "ftp://flag" must be http(s):// or ws(s)://\n');
 });
 
 test('a config file with a typo in a section tml-supervisor reads is a usage error naming the key', async (t) => {
@@ -246,4 +246,77 @@ test('a config file with a typo in a section tml-supervisor reads is a usage err
     stderr,
     `tml-supervisor: --config: [ws_connector] has unknown key "switchboard_url" (known: switchboard_uri, token, token_file)\n`,
   );
+});
+
+/** A loopback URL nothing listens on any more. */
+async function deadUrl(): Promise<string> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const url = `http://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => wss.close(() => resolve()));
+  return url;
+}
+
+test('--switchboard is repeatable: a replica that cannot be reached is passed over for the next', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const sup = await h.addSupervisor('rack-1', 'board:x');
+  const dead = await deadUrl();
+  const cli = spawnCli(['--switchboard', dead, '--switchboard', h.url, '--id', sup.id, '--store', tmpdir()], {
+    TML_SUPERVISOR_TOKEN: sup.token,
+  });
+  t.teardown(() => {
+    cli.child.kill('SIGTERM');
+  });
+  while (!cli.stderr().includes(`connected to the switchboard at ws://${h.url.slice(7)}/`)) {
+    if (cli.child.exitCode !== null) t.fail(`tml-supervisor exited: ${cli.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.regex(cli.stderr(), new RegExp(`switchboard ${dead}: cannot connect \\([^)]*\\); moving to ${h.url} now\\n`));
+  cli.child.kill('SIGTERM');
+  const [code] = (await once(cli.child, 'exit')) as [number | null];
+  t.is(code, 0);
+});
+
+test('every switchboard URL refusing the supervisor for good ends it with exit 1 and one line', async (t) => {
+  const urls: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, verifyClient: (_info, done) => done(false, 401) });
+    await once(wss, 'listening');
+    t.teardown(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    urls.push(`http://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  }
+  const { code, stderr } = await run(
+    ['--switchboard', urls.join(','), '--id', ID, '--store', tmpdir(), '--log-level', 'error'],
+    { TML_SUPERVISOR_TOKEN: 'wrong' },
+  );
+  t.is(code, 1);
+  t.is(
+    stderr,
+    `tml-supervisor: ${urls
+      .map(
+        (u) =>
+          `the switchboard rejected the supervisor token (HTTP 401) at ws://${u.slice(7)}/api/v1/supervisors/${ID}/connect`,
+      )
+      .join('; ')}\n`,
+  );
+});
+
+test('a bad URL among several switchboard URLs is a usage error naming it', async (t) => {
+  for (const args of [
+    ['--switchboard', 'http://127.0.0.1:9', '--switchboard', 'ftp://h'],
+    ['--switchboard', 'http://127.0.0.1:9,ftp://h'],
+  ]) {
+    const { code, stderr } = await run([...args, '--id', ID, '--store', tmpdir()], { TML_SUPERVISOR_TOKEN: 't' });
+    t.is(code, 2);
+    t.is(stderr, 'tml-supervisor: switchboard URL "ftp://h" must be http(s):// or ws(s)://\n');
+  }
+  const dir = await scratch(t);
+  const config = join(dir, 'supervisor.toml');
+  await writeFile(config, `[ws_connector]\nswitchboard_uri = ["ws://127.0.0.1:9", "not a url"]\n`);
+  const { code, stderr } = await run(['--config', config, '--id', ID, '--store', tmpdir()], {
+    TML_SUPERVISOR_TOKEN: 't',
+  });
+  t.is(code, 2);
+  t.is(stderr, 'tml-supervisor: invalid switchboard URL "not a url"\n');
 });

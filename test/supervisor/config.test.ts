@@ -35,7 +35,7 @@ const parse = (text: string, hosts: string[] = [], readToken?: (p: string, w: st
 test("upstream's QEMU example yields the id, switchboard, token (padded as upstream sends it) and store", async (t) => {
   const c = await parse(UPSTREAM_QEMU);
   t.is(c.supervisorId, '7d55ec6d-15e7-4b84-8c04-7c085fe60df4');
-  t.is(c.switchboardUrl, 'ws://localhost:8081');
+  t.deepEqual(c.switchboardUrls, ['ws://localhost:8081']);
   t.is(c.token, `${TOKEN_UNPADDED}=`);
   t.is(c.storeDir, './image-store');
   t.deepEqual(c.hostSections, {});
@@ -65,6 +65,16 @@ test('token_file is read, and wins over token as in upstream', async (t) => {
   t.true(c.notes.some((n) => n.includes('token is ignored: token_file is used')));
 });
 
+test('switchboard_uri may be an array of URLs (replicas of one switchboard), kept in order', async (t) => {
+  const c = await parse('[ws_connector]\nswitchboard_uri = ["ws://sb-1:8081", "ws://sb-2:8081"]\n');
+  t.deepEqual(c.switchboardUrls, ['ws://sb-1:8081', 'ws://sb-2:8081']);
+});
+
+test('a switchboard_uri string is kept as it is, commas included', async (t) => {
+  const c = await parse('[ws_connector]\nswitchboard_uri = "ws://h/a,b"\n');
+  t.deepEqual(c.switchboardUrls, ['ws://h/a,b']);
+});
+
 const BAD: Array<[string, string, RegExp]> = [
   ['invalid TOML', '[base\n', /^sup\.toml is not valid TOML: /],
   ['a typo in [base]', '[base]\nsupervisor-id = "x"\n', /^\[base\] has unknown key "supervisor-id"/],
@@ -80,6 +90,16 @@ const BAD: Array<[string, string, RegExp]> = [
     /token is not a supervisor token \(standard base64 of 128 bytes\)/,
   ],
   ['a number where a string belongs', '[image_store]\nfs_endpoint = 5\n', /fs_endpoint must be a non-empty string/],
+  [
+    'an empty switchboard_uri array',
+    '[ws_connector]\nswitchboard_uri = []\n',
+    /switchboard_uri must be a non-empty string or a non-empty array of them/,
+  ],
+  [
+    'a number in a switchboard_uri array',
+    '[ws_connector]\nswitchboard_uri = ["ws://h", 5]\n',
+    /switchboard_uri must be a non-empty string or a non-empty array of them/,
+  ],
   ['a section that is not a table', 'base = 5\n', /\[base\] must be a table/],
   ['a typo in [image_store]', '[image_store]\nfs_endpiont = "/s"\n', /unknown key "fs_endpiont"/],
 ];

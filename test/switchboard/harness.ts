@@ -1,5 +1,7 @@
 // Test harness: an in-process switchboard on a temporary database, and a fake supervisor that
-// speaks the real WebSocket protocol.
+// speaks the real WebSocket protocol. The database is a SQLite file, or, with
+// TML_TEST_SWITCHBOARD_DB=postgres, a fresh PostgreSQL database on TML_TEST_POSTGRES_URL's server
+// (npm test runs the switchboard's tests both ways when that server is there).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +21,7 @@ import { newToken } from '../../switchboard/auth.js';
 import type { JobRow, StoredJobRequest } from '../../switchboard/store.js';
 import { createLogger, type Logger } from '../../protocol/log.js';
 import { Switchboard, type SwitchboardOptions } from '../../switchboard/server.js';
+import { createDatabase } from './postgres.js';
 
 export const IMAGE_ID = 'ab'.repeat(32);
 
@@ -72,12 +75,24 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** Which engine the in-process switchboards of these tests use. */
+export const TEST_BACKEND: 'sqlite' | 'postgres' =
+  process.env.TML_TEST_SWITCHBOARD_DB === 'postgres' ? 'postgres' : 'sqlite';
+
+/** A database for one switchboard of a test, and how to remove it. */
+export async function testDatabase(dir: string): Promise<{ db: string; drop: () => Promise<void> }> {
+  if (TEST_BACKEND === 'sqlite') return { db: join(dir, 'sb.sqlite'), drop: async () => {} };
+  const scratch = await createDatabase();
+  return { db: scratch.url, drop: scratch.drop };
+}
+
 export async function startHarness(opts: Partial<SwitchboardOptions> = {}, listen = true): Promise<Harness> {
   const { dir, cleanup } = tempDir();
   const logLines: string[] = [];
   const log: Logger = createLogger({ level: 'debug', write: (l) => logLines.push(l) });
+  const database = await testDatabase(dir);
   const sb = await Switchboard.open({
-    db: join(dir, 'sb.sqlite'),
+    db: database.db,
     log,
     queueTimeoutMs: 60_000,
     jobTimeoutMs: 60_000,
@@ -149,6 +164,7 @@ export async function startHarness(opts: Partial<SwitchboardOptions> = {}, liste
     },
     async close() {
       await sb.close();
+      await database.drop();
       cleanup();
     },
   };
@@ -162,8 +178,13 @@ export class FakeSupervisor {
   private waiters: Array<{ pred: (m: ToSupervisor) => boolean; resolve: (m: ToSupervisor) => void }> = [];
   /** What it answers to status_request; null: do not answer. */
   status: SupervisorStatus | null = { type: 'idle' };
+  /** Whether it answers the switchboard's pings (a test may stop it at any time). */
+  answerPings = true;
 
   private constructor(readonly ws: WebSocket) {
+    ws.on('ping', (data) => {
+      if (this.answerPings) ws.pong(data);
+    });
     ws.on('message', (data) => {
       this.raw.push(data.toString());
       const msg = parseToSupervisor(data.toString());
@@ -194,11 +215,12 @@ export class FakeSupervisor {
       WEBSOCKET_SUBPROTOCOL,
       {
         headers: { authorization: `Bearer ${token}` },
-        autoPong: opts.answerPings ?? true,
+        autoPong: false,
       },
     );
     const fake = new FakeSupervisor(ws);
     fake.status = status;
+    fake.answerPings = opts.answerPings ?? true;
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(fake));
       ws.once('unexpected-response', (_req, res) => {

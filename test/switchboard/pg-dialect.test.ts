@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createServer } from 'node:net';
-import { isPostgresUrl } from '../../switchboard/open-store.js';
-import { connectPostgres, postgresDialect, redactedUrl } from '../../switchboard/pg-store.js';
+import { isPostgresUrl, redactedUrl } from '../../switchboard/open-store.js';
+import { connectPostgres, postgresDialect } from '../../switchboard/pg-store.js';
 import { StoreOpenError } from '../../switchboard/store.js';
 import { postgresTest, postgresUrl } from './postgres.js';
 

@@ -27,9 +27,14 @@ const ended = (id: string, at: number): JobUpdate => ({
   terminated_at: at,
 });
 
-export function storeConformance(name: string, open: () => Promise<OpenedStore>): void {
+/** `group` is the `test` of a group that needs an outside server (see helpers/tools.ts). */
+export function storeConformance(
+  name: string,
+  open: () => Promise<OpenedStore>,
+  group: (title: string, impl: (t: ExecutionContext) => Promise<void>) => void = test,
+): void {
   const withStore = (title: string, body: (t: ExecutionContext, store: SwitchboardStore) => Promise<void>) =>
-    test(`${name}: ${title}`, async (t) => {
+    group(`${name}: ${title}`, async (t) => {
       const { store, dispose } = await open();
       try {
         await body(t, store);

@@ -503,11 +503,12 @@ test('a plain GET of the connect endpoint gets 426', (t) =>
 test('a supervisor that stops answering pings is disconnected and, after the grace period, loses its job', (t) =>
   withSupervisor({ pingIntervalMs: 200, keepaliveMs: 600, gracePeriodMs: 200 }, async (c) => {
     await c.fake.close();
-    // Queued first, so it starts the moment the supervisor connects, well before a missed ping.
     const id = await c.enqueue();
-    const mute = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token, { type: 'idle' }, { answerPings: false });
+    const mute = await FakeSupervisor.connect(c.h.url, c.sup.id, c.sup.token);
     const closed = new Promise<void>((resolve) => mute.ws.once('close', () => resolve()));
     await mute.next('start_job', (m) => m.message.job_id === id);
+    // It falls silent once it has the job.
+    mute.answerPings = false;
     await closed;
     t.is((await terminated(c, id)).exit_status, 'supervisor_dropped_job');
     t.true(c.h.logLines.some((l) => /supervisor sup-a .* disconnected/.test(l)));
