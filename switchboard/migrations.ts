@@ -19,6 +19,8 @@ export interface MigrationDialect {
    * is 64 bits; PostgreSQL's is 32, so bigint).
    */
   int64: 'integer' | 'bigint';
+  /** The column type of names listed in order: text sorted byte by byte, as SQLite sorts it. */
+  sortedText: 'text' | RawBuilder<unknown>;
   /** Makes a column of type int64 the key that numbers rows in insertion order. */
   sequenceKey: (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder;
   /** Appended to tables keyed by their primary key alone (SQLite: WITHOUT ROWID). */
@@ -30,6 +32,7 @@ export interface MigrationDialect {
 export const SQLITE_MIGRATIONS: MigrationDialect = {
   bytes: 'blob',
   int64: 'integer',
+  sortedText: 'text',
   // `integer primary key` is the rowid itself: new rows get the next number.
   sequenceKey: (c) => c.primaryKey(),
   clusteredTable: sql`without rowid`,
@@ -40,6 +43,8 @@ export const SQLITE_MIGRATIONS: MigrationDialect = {
 export const POSTGRES_MIGRATIONS: MigrationDialect = {
   bytes: 'bytea',
   int64: 'bigint',
+  // Not the database's collation, which may put "B" after "a".
+  sortedText: sql`text collate "C"`,
   // By default, not always: a row written with its seq (a copy of a database) keeps it.
   sequenceKey: (c) => c.generatedByDefaultAsIdentity().primaryKey(),
   // A table is a heap with its primary key as an index either way.
@@ -64,7 +69,7 @@ export const MIGRATIONS: readonly Step[] = [
     db.schema
       .createTable('users')
       .addColumn('id', 'text', (c) => c.primaryKey())
-      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('name', d.sortedText, (c) => c.notNull().unique())
       .addColumn('password_hash', 'text')
       .addColumn('is_admin', 'integer', (c) => c.notNull().defaultTo(0))
       .addColumn('created_at', d.int64, (c) => c.notNull())
@@ -79,7 +84,7 @@ export const MIGRATIONS: readonly Step[] = [
     db.schema
       .createTable('supervisors')
       .addColumn('id', 'text', (c) => c.primaryKey())
-      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('name', d.sortedText, (c) => c.notNull().unique())
       .addColumn('tags', 'text', (c) => c.notNull())
       .addColumn('token_hash', d.bytes, (c) => c.notNull())
       .addColumn('created_at', d.int64, (c) => c.notNull())

@@ -29,17 +29,8 @@ export async function openStore(db: string, opts: OpenStoreOptions = {}): Promis
     const { SqliteStore } = await import('./sqlite-store.js');
     return SqliteStore.open(db, opts);
   }
-  const [{ connectPostgres, postgresDialect }, { DbStore }] = await Promise.all([
-    import('./pg-store.js'),
-    import('./db-store.js'),
-  ]);
-  const kysely = await connectPostgres(db, { ...(opts.onWarning && { onWarning: opts.onWarning }) });
-  try {
-    return await DbStore.connect(kysely, postgresDialect);
-  } catch (err) {
-    await kysely.destroy();
-    throw err;
-  }
+  const { openPostgresStore } = await import('./pg-store.js');
+  return openPostgresStore(db, { ...(opts.onWarning && { onWarning: opts.onWarning }) });
 }
 
 /** How the switchboards on the database `db` reach each other; none for a SQLite file (one switchboard). */

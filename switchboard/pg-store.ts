@@ -5,6 +5,7 @@
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { DbStore } from './db-store.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import type { Tables } from './schema.js';
 import type { ChangeFeed, FeedMessage, FeedNotice } from './change-feed.js';
@@ -98,7 +99,7 @@ export const postgresDialect: StoreDialect = {
     return null;
   },
 
-  isConflict: (err: unknown) => codeOf(err) === '23505', // unique_violation
+  isConflict: (err: unknown) => codeOf(err) === '23505', // unique_violation, primary keys included
 
   async notify(db: Kysely<Tables>, payload: string) {
     await sql`select pg_notify(${FEED_CHANNEL}, ${payload})`.execute(db);
@@ -152,8 +153,11 @@ export async function connectPostgres(url: string, opts: PostgresConnectOptions 
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: 'tml-switchboard',
   });
-  // An idle connection's error is emitted on the pool, and an unheard 'error' ends the process.
+  // An unheard 'error' event ends the process. An idle connection's error is emitted on the pool.
+  // One handed out just before its end reached it has no listener of the pool's: its error reaches
+  // the query it was taken for ("not queryable"), so the listener of its own need not report it.
   pool.on('error', (err) => opts.onWarning?.(`PostgreSQL at ${where}: ${reason(err, password)}`));
+  pool.on('connect', (client) => client.on('error', () => {}));
   const started = Date.now();
   try {
     const client = await pool.connect();
@@ -176,6 +180,24 @@ export async function connectPostgres(url: string, opts: PostgresConnectOptions 
     throw new StoreOpenError(`cannot connect to PostgreSQL at ${where}: ${why}`);
   }
   return new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * The store over the PostgreSQL database at `url`, its schema brought up to date (switchboards
+ * starting together take turns). Whatever stops it is a one-line StoreOpenError.
+ */
+export async function openPostgresStore(url: string, opts: PostgresConnectOptions = {}): Promise<DbStore> {
+  const db = await connectPostgres(url, opts);
+  try {
+    return await DbStore.connect(db, postgresDialect);
+  } catch (err) {
+    await db.destroy();
+    if (err instanceof StoreOpenError) throw err;
+    // Most often the user may not create tables (PostgreSQL 15 lets only the database's owner
+    // create in its public schema).
+    const { where, password } = serverOf(url);
+    throw new StoreOpenError(`cannot migrate the PostgreSQL database at ${where}: ${reason(err, password)}`);
+  }
 }
 
 /**

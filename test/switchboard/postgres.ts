@@ -47,12 +47,12 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
-/** A new, empty database on the server (tml_t_<random>). */
-export async function createDatabase(): Promise<ScratchDatabase> {
+/** A new, empty database on the server (tml_t_<random>), made with CREATE DATABASE's `options`. */
+export async function createDatabase(options = ''): Promise<ScratchDatabase> {
   const base = postgresUrl();
   if (base === null) throw new Error('TML_TEST_POSTGRES_URL is not set');
   const name = `tml_t_${randomBytes(6).toString('hex')}`;
-  await onServer((c) => c.query(`CREATE DATABASE ${name}`));
+  await onServer((c) => c.query(`CREATE DATABASE ${name} ${options}`));
   return {
     url: withDatabase(base, name),
     drop: () => onServer((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
@@ -60,8 +60,8 @@ export async function createDatabase(): Promise<ScratchDatabase> {
 }
 
 /** A new, empty database for the test `t`, dropped when it ends; returns its URL. */
-export async function freshDatabase(t: ExecutionContext): Promise<string> {
-  const db = await createDatabase();
+export async function freshDatabase(t: ExecutionContext, options = ''): Promise<string> {
+  const db = await createDatabase(options);
   t.teardown(() => db.drop());
   return db.url;
 }
