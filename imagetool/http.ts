@@ -193,6 +193,7 @@ class Connection {
     this.uses++;
     this.socket.ref();
     this.socket.setTimeout(IDLE_TIMEOUT_MS);
+    this.resume();
     const exchange = new Exchange(this, this.uses > 1, signal);
     this.exchange = exchange;
     let text = `GET ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\nuser-agent: tml-imagetool\r\n`;
@@ -328,19 +329,20 @@ class Exchange implements HttpResponse {
       return false;
     }
     if (framing.done && !this.over) this.finish(at >= bytes.length && this.backlog.length === 0);
-    return !this.over;
+    // Once the body is over, a connection kept alive reads on, to notice when the server closes it.
+    return this.failure === undefined;
   }
 
   /** Hands on the bytes kept back, then the connection's end if it came meanwhile; false to stay paused. */
   private drain(): boolean {
     while (this.backlog.length > 0) {
-      if (this.over) return false;
+      if (this.over) return this.failure === undefined;
       if (!this.deliver(this.backlog.shift()!, 0)) return false;
     }
     const eof = this.eof;
     this.eof = undefined;
     eof?.();
-    return !this.over;
+    return this.failure === undefined;
   }
 
   /** Runs what the connection's end means once the bytes that came before it are handed on. */
