@@ -11,6 +11,8 @@ const ALIGN = 4096;
 const FLUSH_EVERY = 64 << 20;
 const O_DIRECT = constants.O_DIRECT ?? 0;
 
+const EMPTY = new Uint8Array(0);
+
 const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 /**
@@ -40,6 +42,8 @@ export class DownloadSink {
   private reopening: Promise<void> | undefined;
   private retired: FileHandle | undefined;
   private finished = false;
+  /** the current slot was handed to a write, and a spare one is awaited */
+  private waiting = false;
   private closed = false;
 
   private constructor(
@@ -112,11 +116,24 @@ export class DownloadSink {
     }
   }
 
-  /** Returns a promise only when the caller must wait for a slot: most chunks cost no await. */
+  /**
+   * The rest of the slot being filled, for the socket to read into (see `write`); empty while the sink
+   * waits for a slot.
+   */
+  room(): Uint8Array {
+    return this.waiting || this.failure !== undefined ? EMPTY : this.current.bytes.subarray(this.fill);
+  }
+
+  /**
+   * Takes `chunk`, without copying it when it is where `room` said. Returns a promise only when the
+   * caller must wait for a slot: most chunks cost no await.
+   */
   write(chunk: Uint8Array): Promise<void> | undefined {
     if (this.failure !== undefined) return Promise.reject(this.failure.err);
+    const slot = this.current.bytes;
+    const inPlace = chunk.buffer === slot.buffer && chunk.byteOffset === slot.byteOffset + this.fill;
     const n = Math.min(chunk.byteLength, SLOT_SIZE - this.fill);
-    this.current.bytes.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), this.fill);
+    if (!inPlace) slot.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), this.fill);
     this.fill += n;
     if (this.fill < SLOT_SIZE) return undefined;
     this.submit();
@@ -155,8 +172,10 @@ export class DownloadSink {
   }
 
   private async waitForSlot(): Promise<void> {
+    this.waiting = true;
     while (this.spare.length === 0) await this.inflight[0];
     this.current = this.spare.pop()!;
+    this.waiting = false;
     if (this.failure !== undefined) throw this.failure.err;
   }
 

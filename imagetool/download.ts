@@ -152,26 +152,29 @@ async function attempt(
   }
   const limit = expectedSize ?? total ?? Infinity;
   try {
-    await res.read((chunk) => {
-      if (writer.size + chunk.length > limit) {
-        throw new DownloadError(
-          rel,
-          url,
-          `the mirror sent more than the ${limit} bytes ${expectedSize === undefined ? 'it announced' : 'the manifest says'}`,
-        );
-      }
-      progress.received += chunk.length;
-      ctx.onProgress?.(chunk.length);
-      let written: Promise<void> | void;
-      try {
-        written = writer.write(chunk);
-      } catch (err) {
-        throw new LocalWriteError(err);
-      }
-      return written?.catch((err: unknown) => {
-        throw new LocalWriteError(err);
-      });
-    });
+    await res.read(
+      (chunk) => {
+        if (writer.size + chunk.length > limit) {
+          throw new DownloadError(
+            rel,
+            url,
+            `the mirror sent more than the ${limit} bytes ${expectedSize === undefined ? 'it announced' : 'the manifest says'}`,
+          );
+        }
+        progress.received += chunk.length;
+        ctx.onProgress?.(chunk.length);
+        let written: Promise<void> | void;
+        try {
+          written = writer.write(chunk);
+        } catch (err) {
+          throw new LocalWriteError(err);
+        }
+        return written?.catch((err: unknown) => {
+          throw new LocalWriteError(err);
+        });
+      },
+      () => writer.room(),
+    );
   } catch (err) {
     if (err instanceof LocalWriteError) throw err.cause;
     if (err instanceof DownloadError || err instanceof TransientError || ctx.signal.aborted) throw err;

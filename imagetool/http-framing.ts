@@ -59,10 +59,13 @@ export interface BodyFraming {
   readonly done: boolean;
   /** Whether the connection can carry another request once the body is done. */
   readonly delimited: boolean;
+  /** Whether every byte after the head is body (no framing between its pieces). */
+  readonly plain: boolean;
 }
 
 class LengthFraming implements BodyFraming {
   readonly delimited = true;
+  readonly plain = true;
   constructor(private left: number) {}
   get done(): boolean {
     return this.left === 0;
@@ -76,6 +79,7 @@ class LengthFraming implements BodyFraming {
 
 class UntilCloseFraming implements BodyFraming {
   readonly delimited = false;
+  readonly plain = true;
   readonly done = false;
   step(bytes: Uint8Array, at: number): BodyStep {
     return { start: at, end: bytes.length, next: bytes.length };
@@ -88,6 +92,7 @@ const HEX = /^([0-9A-Fa-f]{1,12})[ \t]*(?:;.*)?$/;
 /** Transfer-Encoding: chunked. Lines of framing may arrive split over reads: they are gathered. */
 class ChunkedFraming implements BodyFraming {
   readonly delimited = true;
+  readonly plain = false;
   private state: 'size' | 'data' | 'data-end' | 'trailer' | 'done' = 'size';
   private left = 0;
   private line = '';

@@ -90,6 +90,8 @@ const POOL_IDLE_MS = 4_000;
 const MAX_REDIRECTS = 5;
 /** Each connection reads into one buffer of this size, again and again: no garbage per read. */
 const READ_SIZE = 256 << 10;
+/** A reader's memory is read into only when it has at least this much room; else the connection's buffer is. */
+const MIN_READ_INTO = 64 << 10;
 /** Bodies up to this size (of errors and redirects) are read to keep their connection; longer ones cut it. */
 const DISCARD_MAX = 64 << 10;
 
@@ -107,8 +109,11 @@ export interface HttpResponse {
    * connection's read buffer). While a promise `onChunk` returns is pending nothing more is read, and a
    * failure of the connection meanwhile is reported only once it settled. Resolves at the body's end;
    * rejects with what `onChunk` threw, or a TransientError for the network.
+   *
+   * With `into`, the socket may read straight into the memory it returns (for the next read; it must stay
+   * the caller's until then): a piece that arrives there is handed to `onChunk` in place, uncopied.
    */
-  read(onChunk: (chunk: Uint8Array) => Promise<void> | void): Promise<void>;
+  read(onChunk: (chunk: Uint8Array) => Promise<void> | void, into?: () => Uint8Array): Promise<void>;
   /** Ends an answer whose body is not wanted: a short one is read to keep the connection, a longer one cut. */
   discard(): Promise<void>;
 }
@@ -142,7 +147,10 @@ class Connection {
   ) {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(url.port) || (secure ? 443 : 80);
-    const onread = { buffer: this.buffer, callback: (n: number): boolean => this.received(n) };
+    const onread = {
+      buffer: (): Uint8Array => this.exchange?.target() ?? this.buffer,
+      callback: (n: number, into: Uint8Array): boolean => this.received(into.subarray(0, n)),
+    };
     this.socket =
       secure !== undefined
         ? // node:tls takes `onread` as node:net does (its types do not say so).
@@ -179,13 +187,13 @@ class Connection {
     });
   }
 
-  private received(n: number): boolean {
+  private received(bytes: Uint8Array): boolean {
     if (this.exchange === undefined) {
       // Bytes nobody asked for: the connection cannot be trusted with another request.
       this.socket.destroy();
       return false;
     }
-    return this.exchange.received(this.buffer.subarray(0, n));
+    return this.exchange.received(bytes);
   }
 
   /** Sends a GET; resolves at the answer's head. */
@@ -234,6 +242,7 @@ class Exchange implements HttpResponse {
   private readonly backlog: Uint8Array[] = [];
   private eof: (() => void) | undefined;
   private onChunk: ((chunk: Uint8Array) => Promise<void> | void) | undefined;
+  private into: (() => Uint8Array) | undefined;
   private bodyWaiter: Waiter<void> | undefined;
   private busy = false;
   private failure: { err: unknown } | undefined;
@@ -251,6 +260,17 @@ class Exchange implements HttpResponse {
     this.head = new Promise((resolve, reject) => (this.headWaiter = { resolve, reject }));
     signal?.addEventListener('abort', this.onAbort, { once: true });
     if (signal?.aborted) this.onAbort();
+  }
+
+  /**
+   * Where the socket's next read goes, when the reader's memory may take it: only plain body bytes, only
+   * while nothing waits to be handed on, and only if there is room for a good read.
+   */
+  target(): Uint8Array | undefined {
+    if (this.into === undefined || this.busy || this.over || this.backlog.length > 0 || !this.framing?.plain)
+      return undefined;
+    const room = this.into();
+    return room.byteLength >= MIN_READ_INTO ? room : undefined;
   }
 
   /** Bytes from the socket, valid only during the call; false pauses reading. */
@@ -352,11 +372,12 @@ class Exchange implements HttpResponse {
     else then();
   }
 
-  read(onChunk: (chunk: Uint8Array) => Promise<void> | void): Promise<void> {
+  read(onChunk: (chunk: Uint8Array) => Promise<void> | void, into?: () => Uint8Array): Promise<void> {
     if (this.over && this.failure === undefined) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.bodyWaiter = { resolve, reject };
       this.onChunk = onChunk;
+      this.into = into;
       if (this.failure !== undefined) this.settle();
       else if (this.drain()) this.connection.resume();
     });
