@@ -1,5 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { bodyFraming, headEnd, parseResponseHead, type ResponseHead } from '../../imagetool/http-framing.js';
@@ -225,4 +226,25 @@ test('a request the server drops unanswered on a kept-alive connection is sent a
   t.is(await text(await get(client, url)), 'ok');
   t.is(await text(await get(client, url)), 'ok');
   t.is(accepted, 2);
+});
+
+test('a plain body is read into the memory the reader offers, and handed over there, uncopied', async (t) => {
+  const body = randomBytes(2 << 20);
+  const srv = await server(t, (_req, res) => void res.end(body));
+  const client = httpClient();
+  t.teardown(() => client.close());
+  const res = await get(client, srv.url);
+  const memory = new Uint8Array(body.length);
+  let filled = 0;
+  let inPlace = 0;
+  await res.read(
+    (chunk) => {
+      if (chunk.buffer === memory.buffer && chunk.byteOffset === filled) inPlace += chunk.length;
+      else memory.set(chunk, filled);
+      filled += chunk.length;
+    },
+    () => memory.subarray(filled),
+  );
+  t.true(Buffer.from(memory).equals(body));
+  t.true(inPlace > body.length / 2, `${inPlace} bytes in place`);
 });
