@@ -359,6 +359,8 @@ class Exchange implements HttpResponse {
       if (this.over) return this.failure === undefined;
       if (!this.deliver(this.backlog.shift()!, 0)) return false;
     }
+    // The body's last piece may have been the one the reader was busy with.
+    if (this.framing?.done && !this.over) this.finish(true);
     const eof = this.eof;
     this.eof = undefined;
     eof?.();

@@ -248,3 +248,19 @@ test('a plain body is read into the memory the reader offers, and handed over th
   t.true(Buffer.from(memory).equals(body));
   t.true(inPlace > body.length / 2, `${inPlace} bytes in place`);
 });
+
+test('a body whose last piece the reader waits on ends with it, and its connection carries the next request', async (t) => {
+  const srv = await server(t, (_req, res) => void res.end('x'.repeat(5000)));
+  const client = httpClient();
+  t.teardown(() => client.close());
+  for (let i = 0; i < 2; i++) {
+    const res = await get(client, srv.url);
+    let got = 0;
+    await res.read((chunk) => {
+      got += chunk.length;
+      return new Promise((resolve) => setTimeout(resolve, 5));
+    });
+    t.is(got, 5000);
+  }
+  t.is(srv.connections(), 1);
+});
