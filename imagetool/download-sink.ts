@@ -17,8 +17,8 @@ const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
 
 /**
  * The file a download is received into: its bytes are gathered into slots of shared memory, and each
- * full slot is written to the file while the hash worker reads the same slot, so the bytes are copied
- * once (from the socket's buffers into the slot) and hashed on another core.
+ * full slot is written to the file while the hash worker reads the same slot. The socket reads straight
+ * into the slot (`room`), so a byte is copied once, by the kernel, and hashed on another core.
  *
  * Writes bypass the page cache (O_DIRECT) where the file system allows it. A blob must be on disk before
  * it is renamed anyway, and copying a gigabyte into the page cache only for fsync to write it out cost
