@@ -60,13 +60,16 @@ export class DownloadSink {
     this.spare = slots.slice(1);
   }
 
-  /** Opens (or creates) the file at `path`, taking this download's slots from `hasher`. */
-  static async open(path: string, hasher: StreamHasher): Promise<DownloadSink> {
+  /**
+   * Opens (or creates) the file at `path`, taking this download's slots from `hasher`. `direct: false`
+   * writes through the page cache, as on a file system that refuses O_DIRECT.
+   */
+  static async open(path: string, hasher: StreamHasher, opts: { direct?: boolean } = {}): Promise<DownloadSink> {
     const flags = constants.O_RDWR | constants.O_CREAT;
     let fh: FileHandle;
-    let direct = O_DIRECT !== 0;
+    let direct = O_DIRECT !== 0 && opts.direct !== false;
     try {
-      fh = await open(path, flags | O_DIRECT, 0o666);
+      fh = await open(path, direct ? flags | O_DIRECT : flags, 0o666);
     } catch (err) {
       if (!direct || (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
       direct = false;

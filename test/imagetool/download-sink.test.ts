@@ -19,38 +19,39 @@ async function feed(sink: DownloadSink, bytes: Buffer, sizes: number[]): Promise
   }
 }
 
-test('a file resumed from any partial length and fed in any pieces holds its bytes and hashes to them', async (t) => {
-  const dir = await tempDir(t);
-  const hasher = new StreamHasher(SLOTS_PER_DOWNLOAD);
-  t.teardown(() => hasher.close());
-  const whole = randomBytes(3 * SLOT_SIZE + 12345);
-  let run = 0;
-  await fc.assert(
-    fc.asyncProperty(
-      fc.nat(whole.length),
-      fc.nat(whole.length),
-      fc.array(fc.integer({ min: 1, max: 300_000 }), { maxLength: 5 }),
-      async (partial, length, sizes) => {
-        const bytes = whole.subarray(0, Math.max(partial, length));
-        const path = join(dir, `blob-${run++}`);
-        await writeFile(path, bytes.subarray(0, partial));
-        const sink = await DownloadSink.open(path, hasher);
-        try {
-          t.is(sink.existing, partial);
-          await sink.absorbExisting();
-          t.is(sink.size, partial);
-          await feed(sink, bytes.subarray(partial), sizes);
-          const result = await sink.finish();
-          t.deepEqual(result, { digest: sha256(bytes), size: bytes.length });
-        } finally {
-          await sink.close();
-        }
-        return (await readFile(path)).equals(bytes);
-      },
-    ),
-    { numRuns: 25 },
-  );
-});
+for (const direct of [true, false])
+  test(`a file resumed from any partial length and fed in any pieces holds its bytes and hashes to them${direct ? '' : ', written through the page cache'}`, async (t) => {
+    const dir = await tempDir(t);
+    const hasher = new StreamHasher(SLOTS_PER_DOWNLOAD);
+    t.teardown(() => hasher.close());
+    const whole = randomBytes(3 * SLOT_SIZE + 12345);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat(whole.length),
+        fc.nat(whole.length),
+        fc.array(fc.integer({ min: 1, max: 300_000 }), { maxLength: 5 }),
+        async (partial, length, sizes) => {
+          const bytes = whole.subarray(0, Math.max(partial, length));
+          const path = join(dir, `blob-${run++}`);
+          await writeFile(path, bytes.subarray(0, partial));
+          const sink = await DownloadSink.open(path, hasher, { direct });
+          try {
+            t.is(sink.existing, partial);
+            await sink.absorbExisting();
+            t.is(sink.size, partial);
+            await feed(sink, bytes.subarray(partial), sizes);
+            const result = await sink.finish();
+            t.deepEqual(result, { digest: sha256(bytes), size: bytes.length });
+          } finally {
+            await sink.close();
+          }
+          return (await readFile(path)).equals(bytes);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
 
 test('bytes received into the room the sink offers are taken in place', async (t) => {
   const dir = await tempDir(t);
