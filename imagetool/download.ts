@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { commitBlob } from './blob-writer.js';
-import { CHUNK_SIZE, type ProgressFn } from './digest.js';
+import type { ProgressFn } from './digest.js';
 import { describeFsError, DownloadError, ImageToolError } from './errors.js';
-import { HashingWriter } from './hashing-writer.js';
+import { DownloadSink } from './download-sink.js';
 import type { StreamHasher } from './stream-hasher.js';
 import {
   backoffMs,
+  describeNetworkError,
   get,
   headerValue,
   mirrorFileUrl,
@@ -52,8 +52,8 @@ export interface DownloadContext {
   /** called once the size of a file whose size no manifest gave is known from the server */
   onSizeLearned?: (bytes: number) => void;
   onRetry?: (rel: string, reason: string) => void;
-  /** hashes downloads on a worker thread; without it they are hashed on this one */
-  hasher?: StreamHasher;
+  /** hashes downloads on a worker thread, and lends them the memory they are received into */
+  hasher: StreamHasher;
 }
 
 const MANIFEST_MAX_BYTES = 16 << 20;
@@ -85,18 +85,6 @@ async function claimPartial(storeDir: string, digest: string, mine: string): Pro
   }
 }
 
-/** Feeds the first `length` bytes of the file to the writer's hash: resumed bytes are verified, not trusted. */
-async function absorbExisting(fh: FileHandle, writer: HashingWriter, length: number): Promise<void> {
-  const buf = Buffer.allocUnsafe(CHUNK_SIZE);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK_SIZE, length - done), done);
-    if (bytesRead === 0) throw new Error('partial file shrank while it was read');
-    await writer.absorb(buf.subarray(0, bytesRead));
-    done += bytesRead;
-  }
-}
-
 interface Attempt {
   /** bytes received in this attempt */
   received: number;
@@ -110,13 +98,13 @@ async function attempt(
   ctx: DownloadContext,
   rel: string,
   url: URL,
-  writer: HashingWriter,
+  writer: DownloadSink,
   expectedSize: number | undefined,
   progress: Attempt,
 ): Promise<'done' | 'complete-on-disk' | 'restart'> {
   const start = writer.size;
   const res = await get(ctx.client, url, { start, signal: ctx.signal });
-  const drain = (): Promise<void> => res.body.dump().catch(() => {});
+  const drain = (): Promise<void> => res.discard();
   if (res.statusCode === 404 || res.statusCode === 410) {
     await drain();
     throw new DownloadError(rel, url, `not found on the mirror (HTTP ${res.statusCode})`);
@@ -164,93 +152,36 @@ async function attempt(
   }
   const limit = expectedSize ?? total ?? Infinity;
   try {
-    await eachChunk(res.body, (chunk) => {
-      if (writer.size + chunk.length > limit) {
-        throw new DownloadError(
-          rel,
-          url,
-          `the mirror sent more than the ${limit} bytes ${expectedSize === undefined ? 'it announced' : 'the manifest says'}`,
-        );
-      }
-      progress.received += chunk.length;
-      ctx.onProgress?.(chunk.length);
-      let written: Promise<void> | void;
-      try {
-        written = writer.write(chunk);
-      } catch (err) {
-        throw new LocalWriteError(err);
-      }
-      return written?.catch((err: unknown) => {
-        throw new LocalWriteError(err);
-      });
-    });
+    await res.read(
+      (chunk) => {
+        if (writer.size + chunk.length > limit) {
+          throw new DownloadError(
+            rel,
+            url,
+            `the mirror sent more than the ${limit} bytes ${expectedSize === undefined ? 'it announced' : 'the manifest says'}`,
+          );
+        }
+        progress.received += chunk.length;
+        ctx.onProgress?.(chunk.length);
+        let written: Promise<void> | void;
+        try {
+          written = writer.write(chunk);
+        } catch (err) {
+          throw new LocalWriteError(err);
+        }
+        return written?.catch((err: unknown) => {
+          throw new LocalWriteError(err);
+        });
+      },
+      () => writer.room(),
+    );
   } catch (err) {
-    res.body.destroy();
     if (err instanceof LocalWriteError) throw err.cause;
-    if (err instanceof DownloadError || ctx.signal.aborted) throw err;
-    throw new TransientError(firstLine(err));
+    if (err instanceof DownloadError || err instanceof TransientError || ctx.signal.aborted) throw err;
+    throw new TransientError(describeNetworkError(err));
   }
   if (total !== null && writer.size < total) throw new TransientError('the connection closed before the end');
   return 'done';
-}
-
-/**
- * Feeds the body's chunks to `onChunk` as they arrive, pausing the body while the promise `onChunk`
- * returns (if any) is pending. 'data' events instead of `for await`: most chunks need no await, and a
- * promise per 64 KiB chunk cost a quarter of the CPU time of receiving (measured on loopback).
- */
-function eachChunk(body: Readable, onChunk: (chunk: Buffer) => Promise<void> | void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let busy = false;
-    let ended = false;
-    let settled = false;
-    let deferred: { err: unknown } | undefined;
-    const settle = (err?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      body.off('data', onData).off('end', onEnd).off('error', fail).off('close', onClose);
-      if (err === undefined) resolve();
-      else reject(err);
-    };
-    // A write in flight is waited for before the failure is reported: the caller's next attempt must
-    // see every byte received so far in the file.
-    const fail = (err: unknown): void => {
-      if (busy) deferred ??= { err };
-      else settle(err);
-    };
-    const onData = (chunk: Buffer): void => {
-      let pending: Promise<void> | void;
-      try {
-        pending = onChunk(chunk);
-      } catch (err) {
-        settle(err);
-        return;
-      }
-      if (pending === undefined) return;
-      busy = true;
-      body.pause();
-      pending.then(
-        () => {
-          busy = false;
-          if (deferred !== undefined) settle(deferred.err);
-          else if (ended) settle();
-          else if (!settled) body.resume();
-        },
-        (err: unknown) => {
-          busy = false;
-          settle(err);
-        },
-      );
-    };
-    const onEnd = (): void => {
-      ended = true;
-      if (!busy) settle();
-    };
-    const onClose = (): void => {
-      if (!ended) fail(new Error('the connection closed before the end'));
-    };
-    body.on('data', onData).on('end', onEnd).on('error', fail).on('close', onClose);
-  });
 }
 
 /** A failure writing our own file (a full disk): never retried, never blamed on the network. */
@@ -258,10 +189,6 @@ class LocalWriteError extends Error {
   constructor(override readonly cause: unknown) {
     super('local write failed');
   }
-}
-
-function firstLine(err: unknown): string {
-  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
 }
 
 export interface DownloadedBlob {
@@ -289,20 +216,16 @@ export async function downloadBlob(
   await claimPartial(ctx.storeDir, digest, mine);
   let keep = false;
   let committed = false;
-  let fh: FileHandle | undefined;
-  let writerOf: HashingWriter | undefined;
+  let sink: DownloadSink | undefined;
   try {
-    fh = await open(mine, 'a+').catch((err: unknown) => {
+    sink = await DownloadSink.open(mine, ctx.hasher).catch((err: unknown) => {
       throw describeFsError(err, 'write', mine);
     });
-    let resumed = (await fh.stat()).size;
+    let resumed = sink.existing;
     if (expectedSize !== undefined && resumed > expectedSize) {
-      await fh.truncate(0);
+      await sink.restart();
       resumed = 0;
-    }
-    let writer = new HashingWriter(fh, resumed, ctx.hasher?.stream());
-    writerOf = writer;
-    await absorbExisting(fh, writer, resumed);
+    } else await sink.absorbExisting();
     ctx.onProgress?.(resumed);
     let freshStart = resumed === 0;
     let failures = 0;
@@ -312,25 +235,23 @@ export async function downloadBlob(
       let reason = '';
       try {
         // A partial that already holds every byte (a pull died before the rename) needs no request.
-        const whole = expectedSize !== undefined && expectedSize > 0 && writer.size === expectedSize;
-        outcome = whole ? 'done' : await attempt(ctx, rel, url, writer, expectedSize, progress);
+        const whole = expectedSize !== undefined && expectedSize > 0 && sink.size === expectedSize;
+        outcome = whole ? 'done' : await attempt(ctx, rel, url, sink, expectedSize, progress);
       } catch (err) {
         if (!(err instanceof TransientError)) throw err;
         outcome = 'transient';
         reason = err.message;
       }
       if (outcome === 'restart') {
-        ctx.onProgress?.(-writer.size);
-        await writer.abandon();
-        await fh.truncate(0);
-        writer = writerOf = new HashingWriter(fh, 0, ctx.hasher?.stream());
+        ctx.onProgress?.(-sink.size);
+        await sink.restart();
         freshStart = true;
         continue;
       }
       if (outcome === 'transient') {
         failures = progress.received > 0 ? 1 : failures + 1;
         if (failures > ctx.retry.attempts) {
-          await writer.flushQueued();
+          await sink.flushQueued();
           keep = true;
           throw new DownloadError(rel, url, `${reason} (gave up after ${ctx.retry.attempts} retries)`);
         }
@@ -340,20 +261,18 @@ export async function downloadBlob(
         });
         continue;
       }
-      const result = await writer.finish();
+      const result = await sink.finish();
       if (result.digest !== digest || (expectedSize !== undefined && result.size !== expectedSize)) {
         if (!freshStart) {
           // The bytes we resumed from may be what is wrong: one more try from nothing decides.
           ctx.onProgress?.(-result.size);
-          await fh.truncate(0);
-          writer = writerOf = new HashingWriter(fh, 0, ctx.hasher?.stream());
+          await sink.restart();
           freshStart = true;
           continue;
         }
         throw new DownloadError(rel, url, `wrong bytes: the download hashes to ${result.digest}; nothing kept`);
       }
-      await fh.close();
-      fh = undefined;
+      await sink.close();
       await commitBlob(ctx.storeDir, mine, digest, result.size);
       committed = true;
       return { size: result.size, resumed };
@@ -362,7 +281,7 @@ export async function downloadBlob(
     if (ctx.signal.aborted && !(err instanceof DownloadError)) {
       keep = true;
       // On a full disk (another download filled it) nothing is kept, as for the download that hit it.
-      await writerOf?.flushQueued().catch((e: unknown) => {
+      await sink?.flushQueued().catch((e: unknown) => {
         if ((e as NodeJS.ErrnoException).code === 'ENOSPC') keep = false;
       });
     }
@@ -370,8 +289,7 @@ export async function downloadBlob(
     if (err instanceof ImageToolError || ctx.signal.aborted) throw err;
     throw describeFsError(err, 'store', rel);
   } finally {
-    if (!committed) await writerOf?.abandon();
-    await fh?.close().catch(() => {});
+    await sink?.close().catch(() => {});
     if (!committed) {
       // Kept bytes become a released partial for the next pull; anything else (or nothing) is removed.
       const size = keep ? ((await stat(mine).catch(() => null))?.size ?? 0) : 0;
@@ -392,7 +310,7 @@ async function fetchSmall(ctx: DownloadContext, rel: string, maxBytes: number, w
     try {
       const res = await get(ctx.client, url, { signal: ctx.signal });
       if (res.statusCode !== 200) {
-        await res.body.dump().catch(() => {});
+        await res.discard();
         if (transientStatus(res.statusCode)) throw new TransientError(`HTTP ${res.statusCode}`);
         throw new DownloadError(
           rel,
@@ -405,16 +323,15 @@ async function fetchSmall(ctx: DownloadContext, rel: string, maxBytes: number, w
       const parts: Buffer[] = [];
       let size = 0;
       try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        await res.read((chunk) => {
           size += chunk.length;
           if (size > maxBytes)
             throw new DownloadError(rel, url, `${what} of more than ${maxBytes >> 20} MiB is refused`);
-          parts.push(chunk);
-        }
+          parts.push(Buffer.from(chunk));
+        });
       } catch (err) {
-        res.body.destroy();
-        if (err instanceof DownloadError || ctx.signal.aborted) throw err;
-        throw new TransientError(firstLine(err));
+        if (err instanceof DownloadError || err instanceof TransientError || ctx.signal.aborted) throw err;
+        throw new TransientError(describeNetworkError(err));
       }
       return Buffer.concat(parts, size);
     } catch (err) {

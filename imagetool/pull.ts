@@ -13,6 +13,7 @@ import {
   type DownloadContext,
   type RetryPolicy,
 } from './download.js';
+import { SLOTS_PER_DOWNLOAD } from './download-sink.js';
 import { describeFsError, DownloadError, ImageToolError } from './errors.js';
 import { httpClient, mirrorFileUrl, parseMirrorUrl } from './http.js';
 import { StreamHasher } from './stream-hasher.js';
@@ -160,8 +161,8 @@ export async function pullImages(
       const abort = new AbortController();
       const onOuterAbort = (): void => abort.abort();
       opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
-      const client = httpClient(jobs);
-      const hasher = new StreamHasher();
+      const client = httpClient();
+      const hasher = new StreamHasher(jobs * SLOTS_PER_DOWNLOAD);
       try {
         return await pull(storeDir, mirror, what, jobs, abort, client, hasher, opts);
       } finally {

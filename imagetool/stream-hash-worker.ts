@@ -1,9 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { StreamHashReply, StreamHashRequest } from './stream-hasher.js';
 
-// Many streams at once (the downloads of one pull), each hashed in the order its chunks arrive.
+// Many streams at once (the downloads of one pull), each hashed in the order its steps arrive, from
+// the slots of the memory it shares with the main thread.
 const port = parentPort!;
+const memory = workerData as SharedArrayBuffer;
 const streams = new Map<number, Hash>();
 port.on('message', (req: StreamHashRequest) => {
   let hash = streams.get(req.id);
@@ -11,11 +13,9 @@ port.on('message', (req: StreamHashRequest) => {
     hash = createHash('sha256');
     streams.set(req.id, hash);
   }
-  if ('chunk' in req) {
-    hash.update(req.chunk);
-    // The buffer goes back to be filled again: no garbage per chunk on either thread.
-    const buffer = req.chunk.buffer as ArrayBuffer;
-    port.postMessage({ id: req.id, hashed: req.chunk.byteLength, buffer } satisfies StreamHashReply, [buffer]);
+  if ('offset' in req) {
+    hash.update(new Uint8Array(memory, req.offset, req.length));
+    port.postMessage({ id: req.id, offset: req.offset } satisfies StreamHashReply);
     return;
   }
   streams.delete(req.id);

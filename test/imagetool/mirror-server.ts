@@ -4,6 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -37,14 +38,17 @@ export class MirrorServer {
     private readonly close: () => Promise<void>,
   ) {}
 
-  static async start(t: ExecutionContext, root: string): Promise<MirrorServer> {
+  /** With `tls` (a key and certificate in PEM), the mirror is served over https. */
+  static async start(t: ExecutionContext, root: string, tls?: { key: string; cert: string }): Promise<MirrorServer> {
     const holder: { mirror?: MirrorServer } = {};
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       holder.mirror!.handle(req, res).catch(() => res.destroy());
-    });
+    };
+    const server = tls === undefined ? createServer(handler) : createTlsServer(tls, handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
-    const mirror = new MirrorServer(root, `http://127.0.0.1:${port}/`, () => {
+    const url = tls === undefined ? `http://127.0.0.1:${port}/` : `https://localhost:${port}/`;
+    const mirror = new MirrorServer(root, url, () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
     });

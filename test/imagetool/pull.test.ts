@@ -234,6 +234,33 @@ wget("the book's wget command mirrors a store that was pulled (and indexed) like
   );
 });
 
+const openssl = haveTool('openssl', 'openssl', ['version'], 'apt-get install openssl') ? test : test.skip;
+
+openssl(
+  'pull from an https mirror checks its certificate: refused when untrusted, and trusted through NODE_EXTRA_CA_CERTS',
+  async (t) => {
+    const m = await mirrorStore(t);
+    const [key, cert] = [join(m.dir, 'key.pem'), join(m.dir, 'cert.pem')];
+    await sh('openssl', [
+      ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost'],
+      ...['-addext', 'subjectAltName=DNS:localhost', '-keyout', key, '-out', cert],
+    ]);
+    const tls = await MirrorServer.start(t, m.src, {
+      key: await readFile(key, 'utf8'),
+      cert: await readFile(cert, 'utf8'),
+    });
+    const untrusted = await runCli(['--store', m.dst, 'pull', tls.url, m.os]);
+    t.is(untrusted.code, 1);
+    t.regex(untrusted.stderr, /^tml-imagetool: [^\n]*self-signed certificate[^\n]*\n$/);
+    const r = await runCli(['--store', m.dst, 'pull', tls.url, '--all', '--json'], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: cert },
+    });
+    t.is(r.code, 0, r.stderr);
+    t.like(JSON.parse(r.stdout), { manifestsFetched: 2, blobsFetched: 3, retries: 0 });
+    t.deepEqual((await verifyJson(m.dst)).report.findings, []);
+  },
+);
+
 const disk = canMountTmpfs() ? test : test.skip;
 
 disk('pull onto a full disk fails in one line and leaves no partial download', async (t) => {

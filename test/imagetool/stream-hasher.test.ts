@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { StreamHasher } from '../../imagetool/stream-hasher.js';
+import { SLOT_SIZE, StreamHasher, type HashStream } from '../../imagetool/stream-hasher.js';
 
 const sha256 = (parts: Uint8Array[]): string => {
   const h = createHash('sha256');
@@ -9,8 +9,16 @@ const sha256 = (parts: Uint8Array[]): string => {
   return h.digest('hex');
 };
 
+/** Hashes `bytes` through a slot, as a download does with what it received. */
+async function feed(hasher: StreamHasher, stream: HashStream, bytes: Uint8Array): Promise<void> {
+  const slot = await hasher.acquire();
+  slot.bytes.set(bytes);
+  await stream.update(slot, bytes.byteLength);
+  hasher.release(slot);
+}
+
 test('streams hashed on the worker, interleaved, each get the digest of their own bytes', async (t) => {
-  const hasher = new StreamHasher();
+  const hasher = new StreamHasher(2);
   t.teardown(() => hasher.close());
   await fc.assert(
     fc.asyncProperty(
@@ -19,14 +27,11 @@ test('streams hashed on the worker, interleaved, each get the digest of their ow
         const hs = streams.map(() => hasher.stream());
         const longest = Math.max(...streams.map((s) => s.length));
         for (let i = 0; i < longest; i++)
-          for (const [k, s] of streams.entries()) {
-            // A group of chunks in one update, as a gathered write hands them over.
-            if (i < s.length) await hs[k]!.update([s[i]!, s[i]!], 2 * s[i]!.byteLength);
-          }
+          await Promise.all(streams.map((s, k) => (i < s.length ? feed(hasher, hs[k]!, s[i]!) : undefined)));
         const digests = await Promise.all(hs.map((h) => h.digest()));
         t.deepEqual(
           digests,
-          streams.map((s) => sha256(s.flatMap((c) => [c, c]))),
+          streams.map((s) => sha256(s)),
         );
       },
     ),
@@ -34,33 +39,35 @@ test('streams hashed on the worker, interleaved, each get the digest of their ow
   );
 });
 
-test('a caller may reuse its buffer as soon as update returns: the worker hashes a copy', async (t) => {
-  const hasher = new StreamHasher();
+test('updates posted without waiting are hashed in the order they were posted', async (t) => {
+  const hasher = new StreamHasher(3);
   t.teardown(() => hasher.close());
   const s = hasher.stream();
-  const buf = Buffer.alloc(1 << 20, 1);
-  const pending = s.update([buf], buf.length);
-  buf.fill(2);
-  await pending;
-  t.is(await s.digest(), sha256([Buffer.alloc(1 << 20, 1)]));
+  const slots = [await hasher.acquire(), await hasher.acquire(), await hasher.acquire()];
+  slots.forEach((slot, i) => slot.bytes.fill(i));
+  await Promise.all(slots.map((slot) => s.update(slot, SLOT_SIZE)));
+  t.is(await s.digest(), sha256(slots.map((_, i) => Buffer.alloc(SLOT_SIZE, i))));
 });
 
-test('many more bytes than the queue holds are hashed in order, the caller waiting for the worker', async (t) => {
-  const hasher = new StreamHasher();
+test('a slot is lent to one holder at a time: acquire waits for a release', async (t) => {
+  const hasher = new StreamHasher(1);
   t.teardown(() => hasher.close());
-  const s = hasher.stream();
-  const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(1 << 20, i));
-  for (const c of chunks) await s.update([c], c.length);
-  t.is(await s.digest(), sha256(chunks));
+  const first = await hasher.acquire();
+  let second: unknown;
+  const waiting = Promise.resolve(hasher.acquire()).then((slot) => (second = slot));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(second, undefined);
+  hasher.release(first);
+  t.is(await waiting, first);
 });
 
 test('a dropped stream leaves the others untouched', async (t) => {
-  const hasher = new StreamHasher();
+  const hasher = new StreamHasher(1);
   t.teardown(() => hasher.close());
   const dropped = hasher.stream();
   const kept = hasher.stream();
-  await dropped.update([Buffer.from('abandoned')], 9);
-  await kept.update([Buffer.from('kept')], 4);
+  await feed(hasher, dropped, Buffer.from('abandoned'));
+  await feed(hasher, kept, Buffer.from('kept'));
   dropped.drop();
   t.is(await kept.digest(), sha256([Buffer.from('kept')]));
 });
