@@ -15,6 +15,7 @@ import {
 } from '../protocol/cli-help.js';
 import type { BlobSource, CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
+import { bootWorkers } from './hash-pool.js';
 import { parseMirrorUrl } from './mirror-url.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
 import {
@@ -612,6 +613,11 @@ function cli(argv: string[]): Argv<Common> {
     }) as unknown as Argv<Common>;
 }
 
+const words = hideBin(process.argv);
+// verify hashes on worker threads besides this one: they boot while the arguments are parsed. (A
+// "verify" that is another command's argument costs an idle worker until the command exits.)
+if (words.includes('verify') && !words.includes('--trust-cache') && !words.includes('--help')) bootWorkers();
+
 runCli('tml-imagetool', async () => {
-  await cli(hideBin(process.argv)).parseAsync();
+  await cli(words).parseAsync();
 });
