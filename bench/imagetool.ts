@@ -273,7 +273,7 @@ try {
       limitLabel,
       limit,
       1.2,
-      `create reads, hashes and writes in one pass with the writes in flight while the next chunk is hashed, and fsyncs before the rename; the limit is one of those alone. It used ${create.cpu.toFixed(2)} s of CPU against ${(openssl1.cpu + durableCopy.cpu).toFixed(2)} s for openssl and dd together (the work it has to do), so on two cores its wall time cannot fall to the slower one's unless the other core is free; ${startupNote}`,
+      `create reads (blocking reads, on the thread that hashes), hashes and writes in one pass with the writes in flight while the next chunk is hashed, and fsyncs before the rename; the limit is one of those alone. It used ${create.cpu.toFixed(2)} s of CPU against ${(openssl1.cpu + durableCopy.cpu).toFixed(2)} s for openssl and dd together (the work it has to do), so on two cores its wall time cannot fall to the slower one's unless the other core is free; ${startupNote}`,
     );
     rows.push(
       referenceRow('reference: create', create, 'openssl dgst -sha256 F', openssl1),
@@ -345,7 +345,7 @@ try {
       'two openssl dgst -sha256 in parallel, 4 files each',
       osslPar,
       1.2,
-      `verify hashes on one worker thread per core with blocking 256 KiB reads, as openssl does, so per byte it costs about what openssl costs (CPU ${(verify.cpu - fixed.cpu).toFixed(2)} s beyond the fixed cost, against ${osslPar.cpu.toFixed(2)} s); the rest is fixed: verify of an empty store takes ${sample(fixed)} (Node start-up, its modules, ${availableParallelism()} worker threads), of which ${startupNote}`,
+      `verify hashes on one thread per core (its own and ${availableParallelism() - 1} worker thread(s), booted while it parses its arguments) with blocking 256 KiB reads, as openssl does, so per byte it costs about what openssl costs (CPU ${(verify.cpu - fixed.cpu).toFixed(2)} s beyond the fixed cost, against ${osslPar.cpu.toFixed(2)} s); the rest is fixed: verify of an empty store takes ${sample(fixed)} (Node start-up, its modules, the worker threads' boot), of which ${startupNote}`,
     );
     rows.push(referenceRow('reference: verify', verify, 'verify of an empty store (the fixed cost)', fixed));
     rows.push(rssRow('peak RSS, verify 8 x 128 MiB', verify));

@@ -36,11 +36,19 @@ const NATIVE = new Set(['zstd-napi']);
 
 /**
  * Builtins whose export is a function, yet which their importers here use only through its
- * properties or by calling it (yargs imports `strictEqual` from assert at start-up; loading
- * node:assert builds its colours and so process.stderr): a forwarding function with getters
- * stands in, and loads the module at its first use.
+ * properties or by calling it (yargs asserts with `notStrictEqual` at start-up; loading node:assert
+ * builds its colours and so process.stderr): a forwarding function stands in, with a forwarding
+ * function for each plain function property and a getter for the rest (classes such as
+ * AssertionError, `strict`), and loads the module when it is first needed. An assertion that holds
+ * needs nothing of the module (PASSES).
  */
 const CALLED_ONLY = new Set(['assert', 'node:assert']);
+const FUNCTION_OWN = new Set(['length', 'name', 'prototype']);
+/** The condition under which each of these assertions returns without doing anything else. */
+const PASSES: Record<string, string> = {
+  strictEqual: 'args.length >= 2 && Object.is(args[0], args[1])',
+  notStrictEqual: 'args.length >= 2 && !Object.is(args[0], args[1])',
+};
 
 /**
  * The module a builtin or native addon import becomes: `require(ID)`, done when one of its
@@ -54,14 +62,21 @@ function requiredModule(id: string): string {
   const actual: unknown = createRequire(path.join(ROOT, 'package.json'))(id);
   const load = `require(${JSON.stringify(id)})`;
   if (CALLED_ONLY.has(id)) {
-    const names = Object.getOwnPropertyNames(actual).filter((n) => !['length', 'name', 'prototype'].includes(n));
+    const own = (value: object) => Object.getOwnPropertyNames(value).filter((n) => !FUNCTION_OWN.has(n));
+    const plainFunction = (value: unknown) =>
+      typeof value === 'function' &&
+      !/^class\b/.test(Function.prototype.toString.call(value)) &&
+      own(value).length === 0;
+    const forward = (n: string) => {
+      const key = JSON.stringify(n);
+      return plainFunction((actual as Record<string, unknown>)[n])
+        ? `module.exports[${key}] = function (...args) { ${n in PASSES ? `if (${PASSES[n]}) return;` : ''}return (actual ??= ${load})[${key}].apply(this, args); };`
+        : `Object.defineProperty(module.exports, ${key}, { enumerable: true, get: () => (actual ??= ${load})[${key}] });`;
+    };
     return [
       'let actual;',
       `module.exports = function (...args) { return (actual ??= ${load}).apply(this, args); };`,
-      ...names.map(
-        (n) =>
-          `Object.defineProperty(module.exports, ${JSON.stringify(n)}, { enumerable: true, get: () => (actual ??= ${load})[${JSON.stringify(n)}] });`,
-      ),
+      ...own(actual as object).map(forward),
     ].join('\n');
   }
   if (typeof actual === 'function' || actual === null || typeof actual !== 'object') return `module.exports = ${load};`;
