@@ -33,8 +33,8 @@ module.exports = function runBundle(name) {
   } catch {
     // no cache yet: this run writes it
   }
-  // the file is one function expression (scripts/bundle-bins.ts), compiled as read
-  const script = new vm.Script(fs.readFileSync(file, 'utf8'), { filename: file, cachedData });
+  // the file is one function expression in ASCII (scripts/bundle-bins.ts), compiled as read
+  const script = new vm.Script(fs.readFileSync(file, 'latin1'), { filename: file, cachedData });
   if (cachedData === undefined || script.cachedDataRejected) process.once('exit', () => writeCache(cacheFile, script));
   const bundleUrl = pathToFileURL(file);
   const meta = (relative) => {

@@ -7,9 +7,9 @@
 // API that takes a code cache, which Node 20 has no other way to use): esbuild writes an ES
 // module, and every import of a Node builtin or a native addon becomes a require() call, so none
 // is left at its top level. Top-level await still works inside the function. The function is
-// written into the file, so that the launcher compiles the file's text as it is read, and
-// without white space or comments: the launcher reads the whole file at every start, also the
-// code only other commands run (a non-Latin-1 character in a comment would double its size).
+// written into the file, so that the launcher compiles the file's text as it is read, without
+// white space or comments, in ASCII: the launcher reads the whole file at every start, also the
+// code only other commands run.
 // Usage: node dist/scripts/bundle-bins.js (run by `npm run build` after tsc)
 
 import { execFileSync } from 'node:child_process';
@@ -216,6 +216,20 @@ const noCachedHelp: Plugin = {
   },
 };
 
+/**
+ * The bundle in ASCII, which the launcher reads as Latin-1: a copy of the bytes, where UTF-8 text must
+ * be decoded, and one byte per character in memory, where one character beyond Latin-1 doubles the
+ * string (the web console's "—"). esbuild escapes every other character already, but for those in
+ * comments and template literals, whose raw text a tag function may read: here they are escaped
+ * (\uXXXX per UTF-16 unit), which leaves a template's cooked strings as they were, and the tags of
+ * these bundles (the web console's html) read those. String.raw would see the difference: a
+ * String.raw template with such a character stops the build.
+ */
+function asciiOnly(name: string, code: string): string {
+  if (/String\.raw`[^`]*[^\0-\x7f]/.test(code)) throw new Error(`dist/bin/${name}.js: String.raw of non-ASCII text`);
+  return code.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** An import or export statement left at the top level could not run inside a function. */
 function assertFunctionBody(name: string, output: Metafile['outputs'][string]): void {
   const imported = output.imports.find((i) => i.kind === 'import-statement');
@@ -243,7 +257,7 @@ for (const [name, source] of Object.entries(BINS)) {
   });
   const [output] = result.outputFiles;
   // the entry's shebang line: the launcher in bin/ is what runs
-  const code = output!.text.replace(/^#!.*\n/, '');
+  const code = asciiOnly(name, output!.text.replace(/^#!.*\n/, ''));
   assertFunctionBody(name, Object.values(result.metafile.outputs)[0]!);
   // on the first line, so that line numbers in stack traces are the file's
   await writeFile(output!.path, `(async function (require, __tmlMeta) {'use strict';${code}\n})`);
