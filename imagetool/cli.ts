@@ -146,6 +146,45 @@ async function create(store: string, input: CreateInput, quiet: boolean): Promis
   );
 }
 
+async function list(args: Common & { json: boolean }): Promise<void> {
+  const store = await existingStore(args.store);
+  const images: ImageSummary[] = [];
+  for (const id of await listImageIds(store)) {
+    try {
+      images.push(summarize(id, await readManifest(store, id)));
+    } catch (err) {
+      if (!(err instanceof ImageToolError)) throw err;
+      if (!args.quiet) process.stderr.write(`tml-imagetool: warning: skipped ${err.message}\n`);
+    }
+  }
+  images.sort((a, b) => a.label.localeCompare(b.label) || a.revision - b.revision || (a.id < b.id ? -1 : 1));
+  if (args.json) json(images);
+  else out(renderList(images));
+}
+
+/**
+ * `list` with its flags in their plain spellings (--store DIR, --json, --quiet or -q, each at most
+ * once), as scripts type it: read without building the parser, which costs `list` as much as its
+ * own work. These are the arguments yargs would make of those words; any other words, --help
+ * included, go to yargs.
+ */
+function plainList(words: string[]): (Common & { json: boolean }) | undefined {
+  let command = false;
+  let store: string | undefined;
+  let json = false;
+  let quiet = false;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === 'list' && !command) command = true;
+    else if (w === '--json' && !json) json = true;
+    else if ((w === '--quiet' || w === '-q') && !quiet) quiet = true;
+    else if (w === '--store' && store === undefined && i + 1 < words.length && !words[i + 1]!.startsWith('-'))
+      store = words[++i]!;
+    else return undefined;
+  }
+  return command ? { store: resolve(store ?? process.env.TML_IMAGE_STORE ?? '.'), json, quiet } : undefined;
+}
+
 async function resolveAll(store: string, ids: string[]): Promise<string[]> {
   const resolved: string[] = [];
   for (const id of ids) resolved.push(await resolveImageId(store, id));
@@ -356,21 +395,7 @@ function cli(argv: string[]): Argv<Common> {
       'list',
       'list images: ID, revision, blob count, total size, label',
       (y) => taught(y, 'list').options(jsonOpt),
-      async (args) => {
-        const store = await existingStore(args.store);
-        const images: ImageSummary[] = [];
-        for (const id of await listImageIds(store)) {
-          try {
-            images.push(summarize(id, await readManifest(store, id)));
-          } catch (err) {
-            if (!(err instanceof ImageToolError)) throw err;
-            if (!args.quiet) process.stderr.write(`tml-imagetool: warning: skipped ${err.message}\n`);
-          }
-        }
-        images.sort((a, b) => a.label.localeCompare(b.label) || a.revision - b.revision || (a.id < b.id ? -1 : 1));
-        if (args.json) json(images);
-        else out(renderList(images));
-      },
+      (args) => list(args),
     )
     .command(
       'show <id>',
@@ -619,5 +644,7 @@ const words = hideBin(process.argv);
 if (words.includes('verify') && !words.includes('--trust-cache') && !words.includes('--help')) bootWorkers();
 
 runCli('tml-imagetool', async () => {
-  await cli(words).parseAsync();
+  const listing = plainList(words);
+  if (listing) await list(listing);
+  else await cli(words).parseAsync();
 });
