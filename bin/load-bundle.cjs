@@ -33,9 +33,8 @@ module.exports = function runBundle(name) {
   } catch {
     // no cache yet: this run writes it
   }
-  // on the first line, so that line numbers in stack traces are the file's
-  const source = `(async function (require, __tmlMeta) {'use strict';${fs.readFileSync(file, 'utf8')}\n})`;
-  const script = new vm.Script(source, { filename: file, cachedData });
+  // the file is one function expression in ASCII (scripts/bundle-bins.ts), compiled as read
+  const script = new vm.Script(fs.readFileSync(file, 'latin1'), { filename: file, cachedData });
   if (cachedData === undefined || script.cachedDataRejected) process.once('exit', () => writeCache(cacheFile, script));
   const bundleUrl = pathToFileURL(file);
   const meta = (relative) => {

@@ -15,6 +15,7 @@ import {
 } from '../protocol/cli-help.js';
 import type { BlobSource, CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
+import { bootWorkers } from './hash-pool.js';
 import { parseMirrorUrl } from './mirror-url.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
 import {
@@ -143,6 +144,45 @@ async function create(store: string, input: CreateInput, quiet: boolean): Promis
   return withProgress('hashing', !quiet, (bar) =>
     createImage(store, input, { ...bar, onWaitForGc: gcWaitNotice(quiet), sourceDateEpoch: epoch }),
   );
+}
+
+async function list(args: Common & { json: boolean }): Promise<void> {
+  const store = await existingStore(args.store);
+  const images: ImageSummary[] = [];
+  for (const id of await listImageIds(store)) {
+    try {
+      images.push(summarize(id, await readManifest(store, id)));
+    } catch (err) {
+      if (!(err instanceof ImageToolError)) throw err;
+      if (!args.quiet) process.stderr.write(`tml-imagetool: warning: skipped ${err.message}\n`);
+    }
+  }
+  images.sort((a, b) => a.label.localeCompare(b.label) || a.revision - b.revision || (a.id < b.id ? -1 : 1));
+  if (args.json) json(images);
+  else out(renderList(images));
+}
+
+/**
+ * `list` with its flags in their plain spellings (--store DIR, --json, --quiet or -q, each at most
+ * once), as scripts type it: read without building the parser, which costs `list` as much as its
+ * own work. These are the arguments yargs would make of those words; any other words, --help
+ * included, go to yargs.
+ */
+function plainList(words: string[]): (Common & { json: boolean }) | undefined {
+  let command = false;
+  let store: string | undefined;
+  let json = false;
+  let quiet = false;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === 'list' && !command) command = true;
+    else if (w === '--json' && !json) json = true;
+    else if ((w === '--quiet' || w === '-q') && !quiet) quiet = true;
+    else if (w === '--store' && store === undefined && i + 1 < words.length && !words[i + 1]!.startsWith('-'))
+      store = words[++i]!;
+    else return undefined;
+  }
+  return command ? { store: resolve(store ?? process.env.TML_IMAGE_STORE ?? '.'), json, quiet } : undefined;
 }
 
 async function resolveAll(store: string, ids: string[]): Promise<string[]> {
@@ -355,21 +395,7 @@ function cli(argv: string[]): Argv<Common> {
       'list',
       'list images: ID, revision, blob count, total size, label',
       (y) => taught(y, 'list').options(jsonOpt),
-      async (args) => {
-        const store = await existingStore(args.store);
-        const images: ImageSummary[] = [];
-        for (const id of await listImageIds(store)) {
-          try {
-            images.push(summarize(id, await readManifest(store, id)));
-          } catch (err) {
-            if (!(err instanceof ImageToolError)) throw err;
-            if (!args.quiet) process.stderr.write(`tml-imagetool: warning: skipped ${err.message}\n`);
-          }
-        }
-        images.sort((a, b) => a.label.localeCompare(b.label) || a.revision - b.revision || (a.id < b.id ? -1 : 1));
-        if (args.json) json(images);
-        else out(renderList(images));
-      },
+      (args) => list(args),
     )
     .command(
       'show <id>',
@@ -612,6 +638,13 @@ function cli(argv: string[]): Argv<Common> {
     }) as unknown as Argv<Common>;
 }
 
+const words = hideBin(process.argv);
+// verify hashes on worker threads besides this one: they boot while the arguments are parsed. (A
+// "verify" that is another command's argument costs an idle worker until the command exits.)
+if (words.includes('verify') && !words.includes('--trust-cache') && !words.includes('--help')) bootWorkers();
+
 runCli('tml-imagetool', async () => {
-  await cli(hideBin(process.argv)).parseAsync();
+  const listing = plainList(words);
+  if (listing) await list(listing);
+  else await cli(words).parseAsync();
 });

@@ -57,6 +57,28 @@ const PROGRESS_EVERY = 8 << 20;
  * openssl dgst does, where an async read would copy it on a thread-pool thread, often on the other core.
  */
 export function hashFileSync(path: string, onProgress?: ProgressFn): DigestResult {
+  const steps = hashSteps(path, onProgress);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * hashFileSync on a thread that has other work too: the same blocking reads, with a turn of the
+ * event loop after every PROGRESS_EVERY bytes (a few milliseconds of hashing).
+ */
+export async function hashFileInTurns(path: string, onProgress?: ProgressFn): Promise<DigestResult> {
+  const steps = hashSteps(path, onProgress);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The loop of hashFileSync, pausing after each progress report. */
+function* hashSteps(path: string, onProgress?: ProgressFn): Generator<void, DigestResult> {
   const fd = openSync(path, 'r');
   try {
     const hash = createHash('sha256');
@@ -72,6 +94,7 @@ export function hashFileSync(path: string, onProgress?: ProgressFn): DigestResul
       if (unreported >= PROGRESS_EVERY) {
         onProgress?.(unreported);
         unreported = 0;
+        yield;
       }
     }
     if (unreported > 0) onProgress?.(unreported);

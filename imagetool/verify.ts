@@ -4,7 +4,7 @@ import { identityOf, isVerified, recordVerified, type FileIdentity } from './blo
 import { checkImageChain, layeredScheme } from './chain.js';
 import { QemuImgMissingError } from './errors.js';
 import { sha256Hex, type ProgressFn } from './digest.js';
-import { HashPool } from './hash-pool.js';
+import { HashPool, type HashOutcome } from './hash-pool.js';
 import { attempt } from '../protocol/validation.js';
 import { parseManifest, type Manifest } from './manifest.js';
 import { BLOBS_DIR, blobRelPath, DIGEST_RE, IMAGES_DIR, imageRelPath, isTempName, shardParts } from './paths.js';
@@ -229,14 +229,21 @@ async function checkStore(
 
   const total = toHash.reduce((n, j) => n + j.size, 0);
   opts.onStart?.(total);
-  const outcomes = toHash.length === 0 ? [] : await hashPool().hash(toHash, opts.onProgress);
+  // Each sound blob is recorded as soon as it is hashed, while the others still are.
   const sound: Array<Promise<void>> = [];
+  const recordSound = (i: number, o: HashOutcome): void => {
+    const job = toHash[i]!;
+    if (!o.ok || o.digest !== job.digest) return;
+    const recorded = recordVerified(storeDir, job.digest, job.identity);
+    recorded.catch(() => {}); // awaited below, once hashing is over
+    sound.push(recorded);
+  };
+  const outcomes = toHash.length === 0 ? [] : await hashPool().hash(toHash, opts.onProgress, recordSound);
   outcomes.forEach((o, i) => {
     const job = toHash[i]!;
     const rel = blobRelPath(job.digest);
     if (!o.ok) add('unreadable', rel, `cannot read: ${o.error}`);
     else if (o.digest !== job.digest) add('blob-digest-mismatch', rel, `content hashes to ${o.digest}`);
-    else sound.push(recordVerified(storeDir, job.digest, job.identity));
   });
   await Promise.all(sound);
 

@@ -3,14 +3,17 @@
 // one file instead of hundreds, and compiled code instead of source, is most of what brings
 // `--help` or `tml job status` near `node -e 0` (`npm run bench`, bench/cli-start.ts).
 //
-// A bundle is the body of an async function (bin/load-bundle.cjs runs it through vm.Script, the
+// A bundle is an async function expression (bin/load-bundle.cjs runs it through vm.Script, the
 // API that takes a code cache, which Node 20 has no other way to use): esbuild writes an ES
 // module, and every import of a Node builtin or a native addon becomes a require() call, so none
-// is left at its top level. Top-level await still works inside the function.
+// is left at its top level. Top-level await still works inside the function. The function is
+// written into the file, so that the launcher compiles the file's text as it is read, without
+// white space or comments, in ASCII: the launcher reads the whole file at every start, also the
+// code only other commands run.
 // Usage: node dist/scripts/bundle-bins.js (run by `npm run build` after tsc)
 
 import { execFileSync } from 'node:child_process';
-import { build, type Plugin } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
@@ -29,7 +32,23 @@ export const BINS: Record<string, string> = {
 };
 
 /** Native addons load their .node file from their own package directory: they stay in node_modules. */
-const NATIVE = new Set(['better-sqlite3', 'zstd-napi']);
+const NATIVE = new Set(['zstd-napi']);
+
+/**
+ * Builtins whose export is a function, yet which their importers here use only through its
+ * properties or by calling it (yargs asserts with `notStrictEqual` at start-up; loading node:assert
+ * builds its colours and so process.stderr): a forwarding function stands in, with a forwarding
+ * function for each plain function property and a getter for the rest (classes such as
+ * AssertionError, `strict`), and loads the module when it is first needed. An assertion that holds
+ * needs nothing of the module (PASSES).
+ */
+const CALLED_ONLY = new Set(['assert', 'node:assert']);
+const FUNCTION_OWN = new Set(['length', 'name', 'prototype']);
+/** The condition under which each of these assertions returns without doing anything else. */
+const PASSES: Record<string, string> = {
+  strictEqual: 'args.length >= 2 && Object.is(args[0], args[1])',
+  notStrictEqual: 'args.length >= 2 && !Object.is(args[0], args[1])',
+};
 
 /**
  * The module a builtin or native addon import becomes: `require(ID)`, done when one of its
@@ -42,6 +61,24 @@ const NATIVE = new Set(['better-sqlite3', 'zstd-napi']);
 function requiredModule(id: string): string {
   const actual: unknown = createRequire(path.join(ROOT, 'package.json'))(id);
   const load = `require(${JSON.stringify(id)})`;
+  if (CALLED_ONLY.has(id)) {
+    const own = (value: object) => Object.getOwnPropertyNames(value).filter((n) => !FUNCTION_OWN.has(n));
+    const plainFunction = (value: unknown) =>
+      typeof value === 'function' &&
+      !/^class\b/.test(Function.prototype.toString.call(value)) &&
+      own(value).length === 0;
+    const forward = (n: string) => {
+      const key = JSON.stringify(n);
+      return plainFunction((actual as Record<string, unknown>)[n])
+        ? `module.exports[${key}] = function (...args) { ${n in PASSES ? `if (${PASSES[n]}) return;` : ''}return (actual ??= ${load})[${key}].apply(this, args); };`
+        : `Object.defineProperty(module.exports, ${key}, { enumerable: true, get: () => (actual ??= ${load})[${key}] });`;
+    };
+    return [
+      'let actual;',
+      `module.exports = function (...args) { return (actual ??= ${load}).apply(this, args); };`,
+      ...own(actual as object).map(forward),
+    ].join('\n');
+  }
   if (typeof actual === 'function' || actual === null || typeof actual !== 'object') return `module.exports = ${load};`;
   const names = Object.getOwnPropertyNames(actual).filter((n) => n !== '__esModule');
   return [
@@ -132,10 +169,72 @@ const lazyStringWidth: Plugin = {
   },
 };
 
+/**
+ * better-sqlite3 is bundled like any package but for its addon, which it finds through the
+ * `bindings` package: that walks a list of candidate paths and reads a stack trace to find the
+ * package's directory, several milliseconds of `tml-switchboard`'s admin commands. The addon
+ * bindings would pick is found here, at build time; the bundle requires it from the package's
+ * directory as resolved where it runs.
+ */
+const directAddons: Plugin = {
+  name: 'direct-addons',
+  setup(b) {
+    b.onResolve({ filter: /^bindings$/ }, (args) => {
+      const pkg = /^(.*[\\/]node_modules[\\/]better-sqlite3)[\\/]/.exec(args.importer);
+      return pkg ? { path: pkg[1]!, namespace: 'direct-addon' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'direct-addon' }, (args) => {
+      const bindings = createRequire(path.join(args.path, 'package.json'))('bindings') as (opts: object) => string;
+      const found = bindings({ bindings: 'better_sqlite3.node', module_root: args.path, path: true });
+      const inPackage = path.relative(args.path, found).split(path.sep).join('/');
+      return {
+        contents: [
+          "const { dirname, join } = require('node:path');",
+          'module.exports = () =>',
+          `  require(join(dirname(require.resolve('better-sqlite3/package.json')), ${JSON.stringify(inPackage)}));`,
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+
+/**
+ * yargs lays out the --help page of the command it runs once the handler has started, in case a
+ * later failure shows help (about 3 ms of every command). Every CLI here fails through its own
+ * .fail() handler, which never shows help, and none calls showHelp(): the bundles skip it.
+ */
+const noCachedHelp: Plugin = {
+  name: 'no-cached-help',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]yargs[\\/]build[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const call = 'yargs.getInternalMethods().getUsageInstance().cacheHelpMessage();';
+      if (!source.includes(call)) throw new Error(`${args.path}: no cacheHelpMessage() call to skip (a new yargs?)`);
+      return { contents: source.replace(call, ''), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * The bundle in ASCII, which the launcher reads as Latin-1: a copy of the bytes, where UTF-8 text must
+ * be decoded, and one byte per character in memory, where one character beyond Latin-1 doubles the
+ * string (the web console's "—"). esbuild escapes every other character already, but for those in
+ * comments and template literals, whose raw text a tag function may read: here they are escaped
+ * (\uXXXX per UTF-16 unit), which leaves a template's cooked strings as they were, and the tags of
+ * these bundles (the web console's html) read those. String.raw would see the difference: a
+ * String.raw template with such a character stops the build.
+ */
+function asciiOnly(name: string, code: string): string {
+  if (/String\.raw`[^`]*[^\0-\x7f]/.test(code)) throw new Error(`dist/bin/${name}.js: String.raw of non-ASCII text`);
+  return code.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** An import or export statement left at the top level could not run inside a function. */
-function assertFunctionBody(name: string, code: string): void {
-  const statement = /^(import\s*[\w{*"']|export\s)/m.exec(code);
-  if (statement) throw new Error(`dist/bin/${name}.js: a top-level ${statement[1]!.trim()} statement is left`);
+function assertFunctionBody(name: string, output: Metafile['outputs'][string]): void {
+  const imported = output.imports.find((i) => i.kind === 'import-statement');
+  if (imported) throw new Error(`dist/bin/${name}.js: a top-level import of ${imported.path} is left`);
+  if (output.exports.length > 0) throw new Error(`dist/bin/${name}.js: a top-level export is left`);
 }
 
 await rm(OUT_DIR, { recursive: true, force: true });
@@ -149,15 +248,19 @@ for (const [name, source] of Object.entries(BINS)) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    plugins: [required, ownImportMeta, lazyStringWidth],
+    plugins: [required, directAddons, noCachedHelp, ownImportMeta, lazyStringWidth],
     logLevel: 'warning',
     write: false,
+    metafile: true,
+    minifyWhitespace: true,
+    legalComments: 'eof',
   });
   const [output] = result.outputFiles;
   // the entry's shebang line: the launcher in bin/ is what runs
-  const code = output!.text.replace(/^#!.*\n/, '');
-  assertFunctionBody(name, code);
-  await writeFile(output!.path, code);
+  const code = asciiOnly(name, output!.text.replace(/^#!.*\n/, ''));
+  assertFunctionBody(name, Object.values(result.metafile.outputs)[0]!);
+  // on the first line, so that line numbers in stack traces are the file's
+  await writeFile(output!.path, `(async function (require, __tmlMeta) {'use strict';${code}\n})`);
   // The first run writes the code cache (bin/load-bundle.cjs); --help compiles the parser and
   // the start-up path that every command shares.
   execFileSync(process.execPath, [path.join(ROOT, 'bin', `${name}.cjs`), '--help'], { stdio: 'ignore' });

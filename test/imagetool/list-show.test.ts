@@ -23,6 +23,27 @@ test('list prints ID, revision, blob count, total size and label for every image
   ]);
 });
 
+test('list answers the same however its flags are spelled or placed', async (t) => {
+  const dir = await tempDir(t);
+  const store = join(dir, 'store');
+  await createSample(t, store, dir, { x: 'aaaa' }, 'alpha');
+  await createSample(t, store, dir, { x: 'c' }, 'Beta');
+  const spellings = [
+    ['list', '--store', store],
+    ['--store', store, 'list'],
+    ['list', `--store=${store}`],
+    ['-q', 'list', '--store', store],
+  ];
+  const texts = await Promise.all(spellings.map((words) => runCli(words)));
+  for (const r of texts) t.deepEqual(r, texts[0]);
+  const jsons = await Promise.all(spellings.map((words) => runCli([...words, '--json'])));
+  for (const r of jsons) t.deepEqual(r, jsons[0]);
+  t.deepEqual(
+    await runCli(['list', '--store', join(dir, 'none')]),
+    await runCli(['list', `--store=${join(dir, 'none')}`]),
+  );
+});
+
 test('show summarises a manifest; --raw prints its exact bytes; --json the parsed fields', async (t) => {
   const dir = await tempDir(t);
   const store = join(dir, 'store');
