@@ -296,7 +296,11 @@ function parser(args: string[]): Argv {
   return yargs(args)
     .scriptName('tml-switchboard')
     .usage('$0 <command>\n\nThe Treadmill switchboard: queues jobs and runs them on supervisors.')
-    .option('db', { type: 'string', describe: 'SQLite database file (default $TML_SWITCHBOARD_DB)', global: true })
+    .option('db', {
+      type: 'string',
+      describe: 'a SQLite database file, or postgres://USER@HOST/DB (default $TML_SWITCHBOARD_DB)',
+      global: true,
+    })
     .command(
       'serve',
       'Serve the REST API, the supervisor WebSocket and the web console',

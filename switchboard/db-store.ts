@@ -3,7 +3,7 @@
 // (the schema version, migration locks, which errors mean "unavailable") is its StoreDialect.
 
 import { randomUUID } from 'node:crypto';
-import type { Compilable, Kysely, Transaction } from 'kysely';
+import type { Compilable, CompiledQuery, Kysely, Transaction } from 'kysely';
 import { MIGRATIONS } from './migrations.js';
 import { queries as q } from './queries.js';
 import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, Tables, UserRow } from './schema.js';
@@ -28,6 +28,16 @@ import {
 } from './store.js';
 
 type Db = Kysely<Tables>;
+
+/**
+ * The query with every NUL character in its text parameters as U+FFFD: PostgreSQL refuses NUL in
+ * text, and the same text must read back the same from either engine. (Requests are stored as
+ * JSON, which spells a NUL as an escape.)
+ */
+function textSafe<R>(c: CompiledQuery<R>): CompiledQuery<R> {
+  if (!c.parameters.some((p) => typeof p === 'string' && p.includes('\0'))) return c;
+  return { ...c, parameters: c.parameters.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) };
+}
 
 export class DbStore implements SwitchboardStore {
   protected constructor(
@@ -87,12 +97,12 @@ export class DbStore implements SwitchboardStore {
   }
 
   private async run(query: Compilable): Promise<number> {
-    const r = await this.io(() => this.db.executeQuery(query.compile()));
+    const r = await this.io(() => this.db.executeQuery(textSafe(query.compile())));
     return Number(r.numAffectedRows ?? 0n);
   }
 
   private async all<R>(query: Compilable<R>): Promise<R[]> {
-    return (await this.io(() => this.db.executeQuery(query.compile()))).rows;
+    return (await this.io(() => this.db.executeQuery(textSafe(query.compile())))).rows;
   }
 
   private async first<R>(query: Compilable<R>): Promise<R | undefined> {

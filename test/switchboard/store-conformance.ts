@@ -43,6 +43,16 @@ export function storeConformance(
       }
     });
 
+  withStore('a NUL character in a text reads back as U+FFFD, and a lookup with one finds nothing', async (t, store) => {
+    const owner = (await store.addUser('n', null, false)).id;
+    await store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    await store.updateJob({ ...ended(jobId(1), 2), status_message: 'a\0b', exit_message: '\0' });
+    const job = (await store.job(jobId(1)))!;
+    t.is(job.status_message, 'a\uFFFDb');
+    t.is(job.exit_message, '\uFFFD');
+    t.is(await store.userByIdentifier('n\0'), undefined);
+  });
+
   withStore('an open store answers a ping', async (t, store) => {
     await t.notThrowsAsync(() => store.ping());
   });
