@@ -48,9 +48,11 @@ export const sqliteDialect: StoreDialect = {
 };
 
 /**
- * better-sqlite3 as Kysely's SQLite driver uses it, with each distinct SQL text prepared once. A
- * rollback after SQLite has rolled back on its own (as it does on SQLITE_FULL) does nothing, so
- * the error that ended the transaction is the one its caller sees.
+ * better-sqlite3 as Kysely's SQLite driver uses it, with each distinct SQL text prepared once.
+ * Transactions begin IMMEDIATE: one that read first and wrote later would otherwise fail at once
+ * with SQLITE_BUSY when another connection (the checkpoint worker) held the lock, where waiting
+ * (busy_timeout) does. A rollback after SQLite has rolled back on its own (as it does on
+ * SQLITE_FULL) does nothing, so the error that ended the transaction is the one its caller sees.
  */
 function cachingDatabase(conn: Database.Database) {
   const prepared = new Map<string, Database.Statement>();
@@ -63,8 +65,9 @@ function cachingDatabase(conn: Database.Database) {
   };
   return {
     close: () => conn.close(),
-    prepare: (sql: string) => {
-      if (sql === 'rollback') return ifOpen;
+    prepare: (text: string) => {
+      if (text === 'rollback') return ifOpen;
+      const sql = text === 'begin' ? 'begin immediate' : text;
       let s = prepared.get(sql);
       if (!s) prepared.set(sql, (s = conn.prepare(sql)));
       return s;

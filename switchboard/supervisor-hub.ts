@@ -168,7 +168,8 @@ export class SupervisorHub {
    * exits for it.
    */
   private async flush(): Promise<void> {
-    if (this.flushing) return;
+    // One flush at a time, and none while a retry waits: its timer flushes.
+    if (this.flushing || this.retry !== null) return;
     this.flushing = true;
     try {
       while (this.pending.length > 0 && !this.closed) {
