@@ -307,7 +307,7 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   try {
     for (const setup of setups) {
-      const database = await setup.database();
+      const database = await setup.database().catch((err: Error) => ({ error: `no database: ${err.message}` }));
       if ('error' in database) {
         outcomes.push(database);
         continue;
@@ -330,7 +330,7 @@ type Figures = Extract<Phase, { seconds: number }>;
 
 /** A cell: the figure, or why there is none. */
 function cell(o: Outcome, phase: 'burst' | 'paced', show: (p: Figures, rate: number) => string): string {
-  if ('error' in o) return o.error;
+  if ('error' in o) return 'not run (below)';
   const p = o[phase];
   if (p === null) return 'skipped: the burst did not finish';
   return 'unfinished' in p ? p.unfinished : show(p, o.rate);
@@ -361,12 +361,16 @@ function report(setups: Setup[], outcomes: Outcome[]): void {
   for (const [label, show] of rows) {
     process.stdout.write(`| ${label} | ${setups.map((_, i) => show(cells(outcomes[i]))).join(' | ')} |\n`);
   }
+  // Why a setup did not run, once for the setups it stopped alike.
+  const why = new Map<string, string[]>();
+  outcomes.forEach((o, i) => 'error' in o && why.set(o.error, [...(why.get(o.error) ?? []), setups[i]!.name]));
+  for (const [error, names] of why) process.stdout.write(`\n${names.join(' and ')}: not run: ${error}\n`);
 
   /** A target on one setup: met, not met, or not measured and why. */
   const target = (i: number, text: string, check: (burst: Figures, paced: Figures | null) => boolean | null) => {
     const o = cells(outcomes[i]);
     let verdict: string;
-    if ('error' in o) verdict = `not measured (${o.error})`;
+    if ('error' in o) verdict = 'not measured (not run)';
     else if ('unfinished' in o.burst) verdict = `not met (${o.burst.unfinished})`;
     else {
       const paced = o.paced && 'unfinished' in o.paced ? null : o.paced;
