@@ -277,6 +277,9 @@ const EXAMPLES: Record<string, Array<[string, string]>> = {
   'supervisor list': [['$0 --db sb.sqlite supervisor list --json', '']],
   'supervisor remove': [['$0 --db sb.sqlite supervisor remove rpi-1', '']],
   'supervisor retag': [['$0 --db sb.sqlite supervisor retag rpi-1 --tags "board:rpi5"', '']],
+  'migrate-db': [
+    ['$0 migrate-db --from sb.sqlite --to postgres://tml@db.example.org/treadmill', 'stop the old switchboard first'],
+  ],
 };
 
 const SERVE_EXITS: Exits = [
@@ -285,8 +288,16 @@ const SERVE_EXITS: Exits = [
   USAGE_EXIT,
 ];
 
+const MIGRATE_EXITS: Exits = [
+  [0, 'copied'],
+  [1, 'not a switchboard database, a target that cannot be reached or is not empty, or the copy failed'],
+  USAGE_EXIT,
+];
+
+const EXITS: Record<string, Exits> = { serve: SERVE_EXITS, 'migrate-db': MIGRATE_EXITS };
+
 const taught = <T>(y: Argv<T>, name: string): Argv<T> =>
-  teach(y, { examples: EXAMPLES[name]!, exits: name === 'serve' ? SERVE_EXITS : ADMIN_EXITS, manual: MANUAL });
+  teach(y, { examples: EXAMPLES[name]!, exits: EXITS[name] ?? ADMIN_EXITS, manual: MANUAL });
 
 async function main(): Promise<void> {
   await parser(hideBin(process.argv)).parseAsync();
@@ -643,6 +654,32 @@ function parser(args: string[]): Argv {
         .demandCommand(1, 'give a subcommand: add, list, remove or retag'),
     )
     .command(
+      'migrate-db',
+      'Copy a SQLite switchboard database into an empty PostgreSQL database (stop the switchboard first)',
+      (y) =>
+        taught(y, 'migrate-db')
+          .option('from', { type: 'string', demandOption: true, describe: 'the SQLite database file' })
+          .option('to', { type: 'string', demandOption: true, describe: 'postgres://USER@HOST[:PORT]/DATABASE, empty' })
+          .option('json', JSON_OPTION),
+      async (argv) => {
+        const from = single(argv.from, 'from')!;
+        const to = single(argv.to, 'to')!;
+        const { migrateDb } = await import('./migrate-db.js');
+        const { isPostgresUrl, redactedUrl } = await import('./open-store.js');
+        if (!isPostgresUrl(to))
+          throw new UsageError(`--to: not a PostgreSQL URL (postgres://USER@HOST[:PORT]/DATABASE)`);
+        const copied = await migrateDb(from, to);
+        print(
+          argv.json,
+          { from, to: redactedUrl(to), copied },
+          `copied ${from} to ${redactedUrl(to)}:\n${table(
+            ['TABLE', 'ROWS'],
+            Object.entries(copied).map(([t, n]) => [t, String(n)]),
+          )}`,
+        );
+      },
+    )
+    .command(
       'completion [shell]',
       'Print a completion script for bash or zsh',
       (y) => completionArgs(y, 'tml-switchboard', MANUAL),
@@ -650,7 +687,7 @@ function parser(args: string[]): Argv {
         process.stdout.write(await completionFromHelp('tml-switchboard', argv.shell, parser));
       },
     )
-    .demandCommand(1, 'give a command: serve, user, token or supervisor')
+    .demandCommand(1, 'give a command: serve, user, token, supervisor or migrate-db')
     .recommendCommands()
     .strict()
     .help()
