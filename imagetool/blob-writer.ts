@@ -4,9 +4,11 @@ import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { blobIdentity, recordVerified, storedBlobIsSound } from './blob-cache.js';
 import { CHUNK_SIZE, type DigestResult, type ProgressFn } from './digest.js';
+import { DownloadSink, SLOTS_PER_DOWNLOAD } from './download-sink.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { BLOBS_DIR, blobPath, blobRelPath } from './paths.js';
 import { publish } from './publish.js';
+import { StreamHasher } from './stream-hasher.js';
 import { createTempFile, syncDir } from './temp-files.js';
 
 export interface AddedBlob extends DigestResult {
@@ -31,33 +33,14 @@ async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: n
   }
 }
 
-/** Reads the next bytes of the source into `buf`; 0 at its end. */
-type Reader = (buf: Buffer) => number | Promise<number>;
-
 /**
- * A regular file is read with blocking reads on this thread: from the page cache they take a few
- * microseconds, land in this core's cache for the hash, and never queue behind the writes in
- * libuv's thread pool (four threads, which the writes in flight can all hold). Anything else (a
- * pipe, a terminal) is read asynchronously, as it may have to wait.
- */
-function readerOf(src: FileHandle, regularFile: boolean): Reader {
-  if (regularFile) return (buf) => readSync(src.fd, buf, 0, CHUNK_SIZE, null);
-  return async (buf) => (await src.read(buf, 0, CHUNK_SIZE, null)).bytesRead;
-}
-
-/**
- * Copies `src` into `dst` and hashes it with a single read of the source. Reads are sequential (so a pipe
- * works as a source); writes are positional, so several can be in flight while the next chunk is read
+ * Copies `src`, a pipe or a terminal, into `dst` and hashes it with a single read of the source. Reads are
+ * asynchronous, as the source may have to wait, and sequential; writes are positional, so several can be in flight while the next chunk is read
  * and hashed. A buffer is reused only after its write finished: that is the backpressure.
  */
-async function copyAndHash(
-  src: FileHandle,
-  regularFile: boolean,
-  dst: FileHandle,
-  onProgress?: ProgressFn,
-): Promise<DigestResult> {
+async function copyAndHash(src: FileHandle, dst: FileHandle, onProgress?: ProgressFn): Promise<DigestResult> {
   const hash = createHash('sha256');
-  const read = readerOf(src, regularFile);
+  const read = async (buf: Buffer): Promise<number> => (await src.read(buf, 0, CHUNK_SIZE, null)).bytesRead;
   const bufs = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafe(CHUNK_SIZE));
   const writes: Array<Promise<void> | undefined> = new Array(BUFFERS);
   let i = 0;
@@ -94,6 +77,36 @@ async function copyAndHash(
     if (failed) throw failed.reason;
   }
   return { digest: hash.digest('hex'), size };
+}
+
+/**
+ * Copies the regular file `src` into the file at `dstPath` through a DownloadSink: each read lands
+ * straight in a slot of the hash worker's memory, is hashed there on another core and written from it
+ * with O_DIRECT. Writing a gigabyte through the page cache costs this machine more CPU than reading and
+ * hashing it (download-sink.ts), and fsync makes create wait for it all anyway. The reads are blocking:
+ * from the page cache they take microseconds, and the writes and hash steps in flight
+ * run on other threads meanwhile.
+ */
+async function copyThroughSink(src: FileHandle, dstPath: string, onProgress?: ProgressFn): Promise<DigestResult> {
+  const hasher = new StreamHasher(SLOTS_PER_DOWNLOAD);
+  try {
+    const sink = await DownloadSink.open(dstPath, hasher);
+    try {
+      for (;;) {
+        const room = sink.room();
+        // An empty room means a write failed: writing nothing reports that failure.
+        const bytesRead = room.byteLength > 0 ? readSync(src.fd, room, 0, room.byteLength, null) : 0;
+        if (bytesRead === 0 && room.byteLength > 0) break;
+        await sink.write(room.subarray(0, bytesRead));
+        onProgress?.(bytesRead);
+      }
+      return await sink.finish();
+    } finally {
+      await sink.close();
+    }
+  } finally {
+    await hasher.close();
+  }
 }
 
 /**
@@ -147,11 +160,16 @@ export async function addBlob(
     const tmp = await createTempFile(await blobTempDir(storeDir));
     tempPath = tmp.path;
     let result: DigestResult;
-    try {
-      result = await copyAndHash(src, st.isFile(), tmp.fh, opts.onProgress);
-      await tmp.fh.sync();
-    } finally {
+    if (st.isFile()) {
       await tmp.fh.close();
+      result = await copyThroughSink(src, tempPath, opts.onProgress);
+    } else {
+      try {
+        result = await copyAndHash(src, tmp.fh, opts.onProgress);
+        await tmp.fh.sync();
+      } finally {
+        await tmp.fh.close();
+      }
     }
     if (opts.expectedDigest !== undefined && result.digest !== opts.expectedDigest) {
       throw new ImageToolError(
