@@ -273,7 +273,7 @@ try {
       limitLabel,
       limit,
       1.2,
-      `create reads (blocking reads, on the thread that hashes), hashes and writes in one pass with the writes in flight while the next chunk is hashed, and fsyncs before the rename; the limit is one of those alone. It used ${create.cpu.toFixed(2)} s of CPU against ${(openssl1.cpu + durableCopy.cpu).toFixed(2)} s for openssl and dd together (the work it has to do), so on two cores its wall time cannot fall to the slower one's unless the other core is free; ${startupNote}`,
+      `create reads a regular file (blocking reads) straight into aligned slots of shared memory, which the hash worker hashes while they are written with O_DIRECT (the page cache is bypassed), in one pass, and fsyncs before the rename; the limit is one of those alone. It used ${create.cpu.toFixed(2)} s of CPU against ${(openssl1.cpu + durableCopy.cpu).toFixed(2)} s for openssl and dd together (the work it has to do), so on two cores its wall time cannot fall to the slower one's unless the other core is free; ${startupNote}`,
     );
     rows.push(
       referenceRow('reference: create', create, 'openssl dgst -sha256 F', openssl1),

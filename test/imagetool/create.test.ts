@@ -1,7 +1,8 @@
 import test from 'ava';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { DIRECT_FROM } from '../../imagetool/blob-writer.js';
 import { parseManifest } from '../../imagetool/index.js';
 import { CLI, createSample, runCli, tempDir, verifyJson } from './helpers.js';
 
@@ -113,6 +114,19 @@ test('the store defaults to $TML_IMAGE_STORE, else the current directory', async
   });
   t.is(viaCwd.code, 0, viaCwd.stderr);
   t.is(await readFile(join(dir, 'image.txt'), 'utf8'), viaEnv.stdout);
+});
+
+test('a large file, copied with direct writes, is stored byte for byte under its digest', async (t) => {
+  const dir = await tempDir(t);
+  const store = join(dir, 'store');
+  // Random bytes, so a slot written at the wrong offset shows; a tail short of a block, so the padding must go.
+  const bytes = randomBytes(DIRECT_FROM + 12345);
+  await writeFile(join(dir, 'disk'), bytes);
+  const r = await runCli(['--store', store, 'create', '--label', 'l', '--blob', `disk=${join(dir, 'disk')}`]);
+  t.is(r.code, 0, r.stderr);
+  const d = sha(bytes);
+  t.true(bytes.equals(await readFile(join(store, 'blobs', d.slice(0, 2), d.slice(2, 4), d.slice(4, 6), d))));
+  t.is((await verifyJson(store)).code, 0);
 });
 
 test('adding a blob the store already holds leaves the stored file untouched', async (t) => {

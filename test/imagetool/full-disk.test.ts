@@ -2,8 +2,9 @@
 // what is under a final name still verifies.
 
 import test, { type ExecutionContext } from 'ava';
-import { readdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { readdir, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DIRECT_FROM } from '../../imagetool/blob-writer.js';
 import { createImage } from '../../imagetool/index.js';
 import { canMountTmpfs, runCli, smallDisk, tempDir, verifyJson, type CliResult } from './helpers.js';
 
@@ -42,6 +43,22 @@ disk('create with a blob larger than the disk fails in one line and frees what i
   t.is(await usedBytes(mnt), 0, 'the disk is not left full');
   t.is((await verifyJson(store)).code, 0);
 });
+
+disk(
+  'create of a file large enough to be copied with direct writes fails on a full disk in one line and frees what it wrote',
+  async (t) => {
+    const dir = await tempDir(t);
+    const mnt = await smallDisk(t, DISK);
+    await writeFile(join(dir, 'big'), '');
+    await truncate(join(dir, 'big'), DIRECT_FROM); // sparse: quick to write and to read
+    const store = join(mnt, 'store');
+    const r = await runCli(['--store', store, 'create', '--label', 'big', '--blob', `big=${join(dir, 'big')}`]);
+    failedCleanly(t, r);
+    t.deepEqual(await leftovers(mnt), []);
+    t.is(await usedBytes(mnt), 0, 'the disk is not left full');
+    t.is((await verifyJson(store)).code, 0);
+  },
+);
 
 disk('create on a disk that fills at any point leaves only sound files under final names', async (t) => {
   const dir = await tempDir(t);
