@@ -8,10 +8,13 @@ import { isOneOf, ValidationError } from '../protocol/validation.js';
 export type FeedNotice =
   /** A job's row changed (a commit of its replica). */
   | { kind: 'job'; id: string }
-  /** A job's console grew to `end` bytes. */
-  | { kind: 'log'; id: string; end: number }
-  /** The supervisors whose connections the sending replica holds now (sent on each change and as a heartbeat). */
-  | { kind: 'sessions'; supervisors: string[] }
+  /** A job's console now holds bytes `start` to `end`. */
+  | { kind: 'log'; id: string; start: number; end: number }
+  /**
+   * The supervisors whose connections the sending replica holds now (sent on each change and as a
+   * heartbeat), in parts of at most SESSIONS_PER_NOTICE: part 0 replaces what it held, later parts add.
+   */
+  | { kind: 'sessions'; supervisors: string[]; part: number }
   /** A supervisor connected to the sending replica: any other connection of it is superseded. */
   | { kind: 'connected'; supervisor: string }
   /** Bytes typed for the console of a job whose supervisor another replica may hold. */
@@ -51,11 +54,12 @@ export function parseNotice(payload: string): FeedMessage {
       if (isString(o.id)) return { kind, id: o.id, from };
       break;
     case 'log':
-      if (isString(o.id) && Number.isSafeInteger(o.end)) return { kind, id: o.id, end: o.end as number, from };
+      if (isString(o.id) && Number.isSafeInteger(o.start) && Number.isSafeInteger(o.end))
+        return { kind, id: o.id, start: o.start as number, end: o.end as number, from };
       break;
     case 'sessions':
-      if (Array.isArray(o.supervisors) && o.supervisors.every(isString))
-        return { kind, supervisors: o.supervisors as string[], from };
+      if (Array.isArray(o.supervisors) && o.supervisors.every(isString) && Number.isSafeInteger(o.part))
+        return { kind, supervisors: o.supervisors as string[], part: o.part as number, from };
       break;
     case 'connected':
       if (isString(o.supervisor)) return { kind, supervisor: o.supervisor, from };

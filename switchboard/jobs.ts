@@ -56,16 +56,22 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (this.feed) await tx.notify(encodeNotice(this.feed.replica, notice));
   }
 
-  /** Another switchboard committed a change of job `id`, or more of its console: announced as ours. */
-  async remoteChange(id: string, kind: 'job' | 'log'): Promise<void> {
+  /** Another switchboard committed a change of job `id`: announced as ours. */
+  async remoteChange(id: string): Promise<void> {
     const job = await this.store.job(id);
     if (!job) return;
     const known = this.active.get(id);
     // A notice read late must not take the cache back to an older row.
     if (known && known.updated_at > job.updated_at && known.log_end >= job.log_end) return;
     this.remember(job);
-    if (kind === 'log') this.emit('log', id, job.log_end);
-    else this.emit('changed', job);
+    this.emit('changed', job);
+  }
+
+  /** Another switchboard stored more of job `id`'s console: its bounds, without a read. */
+  remoteLog(id: string, start: number, end: number): void {
+    const known = this.active.get(id);
+    if (known && known.log_end < end) this.active.set(id, { ...known, log_start: start, log_end: end });
+    this.emit('log', id, end);
   }
 
   /** After notices may have been missed: every job is read afresh when next asked for. */
@@ -214,7 +220,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (!job || job.state === 'terminated') return false;
     const { start, end } = await this.store.transaction(async (tx) => {
       const bounds = await tx.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes);
-      await this.tell(tx, { kind: 'log', id, end: bounds.end });
+      await this.tell(tx, { kind: 'log', id, ...bounds });
       return bounds;
     });
     // Onto the row as it is now: a change committed while the chunk was written stays.

@@ -15,9 +15,11 @@ interface Replica {
 export class Presence {
   private readonly replicas = new Map<string, Replica>();
 
-  /** `replica` holds exactly `supervisors` now. */
-  holds(replica: string, supervisors: readonly string[], now: number): void {
-    this.replicas.set(replica, { supervisors: new Set(supervisors), heardAt: now });
+  /** `replica` holds `supervisors` now: all it holds for part 0, more of them for later parts. */
+  holds(replica: string, supervisors: readonly string[], part: number, now: number): void {
+    const known = this.replicas.get(replica);
+    if (part === 0 || !known) this.replicas.set(replica, { supervisors: new Set(supervisors), heardAt: now });
+    else for (const s of supervisors) known.supervisors.add(s);
   }
 
   /** `supervisor` connected to `replica`: no other replica holds it now. */

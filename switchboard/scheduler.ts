@@ -192,15 +192,13 @@ export class Scheduler {
     if (this.stopped) return;
     switch (m.kind) {
       case 'job':
-        this.background(`job ${m.id} as another switchboard changed it`, () => this.jobs.remoteChange(m.id, 'job'));
+        this.background(`job ${m.id} as another switchboard changed it`, () => this.jobs.remoteChange(m.id));
         return;
       case 'log':
-        this.jobs
-          .remoteChange(m.id, 'log')
-          .catch((err: unknown) => this.log.warn(`job ${m.id}: ${(err as Error).message}`));
+        this.jobs.remoteLog(m.id, m.start, m.end);
         return;
       case 'sessions':
-        this.presence.holds(m.from, m.supervisors, this.clock.now());
+        this.presence.holds(m.from, m.supervisors, m.part, this.clock.now());
         return;
       case 'connected': {
         this.presence.connected(m.from, m.supervisor, this.clock.now());
@@ -237,7 +235,11 @@ export class Scheduler {
     const ids = [...this.sessions.keys()];
     for (let i = 0; i === 0 || i < ids.length; i += SESSIONS_PER_NOTICE) {
       this.feed
-        .publish({ kind: 'sessions', supervisors: ids.slice(i, i + SESSIONS_PER_NOTICE) })
+        .publish({
+          kind: 'sessions',
+          supervisors: ids.slice(i, i + SESSIONS_PER_NOTICE),
+          part: i / SESSIONS_PER_NOTICE,
+        })
         .catch((err: unknown) => this.log.warn(`change feed: ${(err as Error).message}`));
     }
   }
@@ -626,13 +628,13 @@ export class Scheduler {
 
   /** Ends a job the switchboard can no longer see running: Terminated, SupervisorDroppedJob unless already final. */
   private async drop(jobId: string, why: string): Promise<void> {
-    // Another replica may have ended it first.
-    if ((await this.store.job(jobId))?.state === 'terminated') return;
     let r = await this.jobs.apply(jobId, {
       actor: 'switchboard',
       exitStatus: { to: 'supervisor_dropped_job', message: why },
       state: { to: 'terminated', statusMessage: why },
     });
+    // Another replica may have ended it first.
+    if (!r.ok && r.job?.state === 'terminated') return;
     if (!r.ok)
       r = await this.jobs.apply(jobId, { actor: 'switchboard', state: { to: 'terminated', statusMessage: why } });
     if (r.ok) this.log.warn(`job ${jobId} terminated (${r.job.exit_status}): ${why}`);

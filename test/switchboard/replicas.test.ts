@@ -8,7 +8,7 @@ import { API_PREFIX } from '../../protocol/switchboard-api.js';
 import { newToken } from '../../switchboard/auth.js';
 import { createLogger } from '../../protocol/log.js';
 import { Switchboard } from '../../switchboard/server.js';
-import { FakeSupervisor, jobRequest, tempDir } from './harness.js';
+import { FakeSupervisor, jobRequest } from './harness.js';
 import { adminOk, serve } from './process.js';
 import { freshDatabase, postgresTest } from './postgres.js';
 
@@ -187,8 +187,6 @@ test('a job queued on one replica starts on a supervisor another holds, and its 
 
 test('a replica killed with kill -9 mid-run loses nothing: its supervisors move to the other and every job ends once', async (t) => {
   const db = await freshDatabase(t);
-  const { dir, cleanup } = tempDir();
-  t.teardown(cleanup);
   adminOk(['user', 'add', 'alice', '--db', db]);
   const token = adminOk(['token', 'create', '--db', db, '--user', 'alice']);
   const sups = Array.from(
@@ -205,7 +203,6 @@ test('a replica killed with kill -9 mid-run loses nothing: its supervisors move 
     a.child.kill('SIGKILL');
     b.child.kill('SIGTERM');
   });
-  void dir;
   const starts = new Map<string, number>();
   const fakes: FakeSupervisor[] = [];
   // Each supervisor runs its job for a while, then ends it; one whose switchboard goes moves to

@@ -1,0 +1,77 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { ValidationError } from '../../protocol/validation.js';
+import { encodeNotice, parseNotice, type FeedNotice } from '../../switchboard/change-feed.js';
+import { EXPIRY_MS, Presence } from '../../switchboard/presence.js';
+
+test('every notice reads back as it was sent, with its sender', (t) => {
+  const notices: FeedNotice[] = [
+    { kind: 'job', id: 'j' },
+    { kind: 'log', id: 'j', start: 10, end: 20 },
+    { kind: 'sessions', supervisors: ['a', 'b'], part: 1 },
+    { kind: 'connected', supervisor: 'a' },
+    { kind: 'console_input', job: 'j', bytes: 'aGk=' },
+  ];
+  for (const n of notices) t.deepEqual(parseNotice(encodeNotice('r1', n)), { ...n, from: 'r1' });
+});
+
+test('property: any payload is a notice or a ValidationError, never another exception', (t) => {
+  const payload = fc.oneof(
+    fc.string(),
+    fc.json(),
+    fc
+      .record({
+        kind: fc.constantFrom('job', 'log', 'sessions', 'connected', 'console_input', 'x'),
+        from: fc.oneof(fc.string(), fc.integer()),
+        id: fc.anything(),
+        start: fc.anything(),
+        end: fc.anything(),
+        supervisors: fc.anything(),
+        part: fc.anything(),
+        supervisor: fc.anything(),
+        job: fc.anything(),
+        bytes: fc.anything(),
+      })
+      .map((o) => JSON.stringify(o) ?? ''),
+  );
+  fc.assert(
+    fc.property(payload, (p) => {
+      try {
+        parseNotice(p);
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+      }
+    }),
+  );
+  t.pass();
+});
+
+test('a replica names its supervisors in parts: part 0 replaces, later parts add', (t) => {
+  const p = new Presence();
+  p.holds('r1', ['a', 'b'], 0, 0);
+  p.holds('r1', ['c'], 1, 0);
+  t.true(p.elsewhere('a') && p.elsewhere('c'));
+  p.holds('r1', ['c'], 0, 1);
+  t.false(p.elsewhere('a'));
+  t.true(p.elsewhere('c'));
+});
+
+test('a supervisor that connects somewhere is held there alone', (t) => {
+  const p = new Presence();
+  p.holds('r1', ['a'], 0, 0);
+  p.connected('r2', 'a', 1);
+  p.holds('r1', [], 0, 2);
+  t.true(p.elsewhere('a'));
+  p.connectedHere('a');
+  t.false(p.elsewhere('a'));
+});
+
+test('a replica silent for the expiry time is gone, and names the supervisors no one else holds', (t) => {
+  const p = new Presence();
+  p.holds('r1', ['a', 'b'], 0, 0);
+  p.holds('r2', ['b'], 0, EXPIRY_MS);
+  t.deepEqual(p.expire(EXPIRY_MS - 1), []);
+  t.deepEqual(p.expire(EXPIRY_MS), ['a']);
+  t.false(p.elsewhere('a'));
+  t.true(p.elsewhere('b'));
+});
