@@ -133,4 +133,10 @@ export class InteractiveJobs {
     link.send({ type: 'console_input', message: { job_id: job.id, console_bytes: [...bytes] } });
     return { ok: true };
   }
+
+  /** Console input another replica forwarded: sent where this replica holds the job's supervisor, else dropped. */
+  async forwarded(jobId: string, bytes: Buffer): Promise<void> {
+    const job = await this.jobs.get(jobId);
+    if (job?.supervisor_id && this.links.has(job.supervisor_id)) this.consoleInput(job, bytes);
+  }
 }

@@ -118,14 +118,9 @@ export class Switchboard {
       },
     );
     scheduler.onConsoleInput = (jobId, bytes) => {
-      this.jobs.get(jobId).then(
-        (job) => {
-          // Only where this replica holds the job's supervisor; the others drop it.
-          if (job?.supervisor_id && !scheduler.heldElsewhere(job.supervisor_id))
-            this.interactive.consoleInput(job, bytes);
-        },
-        (err: unknown) => opts.log.warn(`job ${jobId}: console input not delivered: ${(err as Error).message}`),
-      );
+      this.interactive
+        .forwarded(jobId, bytes)
+        .catch((err: unknown) => opts.log.warn(`job ${jobId}: console input not delivered: ${(err as Error).message}`));
     };
     this.app = Fastify({
       logger: false,
