@@ -14,6 +14,7 @@
 // PostgreSQL: the server TML_TEST_POSTGRES_URL names, else one scripts/test-postgres starts (and
 // stops); without either the PostgreSQL columns say so and SQLite still runs. Every phase has a
 // deadline (BENCH_DEADLINE seconds, default 60): a setup whose jobs stall reports how many ended.
+// BENCH_ONLY=TEXT runs only the setups whose names contain TEXT (e.g. "2 replicas").
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -307,6 +308,10 @@ async function main(): Promise<void> {
   const outcomes: Outcome[] = [];
   try {
     for (const setup of setups) {
+      if (process.env.BENCH_ONLY && !setup.name.includes(process.env.BENCH_ONLY)) {
+        outcomes.push({ error: `skipped: BENCH_ONLY=${process.env.BENCH_ONLY}` });
+        continue;
+      }
       const database = await setup.database().catch((err: Error) => ({ error: `no database: ${err.message}` }));
       if ('error' in database) {
         outcomes.push(database);

@@ -29,6 +29,9 @@ import {
 
 type Db = Kysely<Tables>;
 
+/** Events one INSERT stores at most: 8 parameters each stays far below either engine's limit. */
+const EVENTS_PER_INSERT = 500;
+
 /**
  * The query with every NUL character in its text parameters as U+FFFD: PostgreSQL refuses NUL in
  * text, and the same text must read back the same from either engine. (Requests are stored as
@@ -109,10 +112,13 @@ export class DbStore implements SwitchboardStore {
     return (await this.all(query))[0];
   }
 
-  /** Inserts a row; a unique key already taken (by a writer that raced this one) is a StoreConflict. */
-  private async insert(query: Compilable, conflict: string): Promise<void> {
+  /**
+   * Inserts a row, giving what the query returns; a unique key already taken (by a writer that
+   * raced this one) is a StoreConflict.
+   */
+  private async insert<R>(query: Compilable<R>, conflict: string): Promise<R | undefined> {
     try {
-      await this.run(query);
+      return await this.first(query);
     } catch (err) {
       if (this.dialect.isConflict(err)) throw new StoreConflict(conflict);
       throw err;
@@ -130,9 +136,9 @@ export class DbStore implements SwitchboardStore {
     );
   }
 
-  /** See StoreDialect.notify: other switchboards hear `payload` when this transaction commits. */
-  async notify(payload: string): Promise<void> {
-    await this.io(() => this.dialect.notify(this.db, payload));
+  /** See StoreDialect.notify: other switchboards hear the payloads when this transaction commits. */
+  async notify(...payloads: string[]): Promise<void> {
+    await this.io(() => this.dialect.notify(this.db, payloads));
   }
 
   async ping(): Promise<void> {
@@ -276,8 +282,8 @@ export class DbStore implements SwitchboardStore {
 
   // -- jobs --
 
-  async insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<void> {
-    await this.insert(
+  async insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<JobRow> {
+    const row = await this.insert(
       q.insertJob(this.db, {
         id,
         owner_id: ownerId,
@@ -299,6 +305,7 @@ export class DbStore implements SwitchboardStore {
       }),
       `a job with id ${id} already exists`,
     );
+    return row!;
   }
 
   async job(id: string): Promise<JobRow | undefined> {
@@ -331,8 +338,11 @@ export class DbStore implements SwitchboardStore {
     await this.run(q.updateJob(this.db, update));
   }
 
-  async insertEvent(e: NewJobEvent): Promise<void> {
-    await this.run(q.insertEvent(this.db, e));
+  async insertEvents(events: NewJobEvent[]): Promise<void> {
+    // Within the engines' limits on parameters per statement.
+    for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
+      await this.run(q.insertEvents(this.db, events.slice(i, i + EVENTS_PER_INSERT)));
+    }
   }
 
   async events(jobId: string, after = 0, limit = Number.MAX_SAFE_INTEGER): Promise<JobEventRow[]> {

@@ -1,7 +1,8 @@
 // Lifecycle-checked changes to jobs. Every change is checked against lifecycle.ts, written with
-// its event records in one transaction, and announced with a 'changed' event; a refused change
-// writes nothing. Where other switchboards share the database, each commit tells them (the change
-// feed), and what they commit is announced here as if it were ours.
+// its event records in one transaction, and announced with a 'changed' event once it commits; a
+// refused change writes nothing. Changes made together (a supervisor's messages that arrived at
+// once) share one transaction: see `batch`. Where other switchboards share the database, each
+// commit tells them (the change feed), and what they commit is announced here as if it were ours.
 
 import { EventEmitter } from 'node:events';
 import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
@@ -28,9 +29,83 @@ export type ChangeResult = { ok: true; job: JobRow } | { ok: false; reason: stri
 /** Bytes of console output kept per job; older output is dropped. */
 export const DEFAULT_LOG_KEEP_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Console chunks that arrive within this long of a job's last time mark share it: the web console
+ * shows when output came without a row per chunk.
+ */
+export const TIME_MARK_MS = 50;
+
 export interface JobStoreEvents {
   changed: [job: JobRow];
   log: [jobId: string, end: number];
+}
+
+/**
+ * What one transaction has changed so far, kept in memory until it commits: each job's row is
+ * read (and locked, where rows lock) once, then written once with all of its events, and the
+ * other switchboards are told once per job. Nothing is announced before the commit.
+ */
+interface Unit {
+  tx: SwitchboardStore;
+  /** Jobs read in this transaction, as changed so far (locked rows only: they are current). */
+  rows: Map<string, JobRow>;
+  /** Of those, the ones to write. */
+  dirty: Set<string>;
+  events: NewJobEvent[];
+  /** Console bounds of jobs whose output was stored in this transaction. */
+  logs: Map<string, { start: number; end: number }>;
+  /** For the change feed: the last notice per job and kind. */
+  notices: Map<string, FeedNotice>;
+  /** What to announce once it commits, in order. */
+  announce: Array<{ kind: 'changed'; job: JobRow } | { kind: 'log'; id: string; end: number }>;
+}
+
+/** What a change makes of a job: its new row and event records, or why the lifecycle refuses it. */
+function decide(
+  before: JobRow,
+  change: JobChange,
+  now: number,
+): { job: JobRow; events: NewJobEvent[] } | { reason: string } {
+  const job: JobRow = { ...before };
+  const events: NewJobEvent[] = [];
+  const record = (kind: NewJobEvent['kind'], by: Actor, statusMessage: string | null) =>
+    events.push({
+      job_id: job.id,
+      at: now,
+      kind,
+      by,
+      state: job.state,
+      stage: job.stage,
+      status_message: statusMessage,
+      exit_status: job.exit_status,
+    });
+  if (change.exitStatus) {
+    const by = change.exitStatus.by ?? change.actor;
+    const why = checkExitStatus(by, job.state, job.exit_status, change.exitStatus.to);
+    if (why) return { reason: why };
+    job.exit_status = change.exitStatus.to;
+    job.exit_message = capNullable(change.exitStatus.message, MAX_EXIT_MESSAGE_BYTES);
+    record('exit_status', by, job.exit_message);
+  }
+  if (change.state) {
+    const why = checkStateTransition(change.actor, job.state, change.state.to);
+    if (why) return { reason: why };
+    job.state = change.state.to;
+    job.stage = change.state.stage ?? null;
+    job.status_message = capNullable(change.state.statusMessage, MAX_STATUS_MESSAGE_BYTES);
+    if (change.state.supervisorId !== undefined) job.supervisor_id = change.state.supervisorId;
+    if (job.state === 'scheduled') job.scheduled_at = now;
+    if (job.state === 'terminated') job.terminated_at = now;
+    record('state', change.actor, job.status_message);
+  }
+  if (change.subState) {
+    if (job.state === 'terminated') return { reason: 'job is terminated' };
+    job.stage = change.subState.stage;
+    job.status_message = capNullable(change.subState.statusMessage, MAX_STATUS_MESSAGE_BYTES);
+    record('sub_state', change.actor, job.status_message);
+  }
+  job.updated_at = now;
+  return { job, events };
 }
 
 export class JobStore extends EventEmitter<JobStoreEvents> {
@@ -40,6 +115,12 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   private readonly active = new Map<string, JobRow>();
   /** Events stored so far, of active jobs that have had a change here. */
   private readonly eventCounts = new Map<string, number>();
+  /** The transaction changes join (one at a time: only the scheduler, one operation after the other, changes jobs). */
+  private unit: Unit | null = null;
+  /** When each active job's console output was last marked with its arrival time (see TIME_MARK_MS). */
+  private readonly lastMark = new Map<string, number>();
+  /** Reads of jobs other switchboards changed, per job one after the other: a later read never sees an older row. */
+  private readonly remoteReads = new Map<string, Promise<JobRow | undefined>>();
 
   constructor(
     private readonly store: SwitchboardStore,
@@ -51,16 +132,84 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     this.setMaxListeners(0);
   }
 
-  /** Tells the other switchboards, when `tx` commits. */
-  private async tell(tx: SwitchboardStore, notice: FeedNotice): Promise<void> {
-    if (this.feed) await tx.notify(encodeNotice(this.feed.replica, notice));
+  /**
+   * Runs `fn`, whose changes (apply, appendLog) all go into one transaction: they commit
+   * together, then are announced in the order they were made; if any write fails, none is kept
+   * or announced. Within it, `current` gives the jobs as changed so far.
+   */
+  async batch<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.unit) return fn();
+    let unit: Unit | undefined;
+    let result: T;
+    try {
+      result = await this.store.transaction(async (tx) => {
+        unit = this.unit = {
+          tx,
+          rows: new Map(),
+          dirty: new Set(),
+          events: [],
+          logs: new Map(),
+          notices: new Map(),
+          announce: [],
+        };
+        const r = await fn();
+        await this.write(unit);
+        return r;
+      });
+    } catch (err) {
+      // Counted events of a rolled-back transaction were not stored: count them again when next needed.
+      for (const id of unit?.rows.keys() ?? []) this.eventCounts.delete(id);
+      throw err;
+    } finally {
+      this.unit = null;
+    }
+    this.committed(unit!);
+    return result;
   }
 
-  /** Another switchboard committed a change of job `id`: announced as ours. */
-  async remoteChange(id: string): Promise<void> {
-    const job = await this.store.job(id);
+  private async write(unit: Unit): Promise<void> {
+    for (const id of unit.dirty) await unit.tx.updateJob(unit.rows.get(id)!);
+    if (unit.events.length > 0) await unit.tx.insertEvents(unit.events);
+    if (this.feed && unit.notices.size > 0) {
+      const replica = this.feed.replica;
+      await unit.tx.notify(...[...unit.notices.values()].map((n) => encodeNotice(replica, n)));
+    }
+  }
+
+  private committed(unit: Unit): void {
+    for (const id of unit.dirty) {
+      const row = unit.rows.get(id)!;
+      const log = unit.logs.get(id);
+      this.remember(log ? { ...row, log_start: log.start, log_end: log.end } : row);
+      if (row.state === 'terminated') this.eventCounts.delete(id);
+    }
+    for (const [id, { start, end }] of unit.logs) {
+      // Onto the row as it is now: a change committed while the chunk was written stays.
+      const known = this.active.get(id);
+      if (!unit.dirty.has(id) && known) this.active.set(id, { ...known, log_start: start, log_end: end });
+    }
+    for (const a of unit.announce) {
+      if (a.kind === 'changed') this.emit('changed', a.job);
+      else this.emit('log', a.id, a.end);
+    }
+  }
+
+  /** Another switchboard committed a change of job `id`: its row as the database has it now. */
+  readRemote(id: string): Promise<JobRow | undefined> {
+    const before = this.remoteReads.get(id) ?? Promise.resolve(undefined);
+    const read = before.catch(() => undefined).then(() => this.store.job(id));
+    this.remoteReads.set(id, read);
+    const done = () => {
+      if (this.remoteReads.get(id) === read) this.remoteReads.delete(id);
+    };
+    read.then(done, done);
+    return read;
+  }
+
+  /** A row readRemote gave: announced as ours, unless what is known here is newer. */
+  remoteChange(job: JobRow | undefined): void {
     if (!job) return;
-    const known = this.active.get(id);
+    const known = this.active.get(job.id);
     // A notice read late must not take the cache back to an older row.
     if (known && known.updated_at > job.updated_at && known.log_end >= job.log_end) return;
     this.remember(job);
@@ -83,30 +232,41 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   async create(id: string, ownerId: string, request: StoredJobRequest): Promise<JobRow> {
     const now = this.now();
     const job = await this.store.transaction(async (tx) => {
-      await tx.insertJob(id, ownerId, request, now);
-      await tx.insertEvent({
-        job_id: id,
-        at: now,
-        kind: 'state',
-        by: 'switchboard',
-        state: 'queued',
-        stage: null,
-        status_message: null,
-        exit_status: null,
-      });
-      await this.tell(tx, { kind: 'job', id });
-      return (await tx.job(id))!;
+      const row = await tx.insertJob(id, ownerId, request, now);
+      await tx.insertEvents([
+        {
+          job_id: id,
+          at: now,
+          kind: 'state',
+          by: 'switchboard',
+          state: 'queued',
+          stage: null,
+          status_message: null,
+          exit_status: null,
+        },
+      ]);
+      if (this.feed) await tx.notify(encodeNotice(this.feed.replica, { kind: 'job', id }));
+      return row;
     });
     this.remember(job);
+    this.eventCounts.set(id, 1);
     return job;
   }
 
+  /** The job as last committed. */
   async get(id: string): Promise<JobRow | undefined> {
     const cached = this.active.get(id);
     if (cached) return cached;
     const job = await this.store.job(id);
     if (job) this.remember(job);
     return job;
+  }
+
+  /** In a batch, the job as changed so far in it; otherwise as last committed. */
+  async current(id: string): Promise<JobRow | undefined> {
+    const row = this.unit?.rows.get(id) ?? (await this.get(id));
+    const log = this.unit?.logs.get(id);
+    return row && log ? { ...row, log_start: log.start, log_end: log.end } : row;
   }
 
   /** The request of a job that exists (read from the store each time). */
@@ -119,6 +279,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   private remember(job: JobRow): void {
     if (job.state === 'terminated') {
       this.active.delete(job.id);
+      this.lastMark.delete(job.id);
     } else {
       this.active.set(job.id, job);
     }
@@ -126,107 +287,58 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   /** Applies `change` to job `id` if the lifecycle allows all of it; otherwise changes nothing. */
   async apply(id: string, change: JobChange): Promise<ChangeResult> {
-    const result = await this.store.transaction(async (tx): Promise<ChangeResult> => {
-      // Read in the transaction (and locked, where rows lock): what another writer committed counts.
-      const before = await tx.jobForUpdate(id);
+    const unit = this.unit;
+    if (!unit) return this.batch(() => this.apply(id, change));
+    // Read in the transaction (and locked, where rows lock): what another writer committed counts.
+    let before = unit.rows.get(id);
+    if (!before) {
+      before = await unit.tx.jobForUpdate(id);
       if (!before) return { ok: false, reason: 'no such job', job: undefined };
-      if (change.expectState !== undefined && before.state !== change.expectState) {
-        return { ok: false, reason: `job is ${before.state}, not ${change.expectState}`, job: before };
-      }
-      if (change.idleSupervisor !== undefined) {
-        const busy = await tx.activeJobOf(change.idleSupervisor);
-        if (busy !== undefined && busy !== id) {
-          return { ok: false, reason: `supervisor ${change.idleSupervisor} runs job ${busy}`, job: before };
-        }
-      }
-      const job: JobRow = { ...before };
-      const now = this.now();
-      const events: NewJobEvent[] = [];
-      if (change.exitStatus) {
-        const by = change.exitStatus.by ?? change.actor;
-        const why = checkExitStatus(by, job.state, job.exit_status, change.exitStatus.to);
-        if (why) return { ok: false, reason: why, job: before };
-        job.exit_status = change.exitStatus.to;
-        job.exit_message = capNullable(change.exitStatus.message, MAX_EXIT_MESSAGE_BYTES);
-        events.push({
-          job_id: id,
-          at: now,
-          kind: 'exit_status',
-          by,
-          state: job.state,
-          stage: job.stage,
-          status_message: job.exit_message,
-          exit_status: job.exit_status,
-        });
-      }
-      if (change.state) {
-        const why = checkStateTransition(change.actor, job.state, change.state.to);
-        if (why) return { ok: false, reason: why, job: before };
-        job.state = change.state.to;
-        job.stage = change.state.stage ?? null;
-        job.status_message = capNullable(change.state.statusMessage, MAX_STATUS_MESSAGE_BYTES);
-        if (change.state.supervisorId !== undefined) job.supervisor_id = change.state.supervisorId;
-        if (job.state === 'scheduled') job.scheduled_at = now;
-        if (job.state === 'terminated') job.terminated_at = now;
-        events.push({
-          job_id: id,
-          at: now,
-          kind: 'state',
-          by: change.actor,
-          state: job.state,
-          stage: job.stage,
-          status_message: job.status_message,
-          exit_status: job.exit_status,
-        });
-      }
-      if (change.subState) {
-        if (job.state === 'terminated') return { ok: false, reason: 'job is terminated', job: before };
-        job.stage = change.subState.stage;
-        job.status_message = capNullable(change.subState.statusMessage, MAX_STATUS_MESSAGE_BYTES);
-        events.push({
-          job_id: id,
-          at: now,
-          kind: 'sub_state',
-          by: change.actor,
-          state: job.state,
-          stage: job.stage,
-          status_message: job.status_message,
-          exit_status: job.exit_status,
-        });
-      }
-      job.updated_at = now;
-      await tx.updateJob(job);
-      let count = this.eventCounts.get(id) ?? (await tx.eventCount(id));
-      for (const e of events) {
-        if (count >= MAX_EVENTS_PER_JOB && e.state !== 'terminated') continue;
-        await tx.insertEvent(e);
-        count++;
-      }
-      if (job.state === 'terminated') this.eventCounts.delete(id);
-      else this.eventCounts.set(id, count);
-      await this.tell(tx, { kind: 'job', id });
-      return { ok: true, job };
-    });
-    if (result.ok) {
-      this.remember(result.job);
-      this.emit('changed', result.job);
+      unit.rows.set(id, before);
     }
-    return result;
+    if (change.expectState !== undefined && before.state !== change.expectState) {
+      return { ok: false, reason: `job is ${before.state}, not ${change.expectState}`, job: before };
+    }
+    if (change.idleSupervisor !== undefined) {
+      const busy = await unit.tx.activeJobOf(change.idleSupervisor);
+      if (busy !== undefined && busy !== id) {
+        return { ok: false, reason: `supervisor ${change.idleSupervisor} runs job ${busy}`, job: before };
+      }
+    }
+    const decided = decide(before, change, this.now());
+    if ('reason' in decided) return { ok: false, reason: decided.reason, job: before };
+    const { job, events } = decided;
+    let count = this.eventCounts.get(id) ?? (await unit.tx.eventCount(id));
+    for (const e of events) {
+      if (count >= MAX_EVENTS_PER_JOB && e.state !== 'terminated') continue;
+      unit.events.push(e);
+      count++;
+    }
+    this.eventCounts.set(id, count);
+    unit.rows.set(id, job);
+    unit.dirty.add(id);
+    unit.notices.set(`job:${id}`, { kind: 'job', id });
+    unit.announce.push({ kind: 'changed', job });
+    return { ok: true, job };
   }
 
   async appendLog(id: string, data: Buffer): Promise<boolean> {
     if (data.length === 0) return true;
-    const job = await this.get(id);
+    const unit = this.unit;
+    if (!unit) return this.batch(() => this.appendLog(id, data));
+    const job = await this.current(id);
     if (!job || job.state === 'terminated') return false;
-    const { start, end } = await this.store.transaction(async (tx) => {
-      const bounds = await tx.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes);
-      await this.tell(tx, { kind: 'log', id, ...bounds });
-      return bounds;
-    });
-    // Onto the row as it is now: a change committed while the chunk was written stays.
-    const now = this.active.get(id);
-    if (now) this.active.set(id, { ...now, log_start: start, log_end: end });
-    this.emit('log', id, end);
+    const bounds = await unit.tx.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes);
+    // The switchboard that stores a chunk marks when it came (chunks are keyed by where they start).
+    const now = this.now();
+    const last = this.lastMark.get(id);
+    if (last === undefined || now - last >= TIME_MARK_MS) {
+      await unit.tx.putConsoleTime(id, job.log_end, now, bounds.start);
+      this.lastMark.set(id, now);
+    }
+    unit.logs.set(id, bounds);
+    unit.notices.set(`log:${id}`, { kind: 'log', id, ...bounds });
+    unit.announce.push({ kind: 'log', id, end: bounds.end });
     return true;
   }
 }

@@ -101,8 +101,10 @@ export const postgresDialect: StoreDialect = {
 
   isConflict: (err: unknown) => codeOf(err) === '23505', // unique_violation, primary keys included
 
-  async notify(db: Kysely<Tables>, payload: string) {
-    await sql`select pg_notify(${FEED_CHANNEL}, ${payload})`.execute(db);
+  async notify(db: Kysely<Tables>, payloads: string[]) {
+    if (payloads.length === 0) return;
+    // One round trip for all of them.
+    await sql`select ${sql.join(payloads.map((p) => sql`pg_notify(${FEED_CHANNEL}, ${p})`))}`.execute(db);
   },
 };
 
@@ -232,7 +234,7 @@ export class PostgresFeed implements ChangeFeed {
   }
 
   async publish(notice: FeedNotice): Promise<void> {
-    await postgresDialect.notify(this.db, encodeNotice(this.replica, notice));
+    await postgresDialect.notify(this.db, [encodeNotice(this.replica, notice)]);
   }
 
   private async listen(): Promise<void> {

@@ -118,7 +118,8 @@ export const queries = {
   setSupervisorTags: (db: Db, id: string, tags: string) =>
     db.updateTable('supervisors').set({ tags }).where('id', '=', id),
 
-  insertJob: (db: Db, row: Omit<Tables['jobs'], 'seq' | 'log_start' | 'log_end'>) => db.insertInto('jobs').values(row),
+  insertJob: (db: Db, row: Omit<Tables['jobs'], 'seq' | 'log_start' | 'log_end'>) =>
+    db.insertInto('jobs').values(row).returning(JOB_COLUMNS),
   jobById: (db: Db, id: string) => db.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id),
   jobRequest: (db: Db, id: string) => db.selectFrom('jobs').select('request').where('id', '=', id),
   activeJobs: (db: Db) =>
@@ -176,7 +177,7 @@ export const queries = {
       })
       .where('id', '=', u.id),
 
-  insertEvent: (db: Db, e: NewJobEvent) => db.insertInto('job_events').values(e),
+  insertEvents: (db: Db, events: NewJobEvent[]) => db.insertInto('job_events').values(events),
   events: (db: Db, jobId: string, after: number, limit: number) =>
     db
       .selectFrom('job_events')

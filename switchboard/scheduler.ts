@@ -22,6 +22,9 @@ import {
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
+
+/** A supervisor's report on one of its jobs. */
+export type SupervisorEventMessage = Extract<ToSwitchboard, { type: 'supervisor_event' }>;
 import {
   StoreUnavailable,
   type JobRow,
@@ -111,6 +114,8 @@ export class Scheduler {
   /** Jobs whose supervisor has been sent stop_job from here. */
   private readonly stopsSent = new Set<string>();
   private heartbeat: NodeJS.Timeout | null = null;
+  /** A dispatch is queued and has not begun (see requestDispatch). */
+  private dispatchAsked = false;
 
   constructor(
     private readonly store: SwitchboardStore,
@@ -191,9 +196,15 @@ export class Scheduler {
   private notice(m: FeedMessage): void {
     if (this.stopped) return;
     switch (m.kind) {
-      case 'job':
-        this.background(`job ${m.id} as another switchboard changed it`, () => this.jobs.remoteChange(m.id));
+      case 'job': {
+        // Read beside this replica's own work; announced in its turn.
+        const read = this.jobs.readRemote(m.id);
+        read.catch(() => {});
+        this.background(`job ${m.id} as another switchboard changed it`, async () =>
+          this.jobs.remoteChange(await read),
+        );
         return;
+      }
       case 'log':
         this.jobs.remoteLog(m.id, m.start, m.end);
         return;
@@ -272,11 +283,8 @@ export class Scheduler {
    * Queues a job, unless no registered supervisor (connected or not) has all of its tags: then
    * nothing is created and the request is refused (upstream's `supervisor_match_error`).
    */
-  enqueue(ownerId: string, request: StoredJobRequest): Promise<EnqueueResult> {
-    return this.serial(() => this.enqueueNow(ownerId, request));
-  }
-
-  private async enqueueNow(ownerId: string, request: StoredJobRequest): Promise<EnqueueResult> {
+  async enqueue(ownerId: string, request: StoredJobRequest): Promise<EnqueueResult> {
+    // Read beside the operations in turn: a supervisor added or removed meanwhile may count or not.
     const tags = parseTags(request.tag_config);
     const supervisors = await this.store.supervisors();
     if (!supervisors.some((s) => tagsMatch(tags, matchTags(s, parseTags(s.tags))))) {
@@ -284,6 +292,11 @@ export class Scheduler {
       this.log.info(`refused a job: ${message}`);
       return { ok: false, reason: 'no_match', message };
     }
+    return this.serial(() => this.enqueueNow(ownerId, request, tags));
+  }
+
+  /** The answer does not wait for the job to start: dispatching follows in its own turn. */
+  private async enqueueNow(ownerId: string, request: StoredJobRequest, tags: string[]): Promise<EnqueueResult> {
     const bytes = Buffer.byteLength(JSON.stringify(request));
     const used = this.usage.get(ownerId) ?? { jobs: 0, bytes: 0 };
     const over =
@@ -303,14 +316,8 @@ export class Scheduler {
     );
     this.addQueued(id, { tags, owner: ownerId, bytes });
     this.armQueueTimeout(job);
-    try {
-      await this.dispatch();
-    } catch (err) {
-      // The job is queued (committed); the next dispatch takes it.
-      if (!(err instanceof StoreUnavailable)) throw err;
-      this.log.error(`job ${id} is queued, but dispatching failed: ${err.message}`);
-    }
-    return { ok: true, job: (await this.jobs.get(id)) ?? job };
+    this.requestDispatch();
+    return { ok: true, job };
   }
 
   cancel(jobId: string, by: string): Promise<CancelResult> {
@@ -318,7 +325,7 @@ export class Scheduler {
   }
 
   private async cancelNow(jobId: string, by: string): Promise<CancelResult> {
-    const job = await this.jobs.get(jobId);
+    const job = await this.jobs.current(jobId);
     if (!job) return { ok: false, outcome: 'not_found' };
     if (job.state === 'terminated' || job.exit_status === 'job_canceled') return { ok: true, job };
     const message = `canceled by ${by}`;
@@ -415,6 +422,33 @@ export class Scheduler {
     return this.serial(() => this.message(supervisorId, link, msg));
   }
 
+  /**
+   * Job events of any supervisors, in the order they arrived, stored in one transaction: all of
+   * them or, rejecting with StoreUnavailable, none. (A status_response goes through
+   * supervisorMessage: reconciling starts jobs, which must not wait for others' events.)
+   */
+  supervisorEvents(
+    events: Array<{ supervisorId: string; link: SupervisorLink; msg: SupervisorEventMessage }>,
+  ): Promise<void> {
+    return this.serial(async () => {
+      try {
+        await this.jobs.batch(async () => {
+          for (const e of events) await this.message(e.supervisorId, e.link, e.msg);
+        });
+      } catch (err) {
+        if (err instanceof StoreUnavailable || events.length === 1) throw err;
+        // One message that fails for its own reason must not take the others with it.
+        this.log.error(`${events.length} supervisor events failed together (${(err as Error).message}); one at a time`);
+        for (const e of events) {
+          await this.message(e.supervisorId, e.link, e.msg).catch((one: unknown) => {
+            if (one instanceof StoreUnavailable) throw one;
+            this.log.error(`supervisor event ${e.msg.message.event.type} failed: ${(one as Error).message}`);
+          });
+        }
+      }
+    });
+  }
+
   private async message(supervisorId: string, link: SupervisorLink, msg: ToSwitchboard): Promise<void> {
     const session = this.sessions.get(supervisorId);
     if (this.stopped || !session || session.link !== link) return;
@@ -462,11 +496,11 @@ export class Scheduler {
       if (session.foreign.has(jobId) && gone) {
         session.foreign.delete(jobId);
         this.log.info(`supervisor ${session.name} stopped job ${jobId}`);
-        await this.dispatch();
+        this.requestDispatch();
         return;
       }
       // Our own supervisors still report the teardown of a job that ended here on their error.
-      const endedHere = (await this.jobs.get(jobId))?.supervisor_id === supervisorId;
+      const endedHere = (await this.jobs.current(jobId))?.supervisor_id === supervisorId;
       const level = event.type === 'console_log' || session.foreign.has(jobId) || endedHere ? 'debug' : 'warn';
       this.log[level](
         `refused ${event.type} from supervisor ${session.name} for job ${jobId}: the job is not running on it`,
@@ -503,7 +537,7 @@ export class Scheduler {
     }
     await this.supervisorExitStatus(session, jobId, exitStatusForError(error.error_kind), message);
     this.requestStatus(session);
-    const job = await this.jobs.get(jobId);
+    const job = await this.jobs.current(jobId);
     if (job?.state !== 'scheduled' && job?.state !== 'initializing') return;
     const r = await this.jobs.apply(jobId, {
       actor: 'switchboard',
@@ -529,7 +563,7 @@ export class Scheduler {
     st: RunningJobState,
     message: string | null,
   ): Promise<void> {
-    const job = await this.jobs.get(jobId);
+    const job = await this.jobs.current(jobId);
     if (!job) return;
     const stage = st.state === 'initializing' ? st.stage : null;
     if (st.state === job.state) {
@@ -552,6 +586,16 @@ export class Scheduler {
   }
 
   // -- dispatch and endings --
+
+  /** Dispatches in a turn of its own (once, however often asked before that turn comes). */
+  private requestDispatch(): void {
+    if (this.dispatchAsked) return;
+    this.dispatchAsked = true;
+    this.background('dispatching', async () => {
+      this.dispatchAsked = false;
+      await this.dispatch();
+    });
+  }
 
   private async dispatch(): Promise<void> {
     if (this.queue.size === 0) return;
@@ -615,7 +659,7 @@ export class Scheduler {
     // A supervisor that does not confirm the stop within the grace period loses the job.
     this.deadlines.at(`stop:${jobId}`, this.clock.now() + this.config.gracePeriodMs, () =>
       this.serial(async () => {
-        const job = await this.jobs.get(jobId);
+        const job = await this.jobs.current(jobId);
         if (!job || job.state === 'terminated') return;
         const s = supervisorId ? this.sessions.get(supervisorId) : undefined;
         // It may still be running the host: keep it busy until it reports the job ended.
@@ -648,7 +692,7 @@ export class Scheduler {
       if (this.queue.has(job.id)) return;
       this.addQueued(job.id, { tags: parseTags(job.tag_config), owner: job.owner_id, bytes: 0 });
       this.armQueueTimeout(job);
-      this.background('dispatching', () => this.dispatch());
+      this.requestDispatch();
       return;
     }
     if (this.queue.has(job.id)) {
@@ -675,7 +719,7 @@ export class Scheduler {
         this.deadlines.clear(`grace:${job.supervisor_id}`);
       }
       this.log.info(`job ${job.id} terminated: ${job.exit_status}`);
-      this.background('dispatching', () => this.dispatch());
+      this.requestDispatch();
     }
   }
 
@@ -715,7 +759,7 @@ export class Scheduler {
   private armQueueTimeout(job: JobRow): void {
     this.deadlines.at(`queue:${job.id}`, job.queued_at + this.config.queueTimeoutMs, () =>
       this.serial(async () => {
-        if ((await this.jobs.get(job.id))?.state !== 'queued') return;
+        if ((await this.jobs.current(job.id))?.state !== 'queued') return;
         const r = await this.jobs.apply(job.id, {
           actor: 'switchboard',
           exitStatus: {
@@ -733,7 +777,7 @@ export class Scheduler {
     const timeoutMs = job.override_timeout !== null ? job.override_timeout * 1000 : this.config.jobTimeoutMs;
     this.deadlines.at(`job:${job.id}`, (job.scheduled_at ?? this.clock.now()) + timeoutMs, () =>
       this.serial(async () => {
-        const now = await this.jobs.get(job.id);
+        const now = await this.jobs.current(job.id);
         if (!now || now.state === 'terminated' || now.state === 'queued') return;
         const r = await this.stopJob(job.id, 'job_timeout', `job exceeded its timeout of ${timeoutMs} ms`);
         if (!r.ok) this.log.info(`job ${job.id} timed out but keeps its exit status: ${r.reason}`);

@@ -25,5 +25,5 @@ export interface StoreDialect {
    * Tells the other switchboards on the database (the change feed's channel); in a transaction,
    * when it commits and only if it does. Nothing where one switchboard has the database alone.
    */
-  notify(db: Kysely<Tables>, payload: string): Promise<void>;
+  notify(db: Kysely<Tables>, payloads: string[]): Promise<void>;
 }

@@ -137,8 +137,8 @@ export interface SwitchboardStore {
    */
   jobForUpdate(id: string): Promise<JobRow | undefined>;
   close(): Promise<void>;
-  /** Tells the other switchboards on this database `payload` (a change feed notice) once this commits. */
-  notify(payload: string): Promise<void>;
+  /** Tells the other switchboards on this database each payload (a change feed notice) once this commits. */
+  notify(...payloads: string[]): Promise<void>;
 
   // -- users and tokens --
   /** Throws (StoreUnavailable, or the driver's error) when the database does not answer a trivial query. */
@@ -187,7 +187,8 @@ export interface SwitchboardStore {
   supervisorLastSeen(id: string): Promise<number | null>;
 
   // -- jobs --
-  insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<void>;
+  /** Stores a queued job; returns its row as stored. */
+  insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<JobRow>;
   job(id: string): Promise<JobRow | undefined>;
   /** The request a job was queued with (parsed from its stored JSON). */
   jobRequest(id: string): Promise<StoredJobRequest | undefined>;
@@ -198,7 +199,8 @@ export interface SwitchboardStore {
   /** As jobPage, for the web console's filters, with the owner's and supervisor's names. */
   listedJobs(query: ListedJobsQuery): Promise<ListedJobRow[]>;
   updateJob(update: JobUpdate): Promise<void>;
-  insertEvent(event: NewJobEvent): Promise<void>;
+  /** Stores events in the order given. */
+  insertEvents(events: NewJobEvent[]): Promise<void>;
   /** A job's events in the order they were written: those after sequence number `after`, at most `limit`. */
   events(jobId: string, after?: number, limit?: number): Promise<JobEventRow[]>;
   eventCount(jobId: string): Promise<number>;

@@ -25,7 +25,7 @@ import { bearerToken, tokenMatches } from './auth.js';
 import { StoreUnavailable, type SupervisorRow, type SwitchboardStore } from './store.js';
 import type { ExtensionLink, InteractiveJobs } from './interactive.js';
 import type { Logger } from '../protocol/log.js';
-import type { Scheduler, SupervisorLink } from './scheduler.js';
+import type { Scheduler, SupervisorEventMessage, SupervisorLink } from './scheduler.js';
 
 const CONNECT_PATH = new RegExp(`^${API_PREFIX}/supervisors/([^/?]*)/connect(?:\\?.*)?$`);
 
@@ -46,6 +46,8 @@ interface Pending {
 // acknowledgements, so a supervisor cannot resend what it sent: the hub keeps it and retries, in
 // order. Past this, a supervisor's connection is closed; on reconnect its status is reconciled.
 const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/** Job events stored in one transaction at most: those that arrived together, up to this many. */
+const EVENTS_PER_TRANSACTION = 64;
 const FIRST_RETRY_MS = 100;
 const MAX_RETRY_MS = 5000;
 
@@ -145,7 +147,10 @@ export class SupervisorHub {
     }
   }
 
-  /** Messages are handled in arrival order, each in its own transaction, after the current tick. */
+  /**
+   * Messages are handled in arrival order after the current tick; job events that wait together
+   * share a transaction.
+   */
   private enqueue(item: Pending): void {
     if (this.pendingBytes + item.bytes > MAX_PENDING_BYTES) {
       this.log.error(
@@ -162,7 +167,7 @@ export class SupervisorHub {
   }
 
   /**
-   * Handles what is pending, one message after the other. A message the database cannot take
+   * Handles what is pending, in turns (see nextTurn). A message the database cannot take
    * (disk full) is not acknowledged in any way the supervisor could see and is not dropped: it and
    * everything after it wait, and the hub tries again with a growing pause. The process never
    * exits for it.
@@ -173,15 +178,22 @@ export class SupervisorHub {
     this.flushing = true;
     try {
       while (this.pending.length > 0 && !this.closed) {
-        const item = this.pending[0]!;
-        const { row, link, msg } = item;
+        const items = this.nextTurn();
+        const first = items[0]!;
         try {
-          await this.scheduler.supervisorMessage(row.id, link, msg);
+          if (first.msg.type === 'supervisor_event') {
+            await this.scheduler.supervisorEvents(
+              items.map(({ row, link, msg }) => ({ supervisorId: row.id, link, msg: msg as SupervisorEventMessage })),
+            );
+          } else {
+            await this.scheduler.supervisorMessage(first.row.id, first.link, first.msg);
+          }
         } catch (err) {
+          const what = items.length === 1 ? first.msg.type : `${items.length} job events`;
           if (err instanceof StoreUnavailable) {
             this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs === 0 ? FIRST_RETRY_MS : this.retryMs * 2);
             this.log.error(
-              `supervisor ${row.name}: ${msg.type} not stored: ${err.message}; ${this.pending.length} messages wait, next try in ${this.retryMs} ms`,
+              `supervisor ${first.row.name}: ${what} not stored: ${err.message}; ${this.pending.length} messages wait, next try in ${this.retryMs} ms`,
             );
             this.retry = setTimeout(() => {
               this.retry = null;
@@ -189,12 +201,16 @@ export class SupervisorHub {
             }, this.retryMs);
             return;
           }
-          this.log.error(`supervisor ${row.name}: failed to handle ${msg.type}: ${(err as Error).message}`);
+          this.log.error(`supervisor ${first.row.name}: failed to handle ${what}: ${(err as Error).message}`);
         }
         // A connection closed for too much waiting took its messages out meanwhile.
-        if (this.pending[0] === item) {
-          this.pending.shift();
-          this.pendingBytes -= item.bytes;
+        if (this.pending[0] === first && this.pending[items.length - 1] === items.at(-1)) {
+          this.pending.splice(0, items.length);
+          this.pendingBytes -= items.reduce((n, p) => n + p.bytes, 0);
+        } else {
+          const done = new Set(items);
+          this.pending = this.pending.filter((p) => !done.has(p));
+          this.pendingBytes = this.pending.reduce((n, p) => n + p.bytes, 0);
         }
       }
       if (this.retryMs !== 0) {
@@ -204,6 +220,16 @@ export class SupervisorHub {
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** What the next turn handles: the first message, with the job events that wait after it if it is one. */
+  private nextTurn(): Pending[] {
+    let n = 1;
+    if (this.pending[0]!.msg.type === 'supervisor_event') {
+      while (n < this.pending.length && n < EVENTS_PER_TRANSACTION && this.pending[n]!.msg.type === 'supervisor_event')
+        n++;
+    }
+    return this.pending.slice(0, n);
   }
 
   close(): void {

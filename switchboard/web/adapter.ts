@@ -1,6 +1,7 @@
 // WebData over the switchboard's parts: JobStore, SwitchboardStore and Scheduler. This is the
 // only web file that knows the switchboard's parts; what it reads and writes goes through the
-// store (SwitchboardStore), sessions and console receive times included.
+// store (SwitchboardStore), sessions included. (When console chunks came is marked by JobStore,
+// as it stores them.)
 
 import { randomBytes } from 'node:crypto';
 import { hashPassword, newToken, verifyPassword } from '../auth.js';
@@ -40,21 +41,11 @@ const MAX_TIME_MARKS = 100_000;
 /** Most API tokens the token page lists. */
 const MAX_LISTED_TOKENS = 1000;
 
-/** Console chunks that arrive within this long of the last recorded one share its time mark. */
-const TIME_MARK_MS = 50;
-
 export class StoreWebData implements WebData {
   private readonly watchers = new Map<string, Set<(e: JobWatchEvent) => void>>();
-  private readonly lastMark = new Map<string, number>();
   private dummyHash: string | null = null;
-  private readonly onChanged = (job: JobRow) => {
-    if (job.state === 'terminated') this.lastMark.delete(job.id);
-    this.notify(job.id, { kind: 'changed' });
-  };
-  private readonly onLog = (id: string, end: number) => {
-    void this.markTime(id);
-    this.notify(id, { kind: 'console', end });
-  };
+  private readonly onChanged = (job: JobRow) => this.notify(job.id, { kind: 'changed' });
+  private readonly onLog = (id: string, end: number) => this.notify(id, { kind: 'console', end });
 
   constructor(private readonly deps: AdapterDeps) {
     deps.jobs.on('changed', this.onChanged);
@@ -181,22 +172,6 @@ export class StoreWebData implements WebData {
       offset: r.offset,
       time: r.at,
     }));
-  }
-
-  /** Records when the chunk just appended to job `id` arrived (see TIME_MARK_MS). */
-  private async markTime(id: string): Promise<void> {
-    const now = Date.now();
-    const last = this.lastMark.get(id);
-    if (last !== undefined && now - last < TIME_MARK_MS) return;
-    // Taken before the writes, so chunks arriving meanwhile do not start marks of their own.
-    this.lastMark.set(id, now);
-    try {
-      const offset = await this.deps.db.lastLogOffset(id);
-      if (offset === undefined) return;
-      await this.deps.db.putConsoleTime(id, offset, now, (await this.deps.jobs.get(id))?.log_start ?? 0);
-    } catch (err) {
-      this.deps.log.warn(`web console: cannot record console receive time of job ${id}: ${(err as Error).message}`);
-    }
   }
 
   async secretValues(id: string): Promise<string[]> {

@@ -81,16 +81,18 @@ async function sqliteSwitchboard(path: string): Promise<{ token: Buffer; lastSeq
         terminated_at: at,
       });
       for (const state of ['initializing', 'ready', 'terminating', 'terminated'] as const) {
-        await tx.insertEvent({
-          job_id: id,
-          at,
-          kind: 'state',
-          by: 'supervisor',
-          state,
-          stage: null,
-          status_message: null,
-          exit_status: null,
-        });
+        await tx.insertEvents([
+          {
+            job_id: id,
+            at,
+            kind: 'state',
+            by: 'supervisor',
+            state,
+            stage: null,
+            status_message: null,
+            exit_status: null,
+          },
+        ]);
       }
       let start = 0;
       let end = 0;
@@ -152,16 +154,18 @@ pgTest(
     const lastEvent = (
       await source.kysely.selectFrom('job_events').select('seq').orderBy('seq', 'desc').executeTakeFirstOrThrow()
     ).seq;
-    await target.insertEvent({
-      job_id: first!.id,
-      at: 1,
-      kind: 'state',
-      by: 'switchboard',
-      state: 'terminated',
-      stage: null,
-      status_message: null,
-      exit_status: null,
-    });
+    await target.insertEvents([
+      {
+        job_id: first!.id,
+        at: 1,
+        kind: 'state',
+        by: 'switchboard',
+        state: 'terminated',
+        stage: null,
+        status_message: null,
+        exit_status: null,
+      },
+    ]);
     t.true((await target.events(first!.id)).at(-1)!.seq > lastEvent, 'and a new event after the copied events');
   },
 );

@@ -139,17 +139,19 @@ const calls = {
       queuedUntil: NOW + 1,
       limit: 10,
     }),
-  insertEvent: (db: Db) =>
-    queries.insertEvent(db, {
-      job_id: JOB,
-      at: NOW + 3,
-      kind: 'state',
-      by: 'supervisor',
-      state: 'ready',
-      stage: null,
-      status_message: 'up',
-      exit_status: null,
-    }),
+  insertEvents: (db: Db) =>
+    queries.insertEvents(db, [
+      {
+        job_id: JOB,
+        at: NOW + 3,
+        kind: 'state',
+        by: 'supervisor',
+        state: 'ready',
+        stage: null,
+        status_message: 'up',
+        exit_status: null,
+      },
+    ]),
   events: (db: Db) => queries.events(db, JOB, 0, Number.MAX_SAFE_INTEGER),
   eventCount: (db: Db) => queries.eventCount(db, JOB),
   supervisorLastSeen: (db: Db) => queries.supervisorLastSeen(db, SUP),

@@ -53,6 +53,13 @@ export function storeConformance(
     t.is(await store.userByIdentifier('n\0'), undefined);
   });
 
+  withStore('a job inserted is returned as stored: queued, with empty console bounds', async (t, store) => {
+    const owner = (await store.addUser('o', null, false)).id;
+    const row = await store.insertJob(jobId(1), owner, storedJobRequest(), 7);
+    t.deepEqual(row, await store.job(jobId(1)));
+    t.like(row, { state: 'queued', queued_at: 7, updated_at: 7, log_start: 0, log_end: 0, supervisor_id: null });
+  });
+
   withStore('an open store answers a ping', async (t, store) => {
     await t.notThrowsAsync(() => store.ping());
   });
@@ -186,9 +193,9 @@ export function storeConformance(
       supervisor_id: s.id,
     });
     const event = { job_id: jobId(1), stage: null, exit_status: null, kind: 'state' as const, status_message: null };
-    await store.insertEvent({ ...event, by: 'supervisor', at: 5, state: 'initializing' });
-    await store.insertEvent({ ...event, by: 'supervisor', at: 7, state: 'ready' });
-    await store.insertEvent({ ...event, by: 'switchboard', at: 9, state: 'terminating' });
+    await store.insertEvents([{ ...event, by: 'supervisor', at: 5, state: 'initializing' }]);
+    await store.insertEvents([{ ...event, by: 'supervisor', at: 7, state: 'ready' }]);
+    await store.insertEvents([{ ...event, by: 'switchboard', at: 9, state: 'terminating' }]);
     t.is(await store.supervisorLastSeen(s.id), 7);
   });
 
@@ -307,8 +314,10 @@ export function storeConformance(
     const owner = (await store.addUser('o', null, false)).id;
     await store.insertJob(jobId(1), owner, storedJobRequest(), 1);
     const base = { job_id: jobId(1), by: 'switchboard' as const, stage: null, exit_status: null };
-    await store.insertEvent({ ...base, at: 2, kind: 'state', state: 'queued', status_message: null });
-    await store.insertEvent({ ...base, at: 1, kind: 'sub_state', state: 'queued', status_message: 'second' });
+    await store.insertEvents([
+      { ...base, at: 2, kind: 'state', state: 'queued', status_message: null },
+      { ...base, at: 1, kind: 'sub_state', state: 'queued', status_message: 'second' },
+    ]);
     const events = await store.events(jobId(1));
     t.deepEqual(
       events.map((e) => [e.kind, e.at, e.status_message]),
