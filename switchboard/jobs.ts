@@ -230,27 +230,36 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   }
 
   async create(id: string, ownerId: string, request: StoredJobRequest): Promise<JobRow> {
+    return (await this.createMany([{ id, ownerId, request }]))[0]!;
+  }
+
+  /** Queues jobs in one transaction: all of them, or none. */
+  async createMany(jobs: Array<{ id: string; ownerId: string; request: StoredJobRequest }>): Promise<JobRow[]> {
     const now = this.now();
-    const job = await this.store.transaction(async (tx) => {
-      const row = await tx.insertJob(id, ownerId, request, now);
-      await tx.insertEvents([
-        {
+    const rows = await this.store.transaction(async (tx) => {
+      const rows: JobRow[] = [];
+      for (const { id, ownerId, request } of jobs) rows.push(await tx.insertJob(id, ownerId, request, now));
+      await tx.insertEvents(
+        jobs.map(({ id }) => ({
           job_id: id,
           at: now,
-          kind: 'state',
-          by: 'switchboard',
-          state: 'queued',
+          kind: 'state' as const,
+          by: 'switchboard' as const,
+          state: 'queued' as const,
           stage: null,
           status_message: null,
           exit_status: null,
-        },
-      ]);
-      if (this.feed) await tx.notify(encodeNotice(this.feed.replica, { kind: 'job', id }));
-      return row;
+        })),
+      );
+      const feed = this.feed;
+      if (feed) await tx.notify(...jobs.map(({ id }) => encodeNotice(feed.replica, { kind: 'job', id })));
+      return rows;
     });
-    this.remember(job);
-    this.eventCounts.set(id, 1);
-    return job;
+    for (const row of rows) {
+      this.remember(row);
+      this.eventCounts.set(row.id, 1);
+    }
+    return rows;
   }
 
   /** The job as last committed. */

@@ -93,6 +93,18 @@ export interface SupervisorLoad {
   foreign: boolean;
 }
 
+/** A request to queue a job, waiting for its turn (see Scheduler.enqueue). */
+interface PendingEnqueue {
+  ownerId: string;
+  request: StoredJobRequest;
+  tags: string[];
+  resolve: (r: EnqueueResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Jobs queued in one transaction at most: those whose requests came while the one before was stored. */
+const ENQUEUES_PER_TRANSACTION = 100;
+
 /** How long a deadline whose action found the database unavailable waits before trying again. */
 const STORE_RETRY_MS = 1000;
 
@@ -114,6 +126,8 @@ export class Scheduler {
   /** Jobs whose supervisor has been sent stop_job from here. */
   private readonly stopsSent = new Set<string>();
   private heartbeat: NodeJS.Timeout | null = null;
+  /** Enqueues whose turn has not begun: those that come meanwhile join them. */
+  private enqueues: PendingEnqueue[] | null = null;
   /** A dispatch is queued and has not begun (see requestDispatch). */
   private dispatchAsked = false;
 
@@ -292,32 +306,70 @@ export class Scheduler {
       this.log.info(`refused a job: ${message}`);
       return { ok: false, reason: 'no_match', message };
     }
-    return this.serial(() => this.enqueueNow(ownerId, request, tags));
+    return new Promise((resolve, reject) => {
+      const e: PendingEnqueue = { ownerId, request, tags, resolve, reject };
+      if (this.enqueues && this.enqueues.length < ENQUEUES_PER_TRANSACTION) {
+        this.enqueues.push(e);
+        return;
+      }
+      const batch = [e];
+      this.enqueues = batch;
+      this.serial(() => {
+        if (this.enqueues === batch) this.enqueues = null;
+        return this.enqueueAll(batch);
+      }).catch((err: unknown) => batch.forEach((b) => b.reject(err)));
+    });
   }
 
-  /** The answer does not wait for the job to start: dispatching follows in its own turn. */
-  private async enqueueNow(ownerId: string, request: StoredJobRequest, tags: string[]): Promise<EnqueueResult> {
-    const bytes = Buffer.byteLength(JSON.stringify(request));
-    const used = this.usage.get(ownerId) ?? { jobs: 0, bytes: 0 };
-    const over =
-      used.jobs + 1 > this.config.maxQueuedJobsPerUser
-        ? `${used.jobs} jobs queued, the most one user may have is ${this.config.maxQueuedJobsPerUser}`
-        : used.bytes + bytes > this.config.maxQueuedBytesPerUser
-          ? `${used.bytes} bytes of requests queued; this one (${bytes} bytes) would pass the limit of ${this.config.maxQueuedBytesPerUser} bytes per user`
-          : null;
-    if (over !== null) {
-      this.log.info(`refused a job of user ${ownerId}: ${over}`);
-      return { ok: false, reason: 'queue_limit', message: `${over}; wait for queued jobs to start or cancel some` };
+  /**
+   * Queues what waited for this turn in one transaction, each within its owner's limits. The
+   * answers do not wait for the jobs to start: dispatching follows in its own turn.
+   */
+  private async enqueueAll(batch: PendingEnqueue[]): Promise<void> {
+    const accepted: Array<PendingEnqueue & { id: string; bytes: number }> = [];
+    // What the jobs accepted before each one in this batch add to their owners' use.
+    const added = new Map<string, { jobs: number; bytes: number }>();
+    for (const e of batch) {
+      const bytes = Buffer.byteLength(JSON.stringify(e.request));
+      const queued = this.usage.get(e.ownerId) ?? { jobs: 0, bytes: 0 };
+      const more = added.get(e.ownerId) ?? { jobs: 0, bytes: 0 };
+      const used = { jobs: queued.jobs + more.jobs, bytes: queued.bytes + more.bytes };
+      const over =
+        used.jobs + 1 > this.config.maxQueuedJobsPerUser
+          ? `${used.jobs} jobs queued, the most one user may have is ${this.config.maxQueuedJobsPerUser}`
+          : used.bytes + bytes > this.config.maxQueuedBytesPerUser
+            ? `${used.bytes} bytes of requests queued; this one (${bytes} bytes) would pass the limit of ${this.config.maxQueuedBytesPerUser} bytes per user`
+            : null;
+      if (over !== null) {
+        this.log.info(`refused a job of user ${e.ownerId}: ${over}`);
+        e.resolve({
+          ok: false,
+          reason: 'queue_limit',
+          message: `${over}; wait for queued jobs to start or cancel some`,
+        });
+        continue;
+      }
+      added.set(e.ownerId, { jobs: more.jobs + 1, bytes: more.bytes + bytes });
+      accepted.push({ ...e, id: randomUUID(), bytes });
     }
-    const id = randomUUID();
-    const job = await this.jobs.create(id, ownerId, request);
-    this.log.info(
-      `job ${id} enqueued (tags "${request.tag_config}")${request.restart_of ? `, restarting job ${request.restart_of}` : ''}`,
-    );
-    this.addQueued(id, { tags, owner: ownerId, bytes });
-    this.armQueueTimeout(job);
+    if (accepted.length === 0) return;
+    let rows: JobRow[];
+    try {
+      rows = await this.jobs.createMany(accepted.map(({ id, ownerId, request }) => ({ id, ownerId, request })));
+    } catch (err) {
+      for (const e of accepted) e.reject(err);
+      return;
+    }
+    for (const [i, e] of accepted.entries()) {
+      const job = rows[i]!;
+      this.log.info(
+        `job ${job.id} enqueued (tags "${e.request.tag_config}")${e.request.restart_of ? `, restarting job ${e.request.restart_of}` : ''}`,
+      );
+      this.addQueued(job.id, { tags: e.tags, owner: e.ownerId, bytes: e.bytes });
+      this.armQueueTimeout(job);
+      e.resolve({ ok: true, job });
+    }
     this.requestDispatch();
-    return { ok: true, job };
   }
 
   cancel(jobId: string, by: string): Promise<CancelResult> {
