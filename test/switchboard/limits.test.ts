@@ -23,20 +23,21 @@ test('a user at the queued-jobs limit is refused with 429 queue_limit; other use
 
 test("requests that come at once are queued together, each counted against its owner's limit", async (t) => {
   const h = await startHarness({ maxQueuedJobsPerUser: 3 });
-  await h.addSupervisor('s', 'board:none-connected');
-  const req = jobRequest({ tag_config: 'board:none-connected' });
-  const answers = await Promise.all([
-    ...Array.from({ length: 8 }, () => h.api(h.tokens.alice, 'POST', '/jobs/new', req)),
-    h.api(h.tokens.bob, 'POST', '/jobs/new', req),
-  ]);
-  t.deepEqual(
-    answers.slice(0, 8).map((a) => a.status),
-    [200, 200, 200, 429, 429, 429, 429, 429],
-  );
-  t.is(answers[8]!.status, 200);
-  const listed = await h.api(h.tokens.alice, 'GET', '/jobs');
-  t.is(Object.keys(listed.json.jobs).length, 3);
-  await h.close();
+  try {
+    await h.addSupervisor('s', 'board:none-connected');
+    const req = jobRequest({ tag_config: 'board:none-connected' });
+    const answers = await Promise.all([
+      ...Array.from({ length: 8 }, () => h.api(h.tokens.alice, 'POST', '/jobs/new', req)),
+      h.api(h.tokens.bob, 'POST', '/jobs/new', req),
+    ]);
+    const alice = answers.slice(0, 8).map((a) => a.status);
+    t.deepEqual([alice.filter((s) => s === 200).length, alice.filter((s) => s === 429).length], [3, 5]);
+    t.is(answers[8]!.status, 200);
+    const listed = await h.api(h.tokens.alice, 'GET', '/jobs');
+    t.is(Object.keys(listed.json.jobs).length, 3);
+  } finally {
+    await h.close();
+  }
 });
 
 test('a job that would pass the queued-bytes limit is refused with 429 queue_limit, naming the sizes', async (t) => {
