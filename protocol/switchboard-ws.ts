@@ -108,6 +108,9 @@ export type ToSwitchboard =
     }
   | { type: 'supervisor_event'; message: { type: 'job_event'; job_id: string; event: JobEvent } };
 
+/** A supervisor's report on one of its jobs. */
+export type SupervisorEventMessage = Extract<ToSwitchboard, { type: 'supervisor_event' }>;
+
 /** Largest console_log payload a supervisor may send in one message. */
 export const MAX_CONSOLE_BYTES_PER_MESSAGE = 64 * 1024;
 

@@ -19,12 +19,10 @@ import {
   type JobError,
   type JobEvent,
   type SupervisorStatus,
+  type SupervisorEventMessage,
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
-
-/** A supervisor's report on one of its jobs. */
-export type SupervisorEventMessage = Extract<ToSwitchboard, { type: 'supervisor_event' }>;
 import {
   StoreUnavailable,
   type JobRow,

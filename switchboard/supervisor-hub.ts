@@ -18,6 +18,7 @@ import {
   parseExtensionsHeader,
   parseToSwitchboard,
   type Keepalive,
+  type SupervisorEventMessage,
   type ToSupervisor,
   type ToSwitchboard,
 } from '../protocol/switchboard-ws.js';
@@ -25,7 +26,7 @@ import { bearerToken, tokenMatches } from './auth.js';
 import { StoreUnavailable, type SupervisorRow, type SwitchboardStore } from './store.js';
 import type { ExtensionLink, InteractiveJobs } from './interactive.js';
 import type { Logger } from '../protocol/log.js';
-import type { Scheduler, SupervisorEventMessage, SupervisorLink } from './scheduler.js';
+import type { Scheduler, SupervisorLink } from './scheduler.js';
 
 const CONNECT_PATH = new RegExp(`^${API_PREFIX}/supervisors/([^/?]*)/connect(?:\\?.*)?$`);
 
