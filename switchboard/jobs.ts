@@ -273,14 +273,17 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   /** In a batch, the job as changed so far in it; otherwise as last committed. */
   async current(id: string): Promise<JobRow | undefined> {
-    const row = this.unit?.rows.get(id) ?? (await this.get(id));
-    const log = this.unit?.logs.get(id);
+    const unit = this.unit;
+    if (!unit) return this.get(id);
+    // Read in the batch's transaction: SQLite's one connection is the transaction's until it ends.
+    const row = unit.rows.get(id) ?? this.active.get(id) ?? (await unit.tx.job(id));
+    const log = unit.logs.get(id);
     return row && log ? { ...row, log_start: log.start, log_end: log.end } : row;
   }
 
-  /** The request of a job that exists (read from the store each time). */
+  /** The request of a job that exists (read from the store each time, in the batch's transaction if there is one). */
   async request(job: JobRow): Promise<StoredJobRequest> {
-    const req = await this.store.jobRequest(job.id);
+    const req = await (this.unit?.tx ?? this.store).jobRequest(job.id);
     if (!req) throw new Error(`job ${job.id} has no stored request`);
     return req;
   }

@@ -173,3 +173,25 @@ test('a stored console chunk is marked with when it came; chunks within TIME_MAR
       ],
     );
   }));
+
+test('in a batch, a job that is not in memory is read in its transaction (SQLite has one connection)', (t) =>
+  withJob(t, async (_, db, id) => {
+    // A new JobStore knows no job yet, as after a restart or once a job has ended.
+    const fresh = new JobStore(db);
+    const canceled: JobChange = {
+      actor: 'switchboard',
+      exitStatus: { to: 'job_canceled', message: null },
+      state: { to: 'terminated' },
+    };
+    t.true((await fresh.apply(id, canceled)).ok);
+    const late = new JobStore(db);
+    const answered = await Promise.race([
+      late.batch(async () => ({
+        state: (await late.current(id))?.state,
+        request: (await late.request((await late.current(id))!)).init_spec,
+        stored: await late.appendLog(id, Buffer.from('after the end')),
+      })),
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 5000).unref()),
+    ]);
+    t.deepEqual(answered, { state: 'terminated', request: storedJobRequest().init_spec, stored: false });
+  }));
