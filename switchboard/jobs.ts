@@ -49,8 +49,10 @@ interface Unit {
   tx: SwitchboardStore;
   /** Jobs read in this transaction, as changed so far (locked rows only: they are current). */
   rows: Map<string, JobRow>;
-  /** Of those, the ones to write. */
+  /** Of those, the ones changed. */
   dirty: Set<string>;
+  /** Of those, the ones changed since they were last written into the transaction. */
+  unwritten: Set<string>;
   events: NewJobEvent[];
   /** Console bounds of jobs whose output was stored in this transaction. */
   logs: Map<string, { start: number; end: number }>;
@@ -58,6 +60,8 @@ interface Unit {
   notices: Map<string, FeedNotice>;
   /** What to announce once it commits, in order. */
   announce: Array<{ kind: 'changed'; job: JobRow } | { kind: 'log'; id: string; end: number }>;
+  /** What to do once it commits and is announced (see afterCommit). */
+  after: Array<() => void>;
 }
 
 /** What a change makes of a job: its new row and event records, or why the lifecycle refuses it. */
@@ -147,10 +151,12 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
           tx,
           rows: new Map(),
           dirty: new Set(),
+          unwritten: new Set(),
           events: [],
           logs: new Map(),
           notices: new Map(),
           announce: [],
+          after: [],
         };
         const r = await fn();
         await this.write(unit);
@@ -168,12 +174,18 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   }
 
   private async write(unit: Unit): Promise<void> {
-    for (const id of unit.dirty) await unit.tx.updateJob(unit.rows.get(id)!);
+    await this.writeRows(unit);
     if (unit.events.length > 0) await unit.tx.insertEvents(unit.events);
     if (this.feed && unit.notices.size > 0) {
       const replica = this.feed.replica;
       await unit.tx.notify(...[...unit.notices.values()].map((n) => encodeNotice(replica, n)));
     }
+  }
+
+  /** The rows changed so far, written into the transaction (a job changed again is written again). */
+  private async writeRows(unit: Unit): Promise<void> {
+    for (const id of unit.unwritten) await unit.tx.updateJob(unit.rows.get(id)!);
+    unit.unwritten.clear();
   }
 
   private committed(unit: Unit): void {
@@ -192,6 +204,22 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       if (a.kind === 'changed') this.emit('changed', a.job);
       else this.emit('log', a.id, a.end);
     }
+    for (const f of unit.after) f();
+  }
+
+  /**
+   * Runs `f` once the batch it is called in has committed and been announced, or at once outside
+   * a batch: what is told outside the database (a supervisor's start_job) must not be told of a
+   * change that is then rolled back.
+   */
+  afterCommit(f: () => void): void {
+    if (this.unit) this.unit.after.push(f);
+    else f();
+  }
+
+  /** Whether job `id` is terminated by the open batch (committed or not, it is no longer in progress there). */
+  terminatedInBatch(id: string): boolean {
+    return this.unit?.rows.get(id)?.state === 'terminated';
   }
 
   /** Another switchboard committed a change of job `id`: its row as the database has it now. */
@@ -312,6 +340,8 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       return { ok: false, reason: `job is ${before.state}, not ${change.expectState}`, job: before };
     }
     if (change.idleSupervisor !== undefined) {
+      // The supervisor's job may have ended earlier in this batch: the check reads what the batch wrote.
+      await this.writeRows(unit);
       const busy = await unit.tx.activeJobOf(change.idleSupervisor);
       if (busy !== undefined && busy !== id) {
         return { ok: false, reason: `supervisor ${change.idleSupervisor} runs job ${busy}`, job: before };
@@ -329,6 +359,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     this.eventCounts.set(id, count);
     unit.rows.set(id, job);
     unit.dirty.add(id);
+    unit.unwritten.add(id);
     unit.notices.set(`job:${id}`, { kind: 'job', id });
     unit.announce.push({ kind: 'changed', job });
     return { ok: true, job };

@@ -484,6 +484,8 @@ export class Scheduler {
       try {
         await this.jobs.batch(async () => {
           for (const e of events) await this.message(e.supervisorId, e.link, e.msg);
+          // A supervisor whose job just ended starts its next one in the same transaction.
+          await this.dispatch();
         });
       } catch (err) {
         if (err instanceof StoreUnavailable || events.length === 1) throw err;
@@ -651,7 +653,8 @@ export class Scheduler {
     if (this.queue.size === 0) return;
     const idle: Array<[string, Session]> = [];
     for (const [id, s] of this.sessions) {
-      if (s.reconciled && s.foreign.size === 0 && !this.assigned.get(id)?.size) idle.push([id, s]);
+      const busy = [...(this.assigned.get(id) ?? [])].some((jobId) => !this.jobs.terminatedInBatch(jobId));
+      if (s.reconciled && s.foreign.size === 0 && !busy) idle.push([id, s]);
     }
     if (idle.length === 0) return;
     for (const [jobId, { tags }] of this.queue) {
@@ -685,13 +688,12 @@ export class Scheduler {
       this.log.debug(`job ${jobId} not scheduled on supervisor ${session.name}: ${r.reason}`);
       return r.job?.state === 'queued' ? 'busy' : 'job_gone';
     }
-    this.removeQueued(jobId);
-    this.deadlines.clear(`queue:${jobId}`);
-    this.assign(supervisorId, jobId);
     const request = await this.jobs.request(r.job);
-    this.armJobTimeout(r.job);
-    session.link.send({ type: 'start_job', message: startJobMessage(jobId, request) });
-    this.log.info(`job ${jobId} scheduled on supervisor ${session.name}`);
+    // Told once stored; announcing the change has taken the job out of the queue and onto the supervisor.
+    this.jobs.afterCommit(() => {
+      session.link.send({ type: 'start_job', message: startJobMessage(jobId, request) });
+      this.log.info(`job ${jobId} scheduled on supervisor ${session.name}`);
+    });
     return 'started';
   }
 
