@@ -1,13 +1,16 @@
 // What the switchboard replicas of one database tell each other (PostgreSQL's NOTIFY carries it):
-// a job changed or has new console output, which supervisors a replica holds, console input for a
-// supervisor another replica holds. A notice only says where to look; what happened is read from
-// the database, so a replica that misses one and reads again later sees the same.
+// a job changed (and, where it fits in a notice, its row as committed, so that the others need not
+// read it back) or has new console output, which supervisors a replica holds, console input for a
+// supervisor another replica holds. What a notice says is what the database holds, so a replica
+// that misses one and reads again later sees the same.
 
+import { EXECUTION_STATES, EXIT_STATUSES, INIT_STAGES } from '../protocol/job.js';
 import { isOneOf, ValidationError } from '../protocol/validation.js';
+import type { JobRow } from './schema.js';
 
 export type FeedNotice =
-  /** A job's row changed (a commit of its replica). */
-  | { kind: 'job'; id: string }
+  /** A job's row changed (a commit of its replica): the row as committed, unless it was too large to send. */
+  | { kind: 'job'; id: string; row?: JobRow }
   /** A job's console now holds bytes `start` to `end`. */
   | { kind: 'log'; id: string; start: number; end: number }
   /**
@@ -34,7 +37,56 @@ export const SESSIONS_PER_NOTICE = 100;
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_NOTICE_BYTES;
 
 export function encodeNotice(from: string, notice: FeedNotice): string {
-  return JSON.stringify({ ...notice, from });
+  const payload = JSON.stringify({ ...notice, from });
+  if (Buffer.byteLength(payload) <= MAX_NOTICE_BYTES || notice.kind !== 'job' || !notice.row) return payload;
+  // A long exit message: the others read the row.
+  return JSON.stringify({ kind: notice.kind, id: notice.id, from });
+}
+
+type Check = (v: unknown) => boolean;
+const str: Check = (v) => typeof v === 'string';
+const int: Check = (v) => Number.isSafeInteger(v);
+const orNull =
+  (c: Check): Check =>
+  (v) =>
+    v === null || c(v);
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v) =>
+    isOneOf(v, values);
+
+/** Every column of a job row as a notice carries it. */
+const ROW_COLUMNS: { [K in keyof JobRow]-?: Check } = {
+  seq: int,
+  id: str,
+  owner_id: str,
+  tag_config: str,
+  state: oneOf(EXECUTION_STATES),
+  stage: orNull(oneOf(INIT_STAGES)),
+  status_message: orNull(str),
+  exit_status: orNull(oneOf(EXIT_STATUSES)),
+  exit_message: orNull(str),
+  supervisor_id: orNull(str),
+  queued_at: int,
+  scheduled_at: orNull(int),
+  updated_at: int,
+  terminated_at: orNull(int),
+  log_start: int,
+  log_end: int,
+  init_spec: str,
+  restart_of: orNull(str),
+  override_timeout: orNull(int),
+};
+
+function parseRow(v: unknown, id: string): JobRow | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  const row: Record<string, unknown> = {};
+  for (const [column, check] of Object.entries(ROW_COLUMNS)) {
+    if (!check(o[column])) return undefined;
+    row[column] = o[column];
+  }
+  return row.id === id ? (row as unknown as JobRow) : undefined;
 }
 
 /** Parses a payload another replica sent; anything malformed is a ValidationError. */
@@ -50,9 +102,13 @@ export function parseNotice(payload: string): FeedMessage {
   const { kind, from } = o;
   if (!isString(from) || !isOneOf(kind, KINDS)) throw new ValidationError('change feed: no sender or kind');
   switch (kind) {
-    case 'job':
-      if (isString(o.id)) return { kind, id: o.id, from };
+    case 'job': {
+      if (!isString(o.id)) break;
+      if (o.row === undefined) return { kind, id: o.id, from };
+      const row = parseRow(o.row, o.id);
+      if (row) return { kind, id: o.id, row, from };
       break;
+    }
     case 'log':
       if (isString(o.id) && Number.isSafeInteger(o.start) && Number.isSafeInteger(o.end))
         return { kind, id: o.id, start: o.start as number, end: o.end as number, from };

@@ -178,7 +178,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (unit.events.length > 0) await unit.tx.insertEvents(unit.events);
     if (this.feed && unit.notices.size > 0) {
       const replica = this.feed.replica;
-      await unit.tx.notify(...[...unit.notices.values()].map((n) => encodeNotice(replica, n)));
+      const notices = [...unit.notices.values()].map((n) =>
+        n.kind === 'job' ? { ...n, row: this.withLog(unit, unit.rows.get(n.id)!) } : n,
+      );
+      await unit.tx.notify(...notices.map((n) => encodeNotice(replica, n)));
     }
   }
 
@@ -188,11 +191,16 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     unit.unwritten.clear();
   }
 
+  /** A job's row with the console bounds this transaction stored. */
+  private withLog(unit: Unit, row: JobRow): JobRow {
+    const log = unit.logs.get(row.id);
+    return log ? { ...row, log_start: log.start, log_end: log.end } : row;
+  }
+
   private committed(unit: Unit): void {
     for (const id of unit.dirty) {
       const row = unit.rows.get(id)!;
-      const log = unit.logs.get(id);
-      this.remember(log ? { ...row, log_start: log.start, log_end: log.end } : row);
+      this.remember(this.withLog(unit, row));
       if (row.state === 'terminated') this.eventCounts.delete(id);
     }
     for (const [id, { start, end }] of unit.logs) {
@@ -234,12 +242,15 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     return read;
   }
 
-  /** A row readRemote gave: announced as ours, unless what is known here is newer. */
-  remoteChange(job: JobRow | undefined): void {
-    if (!job) return;
-    const known = this.active.get(job.id);
+  /** A row another switchboard committed (told or read): announced as ours, unless what is known here is newer. */
+  remoteChange(row: JobRow | undefined): void {
+    if (!row) return;
+    const known = this.active.get(row.id);
     // A notice read late must not take the cache back to an older row.
-    if (known && known.updated_at > job.updated_at && known.log_end >= job.log_end) return;
+    if (known && known.updated_at > row.updated_at && known.log_end >= row.log_end) return;
+    // Console bounds only grow, and a log notice may have come before this row.
+    const job =
+      known && known.log_end > row.log_end ? { ...row, log_start: known.log_start, log_end: known.log_end } : row;
     this.remember(job);
     this.emit('changed', job);
   }
@@ -280,7 +291,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
         })),
       );
       const feed = this.feed;
-      if (feed) await tx.notify(...jobs.map(({ id }) => encodeNotice(feed.replica, { kind: 'job', id })));
+      if (feed) await tx.notify(...rows.map((row) => encodeNotice(feed.replica, { kind: 'job', id: row.id, row })));
       return rows;
     });
     for (const row of rows) {
@@ -305,8 +316,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (!unit) return this.get(id);
     // Read in the batch's transaction: SQLite's one connection is the transaction's until it ends.
     const row = unit.rows.get(id) ?? this.active.get(id) ?? (await unit.tx.job(id));
-    const log = unit.logs.get(id);
-    return row && log ? { ...row, log_start: log.start, log_end: log.end } : row;
+    return row && this.withLog(unit, row);
   }
 
   /** The request of a job that exists (read from the store each time, in the batch's transaction if there is one). */

@@ -209,6 +209,11 @@ export class Scheduler {
     if (this.stopped) return;
     switch (m.kind) {
       case 'job': {
+        if (m.row) {
+          const row = m.row;
+          this.background(`job ${m.id} as another switchboard changed it`, async () => this.jobs.remoteChange(row));
+          return;
+        }
         // Read beside this replica's own work; announced in its turn.
         const read = this.jobs.readRemote(m.id);
         read.catch(() => {});

@@ -1,18 +1,63 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ValidationError } from '../../protocol/validation.js';
-import { encodeNotice, parseNotice, type FeedNotice } from '../../switchboard/change-feed.js';
+import { encodeNotice, MAX_NOTICE_BYTES, parseNotice, type FeedNotice } from '../../switchboard/change-feed.js';
+import type { JobRow } from '../../switchboard/store.js';
 import { EXPIRY_MS, Presence } from '../../switchboard/presence.js';
+
+const ROW: JobRow = {
+  seq: 7,
+  id: 'j',
+  owner_id: 'u',
+  tag_config: 'board:x',
+  state: 'initializing',
+  stage: 'booting',
+  status_message: null,
+  exit_status: null,
+  exit_message: null,
+  supervisor_id: 's',
+  queued_at: 1,
+  scheduled_at: 2,
+  updated_at: 3,
+  terminated_at: null,
+  log_start: 0,
+  log_end: 12,
+  init_spec: '{"type":"image","image_id":"ab"}',
+  restart_of: null,
+  override_timeout: 60,
+};
 
 test('every notice reads back as it was sent, with its sender', (t) => {
   const notices: FeedNotice[] = [
     { kind: 'job', id: 'j' },
+    { kind: 'job', id: 'j', row: ROW },
     { kind: 'log', id: 'j', start: 10, end: 20 },
     { kind: 'sessions', supervisors: ['a', 'b'], part: 1 },
     { kind: 'connected', supervisor: 'a' },
     { kind: 'console_input', job: 'j', bytes: 'aGk=' },
   ];
   for (const n of notices) t.deepEqual(parseNotice(encodeNotice('r1', n)), { ...n, from: 'r1' });
+});
+
+test('a job notice whose row would not fit in a NOTIFY is sent without it: the others read the row', (t) => {
+  const row = { ...ROW, exit_message: 'x'.repeat(MAX_NOTICE_BYTES) };
+  const payload = encodeNotice('r1', { kind: 'job', id: 'j', row });
+  t.true(Buffer.byteLength(payload) <= MAX_NOTICE_BYTES);
+  t.deepEqual(parseNotice(payload), { kind: 'job', id: 'j', from: 'r1' });
+});
+
+test('a job notice whose row is malformed or of another job is refused', (t) => {
+  const bad = [
+    { ...ROW, state: 'lost' },
+    { ...ROW, log_end: '12' },
+    { ...ROW, id: 'k' },
+    { ...ROW, seq: undefined },
+  ];
+  for (const row of bad) {
+    t.throws(() => parseNotice(JSON.stringify({ kind: 'job', id: 'j', row, from: 'r1' })), {
+      instanceOf: ValidationError,
+    });
+  }
 });
 
 test('property: any payload is a notice or a ValidationError, never another exception', (t) => {
@@ -31,6 +76,11 @@ test('property: any payload is a notice or a ValidationError, never another exce
         supervisor: fc.anything(),
         job: fc.anything(),
         bytes: fc.anything(),
+        row: fc.oneof(
+          fc.anything(),
+          fc.constant(ROW),
+          fc.anything().map((state) => ({ ...ROW, state })),
+        ),
       })
       .map((o) => JSON.stringify(o) ?? ''),
   );
