@@ -317,6 +317,14 @@ export class DbStore implements SwitchboardStore {
     return this.first(this.dialect.rowLocks ? query.forUpdate() : query);
   }
 
+  async jobAndRequestForUpdate(id: string): Promise<{ job: JobRow; request: StoredJobRequest } | undefined> {
+    const query = q.jobAndRequest(this.db, id);
+    const row = await this.first(this.dialect.rowLocks ? query.forUpdate() : query);
+    if (!row) return undefined;
+    const { request, ...job } = row;
+    return { job, request: JSON.parse(request) as StoredJobRequest };
+  }
+
   async jobRequest(id: string): Promise<StoredJobRequest | undefined> {
     const row = await this.first(q.jobRequest(this.db, id));
     return row && (JSON.parse(row.request) as StoredJobRequest);
@@ -355,7 +363,7 @@ export class DbStore implements SwitchboardStore {
 
   // -- console log --
 
-  appendLog(
+  insertLog(
     jobId: string,
     logStart: number,
     logEnd: number,
@@ -365,14 +373,14 @@ export class DbStore implements SwitchboardStore {
     return this.transaction(async (tx) => {
       await tx.run(q.insertLog(tx.db, jobId, logEnd, data));
       const end = logEnd + data.length;
-      let start = logStart;
-      if (end - start > keep) {
-        await tx.run(q.pruneLog(tx.db, jobId, end - keep));
-        start = (await tx.first(q.firstLogOffset(tx.db, jobId)))?.o ?? end;
-      }
-      await tx.run(q.setLogBounds(tx.db, jobId, start, end));
-      return { start, end };
+      if (end - logStart <= keep) return { start: logStart, end };
+      await tx.run(q.pruneLog(tx.db, jobId, end - keep));
+      return { start: (await tx.first(q.firstLogOffset(tx.db, jobId)))?.o ?? end, end };
     });
+  }
+
+  async setLogBounds(jobId: string, start: number, end: number): Promise<void> {
+    await this.run(q.setLogBounds(this.db, jobId, start, end));
   }
 
   async readLog(jobId: string, offset: number, maxChunks: number): Promise<LogChunk[]> {

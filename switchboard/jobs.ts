@@ -22,9 +22,12 @@ export interface JobChange {
   expectState?: ExecutionState;
   /** Only if this supervisor has no other job in progress (checked with its row locked). */
   idleSupervisor?: string;
+  /** Read the job's request with its row (for a start_job). */
+  readRequest?: boolean;
 }
 
-export type ChangeResult = { ok: true; job: JobRow } | { ok: false; reason: string; job: JobRow | undefined };
+export type ChangeResult =
+  { ok: true; job: JobRow; request?: StoredJobRequest } | { ok: false; reason: string; job: JobRow | undefined };
 
 /** Bytes of console output kept per job; older output is dropped. */
 export const DEFAULT_LOG_KEEP_BYTES = 4 * 1024 * 1024;
@@ -56,6 +59,8 @@ interface Unit {
   events: NewJobEvent[];
   /** Console bounds of jobs whose output was stored in this transaction. */
   logs: Map<string, { start: number; end: number }>;
+  /** Of those, the jobs whose row does not have them yet. */
+  logsUnwritten: Set<string>;
   /** For the change feed: the last notice per job and kind. */
   notices: Map<string, FeedNotice>;
   /** What to announce once it commits, in order. */
@@ -154,6 +159,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
           unwritten: new Set(),
           events: [],
           logs: new Map(),
+          logsUnwritten: new Set(),
           notices: new Map(),
           announce: [],
           after: [],
@@ -175,6 +181,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
 
   private async write(unit: Unit): Promise<void> {
     await this.writeRows(unit);
+    for (const id of unit.logsUnwritten) {
+      const { start, end } = unit.logs.get(id)!;
+      await unit.tx.setLogBounds(id, start, end);
+    }
     if (unit.events.length > 0) await unit.tx.insertEvents(unit.events);
     if (this.feed && unit.notices.size > 0) {
       const replica = this.feed.replica;
@@ -185,9 +195,12 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     }
   }
 
-  /** The rows changed so far, written into the transaction (a job changed again is written again). */
+  /** The rows changed so far, with their console bounds, written into the transaction (a job changed again is written again). */
   private async writeRows(unit: Unit): Promise<void> {
-    for (const id of unit.unwritten) await unit.tx.updateJob(unit.rows.get(id)!);
+    for (const id of unit.unwritten) {
+      await unit.tx.updateJob({ ...unit.rows.get(id)!, log: unit.logs.get(id) });
+      unit.logsUnwritten.delete(id);
+    }
     unit.unwritten.clear();
   }
 
@@ -341,7 +354,15 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (!unit) return this.batch(() => this.apply(id, change));
     // Read in the transaction (and locked, where rows lock): what another writer committed counts.
     let before = unit.rows.get(id);
-    if (!before) {
+    let request: StoredJobRequest | undefined;
+    if (change.readRequest) {
+      const read = await unit.tx.jobAndRequestForUpdate(id);
+      if (!read) return { ok: false, reason: 'no such job', job: undefined };
+      request = read.request;
+      // A row changed earlier in this batch is newer than the one read.
+      before ??= read.job;
+      unit.rows.set(id, before);
+    } else if (!before) {
       before = await unit.tx.jobForUpdate(id);
       if (!before) return { ok: false, reason: 'no such job', job: undefined };
       unit.rows.set(id, before);
@@ -372,7 +393,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     unit.unwritten.add(id);
     unit.notices.set(`job:${id}`, { kind: 'job', id });
     unit.announce.push({ kind: 'changed', job });
-    return { ok: true, job };
+    return { ok: true, job, request };
   }
 
   async appendLog(id: string, data: Buffer): Promise<boolean> {
@@ -381,7 +402,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     if (!unit) return this.batch(() => this.appendLog(id, data));
     const job = await this.current(id);
     if (!job || job.state === 'terminated') return false;
-    const bounds = await unit.tx.appendLog(id, job.log_start, job.log_end, data, this.logKeepBytes);
+    const bounds = await unit.tx.insertLog(id, job.log_start, job.log_end, data, this.logKeepBytes);
     // The switchboard that stores a chunk marks when it came (chunks are keyed by where they start).
     const now = this.now();
     const last = this.lastMark.get(id);
@@ -390,6 +411,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       this.lastMark.set(id, now);
     }
     unit.logs.set(id, bounds);
+    unit.logsUnwritten.add(id);
     unit.notices.set(`log:${id}`, { kind: 'log', id, ...bounds });
     unit.announce.push({ kind: 'log', id, end: bounds.end });
     return true;

@@ -121,6 +121,8 @@ export const queries = {
   insertJob: (db: Db, row: Omit<Tables['jobs'], 'seq' | 'log_start' | 'log_end'>) =>
     db.insertInto('jobs').values(row).returning(JOB_COLUMNS),
   jobById: (db: Db, id: string) => db.selectFrom('jobs').select(JOB_COLUMNS).where('id', '=', id),
+  jobAndRequest: (db: Db, id: string) =>
+    db.selectFrom('jobs').select(JOB_COLUMNS).select('request').where('id', '=', id),
   jobRequest: (db: Db, id: string) => db.selectFrom('jobs').select('request').where('id', '=', id),
   activeJobs: (db: Db) =>
     db
@@ -174,6 +176,7 @@ export const queries = {
         scheduled_at: u.scheduled_at,
         updated_at: u.updated_at,
         terminated_at: u.terminated_at,
+        ...(u.log && { log_start: u.log.start, log_end: u.log.end }),
       })
       .where('id', '=', u.id),
 

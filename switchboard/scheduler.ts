@@ -116,6 +116,7 @@ export class Scheduler {
   private readonly usage = new Map<string, { jobs: number; bytes: number }>();
   private readonly deadlines: Deadlines;
   private readonly onChanged = (job: JobRow) => this.jobChanged(job);
+  private supervisorsRead: Promise<SupervisorRow[]> | null = null;
   private stopped = false;
   /** The end of the last operation queued (see serial). */
   private tail: Promise<unknown> = Promise.resolve();
@@ -303,8 +304,10 @@ export class Scheduler {
   async enqueue(ownerId: string, request: StoredJobRequest): Promise<EnqueueResult> {
     // Read beside the operations in turn: a supervisor added or removed meanwhile may count or not.
     const tags = parseTags(request.tag_config);
-    const supervisors = await this.store.supervisors();
-    if (!supervisors.some((s) => tagsMatch(tags, matchTags(s, parseTags(s.tags))))) {
+    const matches = (supervisors: SupervisorRow[]) =>
+      supervisors.some((s) => tagsMatch(tags, matchTags(s, parseTags(s.tags))));
+    // A read shared with other requests may have begun before a supervisor was added: a refusal reads again.
+    if (!matches(await this.sharedSupervisorsRead()) && !matches(await this.store.supervisors())) {
       const message = `no registered supervisor has all of the tags "${request.tag_config}"`;
       this.log.info(`refused a job: ${message}`);
       return { ok: false, reason: 'no_match', message };
@@ -322,6 +325,12 @@ export class Scheduler {
         return this.enqueueAll(batch);
       }).catch((err: unknown) => batch.forEach((b) => b.reject(err)));
     });
+  }
+
+  /** The registered supervisors, read once for the requests that ask while a read is under way. */
+  private sharedSupervisorsRead(): Promise<SupervisorRow[]> {
+    this.supervisorsRead ??= this.store.supervisors().finally(() => (this.supervisorsRead = null));
+    return this.supervisorsRead;
   }
 
   /**
@@ -684,6 +693,7 @@ export class Scheduler {
       state: { to: 'scheduled', supervisorId },
       expectState: 'queued',
       idleSupervisor: supervisorId,
+      readRequest: true,
     });
     if (!r.ok) {
       if (r.job?.state !== 'queued') {
@@ -693,7 +703,7 @@ export class Scheduler {
       this.log.debug(`job ${jobId} not scheduled on supervisor ${session.name}: ${r.reason}`);
       return r.job?.state === 'queued' ? 'busy' : 'job_gone';
     }
-    const request = await this.jobs.request(r.job);
+    const request = r.request!;
     // Told once stored; announcing the change has taken the job out of the queue and onto the supervisor.
     this.jobs.afterCommit(() => {
       session.link.send({ type: 'start_job', message: startJobMessage(jobId, request) });

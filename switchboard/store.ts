@@ -74,6 +74,8 @@ export interface JobUpdate {
   scheduled_at: number | null;
   updated_at: number;
   terminated_at: number | null;
+  /** Console bounds to store with the row (see insertLog); without them the row keeps its own. */
+  log?: { start: number; end: number };
 }
 
 export interface ActiveJobRow extends JobRow {
@@ -136,6 +138,8 @@ export interface SwitchboardStore {
    * switchboards changing one job take turns, each seeing what the other committed.
    */
   jobForUpdate(id: string): Promise<JobRow | undefined>;
+  /** As jobForUpdate, with the job's request, in one read. */
+  jobAndRequestForUpdate(id: string): Promise<{ job: JobRow; request: StoredJobRequest } | undefined>;
   close(): Promise<void>;
   /** Tells the other switchboards on this database each payload (a change feed notice) once this commits. */
   notify(...payloads: string[]): Promise<void>;
@@ -206,14 +210,18 @@ export interface SwitchboardStore {
   eventCount(jobId: string): Promise<number>;
 
   // -- console log: chunks keyed by absolute byte offset; only the newest `keep` bytes are kept --
-  /** Appends `data` at `logEnd`, drops chunks older than the newest `keep` bytes, returns the new bounds. */
-  appendLog(
+  /**
+   * Stores `data` at `logEnd` and drops chunks older than the newest `keep` bytes; returns the new
+   * bounds, which the job's row takes from setLogBounds or updateJob in the same transaction.
+   */
+  insertLog(
     jobId: string,
     logStart: number,
     logEnd: number,
     data: Buffer,
     keep: number,
   ): Promise<{ start: number; end: number }>;
+  setLogBounds(jobId: string, start: number, end: number): Promise<void>;
   /** Up to `maxChunks` stored chunks that hold bytes at or after `offset`. */
   readLog(jobId: string, offset: number, maxChunks: number): Promise<LogChunk[]>;
   /** The offset of the newest stored chunk; undefined when the job has none. */

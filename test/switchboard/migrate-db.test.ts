@@ -97,7 +97,7 @@ async function sqliteSwitchboard(path: string): Promise<{ token: Buffer; lastSeq
       let start = 0;
       let end = 0;
       for (let c = 0; c < 3; c++) {
-        ({ start, end } = await tx.appendLog(
+        ({ start, end } = await tx.insertLog(
           id,
           start,
           end,
@@ -106,7 +106,8 @@ async function sqliteSwitchboard(path: string): Promise<{ token: Buffer; lastSeq
         ));
         await tx.putConsoleTime(id, end, at + c, start);
       }
-      if (j < 20) ({ start, end } = await tx.appendLog(id, start, end, big, 1 << 30));
+      if (j < 20) ({ start, end } = await tx.insertLog(id, start, end, big, 1 << 30));
+      await tx.setLogBounds(id, start, end);
     }
   });
   const lastSeq = (await store.jobPage({ limit: 1 }))[0]!.seq;

@@ -114,6 +114,7 @@ const calls = {
       override_timeout: 120,
     }),
   jobById: (db: Db) => queries.jobById(db, JOB),
+  jobAndRequest: (db: Db) => queries.jobAndRequest(db, JOB),
   jobRequest: (db: Db) => queries.jobRequest(db, JOB),
   updateJob: (db: Db) => queries.updateJob(db, running),
   activeJobs: (db: Db) => queries.activeJobs(db),

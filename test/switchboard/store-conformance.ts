@@ -231,8 +231,10 @@ export function storeConformance(
     t.deepEqual(JSON.parse(job.init_spec), req.init_spec);
     t.false('request' in job);
     t.deepEqual(await store.jobRequest(jobId(1)), req);
+    t.deepEqual(await store.transaction((tx) => tx.jobAndRequestForUpdate(jobId(1))), { job, request: req });
     t.is(await store.job(jobId(2)), undefined);
     t.is(await store.jobRequest(jobId(2)), undefined);
+    t.is(await store.transaction((tx) => tx.jobAndRequestForUpdate(jobId(2))), undefined);
   });
 
   withStore('active jobs come in enqueue order; listings newest first, per owner or all', async (t, store) => {
@@ -261,7 +263,8 @@ export function storeConformance(
   withStore("an update writes the job's lifecycle columns and leaves its log bounds", async (t, store) => {
     const owner = (await store.addUser('o', null, false)).id;
     await store.insertJob(jobId(1), owner, storedJobRequest(), 1);
-    await store.appendLog(jobId(1), 0, 0, Buffer.from('hello'), 100);
+    const { start, end } = await store.insertLog(jobId(1), 0, 0, Buffer.from('hello'), 100);
+    await store.setLogBounds(jobId(1), start, end);
     await store.updateJob({ ...ended(jobId(1), 7) });
     t.like(await store.job(jobId(1)), {
       state: 'terminated',
@@ -272,6 +275,15 @@ export function storeConformance(
       log_start: 0,
       log_end: 5,
     });
+  });
+
+  withStore('an update given console bounds writes them with the row', async (t, store) => {
+    const owner = (await store.addUser('o', null, false)).id;
+    await store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    const log = await store.insertLog(jobId(1), 0, 0, Buffer.from('hello'), 3);
+    await store.updateJob({ ...ended(jobId(1), 7), log });
+    t.like(await store.job(jobId(1)), { state: 'terminated', log_start: log.start, log_end: 5 });
+    t.deepEqual(log, { start: 0, end: 5 });
   });
 
   withStore(
@@ -358,8 +370,8 @@ export function storeConformance(
     const owner = (await store.addUser('l', null, false)).id;
     await store.insertJob(jobId(1), owner, storedJobRequest(), 1);
     t.is(await store.lastLogOffset(jobId(1)), undefined);
-    const first = await store.appendLog(jobId(1), 0, 0, Buffer.from('abc'), 100);
-    await store.appendLog(jobId(1), first.start, first.end, Buffer.from('de'), 100);
+    const first = await store.insertLog(jobId(1), 0, 0, Buffer.from('abc'), 100);
+    await store.insertLog(jobId(1), first.start, first.end, Buffer.from('de'), 100);
     t.is(await store.lastLogOffset(jobId(1)), 3);
   });
 
@@ -418,7 +430,8 @@ export function storeConformance(
           await store.insertJob(id, owner, storedJobRequest(), Date.now());
           let start = 0;
           let end = 0;
-          for (const c of chunks) ({ start, end } = await store.appendLog(id, start, end, Buffer.from(c), keep));
+          for (const c of chunks) ({ start, end } = await store.insertLog(id, start, end, Buffer.from(c), keep));
+          await store.setLogBounds(id, start, end);
           const all = Buffer.concat(chunks.map((c) => Buffer.from(c)));
           if (end !== all.length || end - start < Math.min(keep, end)) return false;
           // Whatever is kept may exceed `keep` by less than one chunk.
