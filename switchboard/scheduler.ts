@@ -120,6 +120,12 @@ export class Scheduler {
   private stopped = false;
   /** The end of the last operation queued (see serial). */
   private tail: Promise<unknown> = Promise.resolve();
+  /**
+   * Enqueues take turns among themselves (each within its owner's limits), not with the rest: a
+   * new job's row is nobody else's until it commits, so storing it need not wait for the events
+   * and dispatches before it.
+   */
+  private enqueueTail: Promise<unknown> = Promise.resolve();
   /** Supervisors other replicas hold. */
   private readonly presence = new Presence();
   /** Jobs whose supervisor has been sent stop_job from here. */
@@ -320,10 +326,11 @@ export class Scheduler {
       }
       const batch = [e];
       this.enqueues = batch;
-      this.serial(() => {
+      const run = this.enqueueTail.then(() => {
         if (this.enqueues === batch) this.enqueues = null;
         return this.enqueueAll(batch);
-      }).catch((err: unknown) => batch.forEach((b) => b.reject(err)));
+      });
+      this.enqueueTail = run.catch((err: unknown) => batch.forEach((b) => b.reject(err)));
     });
   }
 
