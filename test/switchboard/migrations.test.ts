@@ -1,40 +1,18 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-} from 'kysely';
+import type { Kysely } from 'kysely';
 import {
   MIGRATIONS,
   POSTGRES_MIGRATIONS,
   SQLITE_MIGRATIONS,
   type MigrationDialect,
 } from '../../switchboard/migrations.js';
+import { compileOnlyPostgres, compileOnlySqlite } from './compile-only.js';
 
 // Compile only: what each step becomes in each dialect.
-const sqlite = new Kysely({
-  dialect: {
-    createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new SqliteIntrospector(db),
-    createQueryCompiler: () => new SqliteQueryCompiler(),
-  },
-});
-const postgres = new Kysely({
-  dialect: {
-    createAdapter: () => new PostgresAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new PostgresIntrospector(db),
-    createQueryCompiler: () => new PostgresQueryCompiler(),
-  },
-});
+const sqlite = compileOnlySqlite();
+const postgres = compileOnlyPostgres();
 
 /** Every step's statements, one a line, their parameters in a comment. */
 function script(db: Kysely<unknown>, d: MigrationDialect): string {

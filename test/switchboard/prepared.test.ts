@@ -1,38 +1,13 @@
 import test from 'ava';
 import fc from 'fast-check';
-import {
-  DummyDriver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-} from 'kysely';
+import type { Kysely } from 'kysely';
 import { PreparedQuery, prepared } from '../../switchboard/prepared.js';
 import { queries } from '../../switchboard/queries.js';
 import type { Tables } from '../../switchboard/schema.js';
+import { compileOnlyPostgres, compileOnlySqlite } from './compile-only.js';
 
 // Compile only: what a query becomes in each dialect.
-const engines = {
-  sqlite: new Kysely<Tables>({
-    dialect: {
-      createAdapter: () => new SqliteAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new SqliteIntrospector(db),
-      createQueryCompiler: () => new SqliteQueryCompiler(),
-    },
-  }),
-  postgres: new Kysely<Tables>({
-    dialect: {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => new DummyDriver(),
-      createIntrospector: (db) => new PostgresIntrospector(db),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    },
-  }),
-};
+const engines = { sqlite: compileOnlySqlite<Tables>(), postgres: compileOnlyPostgres<Tables>() };
 
 const sqlAndParameters = (c: { sql: string; parameters: readonly unknown[] }) => ({
   sql: c.sql,
