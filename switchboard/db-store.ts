@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Compilable, CompiledQuery, Kysely, Transaction } from 'kysely';
 import { MIGRATIONS } from './migrations.js';
-import { prepared } from './prepared.js';
+import { precompiled } from './precompiled.js';
 import { queries as q } from './queries.js';
 import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, Tables, UserRow } from './schema.js';
 import type { StoreDialect } from './store-dialect.js';
@@ -225,7 +225,7 @@ export class DbStore implements SwitchboardStore {
   }
 
   async tokenByHash(hash: Buffer): Promise<TokenOwner | undefined> {
-    return this.first(prepared.tokenByHash.with(this.db, hash));
+    return this.first(precompiled.tokenByHash.with(this.db, hash));
   }
 
   async pruneExpiredTokens(now = Date.now()): Promise<number> {
@@ -257,7 +257,7 @@ export class DbStore implements SwitchboardStore {
   }
 
   async supervisorById(id: string): Promise<SupervisorRow | undefined> {
-    return this.first(prepared.supervisorById.with(this.db, id));
+    return this.first(precompiled.supervisorById.with(this.db, id));
   }
 
   removeSupervisor(id: string): Promise<'removed' | 'has_active_jobs' | 'not_found'> {
@@ -272,9 +272,9 @@ export class DbStore implements SwitchboardStore {
 
   async activeJobOf(supervisorId: string): Promise<string | undefined> {
     if (this.db.isTransaction && this.dialect.rowLocks) {
-      await this.first(prepared.supervisorForUpdate.with(this.db, supervisorId));
+      await this.first(precompiled.supervisorForUpdate.with(this.db, supervisorId));
     }
-    return (await this.first(prepared.activeJobOn.with(this.db, supervisorId)))?.id;
+    return (await this.first(precompiled.activeJobOn.with(this.db, supervisorId)))?.id;
   }
 
   async setSupervisorTags(id: string, tags: string): Promise<void> {
@@ -310,15 +310,15 @@ export class DbStore implements SwitchboardStore {
   }
 
   async job(id: string): Promise<JobRow | undefined> {
-    return this.first(prepared.jobById.with(this.db, id));
+    return this.first(precompiled.jobById.with(this.db, id));
   }
 
   async jobForUpdate(id: string): Promise<JobRow | undefined> {
-    return this.first((this.dialect.rowLocks ? prepared.jobForUpdate : prepared.jobById).with(this.db, id));
+    return this.first((this.dialect.rowLocks ? precompiled.jobForUpdate : precompiled.jobById).with(this.db, id));
   }
 
   async jobAndRequestForUpdate(id: string): Promise<{ job: JobRow; request: StoredJobRequest } | undefined> {
-    const query = this.dialect.rowLocks ? prepared.jobAndRequestForUpdate : prepared.jobAndRequest;
+    const query = this.dialect.rowLocks ? precompiled.jobAndRequestForUpdate : precompiled.jobAndRequest;
     const row = await this.first(query.with(this.db, id));
     if (!row) return undefined;
     const { request, ...job } = row;
@@ -358,7 +358,7 @@ export class DbStore implements SwitchboardStore {
   }
 
   async eventCount(jobId: string): Promise<number> {
-    return (await this.first(prepared.eventCount.with(this.db, jobId)))?.n ?? 0;
+    return (await this.first(precompiled.eventCount.with(this.db, jobId)))?.n ?? 0;
   }
 
   // -- console log --
@@ -371,7 +371,7 @@ export class DbStore implements SwitchboardStore {
     keep: number,
   ): Promise<{ start: number; end: number }> {
     return this.transaction(async (tx) => {
-      await tx.run(prepared.insertLog.with(tx.db, jobId, logEnd, data));
+      await tx.run(precompiled.insertLog.with(tx.db, jobId, logEnd, data));
       const end = logEnd + data.length;
       if (end - logStart <= keep) return { start: logStart, end };
       await tx.run(q.pruneLog(tx.db, jobId, end - keep));
@@ -380,7 +380,7 @@ export class DbStore implements SwitchboardStore {
   }
 
   async setLogBounds(jobId: string, start: number, end: number): Promise<void> {
-    await this.run(prepared.setLogBounds.with(this.db, jobId, start, end));
+    await this.run(precompiled.setLogBounds.with(this.db, jobId, start, end));
   }
 
   async readLog(jobId: string, offset: number, maxChunks: number): Promise<LogChunk[]> {
@@ -403,7 +403,7 @@ export class DbStore implements SwitchboardStore {
   }
 
   async session(hash: Buffer): Promise<SessionOwner | undefined> {
-    return this.first(prepared.session.with(this.db, hash));
+    return this.first(precompiled.session.with(this.db, hash));
   }
 
   async removeSession(hash: Buffer): Promise<void> {
@@ -412,7 +412,7 @@ export class DbStore implements SwitchboardStore {
 
   async putConsoleTime(jobId: string, offset: number, at: number, start: number): Promise<void> {
     await this.transaction(async (tx) => {
-      await tx.run(prepared.putConsoleTime.with(tx.db, jobId, offset, at));
+      await tx.run(precompiled.putConsoleTime.with(tx.db, jobId, offset, at));
       if (start > 0) await tx.run(q.pruneConsoleTimes(tx.db, jobId, start));
     });
   }

@@ -506,7 +506,7 @@ export class Scheduler {
         await this.jobs.batch(async () => {
           for (const e of events) await this.message(e.supervisorId, e.link, e.msg);
           // A supervisor whose job just ended starts its next one in the same transaction.
-          await this.dispatch();
+          if (events.some((e) => this.jobs.terminatedInBatch(e.msg.message.job_id))) await this.dispatch();
         });
       } catch (err) {
         if (err instanceof StoreUnavailable || events.length === 1) throw err;

@@ -16,7 +16,7 @@ interface Template {
 }
 
 /** A query compiled once per database, with each call's arguments in its parameters' places. */
-export class PreparedQuery<A extends unknown[], R> {
+export class PrecompiledQuery<A extends unknown[], R> {
   private readonly templates = new WeakMap<DialectAdapter, Template>();
 
   constructor(private readonly build: (db: Db, ...args: A) => Compilable<R>) {}
@@ -37,9 +37,9 @@ export class PreparedQuery<A extends unknown[], R> {
         const arg = markers.indexOf(p as symbol);
         return arg >= 0 ? { arg } : { value: p };
       });
-      // An argument that shaped the query instead of filling a parameter cannot be prepared.
+      // An argument that shaped the query instead of filling a parameter cannot be precompiled.
       if (markers.some((_, i) => !slots.some((s) => 'arg' in s && s.arg === i)))
-        throw new Error(`a prepared query uses an argument in its shape: ${c.sql}`);
+        throw new Error(`a precompiled query uses an argument in its shape: ${c.sql}`);
       t = { sql: c.sql, query: c.query, slots };
       this.templates.set(adapter, t);
     }
@@ -52,22 +52,23 @@ export class PreparedQuery<A extends unknown[], R> {
   }
 }
 
-const prepare = <A extends unknown[], R>(build: (db: Db, ...args: A) => Compilable<R>) => new PreparedQuery(build);
+const precompile = <A extends unknown[], R>(build: (db: Db, ...args: A) => Compilable<R>) =>
+  new PrecompiledQuery(build);
 
-export const prepared = {
-  tokenByHash: prepare((db, hash: Buffer) => q.tokenByHash(db, hash)),
-  session: prepare((db, hash: Buffer) => q.session(db, hash)),
-  supervisorById: prepare((db, id: string) => q.supervisorById(db, id)),
-  supervisorForUpdate: prepare((db, id: string) => q.supervisorById(db, id).forUpdate()),
-  activeJobOn: prepare((db, supervisorId: string) => q.activeJobOn(db, supervisorId)),
-  jobById: prepare((db, id: string) => q.jobById(db, id)),
-  jobForUpdate: prepare((db, id: string) => q.jobById(db, id).forUpdate()),
-  jobAndRequest: prepare((db, id: string) => q.jobAndRequest(db, id)),
-  jobAndRequestForUpdate: prepare((db, id: string) => q.jobAndRequest(db, id).forUpdate()),
-  eventCount: prepare((db, jobId: string) => q.eventCount(db, jobId)),
-  insertLog: prepare((db, jobId: string, offset: number, data: Buffer) => q.insertLog(db, jobId, offset, data)),
-  setLogBounds: prepare((db, jobId: string, start: number, end: number) => q.setLogBounds(db, jobId, start, end)),
-  putConsoleTime: prepare((db, jobId: string, offset: number, at: number) =>
+export const precompiled = {
+  tokenByHash: precompile((db, hash: Buffer) => q.tokenByHash(db, hash)),
+  session: precompile((db, hash: Buffer) => q.session(db, hash)),
+  supervisorById: precompile((db, id: string) => q.supervisorById(db, id)),
+  supervisorForUpdate: precompile((db, id: string) => q.supervisorById(db, id).forUpdate()),
+  activeJobOn: precompile((db, supervisorId: string) => q.activeJobOn(db, supervisorId)),
+  jobById: precompile((db, id: string) => q.jobById(db, id)),
+  jobForUpdate: precompile((db, id: string) => q.jobById(db, id).forUpdate()),
+  jobAndRequest: precompile((db, id: string) => q.jobAndRequest(db, id)),
+  jobAndRequestForUpdate: precompile((db, id: string) => q.jobAndRequest(db, id).forUpdate()),
+  eventCount: precompile((db, jobId: string) => q.eventCount(db, jobId)),
+  insertLog: precompile((db, jobId: string, offset: number, data: Buffer) => q.insertLog(db, jobId, offset, data)),
+  setLogBounds: precompile((db, jobId: string, start: number, end: number) => q.setLogBounds(db, jobId, start, end)),
+  putConsoleTime: precompile((db, jobId: string, offset: number, at: number) =>
     q.putConsoleTime(db, { job_id: jobId, offset, at }),
   ),
 };
