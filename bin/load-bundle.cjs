@@ -8,8 +8,9 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
-const { createRequire } = require('node:module');
 const { pathToFileURL } = require('node:url');
+// The CommonJS loader's own class: requiring node:module instead loads the ES module loader too.
+const { createRequire } = module.constructor;
 
 /** The code cache, written whole (temporary file, then rename) or not at all. */
 function writeCache(file, script) {

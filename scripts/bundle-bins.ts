@@ -51,6 +51,12 @@ const PASSES: Record<string, string> = {
 };
 
 /**
+ * The exports objects of the modules requiredModule() writes, whose properties never change: all
+ * the ES modules that import one can share one interop object (sharedInterop).
+ */
+const FIXED = '__tmlFixedExports';
+
+/**
  * The module a builtin or native addon import becomes: `require(ID)`, done when one of its
  * exports is first read rather than when the bundle starts, so that a command loads node:crypto,
  * worker_threads, zstd or SQLite only if it uses them. (esbuild's import interop reads exports
@@ -77,9 +83,11 @@ function requiredModule(id: string): string {
       'let actual;',
       `module.exports = function (...args) { return (actual ??= ${load}).apply(this, args); };`,
       ...own(actual as object).map(forward),
+      `${FIXED}.add(module.exports);`,
     ].join('\n');
   }
-  if (typeof actual === 'function' || actual === null || typeof actual !== 'object') return `module.exports = ${load};`;
+  if (typeof actual === 'function' || actual === null || typeof actual !== 'object')
+    return `module.exports = ${load};\n${FIXED}.add(module.exports);`;
   const names = Object.getOwnPropertyNames(actual).filter((n) => n !== '__esModule');
   return [
     'let actual;',
@@ -87,7 +95,32 @@ function requiredModule(id: string): string {
       (n) =>
         `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => (actual ??= ${load})[${JSON.stringify(n)}] });`,
     ),
+    `${FIXED}.add(exports);`,
   ].join('\n');
+}
+
+/**
+ * esbuild's interop for an ES module importing a CommonJS one (`__toESM`) copies every export
+ * into a new object at each import: node:fs's hundred getters for each of the dozens of modules
+ * that import it, some milliseconds of each start. For an exports object in FIXED the copy is
+ * the same every time, so the first one is kept and handed to every later import in the same mode.
+ */
+const ESBUILD_TO_ESM =
+  'var __toESM=(mod,isNodeMode,target)=>(target=mod!=null?__create(__getProtoOf(mod)):{},__copyProps(isNodeMode||!mod||!mod.__esModule?__defProp(target,"default",{value:mod,enumerable:true}):target,mod));';
+const SHARED_TO_ESM = [
+  ESBUILD_TO_ESM.replace('var __toESM=', 'var __copyToESM='),
+  'var __sharedESM=[new WeakMap,new WeakMap];',
+  `var __toESM=(mod,isNodeMode)=>{if(!${FIXED}.has(Object(mod)))return __copyToESM(mod,isNodeMode);`,
+  'const shared=__sharedESM[isNodeMode?1:0];let target=shared.get(mod);',
+  'if(target===undefined)shared.set(mod,target=__copyToESM(mod,isNodeMode));return target};',
+].join('');
+
+function sharedInterop(name: string, code: string): string {
+  const fixed = `var ${FIXED}=new WeakSet;`;
+  if (code.includes(ESBUILD_TO_ESM)) return fixed + code.replace(ESBUILD_TO_ESM, SHARED_TO_ESM);
+  if (code.includes('__toESM('))
+    throw new Error(`dist/bin/${name}.js: esbuild's __toESM is not the one expected (a new esbuild?)`);
+  return fixed + code;
 }
 
 /** Builtins and native addons are loaded with the function's `require` (bin/load-bundle.cjs). */
@@ -96,7 +129,9 @@ const required: Plugin = {
   setup(b) {
     b.onResolve({ filter: /.*/ }, (args) => {
       if (args.namespace === 'required') return { path: args.path, external: true };
-      if (isBuiltin(args.path) || NATIVE.has(args.path)) return { path: args.path, namespace: 'required' };
+      // node:fs and fs are one module
+      if (isBuiltin(args.path)) return { path: `node:${args.path.replace(/^node:/, '')}`, namespace: 'required' };
+      if (NATIVE.has(args.path)) return { path: args.path, namespace: 'required' };
       return undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({
@@ -217,6 +252,25 @@ const noCachedHelp: Plugin = {
 };
 
 /**
+ * wrap-ansi, which lays out every help cell, rebuilds the wrapped text one code point at a time
+ * to carry ANSI colours and links across line breaks, looking up a colour code for each: most of
+ * the time a long --help page takes to lay out. Text without an escape character comes out of that
+ * loop as it went in, so the bundles return it at once.
+ */
+const plainTextWraps: Plugin = {
+  name: 'plain-text-wraps',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]wrap-ansi[\\/]index\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const loop = 'const pre = [...preString];';
+      if (!source.includes(loop)) throw new Error(`${args.path}: no escape-carrying loop to skip (a new wrap-ansi?)`);
+      const plain = "if (!preString.includes('\\u001B') && !preString.includes('\\u009B')) return preString;";
+      return { contents: source.replace(loop, `${plain}\n${loop}`), loader: 'js' };
+    });
+  },
+};
+
+/**
  * The bundle in ASCII, which the launcher reads as Latin-1: a copy of the bytes, where UTF-8 text must
  * be decoded, and one byte per character in memory, where one character beyond Latin-1 doubles the
  * string (the web console's "—"). esbuild escapes every other character already, but for those in
@@ -248,7 +302,7 @@ for (const [name, source] of Object.entries(BINS)) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    plugins: [required, directAddons, noCachedHelp, ownImportMeta, lazyStringWidth],
+    plugins: [required, directAddons, noCachedHelp, plainTextWraps, ownImportMeta, lazyStringWidth],
     logLevel: 'warning',
     write: false,
     metafile: true,
@@ -257,7 +311,7 @@ for (const [name, source] of Object.entries(BINS)) {
   });
   const [output] = result.outputFiles;
   // the entry's shebang line: the launcher in bin/ is what runs
-  const code = asciiOnly(name, output!.text.replace(/^#!.*\n/, ''));
+  const code = sharedInterop(name, asciiOnly(name, output!.text.replace(/^#!.*\n/, '')));
   assertFunctionBody(name, Object.values(result.metafile.outputs)[0]!);
   // on the first line, so that line numbers in stack traces are the file's
   await writeFile(output!.path, `(async function (require, __tmlMeta) {'use strict';${code}\n})`);
