@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cliPath, runCli, Service } from '../scripts/child-processes.js';
+import { benchEnv, droppedNote } from './node-floor.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TARGET = 1.6;
@@ -58,17 +59,7 @@ function timeRun(argv: string[], env: NodeJS.ProcessEnv, sample: Sample, label: 
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'tml-cli-start-'));
 const services: Service[] = [];
-/**
- * Variables that make every Node process do work at start-up, `node -e 0` as much as our CLIs:
- * NODE_EXTRA_CA_CERTS has Node read and parse a certificate bundle before any code runs (about 90
- * ms on this machine, more than Node's own start-up), which would hide our CLIs' cost in a larger
- * floor. The commands run without them, so that the ratios compare with Node's real floor.
- */
-const FLOOR_RAISING = ['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS'];
-const dropped = FLOOR_RAISING.filter((k) => process.env[k] !== undefined);
-const env: NodeJS.ProcessEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => !k.startsWith('TML_') && !FLOOR_RAISING.includes(k)),
-);
+const env = benchEnv();
 
 async function stopAll(): Promise<void> {
   for (const s of services.reverse()) await s.stop();
@@ -182,8 +173,7 @@ async function main(): Promise<void> {
   );
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) console.log(r);
-  if (dropped.length > 0)
-    console.log(`\n(run without ${dropped.join(' and ')}, which this environment sets: see FLOOR_RAISING)`);
+  process.stdout.write(droppedNote());
 }
 
 main()

@@ -29,6 +29,7 @@ import { hashFile } from '../imagetool/digest.js';
 import { HashPool } from '../imagetool/hash-pool.js';
 import { verifyImage } from '../imagetool/index.js';
 import { loadVerifiedImage } from '../supervisor/image-loader.js';
+import { benchEnv, droppedNote } from './node-floor.js';
 
 const CLI = fileURLToPath(new URL('../imagetool/cli.js', import.meta.url));
 /** The command as installed (package.json `bin`): the create and verify rows time what users run. */
@@ -36,6 +37,7 @@ const BIN = fileURLToPath(new URL('../../bin/tml-imagetool.cjs', import.meta.url
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MiB = 1 << 20;
 const TIME = '/usr/bin/time';
+const ENV = benchEnv();
 
 const SECTIONS = ['create', 'verify', 'pull', 'blob-dir', 'index', 'job-start'] as const;
 const chosen = process.argv.slice(2);
@@ -56,6 +58,7 @@ interface Sample {
 function sh(script: string, cwd?: string): Sample {
   const r = spawnSync(TIME, ['-f', '%e %U %S %M', 'bash', '-c', script], {
     cwd,
+    env: ENV,
     encoding: 'utf8',
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -529,6 +532,7 @@ try {
   );
   for (const r of rows) out(`| ${r.what} | ${r.ours} | ${r.theirs} | ${r.ratio} | ${r.target} | ${r.met} |\n`);
   if (notes.length > 0) out(`\nTargets missed or at risk, and why:\n${notes.map((n) => `- ${n}\n`).join('')}`);
+  out(droppedNote());
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
