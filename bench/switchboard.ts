@@ -14,7 +14,8 @@
 // PostgreSQL: the server TML_TEST_POSTGRES_URL names, else one scripts/test-postgres starts (and
 // stops); without either the PostgreSQL columns say so and SQLite still runs. Every phase has a
 // deadline (BENCH_DEADLINE seconds, default 60): a setup whose jobs stall reports how many ended.
-// BENCH_ONLY=TEXT runs only the setups whose names contain TEXT (e.g. "2 replicas").
+// BENCH_ONLY=TEXT runs only the setups whose names contain TEXT (e.g. "2 replicas");
+// BENCH_PROFILE_DIR=DIR has every switchboard write a CPU profile there (node --cpu-prof).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +38,8 @@ const DEADLINE_MS = Number(process.env.BENCH_DEADLINE ?? 60) * 1000;
 const CLI = fileURLToPath(new URL('../switchboard/cli.js', import.meta.url));
 const TEST_POSTGRES = fileURLToPath(new URL('../../scripts/test-postgres', import.meta.url));
 const IMAGE_ID = 'cd'.repeat(32);
+/** Where each switchboard writes a V8 CPU profile when it exits (BENCH_PROFILE_DIR), if anywhere. */
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
 
 function admin(args: string[]): string {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -127,9 +130,9 @@ interface Setup {
 }
 
 function startServer(db: string): { child: ChildProcess; url: Promise<string> } {
-  const child = spawn(process.execPath, [CLI, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--log-level', 'warn'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
+  const serve = [CLI, 'serve', '--listen', '127.0.0.1:0', '--db', db, '--log-level', 'warn'];
+  const child = spawn(process.execPath, [...profile, ...serve], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (l) => resolve(l.replace('listening on ', '')));
     child.once('exit', (code) => reject(new Error(`switchboard exited with ${code}`)));

@@ -4,15 +4,12 @@ import { ALL_TXT, BLOBS_DIR, IMAGE_TXT, IMAGES_DIR, isTempName, STATE_DIR } from
 import { removeStaleTemps, writeFileAtomic } from './temp-files.js';
 import { walkTree } from './tree-walk.js';
 import { classifyStorePath } from './verify.js';
+import { compareUtf8 } from './byte-order.js';
 
 export interface IndexResult {
   files: number;
   /** names all.txt cannot represent (they contain a line break); left out and reported */
   skipped: string[];
-}
-
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /**
@@ -35,7 +32,7 @@ export function listIndexEntries(storeDir: string): { lines: string[]; skipped: 
     (dir) => dir === STATE_DIR,
   );
   // Default sort compares UTF-16 code units, which equals byte order for ASCII names (all a store holds).
-  if (lines.some((l) => /[^\x00-\x7f]/.test(l))) lines.sort(compareBytes);
+  if (lines.some((l) => /[^\x00-\x7f]/.test(l))) lines.sort(compareUtf8);
   else lines.sort();
   return { lines, skipped };
 }

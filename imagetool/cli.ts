@@ -27,6 +27,7 @@ import {
   type ImageSummary,
 } from './store.js';
 import { version } from './version.js';
+import { compareUtf8 } from './byte-order.js';
 
 // Each command loads the modules only it needs (tar and zstd, progress bars, the HTTP client): a
 // command's start-up is then its own, not that of every other command.
@@ -157,7 +158,7 @@ async function list(args: Common & { json: boolean }): Promise<void> {
       if (!args.quiet) process.stderr.write(`tml-imagetool: warning: skipped ${err.message}\n`);
     }
   }
-  images.sort((a, b) => a.label.localeCompare(b.label) || a.revision - b.revision || (a.id < b.id ? -1 : 1));
+  images.sort((a, b) => compareUtf8(a.label, b.label) || a.revision - b.revision || (a.id < b.id ? -1 : 1));
   if (args.json) json(images);
   else out(renderList(images));
 }

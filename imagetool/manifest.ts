@@ -9,6 +9,7 @@ import {
 import { expectString, ValidationError } from '../protocol/validation.js';
 import { DIGEST_RE } from './paths.js';
 import { integer, isTable, parseToml, stringTable, type Table } from './toml-doc.js';
+import { compareUtf8 } from './byte-order.js';
 
 // The format is docs/image-store.md ("Manifest"); its key names and limits live in protocol/.
 
@@ -70,10 +71,6 @@ export function validateManifest(m: Manifest): void {
 // ---------------------------------------------------------------------------------------------------------
 // Canonical writer. One form only: fixed section order, keys sorted by UTF-8 bytes, fixed quoting, so equal
 // input gives equal bytes (hence equal image IDs) on any machine.
-
-function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
 
 function sortedEntries<T>(record: Record<string, T>): Array<[string, T]> {
   return Object.entries(record).sort(([a], [b]) => compareUtf8(a, b));

@@ -10,6 +10,7 @@ import type { ProgressFn } from './digest.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { HashingWriter } from './hashing-writer.js';
 import { createTempFile } from './temp-files.js';
+import { compareUtf8 } from './byte-order.js';
 
 /**
  * A directory as a reproducible tar blob (the boot partition of a netboot image, say). `tar -cf` output
@@ -42,10 +43,6 @@ export interface TreeEntry {
   mode: number;
   size: number;
   linkname?: string;
-}
-
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /** Whether a symlink's target, resolved from the link's directory, stays inside the tree. */
@@ -116,7 +113,7 @@ export async function listTree(root: string): Promise<TreeEntry[]> {
     }
   };
   walk(root, '');
-  return entries.sort((a, b) => compareBytes(a.rel, b.rel));
+  return entries.sort((a, b) => compareUtf8(a.rel, b.rel));
 }
 
 function header(e: TreeEntry, mtime: Date): Partial<Header> & Pick<Header, 'name'> {

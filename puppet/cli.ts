@@ -278,6 +278,23 @@ function jobCommands(y: Argv): Argv {
     .demandCommand(1, 'job needs a subcommand: finish, substate, run, terminate or info');
 }
 
+/** `parameter get NAME`: the value exactly as the file holds it. */
+async function printParameter(name: string): Promise<void> {
+  const dir = parametersDir();
+  const file = sanitizeParameterName(name);
+  let value: Buffer;
+  try {
+    if (file === '') throw Object.assign(new Error(), { code: 'ENOENT' });
+    value = await fs.readFile(path.join(dir, file));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`no parameter named ${JSON.stringify(name)} in ${dir}`);
+    if (code === 'EACCES') throw new Error(`parameter ${JSON.stringify(name)} is secret and not readable by this user`);
+    throw new Error(`cannot read parameter ${JSON.stringify(name)}: ${code ?? (e as Error).message}`);
+  }
+  process.stdout.write(value);
+}
+
 function parameterCommands(y: Argv): Argv {
   return y
     .command(
@@ -289,23 +306,7 @@ function parameterCommands(y: Argv): Argv {
           [['BOARD=$($0 parameter get board)', 'in a boot script']],
           exits('printed', 'no such parameter, or it is secret and not readable by this user'),
         ).positional('name', { type: 'string', demandOption: true, describe: 'the parameter name' }),
-      async (argv) => {
-        const dir = parametersDir();
-        const name = String(argv.name);
-        const file = sanitizeParameterName(name);
-        let value: Buffer;
-        try {
-          if (file === '') throw Object.assign(new Error(), { code: 'ENOENT' });
-          value = await fs.readFile(path.join(dir, file));
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') throw new Error(`no parameter named ${JSON.stringify(name)} in ${dir}`);
-          if (code === 'EACCES')
-            throw new Error(`parameter ${JSON.stringify(name)} is secret and not readable by this user`);
-          throw new Error(`cannot read parameter ${JSON.stringify(name)}: ${code ?? (e as Error).message}`);
-        }
-        process.stdout.write(value);
-      },
+      async (argv) => printParameter(String(argv.name)),
     )
     .command(
       'list',
@@ -342,7 +343,12 @@ async function main(): Promise<number> {
     const daemonArgs = parseDaemonArgs(args.slice(1));
     if (daemonArgs) return runDaemon(daemonArgs);
   }
-  // loaded only when needed: see daemon-options.ts
+  // What boot scripts call in loops, in its one plain form, is answered without loading yargs
+  // (as the daemon's flags are: see daemon-options.ts); any other form gets yargs' full handling.
+  if (args.length === 3 && args[0] === 'parameter' && args[1] === 'get' && !args[2]!.startsWith('-')) {
+    await printParameter(args[2]!);
+    return exitCode;
+  }
   const { default: yargs } = await import('yargs');
   await parser(yargs, args).parseAsync();
   return exitCode;

@@ -3,12 +3,12 @@
 // Failures follow protocol/cli.ts (usage 2, runtime 1); `job wait` and `job run` exit with the
 // job's outcome (outcome.ts).
 
-import { hideBin } from 'yargs/helpers';
 import { ExitWith, runCli } from '../protocol/cli.js';
+import { GLOBAL_OPTIONS, runCommand, TABLE } from './commands.js';
 import { ConfigError } from './config-file.js';
 import { failureText } from './context.js';
 import { ApiError } from './errors.js';
-import { buildParser } from './parser.js';
+import { plainCommand } from './plain-args.js';
 
 // `tml job logs ID | head` closes stdout early: that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -17,8 +17,12 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 runCli('tml', async () => {
+  const words = process.argv.slice(2);
   try {
-    await buildParser(hideBin(process.argv)).parseAsync();
+    // A plain line (words and positionals, the way scripts call tml) needs no parser.
+    const plain = plainCommand(words, TABLE, GLOBAL_OPTIONS);
+    if (plain) await runCommand(plain.spec, plain.argv);
+    else await (await import('./parser.js')).buildParser(words).parseAsync();
   } catch (err) {
     // A TOML syntax error keeps the parser's lines with the caret under the one-line reason.
     if (err instanceof ConfigError && err.context) {

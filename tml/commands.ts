@@ -6,7 +6,7 @@
 import type { Options, PositionalOptions } from 'yargs';
 import * as auth from './auth-commands.js';
 import { basename } from 'node:path';
-import { UsageError } from '../protocol/cli.js';
+import { ExitWith, UsageError } from '../protocol/cli.js';
 import { completionScript } from './completion.js';
 import { out, str, type Args } from './context.js';
 import * as interactive from './interactive-commands.js';
@@ -28,6 +28,12 @@ export interface CommandSpec {
   exits?: Array<[number, string]>;
   subcommands?: CommandSpec[];
   run?: (argv: Args) => Promise<number | void>;
+}
+
+/** Runs the handler of `spec`; the exit code it gives, if not 0, ends the CLI with it. */
+export async function runCommand(spec: CommandSpec, argv: Args): Promise<void> {
+  const code = await spec.run!(argv);
+  if (typeof code === 'number' && code !== 0) throw new ExitWith(code);
 }
 
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {

@@ -3,9 +3,9 @@
 // flag described, an example, its exit codes and where the manual is.
 
 import yargs, { type Argv } from 'yargs';
-import { ExitWith, UsageError } from '../protocol/cli.js';
+import { UsageError } from '../protocol/cli.js';
 import { exitsText, manualPath as manualOf } from '../protocol/cli-help.js';
-import { GLOBAL_OPTIONS, TABLE, type CommandSpec } from './commands.js';
+import { GLOBAL_OPTIONS, runCommand, TABLE, type CommandSpec } from './commands.js';
 import type { Args } from './context.js';
 import { usageMessage } from './usage.js';
 import { version } from './version.js';
@@ -41,25 +41,20 @@ function register(y: Argv, spec: CommandSpec, path: string[]): void {
       }
       return yy;
     },
-    spec.run
-      ? async (argv) => {
-          const code = await spec.run!(argv as Args);
-          if (typeof code === 'number' && code !== 0) throw new ExitWith(code);
-        }
-      : undefined,
+    spec.run ? (argv) => runCommand(spec, argv as Args) : undefined,
   );
 }
 
-/** The parser for `words` (the arguments after the program). */
-export function buildParser(words: string[]): Argv {
+/** The parser for `words` (the arguments after the program), over the command table. */
+export function buildParser(words: string[], table: CommandSpec[] = TABLE): Argv {
   const y = yargs(words)
     .scriptName('tml')
     .parserConfiguration({ 'camel-case-expansion': false, 'strip-aliased': true, 'populate--': true })
     .usage('$0 <command>\n\nThe Treadmill client: log in, enqueue and run jobs, follow them, find supervisors.');
   for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) y.option(name, { ...o, global: true });
-  for (const spec of TABLE) register(y, spec, []);
+  for (const spec of table) register(y, spec, []);
   return y
-    .demandCommand(1, `give a command: ${TABLE.map((s) => s.command.split(' ')[0]).join(', ')}`)
+    .demandCommand(1, `give a command: ${table.map((s) => s.command.split(' ')[0]).join(', ')}`)
     .strict()
     .version('version', 'show the version', `tml ${version()}`)
     .alias('version', 'V')
@@ -70,6 +65,6 @@ export function buildParser(words: string[]): Argv {
     .fail((message, err) => {
       // A command's own failure passes through; yargs' parse errors (YError) are usage errors.
       if (err && err.name !== 'YError') throw err;
-      throw new UsageError(usageMessage(message ?? err?.message ?? 'bad command line', TABLE, GLOBAL_OPTIONS, words));
+      throw new UsageError(usageMessage(message ?? err?.message ?? 'bad command line', table, GLOBAL_OPTIONS, words));
     });
 }
