@@ -221,7 +221,7 @@ function jobCommands(y: Argv): Argv {
           demandOption: true,
           describe: 'what the job is doing, e.g. "flashing"',
         }),
-      async (argv) => warnIfQueued(await callDaemon(socketPath(), { op: 'substate', substate: String(argv.text) })),
+      async (argv) => reportSubstate(String(argv.text)),
     )
     .command(
       'run [command..]',
@@ -337,16 +337,30 @@ function parameterCommands(y: Argv): Argv {
     .demandCommand(1, 'parameter needs a subcommand: get or list');
 }
 
+/** `job substate TEXT`. */
+async function reportSubstate(text: string): Promise<void> {
+  warnIfQueued(await callDaemon(socketPath(), { op: 'substate', substate: text }));
+}
+
+/**
+ * What boot scripts call in loops, in its plain form (the command's words, then one word that is
+ * not a flag), answered without loading yargs, as the daemon's flags are (daemon-options.ts): the
+ * handler yargs would run, with the word yargs would give it. Any other form gets yargs.
+ */
+const PLAIN = new Map<string, (word: string) => Promise<void>>([
+  ['parameter get', printParameter],
+  ['job substate', reportSubstate],
+]);
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args[0] === 'daemon') {
     const daemonArgs = parseDaemonArgs(args.slice(1));
     if (daemonArgs) return runDaemon(daemonArgs);
   }
-  // What boot scripts call in loops, in its one plain form, is answered without loading yargs
-  // (as the daemon's flags are: see daemon-options.ts); any other form gets yargs' full handling.
-  if (args.length === 3 && args[0] === 'parameter' && args[1] === 'get' && !args[2]!.startsWith('-')) {
-    await printParameter(args[2]!);
+  const plain = args.length === 3 && !args[2]!.startsWith('-') ? PLAIN.get(`${args[0]} ${args[1]}`) : undefined;
+  if (plain) {
+    await plain(args[2]!);
     return exitCode;
   }
   const { default: yargs } = await import('yargs');

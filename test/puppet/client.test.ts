@@ -65,6 +65,23 @@ test('job substate sends reportsubstate', async (t) => {
   t.deepEqual(job.eventsOf('reportsubstate'), [{ type: 'reportsubstate', substate: 'flashing board' }]);
 });
 
+test('the plain forms a boot script types, which skip yargs, do what yargs does with the same words', async (t) => {
+  const job = await startJob(t);
+  // a trailing `--` is the same command line to yargs, and not a plain form
+  for (const tail of [[], ['--']]) {
+    const r = await job.client(['parameter', 'get', 'board', ...tail]);
+    t.deepEqual([r.code, r.stdout, r.stderr], [0, 'nrf52840dk', ''], `parameter get board ${tail.join(' ')}`);
+    const missing = await job.client(['parameter', 'get', 'nope', ...tail]);
+    t.deepEqual([missing.code, missing.stderr], [1, `tml-puppet: no parameter named "nope" in ${job.paramsDir}\n`]);
+    t.is((await job.client(['job', 'substate', `step${tail.length}`, ...tail])).code, 0);
+  }
+  await waitFor('both substates', () => job.eventsOf('reportsubstate').length === 2);
+  t.deepEqual(
+    job.eventsOf('reportsubstate').map((e) => (e as { substate: string }).substate),
+    ['step0', 'step1'],
+  );
+});
+
 test('job terminate sends terminatejob', async (t) => {
   const job = await startJob(t);
   t.is((await job.client(['job', 'terminate'])).code, 0);
