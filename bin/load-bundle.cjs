@@ -24,7 +24,10 @@ function writeCache(file, script) {
   }
 }
 
-/** Runs dist/bin/NAME.js, whose modules see `import.meta` as `__tmlMeta(THEIR PATH)`. */
+/**
+ * Runs dist/bin/NAME.js, whose modules see `import.meta` as `__tmlMeta(THEIR PATH)` and node:module's
+ * createRequire as `__tmlCreateRequire`.
+ */
 module.exports = function runBundle(name) {
   const file = path.join(__dirname, '..', 'dist', 'bin', `${name}.js`);
   const cacheFile = `${file}.v8cache`;
@@ -43,5 +46,5 @@ module.exports = function runBundle(name) {
     return { url, resolve: (specifier) => pathToFileURL(createRequire(url).resolve(specifier)).href };
   };
   // A rejection is unhandled, as a failing top-level await of an ES module is: Node prints it, exit 1.
-  script.runInThisContext()(createRequire(file), meta);
+  script.runInThisContext()(createRequire(file), meta, createRequire);
 };

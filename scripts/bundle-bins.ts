@@ -52,9 +52,11 @@ const PASSES: Record<string, string> = {
 
 /**
  * The exports objects of the modules requiredModule() writes, whose properties never change: all
- * the ES modules that import one can share one interop object (sharedInterop).
+ * the ES modules that import one can share one interop object (sharedInterop). A wrapper of
+ * getters is one already (OWN_INTEROP): its `default` is itself, as esbuild's would be.
  */
 const FIXED = '__tmlFixedExports';
+const OWN_INTEROP = '__tmlOwnInterop';
 
 /**
  * The module a builtin or native addon import becomes: `require(ID)`, done when one of its
@@ -89,34 +91,51 @@ function requiredModule(id: string): string {
   if (typeof actual === 'function' || actual === null || typeof actual !== 'object')
     return `module.exports = ${load};\n${FIXED}.add(module.exports);`;
   const names = Object.getOwnPropertyNames(actual).filter((n) => n !== '__esModule');
+  const given = GIVEN[id] ?? {};
+  const property = (n: string) =>
+    n in given
+      ? `{ enumerable: true, value: ${given[n]} }`
+      : `{ enumerable: true, get: () => (actual ??= ${load})[${JSON.stringify(n)}] }`;
   return [
     'let actual;',
-    ...names.map(
-      (n) =>
-        `Object.defineProperty(exports, ${JSON.stringify(n)}, { enumerable: true, get: () => (actual ??= ${load})[${JSON.stringify(n)}] });`,
-    ),
-    `${FIXED}.add(exports);`,
+    ...names.map((n) => `Object.defineProperty(exports, ${JSON.stringify(n)}, ${property(n)});`),
+    // its own ES module interop object: a default import is the exports object, as __toESM makes it
+    ...(names.includes('default')
+      ? [`${FIXED}.add(exports);`]
+      : [
+          "Object.defineProperty(exports, 'default', { enumerable: true, value: exports });",
+          `${OWN_INTEROP}.add(exports);`,
+        ]),
   ].join('\n');
 }
+
+/**
+ * Exports the launcher hands the bundle (bin/load-bundle.cjs), so that using them loads nothing:
+ * createRequire is the CommonJS loader's own, which yargs and yargs-parser call as they load, and
+ * node:module would load the ES module loader with it.
+ */
+const GIVEN: Record<string, Record<string, string>> = { 'node:module': { createRequire: '__tmlCreateRequire' } };
 
 /**
  * esbuild's interop for an ES module importing a CommonJS one (`__toESM`) copies every export
  * into a new object at each import: node:fs's hundred getters for each of the dozens of modules
  * that import it, some milliseconds of each start. For an exports object in FIXED the copy is
- * the same every time, so the first one is kept and handed to every later import in the same mode.
+ * the same every time, so the first one is kept and handed to every later import in the same mode;
+ * one in OWN_INTEROP is handed over itself.
  */
 const ESBUILD_TO_ESM =
   'var __toESM=(mod,isNodeMode,target)=>(target=mod!=null?__create(__getProtoOf(mod)):{},__copyProps(isNodeMode||!mod||!mod.__esModule?__defProp(target,"default",{value:mod,enumerable:true}):target,mod));';
 const SHARED_TO_ESM = [
   ESBUILD_TO_ESM.replace('var __toESM=', 'var __copyToESM='),
   'var __sharedESM=[new WeakMap,new WeakMap];',
-  `var __toESM=(mod,isNodeMode)=>{if(!${FIXED}.has(Object(mod)))return __copyToESM(mod,isNodeMode);`,
+  `var __toESM=(mod,isNodeMode)=>{if(${OWN_INTEROP}.has(Object(mod)))return mod;`,
+  `if(!${FIXED}.has(Object(mod)))return __copyToESM(mod,isNodeMode);`,
   'const shared=__sharedESM[isNodeMode?1:0];let target=shared.get(mod);',
   'if(target===undefined)shared.set(mod,target=__copyToESM(mod,isNodeMode));return target};',
 ].join('');
 
 function sharedInterop(name: string, code: string): string {
-  const fixed = `var ${FIXED}=new WeakSet;`;
+  const fixed = `var ${FIXED}=new WeakSet,${OWN_INTEROP}=new WeakSet;`;
   if (code.includes(ESBUILD_TO_ESM)) return fixed + code.replace(ESBUILD_TO_ESM, SHARED_TO_ESM);
   if (code.includes('__toESM('))
     throw new Error(`dist/bin/${name}.js: esbuild's __toESM is not the one expected (a new esbuild?)`);
@@ -314,7 +333,7 @@ for (const [name, source] of Object.entries(BINS)) {
   const code = sharedInterop(name, asciiOnly(name, output!.text.replace(/^#!.*\n/, '')));
   assertFunctionBody(name, Object.values(result.metafile.outputs)[0]!);
   // on the first line, so that line numbers in stack traces are the file's
-  await writeFile(output!.path, `(async function (require, __tmlMeta) {'use strict';${code}\n})`);
+  await writeFile(output!.path, `(async function (require, __tmlMeta, __tmlCreateRequire) {'use strict';${code}\n})`);
   // The first run writes the code cache (bin/load-bundle.cjs); --help compiles the parser and
   // the start-up path that every command shares.
   execFileSync(process.execPath, [path.join(ROOT, 'bin', `${name}.cjs`), '--help'], { stdio: 'ignore' });
