@@ -14,12 +14,14 @@
 // PostgreSQL: the server TML_TEST_POSTGRES_URL names, else one scripts/test-postgres starts (and
 // stops); without either the PostgreSQL columns say so and SQLite still runs. Every phase has a
 // deadline (BENCH_DEADLINE seconds, default 60): a setup whose jobs stall reports how many ended.
+// The burst's CPU time per job (the switchboards', the database backends' and the bench's own, from
+// /proc) gives the most jobs/s this machine could reach with that work: the limit beside a target.
 // BENCH_ONLY=TEXT runs only the setups whose names contain TEXT (e.g. "2 replicas");
 // BENCH_PROFILE_DIR=DIR has every switchboard write a CPU profile there (node --cpu-prof).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -114,8 +116,61 @@ interface Enqueued {
   latency: number;
 }
 
+/** CPU milliseconds per job of each party in a phase; postgres is null for SQLite. */
+interface CpuPerJob {
+  switchboards: number;
+  postgres: number | null;
+  bench: number;
+}
+
 /** A phase's figures, or how far it got before its deadline. */
-type Phase = { seconds: number; enqueue: number[]; ready: number[] } | { unfinished: string };
+type Phase = { seconds: number; enqueue: number[]; ready: number[]; cpu?: CpuPerJob } | { unfinished: string };
+
+/** CPU milliseconds (user + system) process `pid` has used, from /proc; 0 for one that is gone. */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** The server processes of the PostgreSQL database `db` (its backends on this machine), but ours. */
+async function backendPids(db: string): Promise<number[]> {
+  const c = new pg.Client({ connectionString: db });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+    );
+    return rows.map((r) => r.pid);
+  } finally {
+    await c.end();
+  }
+}
+
+/** CPU used by the switchboards, the database's backends and the bench, from now until `stop()`. */
+async function cpuMeter(db: string, switchboards: number[]): Promise<{ stop: (jobs: number) => Promise<CpuPerJob> }> {
+  const postgres = db.startsWith('postgres');
+  const sum = (pids: number[]) => pids.reduce((a, pid) => a + cpuMs(pid), 0);
+  const before = new Map((postgres ? await backendPids(db) : []).map((pid) => [pid, cpuMs(pid)]));
+  const sb0 = sum(switchboards);
+  const self0 = process.cpuUsage();
+  return {
+    async stop(jobs) {
+      const self = process.cpuUsage(self0);
+      // Backends opened meanwhile count from their start.
+      const pids = postgres ? await backendPids(db) : [];
+      const pgMs = pids.reduce((a, pid) => a + cpuMs(pid) - (before.get(pid) ?? 0), 0);
+      return {
+        switchboards: (sum(switchboards) - sb0) / jobs,
+        postgres: postgres ? pgMs / jobs : null,
+        bench: (self.user + self.system) / 1000 / jobs,
+      };
+    },
+  };
+}
 
 /** What a setup measured, or why it could not run. */
 type Outcome = { burst: Phase; paced: Phase | null; rate: number } | { error: string };
@@ -221,6 +276,10 @@ async function run(db: string, replicas: number, rate: number): Promise<Outcome>
 
     // Burst: everything enqueued at once by CLIENTS concurrent clients.
     const burstJobs: Enqueued[] = [];
+    const meter = await cpuMeter(
+      db,
+      servers.map((s) => s.child.pid!),
+    );
     const t0 = performance.now();
     const burstDeadline = t0 + DEADLINE_MS;
     let next = 0;
@@ -234,6 +293,7 @@ async function run(db: string, replicas: number, rate: number): Promise<Outcome>
     );
     const burst = await finish(burstJobs, JOBS, burstDeadline, t0);
     if ('unfinished' in burst) return { burst, paced: null, rate };
+    burst.cpu = await meter.stop(JOBS);
 
     // Paced: the rate offered open-loop (one enqueue every 1000/rate ms, not waiting for answers),
     // as CI systems submit jobs: request latency and enqueue->ready at that load.
@@ -345,6 +405,11 @@ function cell(o: Outcome, phase: 'burst' | 'paced', show: (p: Figures, rate: num
 }
 
 const pair = (values: number[]) => `${fmt(percentile(values, 50))} / ${fmt(percentile(values, 99))} ms`;
+const cpuTotal = (c: CpuPerJob) => c.switchboards + (c.postgres ?? 0) + c.bench;
+const cpuText = (c: CpuPerJob) =>
+  `${c.switchboards.toFixed(1)} + ${c.postgres === null ? '-' : c.postgres.toFixed(1)} + ${c.bench.toFixed(1)} = ${cpuTotal(c).toFixed(1)} ms`;
+/** Jobs per second if every core did nothing but this work: the machine's limit for the setup. */
+const ceiling = (c: CpuPerJob) => (availableParallelism() * 1000) / cpuTotal(c);
 const throughput = (p: Figures) => JOBS / p.seconds;
 
 function report(setups: Setup[], outcomes: Outcome[]): void {
@@ -355,6 +420,14 @@ function report(setups: Setup[], outcomes: Outcome[]): void {
     ],
     ['burst: enqueue request p50 / p99 (server saturated)', (o) => cell(o, 'burst', (p) => pair(p.enqueue))],
     ['burst: enqueue -> ready p50 / p99 (includes queueing)', (o) => cell(o, 'burst', (p) => pair(p.ready))],
+    [
+      'burst: CPU per job: switchboards + PostgreSQL + bench',
+      (o) => cell(o, 'burst', (p) => (p.cpu ? cpuText(p.cpu) : 'not measured')),
+    ],
+    [
+      `burst: the most the CPU per job allows on ${availableParallelism()} cores`,
+      (o) => cell(o, 'burst', (p) => (p.cpu ? `${ceiling(p.cpu).toFixed(0)} jobs/s` : 'not measured')),
+    ],
     [
       `paced: ${JOBS} jobs offered at a steady rate, completed`,
       (o) => cell(o, 'paced', (p, rate) => `${throughput(p).toFixed(0)} jobs/s of ${rate} offered`),
