@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Compilable, CompiledQuery, Kysely, Transaction } from 'kysely';
 import { MIGRATIONS } from './migrations.js';
-import { precompiled } from './precompiled.js';
+import { insertEventsQuery, insertJobQuery, precompiled, updateJobQuery } from './precompiled.js';
 import { queries as q } from './queries.js';
 import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, Tables, UserRow } from './schema.js';
 import type { StoreDialect } from './store-dialect.js';
@@ -285,7 +285,7 @@ export class DbStore implements SwitchboardStore {
 
   async insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<JobRow> {
     const row = await this.insert(
-      q.insertJob(this.db, {
+      insertJobQuery(this.db, {
         id,
         owner_id: ownerId,
         request: JSON.stringify(request),
@@ -343,13 +343,13 @@ export class DbStore implements SwitchboardStore {
   }
 
   async updateJob(update: JobUpdate): Promise<void> {
-    await this.run(q.updateJob(this.db, update));
+    await this.run(updateJobQuery(this.db, update));
   }
 
   async insertEvents(events: NewJobEvent[]): Promise<void> {
     // Within the engines' limits on parameters per statement.
     for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
-      await this.run(q.insertEvents(this.db, events.slice(i, i + EVENTS_PER_INSERT)));
+      await this.run(insertEventsQuery(this.db, events.slice(i, i + EVENTS_PER_INSERT)));
     }
   }
 

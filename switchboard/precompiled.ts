@@ -4,9 +4,11 @@
 
 import { createQueryId, type CompiledQuery, type Compilable, type DialectAdapter, type Kysely } from 'kysely';
 import { queries as q } from './queries.js';
-import type { Tables } from './schema.js';
+import type { JobRow, Tables } from './schema.js';
+import type { JobUpdate, NewJobEvent } from './store.js';
 
 type Db = Kysely<Tables>;
+type NewJobRow = Parameters<typeof q.insertJob>[1];
 
 interface Template {
   sql: string;
@@ -72,3 +74,101 @@ export const precompiled = {
     q.putConsoleTime(db, { job_id: jobId, offset, at }),
   ),
 };
+/**
+ * A query of rows of `columns` (`rows` of them), its arguments the rows' values column by column:
+ * built with one marker per value, so each lands in a parameter of its own.
+ */
+function precompileRows<R>(
+  columns: readonly string[],
+  rows: number,
+  build: (db: Db, rows: Array<Record<string, unknown>>) => Compilable<R>,
+): PrecompiledQuery<unknown[], R> {
+  return new PrecompiledQuery((db, ...values: unknown[]) =>
+    build(
+      db,
+      Array.from({ length: rows }, (_, r) =>
+        Object.fromEntries(columns.map((c, i) => [c, values[r * columns.length + i]])),
+      ),
+    ),
+  );
+}
+
+/** The values of `rows` column by column, or null if a row leaves one out (its default, or a different query). */
+function valuesOf(columns: readonly string[], rows: object[]): unknown[] | null {
+  const values: unknown[] = [];
+  for (const row of rows)
+    for (const c of columns) {
+      const v = (row as Record<string, unknown>)[c];
+      if (v === undefined) return null;
+      values.push(v);
+    }
+  return values;
+}
+
+/** Every column of a new job's row, as insertJob names them. */
+const JOB_COLUMNS_INSERTED = [
+  'id',
+  'owner_id',
+  'request',
+  'tag_config',
+  'state',
+  'stage',
+  'status_message',
+  'exit_status',
+  'exit_message',
+  'supervisor_id',
+  'queued_at',
+  'scheduled_at',
+  'updated_at',
+  'terminated_at',
+  'init_spec',
+  'restart_of',
+  'override_timeout',
+] as const;
+const insertJob = precompileRows(JOB_COLUMNS_INSERTED, 1, (db, [row]) => q.insertJob(db, row as unknown as NewJobRow));
+
+/** The insert of a new job's row (every column named), precompiled. */
+export function insertJobQuery(db: Db, row: NewJobRow): Compilable<JobRow> {
+  const values = valuesOf(JOB_COLUMNS_INSERTED, [row]);
+  return (values ? insertJob.with(db, ...values) : q.insertJob(db, row)) as Compilable<JobRow>;
+}
+
+const JOB_UPDATED = [
+  'id',
+  'state',
+  'stage',
+  'status_message',
+  'exit_status',
+  'exit_message',
+  'supervisor_id',
+  'scheduled_at',
+  'updated_at',
+  'terminated_at',
+] as const;
+const LOG_BOUNDS = ['start', 'end'] as const;
+const updateJob = precompileRows(JOB_UPDATED, 1, (db, [u]) => q.updateJob(db, u as unknown as JobUpdate));
+const updateJobAndLog = precompileRows([...JOB_UPDATED, ...LOG_BOUNDS], 1, (db, [u]) =>
+  q.updateJob(db, { ...(u as unknown as JobUpdate), log: { start: u!.start as number, end: u!.end as number } }),
+);
+
+/** The update of a job's row, with its console bounds or without, precompiled. */
+export function updateJobQuery(db: Db, u: JobUpdate): Compilable<unknown> {
+  const values = u.log ? valuesOf([...JOB_UPDATED, ...LOG_BOUNDS], [{ ...u, ...u.log }]) : valuesOf(JOB_UPDATED, [u]);
+  if (!values) return q.updateJob(db, u);
+  return (u.log ? updateJobAndLog : updateJob).with(db, ...values);
+}
+
+const EVENT_COLUMNS = ['job_id', 'at', 'kind', 'by', 'state', 'stage', 'status_message', 'exit_status'] as const;
+
+/** Most events one precompiled insert holds; a larger batch is built as it comes. */
+const PRECOMPILED_EVENT_ROWS = 8;
+const eventInserts = Array.from({ length: PRECOMPILED_EVENT_ROWS }, (_, i) =>
+  precompileRows(EVENT_COLUMNS, i + 1, (db, rows) => q.insertEvents(db, rows as unknown as NewJobEvent[])),
+);
+
+/** An insert of `events`: precompiled for up to PRECOMPILED_EVENT_ROWS of them that name every column. */
+export function insertEventsQuery(db: Db, events: NewJobEvent[]): Compilable<unknown> {
+  const insert = eventInserts[events.length - 1];
+  const values = insert && valuesOf(EVENT_COLUMNS, events);
+  return insert && values ? insert.with(db, ...values) : q.insertEvents(db, events);
+}
