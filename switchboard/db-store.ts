@@ -253,7 +253,7 @@ export class DbStore implements SwitchboardStore {
   }
 
   async supervisors(): Promise<SupervisorRow[]> {
-    return this.all(q.supervisors(this.db));
+    return this.all(precompiled.supervisors.with(this.db));
   }
 
   async supervisorById(id: string): Promise<SupervisorRow | undefined> {

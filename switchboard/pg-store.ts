@@ -2,7 +2,7 @@
 // (the schema version in a table, an advisory lock for replicas migrating at once, which SQLSTATEs
 // mean the database cannot be used now), and opening a pool of connections from a URL.
 
-import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { DbStore } from './db-store.js';
@@ -103,8 +103,10 @@ export const postgresDialect: StoreDialect = {
 
   async notify(db: Kysely<Tables>, payloads: string[]) {
     if (payloads.length === 0) return;
-    // One round trip for all of them.
-    await sql`select ${sql.join(payloads.map((p) => sql`pg_notify(${FEED_CHANNEL}, ${p})`))}`.execute(db);
+    // One round trip for all of them, in a statement that is the same text for as many payloads
+    // (so prepared once, pg-store's `preparing`), and needs no query builder.
+    const calls = payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
+    await db.executeQuery(CompiledQuery.raw(`select ${calls}`, [FEED_CHANNEL, ...payloads]));
   },
 };
 

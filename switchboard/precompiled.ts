@@ -60,6 +60,7 @@ const precompile = <A extends unknown[], R>(build: (db: Db, ...args: A) => Compi
 export const precompiled = {
   tokenByHash: precompile((db, hash: Buffer) => q.tokenByHash(db, hash)),
   session: precompile((db, hash: Buffer) => q.session(db, hash)),
+  supervisors: precompile((db) => q.supervisors(db)),
   supervisorById: precompile((db, id: string) => q.supervisorById(db, id)),
   supervisorForUpdate: precompile((db, id: string) => q.supervisorById(db, id).forUpdate()),
   activeJobOn: precompile((db, supervisorId: string) => q.activeJobOn(db, supervisorId)),
@@ -161,7 +162,7 @@ export function updateJobQuery(db: Db, u: JobUpdate): Compilable<unknown> {
 const EVENT_COLUMNS = ['job_id', 'at', 'kind', 'by', 'state', 'stage', 'status_message', 'exit_status'] as const;
 
 /** Most events one precompiled insert holds; a larger batch is built as it comes. */
-const PRECOMPILED_EVENT_ROWS = 8;
+const PRECOMPILED_EVENT_ROWS = 32;
 const eventInserts = Array.from({ length: PRECOMPILED_EVENT_ROWS }, (_, i) =>
   precompileRows(EVENT_COLUMNS, i + 1, (db, rows) => q.insertEvents(db, rows as unknown as NewJobEvent[])),
 );

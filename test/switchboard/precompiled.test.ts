@@ -28,6 +28,7 @@ test('a precompiled query compiles, call after call, to what building it afresh 
         const pairs = [
           [precompiled.jobForUpdate.with(db, id), queries.jobById(db, id).forUpdate()],
           [precompiled.activeJobOn.with(db, id), queries.activeJobOn(db, id)],
+          [precompiled.supervisors.with(db), queries.supervisors(db)],
           [precompiled.insertLog.with(db, id, a, data), queries.insertLog(db, id, a, data)],
           [precompiled.setLogBounds.with(db, id, a, b), queries.setLogBounds(db, id, a, b)],
           [precompiled.putConsoleTime.with(db, id, a, b), queries.putConsoleTime(db, { job_id: id, offset: a, at: b })],
@@ -91,7 +92,7 @@ const newJob = fc.record({
 
 test('the precompiled writes of rows (a new job, an update, events) compile to what building them gives', (t) => {
   fc.assert(
-    fc.property(newJob, jobUpdate, fc.array(jobEvent, { minLength: 1, maxLength: 12 }), (job, update, events) => {
+    fc.property(newJob, jobUpdate, fc.array(jobEvent, { minLength: 1, maxLength: 40 }), (job, update, events) => {
       for (const db of Object.values(engines)) {
         const pairs = [
           [insertJobQuery(db, job), queries.insertJob(db, job)],
