@@ -2,7 +2,15 @@
 // (the schema version in a table, an advisory lock for replicas migrating at once, which SQLSTATEs
 // mean the database cannot be used now), and opening a pool of connections from a URL.
 
-import { CompiledQuery, Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  sql,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type Transaction,
+} from 'kysely';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { DbStore } from './db-store.js';
