@@ -288,7 +288,6 @@ export class DbStore implements SwitchboardStore {
       insertJobQuery(this.db, {
         id,
         owner_id: ownerId,
-        request: JSON.stringify(request),
         tag_config: request.tag_config,
         state: 'queued',
         stage: null,
@@ -303,6 +302,7 @@ export class DbStore implements SwitchboardStore {
         init_spec: JSON.stringify(request.init_spec),
         restart_of: request.restart_of ?? null,
         override_timeout: request.override_timeout,
+        request: JSON.stringify(request),
       }),
       `a job with id ${id} already exists`,
     );

@@ -3,7 +3,7 @@
 // the database driver. Each is a query of queries.ts whose shape does not depend on its arguments.
 
 import { createQueryId, type CompiledQuery, type Compilable, type DialectAdapter, type Kysely } from 'kysely';
-import { queries as q } from './queries.js';
+import { JOB_COLUMNS, queries as q } from './queries.js';
 import type { JobRow, Tables } from './schema.js';
 import type { JobUpdate, NewJobEvent } from './store.js';
 
@@ -75,6 +75,7 @@ export const precompiled = {
     q.putConsoleTime(db, { job_id: jobId, offset, at }),
   ),
 };
+
 /**
  * A query of rows of `columns` (`rows` of them), its arguments the rows' values column by column:
  * built with one marker per value, so each lands in a parameter of its own.
@@ -106,25 +107,10 @@ function valuesOf(columns: readonly string[], rows: object[]): unknown[] | null 
   return values;
 }
 
-/** Every column of a new job's row, as insertJob names them. */
+/** Every column of a new job's row, as insertJob names them: those a job row has, and its request. */
 const JOB_COLUMNS_INSERTED = [
-  'id',
-  'owner_id',
+  ...JOB_COLUMNS.filter((c) => c !== 'seq' && c !== 'log_start' && c !== 'log_end'),
   'request',
-  'tag_config',
-  'state',
-  'stage',
-  'status_message',
-  'exit_status',
-  'exit_message',
-  'supervisor_id',
-  'queued_at',
-  'scheduled_at',
-  'updated_at',
-  'terminated_at',
-  'init_spec',
-  'restart_of',
-  'override_timeout',
 ] as const;
 const insertJob = precompileRows(JOB_COLUMNS_INSERTED, 1, (db, [row]) => q.insertJob(db, row as unknown as NewJobRow));
 
@@ -134,6 +120,7 @@ export function insertJobQuery(db: Db, row: NewJobRow): Compilable<JobRow> {
   return (values ? insertJob.with(db, ...values) : q.insertJob(db, row)) as Compilable<JobRow>;
 }
 
+/** What updateJob writes: every field of a JobUpdate but its console bounds. */
 const JOB_UPDATED = [
   'id',
   'state',
@@ -145,7 +132,7 @@ const JOB_UPDATED = [
   'scheduled_at',
   'updated_at',
   'terminated_at',
-] as const;
+] as const satisfies ReadonlyArray<keyof JobUpdate>;
 const LOG_BOUNDS = ['start', 'end'] as const;
 const updateJob = precompileRows(JOB_UPDATED, 1, (db, [u]) => q.updateJob(db, u as unknown as JobUpdate));
 const updateJobAndLog = precompileRows([...JOB_UPDATED, ...LOG_BOUNDS], 1, (db, [u]) =>

@@ -3,9 +3,8 @@
 // themselves are protocol/cli-help.ts's, shared with the other CLIs.
 
 import { completionScript as generic, type Level } from '../protocol/cli-help.js';
+import { commandName } from './command-name.js';
 import type { CommandSpec, OptionSpec } from './commands.js';
-
-const nameOf = (spec: CommandSpec) => spec.command.split(' ')[0]!;
 
 function flagsOf(options: Record<string, OptionSpec> | undefined): Level['flags'] {
   const flags: Level['flags'] = [];
@@ -23,16 +22,16 @@ export function levels(table: CommandSpec[], globals: Record<string, OptionSpec>
   const out: Level[] = [
     {
       path: [],
-      commands: table.map((c) => ({ name: nameOf(c), describe: c.describe })),
+      commands: table.map((c) => ({ name: commandName(c), describe: c.describe })),
       flags: [...flagsOf(globals), help, { flag: '--version', describe: 'show the version' }],
     },
   ];
   const walk = (specs: CommandSpec[], path: string[]) => {
     for (const spec of specs) {
-      const here = [...path, nameOf(spec)];
+      const here = [...path, commandName(spec)];
       out.push({
         path: here,
-        commands: (spec.subcommands ?? []).map((c) => ({ name: nameOf(c), describe: c.describe })),
+        commands: (spec.subcommands ?? []).map((c) => ({ name: commandName(c), describe: c.describe })),
         flags: [...flagsOf(spec.options), ...flagsOf(globals), help],
       });
       if (spec.subcommands) walk(spec.subcommands, here);

@@ -5,6 +5,7 @@
 import yargs, { type Argv } from 'yargs';
 import { UsageError } from '../protocol/cli.js';
 import { exitsText, manualPath as manualOf } from '../protocol/cli-help.js';
+import { commandName } from './command-name.js';
 import { GLOBAL_OPTIONS, runCommand, TABLE, type CommandSpec } from './commands.js';
 import type { Args } from './context.js';
 import { usageMessage } from './usage.js';
@@ -19,7 +20,7 @@ const ROOT_EPILOGUE = `Settings, first found wins:
   profile      --profile, TML_PROFILE, profile = "..." in the configuration file`;
 
 function register(y: Argv, spec: CommandSpec, path: string[]): void {
-  const name = spec.command.split(' ')[0]!;
+  const name = commandName(spec);
   const here = [...path, name];
   y.command(
     spec.command,
@@ -34,10 +35,7 @@ function register(y: Argv, spec: CommandSpec, path: string[]): void {
       yy.epilogue(epilogue.join('\n\n'));
       if (spec.subcommands) {
         for (const sub of spec.subcommands) register(yy, sub, here);
-        yy.demandCommand(
-          1,
-          `give a ${name} command: ${spec.subcommands.map((s) => s.command.split(' ')[0]).join(', ')}`,
-        );
+        yy.demandCommand(1, `give a ${name} command: ${spec.subcommands.map(commandName).join(', ')}`);
       }
       return yy;
     },
@@ -54,7 +52,7 @@ export function buildParser(words: string[], table: CommandSpec[] = TABLE): Argv
   for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) y.option(name, { ...o, global: true });
   for (const spec of table) register(y, spec, []);
   return y
-    .demandCommand(1, `give a command: ${table.map((s) => s.command.split(' ')[0]).join(', ')}`)
+    .demandCommand(1, `give a command: ${table.map(commandName).join(', ')}`)
     .strict()
     .version('version', 'show the version', `tml ${version()}`)
     .alias('version', 'V')

@@ -4,6 +4,7 @@
 // the arguments yargs would give it (test/tml/plain-args.test.ts holds the two to each other);
 // any other line, and any line yargs would refuse, goes to yargs for its full handling.
 
+import { commandName } from './command-name.js';
 import type { CommandSpec, OptionSpec } from './commands.js';
 import type { Args } from './context.js';
 
@@ -51,7 +52,7 @@ export function plainCommand(
   if (words.some((w) => w.startsWith('-'))) return null;
   let specs = table;
   for (let i = 0; i < words.length; i++) {
-    const spec = specs.find((s) => s.command.split(' ')[0] === words[i]);
+    const spec = specs.find((s) => commandName(s) === words[i]);
     if (!spec) return null;
     if (spec.subcommands) {
       specs = spec.subcommands;

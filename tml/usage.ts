@@ -2,9 +2,8 @@
 // unknown flag once (not `tag-confg, tagConfg`) with the nearest flag of that command, a missing
 // argument with the command's usage. Pure: the table, the words typed and yargs' message in.
 
+import { commandName } from './command-name.js';
 import type { CommandSpec, OptionSpec } from './commands.js';
-
-const nameOf = (spec: CommandSpec) => spec.command.split(' ')[0]!;
 
 /** Edit distance with transpositions (optimal string alignment): `jbo` is one step from `job`. */
 export function distance(a: string, b: string): number {
@@ -72,13 +71,13 @@ export function locate(table: CommandSpec[], globals: Record<string, OptionSpec>
       continue;
     }
     if (!specs) break;
-    const found: CommandSpec | undefined = specs.find((s) => nameOf(s) === w);
-    if (!found) return { path, spec, unknownCommand: w, choices: specs.map(nameOf) };
+    const found: CommandSpec | undefined = specs.find((s) => commandName(s) === w);
+    if (!found) return { path, spec, unknownCommand: w, choices: specs.map(commandName) };
     path.push(w);
     spec = found;
     specs = found.subcommands;
   }
-  return { path, spec, unknownCommand: null, choices: specs?.map(nameOf) ?? [] };
+  return { path, spec, unknownCommand: null, choices: specs?.map(commandName) ?? [] };
 }
 
 /** The message of a usage failure from yargs, rewritten where we can say more. */
@@ -114,7 +113,7 @@ export function usageMessage(
   const missing = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(message);
   if (missing && where.spec) {
     if (where.spec.subcommands) {
-      return `give a command: ${prefix} ${where.spec.subcommands.map(nameOf).join('|')} (see ${prefix} --help)`;
+      return `give a command: ${prefix} ${where.spec.subcommands.map(commandName).join('|')} (see ${prefix} --help)`;
     }
     return `missing arguments: ${['tml', ...where.path.slice(0, -1), where.spec.command].join(' ')}`;
   }

@@ -73,7 +73,6 @@ const jobEvent = fc.record({
 const newJob = fc.record({
   id: fc.uuid(),
   owner_id: fc.uuid(),
-  request: fc.json(),
   tag_config: fc.string(),
   state: fc.constant('queued' as const),
   stage: fc.constant(null),
@@ -88,6 +87,7 @@ const newJob = fc.record({
   init_spec: fc.json(),
   restart_of: nullable(fc.uuid()),
   override_timeout: nullable(fc.nat()),
+  request: fc.json(),
 });
 
 test('the precompiled writes of rows (a new job, an update, events) compile to what building them gives', (t) => {

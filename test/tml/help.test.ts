@@ -3,7 +3,8 @@
 
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { GLOBAL_OPTIONS, TABLE, type CommandSpec } from '../../tml/commands.js';
+import { GLOBAL_OPTIONS, TABLE } from '../../tml/commands.js';
+import { leaves } from './command-leaves.js';
 import { buildParser, manualPath } from '../../tml/parser.js';
 import { usageMessage } from '../../tml/usage.js';
 
@@ -12,14 +13,6 @@ function help(words: string[]): Promise<string> {
     buildParser(words)
       .exitProcess(false)
       .parse(words, {}, (err, _argv, output) => (err ? reject(err) : resolve(output)));
-  });
-}
-
-/** Every runnable command as the words that name it, with its spec. */
-function leaves(specs: CommandSpec[], path: string[] = []): Array<[string[], CommandSpec]> {
-  return specs.flatMap((s) => {
-    const here = [...path, s.command.split(' ')[0]!];
-    return s.subcommands ? leaves(s.subcommands, here) : [[here, s] as [string[], CommandSpec]];
   });
 }
 

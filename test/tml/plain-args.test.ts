@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { GLOBAL_OPTIONS, TABLE, type CommandSpec } from '../../tml/commands.js';
 import type { Args } from '../../tml/context.js';
+import { leaves } from './command-leaves.js';
 import { buildParser } from '../../tml/parser.js';
 import { plainCommand } from '../../tml/plain-args.js';
 
@@ -33,13 +34,6 @@ async function viaYargs(words: string[]): Promise<{ argv: Args } | { refused: st
 /** What a handler can tell apart: keys with a value, and not yargs' `$0`. */
 const visible = (argv: Args): Args =>
   Object.fromEntries(Object.entries(argv).filter(([k, v]) => v !== undefined && k !== '$0'));
-
-function leaves(specs: CommandSpec[], path: string[] = []): Array<[string[], CommandSpec]> {
-  return specs.flatMap((s) => {
-    const here = [...path, s.command.split(' ')[0]!];
-    return s.subcommands ? leaves(s.subcommands, here) : [[here, s] as [string[], CommandSpec]];
-  });
-}
 
 for (const [words, spec] of leaves(TABLE)) {
   const required = (spec.command.match(/<[\w-]+>/g) ?? []).length;
