@@ -51,6 +51,14 @@ for (const [words, spec] of leaves(TABLE)) {
   }
 }
 
+test('the lines scripts type most are taken by the plain path, with their positionals', (t) => {
+  const id = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
+  t.like(plainCommand(['job', 'status', id], TABLE, GLOBAL_OPTIONS)?.argv, { _: ['job', 'status'], id });
+  t.like(plainCommand(['job', 'wait', id], TABLE, GLOBAL_OPTIONS)?.argv, { _: ['job', 'wait'], id });
+  t.like(plainCommand(['job', 'list'], TABLE, GLOBAL_OPTIONS)?.argv, { _: ['job', 'list'], header: true });
+  t.like(plainCommand(['supervisor', 'status', 'rpi-1'], TABLE, GLOBAL_OPTIONS)?.argv, { supervisor: 'rpi-1' });
+});
+
 test('a line with a flag, a missing positional or an unknown command is left to yargs', (t) => {
   for (const line of [
     ['job', 'status', 'ID', '--json'],
