@@ -22,13 +22,36 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT_DIR = path.join(ROOT, 'dist', 'bin');
 
-/** Each installed command, and its source. */
-export const BINS: Record<string, string> = {
-  'tml-imagetool': 'imagetool/cli.ts',
-  'tml-puppet': 'puppet/cli.ts',
-  'tml-supervisor': 'supervisor/cli.ts',
-  'tml-switchboard': 'switchboard/cli.ts',
-  tml: 'tml/cli.ts',
+interface Bundle {
+  /** The CLI's source. */
+  source: string;
+  /** The launcher in bin/ that runs this bundle. */
+  launcher: string;
+  /** The arguments of the run that leaves the code cache: --help compiles the parser and the
+   * start-up path that every command of the bundle shares. */
+  warmUp: string[];
+  /** Modules of the source's own dynamic imports (`./server.js`) that this bundle leaves out. */
+  leaveOut?: string[];
+}
+
+/**
+ * Each bundle of dist/bin/. tml-switchboard's admin commands (users, tokens, supervisors, a
+ * database to migrate) need none of `serve`'s HTTP stack, scheduler and web console: two thirds of
+ * the switchboard's code, which a bundle's every start reads and loads the cache of. Its launcher
+ * runs `serve` from a bundle of everything (bin/tml-switchboard.cjs).
+ */
+export const BUNDLES: Record<string, Bundle> = {
+  'tml-imagetool': { source: 'imagetool/cli.ts', launcher: 'tml-imagetool', warmUp: ['--help'] },
+  'tml-puppet': { source: 'puppet/cli.ts', launcher: 'tml-puppet', warmUp: ['--help'] },
+  'tml-supervisor': { source: 'supervisor/cli.ts', launcher: 'tml-supervisor', warmUp: ['--help'] },
+  'tml-switchboard': {
+    source: 'switchboard/cli.ts',
+    launcher: 'tml-switchboard',
+    warmUp: ['--help'],
+    leaveOut: ['./server.js'],
+  },
+  'tml-switchboard-serve': { source: 'switchboard/cli.ts', launcher: 'tml-switchboard', warmUp: ['serve', '--help'] },
+  tml: { source: 'tml/cli.ts', launcher: 'tml', warmUp: ['--help'] },
 };
 
 /** Native addons load their .node file from their own package directory: they stay in node_modules. */
@@ -310,9 +333,30 @@ function assertFunctionBody(name: string, output: Metafile['outputs'][string]): 
   if (output.exports.length > 0) throw new Error(`dist/bin/${name}.js: a top-level export is left`);
 }
 
+/**
+ * The modules `leaveOut` names, imported by `source`, as a module whose loading fails: the
+ * launcher never runs this bundle for a command that imports one (a run that did would say so).
+ */
+function leftOut(name: string, source: string, leaveOut: string[]): Plugin {
+  return {
+    name: 'left-out',
+    setup(b) {
+      b.onResolve({ filter: /^\.\// }, (args) =>
+        leaveOut.includes(args.path) && args.importer === path.join(ROOT, source)
+          ? { path: args.path, namespace: 'left-out' }
+          : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'left-out' }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(`dist/bin/${name}.js leaves out ${args.path}: its launcher should not have run it for this command`)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 await rm(OUT_DIR, { recursive: true, force: true });
 await mkdir(OUT_DIR, { recursive: true });
-for (const [name, source] of Object.entries(BINS)) {
+for (const [name, { source, launcher, warmUp, leaveOut = [] }] of Object.entries(BUNDLES)) {
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: [source],
@@ -321,7 +365,15 @@ for (const [name, source] of Object.entries(BINS)) {
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    plugins: [required, directAddons, noCachedHelp, plainTextWraps, ownImportMeta, lazyStringWidth],
+    plugins: [
+      leftOut(name, source, leaveOut),
+      required,
+      directAddons,
+      noCachedHelp,
+      plainTextWraps,
+      ownImportMeta,
+      lazyStringWidth,
+    ],
     logLevel: 'warning',
     write: false,
     metafile: true,
@@ -334,7 +386,6 @@ for (const [name, source] of Object.entries(BINS)) {
   assertFunctionBody(name, Object.values(result.metafile.outputs)[0]!);
   // on the first line, so that line numbers in stack traces are the file's
   await writeFile(output!.path, `(async function (require, __tmlMeta, __tmlCreateRequire) {'use strict';${code}\n})`);
-  // The first run writes the code cache (bin/load-bundle.cjs); --help compiles the parser and
-  // the start-up path that every command shares.
-  execFileSync(process.execPath, [path.join(ROOT, 'bin', `${name}.cjs`), '--help'], { stdio: 'ignore' });
+  // The first run writes the code cache (bin/load-bundle.cjs).
+  execFileSync(process.execPath, [path.join(ROOT, 'bin', `${launcher}.cjs`), ...warmUp], { stdio: 'ignore' });
 }

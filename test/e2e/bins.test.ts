@@ -136,3 +136,42 @@ for (const name of Object.keys(TSC)) {
     t.is(statSync(cache).mtimeMs, before);
   });
 }
+
+// tml-switchboard's launcher runs `serve` from a bundle of everything, the other commands from one
+// without the HTTP stack (scripts/bundle-bins.ts).
+
+test('tml-switchboard: serve --help is the same from the installed command as from the tsc build', async (t) => {
+  const args = ['serve', '--help'];
+  const [bundled, built] = await Promise.all([run(bin('tml-switchboard'), args), run(tsc('tml-switchboard'), args)]);
+  t.is(built.code, 0, built.stderr);
+  t.deepEqual(bundled, built);
+});
+
+test('tml-switchboard: the installed command serves the API', async (t) => {
+  const db = path.join(work, 'served-by-the-bundle.db');
+  const serve = new Service(
+    'tml-switchboard',
+    bin('tml-switchboard'),
+    ['serve', '--listen', '127.0.0.1:0', '--db', db],
+    env,
+  );
+  services.push(serve);
+  const url = (await serve.waitForLine(/listening on (http:\/\/\S+)/, 15_000))[1]!;
+  const res = await fetch(`${url}/readyz`);
+  t.is(res.status, 200);
+  t.deepEqual(await res.json(), { status: 'ok' });
+});
+
+test('tml-switchboard: the admin commands start from a bundle without the HTTP stack', (t) => {
+  const bundle = (name: string) => readFileSync(path.join(ROOT, 'dist', 'bin', `${name}.js`), 'latin1');
+  // fastify's error codes: in the bundle that serves, not in the one the admin commands run
+  t.true(bundle('tml-switchboard-serve').includes('FST_ERR_'));
+  t.false(bundle('tml-switchboard').includes('FST_ERR_'));
+});
+
+test('tml-switchboard: the bundle that serves leaves a code cache that this Node accepts too', async (t) => {
+  const cache = path.join(ROOT, 'dist', 'bin', 'tml-switchboard-serve.js.v8cache');
+  const before = statSync(cache).mtimeMs;
+  t.is((await run(bin('tml-switchboard'), ['serve', '--help'])).code, 0);
+  t.is(statSync(cache).mtimeMs, before);
+});
