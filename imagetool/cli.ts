@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -19,8 +19,9 @@ import { bootWorkers } from './hash-pool.js';
 import { parseMirrorUrl } from './mirror-url.js';
 import { formatBytes, renderFindings, renderList, renderManifest } from './render.js';
 import {
-  listImageIds,
+  listImageIdsSync,
   readManifest,
+  readManifestSync,
   readManifestBytes,
   resolveImageId,
   summarize,
@@ -49,10 +50,13 @@ interface Common {
   quiet: boolean;
 }
 
-async function existingStore(dir: string): Promise<string> {
-  const st = await stat(dir).catch((err: unknown) => {
+function existingStore(dir: string): string {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (err) {
     throw describeFsError(err, 'open store', dir);
-  });
+  }
   if (!st.isDirectory()) throw new ImageToolError(`store ${dir} is not a directory`);
   return dir;
 }
@@ -147,12 +151,13 @@ async function create(store: string, input: CreateInput, quiet: boolean): Promis
   );
 }
 
-async function list(args: Common & { json: boolean }): Promise<void> {
-  const store = await existingStore(args.store);
+/** Sync throughout (listImageIdsSync): `list` does nothing meanwhile. */
+function list(args: Common & { json: boolean }): void {
+  const store = existingStore(args.store);
   const images: ImageSummary[] = [];
-  for (const id of await listImageIds(store)) {
+  for (const id of listImageIdsSync(store)) {
     try {
-      images.push(summarize(id, await readManifest(store, id)));
+      images.push(summarize(id, readManifestSync(store, id)));
     } catch (err) {
       if (!(err instanceof ImageToolError)) throw err;
       if (!args.quiet) process.stderr.write(`tml-imagetool: warning: skipped ${err.message}\n`);
@@ -350,7 +355,7 @@ function cli(argv: string[]): Argv<Common> {
           })
           .options(jsonOpt),
       async (args) => {
-        const store = await existingStore(args.store);
+        const store = existingStore(args.store);
         const ids = args.ids.length > 0 ? await resolveAll(store, args.ids) : undefined;
         const [{ verifyStore }, { withProgress }] = await Promise.all([import('./verify.js'), import('./progress.js')]);
         const report = await withProgress('verifying', !args.quiet && !args.json, (bar) =>
@@ -380,7 +385,7 @@ function cli(argv: string[]): Argv<Common> {
       'write all.txt (the file list mirrors fetch), atomically',
       (y) => taught(y, 'index').options(jsonOpt),
       async (args) => {
-        const store = await existingStore(args.store);
+        const store = existingStore(args.store);
         const { writeIndex } = await import('./all-txt.js');
         const result = await writeIndex(store);
         if (!args.quiet)
@@ -408,7 +413,7 @@ function cli(argv: string[]): Argv<Common> {
           .options(jsonOpt),
       async (args) => {
         if (args.raw && args.json) throw new UsageError('give --raw or --json, not both');
-        const store = await existingStore(args.store);
+        const store = existingStore(args.store);
         const id = await resolveImageId(store, args.id);
         if (args.raw) {
           // The manifest's own bytes, unchecked: --raw is how one inspects a manifest verify complains about.
@@ -439,7 +444,7 @@ function cli(argv: string[]): Argv<Common> {
           })
           .options(jsonOpt),
       async (args) => {
-        const store = await existingStore(args.store);
+        const store = existingStore(args.store);
         const ids = await resolveAll(store, args.ids);
         const [{ copyImages }, { withProgress }] = await Promise.all([import('./copy.js'), import('./progress.js')]);
         const result = await withProgress('copying', !args.quiet && !args.json, (bar) =>
@@ -467,7 +472,7 @@ function cli(argv: string[]): Argv<Common> {
           })
           .options(jsonOpt),
       async (args) => {
-        const store = await existingStore(args.store);
+        const store = existingStore(args.store);
         const { collectGarbage } = await import('./gc.js');
         const result = await collectGarbage(store, { dryRun: args['dry-run'] });
         if (args.json) json(result);
@@ -562,7 +567,7 @@ function cli(argv: string[]): Argv<Common> {
           })
           .options(jsonOpt),
       async (args) => {
-        const store = await existingStore(args.store);
+        const store = existingStore(args.store);
         const ids = await resolveAll(store, args.ids);
         const { removeImages } = await import('./remove.js');
         const result = await removeImages(store, ids, { onWaitForGc: gcWaitNotice(args.quiet || args.json) });
@@ -596,7 +601,7 @@ function cli(argv: string[]): Argv<Common> {
       async (args) => {
         if (args.zstd && args['boot-dir'] === undefined)
           throw new UsageError('--zstd compresses the --boot-dir tar; give --boot-dir');
-        const store = await existingStore(args.store);
+        const store = existingStore(args.store);
         const bootDir = args['boot-dir'] === undefined ? undefined : resolve(args['boot-dir']);
         const input = {
           baseId: await resolveImageId(store, args.base),
@@ -646,6 +651,6 @@ if (words.includes('verify') && !words.includes('--trust-cache') && !words.inclu
 
 runCli('tml-imagetool', async () => {
   const listing = plainList(words);
-  if (listing) await list(listing);
+  if (listing) list(listing);
   else await cli(words).parseAsync();
 });
