@@ -5,7 +5,9 @@
 //   PostgreSQL, 1 replica: one switchboard on a PostgreSQL database
 //   PostgreSQL, 2 replicas: two switchboards on one PostgreSQL database, the supervisors and the
 //                         clients split between them
-// Each setup runs two phases:
+// Each setup runs three phases:
+//   cold burst: the first 1000 jobs after the switchboards start, enqueued as the burst is ->
+//           jobs/s and CPU per job while V8 still compiles the hot paths (BENCH_WARMUP)
 //   burst:  1000 jobs enqueued by 16 concurrent clients -> jobs/s, enqueue request p50/p99,
 //           enqueue->ready p50/p99 (queueing included)
 //   paced:  1000 jobs offered at the setup's target rate -> enqueue request p50/p99, enqueue->ready
@@ -34,6 +36,12 @@ import type { JobRequestBody } from '../protocol/job.js';
 import { WEBSOCKET_SUBPROTOCOL, parseToSupervisor, type ToSwitchboard } from '../protocol/switchboard-ws.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? 1000);
+/**
+ * Jobs each setup runs at once before the measured phases (BENCH_WARMUP): a switchboard that has
+ * served for a while has compiled its hot paths, where one just started spends seconds of CPU in
+ * V8's optimizing compiler, and each replica its own. Reported beside the rest as the cold burst.
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? JOBS);
 const SUPERVISORS = 4;
 const CLIENTS = 16;
 const DEADLINE_MS = Number(process.env.BENCH_DEADLINE ?? 60) * 1000;
@@ -173,7 +181,7 @@ async function cpuMeter(db: string, switchboards: number[]): Promise<{ stop: (jo
 }
 
 /** What a setup measured, or why it could not run. */
-type Outcome = { burst: Phase; paced: Phase | null; rate: number } | { error: string };
+type Outcome = { cold: Phase | null; burst: Phase; paced: Phase | null; rate: number } | { error: string };
 
 interface Setup {
   name: string;
@@ -260,7 +268,7 @@ async function run(db: string, replicas: number, rate: number): Promise<Outcome>
       while (terminatedSent < sent && performance.now() < deadline) await sleep(1);
       for (;;) {
         const n = await ended(ids);
-        if (n >= JOBS) {
+        if (n >= ids.size) {
           return {
             seconds: (performance.now() - t0) / 1000,
             enqueue: jobs.map((j) => j.latency),
@@ -268,32 +276,45 @@ async function run(db: string, replicas: number, rate: number): Promise<Outcome>
           };
         }
         if (performance.now() >= deadline) {
-          return { unfinished: `did not finish: ${n} of ${JOBS} jobs ended in ${DEADLINE_MS / 1000} s` };
+          return { unfinished: `did not finish: ${n} of ${ids.size} jobs ended in ${DEADLINE_MS / 1000} s` };
         }
         await sleep(terminatedSent < sent ? 200 : 10);
       }
     };
 
+    /** `count` jobs enqueued at once by CLIENTS concurrent clients, `before` jobs having ended already. */
+    const burstOf = async (count: number, before: number): Promise<Phase> => {
+      const jobs: Enqueued[] = [];
+      const t0 = performance.now();
+      const deadline = t0 + DEADLINE_MS;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async (_, c) => {
+          while (next < count && performance.now() < deadline) {
+            next++;
+            jobs.push(await enqueue(urls[c % replicas]!));
+          }
+        }),
+      );
+      return finish(jobs, before + count, deadline, t0);
+    };
+
+    /** A burst with the CPU it took per job. */
+    const measuredBurst = async (count: number, before: number): Promise<Phase> => {
+      const meter = await cpuMeter(
+        db,
+        servers.map((s) => s.child.pid!),
+      );
+      const phase = await burstOf(count, before);
+      if (!('unfinished' in phase)) phase.cpu = await meter.stop(count);
+      return phase;
+    };
+    // Cold: the first jobs after start (WARMUP).
+    const cold = WARMUP > 0 ? await measuredBurst(WARMUP, 0) : null;
+    if (cold && 'unfinished' in cold) return { cold, burst: cold, paced: null, rate };
     // Burst: everything enqueued at once by CLIENTS concurrent clients.
-    const burstJobs: Enqueued[] = [];
-    const meter = await cpuMeter(
-      db,
-      servers.map((s) => s.child.pid!),
-    );
-    const t0 = performance.now();
-    const burstDeadline = t0 + DEADLINE_MS;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async (_, c) => {
-        while (next < JOBS && performance.now() < burstDeadline) {
-          next++;
-          burstJobs.push(await enqueue(urls[c % replicas]!));
-        }
-      }),
-    );
-    const burst = await finish(burstJobs, JOBS, burstDeadline, t0);
-    if ('unfinished' in burst) return { burst, paced: null, rate };
-    burst.cpu = await meter.stop(JOBS);
+    const burst = await measuredBurst(JOBS, WARMUP);
+    if ('unfinished' in burst) return { cold, burst, paced: null, rate };
 
     // Paced: the rate offered open-loop (one enqueue every 1000/rate ms, not waiting for answers),
     // as CI systems submit jobs: request latency and enqueue->ready at that load.
@@ -305,7 +326,7 @@ async function run(db: string, replicas: number, rate: number): Promise<Outcome>
       paced.push(enqueue(urls[i % replicas]!));
     }
     const pacedJobs = await Promise.all(paced);
-    return { burst, paced: await finish(pacedJobs, 2 * JOBS, t1 + DEADLINE_MS, t1), rate };
+    return { cold, burst, paced: await finish(pacedJobs, WARMUP + 2 * JOBS, t1 + DEADLINE_MS, t1), rate };
   } finally {
     for (const s of supervisors) s.close();
     await agent.close();
@@ -397,10 +418,10 @@ async function main(): Promise<void> {
 type Figures = Extract<Phase, { seconds: number }>;
 
 /** A cell: the figure, or why there is none. */
-function cell(o: Outcome, phase: 'burst' | 'paced', show: (p: Figures, rate: number) => string): string {
+function cell(o: Outcome, phase: 'cold' | 'burst' | 'paced', show: (p: Figures, rate: number) => string): string {
   if ('error' in o) return 'not run (below)';
   const p = o[phase];
-  if (p === null) return 'skipped: the burst did not finish';
+  if (p === null) return phase === 'cold' ? 'none (BENCH_WARMUP=0)' : 'skipped: the burst did not finish';
   return 'unfinished' in p ? p.unfinished : show(p, o.rate);
 }
 
@@ -410,10 +431,18 @@ const cpuText = (c: CpuPerJob) =>
   `${c.switchboards.toFixed(1)} + ${c.postgres === null ? '-' : c.postgres.toFixed(1)} + ${c.bench.toFixed(1)} = ${cpuTotal(c).toFixed(1)} ms`;
 /** Jobs per second if every core did nothing but this work: the machine's limit for the setup. */
 const ceiling = (c: CpuPerJob) => (availableParallelism() * 1000) / cpuTotal(c);
-const throughput = (p: Figures) => JOBS / p.seconds;
+const throughput = (p: Figures) => p.enqueue.length / p.seconds;
 
 function report(setups: Setup[], outcomes: Outcome[]): void {
   const rows: Array<[string, (o: Outcome) => string]> = [
+    [
+      `cold burst: the first ${WARMUP} jobs after start, throughput`,
+      (o) => cell(o, 'cold', (p) => `${throughput(p).toFixed(0)} jobs/s`),
+    ],
+    [
+      'cold burst: CPU per job: switchboards + PostgreSQL + bench',
+      (o) => cell(o, 'cold', (p) => (p.cpu ? cpuText(p.cpu) : 'not measured')),
+    ],
     [
       `burst: ${JOBS} jobs at once from ${CLIENTS} clients, throughput`,
       (o) => cell(o, 'burst', (p) => `${throughput(p).toFixed(0)} jobs/s`),

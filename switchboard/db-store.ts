@@ -317,10 +317,13 @@ export class DbStore implements SwitchboardStore {
     return this.first((this.dialect.rowLocks ? precompiled.jobForUpdate : precompiled.jobById).with(this.db, id));
   }
 
-  async jobAndRequestForUpdate(id: string): Promise<{ job: JobRow; request: StoredJobRequest } | undefined> {
-    const query = this.dialect.rowLocks ? precompiled.jobAndRequestForUpdate : precompiled.jobAndRequest;
+  async jobAndRequestUnlessLocked(
+    id: string,
+  ): Promise<{ job: JobRow; request: StoredJobRequest } | 'locked' | undefined> {
+    const query = this.dialect.rowLocks ? precompiled.jobAndRequestUnlessLocked : precompiled.jobAndRequest;
     const row = await this.first(query.with(this.db, id));
-    if (!row) return undefined;
+    // No row is no job, or one locked: the job's own read tells which (rarely needed).
+    if (!row) return this.dialect.rowLocks && (await this.job(id)) ? 'locked' : undefined;
     const { request, ...job } = row;
     return { job, request: JSON.parse(request) as StoredJobRequest };
   }

@@ -22,12 +22,16 @@ export interface JobChange {
   expectState?: ExecutionState;
   /** Only if this supervisor has no other job in progress (checked with its row locked). */
   idleSupervisor?: string;
-  /** Read the job's request with its row (for a start_job). */
+  /**
+   * Read the job's request with its row (for a start_job), unless another transaction holds the
+   * row: then nothing changes and the result says `locked` (see jobAndRequestUnlessLocked).
+   */
   readRequest?: boolean;
 }
 
 export type ChangeResult =
-  { ok: true; job: JobRow; request?: StoredJobRequest } | { ok: false; reason: string; job: JobRow | undefined };
+  | { ok: true; job: JobRow; request?: StoredJobRequest }
+  | { ok: false; reason: string; job: JobRow | undefined; locked?: true };
 
 /** Bytes of console output kept per job; older output is dropped. */
 export const DEFAULT_LOG_KEEP_BYTES = 4 * 1024 * 1024;
@@ -356,7 +360,9 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
     let before = unit.rows.get(id);
     let request: StoredJobRequest | undefined;
     if (change.readRequest) {
-      const read = await unit.tx.jobAndRequestForUpdate(id);
+      const read = await unit.tx.jobAndRequestUnlessLocked(id);
+      if (read === 'locked')
+        return { ok: false, reason: 'another switchboard is changing it', job: before, locked: true };
       if (!read) return { ok: false, reason: 'no such job', job: undefined };
       request = read.request;
       // A row changed earlier in this batch is newer than the one read.

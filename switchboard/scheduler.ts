@@ -106,6 +106,9 @@ const ENQUEUES_PER_TRANSACTION = 100;
 /** How long a deadline whose action found the database unavailable waits before trying again. */
 const STORE_RETRY_MS = 1000;
 
+/** How soon a dispatch that passed over jobs another replica was changing looks at the queue again. */
+const DISPATCH_AGAIN_MS = 50;
+
 export class Scheduler {
   private readonly sessions = new Map<string, Session>();
   /** supervisor id -> jobs dispatched to it and not terminated */
@@ -678,22 +681,33 @@ export class Scheduler {
       if (s.reconciled && s.foreign.size === 0 && !busy) idle.push([id, s]);
     }
     if (idle.length === 0) return;
+    let passedOver = false;
     for (const [jobId, { tags }] of this.queue) {
       const i = idle.findIndex(([, s]) => tagsMatch(tags, s.tags));
       if (i < 0) continue;
       const [supervisorId, session] = idle[i]!;
-      // A job another replica started first leaves the supervisor free for the next one.
-      if ((await this.startOn(jobId, supervisorId, session)) !== 'job_gone') idle.splice(i, 1);
+      const outcome = await this.startOn(jobId, supervisorId, session);
+      // A job another replica started first, or is changing now, leaves the supervisor free for the next one.
+      if (outcome === 'locked') passedOver = true;
+      else if (outcome !== 'job_gone') idle.splice(i, 1);
       if (idle.length === 0) break;
+    }
+    // The replica changing a job passed over may leave it queued (its supervisor turned out busy):
+    // this one looks again soon rather than when the next job is queued or ends.
+    if (passedOver && idle.length > 0) {
+      this.deadlines.at('dispatch', this.clock.now() + DISPATCH_AGAIN_MS, () => this.requestDispatch());
     }
   }
 
-  /** `job_gone`: the job was no longer queued; `busy`: the database has the supervisor running another. */
+  /**
+   * `job_gone`: the job was no longer queued; `locked`: another replica is changing it; `busy`: the
+   * database has the supervisor running another.
+   */
   private async startOn(
     jobId: string,
     supervisorId: string,
     session: Session,
-  ): Promise<'started' | 'job_gone' | 'busy'> {
+  ): Promise<'started' | 'job_gone' | 'locked' | 'busy'> {
     // Out of the queue only once the store has it scheduled: a failing write leaves it queued.
     const r = await this.jobs.apply(jobId, {
       actor: 'switchboard',
@@ -703,11 +717,12 @@ export class Scheduler {
       readRequest: true,
     });
     if (!r.ok) {
+      this.log.debug(`job ${jobId} not scheduled on supervisor ${session.name}: ${r.reason}`);
+      if (r.locked) return 'locked';
       if (r.job?.state !== 'queued') {
         this.removeQueued(jobId);
         this.deadlines.clear(`queue:${jobId}`);
       }
-      this.log.debug(`job ${jobId} not scheduled on supervisor ${session.name}: ${r.reason}`);
       return r.job?.state === 'queued' ? 'busy' : 'job_gone';
     }
     const request = r.request!;

@@ -138,8 +138,13 @@ export interface SwitchboardStore {
    * switchboards changing one job take turns, each seeing what the other committed.
    */
   jobForUpdate(id: string): Promise<JobRow | undefined>;
-  /** As jobForUpdate, with the job's request, in one read. */
-  jobAndRequestForUpdate(id: string): Promise<{ job: JobRow; request: StoredJobRequest } | undefined>;
+  /**
+   * As jobForUpdate, with the job's request, in one read; but a row that another transaction holds
+   * locked is not waited for: `locked`. A switchboard starting jobs passes over one that another
+   * is changing (starting it, most likely) rather than queue behind it, or deadlock with it when
+   * the two see the queue in different orders.
+   */
+  jobAndRequestUnlessLocked(id: string): Promise<{ job: JobRow; request: StoredJobRequest } | 'locked' | undefined>;
   close(): Promise<void>;
   /** Tells the other switchboards on this database each payload (a change feed notice) once this commits. */
   notify(...payloads: string[]): Promise<void>;

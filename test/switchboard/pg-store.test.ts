@@ -8,6 +8,7 @@ import { openPostgresStore } from '../../switchboard/pg-store.js';
 import { StoreOpenError, StoreUnavailable } from '../../switchboard/store.js';
 import { createDatabase, freshDatabase, postgresTest, postgresUrl } from './postgres.js';
 import { storeConformance } from './store-conformance.js';
+import { storedJobRequest } from './harness.js';
 
 const test = postgresTest();
 
@@ -36,6 +37,24 @@ async function onServer(statement: string, url = postgresUrl()!): Promise<void> 
     await client.end();
   }
 }
+
+test('a job row another transaction holds locked is `locked` to a start, not waited for', async (t) => {
+  const store = await openPostgresStore(await freshDatabase(t));
+  t.teardown(() => store.close());
+  const owner = (await store.addUser('o', null, false)).id;
+  const id = '00000000-0000-4000-8000-000000000001';
+  await store.insertJob(id, owner, storedJobRequest(), 1);
+  await store.transaction(async (holder) => {
+    await holder.jobForUpdate(id);
+    // The outer store's transactions run beside the one open, on a connection of their own.
+    t.is(await store.transaction((tx) => tx.jobAndRequestUnlessLocked(id)), 'locked');
+  });
+  t.like(await store.transaction((tx) => tx.jobAndRequestUnlessLocked(id)), { job: { id } });
+  t.is(
+    await store.transaction((tx) => tx.jobAndRequestUnlessLocked('00000000-0000-4000-8000-000000000002')),
+    undefined,
+  );
+});
 
 test('a database opened again keeps its rows and applies no migration', async (t) => {
   const url = await freshDatabase(t);

@@ -28,6 +28,7 @@ test('a precompiled query compiles, call after call, to what building it afresh 
         const pairs = [
           [precompiled.jobForUpdate.with(db, id), queries.jobById(db, id).forUpdate()],
           [precompiled.activeJobOn.with(db, id), queries.activeJobOn(db, id)],
+          [precompiled.jobAndRequestUnlessLocked.with(db, id), queries.jobAndRequest(db, id).forUpdate().skipLocked()],
           [precompiled.supervisors.with(db), queries.supervisors(db)],
           [precompiled.insertLog.with(db, id, a, data), queries.insertLog(db, id, a, data)],
           [precompiled.setLogBounds.with(db, id, a, b), queries.setLogBounds(db, id, a, b)],

@@ -3,6 +3,7 @@
 // supervisors another holds.
 
 import type { ExecutionContext } from 'ava';
+import pg from 'pg';
 import { parseToSupervisor } from '../../protocol/switchboard-ws.js';
 import { API_PREFIX } from '../../protocol/switchboard-api.js';
 import { newToken } from '../../switchboard/auth.js';
@@ -15,6 +16,8 @@ import { freshDatabase, postgresTest } from './postgres.js';
 const test = postgresTest();
 
 interface Replicas {
+  /** The database's URL. */
+  db: string;
   sbs: Switchboard[];
   urls: string[];
   token: string;
@@ -48,6 +51,7 @@ async function replicas(t: ExecutionContext, n: number): Promise<Replicas> {
   const tk = newToken();
   await sbs[0]!.db.addToken(tk.hash, alice.id, null);
   return {
+    db,
     sbs,
     urls,
     token: tk.token,
@@ -125,6 +129,31 @@ test('200 jobs over two replicas with 8 supervisors split across them each run e
   t.is(record.starts.length, 200);
   t.is(new Set(record.starts).size, 200);
   t.is(record.overlaps, 0);
+});
+
+test('a job another transaction holds locked is passed over, not waited for, and started once it is let go', async (t) => {
+  const r = await replicas(t, 1);
+  const s = await r.supervisor('only');
+  const enqueue = async () =>
+    (await api(r.urls[0]!, r.token, 'POST', '/jobs/new', jobRequest({ tag_config: 'board:x' }))).json.job_id as string;
+  const [locked, free] = [await enqueue(), await enqueue()];
+  // As another replica starting or cancelling the first job would hold it.
+  const other = new pg.Client({ connectionString: r.db });
+  await other.connect();
+  t.teardown(() => other.end());
+  await other.query('begin');
+  await other.query('select 1 from jobs where id = $1 for update', [locked]);
+  const fake = await FakeSupervisor.connect(r.urls[0]!, s.id, s.token);
+  t.teardown(() => fake.close());
+  await fake.next('start_job', (m) => m.message.job_id === free);
+  fake.transition(free, { state: 'ready' });
+  fake.declare(free, 'success');
+  fake.transition(free, { state: 'terminated' });
+  await terminated(r.urls[0]!, r.token, free);
+  // Let go with the job still queued: nothing else happens that would make the replica look again.
+  await other.query('commit');
+  await fake.next('start_job', (m) => m.message.job_id === locked);
+  t.pass();
 });
 
 test('a cancel through the replica that does not hold the supervisor stops the job there', async (t) => {

@@ -231,10 +231,10 @@ export function storeConformance(
     t.deepEqual(JSON.parse(job.init_spec), req.init_spec);
     t.false('request' in job);
     t.deepEqual(await store.jobRequest(jobId(1)), req);
-    t.deepEqual(await store.transaction((tx) => tx.jobAndRequestForUpdate(jobId(1))), { job, request: req });
+    t.deepEqual(await store.transaction((tx) => tx.jobAndRequestUnlessLocked(jobId(1))), { job, request: req });
     t.is(await store.job(jobId(2)), undefined);
     t.is(await store.jobRequest(jobId(2)), undefined);
-    t.is(await store.transaction((tx) => tx.jobAndRequestForUpdate(jobId(2))), undefined);
+    t.is(await store.transaction((tx) => tx.jobAndRequestUnlessLocked(jobId(2))), undefined);
   });
 
   withStore('active jobs come in enqueue order; listings newest first, per owner or all', async (t, store) => {
