@@ -36,11 +36,20 @@ export const SESSIONS_PER_NOTICE = 100;
 
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_NOTICE_BYTES;
 
+/**
+ * How every notice replica `from` sends begins. Each replica hears its own notices too (NOTIFY
+ * reaches every listener), about half of all it hears with two replicas: it passes over those
+ * without parsing them.
+ */
+export function noticePrefix(from: string): string {
+  return `{"from":${JSON.stringify(from)},`;
+}
+
 export function encodeNotice(from: string, notice: FeedNotice): string {
-  const payload = JSON.stringify({ ...notice, from });
+  const payload = JSON.stringify({ from, ...notice });
   if (Buffer.byteLength(payload) <= MAX_NOTICE_BYTES || notice.kind !== 'job' || !notice.row) return payload;
   // A long exit message: the others read the row.
-  return JSON.stringify({ kind: notice.kind, id: notice.id, from });
+  return JSON.stringify({ from, kind: notice.kind, id: notice.id });
 }
 
 type Check = (v: unknown) => boolean;

@@ -17,7 +17,7 @@ import { DbStore } from './db-store.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import type { Tables } from './schema.js';
 import type { ChangeFeed, FeedMessage, FeedNotice } from './change-feed.js';
-import { encodeNotice, parseNotice } from './change-feed.js';
+import { encodeNotice, noticePrefix, parseNotice } from './change-feed.js';
 import type { StoreDialect } from './store-dialect.js';
 import { StoreOpenError } from './store.js';
 
@@ -280,8 +280,9 @@ export class PostgresFeed implements ChangeFeed {
 
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url, application_name: 'tml-switchboard feed' });
+    const own = noticePrefix(this.replica);
     client.on('notification', (n) => {
-      if (n.channel !== FEED_CHANNEL || n.payload === undefined) return;
+      if (n.channel !== FEED_CHANNEL || n.payload === undefined || n.payload.startsWith(own)) return;
       let m: FeedMessage;
       try {
         m = parseNotice(n.payload);

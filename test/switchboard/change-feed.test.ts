@@ -1,7 +1,13 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ValidationError } from '../../protocol/validation.js';
-import { encodeNotice, MAX_NOTICE_BYTES, parseNotice, type FeedNotice } from '../../switchboard/change-feed.js';
+import {
+  encodeNotice,
+  MAX_NOTICE_BYTES,
+  noticePrefix,
+  parseNotice,
+  type FeedNotice,
+} from '../../switchboard/change-feed.js';
 import type { JobRow } from '../../switchboard/store.js';
 import { EXPIRY_MS, Presence } from '../../switchboard/presence.js';
 
@@ -37,6 +43,23 @@ test('every notice reads back as it was sent, with its sender', (t) => {
     { kind: 'console_input', job: 'j', bytes: 'aGk=' },
   ];
   for (const n of notices) t.deepEqual(parseNotice(encodeNotice('r1', n)), { ...n, from: 'r1' });
+});
+
+test("a replica's notices, and only its own, begin with its prefix, whatever they hold", (t) => {
+  fc.assert(
+    fc.property(fc.uuid(), fc.uuid(), fc.string(), fc.string(), fc.boolean(), (from, other, id, text, long) => {
+      const notices: FeedNotice[] = [
+        { kind: 'job', id, row: { ...ROW, id, exit_message: long ? text.repeat(MAX_NOTICE_BYTES) : text } },
+        { kind: 'log', id, start: 0, end: text.length },
+        { kind: 'console_input', job: id, bytes: text },
+      ];
+      for (const n of notices) {
+        const payload = encodeNotice(from, n);
+        t.true(payload.startsWith(noticePrefix(from)));
+        if (other !== from) t.false(payload.startsWith(noticePrefix(other)));
+      }
+    }),
+  );
 });
 
 test('a job notice whose row would not fit in a NOTIFY is sent without it: the others read the row', (t) => {
