@@ -1,5 +1,6 @@
 // Builds the installed CLIs (package.json `bin`, the launchers in bin/) as one file each,
-// dist/bin/NAME.js, then runs each once so it leaves its V8 code cache, NAME.js.v8cache. Reading
+// dist/bin/NAME.js, then runs each for --help and for a command that reads data, so that it leaves
+// its two V8 code caches (NAME.js.help.v8cache and NAME.js.v8cache, bin/load-bundle.cjs). Reading
 // one file instead of hundreds, and compiled code instead of source, is most of what brings
 // `--help` or `tml job status` near `node -e 0` (`npm run bench`, bench/cli-start.ts).
 //
@@ -12,9 +13,11 @@
 // code only other commands run.
 // Usage: node dist/scripts/bundle-bins.js (run by `npm run build` after tsc)
 
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { build, type Metafile, type Plugin } from 'esbuild';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,9 +30,18 @@ interface Bundle {
   source: string;
   /** The launcher in bin/ that runs this bundle. */
   launcher: string;
-  /** The arguments of the run that leaves the code cache: --help compiles the parser and the
-   * start-up path that every command of the bundle shares. */
-  warmUp: string[];
+  /**
+   * The arguments of the run that leaves the code cache for help pages (bin/load-bundle.cjs):
+   * it compiles the parser and the help layout.
+   */
+  help: string[];
+  /**
+   * The arguments (in a fresh temporary directory DIR) of the run that leaves the cache for every
+   * other command: one of the commands scripts run most, which compiles what commands that read
+   * data share (opening a database, a store, a connection). Without it, the first such command
+   * run where the package is writable leaves it.
+   */
+  data?: (dir: string) => { args: string[]; env?: NodeJS.ProcessEnv };
   /** Modules of the source's own dynamic imports (`./server.js`) that this bundle leaves out. */
   leaveOut?: string[];
 }
@@ -41,17 +53,45 @@ interface Bundle {
  * runs `serve` from a bundle of everything (bin/tml-switchboard.cjs).
  */
 export const BUNDLES: Record<string, Bundle> = {
-  'tml-imagetool': { source: 'imagetool/cli.ts', launcher: 'tml-imagetool', warmUp: ['--help'] },
-  'tml-puppet': { source: 'puppet/cli.ts', launcher: 'tml-puppet', warmUp: ['--help'] },
-  'tml-supervisor': { source: 'supervisor/cli.ts', launcher: 'tml-supervisor', warmUp: ['--help'] },
+  'tml-imagetool': {
+    source: 'imagetool/cli.ts',
+    launcher: 'tml-imagetool',
+    help: ['--help'],
+    data: (dir) => ({ args: ['list', '--store', dir] }),
+  },
+  'tml-puppet': {
+    source: 'puppet/cli.ts',
+    launcher: 'tml-puppet',
+    help: ['--help'],
+    data: (dir) => {
+      writeFileSync(path.join(dir, 'board'), 'warm-up');
+      return { args: ['parameter', 'get', 'board'], env: { TML_PARAMETERS_DIR: dir } };
+    },
+  },
+  'tml-supervisor': {
+    source: 'supervisor/cli.ts',
+    launcher: 'tml-supervisor',
+    help: ['--help'],
+    data: () => ({ args: ['--version'] }),
+  },
   'tml-switchboard': {
     source: 'switchboard/cli.ts',
     launcher: 'tml-switchboard',
-    warmUp: ['--help'],
+    help: ['--help'],
+    data: (dir) => ({ args: ['supervisor', 'list', '--db', path.join(dir, 'switchboard.db')] }),
     leaveOut: ['./server.js'],
   },
-  'tml-switchboard-serve': { source: 'switchboard/cli.ts', launcher: 'tml-switchboard', warmUp: ['serve', '--help'] },
-  tml: { source: 'tml/cli.ts', launcher: 'tml', warmUp: ['--help'] },
+  'tml-switchboard-serve': { source: 'switchboard/cli.ts', launcher: 'tml-switchboard', help: ['serve', '--help'] },
+  tml: {
+    source: 'tml/cli.ts',
+    launcher: 'tml',
+    help: ['--help'],
+    // No switchboard answers at build time: the connection is refused, after the client has loaded.
+    data: () => ({
+      args: ['job', 'status', '00000000-0000-4000-8000-000000000000'],
+      env: { TML_SWITCHBOARD_URL: 'http://127.0.0.1:9', TML_API_TOKEN: 'warm-up' },
+    }),
+  },
 };
 
 /** Native addons load their .node file from their own package directory: they stay in node_modules. */
@@ -356,7 +396,7 @@ function leftOut(name: string, source: string, leaveOut: string[]): Plugin {
 
 await rm(OUT_DIR, { recursive: true, force: true });
 await mkdir(OUT_DIR, { recursive: true });
-for (const [name, { source, launcher, warmUp, leaveOut = [] }] of Object.entries(BUNDLES)) {
+for (const [name, { source, launcher, help, data, leaveOut = [] }] of Object.entries(BUNDLES)) {
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: [source],
@@ -386,6 +426,21 @@ for (const [name, { source, launcher, warmUp, leaveOut = [] }] of Object.entries
   assertFunctionBody(name, Object.values(result.metafile.outputs)[0]!);
   // on the first line, so that line numbers in stack traces are the file's
   await writeFile(output!.path, `(async function (require, __tmlMeta, __tmlCreateRequire) {'use strict';${code}\n})`);
-  // The first run writes the code cache (bin/load-bundle.cjs).
-  execFileSync(process.execPath, [path.join(ROOT, 'bin', `${launcher}.cjs`), ...warmUp], { stdio: 'ignore' });
+  // The first run of each kind writes its code cache (bin/load-bundle.cjs); a data command may fail
+  // (tml's finds no switchboard) once it has run what it warms.
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, [path.join(ROOT, 'bin', `${launcher}.cjs`), ...args], {
+      stdio: 'ignore',
+      env: { ...process.env, ...env },
+    });
+  if (run(help).status !== 0) throw new Error(`${launcher} ${help.join(' ')} failed`);
+  if (data) {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tml-warm-up-'));
+    try {
+      const { args, env } = data(dir);
+      run(args, env);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
 }
