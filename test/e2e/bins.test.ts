@@ -47,6 +47,14 @@ const tsc = (name: string) => path.join(ROOT, TSC[name]!);
 
 let work = '';
 const services: Service[] = [];
+
+/** `tml-switchboard serve` from `cli` on a free loopback port, stopped after the tests; its URL. */
+async function serveFrom(cli: string, db: string): Promise<string> {
+  const serve = new Service('tml-switchboard', cli, ['serve', '--listen', '127.0.0.1:0', '--db', db], env);
+  services.push(serve);
+  return (await serve.waitForLine(/listening on (http:\/\/\S+)/, 15_000))[1]!;
+}
+
 /** Per command: the arguments of a command that reads data, and its environment. */
 const dataCommands: Record<string, { args: string[]; env?: NodeJS.ProcessEnv }> = {};
 
@@ -85,14 +93,7 @@ test.before(async () => {
   await admin(['supervisor', 'add', 'rack-1', '--tags', 'board:nrf52840dk']);
   dataCommands['tml-switchboard'] = { args: ['supervisor', 'list', '--db', db] };
 
-  const serve = new Service(
-    'tml-switchboard',
-    tsc('tml-switchboard'),
-    ['serve', '--listen', '127.0.0.1:0', '--db', db],
-    env,
-  );
-  services.push(serve);
-  const url = (await serve.waitForLine(/listening on (http:\/\/\S+)/, 15_000))[1]!;
+  const url = await serveFrom(tsc('tml-switchboard'), db);
   dataCommands['tml'] = {
     args: ['supervisor', 'list', '--json'],
     env: { TML_API_TOKEN: token, TML_SWITCHBOARD_URL: url },
@@ -151,15 +152,7 @@ test('tml-switchboard: serve --help is the same from the installed command as fr
 });
 
 test('tml-switchboard: the installed command serves the API', async (t) => {
-  const db = path.join(work, 'served-by-the-bundle.db');
-  const serve = new Service(
-    'tml-switchboard',
-    bin('tml-switchboard'),
-    ['serve', '--listen', '127.0.0.1:0', '--db', db],
-    env,
-  );
-  services.push(serve);
-  const url = (await serve.waitForLine(/listening on (http:\/\/\S+)/, 15_000))[1]!;
+  const url = await serveFrom(bin('tml-switchboard'), path.join(work, 'served-by-the-bundle.db'));
   const res = await fetch(`${url}/readyz`);
   t.is(res.status, 200);
   t.deepEqual(await res.json(), { status: 'ok' });
