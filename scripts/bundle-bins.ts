@@ -41,7 +41,7 @@ interface Bundle {
    * data share (opening a database, a store, a connection). Without it, the first such command
    * run where the package is writable leaves it.
    */
-  data?: (dir: string) => { args: string[]; env?: NodeJS.ProcessEnv };
+  data?: (dir: string) => { args: string[]; env?: NodeJS.ProcessEnv; status?: number };
   /** Modules of the source's own dynamic imports (`./server.js`) that this bundle leaves out. */
   leaveOut?: string[];
 }
@@ -86,10 +86,12 @@ export const BUNDLES: Record<string, Bundle> = {
     source: 'tml/cli.ts',
     launcher: 'tml',
     help: ['--help'],
-    // No switchboard answers at build time: the connection is refused, after the client has loaded.
+    // No switchboard answers at build time: the connection is refused (exit 1), after the client
+    // has loaded. The token is well-formed, so that the run gets that far.
     data: () => ({
       args: ['job', 'status', '00000000-0000-4000-8000-000000000000'],
-      env: { TML_SWITCHBOARD_URL: 'http://127.0.0.1:9', TML_API_TOKEN: 'warm-up' },
+      env: { TML_SWITCHBOARD_URL: 'http://127.0.0.1:9', TML_API_TOKEN: Buffer.alloc(128).toString('base64') },
+      status: 1,
     }),
   },
 };
@@ -426,19 +428,23 @@ for (const [name, { source, launcher, help, data, leaveOut = [] }] of Object.ent
   assertFunctionBody(name, Object.values(result.metafile.outputs)[0]!);
   // on the first line, so that line numbers in stack traces are the file's
   await writeFile(output!.path, `(async function (require, __tmlMeta, __tmlCreateRequire) {'use strict';${code}\n})`);
-  // The first run of each kind writes its code cache (bin/load-bundle.cjs); a data command may fail
-  // (tml's finds no switchboard) once it has run what it warms.
-  const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-    spawnSync(process.execPath, [path.join(ROOT, 'bin', `${launcher}.cjs`), ...args], {
-      stdio: 'ignore',
+  // The first run of each kind writes its code cache (bin/load-bundle.cjs). A run that ends
+  // otherwise than expected (a usage error) stopped before the code it was to warm.
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}, status = 0) => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', `${launcher}.cjs`), ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
       env: { ...process.env, ...env },
     });
-  if (run(help).status !== 0) throw new Error(`${launcher} ${help.join(' ')} failed`);
+    if (r.status !== status)
+      throw new Error(`warming ${name}: ${launcher} ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
+  };
+  run(help);
   if (data) {
     const dir = await mkdtemp(path.join(tmpdir(), 'tml-warm-up-'));
     try {
-      const { args, env } = data(dir);
-      run(args, env);
+      const { args, env, status } = data(dir);
+      run(args, env, status);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
