@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { createRequire, isBuiltin } from 'node:module';
 import path from 'node:path';
@@ -41,7 +42,7 @@ interface Bundle {
    * data share (opening a database, a store, a connection). Without it, the first such command
    * run where the package is writable leaves it.
    */
-  data?: (dir: string) => { args: string[]; env?: NodeJS.ProcessEnv; status?: number };
+  data?: (dir: string, closedPort: number) => { args: string[]; env?: NodeJS.ProcessEnv; status?: number };
   /** Modules of the source's own dynamic imports (`./server.js`) that this bundle leaves out. */
   leaveOut?: string[];
 }
@@ -88,9 +89,12 @@ export const BUNDLES: Record<string, Bundle> = {
     help: ['--help'],
     // No switchboard answers at build time: the connection is refused (exit 1), after the client
     // has loaded. The token is well-formed, so that the run gets that far.
-    data: () => ({
+    data: (_dir, closedPort) => ({
       args: ['job', 'status', '00000000-0000-4000-8000-000000000000'],
-      env: { TML_SWITCHBOARD_URL: 'http://127.0.0.1:9', TML_API_TOKEN: Buffer.alloc(128).toString('base64') },
+      env: {
+        TML_SWITCHBOARD_URL: `http://127.0.0.1:${closedPort}`,
+        TML_API_TOKEN: Buffer.alloc(128).toString('base64'),
+      },
       status: 1,
     }),
   },
@@ -396,6 +400,15 @@ function leftOut(name: string, source: string, leaveOut: string[]): Plugin {
   };
 }
 
+/** A loopback port nothing listens on (one just let go): a connection to it is refused at once. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 await rm(OUT_DIR, { recursive: true, force: true });
 await mkdir(OUT_DIR, { recursive: true });
 for (const [name, { source, launcher, help, data, leaveOut = [] }] of Object.entries(BUNDLES)) {
@@ -443,7 +456,7 @@ for (const [name, { source, launcher, help, data, leaveOut = [] }] of Object.ent
   if (data) {
     const dir = await mkdtemp(path.join(tmpdir(), 'tml-warm-up-'));
     try {
-      const { args, env, status } = data(dir);
+      const { args, env, status } = data(dir, await closedPort());
       run(args, env, status);
     } finally {
       await rm(dir, { recursive: true, force: true });
