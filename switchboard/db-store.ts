@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Compilable, CompiledQuery, Kysely, Transaction } from 'kysely';
 import { MIGRATIONS } from './migrations.js';
-import { insertEventsQuery, insertJobQuery, precompiled, updateJobQuery } from './precompiled.js';
+import { JOBS_PER_INSERT, insertEventsQuery, insertJobsQuery, precompiled, updateJobQuery } from './precompiled.js';
 import { queries as q } from './queries.js';
 import type { JobEventRow, JobRow, StoredJobRequest, SupervisorRow, Tables, UserRow } from './schema.js';
 import type { StoreDialect } from './store-dialect.js';
@@ -20,6 +20,7 @@ import {
   type ListedJobRow,
   type ListedJobsQuery,
   type LogChunk,
+  type NewJob,
   type NewJobEvent,
   type SessionOwner,
   type SwitchboardStore,
@@ -33,6 +34,16 @@ type Db = Kysely<Tables>;
 /** Events one INSERT stores at most: 8 parameters each stays far below either engine's limit. */
 const EVENTS_PER_INSERT = 500;
 
+/** Parameters that held writes take at most, together: well within PostgreSQL's 65535 a statement. */
+const MAX_HELD_PARAMETERS = 20_000;
+
+/** A write held back to go out with the others (see DbStore.held), and the rows it touches. */
+interface HeldWrite {
+  query: CompiledQuery;
+  /** Names the rows: two writes of one key never go out together. */
+  key: string;
+}
+
 /**
  * The query with every NUL character in its text parameters as U+FFFD: PostgreSQL refuses NUL in
  * text, and the same text must read back the same from either engine. (Requests are stored as
@@ -43,7 +54,40 @@ function textSafe<R>(c: CompiledQuery<R>): CompiledQuery<R> {
   return { ...c, parameters: c.parameters.map((p) => (typeof p === 'string' ? p.replaceAll('\0', '\uFFFD') : p)) };
 }
 
+/** A queued job's row as inserted. */
+function newJobRow({ id, ownerId, request }: NewJob, now: number) {
+  return {
+    id,
+    owner_id: ownerId,
+    tag_config: request.tag_config,
+    state: 'queued' as const,
+    stage: null,
+    status_message: null,
+    exit_status: null,
+    exit_message: null,
+    supervisor_id: null,
+    queued_at: now,
+    scheduled_at: null,
+    updated_at: now,
+    terminated_at: null,
+    init_spec: JSON.stringify(request.init_spec),
+    restart_of: request.restart_of ?? null,
+    override_timeout: request.override_timeout,
+    request: JSON.stringify(request),
+  };
+}
+
 export class DbStore implements SwitchboardStore {
+  /**
+   * Writes of this transaction not sent yet, on an engine that makes several in one statement:
+   * they go out together before the next read, before a write of a row one of them touches, and
+   * before the commit. Their results are not needed, and what would refuse them (a key taken)
+   * fails the transaction then as it would have where they were made: the transaction does the
+   * same in fewer round trips.
+   */
+  private readonly held: HeldWrite[] = [];
+  private heldParameters = 0;
+
   protected constructor(
     /** The database, or the transaction this store's calls run in. */
     protected readonly db: Db,
@@ -101,12 +145,37 @@ export class DbStore implements SwitchboardStore {
   }
 
   private async run(query: Compilable): Promise<number> {
+    await this.flush();
     const r = await this.io(() => this.db.executeQuery(textSafe(query.compile())));
     return Number(r.numAffectedRows ?? 0n);
   }
 
   private async all<R>(query: Compilable<R>): Promise<R[]> {
+    await this.flush();
     return (await this.io(() => this.db.executeQuery(textSafe(query.compile())))).rows;
+  }
+
+  /** Makes a write whose result is not needed: held back (see `held`) where the engine combines writes. */
+  private async write(query: Compilable | CompiledQuery, key: string): Promise<void> {
+    const combiner = this.dialect.writeCombiner;
+    const c = textSafe('compile' in query ? query.compile() : query);
+    if (!combiner || !this.db.isTransaction || !combiner.combinable(c)) {
+      await this.run({ compile: () => c });
+      return;
+    }
+    if (this.held.some((h) => h.key === key) || this.heldParameters + c.parameters.length > MAX_HELD_PARAMETERS)
+      await this.flush();
+    this.held.push({ query: c, key });
+    this.heldParameters += c.parameters.length;
+  }
+
+  /** Sends the held writes, in one statement. */
+  private async flush(): Promise<void> {
+    if (this.held.length === 0) return;
+    const writes = this.held.splice(0).map((h) => h.query);
+    this.heldParameters = 0;
+    const c = writes.length === 1 ? writes[0]! : this.dialect.writeCombiner!.combine(writes);
+    await this.io(() => this.db.executeQuery(c));
   }
 
   private async first<R>(query: Compilable<R>): Promise<R | undefined> {
@@ -118,8 +187,13 @@ export class DbStore implements SwitchboardStore {
    * raced this one) is a StoreConflict.
    */
   private async insert<R>(query: Compilable<R>, conflict: string): Promise<R | undefined> {
+    return (await this.insertAll(query, conflict))[0];
+  }
+
+  /** As insert, for a query that inserts several rows. */
+  private async insertAll<R>(query: Compilable<R>, conflict: string): Promise<R[]> {
     try {
-      return await this.first(query);
+      return await this.all(query);
     } catch (err) {
       if (this.dialect.isConflict(err)) throw new StoreConflict(conflict);
       throw err;
@@ -133,13 +207,19 @@ export class DbStore implements SwitchboardStore {
   transaction<T>(fn: (tx: DbStore) => Promise<T>): Promise<T> {
     if (this.db.isTransaction) return fn(this);
     return this.io(() =>
-      this.db.transaction().execute((trx: Transaction<Tables>) => fn(new DbStore(trx, this.dialect))),
+      this.db.transaction().execute(async (trx: Transaction<Tables>) => {
+        const tx = new DbStore(trx, this.dialect);
+        const result = await fn(tx);
+        await tx.flush();
+        return result;
+      }),
     );
   }
 
-  /** See StoreDialect.notify: other switchboards hear the payloads when this transaction commits. */
+  /** See StoreDialect.notifyQuery: other switchboards hear the payloads when this transaction commits. */
   async notify(...payloads: string[]): Promise<void> {
-    await this.io(() => this.dialect.notify(this.db, payloads));
+    const query = this.dialect.notifyQuery(payloads);
+    if (query) await this.write(query, 'notify');
   }
 
   async ping(): Promise<void> {
@@ -284,29 +364,29 @@ export class DbStore implements SwitchboardStore {
   // -- jobs --
 
   async insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<JobRow> {
-    const row = await this.insert(
-      insertJobQuery(this.db, {
-        id,
-        owner_id: ownerId,
-        tag_config: request.tag_config,
-        state: 'queued',
-        stage: null,
-        status_message: null,
-        exit_status: null,
-        exit_message: null,
-        supervisor_id: null,
-        queued_at: now,
-        scheduled_at: null,
-        updated_at: now,
-        terminated_at: null,
-        init_spec: JSON.stringify(request.init_spec),
-        restart_of: request.restart_of ?? null,
-        override_timeout: request.override_timeout,
-        request: JSON.stringify(request),
-      }),
-      `a job with id ${id} already exists`,
-    );
-    return row!;
+    return (await this.insertJobs([{ id, ownerId, request }], now))[0]!;
+  }
+
+  insertJobs(jobs: NewJob[], now: number): Promise<JobRow[]> {
+    return this.transaction(async (tx) => {
+      const stored = new Map<string, JobRow>();
+      for (let i = 0; i < jobs.length; i += JOBS_PER_INSERT) {
+        const some = jobs.slice(i, i + JOBS_PER_INSERT);
+        const conflict =
+          some.length === 1
+            ? `a job with id ${some[0]!.id} already exists`
+            : 'a job with one of these ids already exists';
+        const rows = await tx.insertAll(
+          insertJobsQuery(
+            tx.db,
+            some.map((j) => newJobRow(j, now)),
+          ),
+          conflict,
+        );
+        for (const row of rows) stored.set(row.id, row);
+      }
+      return jobs.map((j) => stored.get(j.id)!);
+    });
   }
 
   async job(id: string): Promise<JobRow | undefined> {
@@ -346,13 +426,14 @@ export class DbStore implements SwitchboardStore {
   }
 
   async updateJob(update: JobUpdate): Promise<void> {
-    await this.run(updateJobQuery(this.db, update));
+    await this.write(updateJobQuery(this.db, update), `jobs:${update.id}`);
   }
 
   async insertEvents(events: NewJobEvent[]): Promise<void> {
-    // Within the engines' limits on parameters per statement.
+    // Within the engines' limits on parameters per statement; one insert at a time, so that the
+    // events' sequence numbers follow their order.
     for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
-      await this.run(insertEventsQuery(this.db, events.slice(i, i + EVENTS_PER_INSERT)));
+      await this.write(insertEventsQuery(this.db, events.slice(i, i + EVENTS_PER_INSERT)), 'job_events');
     }
   }
 
@@ -374,7 +455,7 @@ export class DbStore implements SwitchboardStore {
     keep: number,
   ): Promise<{ start: number; end: number }> {
     return this.transaction(async (tx) => {
-      await tx.run(precompiled.insertLog.with(tx.db, jobId, logEnd, data));
+      await tx.write(precompiled.insertLog.with(tx.db, jobId, logEnd, data), `job_log:${jobId}:${logEnd}`);
       const end = logEnd + data.length;
       if (end - logStart <= keep) return { start: logStart, end };
       await tx.run(q.pruneLog(tx.db, jobId, end - keep));
@@ -383,7 +464,7 @@ export class DbStore implements SwitchboardStore {
   }
 
   async setLogBounds(jobId: string, start: number, end: number): Promise<void> {
-    await this.run(precompiled.setLogBounds.with(this.db, jobId, start, end));
+    await this.write(precompiled.setLogBounds.with(this.db, jobId, start, end), `jobs:${jobId}`);
   }
 
   async readLog(jobId: string, offset: number, maxChunks: number): Promise<LogChunk[]> {
@@ -415,7 +496,7 @@ export class DbStore implements SwitchboardStore {
 
   async putConsoleTime(jobId: string, offset: number, at: number, start: number): Promise<void> {
     await this.transaction(async (tx) => {
-      await tx.run(precompiled.putConsoleTime.with(tx.db, jobId, offset, at));
+      await tx.write(precompiled.putConsoleTime.with(tx.db, jobId, offset, at), `web_console_times:${jobId}:${offset}`);
       if (start > 0) await tx.run(q.pruneConsoleTimes(tx.db, jobId, start));
     });
   }

@@ -293,8 +293,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   async createMany(jobs: Array<{ id: string; ownerId: string; request: StoredJobRequest }>): Promise<JobRow[]> {
     const now = this.now();
     const rows = await this.store.transaction(async (tx) => {
-      const rows: JobRow[] = [];
-      for (const { id, ownerId, request } of jobs) rows.push(await tx.insertJob(id, ownerId, request, now));
+      const rows = await tx.insertJobs(jobs, now);
       await tx.insertEvents(
         jobs.map(({ id }) => ({
           job_id: id,

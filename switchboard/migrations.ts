@@ -201,4 +201,14 @@ export const MIGRATIONS: readonly Step[] = [
       d,
     ).compile(),
   ],
+  // The job a supervisor runs, found among the jobs in progress rather than all it ever ran: the
+  // check before every start_job.
+  (db) => [
+    db.schema
+      .createIndex('jobs_supervisor_active')
+      .on('jobs')
+      .column('supervisor_id')
+      .where(sql.ref('state'), '<>', 'terminated')
+      .compile(),
+  ],
 ];

@@ -13,6 +13,7 @@ import {
 } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { combinable, combineWrites } from './combined-write.js';
 import { DbStore } from './db-store.js';
 import { POSTGRES_MIGRATIONS } from './migrations.js';
 import type { Tables } from './schema.js';
@@ -109,13 +110,15 @@ export const postgresDialect: StoreDialect = {
 
   isConflict: (err: unknown) => codeOf(err) === '23505', // unique_violation, primary keys included
 
-  async notify(db: Kysely<Tables>, payloads: string[]) {
-    if (payloads.length === 0) return;
-    // One round trip for all of them, in a statement that is the same text for as many payloads
-    // (so prepared once, pg-store's `preparing`), and needs no query builder.
+  notifyQuery(payloads: string[]) {
+    if (payloads.length === 0) return null;
+    // One statement for all of them, the same text for as many payloads (so prepared once,
+    // `preparing` below), and needing no query builder.
     const calls = payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(', ');
-    await db.executeQuery(CompiledQuery.raw(`select ${calls}`, [FEED_CHANNEL, ...payloads]));
+    return CompiledQuery.raw(`select ${calls}`, [FEED_CHANNEL, ...payloads]);
   },
+
+  writeCombiner: { combinable, combine: combineWrites },
 };
 
 export interface PostgresConnectOptions {
@@ -275,7 +278,7 @@ export class PostgresFeed implements ChangeFeed {
   }
 
   async publish(notice: FeedNotice): Promise<void> {
-    await postgresDialect.notify(this.db, [encodeNotice(this.replica, notice)]);
+    await this.db.executeQuery(postgresDialect.notifyQuery([encodeNotice(this.replica, notice)])!);
   }
 
   private async listen(): Promise<void> {

@@ -8,7 +8,7 @@ import type { JobRow, Tables } from './schema.js';
 import type { JobUpdate, NewJobEvent } from './store.js';
 
 type Db = Kysely<Tables>;
-type NewJobRow = Parameters<typeof q.insertJob>[1];
+type NewJobRow = Parameters<typeof q.insertJobs>[1][number];
 
 interface Template {
   sql: string;
@@ -112,12 +112,17 @@ const JOB_COLUMNS_INSERTED = [
   ...JOB_COLUMNS.filter((c) => c !== 'seq' && c !== 'log_start' && c !== 'log_end'),
   'request',
 ] as const;
-const insertJob = precompileRows(JOB_COLUMNS_INSERTED, 1, (db, [row]) => q.insertJob(db, row as unknown as NewJobRow));
+/** Most jobs one precompiled insert holds; more are inserted in as many statements. */
+export const JOBS_PER_INSERT = 32;
+const jobInserts = Array.from({ length: JOBS_PER_INSERT }, (_, i) =>
+  precompileRows(JOB_COLUMNS_INSERTED, i + 1, (db, rows) => q.insertJobs(db, rows as unknown as NewJobRow[])),
+);
 
-/** The insert of a new job's row (every column named), precompiled. */
-export function insertJobQuery(db: Db, row: NewJobRow): Compilable<JobRow> {
-  const values = valuesOf(JOB_COLUMNS_INSERTED, [row]);
-  return (values ? insertJob.with(db, ...values) : q.insertJob(db, row)) as Compilable<JobRow>;
+/** The insert of up to JOBS_PER_INSERT new jobs' rows (every column named), precompiled. */
+export function insertJobsQuery(db: Db, rows: NewJobRow[]): Compilable<JobRow> {
+  const insert = jobInserts[rows.length - 1];
+  const values = insert && valuesOf(JOB_COLUMNS_INSERTED, rows);
+  return (insert && values ? insert.with(db, ...values) : q.insertJobs(db, rows)) as Compilable<JobRow>;
 }
 
 /** What updateJob writes: every field of a JobUpdate but its console bounds. */

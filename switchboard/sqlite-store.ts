@@ -44,7 +44,8 @@ export const sqliteDialect: StoreDialect = {
   },
   isConflict: (err) => /^SQLITE_CONSTRAINT_(?:UNIQUE|PRIMARYKEY)$/.test(sqliteCode(err) ?? ''),
   // A SQLite file has one switchboard: there is nobody to tell.
-  notify: async () => {},
+  notifyQuery: () => null,
+  writeCombiner: null,
 };
 
 /**

@@ -3,7 +3,7 @@
 // mean "the database cannot be used now". Everything else (queries, migrations, transactions) is
 // Kysely's and the same for every engine.
 
-import type { Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Transaction } from 'kysely';
 import type { MigrationDialect } from './migrations.js';
 import type { Tables } from './schema.js';
 
@@ -22,8 +22,22 @@ export interface StoreDialect {
   /** Whether a driver error is a unique or primary key violation (two writers claimed one name or id). */
   isConflict(err: unknown): boolean;
   /**
-   * Tells the other switchboards on the database (the change feed's channel); in a transaction,
-   * when it commits and only if it does. Nothing where one switchboard has the database alone.
+   * The statement that tells the other switchboards on the database each payload (the change
+   * feed's channel); in a transaction, when it commits and only if it does. Null where one
+   * switchboard has the database alone.
    */
-  notify(db: Kysely<Tables>, payloads: string[]): Promise<void>;
+  notifyQuery(payloads: string[]): CompiledQuery | null;
+  /**
+   * How the engine makes several writes of a transaction in one statement (see DbStore's held
+   * writes); null where each is best run alone (SQLite answers in-process: a statement costs it no
+   * round trip).
+   */
+  readonly writeCombiner: WriteCombiner | null;
+}
+
+export interface WriteCombiner {
+  /** Whether `query` (a write, or the notices' select) may be a part of a combined write. */
+  combinable(query: CompiledQuery): boolean;
+  /** One statement that makes every write of `writes`, which touch no row in common. */
+  combine(writes: CompiledQuery[]): CompiledQuery;
 }

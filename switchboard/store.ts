@@ -121,6 +121,12 @@ export type ListedJobRow = JobRow & { owner_name: string; supervisor_name: strin
 
 export type NewJobEvent = Omit<JobEventRow, 'seq'>;
 
+export interface NewJob {
+  id: string;
+  ownerId: string;
+  request: StoredJobRequest;
+}
+
 export interface LogChunk {
   offset: number;
   data: Buffer;
@@ -198,6 +204,8 @@ export interface SwitchboardStore {
   // -- jobs --
   /** Stores a queued job; returns its row as stored. */
   insertJob(id: string, ownerId: string, request: StoredJobRequest, now: number): Promise<JobRow>;
+  /** Stores queued jobs, enqueued in the order given (few statements for many); returns their rows in that order. */
+  insertJobs(jobs: NewJob[], now: number): Promise<JobRow[]>;
   job(id: string): Promise<JobRow | undefined>;
   /** The request a job was queued with (parsed from its stored JSON). */
   jobRequest(id: string): Promise<StoredJobRequest | undefined>;

@@ -93,26 +93,28 @@ const calls = {
   supervisorById: (db: Db) => queries.supervisorById(db, SUP),
   supervisorByName: (db: Db) => queries.supervisorByName(db, 'rack-1'),
   setSupervisorTags: (db: Db) => queries.setSupervisorTags(db, SUP, 'board:nrf;site:lab'),
-  insertJob: (db: Db) =>
-    queries.insertJob(db, {
-      id: JOB,
-      owner_id: ALICE,
-      request: JSON.stringify({ init_spec: JSON.parse(INIT_SPEC) as unknown, tag_config: 'board:nrf_5%\\x' }),
-      tag_config: 'board:nrf_5%\\x',
-      state: 'queued',
-      stage: null,
-      status_message: null,
-      exit_status: null,
-      exit_message: null,
-      supervisor_id: null,
-      queued_at: NOW,
-      scheduled_at: null,
-      updated_at: NOW,
-      terminated_at: null,
-      init_spec: INIT_SPEC,
-      restart_of: null,
-      override_timeout: 120,
-    }),
+  insertJobs: (db: Db) =>
+    queries.insertJobs(db, [
+      {
+        id: JOB,
+        owner_id: ALICE,
+        request: JSON.stringify({ init_spec: JSON.parse(INIT_SPEC) as unknown, tag_config: 'board:nrf_5%\\x' }),
+        tag_config: 'board:nrf_5%\\x',
+        state: 'queued',
+        stage: null,
+        status_message: null,
+        exit_status: null,
+        exit_message: null,
+        supervisor_id: null,
+        queued_at: NOW,
+        scheduled_at: null,
+        updated_at: NOW,
+        terminated_at: null,
+        init_spec: INIT_SPEC,
+        restart_of: null,
+        override_timeout: 120,
+      },
+    ]),
   jobById: (db: Db) => queries.jobById(db, JOB),
   jobAndRequest: (db: Db) => queries.jobAndRequest(db, JOB),
   jobRequest: (db: Db) => queries.jobRequest(db, JOB),
@@ -228,7 +230,7 @@ test('a listing matches %, _ and backslash in tag text literally on PostgreSQL t
   t.teardown(() => db.destroy());
   await migrate(db);
   await calls.insertUser(db).execute();
-  await calls.insertJob(db).execute();
+  await calls.insertJobs(db).execute();
   const tags = async (tagText: string) =>
     (await queries.listedJobs(db, { tagText, limit: 10 }).execute()).map((j) => j.tag_config);
   t.deepEqual(await tags('nrf_5%\\x'), ['board:nrf_5%\\x']);

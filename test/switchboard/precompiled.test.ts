@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { Kysely } from 'kysely';
 import {
   insertEventsQuery,
-  insertJobQuery,
+  insertJobsQuery,
   PrecompiledQuery,
   precompiled,
   updateJobQuery,
@@ -91,18 +91,23 @@ const newJob = fc.record({
   request: fc.json(),
 });
 
-test('the precompiled writes of rows (a new job, an update, events) compile to what building them gives', (t) => {
+test('the precompiled writes of rows (new jobs, an update, events) compile to what building them gives', (t) => {
   fc.assert(
-    fc.property(newJob, jobUpdate, fc.array(jobEvent, { minLength: 1, maxLength: 40 }), (job, update, events) => {
-      for (const db of Object.values(engines)) {
-        const pairs = [
-          [insertJobQuery(db, job), queries.insertJob(db, job)],
-          [updateJobQuery(db, update), queries.updateJob(db, update)],
-          [insertEventsQuery(db, events), queries.insertEvents(db, events)],
-        ] as const;
-        for (const [p, built] of pairs) t.deepEqual(sqlAndParameters(p.compile()), sqlAndParameters(built.compile()));
-      }
-    }),
+    fc.property(
+      fc.array(newJob, { minLength: 1, maxLength: 40 }),
+      jobUpdate,
+      fc.array(jobEvent, { minLength: 1, maxLength: 40 }),
+      (jobs, update, events) => {
+        for (const db of Object.values(engines)) {
+          const pairs = [
+            [insertJobsQuery(db, jobs), queries.insertJobs(db, jobs)],
+            [updateJobQuery(db, update), queries.updateJob(db, update)],
+            [insertEventsQuery(db, events), queries.insertEvents(db, events)],
+          ] as const;
+          for (const [p, built] of pairs) t.deepEqual(sqlAndParameters(p.compile()), sqlAndParameters(built.compile()));
+        }
+      },
+    ),
     { numRuns: 100 },
   );
 });

@@ -27,6 +27,17 @@ const ended = (id: string, at: number): JobUpdate => ({
   terminated_at: at,
 });
 
+const event = (id: string, statusMessage: string) => ({
+  job_id: id,
+  at: 1,
+  kind: 'state' as const,
+  by: 'switchboard' as const,
+  state: 'terminated' as const,
+  stage: null,
+  status_message: statusMessage,
+  exit_status: null,
+});
+
 /** `group` is the `test` of a group that needs an outside server (see helpers/tools.ts). */
 export function storeConformance(
   name: string,
@@ -58,6 +69,68 @@ export function storeConformance(
     const row = await store.insertJob(jobId(1), owner, storedJobRequest(), 7);
     t.deepEqual(row, await store.job(jobId(1)));
     t.like(row, { state: 'queued', queued_at: 7, updated_at: 7, log_start: 0, log_end: 0, supervisor_id: null });
+  });
+
+  withStore('jobs inserted together are enqueued in the order given, across statements', async (t, store) => {
+    const owner = (await store.addUser('o', null, false)).id;
+    const ids = Array.from({ length: 70 }, (_, i) => jobId(i + 1)).reverse();
+    const rows = await store.insertJobs(
+      ids.map((id) => ({ id, ownerId: owner, request: storedJobRequest() })),
+      3,
+    );
+    t.deepEqual(
+      rows.map((r) => r.id),
+      ids,
+    );
+    t.true(rows.every((r, i) => i === 0 || r.seq > rows[i - 1]!.seq));
+    t.deepEqual(rows[5], await store.job(ids[5]!));
+  });
+
+  withStore('a batch of jobs one of whose ids is taken stores none of them', async (t, store) => {
+    const owner = (await store.addUser('o', null, false)).id;
+    await store.insertJob(jobId(2), owner, storedJobRequest(), 1);
+    const batch = [1, 2, 3].map((n) => ({ id: jobId(n), ownerId: owner, request: storedJobRequest() }));
+    await t.throwsAsync(() => store.insertJobs(batch, 2), { instanceOf: StoreConflict });
+    t.is(await store.job(jobId(1)), undefined);
+    t.is(await store.job(jobId(3)), undefined);
+  });
+
+  withStore(
+    'in a transaction, what was written is read back before it commits, in the order written',
+    async (t, store) => {
+      const owner = (await store.addUser('o', null, false)).id;
+      await store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+      await store.transaction(async (tx) => {
+        await tx.updateJob({ ...ended(jobId(1), 2), status_message: 'first' });
+        await tx.insertEvents([event(jobId(1), 'first')]);
+        t.is((await tx.job(jobId(1)))?.status_message, 'first');
+        // A second write of the same row and table, after the first.
+        await tx.updateJob({ ...ended(jobId(1), 3), status_message: 'second' });
+        await tx.insertEvents([event(jobId(1), 'second')]);
+        await tx.setLogBounds(jobId(1), 0, 0);
+      });
+      t.is((await store.job(jobId(1)))?.status_message, 'second');
+      t.deepEqual(
+        (await store.events(jobId(1))).map((e) => e.status_message),
+        ['first', 'second'],
+      );
+    },
+  );
+
+  withStore('a write refused at the end of a transaction keeps none of it', async (t, store) => {
+    const owner = (await store.addUser('o', null, false)).id;
+    await store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    await t.throwsAsync(
+      () =>
+        store.transaction(async (tx) => {
+          await tx.updateJob({ ...ended(jobId(1), 2), status_message: 'kept?' });
+          // A second chunk at an offset already stored breaks the log's primary key.
+          await tx.insertLog(jobId(1), 0, 0, Buffer.from('a'), 1024);
+          await tx.insertLog(jobId(1), 0, 0, Buffer.from('b'), 1024);
+        }),
+      { any: true },
+    );
+    t.is((await store.job(jobId(1)))?.state, 'queued');
   });
 
   withStore('an open store answers a ping', async (t, store) => {
