@@ -59,6 +59,7 @@ import type { JobStore } from './jobs.js';
 import { limitMessage, retryAfterSeconds, type LoginLimits } from './login-limits.js';
 import type { Logger } from '../protocol/log.js';
 import { parseTags } from './matcher.js';
+import type { RecentTokens } from './recent-tokens.js';
 import type { Scheduler } from './scheduler.js';
 
 /** An error answer: `{"type": type, "message": message}` with the status of `type`. */
@@ -82,6 +83,8 @@ export interface RouteDeps {
   maxLogResponseBytes?: number;
   /** Our WebSocket extensions: a running job's SSH endpoints. */
   interactive?: InteractiveJobs;
+  /** Where bearer tokens are looked up. */
+  tokens: RecentTokens;
 }
 
 declare module 'fastify' {
@@ -156,7 +159,7 @@ export function registerRoutes(app: FastifyInstance, deps: RouteDeps): void {
       throw new ApiError('unauthenticated', 'an API token is the standard base64 of 128 bytes; this one is not');
     }
     const hash = tokenHash(token);
-    const row = await db.tokenByHash(hash);
+    const row = await deps.tokens.owner(hash);
     if (!row || !tokenMatches(token, row.token_hash)) throw new ApiError('unauthenticated', 'invalid API token');
     if (row.expires_at !== null && row.expires_at <= Date.now())
       throw new ApiError('unauthenticated', 'API token has expired');

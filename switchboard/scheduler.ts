@@ -100,6 +100,9 @@ interface PendingEnqueue {
   reject: (err: unknown) => void;
 }
 
+/** How long a read of the registered supervisors serves the enqueues that check their tags against it. */
+const SUPERVISORS_FRESH_MS = 1000;
+
 /** Jobs queued in one transaction at most: those whose requests came while the one before was stored. */
 const ENQUEUES_PER_TRANSACTION = 100;
 
@@ -119,7 +122,7 @@ export class Scheduler {
   private readonly usage = new Map<string, { jobs: number; bytes: number }>();
   private readonly deadlines: Deadlines;
   private readonly onChanged = (job: JobRow) => this.jobChanged(job);
-  private supervisorsRead: Promise<SupervisorRow[]> | null = null;
+  private supervisorsRead: { at: number; rows: Promise<SupervisorRow[]> } | null = null;
   private stopped = false;
   /** The end of the last operation queued (see serial). */
   private tail: Promise<unknown> = Promise.resolve();
@@ -316,7 +319,7 @@ export class Scheduler {
     const matches = (supervisors: SupervisorRow[]) =>
       supervisors.some((s) => tagsMatch(tags, matchTags(s, parseTags(s.tags))));
     // A read shared with other requests may have begun before a supervisor was added: a refusal reads again.
-    if (!matches(await this.sharedSupervisorsRead()) && !matches(await this.store.supervisors())) {
+    if (!matches(await this.recentSupervisors()) && !matches(await this.recentSupervisors(true))) {
       const message = `no registered supervisor has all of the tags "${request.tag_config}"`;
       this.log.info(`refused a job: ${message}`);
       return { ok: false, reason: 'no_match', message };
@@ -337,10 +340,22 @@ export class Scheduler {
     });
   }
 
-  /** The registered supervisors, read once for the requests that ask while a read is under way. */
-  private sharedSupervisorsRead(): Promise<SupervisorRow[]> {
-    this.supervisorsRead ??= this.store.supervisors().finally(() => (this.supervisorsRead = null));
-    return this.supervisorsRead;
+  /**
+   * The registered supervisors, as read at most SUPERVISORS_FRESH_MS ago (or `again`, now): one
+   * read serves the requests that come meanwhile. A refusal reads again, so a supervisor added since counts; one
+   * removed since may have a job accepted that then waits for a supervisor, as when it is removed
+   * just after.
+   */
+  private recentSupervisors(again = false): Promise<SupervisorRow[]> {
+    const now = this.clock.now();
+    if (again || !this.supervisorsRead || now - this.supervisorsRead.at >= SUPERVISORS_FRESH_MS) {
+      const read = { at: now, rows: this.store.supervisors() };
+      read.rows.catch(() => {
+        if (this.supervisorsRead === read) this.supervisorsRead = null;
+      });
+      this.supervisorsRead = read;
+    }
+    return this.supervisorsRead.rows;
   }
 
   /**

@@ -15,6 +15,7 @@ import { deviceRoutes } from './device-routes.js';
 import { healthRoutes } from './health.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimits, type LoginLimitConfig } from './login-limits.js';
 import { InteractiveJobs } from './interactive.js';
+import { RecentTokens } from './recent-tokens.js';
 import { registerRoutes } from './routes.js';
 import { Scheduler, type SchedulerConfig } from './scheduler.js';
 import { SupervisorHub } from './supervisor-hub.js';
@@ -63,6 +64,7 @@ export class Switchboard {
   readonly scheduler: Scheduler;
   private readonly hub: SupervisorHub;
   private readonly interactive: InteractiveJobs;
+  private readonly tokens: RecentTokens;
 
   /** Opens the database (migrating it), then assembles the switchboard and resumes its jobs. */
   static async open(opts: SwitchboardOptions): Promise<Switchboard> {
@@ -96,6 +98,10 @@ export class Switchboard {
     this.db = db;
     const clock = opts.clock ?? systemClock;
     this.jobs = new JobStore(this.db, opts.logKeepBytes ?? DEFAULT_LOG_KEEP_BYTES, () => clock.now(), feed);
+    this.tokens = new RecentTokens(
+      (hash) => db.tokenByHash(hash),
+      () => clock.now(),
+    );
     this.scheduler = new Scheduler(
       this.db,
       this.jobs,
@@ -141,11 +147,18 @@ export class Switchboard {
         loginTokenLifetimeMs: opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs,
         loginLimits,
         interactive: this.interactive,
+        tokens: this.tokens,
       });
     });
     this.app.register(healthRoutes, { checkDatabase: () => this.db.ping(), log: opts.log });
     if (opts.web !== false) {
-      const data = new StoreWebData({ db: this.db, jobs: this.jobs, scheduler: this.scheduler, log: opts.log });
+      const data = new StoreWebData({
+        db: this.db,
+        jobs: this.jobs,
+        scheduler: this.scheduler,
+        log: opts.log,
+        tokens: this.tokens,
+      });
       const devices = new DeviceAuthorizations({ ...DEFAULT_DEVICE_FLOW, ...opts.deviceFlow });
       const tokenMs = opts.loginTokenLifetimeMs ?? DEFAULTS.loginTokenLifetimeMs;
       const issueToken = async (userId: string) => {

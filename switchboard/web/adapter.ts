@@ -11,6 +11,7 @@ import type { JobStore } from '../jobs.js';
 import type { Logger } from '../../protocol/log.js';
 import { parseTags } from '../matcher.js';
 import type { Scheduler } from '../scheduler.js';
+import type { RecentTokens } from '../recent-tokens.js';
 import type {
   ActionResult,
   ApiTokenInfo,
@@ -33,6 +34,8 @@ export interface AdapterDeps {
   jobs: JobStore;
   scheduler: Scheduler;
   log: Logger;
+  /** Told when a token is revoked here, so that the API refuses it at once. */
+  tokens?: RecentTokens;
 }
 
 /** Most time marks one console window reads. */
@@ -288,6 +291,8 @@ export class StoreWebData implements WebData {
 
   async revokeApiToken(userId: string, id: string): Promise<boolean> {
     if (!/^[0-9a-f]{64}$/.test(id)) return false;
-    return this.deps.db.removeUserToken(userId, Buffer.from(id, 'hex'));
+    const removed = await this.deps.db.removeUserToken(userId, Buffer.from(id, 'hex'));
+    this.deps.tokens?.forget();
+    return removed;
   }
 }
