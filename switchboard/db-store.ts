@@ -150,8 +150,12 @@ export class DbStore implements SwitchboardStore {
     return Number(r.numAffectedRows ?? 0n);
   }
 
-  private async all<R>(query: Compilable<R>): Promise<R[]> {
-    await this.flush();
+  /**
+   * The rows `query` reads. Held writes go out first, unless the query reads only the rows of `key`
+   * and none of them touches those: a job's row read while the writes of others wait.
+   */
+  private async all<R>(query: Compilable<R>, key?: string): Promise<R[]> {
+    if (key === undefined || this.held.some((h) => h.key === key)) await this.flush();
     return (await this.io(() => this.db.executeQuery(textSafe(query.compile())))).rows;
   }
 
@@ -178,8 +182,8 @@ export class DbStore implements SwitchboardStore {
     await this.io(() => this.db.executeQuery(c));
   }
 
-  private async first<R>(query: Compilable<R>): Promise<R | undefined> {
-    return (await this.all(query))[0];
+  private async first<R>(query: Compilable<R>, key?: string): Promise<R | undefined> {
+    return (await this.all(query, key))[0];
   }
 
   /**
@@ -350,11 +354,13 @@ export class DbStore implements SwitchboardStore {
     });
   }
 
-  async activeJobOf(supervisorId: string): Promise<string | undefined> {
+  async activeJobsOf(supervisorId: string): Promise<string[]> {
     if (this.db.isTransaction && this.dialect.rowLocks) {
-      await this.first(precompiled.supervisorForUpdate.with(this.db, supervisorId));
+      await this.first(precompiled.supervisorForUpdate.with(this.db, supervisorId), `supervisors:${supervisorId}`);
     }
-    return (await this.first(precompiled.activeJobOn.with(this.db, supervisorId)))?.id;
+    // Held writes of jobs' rows may stay held: the caller counts its own changes (see the interface).
+    const rows = await this.all(precompiled.activeJobOn.with(this.db, supervisorId), `jobs on ${supervisorId}`);
+    return rows.map((r) => r.id);
   }
 
   async setSupervisorTags(id: string, tags: string): Promise<void> {
@@ -390,18 +396,19 @@ export class DbStore implements SwitchboardStore {
   }
 
   async job(id: string): Promise<JobRow | undefined> {
-    return this.first(precompiled.jobById.with(this.db, id));
+    return this.first(precompiled.jobById.with(this.db, id), `jobs:${id}`);
   }
 
   async jobForUpdate(id: string): Promise<JobRow | undefined> {
-    return this.first((this.dialect.rowLocks ? precompiled.jobForUpdate : precompiled.jobById).with(this.db, id));
+    const query = this.dialect.rowLocks ? precompiled.jobForUpdate : precompiled.jobById;
+    return this.first(query.with(this.db, id), `jobs:${id}`);
   }
 
   async jobAndRequestUnlessLocked(
     id: string,
   ): Promise<{ job: JobRow; request: StoredJobRequest } | 'locked' | undefined> {
     const query = this.dialect.rowLocks ? precompiled.jobAndRequestUnlessLocked : precompiled.jobAndRequest;
-    const row = await this.first(query.with(this.db, id));
+    const row = await this.first(query.with(this.db, id), `jobs:${id}`);
     // No row is no job, or one locked: the job's own read tells which (rarely needed).
     if (!row) return this.dialect.rowLocks && (await this.job(id)) ? 'locked' : undefined;
     const { request, ...job } = row;

@@ -121,6 +121,18 @@ function decide(
   return { job, events };
 }
 
+/**
+ * The jobs in progress on a supervisor once `unit` commits: those stored (`stored`) as this
+ * transaction has changed them so far, and those it has put on the supervisor (a job ended earlier
+ * in the batch no longer counts, one started earlier does).
+ */
+function busyWith(unit: Unit, supervisorId: string, stored: string[]): Set<string> {
+  const inProgress = (row: JobRow) => row.supervisor_id === supervisorId && row.state !== 'terminated';
+  const busy = new Set(stored.filter((id) => !unit.rows.has(id) || inProgress(unit.rows.get(id)!)));
+  for (const row of unit.rows.values()) if (inProgress(row)) busy.add(row.id);
+  return busy;
+}
+
 export class JobStore extends EventEmitter<JobStoreEvents> {
   // Jobs that are not terminated, as last committed here or told by the change feed, without their
   // requests (read when needed): the hot path (supervisor events, console output) needs no read
@@ -376,11 +388,10 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
       return { ok: false, reason: `job is ${before.state}, not ${change.expectState}`, job: before };
     }
     if (change.idleSupervisor !== undefined) {
-      // The supervisor's job may have ended earlier in this batch: the check reads what the batch wrote.
-      await this.writeRows(unit);
-      const busy = await unit.tx.activeJobOf(change.idleSupervisor);
-      if (busy !== undefined && busy !== id) {
-        return { ok: false, reason: `supervisor ${change.idleSupervisor} runs job ${busy}`, job: before };
+      const busy = busyWith(unit, change.idleSupervisor, await unit.tx.activeJobsOf(change.idleSupervisor));
+      busy.delete(id);
+      if (busy.size > 0) {
+        return { ok: false, reason: `supervisor ${change.idleSupervisor} runs job ${[...busy][0]}`, job: before };
       }
     }
     const decided = decide(before, change, this.now());

@@ -12,6 +12,9 @@ import type { Tables } from './schema.js';
  */
 const NOT_TERMINATED = sql.lit<'terminated'>('terminated');
 
+/** Jobs in progress on one supervisor read at most: one, or a few after something went wrong. */
+const ACTIVE_JOBS_READ = 8;
+
 type Db = Kysely<Tables>;
 
 /** Values of `column` that hold `text`, its %, _ and backslash taken literally. */
@@ -118,7 +121,7 @@ export const queries = {
       .select('id')
       .where('supervisor_id', '=', supervisorId)
       .where('state', '<>', NOT_TERMINATED)
-      .limit(1),
+      .limit(ACTIVE_JOBS_READ),
   forgetSupervisor: (db: Db, supervisorId: string) =>
     db.updateTable('jobs').set({ supervisor_id: null }).where('supervisor_id', '=', supervisorId),
   deleteSupervisor: (db: Db, id: string) => db.deleteFrom('supervisors').where('id', '=', id),

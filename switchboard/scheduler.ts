@@ -461,8 +461,8 @@ export class Scheduler {
   private async connected(row: SupervisorRow, link: SupervisorLink): Promise<void> {
     if (this.feed) {
       // It may come from another replica: what it runs is in the database.
-      const active = await this.store.activeJobOf(row.id);
-      if (active !== undefined && !this.assigned.get(row.id)?.has(active)) this.assign(row.id, active);
+      for (const active of await this.store.activeJobsOf(row.id))
+        if (!this.assigned.get(row.id)?.has(active)) this.assign(row.id, active);
       this.presence.connectedHere(row.id);
       await this.feed.publish({ kind: 'connected', supervisor: row.id });
     }

@@ -194,10 +194,12 @@ export interface SwitchboardStore {
   removeSupervisor(id: string): Promise<'removed' | 'has_active_jobs' | 'not_found'>;
   setSupervisorTags(id: string, tags: string): Promise<void>;
   /**
-   * The job in progress on a supervisor, if any. In a transaction, the supervisor's row is locked
-   * first where rows lock: two switchboards starting jobs on one supervisor take turns.
+   * The jobs in progress on a supervisor, as stored: none or one, unless something went wrong (a
+   * few at most are read). In a transaction, the supervisor's row is locked first where rows lock:
+   * two switchboards starting jobs on one supervisor take turns. Changes to jobs' rows made in the
+   * transaction may not be counted yet: its caller knows them.
    */
-  activeJobOf(supervisorId: string): Promise<string | undefined>;
+  activeJobsOf(supervisorId: string): Promise<string[]>;
   /** When the supervisor last sent an event for one of its jobs; null if it never did. */
   supervisorLastSeen(id: string): Promise<number | null>;
 

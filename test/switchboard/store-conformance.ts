@@ -4,6 +4,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { StoreConflict, type JobUpdate, type ListedJobsQuery, type SwitchboardStore } from '../../switchboard/store.js';
+import { JobStore } from '../../switchboard/jobs.js';
 import { storedJobRequest } from './harness.js';
 
 export interface OpenedStore {
@@ -132,6 +133,48 @@ export function storeConformance(
     );
     t.is((await store.job(jobId(1)))?.state, 'queued');
   });
+
+  withStore('a job scheduled on a supervisor is in progress on it until it ends', async (t, store) => {
+    const owner = (await store.addUser('o', null, false)).id;
+    const sup = await store.addSupervisor('s', 'board:x', Buffer.alloc(32, 7));
+    await store.insertJob(jobId(1), owner, storedJobRequest(), 1);
+    t.deepEqual(await store.activeJobsOf(sup.id), []);
+    await store.updateJob({ ...ended(jobId(1), 2), state: 'scheduled', exit_status: null, supervisor_id: sup.id });
+    t.deepEqual(await store.activeJobsOf(sup.id), [jobId(1)]);
+    await store.updateJob({ ...ended(jobId(1), 3), supervisor_id: sup.id });
+    t.deepEqual(await store.activeJobsOf(sup.id), []);
+  });
+
+  withStore(
+    'in one batch, a supervisor whose job ended takes the next, and one given a job takes no other',
+    async (t, store) => {
+      const owner = (await store.addUser('o', null, false)).id;
+      const sup = await store.addSupervisor('s', 'board:x', Buffer.alloc(32, 7));
+      for (const n of [1, 2, 3]) await store.insertJob(jobId(n), owner, storedJobRequest(), n);
+      const jobs = new JobStore(store);
+      const start = (n: number) =>
+        jobs.apply(jobId(n), {
+          actor: 'switchboard',
+          state: { to: 'scheduled', supervisorId: sup.id },
+          expectState: 'queued',
+          idleSupervisor: sup.id,
+          readRequest: true,
+        });
+      t.true((await start(1)).ok);
+      await jobs.batch(async () => {
+        const drop = await jobs.apply(jobId(1), {
+          actor: 'switchboard',
+          exitStatus: { to: 'supervisor_dropped_job', message: 'test' },
+          state: { to: 'terminated' },
+        });
+        t.true(drop.ok);
+        t.true((await start(2)).ok, 'the job that ended no longer counts');
+        t.like(await start(3), { ok: false, reason: `supervisor ${sup.id} runs job ${jobId(2)}` });
+      });
+      t.deepEqual(await store.activeJobsOf(sup.id), [jobId(2)]);
+      t.is((await store.job(jobId(3)))?.state, 'queued');
+    },
+  );
 
   withStore('an open store answers a ping', async (t, store) => {
     await t.notThrowsAsync(() => store.ping());
