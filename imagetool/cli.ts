@@ -13,6 +13,7 @@ import {
   teach,
   USAGE_EXIT,
 } from '../protocol/cli-help.js';
+import { stdoutColumns } from '../protocol/stdout.js';
 import type { BlobSource, CreateInput } from './create.js';
 import { describeFsError, ImageToolError } from './errors.js';
 import { bootWorkers } from './hash-pool.js';
@@ -634,7 +635,7 @@ function cli(argv: string[]): Argv<Common> {
     .alias('h', 'help')
     .version('version', 'show the version', `tml-imagetool ${version()}`)
     .alias('version', 'V')
-    .wrap(Math.min(110, process.stdout.columns || 80))
+    .wrap(Math.min(110, stdoutColumns() || 80))
     .example(HELP.root!.examples)
     .epilogue(`${exitsText(HELP.root!.exits)}\n\nManual: ${manualPath(MANUAL)}`)
     .fail((msg, err) => {

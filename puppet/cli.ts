@@ -13,6 +13,7 @@ import {
   teach,
   USAGE_EXIT,
 } from '../protocol/cli-help.js';
+import { stdoutColumns } from '../protocol/stdout.js';
 import { ClientError, callDaemon, socketPath } from './client.js';
 import { DEFAULT_PARAMETERS_DIR, PARAMETERS_DIR_ENV } from '../protocol/paths.js';
 import { Daemon } from './daemon.js';
@@ -440,7 +441,7 @@ function parser(yargs: (args: string[]) => Argv, args: string[]): Argv {
       ])
       .epilogue(`${exitsText(ROOT_EXITS)}\n\nManual: ${manualPath(MANUAL)}`)
       // wrapping help text costs ~20 ms on every run (yargs renders it eagerly); only pay it for --help
-      .wrap(args.includes('--help') ? Math.min(100, process.stdout.columns || 80) : null)
+      .wrap(args.includes('--help') ? Math.min(100, stdoutColumns() || 80) : null)
       .fail((msg, err) => {
         if (err) throw err;
         throw new UsageError(`${typingMistake(msg, args)} (see tml-puppet --help)`);

@@ -243,19 +243,22 @@ const ownImportMeta: Plugin = {
     b.onLoad({ filter: /\.(ts|js|mjs)$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
       if (!source.includes('import.meta')) return undefined;
-      const relative = path.relative(ROOT, args.path);
-      const twin = relative.startsWith('node_modules')
-        ? args.path
-        : path.join(ROOT, 'dist', relative.replace(/\.ts$/, '.js'));
-      const url = path.relative(OUT_DIR, twin).split(path.sep).join('/');
       return {
-        contents: source.replaceAll('import.meta', `__tmlMeta(${JSON.stringify(url)})`),
+        contents: withOwnImportMeta(args.path, source),
         loader: args.path.endsWith('.ts') ? 'ts' : 'js',
         resolveDir: path.dirname(args.path),
       };
     });
   },
 };
+
+/** The source of `file` with each `import.meta` replaced as ownImportMeta replaces it. */
+function withOwnImportMeta(file: string, source: string): string {
+  const relative = path.relative(ROOT, file);
+  const twin = relative.startsWith('node_modules') ? file : path.join(ROOT, 'dist', relative.replace(/\.ts$/, '.js'));
+  const url = path.relative(OUT_DIR, twin).split(path.sep).join('/');
+  return source.replaceAll('import.meta', `__tmlMeta(${JSON.stringify(url)})`);
+}
 
 /**
  * yargs and its cliui measure every help cell with string-width, whose module builds an
@@ -359,6 +362,53 @@ const plainTextWraps: Plugin = {
 };
 
 /**
+ * yargs creates process.stdout and process.stderr before it prints help or the version: it reads
+ * the terminal's width as it loads (platform-shims/esm.mjs; cliui too, when given no width), makes
+ * a terminal's writes blocking before it exits (utils/set-blocking.js), and prints with
+ * console.log. Each stream loads
+ * node:stream, and a pipe node:net too: 5-10 ms of those commands. The bundles have yargs ask
+ * protocol/stdout.ts, which creates neither where it is no terminal and does what yargs did where
+ * it is one. (What yargs prints comes after nothing of ours, so writing it at once keeps the order.)
+ */
+const STDIO_EDITS: Array<{ file: RegExp; from: string; to: string }> = [
+  {
+    file: /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/,
+    from: "stdColumns: typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null",
+    to: 'get stdColumns() { return __tmlStdout.stdoutColumns() ?? null; }',
+  },
+  {
+    file: /[\\/]yargs[\\/]build[\\/]lib[\\/]utils[\\/]set-blocking\.js$/,
+    from: '[process.stdout, process.stderr].forEach(',
+    to: '[1, 2].flatMap((fd) => (__tmlStdout.isNoTerminal(fd) ? [] : [fd === 1 ? process.stdout : process.stderr])).forEach(',
+  },
+  {
+    file: /[\\/]yargs[\\/]build[\\/]lib[\\/]yargs-factory\.js$/,
+    from: 'console.log(...args);',
+    to: "args.length === 1 && typeof args[0] === 'string' ? __tmlStdout.printLine(args[0]) : console.log(...args);",
+  },
+  {
+    file: /[\\/]cliui[\\/]build[\\/]lib[\\/]index\.js$/,
+    from: 'process.stdout && process.stdout.columns) {',
+    to: '__tmlStdout.stdoutColumns()) {',
+  },
+];
+
+const stdioWithoutStreams: Plugin = {
+  name: 'stdio-without-streams',
+  setup(b) {
+    const stdout = JSON.stringify(path.join(ROOT, 'protocol', 'stdout.ts'));
+    b.onLoad({ filter: /[\\/]node_modules[\\/](yargs|cliui)[\\/]/ }, async (args) => {
+      const edit = STDIO_EDITS.find((e) => e.file.test(args.path));
+      if (!edit) return undefined;
+      const source = await readFile(args.path, 'utf8');
+      if (!source.includes(edit.from)) throw new Error(`${args.path}: no "${edit.from}" to replace (a new yargs?)`);
+      const edited = `import * as __tmlStdout from ${stdout};\n${source.replace(edit.from, edit.to)}`;
+      return { contents: withOwnImportMeta(args.path, edited), loader: 'js' };
+    });
+  },
+};
+
+/**
  * The bundle in ASCII, which the launcher reads as Latin-1: a copy of the bytes, where UTF-8 text must
  * be decoded, and one byte per character in memory, where one character beyond Latin-1 doubles the
  * string (the web console's "—"). esbuild escapes every other character already, but for those in
@@ -426,6 +476,7 @@ for (const [name, { source, launcher, help, data, leaveOut = [] }] of Object.ent
       directAddons,
       noCachedHelp,
       plainTextWraps,
+      stdioWithoutStreams,
       ownImportMeta,
       lazyStringWidth,
     ],

@@ -4,17 +4,21 @@
 // job's outcome (outcome.ts).
 
 import { ExitWith, runCli } from '../protocol/cli.js';
+import { stdoutIsPipe } from '../protocol/stdout.js';
 import { GLOBAL_OPTIONS, runCommand, TABLE } from './commands.js';
 import { ConfigError } from './config-file.js';
 import { failureText } from './context.js';
 import { ApiError } from './errors.js';
 import { plainCommand } from './plain-args.js';
 
-// `tml job logs ID | head` closes stdout early: that is not an error.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
-  throw err;
-});
+// `tml job logs ID | head` closes stdout early: that is not an error. Only a pipe's reader can
+// (elsewhere the listener would create process.stdout for nothing: protocol/stdout.ts).
+if (stdoutIsPipe()) {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
 
 runCli('tml', async () => {
   const words = process.argv.slice(2);

@@ -1,13 +1,15 @@
 // The installed commands (package.json `bin`: the launchers in bin/, each running its bundle in
 // dist/bin/ with its code cache) start from a fresh build, and say exactly what the tsc-built CLIs
-// they are bundled from say: for --help and for one command that reads data.
+// they are bundled from say: for --help (on a pipe and on terminals) and for one command that reads
+// data.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Service } from '../../scripts/child-processes.js';
+import { program, testWith } from '../helpers/tools.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BINS = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin;
@@ -42,10 +44,40 @@ function run(file: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, via
   });
 }
 
+/**
+ * A script for node's --require that writes, at exit and to stderr, which of process.stdout and
+ * process.stderr the program has read (protocol/stdout.ts: creating either loads node:stream).
+ */
+const STREAMS_READ = `const { writeSync } = require('node:fs');
+const read = [];
+for (const name of ['stdout', 'stderr']) {
+  const own = Object.getOwnPropertyDescriptor(process, name);
+  Object.defineProperty(process, name, { configurable: true, get() { read.push(name); return own.get.call(process); } });
+}
+process.on('exit', () => writeSync(2, JSON.stringify(read)));
+`;
+
+const withScript = testWith(program('script', 'bsdutils'));
+
+/** `cli --help` run on a terminal (script(1)) `columns` wide: its exit code and what the terminal showed. */
+function onTerminal(cli: string, columns: number): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn('script', ['-qec', `stty cols ${columns} && "$NODE" "$CLI" --help`, '/dev/null'], {
+    env: { ...env, NODE: process.execPath, CLI: cli },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout }));
+  });
+}
+
 const bin = (name: string) => path.join(ROOT, BINS[name]!);
 const tsc = (name: string) => path.join(ROOT, TSC[name]!);
 
 let work = '';
+let streamsRead = '';
 const services: Service[] = [];
 
 /** `tml-switchboard serve` from `cli` on a free loopback port, stopped after the tests; its URL. */
@@ -60,6 +92,8 @@ const dataCommands: Record<string, { args: string[]; env?: NodeJS.ProcessEnv }> 
 
 test.before(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'tml-bins-'));
+  streamsRead = path.join(work, 'streams-read.cjs');
+  writeFileSync(streamsRead, STREAMS_READ);
   const store = path.join(work, 'store');
   mkdirSync(store);
   writeFileSync(path.join(work, 'boot.sh'), '#!/bin/sh\necho hello\n');
@@ -120,6 +154,36 @@ for (const name of Object.keys(TSC)) {
   test(`${name}: the bundle and the tsc build print the same --help`, async (t) => {
     const [bundled, built] = await Promise.all([run(bin(name), ['--help']), run(tsc(name), ['--help'])]);
     t.deepEqual(bundled, built);
+  });
+
+  withScript(
+    `${name}: on terminals 60 and 200 columns wide, the bundle and the tsc build print the same --help`,
+    async (t) => {
+      for (const columns of [60, 200]) {
+        const [bundled, built] = await Promise.all([onTerminal(bin(name), columns), onTerminal(tsc(name), columns)]);
+        t.is(built.code, 0, built.stdout);
+        t.deepEqual(bundled, built);
+      }
+    },
+  );
+
+  // (on a pipe, tml reads process.stdout for its EPIPE listener: tml/cli.ts)
+  test(`${name}: the bundle prints --help and --version to a file without creating process.stdout or process.stderr (a pipe)`, async (t) => {
+    for (const args of [['--help'], ['--version']]) {
+      const out = path.join(work, `${name}-${args[0]}.out`);
+      const fd = openSync(out, 'w');
+      const child = spawn(process.execPath, [bin(name), ...args], {
+        env: { ...env, NODE_OPTIONS: `--require ${JSON.stringify(streamsRead)}` },
+        stdio: ['ignore', fd, 'pipe'],
+      });
+      closeSync(fd);
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      t.is(code, 0, stderr);
+      t.not(readFileSync(out, 'utf8'), '');
+      t.is(stderr, '[]', args.join(' '));
+    }
   });
 
   test(`${name}: the bundle and the tsc build give the same answer to a command that reads data`, async (t) => {
