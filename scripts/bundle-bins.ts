@@ -133,7 +133,8 @@ const OWN_INTEROP = '__tmlOwnInterop';
  * worker_threads, zstd or SQLite only if it uses them. (esbuild's import interop reads exports
  * through getters, so the getters here are reached only where the code uses the value.) A module
  * whose exports are a function or class (node:events, better-sqlite3) is required at once: a
- * default import of it must be the function itself.
+ * default import of it must be the function itself; but one with GIVEN exports (node:module) is a
+ * stand-in for its ES module importers too, whose default import is a getter of the function.
  */
 function requiredModule(id: string): string {
   const actual: unknown = createRequire(path.join(ROOT, 'package.json'))(id);
@@ -157,12 +158,13 @@ function requiredModule(id: string): string {
       `${FIXED}.add(module.exports);`,
     ].join('\n');
   }
-  if (typeof actual === 'function' || actual === null || typeof actual !== 'object')
+  const given = GIVEN[id];
+  if (given === undefined && (typeof actual === 'function' || actual === null || typeof actual !== 'object'))
     return `module.exports = ${load};\n${FIXED}.add(module.exports);`;
-  const names = Object.getOwnPropertyNames(actual).filter((n) => n !== '__esModule');
-  const given = GIVEN[id] ?? {};
+  const whole = typeof actual === 'function';
+  const names = Object.getOwnPropertyNames(actual).filter((n) => n !== '__esModule' && !(whole && FUNCTION_OWN.has(n)));
   const property = (n: string) =>
-    n in given
+    given !== undefined && n in given
       ? `{ enumerable: true, value: ${given[n]} }`
       : `{ enumerable: true, get: () => (actual ??= ${load})[${JSON.stringify(n)}] }`;
   return [
@@ -172,7 +174,7 @@ function requiredModule(id: string): string {
     ...(names.includes('default')
       ? [`${FIXED}.add(exports);`]
       : [
-          "Object.defineProperty(exports, 'default', { enumerable: true, value: exports });",
+          `Object.defineProperty(exports, 'default', { enumerable: true, ${whole ? `get: () => (actual ??= ${load})` : 'value: exports'} });`,
           `${OWN_INTEROP}.add(exports);`,
         ]),
   ].join('\n');
@@ -181,7 +183,8 @@ function requiredModule(id: string): string {
 /**
  * Exports the launcher hands the bundle (bin/load-bundle.cjs), so that using them loads nothing:
  * createRequire is the CommonJS loader's own, which yargs and yargs-parser call as they load, and
- * node:module would load the ES module loader with it.
+ * node:module would load the ES module loader with it. A require() of one gets the module itself:
+ * the stand-in is for ES module imports, whose default import it answers with a getter.
  */
 const GIVEN: Record<string, Record<string, string>> = { 'node:module': { createRequire: '__tmlCreateRequire' } };
 
@@ -216,14 +219,24 @@ const required: Plugin = {
   name: 'required',
   setup(b) {
     b.onResolve({ filter: /.*/ }, (args) => {
-      if (args.namespace === 'required') return { path: args.path, external: true };
+      if (args.namespace === 'required' || args.namespace === 'required-whole')
+        return { path: args.path, external: true };
       // node:fs and fs are one module
-      if (isBuiltin(args.path)) return { path: `node:${args.path.replace(/^node:/, '')}`, namespace: 'required' };
+      if (isBuiltin(args.path)) {
+        const id = `node:${args.path.replace(/^node:/, '')}`;
+        // a require() of a GIVEN module gets the module itself (pino's of node:module, in serve's bundle)
+        if (id in GIVEN && args.kind === 'require-call') return { path: id, namespace: 'required-whole' };
+        return { path: id, namespace: 'required' };
+      }
       if (NATIVE.has(args.path)) return { path: args.path, namespace: 'required' };
       return undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({
       contents: requiredModule(args.path),
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'required-whole' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
       loader: 'js',
     }));
   },

@@ -46,15 +46,23 @@ function run(file: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}, via
 
 /**
  * A script for node's --require that writes, at exit and to stderr, which of process.stdout and
- * process.stderr the program has read (protocol/stdout.ts: creating either loads node:stream).
+ * process.stderr the program has read (protocol/stdout.ts: creating either loads node:stream) and
+ * which of the costly builtins of WATCHED it has loaded.
  */
-const STREAMS_READ = `const { writeSync } = require('node:fs');
+/** Builtins a --help or --version needs none of: streams, and node:module (the ES module loader). */
+const WATCHED = ['stream', 'net', 'module'];
+const WATCHING = `const { writeSync } = require('node:fs');
 const read = [];
 for (const name of ['stdout', 'stderr']) {
   const own = Object.getOwnPropertyDescriptor(process, name);
   Object.defineProperty(process, name, { configurable: true, get() { read.push(name); return own.get.call(process); } });
 }
-process.on('exit', () => writeSync(2, JSON.stringify(read)));
+const before = new Set(process.moduleLoadList);
+const watched = ${JSON.stringify(WATCHED)}.map((m) => 'NativeModule ' + m);
+process.on('exit', () => {
+  const loaded = watched.filter((m) => process.moduleLoadList.includes(m) && !before.has(m));
+  writeSync(2, JSON.stringify({ read, loaded }));
+});
 `;
 
 const withScript = testWith(program('script', 'bsdutils'));
@@ -77,7 +85,7 @@ const bin = (name: string) => path.join(ROOT, BINS[name]!);
 const tsc = (name: string) => path.join(ROOT, TSC[name]!);
 
 let work = '';
-let streamsRead = '';
+let watching = '';
 const services: Service[] = [];
 
 /** `tml-switchboard serve` from `cli` on a free loopback port, stopped after the tests; its URL. */
@@ -92,8 +100,8 @@ const dataCommands: Record<string, { args: string[]; env?: NodeJS.ProcessEnv }> 
 
 test.before(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'tml-bins-'));
-  streamsRead = path.join(work, 'streams-read.cjs');
-  writeFileSync(streamsRead, STREAMS_READ);
+  watching = path.join(work, 'watching.cjs');
+  writeFileSync(watching, WATCHING);
   const store = path.join(work, 'store');
   mkdirSync(store);
   writeFileSync(path.join(work, 'boot.sh'), '#!/bin/sh\necho hello\n');
@@ -168,12 +176,12 @@ for (const name of Object.keys(TSC)) {
   );
 
   // (on a pipe, tml reads process.stdout for its EPIPE listener: tml/cli.ts)
-  test(`${name}: the bundle prints --help and --version to a file without creating process.stdout or process.stderr (a pipe)`, async (t) => {
+  test(`${name}: the bundle prints --help and --version to a file without creating process.stdout or process.stderr (a pipe), or loading node:module`, async (t) => {
     for (const args of [['--help'], ['--version']]) {
       const out = path.join(work, `${name}-${args[0]}.out`);
       const fd = openSync(out, 'w');
       const child = spawn(process.execPath, [bin(name), ...args], {
-        env: { ...env, NODE_OPTIONS: `--require ${JSON.stringify(streamsRead)}` },
+        env: { ...env, NODE_OPTIONS: `--require ${JSON.stringify(watching)}` },
         stdio: ['ignore', fd, 'pipe'],
       });
       closeSync(fd);
@@ -182,7 +190,7 @@ for (const name of Object.keys(TSC)) {
       const code = await new Promise((resolve) => child.on('close', resolve));
       t.is(code, 0, stderr);
       t.not(readFileSync(out, 'utf8'), '');
-      t.is(stderr, '[]', args.join(' '));
+      t.deepEqual(JSON.parse(stderr), { read: [], loaded: [] }, args.join(' '));
     }
   });
 
