@@ -144,19 +144,23 @@ export class DbStore implements SwitchboardStore {
     }
   }
 
+  private execute<R>(c: CompiledQuery<R>) {
+    return this.io(() => this.db.executeQuery(c));
+  }
+
   private async run(query: Compilable): Promise<number> {
     await this.flush();
-    const r = await this.io(() => this.db.executeQuery(textSafe(query.compile())));
+    const r = await this.execute(textSafe(query.compile()));
     return Number(r.numAffectedRows ?? 0n);
   }
 
   /**
-   * The rows `query` reads. Held writes go out first, unless the query reads only the rows of `key`
-   * and none of them touches those: a job's row read while the writes of others wait.
+   * The rows `query` reads. Held writes go out first, unless `key` names what it reads and no held
+   * write is of that key: a job's row read while the writes of other rows wait.
    */
   private async all<R>(query: Compilable<R>, key?: string): Promise<R[]> {
     if (key === undefined || this.held.some((h) => h.key === key)) await this.flush();
-    return (await this.io(() => this.db.executeQuery(textSafe(query.compile())))).rows;
+    return (await this.execute(textSafe(query.compile()))).rows;
   }
 
   /** Makes a write whose result is not needed: held back (see `held`) where the engine combines writes. */
@@ -164,7 +168,8 @@ export class DbStore implements SwitchboardStore {
     const combiner = this.dialect.writeCombiner;
     const c = textSafe('compile' in query ? query.compile() : query);
     if (!combiner || !this.db.isTransaction || !combiner.combinable(c)) {
-      await this.run({ compile: () => c });
+      await this.flush();
+      await this.execute(c);
       return;
     }
     if (this.held.some((h) => h.key === key) || this.heldParameters + c.parameters.length > MAX_HELD_PARAMETERS)
@@ -178,8 +183,7 @@ export class DbStore implements SwitchboardStore {
     if (this.held.length === 0) return;
     const writes = this.held.splice(0).map((h) => h.query);
     this.heldParameters = 0;
-    const c = writes.length === 1 ? writes[0]! : this.dialect.writeCombiner!.combine(writes);
-    await this.io(() => this.db.executeQuery(c));
+    await this.execute(writes.length === 1 ? writes[0]! : this.dialect.writeCombiner!.combine(writes));
   }
 
   private async first<R>(query: Compilable<R>, key?: string): Promise<R | undefined> {

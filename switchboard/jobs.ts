@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { ExecutionState, ExitStatus, InitStage } from '../protocol/job.js';
 import { encodeNotice, type ChangeFeed, type FeedNotice } from './change-feed.js';
-import type { JobRow, NewJobEvent, StoredJobRequest, SwitchboardStore } from './store.js';
+import type { JobRow, NewJob, NewJobEvent, StoredJobRequest, SwitchboardStore } from './store.js';
 import { MAX_EVENTS_PER_JOB, MAX_EXIT_MESSAGE_BYTES, MAX_STATUS_MESSAGE_BYTES, capNullable } from './caps.js';
 import { type Actor, checkExitStatus, checkStateTransition } from './lifecycle.js';
 
@@ -302,7 +302,7 @@ export class JobStore extends EventEmitter<JobStoreEvents> {
   }
 
   /** Queues jobs in one transaction: all of them, or none. */
-  async createMany(jobs: Array<{ id: string; ownerId: string; request: StoredJobRequest }>): Promise<JobRow[]> {
+  async createMany(jobs: NewJob[]): Promise<JobRow[]> {
     const now = this.now();
     const rows = await this.store.transaction(async (tx) => {
       const rows = await tx.insertJobs(jobs, now);

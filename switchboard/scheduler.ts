@@ -342,9 +342,9 @@ export class Scheduler {
 
   /**
    * The registered supervisors, as read at most SUPERVISORS_FRESH_MS ago (or `again`, now): one
-   * read serves the requests that come meanwhile. A refusal reads again, so a supervisor added since counts; one
-   * removed since may have a job accepted that then waits for a supervisor, as when it is removed
-   * just after.
+   * read serves the requests that come meanwhile. A refusal reads again, so a supervisor added
+   * since counts; one removed since may have a job accepted that then waits for a supervisor, as
+   * when it is removed just after.
    */
   private recentSupervisors(again = false): Promise<SupervisorRow[]> {
     const now = this.clock.now();
